@@ -1,0 +1,46 @@
+// Marking: the transitive closure from the roots, over side mark bitmaps.
+//
+// Tri-colour view: white = mark bit clear; grey = mark bit set and on the mark stack;
+// black = mark bit set, popped and traced. Marking an object sets its bit with an
+// atomic test-and-set (heap/page.h), so parallel markers can share the bitmaps; the
+// object header is never written. The mark stack is an explicit vector, so deep
+// structures (long lists) cannot overflow the C stack.
+//
+// Invariant when drain() returns: every object reachable from a marked object is marked
+// (no black object points at a white one). Conservative words are first resolved to
+// the allocated object containing them (interior pointers count); precise slots must
+// hold null, a small integer, or the start of an allocated object.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "shoal/object.h"
+#include "shoal/value.h"
+
+namespace shoal::internal {
+
+class HeapImpl;
+
+class Marker {
+ public:
+  explicit Marker(HeapImpl& heap) : heap_(heap) {}
+
+  void mark_conservative(uintptr_t word);
+  void mark_value(Value v) {
+    if (v.is_object()) mark_object(v.as_object());
+  }
+  void mark_object(Object* o);
+  void drain();
+  size_t objects_marked() const { return marked_; }
+  size_t bytes_traced() const { return bytes_traced_; }
+
+ private:
+  HeapImpl& heap_;
+  std::vector<Object*> stack_;
+  size_t marked_ = 0;
+  size_t bytes_traced_ = 0;
+};
+
+}  // namespace shoal::internal

@@ -1,0 +1,66 @@
+// Persistent-handle region and global root slots. See roots.h.
+#include "gc/roots.h"
+
+#include <algorithm>
+
+#include "heap/heap_impl.h"
+#include "shoal/errors.h"
+#include "shoal/persistent.h"
+
+namespace shoal::internal {
+
+RootSet::~RootSet() = default;
+
+PersistentNode* RootSet::acquire(Value initial) {
+  MutexLock lock(mu_);
+  if (!free_) {
+    chunks_.push_back(std::make_unique<PersistentNode[]>(kChunkSize));
+    PersistentNode* chunk = chunks_.back().get();
+    for (size_t i = kChunkSize; i-- > 0;) {
+      chunk[i].heap = heap_;
+      chunk[i].next_free = free_;
+      free_ = &chunk[i];
+    }
+  }
+  PersistentNode* n = free_;
+  free_ = n->next_free;
+  n->next_free = nullptr;
+  n->slot.store_root(initial);
+  n->in_use = true;
+  ++in_use_;
+  return n;
+}
+
+void RootSet::release(PersistentNode* node) {
+  MutexLock lock(mu_);
+  node->slot.store_root(Value::null());
+  node->in_use = false;
+  node->next_free = free_;
+  free_ = node;
+  --in_use_;
+}
+
+void RootSet::add_global(Slot* slot) {
+  if (!slot) throw InvalidArgument("add_root: null slot");
+  MutexLock lock(mu_);
+  globals_.push_back(slot);
+}
+
+void RootSet::remove_global(Slot* slot) {
+  MutexLock lock(mu_);
+  auto it = std::find(globals_.begin(), globals_.end(), slot);
+  if (it == globals_.end()) throw InvalidArgument("remove_root: slot was never added");
+  globals_.erase(it);
+}
+
+size_t RootSet::persistent_count() {
+  MutexLock lock(mu_);
+  return in_use_;
+}
+
+PersistentNode* persistent_acquire(Heap& heap, Value initial) { return heap.impl().roots.acquire(initial); }
+void persistent_release(PersistentNode* node) { node->heap->impl().roots.release(node); }
+Slot& persistent_slot(PersistentNode* node) { return node->slot; }
+Heap& persistent_heap(PersistentNode* node) { return *node->heap; }
+
+}  // namespace shoal::internal

@@ -1,0 +1,66 @@
+// The root set: what the collector starts marking from.
+//
+//   1. Every attached thread's stack and saved registers, scanned conservatively
+//      (gc/stack_scanner.h): any word that points into an allocated object keeps it.
+//   2. Persistent handles (shoal::Persistent<T>): precise root slots in a per-heap
+//      region of nodes, usable from any thread, attached or not.
+//   3. Registered global slots (Heap::add_root): precise.
+//
+// Roots of kinds 2 and 3 are read in the pause under their own locks; a thread changes
+// them under the same lock (node acquire/release, add/remove) or with an atomic store
+// (Persistent::set), so the pause sees either the old or the new value - both are safe,
+// because the thread that stored the new value also holds it on its stack or in a slot.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include "shoal/internal/mutex.h"
+#include "shoal/value.h"
+
+namespace shoal {
+class Heap;
+}
+
+namespace shoal::internal {
+
+struct PersistentNode {
+  Slot slot;
+  PersistentNode* next_free = nullptr;
+  Heap* heap = nullptr;
+  bool in_use = false;
+};
+
+class RootSet {
+ public:
+  explicit RootSet(Heap* heap) : heap_(heap) {}
+  ~RootSet();
+
+  PersistentNode* acquire(Value initial) SHOAL_EXCLUDES(mu_);
+  void release(PersistentNode* node) SHOAL_EXCLUDES(mu_);
+  void add_global(Slot* slot) SHOAL_EXCLUDES(mu_);
+  void remove_global(Slot* slot) SHOAL_EXCLUDES(mu_);
+  size_t persistent_count() SHOAL_EXCLUDES(mu_);
+
+  // Calls f(value) for every persistent and global root value (under the lock).
+  template <class F>
+  void for_each_root(F&& f) SHOAL_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    for (const auto& chunk : chunks_)
+      for (size_t i = 0; i < kChunkSize; ++i)
+        if (chunk[i].in_use) f(chunk[i].slot.load_acquire());
+    for (Slot* s : globals_) f(s->load_acquire());
+  }
+
+ private:
+  static constexpr size_t kChunkSize = 256;
+  Heap* heap_;
+  Mutex mu_;
+  std::vector<std::unique_ptr<PersistentNode[]>> chunks_ SHOAL_GUARDED_BY(mu_);
+  PersistentNode* free_ SHOAL_GUARDED_BY(mu_) = nullptr;
+  size_t in_use_ SHOAL_GUARDED_BY(mu_) = 0;
+  std::vector<Slot*> globals_ SHOAL_GUARDED_BY(mu_);
+};
+
+}  // namespace shoal::internal

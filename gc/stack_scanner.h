@@ -1,0 +1,51 @@
+// Conservative stack scanning.
+//
+// The heap never moves objects, so a thread's stack and registers are scanned
+// conservatively: every aligned word in [saved_sp, stack_base) and every saved
+// callee-saved register that points into an allocated object (interior pointers
+// included) keeps that object alive.
+//
+// Capturing a thread's context: with_captured_context() saves the callee-saved registers
+// into a CapturedContext and records its stack pointer as the scan start, then calls the
+// continuation. Every callee-saved register of every caller is then either unchanged
+// (so in the saved registers) or spilled in a frame above the scan start (including this
+// function's own prologue); caller-saved registers are dead across the call by the ABI.
+// The continuation - parking, native code, the collector itself - runs below the scan
+// start, and the thread stays inside it for as long as it is safe: it returns to the
+// running state before the continuation returns, so the scanned range is live stack
+// whenever the collector may look at it.
+//
+// Sanitizers: scanning reads whatever the stack holds (redzones, dead slots), so the
+// scanning loop is exempt from ASan/TSan instrumentation, and ASan builds disable
+// detect_stack_use_after_return (fake stacks would hide locals from the scan).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+namespace shoal::internal {
+
+struct CapturedContext {
+  static constexpr size_t kMaxRegisters = 16;
+  uintptr_t sp = 0;
+  uintptr_t registers[kMaxRegisters] = {};
+};
+
+// Saves registers and the scan start into ctx, then calls fn(arg) in a deeper frame.
+void with_captured_context(CapturedContext& ctx, void (*fn)(void*), void* arg);
+
+template <class F>
+void with_captured_context(CapturedContext& ctx, F&& f) {
+  using Fn = std::remove_reference_t<F>;
+  with_captured_context(ctx, [](void* p) { (*static_cast<Fn*>(p))(); }, const_cast<void*>(static_cast<const void*>(&f)));
+}
+
+// The highest address of the current thread's stack.
+uintptr_t current_stack_base();
+
+// Calls visit(word) for every aligned word in [lo, hi).
+using WordVisitor = void (*)(void* state, uintptr_t word);
+void scan_words(uintptr_t lo, uintptr_t hi, WordVisitor visit, void* state);
+
+}  // namespace shoal::internal

@@ -1,0 +1,33 @@
+// Sweeping: turning mark bitmaps back into allocation state, in the pause.
+//
+// For each carved page (heap/page.h):
+//   - new object-start bitmap = mark bitmap (live objects stay allocated, dead ones are
+//     freed by losing their bit); the mark bitmap is cleared for the next cycle;
+//   - every maximal range of free cells becomes a FreeRun, linked in address order;
+//   - a page with no live object goes to the free pool (any class may reuse it); a page
+//     with free runs goes to its class's available list; a full page to no list.
+// With poisoning on, every free run is filled with kPoisonByte (except the 16-byte run
+// header); the allocator checks the pattern before it reuses the memory, so a write
+// through a dangling pointer is caught. Large objects: unmarked ones are freed.
+//
+// Cost: O(bitmap words + live objects) per page, independent of the number of dead
+// objects; no object header is read.
+#pragma once
+
+#include <cstddef>
+
+namespace shoal::internal {
+
+class HeapImpl;
+struct PageInfo;
+
+struct SweepResult {
+  size_t live_bytes = 0;
+  size_t freed_bytes = 0;
+  size_t pages_freed = 0;
+};
+
+// Pause only: sweeps every page and the large-object space, rebuilds the page lists.
+SweepResult sweep_in_pause(HeapImpl& heap);
+
+}  // namespace shoal::internal

@@ -1,0 +1,164 @@
+// Thread registry, safepoint protocol and handshakes. See thread_registry.h for the
+// states, the Dekker argument and the lock order.
+#include "gc/thread_registry.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+namespace shoal::internal {
+
+constinit thread_local MutatorState* tls_mutator = nullptr;
+
+MutatorThread* current_thread() { return static_cast<MutatorThread*>(tls_mutator); }
+
+namespace {
+// Spin briefly, then yield, then sleep: time-to-safepoint is usually microseconds, but
+// on an oversubscribed machine the thread we wait for may need our core.
+class Backoff {
+ public:
+  void pause() {
+    if (++n_ < 64) {
+#if defined(__x86_64__)
+      __builtin_ia32_pause();
+#endif
+    } else if (n_ < 256) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+    }
+  }
+
+ private:
+  unsigned n_ = 0;
+};
+}  // namespace
+
+ThreadRegistry::~ThreadRegistry() {
+  MutexLock lock(registry_mu_);
+  if (!threads_.empty()) {
+    std::fprintf(stderr, "shoal: heap destroyed while %zu thread(s) are still attached\n", threads_.size());
+    std::abort();
+  }
+}
+
+MutatorThread* ThreadRegistry::attach(HeapImpl* heap) {
+  auto* t = new MutatorThread();
+  t->heap = heap;
+  t->stack_base = current_stack_base();
+  MutexLock lock(registry_mu_);
+  t->index = next_index_++;
+  threads_.push_back(t);
+  return t;
+}
+
+void ThreadRegistry::detach(MutatorThread* self) {
+  with_captured_context(self->context, [&] {
+    self->state.store(ThreadState::kNative, std::memory_order_seq_cst);
+    MutexLock lock(registry_mu_);
+    threads_.erase(std::find(threads_.begin(), threads_.end(), self));
+  });
+  delete self;
+}
+
+size_t ThreadRegistry::count() {
+  MutexLock lock(registry_mu_);
+  return threads_.size();
+}
+
+void ThreadRegistry::run_own_handshake(MutatorThread* self) {
+  MutexLock lock(self->hs_mu);
+  if (self->hs_op) {
+    (*self->hs_op)(*self);
+    self->hs_op = nullptr;
+    self->poll_word.fetch_and(~kPollHandshake, std::memory_order_seq_cst);
+  }
+}
+
+void ThreadRegistry::wait_until_stop_cleared(MutatorThread* self) {
+  std::unique_lock<std::mutex> lock(park_mu_);
+  park_cv_.wait(lock, [&] { return (self->poll_word.load(std::memory_order_acquire) & kPollStop) == 0; });
+}
+
+void ThreadRegistry::poll_slow(MutatorThread* self) {
+  with_captured_context(self->context, [&] {
+    for (;;) {
+      const uint32_t pw = self->poll_word.load(std::memory_order_seq_cst);
+      if (pw == 0) return;
+      if (pw & kPollHandshake) run_own_handshake(self);
+      if (pw & kPollStop) {
+        self->state.store(ThreadState::kParked, std::memory_order_seq_cst);
+        wait_until_stop_cleared(self);
+        self->state.store(ThreadState::kRunning, std::memory_order_seq_cst);
+      }
+    }
+  });
+}
+
+void ThreadRegistry::return_to_running(MutatorThread* self) {
+  for (;;) {
+    self->state.store(ThreadState::kRunning, std::memory_order_seq_cst);
+    const uint32_t pw = self->poll_word.load(std::memory_order_seq_cst);
+    if (pw == 0) return;
+    // Back to the safe state with the context captured on entry, then serve the request.
+    self->state.store(ThreadState::kNative, std::memory_order_seq_cst);
+    if (pw & kPollHandshake) run_own_handshake(self);
+    if (pw & kPollStop) wait_until_stop_cleared(self);
+  }
+}
+
+void ThreadRegistry::stop_the_world(MutatorThread* self) {
+  registry_mu_.lock();
+  {
+    std::lock_guard<std::mutex> lock(park_mu_);
+    for (MutatorThread* t : threads_)
+      if (t != self) t->poll_word.fetch_or(kPollStop, std::memory_order_seq_cst);
+  }
+  for (MutatorThread* t : threads_) {
+    if (t == self) continue;
+    Backoff backoff;
+    while (t->state.load(std::memory_order_seq_cst) == ThreadState::kRunning) backoff.pause();
+  }
+}
+
+void ThreadRegistry::resume_the_world() {
+  {
+    std::lock_guard<std::mutex> lock(park_mu_);
+    for (MutatorThread* t : threads_) t->poll_word.fetch_and(~kPollStop, std::memory_order_seq_cst);
+  }
+  park_cv_.notify_all();
+  registry_mu_.unlock();
+}
+
+void ThreadRegistry::handshake_all(MutatorThread* self, const HandshakeOp& op) {
+  MutexLock lock(registry_mu_);
+  for (MutatorThread* t : threads_) {
+    if (t == self) {
+      op(*t);
+      continue;
+    }
+    {
+      MutexLock hs(t->hs_mu);
+      t->hs_op = &op;
+      t->poll_word.fetch_or(kPollHandshake, std::memory_order_seq_cst);
+    }
+    Backoff backoff;
+    for (;;) {
+      {
+        MutexLock hs(t->hs_mu);
+        if (t->hs_op == nullptr) break;  // the thread ran it at its poll
+        if (t->state.load(std::memory_order_seq_cst) != ThreadState::kRunning) {
+          op(*t);  // safe thread: it cannot leave the safe state while we hold hs_mu
+          t->hs_op = nullptr;
+          t->poll_word.fetch_and(~kPollHandshake, std::memory_order_seq_cst);
+          break;
+        }
+      }
+      backoff.pause();
+    }
+  }
+}
+
+}  // namespace shoal::internal

@@ -1,0 +1,115 @@
+// Mutator threads, safepoints, stop-the-world and handshakes.
+//
+// States (MutatorThread::state):
+//   kRunning  the thread may touch the heap; the collector must wait for it to poll.
+//   kNative   "in native / blocked": the thread promised not to touch the heap; its
+//             context (registers, scan start) was captured on entry. The collector does
+//             not wait for it.
+//   kParked   stopped at a safepoint for a pause; context captured.
+//
+// Poll word: each thread has its own (MutatorState::poll_word). kPollStop asks it to park,
+// kPollHandshake asks it to run a handshake operation. Running threads poll it with a
+// relaxed load at every safepoint (allocation slow path, shoal::safepoint()).
+//
+// The Dekker pair that makes stopping safe (all four accesses seq_cst):
+//   collector: poll_word |= kPollStop;  then read state
+//   mutator:   state = kRunning;        then read poll_word
+// At least one side sees the other. If the collector read a safe state, the mutator's
+// later read sees kPollStop and it goes straight back to a safe state without touching
+// the heap; otherwise the collector sees kRunning and waits for the mutator to park.
+// A thread only ever flips to kRunning briefly inside the slow path (below its captured
+// scan start), so its scanned stack never changes while the collector looks at it.
+//
+// Handshakes (Doligez-Gonthier style): per thread, the requester posts an operation under
+// the thread's hs_mu and sets kPollHandshake. A running thread runs it at its next poll;
+// for a thread that is safe the requester runs it itself, holding hs_mu, which the
+// thread must take before it may leave the safe state with kPollHandshake set.
+//
+// Lock order: Collector::gc_mu_ < registry_mu_ < MutatorThread::hs_mu < park_mu_ <
+// page-list / large-object / persistent locks.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <vector>
+
+#include "gc/stack_scanner.h"
+#include "shoal/internal/mutator.h"
+#include "shoal/internal/mutex.h"
+
+namespace shoal::internal {
+
+enum class ThreadState : uint32_t { kRunning, kNative, kParked };
+inline constexpr uint32_t kPollStop = 1;
+inline constexpr uint32_t kPollHandshake = 2;
+
+struct MutatorThread;
+using HandshakeOp = std::function<void(MutatorThread&)>;
+
+struct MutatorThread : MutatorState {
+  std::atomic<ThreadState> state{ThreadState::kRunning};
+  CapturedContext context;  // valid while state != kRunning
+  uintptr_t stack_base = 0;
+  size_t index = 0;
+  int attach_depth = 0;
+  int native_depth = 0;
+  uint64_t torture_polls = 0;
+  Mutex hs_mu;
+  const HandshakeOp* hs_op SHOAL_GUARDED_BY(hs_mu) = nullptr;
+};
+
+MutatorThread* current_thread();  // null when unattached
+
+class ThreadRegistry {
+ public:
+  ThreadRegistry() = default;
+  ~ThreadRegistry();
+
+  // Registers the current thread as running. Blocks while a pause is in progress.
+  MutatorThread* attach(HeapImpl* heap) SHOAL_EXCLUDES(registry_mu_);
+  // Unregisters and frees the current thread's record (its TLABs must be retired).
+  void detach(MutatorThread* self) SHOAL_EXCLUDES(registry_mu_);
+
+  // Safepoint slow path for a running thread with a non-zero poll word.
+  void poll_slow(MutatorThread* self);
+  // Runs f() with `self` in the native (safe) state, its context captured for the whole
+  // call, and returns with `self` running again (having served any pending stop or
+  // handshake on the way out).
+  template <class F>
+  void run_native(MutatorThread* self, F&& f) {
+    with_captured_context(self->context, [&] {
+      self->state.store(ThreadState::kNative, std::memory_order_seq_cst);
+      f();
+      return_to_running(self);
+    });
+  }
+
+  // Collector side. The caller is attached and in a safe state (kNative), and holds the
+  // collector's lock. stop_the_world returns with every other thread safe and the
+  // registry locked; resume_the_world releases both.
+  void stop_the_world(MutatorThread* self) SHOAL_ACQUIRE(registry_mu_);
+  void resume_the_world() SHOAL_RELEASE(registry_mu_);
+  // Runs op for every thread at a point where it is safe (see the file comment).
+  void handshake_all(MutatorThread* self, const HandshakeOp& op) SHOAL_EXCLUDES(registry_mu_);
+
+  // In a pause (registry locked by the caller).
+  const std::vector<MutatorThread*>& threads_in_pause() const SHOAL_NO_THREAD_SAFETY_ANALYSIS { return threads_; }
+  size_t count() SHOAL_EXCLUDES(registry_mu_);
+
+ private:
+  void return_to_running(MutatorThread* self);
+  void wait_until_stop_cleared(MutatorThread* self);
+  void run_own_handshake(MutatorThread* self);
+
+  Mutex registry_mu_;
+  std::vector<MutatorThread*> threads_ SHOAL_GUARDED_BY(registry_mu_);
+  size_t next_index_ SHOAL_GUARDED_BY(registry_mu_) = 0;
+  std::mutex park_mu_;
+  std::condition_variable park_cv_;
+};
+
+}  // namespace shoal::internal

@@ -1,0 +1,178 @@
+// The heap verifier. See verifier.h for what it checks.
+#include "gc/verifier.h"
+
+#include <cstdio>
+#include <cstring>
+#include <unordered_set>
+#include <vector>
+
+#include "gc/stack_scanner.h"
+#include "heap/heap_impl.h"
+
+namespace shoal::internal {
+
+namespace {
+
+class Verifier {
+ public:
+  explicit Verifier(HeapImpl& heap) : heap_(heap) {}
+
+  VerifyReport run() {
+    check_pages();
+    check_lists();
+    check_large_objects();
+    check_reachable();
+    report_.ok = report_.errors.empty() && failures_ == 0;
+    return report_;
+  }
+
+ private:
+  template <class... Args>
+  void fail(const char* fmt, Args... args) {
+    ++failures_;
+    if (report_.errors.size() >= 32) return;
+    char buf[256];
+    std::snprintf(buf, sizeof buf, fmt, args...);
+    report_.errors.emplace_back(buf);
+  }
+
+  void check_pages() {
+    PageSpace& pages = heap_.pages;
+    const bool poison = heap_.options.poison_freed_memory;
+    for (size_t i = 0; i < pages.carved_pages(); ++i) {
+      PageInfo& p = pages.page_at(i);
+      ++report_.pages_checked;
+      if (p.mark_bits.count() != 0) fail("page %zu: mark bits set outside a cycle", i);
+      if (p.state == PageState::kFree) {
+        if (p.alloc_bits.count() != 0) fail("page %zu: free page has allocated cells", i);
+        continue;
+      }
+      if (p.state == PageState::kOwned) fail("page %zu: still owned by a TLAB in a pause", i);
+      if (p.cell_size == 0 || p.cell_size % kGranule != 0) {
+        fail("page %zu: bad cell size %u", i, p.cell_size);
+        continue;
+      }
+      for (size_t g = p.alloc_bits.find_next(0); g < kGranulesPerPage; g = p.alloc_bits.find_next(g + 1))
+        if (g % p.cell_granules != 0 || g / p.cell_granules >= p.cell_count)
+          fail("page %zu: object-start bit %zu is not a cell start", i, g);
+      char* last_end = p.start;
+      for (FreeRun* r = p.runs; r; r = r->next) {
+        char* from = reinterpret_cast<char*>(r);
+        if (from < last_end || r->end > p.cells_end() || r->end <= from ||
+            static_cast<size_t>(from - p.start) % p.cell_size != 0 ||
+            static_cast<size_t>(r->end - p.start) % p.cell_size != 0) {
+          fail("page %zu: malformed free run [%p, %p)", i, static_cast<void*>(from), static_cast<void*>(r->end));
+          break;
+        }
+        for (char* c = from; c < r->end; c += p.cell_size)
+          if (p.alloc_bits.test(p.granule_of(c))) fail("page %zu: free run overlaps allocated cell %p", i, static_cast<void*>(c));
+        if (poison && p.dirty) {
+          for (char* b = from + sizeof(FreeRun); b < r->end; ++b)
+            if (static_cast<uint8_t>(*b) != kPoisonByte) {
+              fail("page %zu: freed memory at %p was written after it was freed", i, static_cast<void*>(b));
+              break;
+            }
+        }
+        last_end = r->end;
+      }
+    }
+  }
+
+  void check_lists() {
+    std::vector<uint8_t> seen(heap_.pages.carved_pages(), 0);
+    heap_.pages.for_each_listed([&](PageInfo& p, bool in_pool) {
+      if (seen[p.index]++) fail("page %u is on a free list twice (freed twice)", p.index);
+      if (in_pool && p.state != PageState::kFree) fail("page %u is in the free pool but not free", p.index);
+      if (!in_pool && p.state != PageState::kAvailable) fail("page %u is on a class list but not available", p.index);
+    });
+    for (size_t i = 0; i < seen.size(); ++i) {
+      const PageState s = heap_.pages.page_at(i).state;
+      if ((s == PageState::kFree || s == PageState::kAvailable) && !seen[i])
+        fail("page %zu is free/available but on no list (leaked)", i);
+    }
+  }
+
+  void check_large_objects() {
+    std::unordered_set<LargeObject*> seen;
+    heap_.large.for_each([&](LargeObject& l) {
+      if (!seen.insert(&l).second) fail("large object %p registered twice", static_cast<void*>(l.object()));
+      if (l.magic != LargeObject::kMagic) fail("large object %p has a bad record", static_cast<void*>(l.object()));
+      if (l.mark.load(std::memory_order_relaxed)) fail("large object %p marked outside a cycle", static_cast<void*>(l.object()));
+    });
+  }
+
+  void visit_root_word(uintptr_t w) {
+    if (Object* o = heap_.object_containing(w)) push(o);
+  }
+  void visit_root_value(Value v, const char* what) {
+    if (!v.is_object()) return;
+    if (!heap_.is_allocated_object_start(v.as_object())) {
+      fail("%s root points at %p, which is not an allocated object", what, static_cast<void*>(v.as_object()));
+      return;
+    }
+    push(v.as_object());
+  }
+  void push(Object* o) {
+    if (visited_.insert(o).second) work_.push_back(o);
+  }
+
+  void check_reachable() {
+    for (MutatorThread* t : heap_.threads.threads_in_pause()) {
+      scan_words(t->context.sp, t->stack_base,
+                 [](void* v, uintptr_t w) { static_cast<Verifier*>(v)->visit_root_word(w); }, this);
+      for (uintptr_t r : t->context.registers) visit_root_word(r);
+    }
+    heap_.roots.for_each_root([&](Value v) { visit_root_value(v, "persistent/global"); });
+
+    struct SlotCheck final : SlotVisitor {
+      Verifier* v;
+      Object* holder;
+      void visit(const Slot* slots, size_t n) override {
+        for (size_t i = 0; i < n; ++i) {
+          const Value val = slots[i].load();
+          if (!val.is_object()) continue;
+          if (!v->heap_.is_allocated_object_start(val.as_object())) {
+            v->fail("object %p slot %zu points at %p, which is not an allocated object (freed or garbage)",
+                    static_cast<void*>(holder), i, static_cast<void*>(val.as_object()));
+            continue;
+          }
+          v->push(val.as_object());
+        }
+      }
+    } slot_check;
+    slot_check.v = this;
+
+    const ObjectModel& model = heap_.model;
+    while (!work_.empty()) {
+      Object* o = work_.back();
+      work_.pop_back();
+      ++report_.objects_checked;
+      std::string why;
+      if (!model.is_well_formed(o, &why)) {
+        fail("object %p is malformed: %s", static_cast<void*>(o), why.c_str());
+        continue;
+      }
+      const size_t size = model.size_of(o);
+      if (heap_.pages.contains(o)) {
+        const PageInfo& p = heap_.pages.page_of(o);
+        if (size > p.cell_size) fail("object %p (%zu bytes) overflows its %u-byte cell", static_cast<void*>(o), size, p.cell_size);
+      } else if (size > LargeObject::of(o)->object_bytes) {
+        fail("large object %p (%zu bytes) overflows its allocation", static_cast<void*>(o), size);
+      }
+      slot_check.holder = o;
+      model.trace(o, slot_check);
+    }
+  }
+
+  HeapImpl& heap_;
+  VerifyReport report_;
+  size_t failures_ = 0;
+  std::unordered_set<Object*> visited_;
+  std::vector<Object*> work_;
+};
+
+}  // namespace
+
+VerifyReport verify_heap_in_pause(HeapImpl& heap) { return Verifier(heap).run(); }
+
+}  // namespace shoal::internal

@@ -1,0 +1,179 @@
+// The allocation slow path: TLAB refill, page acquisition, large objects, the heap
+// limit. The fast path is inline in include/shoal/internal/allocate.h.
+//
+// Refill order for size class c: the next free run of the page the TLAB already owns;
+// else a page from c's available list (swept, has runs); else a page from the free pool;
+// else a fresh page carved from the reservation, if the footprint budget allows. Before
+// taking a new page the pacing trigger is checked and may start a collection.
+//
+// Memory handed to a TLAB is zeroed here, a whole run at a time (fresh pages are already
+// zero and only the 16-byte run header is cleared). With poisoning on, a dirty run is
+// first checked to still hold the poison pattern the sweeper wrote.
+//
+// When the limit is hit: decommit free-pool pages, collect, retry; only then throw
+// OutOfMemory. The heap is unchanged by a failed allocation.
+#include <cstdio>
+#include <cstring>
+
+#include "heap/heap_impl.h"
+#include "shoal/errors.h"
+#include "shoal/internal/allocate.h"
+#include "shoal/internal/check.h"
+
+namespace shoal::internal {
+
+namespace {
+[[noreturn]] void throw_not_attached() {
+  throw NotAttached("allocation on a thread that is not attached to a heap; create a shoal::MutatorScope first");
+}
+
+// Returns the first address in [from, to) that does not hold the poison byte, or null.
+const char* find_poison_violation(const char* from, const char* to) {
+  for (const char* p = from; p < to; ++p)
+    if (static_cast<uint8_t>(*p) != kPoisonByte) return p;
+  return nullptr;
+}
+}  // namespace
+
+Object* allocate_slow(size_t bytes, uint64_t header_word) {
+  MutatorThread* self = current_thread();
+  if (!self) throw_not_attached();
+  HeapImpl& heap = *self->heap;
+  if (self->poll_word.load(std::memory_order_relaxed) != 0) heap.threads.poll_slow(self);
+  if (const uint32_t n = heap.options.gc_torture_interval; n != 0 && ++self->torture_polls % n == 0)
+    heap.collector.collect(self, "torture");
+  if (bytes > kMaxSmallSize) return heap.allocate_large(self, bytes, header_word);
+  return heap.allocate_small_slow(self, size_class_of(bytes), header_word);
+}
+
+Object* HeapImpl::allocate_small_slow(MutatorThread* self, size_t cls, uint64_t header_word) {
+  Tlab& t = self->tlabs[cls];
+  const size_t cell = kClassSize[cls];
+  if (static_cast<size_t>(t.limit - t.cursor) < cell) {
+    if (!refill(self, cls)) {
+      collector.collect(self, "heap-limit");
+      if (!refill(self, cls)) throw OutOfMemory(cell, limit, footprint());
+    }
+  }
+  char* p = t.cursor;
+  t.cursor = p + cell;
+  return new (p) Object(header_word);
+}
+
+bool HeapImpl::refill(MutatorThread* self, size_t cls) {
+  Tlab& t = self->tlabs[cls];
+  PageInfo* page = t.page;
+  if (page) {
+    page->flush_allocated(t.run_start, t.cursor);
+    t.cursor = t.limit = t.run_start = nullptr;
+    if (page->runs) {
+      take_run(self, t, page);
+      return true;
+    }
+    page->state = PageState::kFull;
+    t.page = nullptr;
+  }
+  page = acquire_page(self, cls);  // may collect; our TLABs are empty by now
+  if (!page) return false;
+  t.page = page;
+  take_run(self, t, page);
+  return true;
+}
+
+PageInfo* HeapImpl::acquire_page(MutatorThread* self, size_t cls) {
+  if (over_trigger()) collector.collect(self, "allocation", /*only_if_needed=*/true);
+  if (PageInfo* p = pages.take_available(cls)) return p;
+  PageInfo* p = pages.take_free();
+  if (p && !p->committed) {
+    if (!try_reserve(kPageSize)) {
+      pages.give_free(p);
+      return nullptr;
+    }
+    p->committed = true;
+  }
+  if (!p) {
+    if (!try_reserve(kPageSize)) return nullptr;
+    p = pages.carve();
+    if (!p) {
+      release(kPageSize);
+      return nullptr;
+    }
+  }
+  p->assign_class(cls);
+  p->reset_to_single_run();
+  return p;
+}
+
+void HeapImpl::take_run(MutatorThread* self, Tlab& t, PageInfo* page) {
+  (void)self;
+  FreeRun* run = page->runs;
+  char* start = reinterpret_cast<char*>(run);
+  char* end = run->end;
+  FreeRun* next = run->next;
+  if (options.gc_torture_interval != 0 && static_cast<size_t>(end - start) > page->cell_size) {
+    // Torture: hand out one cell at a time, so every allocation is a slow-path poll.
+    auto* rest = reinterpret_cast<FreeRun*>(start + page->cell_size);
+    rest->next = next;
+    rest->end = end;
+    next = rest;
+    end = start + page->cell_size;
+  }
+  page->runs = next;
+  if (page->dirty) {
+    if (options.poison_freed_memory) {
+      if (const char* bad = find_poison_violation(start + sizeof(FreeRun), end)) {
+        page->runs = run;  // leave the heap as it was, corruption visible to the verifier
+        run->next = next;
+        run->end = end;
+        char msg[160];
+        std::snprintf(msg, sizeof msg, "freed memory at %p was written after it was freed (use after free)",
+                      static_cast<const void*>(bad));
+        throw HeapCorruption(msg);
+      }
+    }
+    std::memset(start, 0, static_cast<size_t>(end - start));
+  } else {
+    std::memset(start, 0, sizeof(FreeRun));
+  }
+  t.cursor = t.run_start = start;
+  t.limit = end;
+  note_allocated(static_cast<size_t>(end - start));
+}
+
+void HeapImpl::retire_tlab(Tlab& t) {
+  PageInfo* page = t.page;
+  if (!page) return;
+  page->flush_allocated(t.run_start, t.cursor);
+  // The unused tail [cursor, limit) stays free but unlisted until the next sweep.
+  if (page->runs) pages.give_available(page);
+  else page->state = PageState::kFull;
+  t = Tlab{};
+}
+
+void HeapImpl::retire_all_tlabs(MutatorThread* thread) {
+  for (Tlab& t : thread->tlabs) retire_tlab(t);
+}
+
+Object* HeapImpl::allocate_large(MutatorThread* self, size_t bytes, uint64_t header_word) {
+  const size_t total = LargeObjectSpace::allocation_size(bytes);
+  if (over_trigger()) collector.collect(self, "allocation", /*only_if_needed=*/true);
+  for (int attempt = 0;; ++attempt) {
+    if (try_reserve(total)) {
+      if (Object* o = large.allocate(bytes, header_word)) {
+        note_allocated(total);
+        return o;
+      }
+      release(total);
+    }
+    if (attempt == 0) {
+      release(pages.decommit_free_pages());
+    } else if (attempt == 1) {
+      collector.collect(self, "heap-limit");
+      release(pages.decommit_free_pages());
+    } else {
+      throw OutOfMemory(bytes, limit, footprint());
+    }
+  }
+}
+
+}  // namespace shoal::internal

@@ -1,0 +1,205 @@
+// shoal::Heap, thread attachment and the small public entry points; HeapImpl's
+// construction, footprint accounting and address lookup.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "heap/heap_impl.h"
+#include "shoal/errors.h"
+#include "shoal/internal/check.h"
+
+namespace shoal {
+
+namespace internal {
+
+[[noreturn]] void check_failed(const char* file, int line, const char* condition) {
+  std::fprintf(stderr, "shoal: internal check failed at %s:%d: %s\n", file, line, condition);
+  std::abort();
+}
+
+namespace {
+size_t physical_memory() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page = sysconf(_SC_PAGESIZE);
+  return (pages > 0 && page > 0) ? static_cast<size_t>(pages) * static_cast<size_t>(page) : size_t{8} << 30;
+}
+
+size_t validated_limit(const HeapOptions& o) {
+  const size_t limit = o.heap_limit == 0 ? physical_memory() : o.heap_limit;
+  if (limit < kPageSize)
+    throw InvalidArgument("HeapOptions::heap_limit (" + std::to_string(limit) +
+                          " bytes) is smaller than one heap page (" + std::to_string(kPageSize) + " bytes)");
+  if (!(o.gc_growth > 0.0)) throw InvalidArgument("HeapOptions::gc_growth must be positive");
+  return limit;
+}
+
+MutatorThread* require_attached(const char* what) {
+  MutatorThread* t = current_thread();
+  if (!t) throw NotAttached(std::string(what) + " on a thread that is not attached to a heap; create a shoal::MutatorScope first");
+  return t;
+}
+}  // namespace
+
+HeapImpl::HeapImpl(Heap* facade_in, const HeapOptions& opts)
+    : facade(facade_in),
+      options(opts),
+      model(opts.object_model ? *opts.object_model : default_object_model()),
+      limit(validated_limit(opts)),
+      pages(limit),
+      roots(facade_in),
+      collector(*this) {
+  reset_pacing(0);
+}
+
+HeapImpl::~HeapImpl() = default;
+
+bool HeapImpl::try_reserve(size_t bytes) {
+  size_t cur = footprint_.load(std::memory_order_relaxed);
+  do {
+    if (cur + bytes > limit) return false;
+  } while (!footprint_.compare_exchange_weak(cur, cur + bytes, std::memory_order_relaxed));
+  return true;
+}
+
+void HeapImpl::reset_pacing(size_t live_bytes) {
+  const auto grown = static_cast<size_t>(static_cast<double>(live_bytes) * options.gc_growth);
+  gc_trigger_.store(std::max(options.min_gc_trigger, grown), std::memory_order_relaxed);
+  allocated_since_gc_.store(0, std::memory_order_relaxed);
+}
+
+Object* HeapImpl::object_containing(uintptr_t a) const {
+  if (pages.contains(a)) {
+    if (!pages.is_carved(a)) return nullptr;
+    return pages.page_of(a).object_containing(a);
+  }
+  LargeObject* l = large.find_containing(a);
+  return l ? l->object() : nullptr;
+}
+
+bool HeapImpl::is_allocated_object_start(const Object* o) const {
+  const auto a = reinterpret_cast<uintptr_t>(o);
+  if (a % kObjectAlignment != 0) return false;
+  return object_containing(a) == o;
+}
+
+}  // namespace internal
+
+using internal::current_thread;
+using internal::HeapImpl;
+using internal::MutatorThread;
+
+OutOfMemory::OutOfMemory(size_t requested, size_t limit, size_t footprint)
+    : Error("shoal: out of memory: cannot allocate " + std::to_string(requested) + " bytes; heap limit " +
+            std::to_string(limit) + " bytes, footprint " + std::to_string(footprint) + " bytes after a full collection"),
+      requested_(requested),
+      limit_(limit) {}
+
+Value Value::from_int(int64_t v) {
+  if (v < kMinSmallInt || v > kMaxSmallInt)
+    throw InvalidArgument("Value::from_int: " + std::to_string(v) + " does not fit in 63 bits");
+  return Value((static_cast<uint64_t>(v) << 1) | 1);
+}
+
+std::string VerifyReport::summary() const {
+  std::string s = ok ? "heap ok" : "heap corrupt";
+  s += " (" + std::to_string(objects_checked) + " reachable objects, " + std::to_string(pages_checked) + " pages)";
+  for (const auto& e : errors) s += "\n  " + e;
+  return s;
+}
+
+Heap::Heap(HeapOptions options) : impl_(std::make_unique<HeapImpl>(this, options)) {}
+Heap::~Heap() = default;
+
+void Heap::collect() {
+  MutatorThread* t = internal::require_attached("Heap::collect");
+  if (t->heap != impl_.get()) throw NotAttached("Heap::collect: the current thread is attached to another heap");
+  impl_->collector.collect(t, "explicit");
+}
+
+VerifyReport Heap::verify() {
+  MutatorThread* t = internal::require_attached("Heap::verify");
+  if (t->heap != impl_.get()) throw NotAttached("Heap::verify: the current thread is attached to another heap");
+  return impl_->collector.verify(t);
+}
+
+GcStats Heap::stats() const {
+  GcStats s = impl_->collector.stats();
+  s.bytes_allocated = impl_->allocated_total();
+  s.footprint_bytes = impl_->footprint();
+  s.heap_limit = impl_->limit;
+  s.pages_free = impl_->pages.free_pages();
+  s.pages_in_use = impl_->pages.carved_pages() - s.pages_free;
+  s.large_objects = impl_->large.count();
+  s.large_bytes = impl_->large.footprint_bytes();
+  return s;
+}
+
+const HeapOptions& Heap::options() const { return impl_->options; }
+void Heap::add_root(Slot* slot) { impl_->roots.add_global(slot); }
+void Heap::remove_root(Slot* slot) { impl_->roots.remove_global(slot); }
+
+MutatorScope::MutatorScope(Heap& heap) {
+  HeapImpl* h = &heap.impl();
+  if (MutatorThread* t = current_thread()) {
+    if (t->heap != h) throw ThreadStateError("MutatorScope: this thread is already attached to another heap");
+    ++t->attach_depth;
+    return;
+  }
+  MutatorThread* t = h->threads.attach(h);
+  t->attach_depth = 1;
+  internal::tls_mutator = t;
+  outermost_ = true;
+}
+
+MutatorScope::~MutatorScope() {
+  MutatorThread* t = current_thread();
+  if (!t) return;
+  if (--t->attach_depth > 0) return;
+  HeapImpl* h = t->heap;
+  h->retire_all_tlabs(t);
+  internal::tls_mutator = nullptr;
+  h->threads.detach(t);
+}
+
+void run_native(const std::function<void()>& fn) {
+  MutatorThread* t = internal::require_attached("run_native");
+  if (t->native_depth > 0) {
+    fn();
+    return;
+  }
+  std::exception_ptr error;
+  t->native_depth = 1;
+  t->heap->threads.run_native(t, [&] {
+    try {
+      fn();
+    } catch (...) {
+      error = std::current_exception();
+    }
+  });
+  t->native_depth = 0;
+  if (error) std::rethrow_exception(error);
+}
+
+void safepoint() {
+  MutatorThread* t = internal::require_attached("safepoint");
+  HeapImpl& h = *t->heap;
+  if (t->poll_word.load(std::memory_order_relaxed) != 0) h.threads.poll_slow(t);
+  if (const uint32_t n = h.options.gc_torture_interval; n != 0 && ++t->torture_polls % n == 0)
+    h.collector.collect(t, "torture");
+}
+
+Heap* current_heap() {
+  MutatorThread* t = current_thread();
+  return t ? t->heap->facade : nullptr;
+}
+
+void handshake_all(Heap& heap, const std::function<void(size_t)>& fn) {
+  MutatorThread* t = internal::require_attached("handshake_all");
+  if (t->heap != &heap.impl()) throw NotAttached("handshake_all: the current thread is attached to another heap");
+  heap.impl().collector.handshake_all(t, [&](MutatorThread& target) { fn(target.index); });
+}
+
+}  // namespace shoal

@@ -1,0 +1,83 @@
+// HeapImpl: the state behind one shoal::Heap, tying the parts together.
+//
+//   PageSpace         small-object pages, free pool, class lists   (heap/page_space.h)
+//   LargeObjectSpace  large objects over jemalloc                  (heap/large_object_space.h)
+//   ThreadRegistry    mutators, safepoints, handshakes             (gc/thread_registry.h)
+//   RootSet           persistent handles and global slots          (gc/roots.h)
+//   Collector         the mark-sweep cycle and its statistics      (gc/collector.h)
+//
+// Footprint accounting: footprint = committed pages * kPageSize + large-object bytes.
+// It may never exceed the heap limit; try_reserve() is the only way to grow it.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+
+#include "gc/collector.h"
+#include "gc/roots.h"
+#include "gc/thread_registry.h"
+#include "heap/large_object_space.h"
+#include "heap/page_space.h"
+#include "shoal/heap.h"
+#include "shoal/object_model.h"
+
+namespace shoal::internal {
+
+class HeapImpl {
+ public:
+  HeapImpl(Heap* facade, const HeapOptions& options);
+  ~HeapImpl();
+
+  Heap* const facade;
+  const HeapOptions options;
+  const ObjectModel& model;
+  const size_t limit;
+  PageSpace pages;
+  LargeObjectSpace large;
+  ThreadRegistry threads;
+  RootSet roots;
+  Collector collector;
+
+  // Footprint budget.
+  bool try_reserve(size_t bytes);
+  void release(size_t bytes) { footprint_.fetch_sub(bytes, std::memory_order_relaxed); }
+  size_t footprint() const { return footprint_.load(std::memory_order_relaxed); }
+
+  // Pacing: bytes handed out since the last collection versus the trigger.
+  void note_allocated(size_t bytes) {
+    allocated_since_gc_.fetch_add(bytes, std::memory_order_relaxed);
+    allocated_total_.fetch_add(bytes, std::memory_order_relaxed);
+  }
+  bool over_trigger() const {
+    return allocated_since_gc_.load(std::memory_order_relaxed) > gc_trigger_.load(std::memory_order_relaxed);
+  }
+  void reset_pacing(size_t live_bytes);
+  uint64_t allocated_total() const { return allocated_total_.load(std::memory_order_relaxed); }
+
+  // The allocated object containing address a (small or large, interior pointers too),
+  // or null. Pause only (the large-object index is built at the start of each pause).
+  Object* object_containing(uintptr_t a) const;
+  bool is_allocated_object_start(const Object* o) const;
+
+  // Allocation slow paths (heap/allocator.cc).
+  Object* allocate_small_slow(MutatorThread* self, size_t cls, uint64_t header_word);
+  Object* allocate_large(MutatorThread* self, size_t bytes, uint64_t header_word);
+  // Hands a TLAB's bump range and page back (the thread is the owner, or in a pause).
+  void retire_tlab(Tlab& tlab);
+  void retire_all_tlabs(MutatorThread* t);
+
+ private:
+  bool refill(MutatorThread* self, size_t cls);
+  PageInfo* acquire_page(MutatorThread* self, size_t cls);
+  void take_run(MutatorThread* self, Tlab& tlab, PageInfo* page);
+
+  std::atomic<size_t> footprint_{0};
+  std::atomic<size_t> allocated_since_gc_{0};
+  std::atomic<size_t> allocated_total_{0};
+  std::atomic<size_t> gc_trigger_{0};
+};
+
+// Debug poisoning of free memory (heap/allocator.cc, gc/sweeper.cc).
+inline constexpr uint8_t kPoisonByte = 0xdb;
+
+}  // namespace shoal::internal

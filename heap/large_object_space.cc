@@ -1,0 +1,105 @@
+// Large-object space over jemalloc. See large_object_space.h.
+#include "heap/large_object_space.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#if !defined(SHOAL_SANITIZER_BUILD)
+#include <jemalloc/jemalloc.h>
+#endif
+
+namespace shoal::internal {
+
+namespace {
+void* raw_allocate(size_t bytes) {
+#if defined(SHOAL_SANITIZER_BUILD)
+  void* p = std::aligned_alloc(64, (bytes + 63) & ~size_t{63});
+  if (p) std::memset(p, 0, bytes);
+  return p;
+#else
+  return mallocx(bytes, MALLOCX_ALIGN(64) | MALLOCX_ZERO);
+#endif
+}
+void raw_free(void* p, size_t bytes) {
+#if defined(SHOAL_SANITIZER_BUILD)
+  (void)bytes;
+  std::free(p);
+#else
+  sdallocx(p, bytes, MALLOCX_ALIGN(64));
+#endif
+}
+}  // namespace
+
+LargeObjectSpace::~LargeObjectSpace() {
+  MutexLock lock(mu_);
+  while (head_) {
+    LargeObject* l = head_;
+    head_ = l->next;
+    raw_free(l, l->allocation_bytes);
+  }
+}
+
+Object* LargeObjectSpace::allocate(size_t bytes, uint64_t header_word) {
+  const size_t total = allocation_size(bytes);
+  void* mem = raw_allocate(total);
+  if (!mem) return nullptr;
+  auto* l = new (mem) LargeObject{};
+  l->object_bytes = bytes;
+  l->allocation_bytes = total;
+  l->magic = LargeObject::kMagic;
+  Object* o = new (l->object()) Object(header_word);
+  {
+    MutexLock lock(mu_);
+    l->next = head_;
+    if (head_) head_->prev = l;
+    head_ = l;
+  }
+  count_.fetch_add(1, std::memory_order_relaxed);
+  bytes_.fetch_add(total, std::memory_order_relaxed);
+  return o;
+}
+
+void LargeObjectSpace::build_index_in_pause() {
+  index_.clear();
+  for (LargeObject* l = head_; l; l = l->next) index_.push_back(l);
+  std::sort(index_.begin(), index_.end());
+}
+
+LargeObject* LargeObjectSpace::find_containing(uintptr_t a) const {
+  // The last object whose record starts at or below a.
+  auto it = std::upper_bound(index_.begin(), index_.end(), a,
+                             [](uintptr_t v, const LargeObject* l) { return v < reinterpret_cast<uintptr_t>(l); });
+  if (it == index_.begin()) return nullptr;
+  LargeObject* l = *(it - 1);
+  return (a >= l->begin() && a < l->end()) ? l : nullptr;
+}
+
+LargeObjectSpace::SweepResult LargeObjectSpace::sweep_in_pause(bool poison) {
+  SweepResult r;
+  LargeObject* l = head_;
+  while (l) {
+    LargeObject* next = l->next;
+    if (l->mark.load(std::memory_order_relaxed)) {
+      l->mark.store(0, std::memory_order_relaxed);
+      r.live_bytes += l->allocation_bytes;
+    } else {
+      if (l->prev) l->prev->next = l->next;
+      else head_ = l->next;
+      if (l->next) l->next->prev = l->prev;
+      r.freed_bytes += l->allocation_bytes;
+      ++r.freed_objects;
+      if (poison) std::memset(static_cast<void*>(l->object()), 0xdb, l->object_bytes);
+      l->magic = 0;
+      raw_free(l, l->allocation_bytes);
+    }
+    l = next;
+  }
+  count_.fetch_sub(r.freed_objects, std::memory_order_relaxed);
+  bytes_.fetch_sub(r.freed_bytes, std::memory_order_relaxed);
+  index_.clear();
+  return r;
+}
+
+}  // namespace shoal::internal

@@ -1,0 +1,79 @@
+// Large objects: anything bigger than the largest size class (8 KiB).
+//
+// Each large object is one jemalloc allocation (mallocx, 64-byte aligned, zeroed) that
+// starts with a LargeObject record - list links, size and the mark bit - followed by the
+// object itself. The record is side metadata, so marking still never writes the object
+// header. All large objects are on one intrusive list (mutex-guarded); at the start of a
+// pause the collector builds an address-sorted index so a conservative root can be tested
+// for "points into a large object" with a binary search. Dead large objects are freed
+// to jemalloc by the sweep. Sanitizer builds use aligned_alloc/free instead, so ASan
+// sees large-object use-after-free.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "shoal/internal/mutex.h"
+#include "shoal/object.h"
+
+namespace shoal::internal {
+
+struct LargeObject {
+  LargeObject* prev;
+  LargeObject* next;
+  size_t object_bytes;
+  size_t allocation_bytes;
+  std::atomic<uint32_t> mark;
+  uint32_t magic;
+  uint64_t padding[3];
+
+  static constexpr uint32_t kMagic = 0x5ea1b16u;
+  Object* object() { return reinterpret_cast<Object*>(this + 1); }
+  static LargeObject* of(const Object* o) {
+    return reinterpret_cast<LargeObject*>(const_cast<Object*>(o)) - 1;
+  }
+  uintptr_t begin() const { return reinterpret_cast<uintptr_t>(this + 1); }
+  uintptr_t end() const { return begin() + object_bytes; }
+};
+static_assert(sizeof(LargeObject) % 64 == 0);
+
+class LargeObjectSpace {
+ public:
+  LargeObjectSpace() = default;
+  ~LargeObjectSpace();
+
+  // Allocates a zeroed large object; null if the system allocator fails.
+  Object* allocate(size_t bytes, uint64_t header_word);
+
+  // Pause only: builds the sorted index used by find_containing.
+  void build_index_in_pause() SHOAL_NO_THREAD_SAFETY_ANALYSIS;
+  // Pause only: the large object containing address a (interior pointers too), or null.
+  LargeObject* find_containing(uintptr_t a) const;
+  // Pause only: frees unmarked objects, clears marks. Returns {freed bytes, freed count}.
+  struct SweepResult {
+    size_t freed_bytes = 0, freed_objects = 0, live_bytes = 0;
+  };
+  SweepResult sweep_in_pause(bool poison) SHOAL_NO_THREAD_SAFETY_ANALYSIS;
+
+  size_t count() const { return count_.load(std::memory_order_relaxed); }
+  size_t footprint_bytes() const { return bytes_.load(std::memory_order_relaxed); }
+  // Bytes of jemalloc memory one object of `bytes` occupies (what the footprint counts).
+  static size_t allocation_size(size_t bytes) { return sizeof(LargeObject) + ((bytes + 15) & ~size_t{15}); }
+
+  template <class F>
+  void for_each(F&& f) {
+    MutexLock lock(mu_);
+    for (LargeObject* l = head_; l; l = l->next) f(*l);
+  }
+
+ private:
+  mutable Mutex mu_;
+  LargeObject* head_ SHOAL_GUARDED_BY(mu_) = nullptr;
+  std::atomic<size_t> count_{0};
+  std::atomic<size_t> bytes_{0};
+  std::vector<LargeObject*> index_;  // pause only
+};
+
+}  // namespace shoal::internal

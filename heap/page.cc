@@ -1,0 +1,90 @@
+// Page bitmaps and per-page helpers. See page.h for the layout and its invariants.
+#include "heap/page.h"
+
+#include <bit>
+
+namespace shoal::internal {
+
+void PageBitmap::set_strided(size_t g0, size_t g_end, size_t step) {
+  if (step == 1) {
+    // Contiguous: whole words at a time.
+    size_t g = g0;
+    while (g < g_end && (g & 63) != 0) {
+      words_[g >> 6].fetch_or(uint64_t{1} << (g & 63), std::memory_order_relaxed);
+      ++g;
+    }
+    while (g + 64 <= g_end) {
+      words_[g >> 6].store(~uint64_t{0}, std::memory_order_relaxed);
+      g += 64;
+    }
+    for (; g < g_end; ++g) words_[g >> 6].fetch_or(uint64_t{1} << (g & 63), std::memory_order_relaxed);
+    return;
+  }
+  // Accumulate bits per word so each word is written once.
+  size_t g = g0;
+  while (g < g_end) {
+    const size_t w = g >> 6;
+    uint64_t bits = 0;
+    while (g < g_end && (g >> 6) == w) {
+      bits |= uint64_t{1} << (g & 63);
+      g += step;
+    }
+    words_[w].fetch_or(bits, std::memory_order_relaxed);
+  }
+}
+
+size_t PageBitmap::find_next(size_t g) const {
+  if (g >= kGranulesPerPage) return kGranulesPerPage;
+  size_t w = g >> 6;
+  uint64_t bits = words_[w].load(std::memory_order_relaxed) & (~uint64_t{0} << (g & 63));
+  while (bits == 0) {
+    if (++w == kBitmapWords) return kGranulesPerPage;
+    bits = words_[w].load(std::memory_order_relaxed);
+  }
+  return (w << 6) + static_cast<size_t>(std::countr_zero(bits));
+}
+
+size_t PageBitmap::count() const {
+  size_t n = 0;
+  for (const auto& w : words_) n += static_cast<size_t>(std::popcount(w.load(std::memory_order_relaxed)));
+  return n;
+}
+
+void PageBitmap::clear_all() {
+  for (auto& w : words_) w.store(0, std::memory_order_relaxed);
+}
+
+void PageBitmap::copy_from(const PageBitmap& other) {
+  for (size_t i = 0; i < kBitmapWords; ++i)
+    words_[i].store(other.words_[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
+}
+
+void PageInfo::assign_class(size_t cls) {
+  size_class = static_cast<uint8_t>(cls);
+  cell_size = kClassSize[cls];
+  cell_count = static_cast<uint32_t>(kPageSize / cell_size);
+  cell_granules = cell_size / static_cast<uint32_t>(kGranule);
+}
+
+Object* PageInfo::object_containing(uintptr_t a) const {
+  if (state == PageState::kFree || cell_size == 0) return nullptr;
+  const size_t offset = a - reinterpret_cast<uintptr_t>(start);
+  const size_t cell = offset / cell_size;
+  if (cell >= cell_count) return nullptr;
+  if (!alloc_bits.test(cell * cell_granules)) return nullptr;
+  return reinterpret_cast<Object*>(start + cell * cell_size);
+}
+
+void PageInfo::flush_allocated(const char* from, const char* to) {
+  if (from >= to) return;
+  alloc_bits.set_strided(granule_of(from), granule_of(to), cell_granules);
+}
+
+void PageInfo::reset_to_single_run() {
+  auto* run = reinterpret_cast<FreeRun*>(start);
+  run->next = nullptr;
+  run->end = cells_end();
+  runs = run;
+}
+
+}  // namespace shoal::internal

@@ -1,0 +1,112 @@
+// Heap pages: the unit of small-object memory (glossary for heap/).
+//
+//   reservation  one contiguous virtual range per heap (heap/page_space.h), carved into
+//                pages from low to high addresses; the heap never moves objects.
+//   page         kPageSize bytes, aligned to kPageSize, holding cells of one size class.
+//                256 KiB: big enough that per-page work (taking a page, sweeping a page's
+//                bitmaps: 2 x 2 KiB) is amortised over 32..16384 objects and the 8 KiB
+//                largest class wastes nothing; small enough that a thread's page costs
+//                little when it stops allocating, that the side table stays small
+//                (~4.2 KiB per page, 1.6%), and that a page fits in L2 while it is zeroed.
+//   cell         a slot of the page's class size; cell i starts at start + i*cell_size.
+//   granule      16 bytes; bitmaps have one bit per granule (16384 bits per page).
+//   PageInfo     a page's metadata, kept in a side table (not in the page), indexed by
+//                (address - reservation base) >> kPageShift.
+//   alloc bits   the object-start bitmap: bit set <=> an allocated object starts there.
+//   mark bits    the side mark bitmap; marking never writes object headers.
+//   free run     a maximal range of free cells; its first 16 bytes hold a FreeRun
+//                {next, end}; runs are handed to TLABs whole.
+//
+// Invariants (outside a pause):
+//   - alloc bits are set only at cell starts; mark bits are all clear.
+//   - a cell is exactly one of: allocated (alloc bit set), in a free run of the page,
+//     inside a TLAB's bump range, or already handed out by a TLAB but not yet flushed
+//     (between the TLAB's run_start and cursor). Pauses flush TLABs first, so inside a
+//     pause a cell is allocated or free.
+//   - PageInfo::state and ::runs change only under the lock of the list the page is on,
+//     by the owning thread (state kOwned), or in a pause.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "shoal/internal/size_classes.h"
+#include "shoal/object.h"
+
+namespace shoal::internal {
+
+inline constexpr size_t kPageShift = 18;
+inline constexpr size_t kPageSize = size_t{1} << kPageShift;
+inline constexpr size_t kGranulesPerPage = kPageSize / kGranule;
+inline constexpr size_t kBitmapWords = kGranulesPerPage / 64;
+
+// A bitmap over the granules of one page. Words are atomic so that parallel markers can
+// set bits and conservative lookups can read them while other threads run.
+class PageBitmap {
+ public:
+  bool test(size_t g) const {
+    return (words_[g >> 6].load(std::memory_order_relaxed) >> (g & 63)) & 1;
+  }
+  // Returns true if this call set the bit (it was clear before).
+  bool test_and_set(size_t g) {
+    const uint64_t mask = uint64_t{1} << (g & 63);
+    std::atomic<uint64_t>& w = words_[g >> 6];
+    if (w.load(std::memory_order_relaxed) & mask) return false;
+    return (w.fetch_or(mask, std::memory_order_relaxed) & mask) == 0;
+  }
+  void clear_bit(size_t g) { words_[g >> 6].fetch_and(~(uint64_t{1} << (g & 63)), std::memory_order_relaxed); }
+  // Sets the bits g0, g0+step, ... below g_end (single writer: the owner or a pause).
+  void set_strided(size_t g0, size_t g_end, size_t step);
+  // The first set bit at or after g, or kGranulesPerPage.
+  size_t find_next(size_t g) const;
+  size_t count() const;
+  void clear_all();
+  void copy_from(const PageBitmap& other);
+
+ private:
+  std::atomic<uint64_t> words_[kBitmapWords] = {};
+};
+
+struct FreeRun {
+  FreeRun* next;
+  char* end;
+};
+
+enum class PageState : uint8_t {
+  kFree,       // in the free pool, no size class
+  kOwned,      // a thread's TLAB allocates from it; only the owner touches `runs`
+  kAvailable,  // on its class's available list, has free runs
+  kFull,       // no free runs left (until the next sweep)
+};
+
+struct PageInfo {
+  char* start = nullptr;
+  uint32_t index = 0;
+  uint8_t size_class = 0;
+  PageState state = PageState::kFree;
+  bool dirty = false;      // memory may hold old data: zero before handing it out
+  bool committed = true;   // counted in the footprint; false after decommit
+  uint32_t cell_size = 0;
+  uint32_t cell_count = 0;
+  uint32_t cell_granules = 0;
+  FreeRun* runs = nullptr;
+  PageInfo* next = nullptr;  // link on the free pool or the class's available list
+  size_t live_bytes = 0;     // after the last sweep
+  PageBitmap mark_bits;
+  PageBitmap alloc_bits;
+
+  void assign_class(size_t cls);
+  char* cells_end() const { return start + size_t{cell_count} * cell_size; }
+  size_t granule_of(const void* p) const {
+    return static_cast<size_t>(static_cast<const char*>(p) - start) / kGranule;
+  }
+  // The allocated object whose cell contains address `a`, or null.
+  Object* object_containing(uintptr_t a) const;
+  // Marks [from, to) (whole cells) as allocated: a TLAB handing its bump range back.
+  void flush_allocated(const char* from, const char* to);
+  // Makes the whole page one free run (a page newly given a class).
+  void reset_to_single_run();
+};
+
+}  // namespace shoal::internal

@@ -1,0 +1,95 @@
+// PageSpace: the heap's reservation of small-object pages, the free-page pool and the
+// per-size-class lists of pages with free runs.
+//
+// One contiguous reservation (mmap, MAP_NORESERVE) per heap makes "is this word a heap
+// address?" two compares and "which page?" a shift - what conservative stack scanning
+// needs. Pages are carved from the reservation in address order and never returned to
+// it; a page whose objects all die goes to the free pool and may later serve any class.
+// Free-pool pages can be decommitted (madvise) to give their memory back to the
+// footprint budget, e.g. for large objects.
+//
+// Locks: pool_mu_ guards the free pool, each class list has its own mutex (threads
+// refilling different classes never contend). In a pause the collector rebuilds all
+// lists without taking locks (no mutator runs).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "heap/page.h"
+#include "shoal/internal/mutex.h"
+
+namespace shoal::internal {
+
+class PageSpace {
+ public:
+  explicit PageSpace(size_t reserve_bytes);
+  ~PageSpace();
+  PageSpace(const PageSpace&) = delete;
+  PageSpace& operator=(const PageSpace&) = delete;
+
+  bool contains(uintptr_t a) const { return a - base_ < reserved_bytes_; }
+  bool contains(const void* p) const { return contains(reinterpret_cast<uintptr_t>(p)); }
+  // Only for addresses inside carved pages.
+  PageInfo& page_of(uintptr_t a) const { return infos_[(a - base_) >> kPageShift]; }
+  PageInfo& page_of(const void* p) const { return page_of(reinterpret_cast<uintptr_t>(p)); }
+  bool is_carved(uintptr_t a) const {
+    return contains(a) && ((a - base_) >> kPageShift) < carved_.load(std::memory_order_acquire);
+  }
+
+  size_t carved_pages() const { return carved_.load(std::memory_order_acquire); }
+  size_t max_pages() const { return max_pages_; }
+  PageInfo& page_at(size_t i) const { return infos_[i]; }
+
+  // A page of class `cls` with free runs, now kOwned by the caller; or null.
+  PageInfo* take_available(size_t cls);
+  // A page from the free pool, now kOwned (class unassigned); or null.
+  PageInfo* take_free();
+  // A never-used page from the reservation, kOwned; null when the reservation is used up.
+  PageInfo* carve();
+
+  void give_available(PageInfo* page);
+  void give_free(PageInfo* page);
+
+  // Pause only: forget every list; the sweeper then gives each page back.
+  void reset_lists_in_pause() SHOAL_NO_THREAD_SAFETY_ANALYSIS;
+  // Decommits every committed pool page (madvise DONTNEED); returns bytes released.
+  size_t decommit_free_pages();
+
+  size_t free_pages() const { return free_count_.load(std::memory_order_relaxed); }
+  // Verifier access: walks each list under its lock.
+  template <class F>
+  void for_each_listed(F&& f) {
+    {
+      MutexLock lock(pool_mu_);
+      for (PageInfo* p = pool_; p; p = p->next) f(*p, true);
+    }
+    for (auto& list : classes_) {
+      MutexLock lock(list.mu);
+      for (PageInfo* p = list.head; p; p = p->next) f(*p, false);
+    }
+  }
+
+ private:
+  struct ClassList {
+    Mutex mu;
+    PageInfo* head SHOAL_GUARDED_BY(mu) = nullptr;
+  };
+
+  uintptr_t base_ = 0;
+  size_t reserved_bytes_ = 0;
+  size_t max_pages_ = 0;
+  void* mapping_ = nullptr;
+  size_t mapping_bytes_ = 0;
+  PageInfo* infos_ = nullptr;
+  size_t infos_bytes_ = 0;
+  std::atomic<size_t> carved_{0};
+  Mutex carve_mu_;
+  Mutex pool_mu_;
+  PageInfo* pool_ SHOAL_GUARDED_BY(pool_mu_) = nullptr;
+  std::atomic<size_t> free_count_{0};
+  ClassList classes_[kNumSizeClasses];
+};
+
+}  // namespace shoal::internal

@@ -1,0 +1,53 @@
+// Built-in classes: fixed-length reference arrays, byte arrays and immutable strings.
+// Each is the payload type of a Ref: Ref<RefArray> a = RefArray::create(10);
+// Accessors check bounds and throw RangeError; they never read outside the object.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "shoal/managed.h"
+
+namespace shoal {
+
+class RefArray {
+ public:
+  static Ref<RefArray> create(size_t length);
+  size_t length() const { return length_; }
+  Value get(size_t index) const;
+  void set(size_t index, Value value);  // through the write barrier
+  const Slot* slots() const { return reinterpret_cast<const Slot*>(this + 1); }
+  Slot* slots() { return reinterpret_cast<Slot*>(this + 1); }
+
+ private:
+  uint64_t length_;
+};
+
+class ByteArray {
+ public:
+  static Ref<ByteArray> create(size_t length);
+  size_t length() const { return length_; }
+  uint8_t* data() { return reinterpret_cast<uint8_t*>(this + 1); }
+  const uint8_t* data() const { return reinterpret_cast<const uint8_t*>(this + 1); }
+  uint8_t get(size_t index) const;
+  void set(size_t index, uint8_t value);
+
+ private:
+  uint64_t length_;
+};
+
+// Immutable UTF-8 (or any bytes) string: deeply immutable, trivially shareable and
+// frozen from birth.
+class String {
+ public:
+  static Ref<String> create(std::string_view text);
+  size_t length() const { return length_; }
+  std::string_view view() const { return {reinterpret_cast<const char*>(this + 1), length_}; }
+  const char* c_str() const { return reinterpret_cast<const char*>(this + 1); }
+
+ private:
+  uint64_t length_;
+};
+
+}  // namespace shoal

@@ -1,0 +1,63 @@
+// Typed errors. Every misuse of the heap surfaces as one of these exceptions, thrown to
+// the caller that misused it; the heap stays consistent after each of them.
+// docs/errors.md says when each is thrown and what to do about it.
+#pragma once
+
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+
+namespace shoal {
+
+// Base class of every error Shoal throws.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The heap limit cannot satisfy an allocation even after a full collection.
+class OutOfMemory : public Error {
+ public:
+  OutOfMemory(std::size_t requested, std::size_t limit, std::size_t footprint);
+  std::size_t requested() const { return requested_; }
+  std::size_t limit() const { return limit_; }
+
+ private:
+  std::size_t requested_, limit_;
+};
+
+// A heap operation was called from a thread that is not attached to a heap
+// (no live shoal::MutatorScope on this thread), or attached to a different heap.
+class NotAttached : public Error {
+ public:
+  using Error::Error;
+};
+
+// Thread attach/detach/native-state transitions used out of order (for example
+// attaching a thread to a second heap, or leaving a NativeScope on another thread).
+class ThreadStateError : public Error {
+ public:
+  using Error::Error;
+};
+
+// A bad argument: invalid heap options (a limit smaller than one page), a malformed
+// class definition, a small integer out of range.
+class InvalidArgument : public Error {
+ public:
+  using Error::Error;
+};
+
+// An index outside an array's or string's bounds.
+class RangeError : public Error {
+ public:
+  using Error::Error;
+};
+
+// The heap verifier found a broken invariant (only thrown when HeapOptions::verify_after_gc
+// is set; Heap::verify() reports instead of throwing).
+class HeapCorruption : public Error {
+ public:
+  using Error::Error;
+};
+
+}  // namespace shoal

@@ -1,0 +1,154 @@
+// shoal::Heap: one garbage-collected heap shared by many threads.
+//
+// Threads attach with a MutatorScope (RAII) before they allocate or touch heap objects,
+// and detach when it ends. While attached, a thread is "running" and must reach a
+// safepoint now and then (every allocation slow path is one; shoal::safepoint() is an
+// explicit one). A thread that blocks or runs long native code does so inside
+// shoal::run_native(): the collector does not wait for it, and it must not touch heap
+// objects until run_native returns. docs/safepoints.md describes the protocol; docs/roots.md what keeps objects alive.
+//
+//   shoal::Heap heap({.heap_limit = 1 << 30});
+//   shoal::MutatorScope attach(heap);
+//   auto s = shoal::String::create("hello");   // stays alive: it is on this stack
+//   heap.collect();
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "shoal/value.h"
+
+namespace shoal {
+
+class ObjectModel;
+namespace internal {
+class HeapImpl;
+}
+
+struct HeapOptions {
+  // Hard limit on the heap's footprint (small-object pages plus large objects), bytes.
+  // 0 means "the machine's physical memory". Smaller than one page (256 KiB) is an error.
+  size_t heap_limit = 0;
+  // Pacing (as GOGC/100): a collection starts once the bytes allocated since the last
+  // collection exceed max(min_gc_trigger, gc_growth * live bytes after it).
+  double gc_growth = 1.0;
+  size_t min_gc_trigger = size_t{4} << 20;
+  // GC torture: collect at every Nth safepoint poll (0 = off). With torture on, every
+  // allocation takes the slow path, so allocations count as polls.
+  uint32_t gc_torture_interval = 0;
+  // Run the heap verifier after every collection; a failure throws HeapCorruption.
+  bool verify_after_gc = false;
+  // Fill freed memory with a pattern and check it is intact when reused. Defaults to on
+  // in builds with assertions.
+  bool poison_freed_memory = kPoisonByDefault;
+  // The object model the collector traces. Null means Shoal's own (class table).
+  const ObjectModel* object_model = nullptr;
+
+#if defined(SHOAL_ENABLE_DCHECKS)
+  static constexpr bool kPoisonByDefault = true;
+#else
+  static constexpr bool kPoisonByDefault = false;
+#endif
+};
+
+// One collection's record.
+struct CycleRecord {
+  uint64_t index = 0;
+  const char* cause = "";           // "explicit", "allocation", "heap-limit", "torture"
+  uint64_t pause_ns = 0;            // stop-the-world pause, request to resume
+  uint64_t time_to_safepoint_ns = 0;
+  uint64_t mark_ns = 0, sweep_ns = 0;
+  size_t live_bytes = 0;            // bytes in live objects' cells after the sweep
+  size_t freed_bytes = 0;
+  size_t objects_marked = 0;
+  size_t threads = 0;
+};
+
+struct GcStats {
+  uint64_t collections = 0;
+  uint64_t total_pause_ns = 0;
+  uint64_t max_pause_ns = 0;
+  uint64_t bytes_allocated = 0;     // cumulative, cell sizes (handed-out TLAB space)
+  uint64_t bytes_freed = 0;         // cumulative
+  size_t live_bytes = 0;            // after the last collection
+  size_t footprint_bytes = 0;       // pages carved + large objects, now
+  size_t heap_limit = 0;
+  size_t pages_in_use = 0, pages_free = 0;
+  size_t large_objects = 0, large_bytes = 0;
+  std::vector<CycleRecord> recent;  // last (up to) 256 cycles, oldest first
+};
+
+// Result of Heap::verify().
+struct VerifyReport {
+  bool ok = true;
+  size_t objects_checked = 0;
+  size_t pages_checked = 0;
+  std::vector<std::string> errors;  // first few failures, human readable
+  std::string summary() const;
+};
+
+class Heap {
+ public:
+  explicit Heap(HeapOptions options = {});
+  ~Heap();  // every thread must have detached
+  Heap(const Heap&) = delete;
+  Heap& operator=(const Heap&) = delete;
+
+  // A full stop-the-world collection. The calling thread must be attached.
+  void collect();
+  // Stops the world and checks the heap: every object reachable from the roots is
+  // allocated (not freed) and well formed, every reference field points at a live object
+  // start, free memory is free exactly once, page lists are consistent.
+  VerifyReport verify();
+
+  GcStats stats() const;
+  const HeapOptions& options() const;
+
+  // Registered global root slots: the slot's value is kept alive until removed.
+  void add_root(Slot* slot);
+  void remove_root(Slot* slot);
+
+  internal::HeapImpl& impl() { return *impl_; }
+
+ private:
+  std::unique_ptr<internal::HeapImpl> impl_;
+};
+
+// Attaches the current thread to `heap` for the scope's lifetime. Nested scopes on the
+// same heap are allowed; attaching to a second heap throws ThreadStateError.
+class MutatorScope {
+ public:
+  explicit MutatorScope(Heap& heap);
+  ~MutatorScope();
+  MutatorScope(const MutatorScope&) = delete;
+  MutatorScope& operator=(const MutatorScope&) = delete;
+
+ private:
+  bool outermost_ = false;
+};
+
+// Runs `fn` with the current (attached) thread in the "in native / blocked" state:
+// collections and handshakes proceed without waiting for it. `fn` must not read or write
+// heap objects; references the caller holds stay alive (the caller's registers and stack
+// are captured on entry). Use it around blocking calls (locks, I/O, joins) and long
+// native computations. An exception from fn propagates after the thread is running again.
+void run_native(const std::function<void()>& fn);
+
+// An explicit safepoint poll: parks here if a collection or handshake is pending.
+void safepoint();
+
+// The heap the current thread is attached to, or null.
+Heap* current_heap();
+
+// Runs `fn(thread_index)` for every attached thread, each at a point where that thread
+// is safe (parked at a safepoint or in native), without stopping the world as a whole:
+// a per-thread handshake. Returns when every thread's operation has run. The caller
+// must be attached.
+void handshake_all(Heap& heap, const std::function<void(size_t thread_index)>& fn);
+
+}  // namespace shoal

@@ -1,0 +1,81 @@
+// The object header: one 64-bit word at the start of every heap object.
+//
+//   bits  0..23  class id (index into the class table; 0 is never a valid class)
+//   bits 24..31  sharing tags (set at allocation, or once and for ever by freeze):
+//                  24 deeply immutable   - the class admits no mutation at all
+//                  25 trivially shareable - may cross isolates without copying
+//                  26 frozen              - deeply frozen; every write is an error
+//                  27 shared              - published to the shared isolate
+//                  28..31 reserved for the sharing model
+//   bits 32..39  GC bits: written only at allocation or inside a pause, never by the
+//                marker (marking uses side bitmaps, so marking and header updates
+//                never race). 32 = has finaliser (reserved), rest reserved.
+//   bits 40..63  owner isolate id (0 = none / the shared isolate), for isolation checks
+//
+// The payload follows the header; for variable-length classes (reference arrays, byte
+// arrays, strings) the first payload word is the element count.
+//
+// Tags only ever get set, never cleared, and are updated with atomic fetch_or, so a
+// racing reader sees either the old or the new tag set, never a torn header.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace shoal {
+
+using ClassId = uint32_t;
+
+namespace header {
+inline constexpr uint64_t kClassIdBits = 24;
+inline constexpr uint64_t kClassIdMask = (uint64_t{1} << kClassIdBits) - 1;
+inline constexpr uint64_t kDeeplyImmutable = uint64_t{1} << 24;
+inline constexpr uint64_t kTriviallyShareable = uint64_t{1} << 25;
+inline constexpr uint64_t kFrozen = uint64_t{1} << 26;
+inline constexpr uint64_t kShared = uint64_t{1} << 27;
+inline constexpr uint64_t kTagMask = uint64_t{0xff} << 24;
+inline constexpr uint64_t kHasFinalizer = uint64_t{1} << 32;
+inline constexpr uint64_t kOwnerShift = 40;
+inline constexpr uint64_t kOwnerMask = ((uint64_t{1} << 24) - 1) << kOwnerShift;
+
+constexpr uint64_t make(ClassId cls, uint64_t tags, uint32_t owner = 0) {
+  return (cls & kClassIdMask) | (tags & (kTagMask | (uint64_t{0xff} << 32))) |
+         (uint64_t{owner} << kOwnerShift & kOwnerMask);
+}
+}  // namespace header
+
+// Size of the header word, and the alignment of every heap object.
+inline constexpr size_t kHeaderSize = 8;
+inline constexpr size_t kObjectAlignment = 16;
+
+class Object {
+ public:
+  explicit Object(uint64_t header_word) : header_(header_word) {}
+  Object(const Object&) = delete;
+  Object& operator=(const Object&) = delete;
+
+  uint64_t header_word() const { return header_.load(std::memory_order_relaxed); }
+  ClassId class_id() const { return static_cast<ClassId>(header_word() & header::kClassIdMask); }
+  bool has_tag(uint64_t tag) const { return (header_word() & tag) != 0; }
+  bool is_frozen() const { return has_tag(header::kFrozen); }
+  bool is_deeply_immutable() const { return has_tag(header::kDeeplyImmutable); }
+  bool is_trivially_shareable() const { return has_tag(header::kTriviallyShareable); }
+  uint32_t owner() const {
+    return static_cast<uint32_t>((header_word() & header::kOwnerMask) >> header::kOwnerShift);
+  }
+  // Sets sharing tags (never clears them).
+  void add_tags(uint64_t tags) { header_.fetch_or(tags & header::kTagMask, std::memory_order_acq_rel); }
+
+  void* payload() { return reinterpret_cast<char*>(this) + kHeaderSize; }
+  const void* payload() const { return reinterpret_cast<const char*>(this) + kHeaderSize; }
+  static Object* from_payload(void* p) {
+    return reinterpret_cast<Object*>(static_cast<char*>(p) - kHeaderSize);
+  }
+
+ private:
+  std::atomic<uint64_t> header_;
+};
+static_assert(sizeof(Object) == kHeaderSize);
+
+}  // namespace shoal

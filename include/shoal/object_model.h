@@ -1,0 +1,41 @@
+// The narrow interface through which the collector sees objects.
+//
+// gc/ never reads an object header itself: it asks the ObjectModel for an object's size
+// and for its reference slots. objects/ implements it for Shoal's class table
+// (objects/shoal_object_model.cc); tests implement small mock models to exercise the
+// collector on its own (tests/gc/mock_object_model.h). The MMTk idea of a VM binding.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "shoal/object.h"
+#include "shoal/value.h"
+
+namespace shoal {
+
+// Receives an object's reference slots. One virtual call per contiguous range.
+class SlotVisitor {
+ public:
+  virtual void visit(const Slot* slots, size_t count) = 0;
+  void visit(const Slot& slot) { visit(&slot, 1); }
+
+ protected:
+  ~SlotVisitor() = default;
+};
+
+class ObjectModel {
+ public:
+  virtual ~ObjectModel() = default;
+  // Total size of the object in bytes, header included.
+  virtual size_t size_of(const Object* object) const = 0;
+  // Calls visitor.visit for every slot of `object` that may hold a reference.
+  virtual void trace(const Object* object, SlotVisitor& visitor) const = 0;
+  // Verifier hook: false (and a reason) if the header is not a valid object header.
+  virtual bool is_well_formed(const Object* object, std::string* why) const = 0;
+};
+
+// Shoal's own object model over the class table.
+const ObjectModel& default_object_model();
+
+}  // namespace shoal

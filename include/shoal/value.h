@@ -1,0 +1,68 @@
+// Value: one machine word that is either a reference to a heap object, null, or a tagged
+// small integer ("Smi"), as VM prototypes expect.
+//
+//   bit 0 = 0 : reference (object address, 16-byte aligned) or null (all zero)
+//   bit 0 = 1 : small integer, value in bits 63..1 (63-bit two's complement)
+//
+// Slot is a reference field inside a heap object or a root: a Value stored in an atomic
+// word, so that racing reads and writes never tear (heap safety under races). Reads are
+// plain relaxed loads; writes to heap slots go through the write barrier (barriers/),
+// which is why Slot has no public store.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace shoal {
+
+class Object;
+
+class Value {
+ public:
+  static constexpr int64_t kMaxSmallInt = (int64_t{1} << 62) - 1;
+  static constexpr int64_t kMinSmallInt = -(int64_t{1} << 62);
+
+  constexpr Value() = default;
+  static constexpr Value null() { return Value(); }
+  static Value from_int(int64_t v);  // throws InvalidArgument outside 63 bits
+  static Value from_object(const Object* o) { return Value(reinterpret_cast<uint64_t>(o)); }
+  static constexpr Value from_raw(uint64_t bits) { return Value(bits); }
+
+  constexpr bool is_null() const { return bits_ == 0; }
+  constexpr bool is_int() const { return (bits_ & 1) != 0; }
+  constexpr bool is_object() const { return bits_ != 0 && (bits_ & 1) == 0; }
+  constexpr int64_t as_int() const { return static_cast<int64_t>(bits_) >> 1; }
+  Object* as_object() const { return reinterpret_cast<Object*>(bits_); }
+  constexpr uint64_t raw() const { return bits_; }
+
+  friend constexpr bool operator==(Value a, Value b) { return a.bits_ == b.bits_; }
+
+ private:
+  constexpr explicit Value(uint64_t bits) : bits_(bits) {}
+  uint64_t bits_ = 0;
+};
+
+// A reference field. Readable by anyone; writable only through the write barrier
+// (shoal::write, Ref<T>::set, builtins' setters).
+class Slot {
+ public:
+  Slot() = default;
+  Slot(const Slot&) = delete;
+  Slot& operator=(const Slot&) = delete;
+
+  Value load() const { return Value::from_raw(raw_.load(std::memory_order_relaxed)); }
+  Value load_acquire() const { return Value::from_raw(raw_.load(std::memory_order_acquire)); }
+
+  // Initialising store for a root slot that is not inside a heap object (globals,
+  // persistent nodes): roots are scanned in the pause, so no barrier applies.
+  void store_root(Value v) { raw_.store(v.raw(), std::memory_order_release); }
+
+  // Used by barriers/ only: the raw store after the barrier has run.
+  void store_after_barrier(Value v) { raw_.store(v.raw(), std::memory_order_release); }
+
+ private:
+  std::atomic<uint64_t> raw_{0};
+};
+static_assert(sizeof(Slot) == 8);
+
+}  // namespace shoal

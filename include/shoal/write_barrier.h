@@ -1,0 +1,27 @@
+// The reference store: every write of a reference into a heap object goes through
+// shoal::write (directly, or via Ref<T>::set, store_field, RefArray::set).
+//
+// The barrier's fast path is one relaxed load of a global flag and one predictable
+// branch. The flag is off unless a collector is marking concurrently with mutators;
+// barriers/write_barrier.h explains what the slow path does and why it is correct.
+// The stop-the-world collector of the foundation never turns it on.
+#pragma once
+
+#include <atomic>
+
+#include "shoal/object.h"
+#include "shoal/value.h"
+
+namespace shoal {
+namespace internal {
+extern std::atomic<uint32_t> g_write_barrier_active;
+void write_barrier_slow(Object* holder, const Slot* slot, Value old_value, Value new_value);
+}  // namespace internal
+
+inline void write(Object* holder, Slot& slot, Value value) {
+  if (internal::g_write_barrier_active.load(std::memory_order_relaxed) != 0) [[unlikely]]
+    internal::write_barrier_slow(holder, &slot, slot.load(), value);
+  slot.store_after_barrier(value);
+}
+
+}  // namespace shoal

@@ -1,0 +1,63 @@
+// Built-in classes: RefArray, ByteArray, String. Every accessor checks its index, so a
+// racing or buggy caller gets RangeError, never a read outside the object.
+#include "shoal/builtins.h"
+
+#include <cstring>
+#include <string>
+
+#include "shoal/errors.h"
+
+namespace shoal {
+
+namespace {
+[[noreturn]] void out_of_range(const char* what, size_t index, size_t length) {
+  throw RangeError(std::string(what) + ": index " + std::to_string(index) + " out of range for length " +
+                   std::to_string(length));
+}
+
+Object* allocate_variable(ClassId cls, size_t payload_bytes, size_t length) {
+  if (length > (uint64_t{1} << 40)) throw InvalidArgument("array length " + std::to_string(length) + " too large");
+  Object* o = internal::allocate(kHeaderSize + 8 + payload_bytes, header::make(cls, class_info(cls).tags));
+  *static_cast<uint64_t*>(o->payload()) = length;
+  return o;
+}
+}  // namespace
+
+Ref<RefArray> RefArray::create(size_t length) {
+  if (length > (uint64_t{1} << 37)) throw InvalidArgument("RefArray::create: length too large");
+  return Ref<RefArray>::from_object(allocate_variable(kRefArrayClassId, length * sizeof(Slot), length));
+}
+
+Value RefArray::get(size_t index) const {
+  if (index >= length_) out_of_range("RefArray::get", index, length_);
+  return slots()[index].load();
+}
+
+void RefArray::set(size_t index, Value value) {
+  if (index >= length_) out_of_range("RefArray::set", index, length_);
+  write(Object::from_payload(this), slots()[index], value);
+}
+
+Ref<ByteArray> ByteArray::create(size_t length) {
+  return Ref<ByteArray>::from_object(allocate_variable(kByteArrayClassId, length, length));
+}
+
+uint8_t ByteArray::get(size_t index) const {
+  if (index >= length_) out_of_range("ByteArray::get", index, length_);
+  return data()[index];
+}
+
+void ByteArray::set(size_t index, uint8_t value) {
+  if (index >= length_) out_of_range("ByteArray::set", index, length_);
+  data()[index] = value;
+}
+
+Ref<String> String::create(std::string_view text) {
+  Object* o = allocate_variable(kStringClassId, text.size() + 1, text.size());
+  char* chars = static_cast<char*>(o->payload()) + 8;
+  if (!text.empty()) std::memcpy(chars, text.data(), text.size());
+  chars[text.size()] = '\0';
+  return Ref<String>::from_object(o);
+}
+
+}  // namespace shoal

@@ -1,0 +1,75 @@
+// Shoal's object model over the class table: the ObjectModel the collector uses unless a
+// heap is given another. Size and reference slots follow from the header's class id and
+// the class's layout (include/shoal/class_table.h).
+#include <string>
+
+#include "shoal/builtins.h"
+#include "shoal/class_table.h"
+#include "shoal/object_model.h"
+
+namespace shoal {
+
+namespace {
+
+uint64_t length_of(const Object* o) { return *static_cast<const uint64_t*>(o->payload()); }
+
+class ShoalObjectModel final : public ObjectModel {
+ public:
+  size_t size_of(const Object* o) const override {
+    const ClassInfo& c = *find_class(o->class_id());
+    switch (c.layout) {
+      case Layout::kFixed: return kHeaderSize + c.instance_size;
+      case Layout::kRefArray: return kHeaderSize + 8 + 8 * length_of(o);
+      case Layout::kByteArray: return kHeaderSize + 8 + length_of(o);
+      case Layout::kString: return kHeaderSize + 8 + length_of(o) + 1;
+      case Layout::kCustom: return c.size(o);
+    }
+    return 0;
+  }
+
+  void trace(const Object* o, SlotVisitor& v) const override {
+    const ClassInfo& c = *find_class(o->class_id());
+    const char* payload = static_cast<const char*>(o->payload());
+    switch (c.layout) {
+      case Layout::kFixed:
+        for (uint32_t off : c.ref_offsets) v.visit(*reinterpret_cast<const Slot*>(payload + off));
+        break;
+      case Layout::kRefArray: v.visit(reinterpret_cast<const Slot*>(payload + 8), length_of(o)); break;
+      case Layout::kByteArray:
+      case Layout::kString: break;
+      case Layout::kCustom: c.trace(o, v); break;
+    }
+  }
+
+  bool is_well_formed(const Object* o, std::string* why) const override {
+    const ClassInfo* c = find_class(o->class_id());
+    if (!c) {
+      *why = "unknown class id " + std::to_string(o->class_id()) + " (header " + std::to_string(o->header_word()) + ")";
+      return false;
+    }
+    if ((o->header_word() & c->tags) != c->tags) {
+      *why = "class " + c->name + ": instance lacks the class's sharing tags";
+      return false;
+    }
+    if (c->layout == Layout::kRefArray || c->layout == Layout::kByteArray || c->layout == Layout::kString) {
+      if (length_of(o) > (uint64_t{1} << 40)) {
+        *why = "class " + c->name + ": implausible length " + std::to_string(length_of(o));
+        return false;
+      }
+    }
+    if (c->layout == Layout::kString && static_cast<const String*>(o->payload())->c_str()[length_of(o)] != '\0') {
+      *why = "string is not NUL-terminated";
+      return false;
+    }
+    return true;
+  }
+};
+
+}  // namespace
+
+const ObjectModel& default_object_model() {
+  static const ShoalObjectModel model;
+  return model;
+}
+
+}  // namespace shoal
