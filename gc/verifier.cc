@@ -45,6 +45,7 @@ class Verifier {
       if (p.mark_bits.count() != 0) fail("page %zu: mark bits set outside a cycle", i);
       if (p.state == PageState::kFree) {
         if (p.alloc_bits.count() != 0) fail("page %zu: free page has allocated cells", i);
+        if (poison && p.dirty) check_poison(i, p.start + sizeof(FreeRun), p.start + kPageSize);
         continue;
       }
       if (p.state == PageState::kOwned) fail("page %zu: still owned by a TLAB in a pause", i);
@@ -66,16 +67,18 @@ class Verifier {
         }
         for (char* c = from; c < r->end; c += p.cell_size)
           if (p.alloc_bits.test(p.granule_of(c))) fail("page %zu: free run overlaps allocated cell %p", i, static_cast<void*>(c));
-        if (poison && p.dirty) {
-          for (char* b = from + sizeof(FreeRun); b < r->end; ++b)
-            if (static_cast<uint8_t>(*b) != kPoisonByte) {
-              fail("page %zu: freed memory at %p was written after it was freed", i, static_cast<void*>(b));
-              break;
-            }
-        }
+        if (poison && p.dirty) check_poison(i, from + sizeof(FreeRun), r->end);
         last_end = r->end;
       }
     }
+  }
+
+  void check_poison(size_t page, const char* from, const char* to) {
+    for (const char* b = from; b < to; ++b)
+      if (static_cast<uint8_t>(*b) != kPoisonByte) {
+        fail("page %zu: freed memory at %p was written after it was freed", page, static_cast<const void*>(b));
+        return;
+      }
   }
 
   void check_lists() {

@@ -98,7 +98,7 @@ LargeObjectSpace::SweepResult LargeObjectSpace::sweep_in_pause(bool poison) {
   }
   count_.fetch_sub(r.freed_objects, std::memory_order_relaxed);
   bytes_.fetch_sub(r.freed_bytes, std::memory_order_relaxed);
-  index_.clear();
+  build_index_in_pause();  // the rest of the pause (the verifier) sees only survivors
   return r;
 }
 

@@ -1,1 +1,74 @@
-#include <gtest/gtest.h>
+// Misuse gets a typed error, never a crash.
+#include <thread>
+
+#include "tests/test_support.h"
+
+namespace shoal::test {
+namespace {
+
+TEST(MisuseTest, AllocatingOnAnUnattachedThreadThrowsNotAttached) {
+  Heap heap;
+  EXPECT_THROW(make<Node>(), NotAttached);
+  EXPECT_THROW(String::create("x"), NotAttached);
+  EXPECT_THROW(heap.collect(), NotAttached);
+  EXPECT_THROW(heap.verify(), NotAttached);
+  EXPECT_THROW(safepoint(), NotAttached);
+  EXPECT_THROW(run_native([] {}), NotAttached);
+  std::thread t([&] { EXPECT_THROW(make<Node>(), NotAttached); });
+  t.join();
+  EXPECT_EQ(current_heap(), nullptr);
+}
+
+TEST(MisuseTest, AttachingToASecondHeapThrows) {
+  Heap a, b;
+  MutatorScope attach(a);
+  EXPECT_EQ(current_heap(), &a);
+  EXPECT_THROW(MutatorScope second(b), ThreadStateError);
+  EXPECT_THROW(b.collect(), NotAttached);
+  { MutatorScope nested(a); }  // nesting on the same heap is fine
+  EXPECT_EQ(current_heap(), &a);
+  make<Node>();
+}
+
+TEST(MisuseTest, DetachedThreadCanAttachAgain) {
+  Heap heap;
+  { MutatorScope attach(heap); make<Node>(); }
+  EXPECT_THROW(make<Node>(), NotAttached);
+  { MutatorScope attach(heap); make<Node>(); heap.collect(); }
+}
+
+TEST(MisuseTest, HeapLimitTooSmall) {
+  HeapOptions o;
+  o.heap_limit = 1000;
+  try {
+    Heap heap(o);
+    FAIL() << "expected InvalidArgument";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("smaller than one heap page"), std::string::npos);
+  }
+  o.heap_limit = internal::kPageSize;  // legal, but too small for real work
+  Heap heap(o);
+  MutatorScope attach(heap);
+  EXPECT_THROW(ByteArray::create(internal::kPageSize * 2), OutOfMemory);
+  auto fill = [&] {
+    Persistent<Node> keep(heap, Ref<Node>());
+    for (;;) {
+      Ref<Node> n = make<Node>();
+      n.set(&Node::left, keep.get());
+      keep.set(n);
+    }
+  };
+  EXPECT_THROW(fill(), OutOfMemory);
+}
+
+TEST(MisuseTest, AllErrorsShareTheBaseClass) {
+  Heap heap;
+  try {
+    make<Node>();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("MutatorScope"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace shoal::test

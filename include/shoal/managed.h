@@ -68,9 +68,9 @@ class Ref {
 
   template <class U>
   void set(Member<U> T::*field, Ref<U> target) const {
-    write(object_, ((*this)->*field).slot(), target.value());
+    write(object_, (operator->()->*field).slot(), target.value());
   }
-  void set(Slot T::*field, Value value) const { write(object_, (*this)->*field, value); }
+  void set(Slot T::*field, Value value) const { write(object_, operator->()->*field, value); }
 
  private:
   explicit Ref(Object* o) : object_(o) {}

@@ -1,1 +1,33 @@
 #include <gtest/gtest.h>
+
+#include "shoal/internal/size_classes.h"
+
+namespace shoal::internal {
+namespace {
+
+TEST(SizeClasses, SmallestClassThatFits) {
+  for (size_t bytes = 1; bytes <= kMaxSmallSize; ++bytes) {
+    const size_t c = size_class_of(bytes);
+    ASSERT_LT(c, kNumSizeClasses);
+    EXPECT_GE(kClassSize[c], bytes);
+    if (c > 0) {
+      EXPECT_LT(kClassSize[c - 1], bytes);
+    }
+  }
+}
+
+TEST(SizeClasses, KnownBoundaries) {
+  EXPECT_EQ(kClassSize[size_class_of(16)], 16u);
+  EXPECT_EQ(kClassSize[size_class_of(17)], 32u);
+  EXPECT_EQ(kClassSize[size_class_of(129)], 160u);
+  EXPECT_EQ(kClassSize[size_class_of(1025)], 1280u);
+  EXPECT_EQ(kClassSize[size_class_of(8192)], 8192u);
+}
+
+TEST(SizeClasses, FragmentationBounded) {
+  for (size_t bytes = 129; bytes <= kMaxSmallSize; ++bytes)
+    EXPECT_LE(static_cast<double>(kClassSize[size_class_of(bytes)]) / bytes, 1.25 + 1e-9) << bytes;
+}
+
+}  // namespace
+}  // namespace shoal::internal

@@ -1,1 +1,67 @@
-#include <gtest/gtest.h>
+// The typed C++ layer: offsets derived from kRefs, make<T>, Ref<T>::set.
+#include "tests/test_support.h"
+
+namespace shoal::test {
+namespace {
+
+struct Mixed {
+  int32_t a = 1;
+  Member<Node> first;
+  double d = 2.5;
+  Slot any;
+  Member<Mixed> self;
+  static constexpr auto kRefs = refs(&Mixed::first, &Mixed::any, &Mixed::self);
+};
+
+struct Plain {
+  int64_t x = 0;
+  int64_t y = 0;
+};
+
+class ManagedTest : public HeapTest {};
+
+TEST_F(ManagedTest, OffsetsComeFromTheMemberList) {
+  const ClassInfo& c = class_info(class_id_of<Mixed>());
+  EXPECT_EQ(c.instance_size, sizeof(Mixed));
+  EXPECT_EQ(c.ref_offsets, (std::vector<uint32_t>{8, 24, 32}));
+  EXPECT_EQ(class_id_of<Mixed>(), class_id_of<Mixed>());
+  EXPECT_TRUE(class_info(class_id_of<Plain>()).ref_offsets.empty());
+  EXPECT_EQ(class_info(class_id_of<Node>()).name, "test.Node");
+}
+
+TEST_F(ManagedTest, MakeConstructsAndFieldsKeepTargetsAlive) {
+  Ref<Mixed> m = make<Mixed>();
+  EXPECT_EQ(m->a, 1);
+  EXPECT_EQ(m->d, 2.5);
+  HiddenPtr n_hidden, s_hidden;
+  in_own_frame([&] {
+    Ref<Node> n = make<Node>();
+    n->value = 3;
+    m.set(&Mixed::first, n);
+    Ref<String> s = String::create("any");
+    m.set(&Mixed::any, s.value());
+    m.set(&Mixed::self, m);
+    n_hidden = HiddenPtr(n.object());
+    s_hidden = HiddenPtr(s.object());
+  });
+  clobber_stack();
+  heap().collect();
+  EXPECT_TRUE(is_allocated(heap(), n_hidden));
+  EXPECT_TRUE(is_allocated(heap(), s_hidden));
+  EXPECT_EQ(m->first.get()->value, 3);
+  EXPECT_EQ(m->self.get(), m);
+  m.set(&Mixed::first, Ref<Node>());
+  clobber_stack();
+  heap().collect();
+  EXPECT_FALSE(is_allocated(heap(), n_hidden));
+  expect_heap_ok();
+}
+
+// Compile-time: a Slot cannot be written except through the barrier.
+template <class S>
+concept PlainStorable = requires(S s, Value v) { s.store(v); };
+static_assert(!PlainStorable<Slot>);
+static_assert(!std::is_copy_assignable_v<Slot>);
+
+}  // namespace
+}  // namespace shoal::test

@@ -1,0 +1,138 @@
+// Shared helpers for the test suite.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <optional>
+
+#include "heap/heap_impl.h"
+#include "shoal/shoal.h"
+
+namespace shoal::test {
+
+// A managed struct used across tests: a binary node with a payload.
+struct Node {
+  Member<Node> left;
+  Member<Node> right;
+  int64_t value = 0;
+  static constexpr auto kRefs = refs(&Node::left, &Node::right);
+  static constexpr const char* kName = "test.Node";
+};
+
+// Pointers the conservative scanner cannot see: tests keep them to ask later whether an
+// object was freed, without keeping it alive themselves.
+class HiddenPtr {
+ public:
+  HiddenPtr() = default;
+  explicit HiddenPtr(const void* p) : bits_(reinterpret_cast<uintptr_t>(p) ^ kMask) {}
+  uintptr_t address() const { return bits_ ^ kMask; }
+  template <class T = void>
+  T* get() const { return reinterpret_cast<T*>(address()); }
+
+ private:
+  static constexpr uintptr_t kMask = 0xa5a5a5a5a5a5a5a5ull;
+  uintptr_t bits_ = kMask;
+};
+
+// Overwrites a stretch of dead stack below the caller, so stale copies of pointers from
+// earlier calls do not act as conservative roots.
+[[gnu::noinline]] inline void clobber_stack() {
+  volatile char buffer[16384];
+  for (size_t i = 0; i < sizeof(buffer); ++i) buffer[i] = 0;
+  asm volatile("" : : "r"(buffer) : "memory");
+}
+
+// Runs f in a frame of its own below the caller's, so the temporaries it leaves behind
+// are not in the caller's frame; clobber_stack() then wipes them. Together they let a
+// test drop its last reference to an object for real under conservative scanning.
+template <class F>
+[[gnu::noinline]] void in_own_frame(F&& f) {
+  f();
+  asm volatile("" ::: "memory");
+}
+
+// True if the object at `address` is still allocated (small or large). Only reliable
+// while no other thread allocates. Not inlined: the unhidden address must not linger in
+// the caller's frame, where it would act as a conservative root.
+[[gnu::noinline]] inline bool is_allocated(Heap& heap, uintptr_t address) {
+  internal::HeapImpl& h = heap.impl();
+  if (h.pages.contains(address)) {
+    if (!h.pages.is_carved(address)) return false;
+    return h.pages.page_of(address).object_containing(address) != nullptr;
+  }
+  bool found = false;
+  h.large.for_each([&](internal::LargeObject& l) { found |= (address >= l.begin() && address < l.end()); });
+  return found;
+}
+[[gnu::noinline]] inline bool is_allocated(Heap& heap, const HiddenPtr& p) { return is_allocated(heap, p.address()); }
+
+// A heap plus this thread attached to it.
+class HeapTest : public ::testing::Test {
+ protected:
+  void SetUp() override { make_heap(options()); }
+  virtual HeapOptions options() { return HeapOptions{}; }
+  void make_heap(HeapOptions o) {
+    scope_.reset();
+    heap_ = std::make_unique<Heap>(o);
+    scope_.emplace(*heap_);
+  }
+  void TearDown() override {
+    scope_.reset();
+    heap_.reset();
+  }
+  Heap& heap() { return *heap_; }
+  void expect_heap_ok() {
+    VerifyReport r = heap().verify();
+    EXPECT_TRUE(r.ok) << r.summary();
+  }
+
+  std::unique_ptr<Heap> heap_;
+  std::optional<MutatorScope> scope_;
+};
+
+// Builds a linked list of n nodes with values 0..n-1 (head holds n-1).
+inline Ref<Node> make_list(size_t n) {
+  Ref<Node> head;
+  for (size_t i = 0; i < n; ++i) {
+    Ref<Node> node = make<Node>();
+    node->value = static_cast<int64_t>(i);
+    node.set(&Node::left, head);
+    head = node;
+  }
+  return head;
+}
+
+inline size_t list_length_checked(Ref<Node> head) {
+  size_t n = 0;
+  int64_t expected = -1;
+  for (Ref<Node> p = head; p; p = p->left.get()) {
+    if (expected >= 0 && p->value != expected) return SIZE_MAX;
+    expected = p->value - 1;
+    ++n;
+  }
+  return n;
+}
+
+// A complete binary tree of the given depth; values are node counts of subtrees.
+inline Ref<Node> make_tree(int depth) {
+  Ref<Node> n = make<Node>();
+  if (depth > 0) {
+    n.set(&Node::left, make_tree(depth - 1));
+    n.set(&Node::right, make_tree(depth - 1));
+  }
+  n->value = depth;
+  return n;
+}
+
+inline int64_t check_tree(Ref<Node> n, int depth) {
+  if (!n || n->value != depth) return -1;
+  if (depth == 0) return (n->left.get() || n->right.get()) ? -1 : 1;
+  const int64_t l = check_tree(n->left.get(), depth - 1);
+  const int64_t r = check_tree(n->right.get(), depth - 1);
+  return (l < 0 || r < 0) ? -1 : l + r + 1;
+}
+
+}  // namespace shoal::test
