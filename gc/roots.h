@@ -49,8 +49,8 @@ class RootSet {
     MutexLock lock(mu_);
     for (const auto& chunk : chunks_)
       for (size_t i = 0; i < kChunkSize; ++i)
-        if (chunk[i].in_use) f(chunk[i].slot.load_acquire());
-    for (Slot* s : globals_) f(s->load_acquire());
+        if (chunk[i].in_use) f(chunk[i].slot.load());
+    for (Slot* s : globals_) f(s->load());
   }
 
  private:

@@ -36,7 +36,7 @@ class Persistent {
     if (node_) internal::persistent_release(node_);
   }
 
-  Ref<T> get() const { return node_ ? Ref<T>::from_value(internal::persistent_slot(node_).load_acquire()) : Ref<T>(); }
+  Ref<T> get() const { return node_ ? Ref<T>::from_value(internal::persistent_slot(node_).load()) : Ref<T>(); }
   // Points the handle at another object (or null). The handle must be non-empty.
   void set(Ref<T> target) { internal::persistent_slot(node_).store_root(target.value()); }
   void reset() {

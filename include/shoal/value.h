@@ -8,6 +8,11 @@
 // word, so that racing reads and writes never tear (heap safety under races). Reads are
 // plain relaxed loads; writes to heap slots go through the write barrier (barriers/),
 // which is why Slot has no public store.
+//
+// Ordering: stores are release and loads acquire, so a thread that reads a reference
+// from a slot also sees the header and every field the publishing thread wrote before
+// storing it (the message-passing guarantee; free on x86, ldar/stlr on Arm). Racy
+// programs may see an old or a new reference, never a torn or half-initialised one.
 #pragma once
 
 #include <atomic>
@@ -50,8 +55,7 @@ class Slot {
   Slot(const Slot&) = delete;
   Slot& operator=(const Slot&) = delete;
 
-  Value load() const { return Value::from_raw(raw_.load(std::memory_order_relaxed)); }
-  Value load_acquire() const { return Value::from_raw(raw_.load(std::memory_order_acquire)); }
+  Value load() const { return Value::from_raw(raw_.load(std::memory_order_acquire)); }
 
   // Initialising store for a root slot that is not inside a heap object (globals,
   // persistent nodes): roots are scanned in the pause, so no barrier applies.

@@ -33,68 +33,92 @@ TEST_F(RootsTest, UnreferencedObjectsAreFreed) {
   EXPECT_GT(heap().stats().bytes_freed, 900u * 32);
 }
 
+// Under conservative stack scanning a stray stack word may retain any one object, so
+// the "is freed" checks below use many independent objects and allow a few survivors;
+// a root that failed to keep, or to let go, would affect all of them.
+constexpr size_t kBatch = 100;
+constexpr size_t kStrayAllowance = 5;
+
+size_t count_allocated(Heap& heap, const std::vector<HiddenPtr>& objects) {
+  size_t n = 0;
+  for (const auto& h : objects) n += is_allocated(heap, h);
+  return n;
+}
+
 TEST_F(RootsTest, PersistentHeldByAnotherThreadKeepsObjectsAlive) {
-  // A thread that is NOT attached holds the only reference, through a Persistent.
-  Persistent<Node> handle;
-  HiddenPtr hidden;
+  // A thread that is NOT attached holds the only references, through Persistents.
+  std::vector<Persistent<Node>> handles;
+  std::vector<HiddenPtr> hidden;
   in_own_frame([&] {
-    Ref<Node> list = make_list(1000);
-    hidden = HiddenPtr(list.object());
-    handle = Persistent<Node>(heap(), list);
+    for (size_t i = 0; i < kBatch; ++i) {
+      Ref<Node> list = make_list(10);
+      hidden.emplace_back(list.object());
+      handles.emplace_back(heap(), list);
+    }
   });
-  std::thread holder([h = std::move(handle)]() mutable {
+  std::atomic<bool> checked{false};
+  std::thread holder([h = std::move(handles), &checked]() mutable {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    EXPECT_EQ(list_length_checked(h.get()), 1000u);  // read after collections
+    for (auto& p : h) EXPECT_EQ(list_length_checked(p.get()), 10u);  // read after collections
+    checked = true;
   });
   clobber_stack();
   heap().collect();
   heap().collect();
-  EXPECT_TRUE(is_allocated(heap(), hidden));
-  holder.join();  // the handle dies with the thread
+  EXPECT_EQ(count_allocated(heap(), hidden), kBatch);
+  run_native([&] { holder.join(); });  // the handles die with the thread's lambda
+  EXPECT_TRUE(checked.load());
   clobber_stack();
   heap().collect();
-  EXPECT_FALSE(is_allocated(heap(), hidden));
+  EXPECT_LE(count_allocated(heap(), hidden), kStrayAllowance);
 }
 
 TEST_F(RootsTest, PersistentSetAndResetFromAnotherAttachedThread) {
-  Persistent<Node> handle(heap(), Ref<Node>());
-  HiddenPtr hidden;
+  std::vector<Persistent<Node>> handles(kBatch);
+  for (auto& h : handles) h = Persistent<Node>(heap(), Ref<Node>());
+  std::vector<HiddenPtr> hidden(kBatch);
   std::thread t([&] {
     MutatorScope attach(heap());
-    Ref<Node> n = make<Node>();
-    n->value = 77;
-    hidden = HiddenPtr(n.object());
-    handle.set(n);
+    for (size_t i = 0; i < kBatch; ++i) {
+      Ref<Node> n = make<Node>();
+      n->value = static_cast<int64_t>(i);
+      hidden[i] = HiddenPtr(n.object());
+      handles[i].set(n);
+    }
   });
   run_native([&] { t.join(); });
   clobber_stack();
   heap().collect();
-  ASSERT_TRUE(is_allocated(heap(), hidden));
-  EXPECT_EQ(handle->value, 77);
-  handle.reset();
+  ASSERT_EQ(count_allocated(heap(), hidden), kBatch);
+  in_own_frame([&] {
+    for (size_t i = 0; i < kBatch; ++i) EXPECT_EQ(handles[i]->value, static_cast<int64_t>(i));
+  });
+  for (auto& h : handles) h.reset();
   clobber_stack();
   heap().collect();
-  EXPECT_FALSE(is_allocated(heap(), hidden));
+  EXPECT_LE(count_allocated(heap(), hidden), kStrayAllowance);
 }
 
-TEST_F(RootsTest, GlobalRootSlot) {
-  static Slot global;
-  heap().add_root(&global);
-  HiddenPtr hidden;
+TEST_F(RootsTest, GlobalRootSlots) {
+  static Slot globals[kBatch];
+  std::vector<HiddenPtr> hidden;
+  for (auto& g : globals) heap().add_root(&g);
   in_own_frame([&] {
-    Ref<Node> n = make<Node>();
-    hidden = HiddenPtr(n.object());
-    global.store_root(n.value());
+    for (auto& g : globals) {
+      Ref<Node> n = make<Node>();
+      hidden.emplace_back(n.object());
+      g.store_root(n.value());
+    }
   });
   clobber_stack();
   heap().collect();
-  EXPECT_TRUE(is_allocated(heap(), hidden));
-  heap().remove_root(&global);
+  EXPECT_EQ(count_allocated(heap(), hidden), kBatch);
+  for (auto& g : globals) heap().remove_root(&g);
   clobber_stack();
   heap().collect();
-  EXPECT_FALSE(is_allocated(heap(), hidden));
-  global.store_root(Value::null());
-  EXPECT_THROW(heap().remove_root(&global), InvalidArgument);
+  EXPECT_LE(count_allocated(heap(), hidden), kStrayAllowance);
+  for (auto& g : globals) g.store_root(Value::null());
+  EXPECT_THROW(heap().remove_root(&globals[0]), InvalidArgument);
 }
 
 TEST_F(RootsTest, InteriorPointerOnTheStackKeepsTheObject) {

@@ -29,6 +29,7 @@ TEST_F(VerifierTest, DetectsAReachableObjectThatWasFreed) {
   EXPECT_NE(r.summary().find("not an allocated object"), std::string::npos) << r.summary();
   page.alloc_bits.set_strided(page.granule_of(child.object()), page.granule_of(child.object()) + 1, 1);
   EXPECT_TRUE(heap().verify().ok);
+  EXPECT_EQ(root->left.get(), child);  // root is live up to here
 }
 
 TEST_F(VerifierTest, DetectsAMalformedHeader) {
@@ -41,6 +42,7 @@ TEST_F(VerifierTest, DetectsAMalformedHeader) {
   EXPECT_NE(r.summary().find("unknown class id"), std::string::npos) << r.summary();
   header->store(saved);
   EXPECT_TRUE(heap().verify().ok);
+  EXPECT_EQ(root.object()->class_id(), class_id_of<Node>());  // root is live up to here
 }
 
 TEST_F(VerifierTest, DetectsAPageFreedTwice) {

@@ -24,30 +24,50 @@ TEST_F(HeapLimitTest, GarbageNeverExhaustsTheHeap) {
 }
 
 TEST_F(HeapLimitTest, RetainingTooMuchThrowsOutOfMemoryAndTheHeapSurvives) {
-  Persistent<Node> list(heap(), Ref<Node>());
-  bool threw = false;
-  try {
-    for (;;) {
-      Ref<Node> n = make<Node>();
-      n.set(&Node::left, list.get());
-      list.set(n);
+  // The data hangs off 64 persistent chunks, so a stray conservative root can pin at
+  // most one chunk once the data is dropped.
+  constexpr size_t kChunks = 64;
+  Persistent<RefArray> chunks(heap(), RefArray::create(kChunks));
+  size_t built = 0;
+  in_own_frame([&] {
+    bool threw = false;
+    try {
+      for (size_t i = 0;; ++i) {
+        const size_t c = i % kChunks;
+        Ref<Node> n = make<Node>();
+        n->value = static_cast<int64_t>(i / kChunks);
+        n.set(&Node::left, Ref<Node>::from_value(chunks->get(c)));
+        chunks->set(c, n.value());
+        ++built;
+      }
+    } catch (const OutOfMemory& e) {
+      threw = true;
+      EXPECT_GT(e.limit(), 0u);
+      EXPECT_NE(std::string(e.what()).find("out of memory"), std::string::npos);
     }
-  } catch (const OutOfMemory& e) {
-    threw = true;
-    EXPECT_GT(e.limit(), 0u);
-    EXPECT_NE(std::string(e.what()).find("out of memory"), std::string::npos);
-  }
-  ASSERT_TRUE(threw);
-  EXPECT_LE(heap().stats().footprint_bytes, size_t{8} << 20);
-  const size_t n = list_length_checked(list.get());
-  EXPECT_GT(n, 100000u);  // the list built so far is intact
-  expect_heap_ok();
-  // Dropping the data makes the heap usable again.
-  list.set(Ref<Node>());
-  heap().collect();
-  EXPECT_NO_THROW({
-    for (int i = 0; i < 100000; ++i) make<Node>();
+    EXPECT_TRUE(threw);
   });
+  EXPECT_GT(built, 100000u);
+  EXPECT_LE(heap().stats().footprint_bytes, size_t{8} << 20);
+  // Everything built before the failure is intact.
+  in_own_frame([&] {
+    size_t total = 0;
+    for (size_t c = 0; c < kChunks; ++c) total += list_length_checked(Ref<Node>::from_value(chunks->get(c)));
+    EXPECT_EQ(total, built);
+  });
+  expect_heap_ok();
+  // Dropping the data makes the heap usable again: at least half of it can be refilled.
+  for (size_t c = 0; c < kChunks; ++c) chunks->set(c, Value::null());
+  clobber_stack();
+  heap().collect();
+  EXPECT_NO_THROW(in_own_frame([&] {
+    Ref<Node> keep;
+    for (size_t i = 0; i < built / 2; ++i) {
+      Ref<Node> n = make<Node>();
+      n.set(&Node::left, keep);
+      keep = n;
+    }
+  }));
   expect_heap_ok();
 }
 

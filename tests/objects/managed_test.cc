@@ -48,8 +48,10 @@ TEST_F(ManagedTest, MakeConstructsAndFieldsKeepTargetsAlive) {
   heap().collect();
   EXPECT_TRUE(is_allocated(heap(), n_hidden));
   EXPECT_TRUE(is_allocated(heap(), s_hidden));
-  EXPECT_EQ(m->first.get()->value, 3);
-  EXPECT_EQ(m->self.get(), m);
+  in_own_frame([&] {  // reading m->first must not leave its address in this frame
+    EXPECT_EQ(m->first.get()->value, 3);
+    EXPECT_EQ(m->self.get(), m);
+  });
   m.set(&Mixed::first, Ref<Node>());
   clobber_stack();
   heap().collect();
