@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(
-  g++ clang cmake ninja-build pkg-config git ca-certificates
+  g++ clang libclang-rt-14-dev cmake ninja-build pkg-config git ca-certificates
   libjemalloc-dev libtbb-dev libgtest-dev libbenchmark-dev
   libgc-dev libmimalloc-dev
 )
