@@ -9,7 +9,19 @@
 
 namespace shoal::internal {
 
-RootSet::~RootSet() = default;
+// A Persistent may outlive its heap (a misuse, but not one that may crash): its node is
+// orphaned - it reads as null from then on and its memory is deliberately kept.
+RootSet::~RootSet() {
+  MutexLock lock(mu_);
+  if (in_use_ == 0) return;
+  for (auto& chunk : chunks_) {
+    for (size_t i = 0; i < kChunkSize; ++i) {
+      chunk[i].heap = nullptr;
+      chunk[i].slot.store_root(Value::null());
+    }
+    (void)chunk.release();
+  }
+}
 
 PersistentNode* RootSet::acquire(Value initial) {
   MutexLock lock(mu_);
@@ -59,8 +71,13 @@ size_t RootSet::persistent_count() {
 }
 
 PersistentNode* persistent_acquire(Heap& heap, Value initial) { return heap.impl().roots.acquire(initial); }
-void persistent_release(PersistentNode* node) { node->heap->impl().roots.release(node); }
+void persistent_release(PersistentNode* node) {
+  if (node->heap) node->heap->impl().roots.release(node);  // else orphaned: see ~RootSet
+}
 Slot& persistent_slot(PersistentNode* node) { return node->slot; }
-Heap& persistent_heap(PersistentNode* node) { return *node->heap; }
+Heap& persistent_heap(PersistentNode* node) {
+  if (!node->heap) throw InvalidArgument("Persistent: its heap has been destroyed");
+  return *node->heap;
+}
 
 }  // namespace shoal::internal

@@ -18,6 +18,15 @@ struct PageSweep {
 PageSweep sweep_page(PageInfo& page, bool poison) {
   PageSweep r;
   const size_t allocated_before = page.alloc_bits.count();
+  if (page.mark_bits.find_next(0) == kGranulesPerPage) {
+    // Nothing survived: the page goes back to the pool whole; no runs to build.
+    r.freed_cells = allocated_before;
+    page.alloc_bits.clear_all();
+    page.runs = nullptr;
+    page.dirty = true;
+    page.live_bytes = 0;
+    return r;
+  }
   FreeRun* head = nullptr;
   FreeRun** tail = &head;
   auto add_run = [&](char* from, char* to) {
@@ -71,7 +80,6 @@ SweepResult sweep_in_pause(HeapImpl& heap) {
     result.live_bytes += s.live_cells * page.cell_size;
     if (s.live_cells == 0) {
       if (poison) std::memset(page.start + sizeof(FreeRun), kPoisonByte, kPageSize - sizeof(FreeRun));
-      page.alloc_bits.clear_all();
       pages.give_free(&page);
       ++result.pages_freed;
     } else if (page.runs) {

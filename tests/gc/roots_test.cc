@@ -148,3 +148,22 @@ TEST_F(RootsTest, SmallIntegersAreNotReferences) {
 
 }  // namespace
 }  // namespace shoal::test
+
+namespace shoal::test {
+namespace {
+
+TEST(PersistentLifetimeTest, PersistentOutlivingItsHeapReadsNullAndDoesNotCrash) {
+  std::unique_ptr<Persistent<Node>> survivor;
+  {
+    Heap heap;
+    MutatorScope attach(heap);
+    survivor = std::make_unique<Persistent<Node>>(heap, make<Node>());
+    EXPECT_TRUE(survivor->get());
+  }
+  EXPECT_FALSE(survivor->get());
+  EXPECT_THROW(Persistent<Node> copy(*survivor), InvalidArgument);
+  survivor.reset();  // no crash, no touch of the dead heap
+}
+
+}  // namespace
+}  // namespace shoal::test
