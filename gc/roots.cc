@@ -2,6 +2,7 @@
 #include "gc/roots.h"
 
 #include <algorithm>
+#include <mutex>
 
 #include "heap/heap_impl.h"
 #include "shoal/errors.h"
@@ -9,17 +10,28 @@
 
 namespace shoal::internal {
 
+namespace {
+// Node chunks of destroyed heaps that still had live Persistents; kept for the process's
+// lifetime so those handles stay valid (and null).
+std::mutex g_orphans_mu;
+std::vector<std::unique_ptr<PersistentNode[]>>& orphaned_chunks() {
+  static auto* chunks = new std::vector<std::unique_ptr<PersistentNode[]>>();
+  return *chunks;
+}
+}  // namespace
+
 // A Persistent may outlive its heap (a misuse, but not one that may crash): its node is
-// orphaned - it reads as null from then on and its memory is deliberately kept.
+// orphaned - it reads as null from then on and its memory is kept.
 RootSet::~RootSet() {
   MutexLock lock(mu_);
   if (in_use_ == 0) return;
+  std::lock_guard<std::mutex> orphans(g_orphans_mu);
   for (auto& chunk : chunks_) {
     for (size_t i = 0; i < kChunkSize; ++i) {
       chunk[i].heap = nullptr;
       chunk[i].slot.store_root(Value::null());
     }
-    (void)chunk.release();
+    orphaned_chunks().push_back(std::move(chunk));
   }
 }
 
