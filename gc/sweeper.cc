@@ -3,6 +3,9 @@
 
 #include <cstring>
 
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_reduce.h>
+
 #include "heap/heap_impl.h"
 #include "shoal/internal/check.h"
 
@@ -62,13 +65,15 @@ PageSweep sweep_page(PageInfo& page, bool poison) {
 
 }  // namespace
 
-SweepResult sweep_in_pause(HeapImpl& heap) {
+namespace {
+
+// Sweeps pages [begin, end) and gives each back to the right list (the lists' own locks
+// make concurrent give-backs from several sweeping workers safe).
+SweepResult sweep_range(HeapImpl& heap, size_t begin, size_t end) {
   SweepResult result;
   const bool poison = heap.options.poison_freed_memory;
   PageSpace& pages = heap.pages;
-  pages.reset_lists_in_pause();
-  const size_t n = pages.carved_pages();
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i = begin; i < end; ++i) {
     PageInfo& page = pages.page_at(i);
     if (page.state == PageState::kFree) {
       pages.give_free(&page);
@@ -89,7 +94,47 @@ SweepResult sweep_in_pause(HeapImpl& heap) {
       page.next = nullptr;
     }
   }
-  const auto large = heap.large.sweep_in_pause(poison);
+  return result;
+}
+
+SweepResult combine(SweepResult a, const SweepResult& b) {
+  a.live_bytes += b.live_bytes;
+  a.freed_bytes += b.freed_bytes;
+  a.pages_freed += b.pages_freed;
+  return a;
+}
+
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kParallelSweep = false;  // TBB's own synchronisation is invisible to TSan
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr bool kParallelSweep = false;
+#else
+constexpr bool kParallelSweep = true;
+#endif
+#else
+constexpr bool kParallelSweep = true;
+#endif
+
+}  // namespace
+
+SweepResult sweep_in_pause(HeapImpl& heap) {
+  heap.pages.reset_lists_in_pause();
+  const size_t n = heap.pages.carved_pages();
+  SweepResult result;
+  if (kParallelSweep && n >= 2 * kPagesPerSweepTask) {
+    // Pages are independent: TBB's workers (on the cores the parked mutators left idle)
+    // sweep chunks of them; the results are summed.
+    result = tbb::parallel_reduce(
+        tbb::blocked_range<size_t>(0, n, kPagesPerSweepTask), SweepResult{},
+        [&](const tbb::blocked_range<size_t>& r, SweepResult acc) {
+          return combine(acc, sweep_range(heap, r.begin(), r.end()));
+        },
+        combine);
+  } else {
+    result = sweep_range(heap, 0, n);
+  }
+  const auto large = heap.large.sweep_in_pause(heap.options.poison_freed_memory);
   result.freed_bytes += large.freed_bytes;
   result.live_bytes += large.live_bytes;
   heap.release(large.freed_bytes);

@@ -11,7 +11,10 @@
 // through a dangling pointer is caught. Large objects: unmarked ones are freed.
 //
 // Cost: O(bitmap words + live objects) per page, independent of the number of dead
-// objects; no object header is read.
+// objects; no object header is read. Pages are independent, so heaps of more than
+// 2 * kPagesPerSweepTask pages are swept in parallel by TBB workers (the mutators are
+// parked, their cores idle); each worker gives its pages back under the lists' locks.
+// TSan builds sweep serially: TBB's internal synchronisation is not instrumented.
 #pragma once
 
 #include <cstddef>
@@ -20,6 +23,8 @@ namespace shoal::internal {
 
 class HeapImpl;
 struct PageInfo;
+
+inline constexpr size_t kPagesPerSweepTask = 32;
 
 struct SweepResult {
   size_t live_bytes = 0;
