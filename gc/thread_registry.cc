@@ -109,12 +109,18 @@ void ThreadRegistry::return_to_running(MutatorThread* self) {
   }
 }
 
+// Posts a poll request and makes the target's next allocation take the slow path.
+void request_poll(MutatorThread* t, uint32_t bit) {
+  t->poll_word.fetch_or(bit, std::memory_order_seq_cst);
+  for (Tlab& tlab : t->tlabs) tlab.limit.store(0, std::memory_order_relaxed);
+}
+
 void ThreadRegistry::stop_the_world(MutatorThread* self) {
   registry_mu_.lock();
   {
     std::lock_guard<std::mutex> lock(park_mu_);
     for (MutatorThread* t : threads_)
-      if (t != self) t->poll_word.fetch_or(kPollStop, std::memory_order_seq_cst);
+      if (t != self) request_poll(t, kPollStop);
   }
   for (MutatorThread* t : threads_) {
     if (t == self) continue;
@@ -142,7 +148,7 @@ void ThreadRegistry::handshake_all(MutatorThread* self, const HandshakeOp& op) {
     {
       MutexLock hs(t->hs_mu);
       t->hs_op = &op;
-      t->poll_word.fetch_or(kPollHandshake, std::memory_order_seq_cst);
+      request_poll(t, kPollHandshake);
     }
     Backoff backoff;
     for (;;) {

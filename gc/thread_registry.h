@@ -63,6 +63,9 @@ struct MutatorThread : MutatorState {
 };
 
 MutatorThread* current_thread();  // null when unattached
+// Sets `bit` in t's poll word and zeroes its TLAB limits, so t reaches the slow path
+// (and so a safepoint) at its next allocation or poll.
+void request_poll(MutatorThread* t, uint32_t bit);
 
 class ThreadRegistry {
  public:

@@ -49,23 +49,25 @@ Object* allocate_slow(size_t bytes, uint64_t header_word) {
 Object* HeapImpl::allocate_small_slow(MutatorThread* self, size_t cls, uint64_t header_word) {
   Tlab& t = self->tlabs[cls];
   const size_t cell = kClassSize[cls];
-  if (static_cast<size_t>(t.limit - t.cursor) < cell) {
-    if (!refill(self, cls)) {
-      collector.collect(self, "heap-limit");
-      if (!refill(self, cls)) throw OutOfMemory(cell, limit, footprint());
-    }
+  if (t.cursor + cell <= t.end) {
+    // Room left: we are here because a safepoint request lowered the limit (served above).
+    t.limit.store(t.end, std::memory_order_relaxed);
+  } else if (!refill(self, cls)) {
+    collector.collect(self, "heap-limit");
+    if (!refill(self, cls)) throw OutOfMemory(cell, limit, footprint());
   }
-  char* p = t.cursor;
+  const uintptr_t p = t.cursor;
   t.cursor = p + cell;
-  return new (p) Object(header_word);
+  return new (reinterpret_cast<void*>(p)) Object(header_word);
 }
 
 bool HeapImpl::refill(MutatorThread* self, size_t cls) {
   Tlab& t = self->tlabs[cls];
   PageInfo* page = t.page;
   if (page) {
-    page->flush_allocated(t.run_start, t.cursor);
-    t.cursor = t.limit = t.run_start = nullptr;
+    page->flush_allocated(reinterpret_cast<char*>(t.run_start), reinterpret_cast<char*>(t.cursor));
+    t.cursor = t.end = t.run_start = 0;
+    t.limit.store(0, std::memory_order_relaxed);
     if (page->runs) {
       take_run(self, t, page);
       return true;
@@ -135,19 +137,20 @@ void HeapImpl::take_run(MutatorThread* self, Tlab& t, PageInfo* page) {
   } else {
     std::memset(start, 0, sizeof(FreeRun));
   }
-  t.cursor = t.run_start = start;
-  t.limit = end;
+  t.cursor = t.run_start = reinterpret_cast<uintptr_t>(start);
+  t.end = reinterpret_cast<uintptr_t>(end);
+  t.limit.store(t.end, std::memory_order_relaxed);
   note_allocated(static_cast<size_t>(end - start));
 }
 
 void HeapImpl::retire_tlab(Tlab& t) {
   PageInfo* page = t.page;
   if (!page) return;
-  page->flush_allocated(t.run_start, t.cursor);
-  // The unused tail [cursor, limit) stays free but unlisted until the next sweep.
+  page->flush_allocated(reinterpret_cast<char*>(t.run_start), reinterpret_cast<char*>(t.cursor));
+  // The unused tail [cursor, end) stays free but unlisted until the next sweep.
   if (page->runs) pages.give_available(page);
   else page->state = PageState::kFull;
-  t = Tlab{};
+  t.reset();
 }
 
 void HeapImpl::retire_all_tlabs(MutatorThread* thread) {

@@ -1,7 +1,8 @@
 // The inline allocation fast path (internal).
 //
 // About 8 instructions when the size is a compile-time constant: load the thread's
-// record from TLS, check the TLAB has room, bump, store the header. The memory handed
+// record from TLS, check the TLAB has room, bump, store the header. The room check is
+// also the safepoint poll: another thread requests one by zeroing `limit` (mutator.h). The memory handed
 // out is already zeroed (the slow path zeroes a whole run when it takes it), so every
 // reference field starts out null. Anything else - no TLAB, empty TLAB, a large object,
 // an unattached thread - goes to allocate_slow (heap/allocator.cc).
@@ -24,10 +25,10 @@ inline Object* allocate(size_t bytes, uint64_t header_word) {
     const size_t cls = size_class_of(bytes);
     const size_t cell = kClassSize[cls];
     Tlab& t = m->tlabs[cls];
-    char* p = t.cursor;
-    if (static_cast<size_t>(t.limit - p) >= cell) [[likely]] {
+    const uintptr_t p = t.cursor;
+    if (p + cell <= t.limit.load(std::memory_order_relaxed)) [[likely]] {
       t.cursor = p + cell;
-      return new (p) Object(header_word);
+      return new (reinterpret_cast<void*>(p)) Object(header_word);
     }
   }
   return allocate_slow(bytes, header_word);

@@ -19,11 +19,24 @@ namespace shoal::internal {
 class HeapImpl;
 struct PageInfo;
 
+// The bump range is [cursor, end). `limit` equals `end`, except that a thread asking this
+// one to reach a safepoint (stop-the-world, handshake) lowers it to 0, so the very next
+// allocation takes the slow path, which polls and then restores limit = end. `limit` is
+// the only field another thread writes, hence atomic (relaxed: a plain load on x86). If
+// the owner's refill races with the lowering and wins, the request is still seen at the
+// next slow path - later, never lost.
 struct Tlab {
-  char* cursor = nullptr;     // next free byte
-  char* limit = nullptr;      // end of the current run
-  char* run_start = nullptr;  // where the current run began (for the object-start bitmap)
-  PageInfo* page = nullptr;   // the page the run lies in; owned by this thread
+  uintptr_t cursor = 0;            // next free byte
+  std::atomic<uintptr_t> limit{0}; // end, or 0 to force the slow path
+  uintptr_t end = 0;               // end of the current run
+  uintptr_t run_start = 0;         // where the current run began (for the object-start bitmap)
+  PageInfo* page = nullptr;        // the page the run lies in; owned by this thread
+
+  void reset() {
+    cursor = end = run_start = 0;
+    limit.store(0, std::memory_order_relaxed);
+    page = nullptr;
+  }
 };
 
 struct MutatorState {
