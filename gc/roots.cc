@@ -87,6 +87,10 @@ void persistent_release(PersistentNode* node) {
   if (node->heap) node->heap->impl().roots.release(node);  // else orphaned: see ~RootSet
 }
 Slot& persistent_slot(PersistentNode* node) { return node->slot; }
+void throw_empty_persistent() {
+  throw InvalidArgument("Persistent::set on an empty handle; construct it with Persistent(heap, target)");
+}
+
 Heap& persistent_heap(PersistentNode* node) {
   if (!node->heap) throw InvalidArgument("Persistent: its heap has been destroyed");
   return *node->heap;

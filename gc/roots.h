@@ -8,8 +8,10 @@
 //
 // Roots of kinds 2 and 3 are read in the pause under their own locks; a thread changes
 // them under the same lock (node acquire/release, add/remove) or with an atomic store
-// (Persistent::set), so the pause sees either the old or the new value - both are safe,
-// because the thread that stored the new value also holds it on its stack or in a slot.
+// (Persistent::set), so the pause sees either the old or the new value. Both are safe
+// when the storing thread is attached: it holds the new value on its stack or got it
+// from a slot that keeps it. An unattached thread must not carry a reference from one
+// handle to another across a collection (its stack is not scanned); see persistent.h.
 #pragma once
 
 #include <cstddef>

@@ -11,7 +11,7 @@
 // through a dangling pointer is caught. Large objects: unmarked ones are freed.
 //
 // Cost: O(bitmap words + live objects) per page, independent of the number of dead
-// objects; no object header is read. Pages are independent, so heaps of more than
+// objects; no object header is read. Pages are independent, so heaps of at least
 // 2 * kPagesPerSweepTask pages are swept in parallel by TBB workers (the mutators are
 // parked, their cores idle); each worker gives its pages back under the lists' locks.
 // TSan builds sweep serially: TBB's internal synchronisation is not instrumented.

@@ -6,7 +6,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
+#include <string>
 #include <thread>
+
+#include "shoal/errors.h"
 
 namespace shoal::internal {
 
@@ -68,9 +72,16 @@ size_t ThreadRegistry::count() {
   return threads_.size();
 }
 
+void check_heap_access(const MutatorThread* t, const char* what) {
+  if (t->no_heap_depth > 0)
+    throw ThreadStateError(std::string(what) +
+                           ": the heap may not be touched inside run_native or a handshake operation");
+}
+
 void ThreadRegistry::run_own_handshake(MutatorThread* self) {
   MutexLock lock(self->hs_mu);
   if (self->hs_op) {
+    NoHeapAccessScope no_heap(self);
     (*self->hs_op)(*self);
     self->hs_op = nullptr;
     self->poll_word.fetch_and(~kPollHandshake, std::memory_order_seq_cst);
@@ -138,10 +149,28 @@ void ThreadRegistry::resume_the_world() {
   registry_mu_.unlock();
 }
 
-void ThreadRegistry::handshake_all(MutatorThread* self, const HandshakeOp& op) {
+void ThreadRegistry::handshake_all(MutatorThread* self, const HandshakeOp& user_op) {
+  // An operation that throws must not leave a thread's request pending: the first
+  // exception is kept and rethrown to the requester once every thread is done.
+  std::mutex error_mu;
+  std::exception_ptr first_error;
+  const HandshakeOp op = [&](MutatorThread& t) {
+    try {
+      user_op(t);
+    } catch (...) {
+      std::lock_guard<std::mutex> guard(error_mu);
+      if (!first_error) first_error = std::current_exception();
+    }
+  };
+  run_handshakes(self, op);
+  if (first_error) std::rethrow_exception(first_error);
+}
+
+void ThreadRegistry::run_handshakes(MutatorThread* self, const HandshakeOp& op) {
   MutexLock lock(registry_mu_);
   for (MutatorThread* t : threads_) {
     if (t == self) {
+      NoHeapAccessScope no_heap(self);
       op(*t);
       continue;
     }
@@ -156,6 +185,7 @@ void ThreadRegistry::handshake_all(MutatorThread* self, const HandshakeOp& op) {
         MutexLock hs(t->hs_mu);
         if (t->hs_op == nullptr) break;  // the thread ran it at its poll
         if (t->state.load(std::memory_order_seq_cst) != ThreadState::kRunning) {
+          NoHeapAccessScope no_heap(self);
           op(*t);  // safe thread: it cannot leave the safe state while we hold hs_mu
           t->hs_op = nullptr;
           t->poll_word.fetch_and(~kPollHandshake, std::memory_order_seq_cst);

@@ -57,6 +57,9 @@ struct MutatorThread : MutatorState {
   size_t index = 0;
   int attach_depth = 0;
   int native_depth = 0;
+  // > 0 while the thread runs code that must not touch the heap: run_native's function
+  // or a handshake operation. Heap entry points throw ThreadStateError meanwhile.
+  int no_heap_depth = 0;
   uint64_t torture_polls = 0;
   Mutex hs_mu;
   const HandshakeOp* hs_op SHOAL_GUARDED_BY(hs_mu) = nullptr;
@@ -66,6 +69,25 @@ MutatorThread* current_thread();  // null when unattached
 // Sets `bit` in t's poll word and zeroes its TLAB limits, so t reaches the slow path
 // (and so a safepoint) at its next allocation or poll.
 void request_poll(MutatorThread* t, uint32_t bit);
+
+// Marks `t` as not allowed to touch the heap for the scope's lifetime; zeroes its TLAB
+// limits so even a fast-path allocation reaches the check in the slow path.
+class NoHeapAccessScope {
+ public:
+  explicit NoHeapAccessScope(MutatorThread* t) : t_(t) {
+    ++t_->no_heap_depth;
+    for (Tlab& tlab : t_->tlabs) tlab.limit.store(0, std::memory_order_relaxed);
+  }
+  ~NoHeapAccessScope() { --t_->no_heap_depth; }
+  NoHeapAccessScope(const NoHeapAccessScope&) = delete;
+  NoHeapAccessScope& operator=(const NoHeapAccessScope&) = delete;
+
+ private:
+  MutatorThread* t_;
+};
+
+// Throws ThreadStateError when `t` may not touch the heap right now.
+void check_heap_access(const MutatorThread* t, const char* what);
 
 class ThreadRegistry {
  public:
@@ -105,6 +127,7 @@ class ThreadRegistry {
 
  private:
   void return_to_running(MutatorThread* self);
+  void run_handshakes(MutatorThread* self, const HandshakeOp& op) SHOAL_EXCLUDES(registry_mu_);
   void wait_until_stop_cleared(MutatorThread* self);
   void run_own_handshake(MutatorThread* self);
 

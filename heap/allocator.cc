@@ -10,7 +10,8 @@
 // zero and only the 16-byte run header is cleared). With poisoning on, a dirty run is
 // first checked to still hold the poison pattern the sweeper wrote.
 //
-// When the limit is hit: decommit free-pool pages, collect, retry; only then throw
+// When the limit is hit: collect and retry (large objects first decommit free-pool pages
+// to make room in the footprint, before and after collecting); only then throw
 // OutOfMemory. The heap is unchanged by a failed allocation.
 #include <cstdio>
 #include <cstring>
@@ -38,6 +39,7 @@ const char* find_poison_violation(const char* from, const char* to) {
 Object* allocate_slow(size_t bytes, uint64_t header_word) {
   MutatorThread* self = current_thread();
   if (!self) throw_not_attached();
+  check_heap_access(self, "allocation");
   HeapImpl& heap = *self->heap;
   if (self->poll_word.load(std::memory_order_relaxed) != 0) heap.threads.poll_slow(self);
   if (const uint32_t n = heap.options.gc_torture_interval; n != 0 && ++self->torture_polls % n == 0)

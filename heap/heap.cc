@@ -39,6 +39,7 @@ size_t validated_limit(const HeapOptions& o) {
 MutatorThread* require_attached(const char* what) {
   MutatorThread* t = current_thread();
   if (!t) throw NotAttached(std::string(what) + " on a thread that is not attached to a heap; create a shoal::MutatorScope first");
+  check_heap_access(t, what);
   return t;
 }
 }  // namespace
@@ -90,12 +91,18 @@ bool HeapImpl::is_allocated_object_start(const Object* o) const {
 using internal::current_thread;
 using internal::HeapImpl;
 using internal::MutatorThread;
+using internal::NoHeapAccessScope;
 
 OutOfMemory::OutOfMemory(size_t requested, size_t limit, size_t footprint)
     : Error("shoal: out of memory: cannot allocate " + std::to_string(requested) + " bytes; heap limit " +
             std::to_string(limit) + " bytes, footprint " + std::to_string(footprint) + " bytes after a full collection"),
       requested_(requested),
       limit_(limit) {}
+
+OutOfMemory::OutOfMemory(size_t requested, const std::string& reason)
+    : Error("shoal: out of memory: cannot reserve " + std::to_string(requested) + " bytes: " + reason),
+      requested_(requested),
+      limit_(0) {}
 
 Value Value::from_int(int64_t v) {
   if (v < kMinSmallInt || v > kMaxSmallInt)
@@ -165,7 +172,8 @@ MutatorScope::~MutatorScope() {
 }
 
 void run_native(const std::function<void()>& fn) {
-  MutatorThread* t = internal::require_attached("run_native");
+  MutatorThread* t = current_thread();
+  if (!t) throw NotAttached("run_native on a thread that is not attached to a heap; create a shoal::MutatorScope first");
   if (t->native_depth > 0) {
     fn();
     return;
@@ -174,6 +182,7 @@ void run_native(const std::function<void()>& fn) {
   t->native_depth = 1;
   t->heap->threads.run_native(t, [&] {
     try {
+      NoHeapAccessScope no_heap(t);
       fn();
     } catch (...) {
       error = std::current_exception();

@@ -7,7 +7,7 @@
 //                bitmaps: 2 x 2 KiB) is amortised over 32..16384 objects and the 8 KiB
 //                largest class wastes nothing; small enough that a thread's page costs
 //                little when it stops allocating, that the side table stays small
-//                (~4.2 KiB per page, 1.6%), and that a page fits in L2 while it is zeroed.
+//                (~4.1 KiB per page, 1.6%), and that a page fits in L2 while it is zeroed.
 //   cell         a slot of the page's class size; cell i starts at start + i*cell_size.
 //   granule      16 bytes; bitmaps have one bit per granule (16384 bits per page).
 //   PageInfo     a page's metadata, kept in a side table (not in the page), indexed by

@@ -22,13 +22,13 @@ PageSpace::PageSpace(size_t reserve_bytes) {
   reserved_bytes_ = max_pages_ * kPageSize;
   mapping_bytes_ = reserved_bytes_ + kPageSize;  // slack for alignment
   mapping_ = map_noreserve(mapping_bytes_);
-  if (!mapping_) throw OutOfMemory(reserved_bytes_, reserved_bytes_, 0);
+  if (!mapping_) throw OutOfMemory(reserved_bytes_, "mmap of the heap's address range failed (lower HeapOptions::heap_limit)");
   base_ = (reinterpret_cast<uintptr_t>(mapping_) + kPageSize - 1) & ~(kPageSize - 1);
   infos_bytes_ = max_pages_ * sizeof(PageInfo);
   infos_ = static_cast<PageInfo*>(map_noreserve(infos_bytes_));
   if (!infos_) {
     munmap(mapping_, mapping_bytes_);
-    throw OutOfMemory(infos_bytes_, infos_bytes_, 0);
+    throw OutOfMemory(infos_bytes_, "mmap of the page side table failed");
   }
 }
 

@@ -9,8 +9,9 @@
 // footprint budget, e.g. for large objects.
 //
 // Locks: pool_mu_ guards the free pool, each class list has its own mutex (threads
-// refilling different classes never contend). In a pause the collector rebuilds all
-// lists without taking locks (no mutator runs).
+// refilling different classes never contend). In a pause the collector empties all
+// lists without locks (reset_lists_in_pause) and the sweep gives pages back through the
+// locked give_* calls, which parallel sweep workers need.
 #pragma once
 
 #include <atomic>

@@ -138,6 +138,13 @@ Object* allocate_instance(ClassId id) {
   return internal::allocate(kHeaderSize + c.instance_size, header::make(id, c.tags));
 }
 
+Object* allocate_custom(ClassId id, size_t bytes) {
+  const ClassInfo& c = class_info(id);
+  if (c.layout != Layout::kCustom) throw InvalidArgument("allocate_custom: class " + c.name + " is not a kCustom class");
+  if (bytes < kHeaderSize) throw InvalidArgument("allocate_custom: size smaller than the header");
+  return internal::allocate(bytes, header::make(id, c.tags));
+}
+
 namespace {
 Slot& field_slot(const Object* object, uint32_t offset) {
   const ClassInfo& c = class_info(object->class_id());

@@ -6,6 +6,7 @@
 #include "shoal/builtins.h"
 #include "shoal/class_table.h"
 #include "shoal/object_model.h"
+#include "shoal/internal/allocate.h"
 
 namespace shoal {
 
@@ -66,6 +67,8 @@ class ShoalObjectModel final : public ObjectModel {
 };
 
 }  // namespace
+
+Object* allocate_raw(size_t bytes, uint64_t header_word) { return internal::allocate(bytes, header_word); }
 
 const ObjectModel& default_object_model() {
   static const ShoalObjectModel model;

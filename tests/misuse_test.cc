@@ -1,4 +1,5 @@
 // Misuse gets a typed error, never a crash.
+#include <atomic>
 #include <thread>
 
 #include "tests/test_support.h"
@@ -59,6 +60,53 @@ TEST(MisuseTest, HeapLimitTooSmall) {
     }
   };
   EXPECT_THROW(fill(), OutOfMemory);
+}
+
+TEST(MisuseTest, TouchingTheHeapInsideRunNativeThrows) {
+  Heap heap;
+  MutatorScope attach(heap);
+  Ref<Node> warm = make<Node>();  // the TLAB has room: the fast path must still refuse
+  run_native([&] {
+    EXPECT_THROW(make<Node>(), ThreadStateError);
+    EXPECT_THROW(String::create("x"), ThreadStateError);
+    EXPECT_THROW(safepoint(), ThreadStateError);
+    EXPECT_THROW(heap.collect(), ThreadStateError);
+    EXPECT_THROW(heap.verify(), ThreadStateError);
+    EXPECT_THROW(handshake_all(heap, [](size_t) {}), ThreadStateError);
+    run_native([] {});  // nesting is fine
+  });
+  Ref<Node> after = make<Node>();  // running again: allowed, and from the same TLAB
+  EXPECT_EQ(reinterpret_cast<char*>(after.object()) - reinterpret_cast<char*>(warm.object()), 32);
+  EXPECT_TRUE(heap.verify().ok);
+}
+
+TEST(MisuseTest, AllocatingInsideAHandshakeOperationThrowsToTheRequester) {
+  Heap heap;
+  std::atomic<bool> stop{false}, ready{false};
+  std::thread other([&] {
+    MutatorScope attach(heap);
+    ready = true;
+    while (!stop.load()) {
+      make<Node>();
+      safepoint();
+    }
+  });
+  MutatorScope attach(heap);
+  while (!ready.load()) safepoint();
+  EXPECT_THROW(handshake_all(heap, [](size_t) { make<Node>(); }), ThreadStateError);
+  std::atomic<int> ran{0};
+  handshake_all(heap, [&](size_t) { ran++; });  // later handshakes are unaffected
+  EXPECT_EQ(ran.load(), 2);
+  stop = true;
+  run_native([&] { other.join(); });
+}
+
+TEST(MisuseTest, SettingAnEmptyPersistentThrows) {
+  Heap heap;
+  MutatorScope attach(heap);
+  Persistent<Node> empty;
+  EXPECT_THROW(empty.set(make<Node>()), InvalidArgument);
+  EXPECT_FALSE(empty.get());
 }
 
 TEST(MisuseTest, AllErrorsShareTheBaseClass) {

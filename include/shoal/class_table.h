@@ -63,6 +63,9 @@ size_t class_count();
 
 // Allocates an instance of a kFixed class in the current thread's heap (zeroed).
 Object* allocate_instance(ClassId id);
+// Allocates a zeroed instance of a kCustom class, `bytes` long (header included); the
+// caller then writes the fields its size function reads, before any safepoint.
+Object* allocate_custom(ClassId id, size_t bytes);
 // Reads and writes a reference field of a kFixed instance by payload offset.
 // Writes go through the write barrier.
 Value load_field(const Object* object, uint32_t offset);

@@ -19,6 +19,8 @@ class Error : public std::runtime_error {
 class OutOfMemory : public Error {
  public:
   OutOfMemory(std::size_t requested, std::size_t limit, std::size_t footprint);
+  // For failures that are not about the heap limit (the address-space reservation).
+  OutOfMemory(std::size_t requested, const std::string& reason);
   std::size_t requested() const { return requested_; }
   std::size_t limit() const { return limit_; }
 
@@ -33,8 +35,9 @@ class NotAttached : public Error {
   using Error::Error;
 };
 
-// Thread attach/detach/native-state transitions used out of order (for example
-// attaching a thread to a second heap, or leaving a NativeScope on another thread).
+// A heap operation at a moment the thread may not perform it: attaching a thread that is
+// attached to another heap, or touching the heap (allocating, safepoint, collect,
+// verify, handshake) inside run_native's function or inside a handshake operation.
 class ThreadStateError : public Error {
  public:
   using Error::Error;

@@ -60,7 +60,8 @@ struct HeapOptions {
 struct CycleRecord {
   uint64_t index = 0;
   const char* cause = "";           // "explicit", "allocation", "heap-limit", "torture"
-  uint64_t pause_ns = 0;            // stop-the-world pause, request to resume
+  uint64_t pause_ns = 0;            // stop-the-world pause: stop request to resume (not
+                                    // the wait for another thread's cycle to finish)
   uint64_t time_to_safepoint_ns = 0;
   uint64_t mark_ns = 0, sweep_ns = 0;
   size_t live_bytes = 0;            // bytes in live objects' cells after the sweep

@@ -4,7 +4,8 @@
 //   bits 24..31  sharing tags (set at allocation, or once and for ever by freeze):
 //                  24 deeply immutable   - the class admits no mutation at all
 //                  25 trivially shareable - may cross isolates without copying
-//                  26 frozen              - deeply frozen; every write is an error
+//                  26 frozen              - deeply frozen (freeze arrives with the sharing
+//                                           model; write() will then reject stores)
 //                  27 shared              - published to the shared isolate
 //                  28..31 reserved for the sharing model
 //   bits 32..39  GC bits: written only at allocation or inside a pause, never by the

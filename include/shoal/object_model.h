@@ -38,4 +38,8 @@ class ObjectModel {
 // Shoal's own object model over the class table.
 const ObjectModel& default_object_model();
 
+// Allocates `bytes` (header included, zeroed) with the given header word, for heaps that
+// use their own ObjectModel (HeapOptions::object_model). Same errors as any allocation.
+Object* allocate_raw(size_t bytes, uint64_t header_word);
+
 }  // namespace shoal

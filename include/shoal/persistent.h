@@ -2,7 +2,9 @@
 //
 // The object a Persistent refers to stays alive as long as the handle does, whichever
 // thread owns the handle and whether or not that thread is attached. Reads and writes of
-// the handle are atomic. A Persistent must be destroyed before its heap.
+// the handle are atomic. An unattached thread may hold, copy, set and destroy handles, but
+// must be attached to dereference what it reads (only attached threads' stacks are
+// scanned). A handle that outlives its heap reads as null; copying it throws.
 #pragma once
 
 #include "shoal/heap.h"
@@ -16,6 +18,7 @@ PersistentNode* persistent_acquire(Heap& heap, Value initial);
 void persistent_release(PersistentNode* node);
 Slot& persistent_slot(PersistentNode* node);
 Heap& persistent_heap(PersistentNode* node);
+[[noreturn]] void throw_empty_persistent();
 }  // namespace internal
 
 template <class T>
@@ -38,7 +41,10 @@ class Persistent {
 
   Ref<T> get() const { return node_ ? Ref<T>::from_value(internal::persistent_slot(node_).load()) : Ref<T>(); }
   // Points the handle at another object (or null). The handle must be non-empty.
-  void set(Ref<T> target) { internal::persistent_slot(node_).store_root(target.value()); }
+  void set(Ref<T> target) {
+    if (!node_) internal::throw_empty_persistent();
+    internal::persistent_slot(node_).store_root(target.value());
+  }
   void reset() {
     if (node_) internal::persistent_release(node_);
     node_ = nullptr;

@@ -6,7 +6,7 @@
 //
 // Slot is a reference field inside a heap object or a root: a Value stored in an atomic
 // word, so that racing reads and writes never tear (heap safety under races). Reads are
-// plain relaxed loads; writes to heap slots go through the write barrier (barriers/),
+// acquire loads; writes to heap slots go through the write barrier (barriers/),
 // which is why Slot has no public store.
 //
 // Ordering: stores are release and loads acquire, so a thread that reads a reference

@@ -27,7 +27,7 @@ class MockModel final : public ObjectModel {
   mutable std::atomic<size_t> traced{0};
 };
 
-Object* mock_alloc(size_t slots) { return internal::allocate(8 + 8 * slots, MockModel::header_for(slots)); }
+Object* mock_alloc(size_t slots) { return allocate_raw(8 + 8 * slots, MockModel::header_for(slots)); }
 Slot& mock_slot(Object* o, size_t i) { return static_cast<Slot*>(o->payload())[i]; }
 
 TEST(MockObjectModelTest, CollectorTracesThroughTheModel) {

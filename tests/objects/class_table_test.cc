@@ -76,7 +76,8 @@ TEST(ClassTableTest, CustomLayoutTracedByItsFunction) {
   const ClassId id = define_class(d);
   Heap heap;
   MutatorScope attach(heap);
-  Object* frame = internal::allocate(16 + 8 * 4, header::make(id, 0));
+  Object* frame = allocate_custom(id, 16 + 8 * 4);
+  EXPECT_THROW(allocate_custom(kStringClassId, 32), InvalidArgument);
   *static_cast<uint64_t*>(frame->payload()) = 4;
   auto* slots = reinterpret_cast<Slot*>(static_cast<uint64_t*>(frame->payload()) + 1);
   HiddenPtr kept;

@@ -3,10 +3,11 @@
 // from this.
 //
 // Each attached thread owns one thread-local allocation buffer (TLAB) per size class:
-// a bump range [cursor, limit) inside a free run of a page it owns. Allocation is
-// `p = cursor; cursor += cell_size` when it fits; everything else is the slow path
-// (heap/allocator.cc). Only the owning thread touches its TLABs, except the collector
-// during a pause, when the owner is parked.
+// a bump range [cursor, end) inside a free run of a page it owns. Allocation is
+// `p = cursor; cursor += cell_size` when that stays below `limit`; everything else is the
+// slow path (heap/allocator.cc). Only the owning thread touches its TLABs, with two
+// exceptions: the collector retires them in a pause (owner parked), and any thread that
+// requests a safepoint or handshake may zero `limit` (see Tlab).
 #pragma once
 
 #include <atomic>
