@@ -6,6 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install-deps.sh
-cmake --preset release -DSHOAL_BUILD_TESTS=OFF -DSHOAL_BUILD_BENCH=OFF >/dev/null
+cmake --preset release >/dev/null
 cmake --build build/release --target shoal_demo
 exec build/release/shoal_demo "$@"

@@ -15,6 +15,6 @@ for preset in $presets; do
   # TSan needs a fixed memory layout; setarch -R disables ASLR for the test processes.
   runner=()
   [ "$preset" = tsan ] && setarch "$(uname -m)" -R true 2>/dev/null && runner=(setarch "$(uname -m)" -R)
-  "${runner[@]}" ctest --preset "$preset" -j "$jobs"
+  "${runner[@]}" ctest --preset "$preset" -j "$jobs" --no-tests=error
 done
 echo "=== shoal: all presets passed ($presets) ==="
