@@ -1,6 +1,8 @@
 // Write-barrier state and slow path. See write_barrier.h.
 #include "barriers/write_barrier.h"
 
+#include "gc/thread_registry.h"
+#include "heap/heap_impl.h"
 #include "shoal/internal/check.h"
 
 namespace shoal::internal {
@@ -10,10 +12,12 @@ std::atomic<uint32_t> g_write_barrier_active{0};
 void write_barrier_slow(Object* holder, const Slot* slot, Value old_value, Value new_value) {
   (void)holder;
   (void)slot;
-  (void)old_value;
   (void)new_value;
-  // Unreachable while every cycle is stop-the-world (the flag is never set).
-  SHOAL_CHECK(false && "write barrier slow path reached without concurrent marking");
+  // SATB (Yuasa deletion barrier): shade the value being overwritten.
+  if (!old_value.is_object()) return;
+  MutatorThread* self = current_thread();
+  if (!self) return;  // an unattached thread may not write heap objects; nothing to shade
+  self->heap->collector.shade(self, old_value.as_object());
 }
 
 }  // namespace shoal::internal

@@ -1,7 +1,11 @@
 // The stop-the-world mark-sweep cycle. See collector.h for the phases and invariants.
 #include "gc/collector.h"
 
+#include <algorithm>
 #include <chrono>
+#include <mutex>
+
+#include "barriers/write_barrier.h"
 
 #include "gc/marker.h"
 #include "gc/stack_scanner.h"
@@ -30,29 +34,67 @@ void Collector::with_collector_lock(MutatorThread* self, F&& work) {
   });
 }
 
+Collector::~Collector() {
+  {
+    MutexLock lock(work_mu_);
+    shutdown_ = true;
+  }
+  work_cv_.notify_all();
+  if (marker_thread_.joinable()) marker_thread_.join();
+}
+
 void Collector::collect(MutatorThread* self, const char* cause, bool only_if_needed) {
+  throw_pending_corruption();
   CycleRecord record;
   std::string corruption;
-  bool ran = false;
-  with_collector_lock(self, [&] {
-    if (only_if_needed && !heap_.over_trigger()) return;
-    const uint64_t t0 = now_ns();
-    heap_.threads.stop_the_world(self);
-    const uint64_t t1 = now_ns();
-    record.cause = cause;
-    record.time_to_safepoint_ns = t1 - t0;
-    run_cycle_in_pause(self, record);
-    if (heap_.options.verify_after_gc) {
-      VerifyReport report = verify_heap_in_pause(heap_);
-      if (!report.ok) corruption = report.summary();
-    }
-    heap_.threads.resume_the_world();
-    record.pause_ns = now_ns() - t0;
-    record.index = cycles_.fetch_add(1, std::memory_order_acq_rel) + 1;
-    ran = true;
-  });
+  bool ran = false, busy = true;
+  while (busy) {
+    wait_for_concurrent_cycle(self);
+    throw_pending_corruption();  // a finished background cycle's verification failed
+    busy = false;
+    with_collector_lock(self, [&] {
+      {
+        MutexLock lock(work_mu_);
+        busy = cycle_active_;  // another thread started a concurrent cycle meanwhile
+      }
+      if (busy) return;
+      if (only_if_needed && !heap_.over_trigger()) return;
+      const uint64_t t0 = now_ns();
+      heap_.threads.stop_the_world(self);
+      const uint64_t t1 = now_ns();
+      record.cause = cause;
+      record.time_to_safepoint_ns = t1 - t0;
+      run_cycle_in_pause(self, record);
+      if (heap_.options.verify_after_gc) {
+        VerifyReport report = verify_heap_in_pause(heap_);
+        if (!report.ok) corruption = report.summary();
+      }
+      heap_.threads.resume_the_world();
+      record.pause_ns = now_ns() - t0;
+      record.index = cycles_.fetch_add(1, std::memory_order_acq_rel) + 1;
+      ran = true;
+    });
+  }
   if (ran) record_cycle(record);
   if (!corruption.empty()) throw HeapCorruption(corruption);
+}
+
+void Collector::collect_paced(MutatorThread* self) {
+  if (!heap_.options.concurrent_marking) {
+    collect(self, "allocation", /*only_if_needed=*/true);
+    return;
+  }
+  if (marking_.load(std::memory_order_acquire)) return;  // a cycle is under way
+  start_concurrent_cycle(self);
+}
+
+void Collector::mark_roots(Marker& marker) {
+  for (MutatorThread* t : heap_.threads.threads_in_pause()) {
+    scan_words(t->context.sp, t->stack_base,
+               [](void* m, uintptr_t w) { static_cast<Marker*>(m)->mark_conservative(w); }, &marker);
+    for (uintptr_t r : t->context.registers) marker.mark_conservative(r);
+  }
+  heap_.roots.for_each_root([&](Value v) { marker.mark_value(v); });
 }
 
 void Collector::run_cycle_in_pause(MutatorThread* self, CycleRecord& record) {
@@ -64,12 +106,7 @@ void Collector::run_cycle_in_pause(MutatorThread* self, CycleRecord& record) {
 
   const uint64_t mark_start = now_ns();
   Marker marker(heap_);
-  for (MutatorThread* t : threads) {
-    scan_words(t->context.sp, t->stack_base,
-               [](void* m, uintptr_t w) { static_cast<Marker*>(m)->mark_conservative(w); }, &marker);
-    for (uintptr_t r : t->context.registers) marker.mark_conservative(r);
-  }
-  heap_.roots.for_each_root([&](Value v) { marker.mark_value(v); });
+  mark_roots(marker);
   marker.drain();
   const uint64_t sweep_start = now_ns();
   record.mark_ns = sweep_start - mark_start;
@@ -82,16 +119,198 @@ void Collector::run_cycle_in_pause(MutatorThread* self, CycleRecord& record) {
   heap_.reset_pacing(swept.live_bytes);
 }
 
-VerifyReport Collector::verify(MutatorThread* self) {
-  VerifyReport report;
+// ---- Concurrent cycles -------------------------------------------------------------
+
+void Collector::start_concurrent_cycle(MutatorThread* self, bool force) {
   with_collector_lock(self, [&] {
+    {
+      MutexLock lock(work_mu_);
+      if (cycle_active_ || (!force && !heap_.over_trigger())) return;
+    }
+    CycleRecord record;
+    record.cause = "allocation";
+    record.concurrent = true;
+    const uint64_t t0 = now_ns();
+    heap_.threads.stop_the_world(self);
+    record.time_to_safepoint_ns = now_ns() - t0;
+    const auto& threads = heap_.threads.threads_in_pause();
+    record.threads = threads.size();
+    for (MutatorThread* t : threads) heap_.retire_all_tlabs(t);
+    heap_.large.build_index_in_pause();
+    const uint64_t mark_start = now_ns();
+    Marker roots(heap_);
+    mark_roots(roots);  // the snapshot
+    record.mark_ns = now_ns() - mark_start;
+    record.objects_marked = roots.objects_marked();
+    marking_.store(true, std::memory_order_release);
+    g_write_barrier_active.fetch_add(1, std::memory_order_acq_rel);
+    {
+      MutexLock lock(work_mu_);
+      cycle_active_ = true;
+      std::vector<Object*> grey = roots.take_grey();
+      grey_.insert(grey_.end(), grey.begin(), grey.end());
+      if (!marker_thread_.joinable()) marker_thread_ = std::thread([this] { marker_thread_main(); });
+    }
+    heap_.threads.resume_the_world();
+    record.initial_pause_ns = now_ns() - t0;
+    {
+      MutexLock lock(work_mu_);
+      cycle_started_ns_ = now_ns();
+      pending_record_ = record;
+    }
+    work_cv_.notify_all();
+  });
+}
+
+void Collector::shade(MutatorThread* self, Object* o) {
+  if (!marking_.load(std::memory_order_acquire)) return;
+  if (!Marker::try_mark(heap_, o)) return;
+  self->satb.push_back(o);
+  if (self->satb.size() >= kSatbBatch) hand_over_satb(self);
+}
+
+void Collector::hand_over_satb(MutatorThread* t) {
+  if (t->satb.empty()) return;
+  give_grey(std::move(t->satb));
+  t->satb.clear();
+}
+
+void Collector::give_grey(std::vector<Object*>&& objects) {
+  {
+    MutexLock lock(work_mu_);
+    grey_.insert(grey_.end(), objects.begin(), objects.end());
+  }
+  work_cv_.notify_all();
+}
+
+void Collector::set_concurrent_trace_hook(std::function<void(Object*)> hook) {
+  MutexLock lock(work_mu_);
+  trace_hook_ = std::move(hook);
+}
+
+void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
+  for (;;) {
+    std::function<void(Object*)> hook;
+    {
+      std::unique_lock<Mutex> lock(work_mu_);
+      work_cv_.wait(lock, [&]() SHOAL_NO_THREAD_SAFETY_ANALYSIS { return shutdown_ || (cycle_active_ && marking_.load()); });
+      if (shutdown_) {
+        if (marking_.exchange(false)) g_write_barrier_active.fetch_sub(1, std::memory_order_acq_rel);
+        return;
+      }
+      hook = trace_hook_;
+    }
+    Marker marker(heap_);
+    const uint64_t start = now_ns();
+    for (;;) {
+      {
+        MutexLock lock(work_mu_);
+        for (Object* o : grey_) marker.push_grey(o);
+        grey_.clear();
+      }
+      if (!marker.has_grey()) break;
+      marker.drain(&hook);
+    }
+    CycleRecord record;
+    {
+      MutexLock lock(work_mu_);
+      record = pending_record_;
+      record.concurrent_mark_ns = now_ns() - start;
+    }
+    finish_concurrent_cycle(marker, record);
+    record_cycle(record);
+    work_cv_.notify_all();
+  }
+}
+
+void Collector::finish_concurrent_cycle(Marker& marker, CycleRecord& record) {
+  MutexLock gc_lock(gc_mu_);
+  const uint64_t t0 = now_ns();
+  heap_.threads.stop_the_world(nullptr);
+  const auto& threads = heap_.threads.threads_in_pause();
+  for (MutatorThread* t : threads) {
+    for (Object* o : t->satb) marker.push_grey(o);
+    t->satb.clear();
+  }
+  {
+    MutexLock lock(work_mu_);
+    for (Object* o : grey_) marker.push_grey(o);
+    grey_.clear();
+  }
+  const uint64_t mark_start = now_ns();
+  marker.drain();
+  // Still marking: the flush colours everything the TLABs handed out since the snapshot.
+  for (MutatorThread* t : threads) heap_.retire_all_tlabs(t);
+  marking_.store(false, std::memory_order_release);
+  g_write_barrier_active.fetch_sub(1, std::memory_order_acq_rel);
+  const uint64_t sweep_start = now_ns();
+  record.mark_ns += sweep_start - mark_start;
+  record.objects_marked += marker.objects_marked();
+  const SweepResult swept = sweep_in_pause(heap_);
+  record.sweep_ns = now_ns() - sweep_start;
+  record.live_bytes = swept.live_bytes;
+  record.freed_bytes = swept.freed_bytes;
+  heap_.reset_pacing(swept.live_bytes);
+  if (heap_.options.verify_after_gc) {
+    VerifyReport report = verify_heap_in_pause(heap_);
+    if (!report.ok) {
+      MutexLock lock(stats_mu_);
+      pending_corruption_ = report.summary();
+    }
+  }
+  {
+    MutexLock lock(work_mu_);
+    cycle_active_ = false;
+  }
+  heap_.threads.resume_the_world();
+  record.final_pause_ns = now_ns() - t0;
+  record.pause_ns = record.initial_pause_ns + record.final_pause_ns;
+  record.index = cycles_.fetch_add(1, std::memory_order_acq_rel) + 1;
+}
+
+void Collector::wait_for_concurrent_cycle(MutatorThread* self) SHOAL_NO_THREAD_SAFETY_ANALYSIS {
+  if (!heap_.options.concurrent_marking) return;
+  heap_.threads.run_native(self, [&] {
+    std::unique_lock<Mutex> lock(work_mu_);
+    work_cv_.wait(lock, [&]() SHOAL_NO_THREAD_SAFETY_ANALYSIS { return !cycle_active_; });
+  });
+}
+
+void Collector::throw_pending_corruption() {
+  std::string corruption;
+  {
+    MutexLock lock(stats_mu_);
+    corruption.swap(pending_corruption_);
+  }
+  if (!corruption.empty()) throw HeapCorruption(corruption);
+}
+
+VerifyReport Collector::verify(MutatorThread* self) {
+  throw_pending_corruption();
+  VerifyReport report;
+  bool busy = true;
+  while (busy) {
+    wait_for_concurrent_cycle(self);
+    throw_pending_corruption();
+    with_collector_lock(self, [&] {
+      {
+        MutexLock lock(work_mu_);
+        busy = cycle_active_;
+      }
+      if (!busy) verify_in_pause(self, report);
+    });
+  }
+  return report;
+}
+
+void Collector::verify_in_pause(MutatorThread* self, VerifyReport& report) {
+  {
     heap_.threads.stop_the_world(self);
     for (MutatorThread* t : heap_.threads.threads_in_pause()) heap_.retire_all_tlabs(t);
     heap_.large.build_index_in_pause();
     report = verify_heap_in_pause(heap_);
     heap_.threads.resume_the_world();
-  });
-  return report;
+  }
 }
 
 void Collector::handshake_all(MutatorThread* self, const HandshakeOp& op) {
@@ -102,7 +321,9 @@ void Collector::record_cycle(const CycleRecord& record) {
   MutexLock lock(stats_mu_);
   totals_.collections++;
   totals_.total_pause_ns += record.pause_ns;
-  if (record.pause_ns > totals_.max_pause_ns) totals_.max_pause_ns = record.pause_ns;
+  const uint64_t longest =
+      record.concurrent ? std::max(record.initial_pause_ns, record.final_pause_ns) : record.pause_ns;
+  if (longest > totals_.max_pause_ns) totals_.max_pause_ns = longest;
   totals_.bytes_freed += record.freed_bytes;
   totals_.live_bytes = record.live_bytes;
   recent_.push_back(record);

@@ -20,12 +20,37 @@
 //
 // Invariants: between cycles no mark bit is set; after step 5 an object is allocated
 // iff it was reachable at step 4 (or is a conservative false positive). The write
-// barrier is off throughout (nothing marks concurrently).
+// barrier is off throughout a stop-the-world cycle.
+//
+// Concurrent cycle (HeapOptions::concurrent_marking, started by pacing):
+//   1. Initial pause: stop the world, flush TLABs, mark the roots grey (steps 2-4 above
+//      without the drain): this is the snapshot. Turn on black allocation (TLAB flushes
+//      set mark bits too; large objects are born marked) and the SATB write barrier
+//      (barriers/write_barrier.h), then resume.
+//   2. Concurrent mark: the heap's marker thread drains the grey objects while mutators
+//      run. Barrier-shaded objects arrive in per-thread SATB buffers, handed over in
+//      batches.
+//   3. Final pause: stop the world, take every thread's SATB buffer, drain to the end,
+//      flush TLABs (black), sweep, pace, verify, turn the barrier and black allocation
+//      off, resume.
+// Why nothing reachable is lost: every object reachable at the snapshot is marked -
+// the marker follows the snapshot graph, and the barrier shades the target of every
+// snapshot edge a mutator deletes before the marker crosses it; every object allocated
+// after the snapshot is black; and a mutator can only obtain references to objects of
+// those two kinds. Stacks need no rescan (Yuasa). Flags change only inside pauses, so
+// every mutator sees them switch at a safepoint.
+// Explicit collect(), verify() and heap-limit collections wait for a running concurrent
+// cycle to finish, then run stop-the-world.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <condition_variable>
 #include <deque>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "gc/thread_registry.h"
 #include "shoal/heap.h"
@@ -35,16 +60,33 @@ namespace shoal::internal {
 
 class HeapImpl;
 
+class Marker;
+
 class Collector {
  public:
   explicit Collector(HeapImpl& heap) : heap_(heap) {}
+  ~Collector();
 
   // A full collection on behalf of `self` (attached, running). With `only_if_needed`,
   // the cycle is skipped if, once this thread holds the collector lock, the pacing
   // trigger has already been reset by another thread's cycle.
   void collect(MutatorThread* self, const char* cause, bool only_if_needed = false);
+  // A collection asked for by pacing: concurrent when the heap is configured so (and
+  // none is running yet), else a stop-the-world collect(..., only_if_needed).
+  void collect_paced(MutatorThread* self);
   VerifyReport verify(MutatorThread* self);
   void handshake_all(MutatorThread* self, const HandshakeOp& op);
+
+  // True between a concurrent cycle's two pauses. Changes only inside pauses.
+  bool marking_concurrently() const { return marking_.load(std::memory_order_acquire); }
+  // Write-barrier slow path: shade `o` grey if this heap is marking concurrently.
+  void shade(MutatorThread* self, Object* o);
+  // Gives t's SATB buffer to the marker (a detaching thread's grey objects).
+  void hand_over_satb(MutatorThread* t);
+  // Testing hook: runs on the marker thread after each object it traces concurrently.
+  void set_concurrent_trace_hook(std::function<void(Object*)> hook) SHOAL_EXCLUDES(work_mu_);
+  // Testing: starts a concurrent cycle now, whatever the pacing trigger says.
+  void start_concurrent_cycle_for_testing(MutatorThread* self) { start_concurrent_cycle(self, /*force=*/true); }
 
   GcStats stats() const SHOAL_EXCLUDES(stats_mu_);
   uint64_t cycles() const { return cycles_.load(std::memory_order_acquire); }
@@ -54,6 +96,17 @@ class Collector {
   void with_collector_lock(MutatorThread* self, F&& work);
   void run_cycle_in_pause(MutatorThread* self, CycleRecord& record);
   void record_cycle(const CycleRecord& record) SHOAL_EXCLUDES(stats_mu_);
+  void mark_roots(Marker& marker);
+  // Concurrent cycles.
+  void start_concurrent_cycle(MutatorThread* self, bool force = false);
+  void marker_thread_main();
+  void finish_concurrent_cycle(Marker& marker, CycleRecord& record);
+  void wait_for_concurrent_cycle(MutatorThread* self) SHOAL_EXCLUDES(work_mu_);
+  void give_grey(std::vector<Object*>&& objects) SHOAL_EXCLUDES(work_mu_);
+  void verify_in_pause(MutatorThread* self, VerifyReport& report);
+  void throw_pending_corruption() SHOAL_EXCLUDES(stats_mu_);
+
+  static constexpr size_t kSatbBatch = 256;
 
   HeapImpl& heap_;
   Mutex gc_mu_;
@@ -61,6 +114,19 @@ class Collector {
   mutable Mutex stats_mu_;
   GcStats totals_ SHOAL_GUARDED_BY(stats_mu_);
   std::deque<CycleRecord> recent_ SHOAL_GUARDED_BY(stats_mu_);
+  std::string pending_corruption_ SHOAL_GUARDED_BY(stats_mu_);  // from a background cycle
+
+  // Concurrent marking state.
+  std::atomic<bool> marking_{false};
+  Mutex work_mu_;
+  std::condition_variable_any work_cv_;
+  std::vector<Object*> grey_ SHOAL_GUARDED_BY(work_mu_);  // handed to the marker thread
+  bool cycle_active_ SHOAL_GUARDED_BY(work_mu_) = false;  // initial pause .. end of final
+  bool shutdown_ SHOAL_GUARDED_BY(work_mu_) = false;
+  uint64_t cycle_started_ns_ SHOAL_GUARDED_BY(work_mu_) = 0;
+  CycleRecord pending_record_ SHOAL_GUARDED_BY(work_mu_);
+  std::function<void(Object*)> trace_hook_ SHOAL_GUARDED_BY(work_mu_);
+  std::thread marker_thread_;
 };
 
 }  // namespace shoal::internal

@@ -10,24 +10,19 @@ void Marker::mark_conservative(uintptr_t word) {
   if (Object* o = heap_.object_containing(word)) mark_object(o);
 }
 
-void Marker::mark_object(Object* o) {
-  bool newly = false;
-  if (heap_.pages.contains(o)) {
-    PageInfo& page = heap_.pages.page_of(o);
-    SHOAL_DCHECK(page.alloc_bits.test(page.granule_of(o)));
-    newly = page.mark_bits.test_and_set(page.granule_of(o));
-  } else {
-    LargeObject* l = LargeObject::of(o);
-    SHOAL_DCHECK(l->magic == LargeObject::kMagic);
-    newly = l->mark.load(std::memory_order_relaxed) == 0 && l->mark.exchange(1, std::memory_order_relaxed) == 0;
+bool Marker::try_mark(HeapImpl& heap, Object* o) {
+  if (heap.pages.contains(o)) {
+    PageInfo& page = heap.pages.page_of(o);
+    // (An object allocated during concurrent marking may not have its start bit yet.)
+    SHOAL_DCHECK(page.alloc_bits.test(page.granule_of(o)) || heap.collector.marking_concurrently());
+    return page.mark_bits.test_and_set(page.granule_of(o));
   }
-  if (newly) {
-    ++marked_;
-    stack_.push_back(o);
-  }
+  LargeObject* l = LargeObject::of(o);
+  SHOAL_DCHECK(l->magic == LargeObject::kMagic);
+  return l->mark.load(std::memory_order_relaxed) == 0 && l->mark.exchange(1, std::memory_order_relaxed) == 0;
 }
 
-void Marker::drain() {
+void Marker::drain(const std::function<void(Object*)>* after_each) {
   class Visitor final : public SlotVisitor {
    public:
     explicit Visitor(Marker& m) : m_(m) {}
@@ -45,6 +40,7 @@ void Marker::drain() {
     stack_.pop_back();
     bytes_traced_ += model.size_of(o);
     model.trace(o, visitor);
+    if (after_each && *after_each) (*after_each)(o);
   }
 }
 

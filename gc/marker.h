@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "shoal/object.h"
@@ -31,8 +32,20 @@ class Marker {
   void mark_value(Value v) {
     if (v.is_object()) mark_object(v.as_object());
   }
-  void mark_object(Object* o);
-  void drain();
+  void mark_object(Object* o) {
+    if (try_mark(heap_, o)) {
+      ++marked_;
+      stack_.push_back(o);
+    }
+  }
+  // Sets o's mark bit; true if this call turned it from white to grey. Thread-safe.
+  static bool try_mark(HeapImpl& heap, Object* o);
+  void push_grey(Object* o) { stack_.push_back(o); }
+  std::vector<Object*> take_grey() { return std::move(stack_); }
+  bool has_grey() const { return !stack_.empty(); }
+  // Traces grey objects until none is left; after_each (if set) runs after every object
+  // with that object (a test hook for interleaving mutations with concurrent marking).
+  void drain(const std::function<void(Object*)>* after_each = nullptr);
   size_t objects_marked() const { return marked_; }
   size_t bytes_traced() const { return bytes_traced_; }
 

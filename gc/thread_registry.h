@@ -40,6 +40,7 @@
 #include "gc/stack_scanner.h"
 #include "shoal/internal/mutator.h"
 #include "shoal/internal/mutex.h"
+#include "shoal/object.h"
 
 namespace shoal::internal {
 
@@ -61,6 +62,9 @@ struct MutatorThread : MutatorState {
   // or a handshake operation. Heap entry points throw ThreadStateError meanwhile.
   int no_heap_depth = 0;
   uint64_t torture_polls = 0;
+  // SATB buffer: objects this thread's write barrier shaded grey during concurrent
+  // marking, handed to the marker in batches (and in the final pause).
+  std::vector<Object*> satb;
   Mutex hs_mu;
   const HandshakeOp* hs_op SHOAL_GUARDED_BY(hs_mu) = nullptr;
 };

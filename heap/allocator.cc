@@ -67,7 +67,8 @@ bool HeapImpl::refill(MutatorThread* self, size_t cls) {
   Tlab& t = self->tlabs[cls];
   PageInfo* page = t.page;
   if (page) {
-    page->flush_allocated(reinterpret_cast<char*>(t.run_start), reinterpret_cast<char*>(t.cursor));
+    page->flush_allocated(reinterpret_cast<char*>(t.run_start), reinterpret_cast<char*>(t.cursor),
+                          collector.marking_concurrently());
     t.cursor = t.end = t.run_start = 0;
     t.limit.store(0, std::memory_order_relaxed);
     if (page->runs) {
@@ -85,7 +86,7 @@ bool HeapImpl::refill(MutatorThread* self, size_t cls) {
 }
 
 PageInfo* HeapImpl::acquire_page(MutatorThread* self, size_t cls) {
-  if (over_trigger()) collector.collect(self, "allocation", /*only_if_needed=*/true);
+  if (over_trigger()) collector.collect_paced(self);
   if (PageInfo* p = pages.take_available(cls)) return p;
   PageInfo* p = pages.take_free();
   if (p && !p->committed) {
@@ -148,7 +149,8 @@ void HeapImpl::take_run(MutatorThread* self, Tlab& t, PageInfo* page) {
 void HeapImpl::retire_tlab(Tlab& t) {
   PageInfo* page = t.page;
   if (!page) return;
-  page->flush_allocated(reinterpret_cast<char*>(t.run_start), reinterpret_cast<char*>(t.cursor));
+  page->flush_allocated(reinterpret_cast<char*>(t.run_start), reinterpret_cast<char*>(t.cursor),
+                          collector.marking_concurrently());
   // The unused tail [cursor, end) stays free but unlisted until the next sweep.
   if (page->runs) pages.give_available(page);
   else page->state = PageState::kFull;
@@ -161,10 +163,11 @@ void HeapImpl::retire_all_tlabs(MutatorThread* thread) {
 
 Object* HeapImpl::allocate_large(MutatorThread* self, size_t bytes, uint64_t header_word) {
   const size_t total = LargeObjectSpace::allocation_size(bytes);
-  if (over_trigger()) collector.collect(self, "allocation", /*only_if_needed=*/true);
+  if (over_trigger()) collector.collect_paced(self);
   for (int attempt = 0;; ++attempt) {
     if (try_reserve(total)) {
       if (Object* o = large.allocate(bytes, header_word)) {
+        if (collector.marking_concurrently()) LargeObject::of(o)->mark.store(1, std::memory_order_relaxed);  // black
         note_allocated(total);
         return o;
       }

@@ -167,6 +167,7 @@ MutatorScope::~MutatorScope() {
   if (--t->attach_depth > 0) return;
   HeapImpl* h = t->heap;
   h->retire_all_tlabs(t);
+  h->collector.hand_over_satb(t);  // grey objects in its buffer must not leave with it
   internal::tls_mutator = nullptr;
   h->threads.detach(t);
 }

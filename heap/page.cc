@@ -14,7 +14,7 @@ void PageBitmap::set_strided(size_t g0, size_t g_end, size_t step) {
       ++g;
     }
     while (g + 64 <= g_end) {
-      words_[g >> 6].store(~uint64_t{0}, std::memory_order_relaxed);
+      words_[g >> 6].fetch_or(~uint64_t{0}, std::memory_order_relaxed);  // markers may share the word
       g += 64;
     }
     for (; g < g_end; ++g) words_[g >> 6].fetch_or(uint64_t{1} << (g & 63), std::memory_order_relaxed);
@@ -75,9 +75,10 @@ Object* PageInfo::object_containing(uintptr_t a) const {
   return reinterpret_cast<Object*>(start + cell * cell_size);
 }
 
-void PageInfo::flush_allocated(const char* from, const char* to) {
+void PageInfo::flush_allocated(const char* from, const char* to, bool black) {
   if (from >= to) return;
   alloc_bits.set_strided(granule_of(from), granule_of(to), cell_granules);
+  if (black) mark_bits.set_strided(granule_of(from), granule_of(to), cell_granules);
 }
 
 void PageInfo::reset_to_single_run() {

@@ -104,7 +104,9 @@ struct PageInfo {
   // The allocated object whose cell contains address `a`, or null.
   Object* object_containing(uintptr_t a) const;
   // Marks [from, to) (whole cells) as allocated: a TLAB handing its bump range back.
-  void flush_allocated(const char* from, const char* to);
+  // With `black` (during concurrent marking) the cells are marked too: objects
+  // allocated while marking runs survive the cycle.
+  void flush_allocated(const char* from, const char* to, bool black);
   // Makes the whole page one free run (a page newly given a class).
   void reset_to_single_run();
 };

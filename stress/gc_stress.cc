@@ -14,6 +14,7 @@
 //
 // Not a benchmark. Default run is short (CI); --seconds N for a soak.
 //   shoal_stress [--seconds S] [--threads N] [--seed X] [--torture N] [--heap-mb M]
+//                [--concurrent]   (paced cycles mark concurrently, each verified)
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -99,6 +100,7 @@ struct Options {
   uint64_t seed = 1;
   uint32_t torture = 0;
   size_t heap_mb = 256;
+  bool concurrent = false;
 };
 
 class Worker {
@@ -221,8 +223,9 @@ Options parse(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--seed")) o.seed = std::strtoull(value(), nullptr, 10);
     else if (!std::strcmp(argv[i], "--torture")) o.torture = static_cast<uint32_t>(std::atoi(value()));
     else if (!std::strcmp(argv[i], "--heap-mb")) o.heap_mb = std::strtoull(value(), nullptr, 10);
+    else if (!std::strcmp(argv[i], "--concurrent")) o.concurrent = true;
     else {
-      std::fprintf(stderr, "usage: %s [--seconds S|--minutes M] [--threads N] [--seed X] [--torture N] [--heap-mb M]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--seconds S|--minutes M] [--threads N] [--seed X] [--torture N] [--heap-mb M] [--concurrent]\n", argv[0]);
       std::exit(2);
     }
   }
@@ -239,6 +242,8 @@ int main(int argc, char** argv) {
   ho.heap_limit = opt.heap_mb << 20;
   ho.gc_torture_interval = opt.torture;
   ho.min_gc_trigger = size_t{2} << 20;
+  ho.concurrent_marking = opt.concurrent;
+  ho.verify_after_gc = opt.concurrent;  // background cycles verify themselves
   shoal::Heap heap(ho);
   shoal::Persistent<shoal::RefArray> shared;
   {
@@ -261,11 +266,16 @@ int main(int argc, char** argv) {
   for (auto& t : threads) t.join();
 
   shoal::MutatorScope attach(heap);
-  heap.collect();
-  const shoal::VerifyReport r = heap.verify();
-  if (!r.ok) {
-    std::fprintf(stderr, "%s\n", r.summary().c_str());
-    fail("final heap verification");
+  try {
+    heap.collect();  // rethrows a failed verification of a background cycle
+    const shoal::VerifyReport r = heap.verify();
+    if (!r.ok) {
+      std::fprintf(stderr, "%s\n", r.summary().c_str());
+      fail("final heap verification");
+    }
+  } catch (const shoal::HeapCorruption& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    fail("heap verification after a cycle");
   }
   const shoal::GcStats s = heap.stats();
   const bool ok = g_failures.load() == 0;

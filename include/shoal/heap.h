@@ -41,6 +41,11 @@ struct HeapOptions {
   // GC torture: collect at every Nth safepoint poll (0 = off). With torture on, every
   // allocation takes the slow path, so allocations count as polls.
   uint32_t gc_torture_interval = 0;
+  // Mark concurrently with the mutators (SATB write barrier, background marker thread,
+  // two short pauses per cycle) for collections started by pacing. Explicit collect()
+  // and heap-limit collections stay stop-the-world. Off by default until the
+  // concurrent-marking issue switches it on.
+  bool concurrent_marking = false;
   // Run the heap verifier after every collection; a failure throws HeapCorruption.
   bool verify_after_gc = false;
   // Fill freed memory with a pattern and check it is intact when reused. Defaults to on
@@ -60,10 +65,15 @@ struct HeapOptions {
 struct CycleRecord {
   uint64_t index = 0;
   const char* cause = "";           // "explicit", "allocation", "heap-limit", "torture"
-  uint64_t pause_ns = 0;            // stop-the-world pause: stop request to resume (not
-                                    // the wait for another thread's cycle to finish)
+  uint64_t pause_ns = 0;            // stop-the-world time: stop request to resume (for a
+                                    // concurrent cycle, both pauses together; never the
+                                    // wait for another thread's cycle to finish)
   uint64_t time_to_safepoint_ns = 0;
-  uint64_t mark_ns = 0, sweep_ns = 0;
+  uint64_t mark_ns = 0, sweep_ns = 0;  // in the pause(s)
+  bool concurrent = false;          // marked concurrently between two pauses
+  uint64_t initial_pause_ns = 0;    // concurrent cycles: the root-snapshot pause
+  uint64_t final_pause_ns = 0;      // concurrent cycles: the termination + sweep pause
+  uint64_t concurrent_mark_ns = 0;  // concurrent cycles: marking while mutators ran
   size_t live_bytes = 0;            // bytes in live objects' cells after the sweep
   size_t freed_bytes = 0;
   size_t objects_marked = 0;

@@ -1,0 +1,427 @@
+// Shared helpers for the classic GC benchmarks (shoal_gcbench, shoal_binary_trees): the
+// allocator peers (glibc, jemalloc, mimalloc, Boehm GC), pause bookkeeping for Shoal and
+// Boehm, medians and percentiles, and a small command-line parser.
+//
+// Peers (the same setup as bench/alloc_bench.cc):
+//   glibc     glibc's own malloc/free, reached through dlsym on the libc.so.6 handle: the
+//             process's malloc is jemalloc (bench/CMakeLists.txt orders the libraries so)
+//             and libmimalloc exports __libc_malloc too.
+//   jemalloc  mallocx / sdallocx (sized free).
+//   mimalloc  mi_malloc / mi_free.
+//   boehm     GC_MALLOC (GC_MALLOC_ATOMIC for pointer-free data). GC_INIT with default
+//             settings; Debian's libgc is built with parallel marking, and with 2 cores
+//             GC_get_parallel() is 1 (one helper marker thread plus the collecting
+//             thread). The programs print the marker count. Worker threads register with
+//             GC_register_my_thread (GC_THREADS without the pthread redirects).
+#pragma once
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <jemalloc/jemalloc.h>
+#include <mimalloc.h>
+
+#define GC_THREADS 1
+#define GC_NO_THREAD_REDIRECTS 1
+#include <gc/gc.h>
+
+#include "shoal/shoal.h"
+
+namespace bench {
+
+inline uint64_t now_ns() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
+}
+
+[[noreturn]] inline void die(const char* what) {
+  std::fprintf(stderr, "fatal: %s\n", what);
+  std::exit(1);
+}
+
+inline double median(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+}
+
+// Nearest-rank percentile (p in (0, 100]) of a sample; 0 for an empty sample.
+inline uint64_t percentile(std::vector<uint64_t> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t rank = static_cast<size_t>(p / 100.0 * static_cast<double>(v.size()) + 0.999999);
+  rank = std::clamp<size_t>(rank, 1, v.size());
+  return v[rank - 1];
+}
+
+// ---------------------------------------------------------------------------------------
+// Pause summaries
+
+struct PauseSummary {
+  uint64_t collections = 0;
+  uint64_t total_ns = 0;
+  uint64_t max_ns = 0;
+  uint64_t p99_ns = 0;
+  uint64_t p50_ns = 0;
+  uint64_t recorded = 0;  // pauses actually seen (can be < collections if records were lost)
+};
+
+inline PauseSummary summarize(uint64_t collections, const std::vector<uint64_t>& pauses) {
+  PauseSummary s;
+  s.collections = collections;
+  s.recorded = pauses.size();
+  for (uint64_t p : pauses) {
+    s.total_ns += p;
+    s.max_ns = std::max(s.max_ns, p);
+  }
+  s.p99_ns = percentile(pauses, 99.0);
+  s.p50_ns = percentile(pauses, 50.0);
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------
+// glibc
+
+using MallocFn = void* (*)(size_t);
+using FreeFn = void (*)(void*);
+inline MallocFn g_glibc_malloc = nullptr;
+inline FreeFn g_glibc_free = nullptr;
+
+template <class Fn>
+Fn libc_symbol(void* libc, const char* name) {
+  void* sym = dlsym(libc, name);
+  if (!sym) die("dlsym(libc.so.6) failed");
+  Fn fn;
+  static_assert(sizeof fn == sizeof sym);
+  std::memcpy(&fn, &sym, sizeof fn);
+  return fn;
+}
+
+inline void init_glibc() {
+  void* libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+  if (!libc) die("dlopen(libc.so.6) failed");
+  g_glibc_malloc = libc_symbol<MallocFn>(libc, "malloc");
+  g_glibc_free = libc_symbol<FreeFn>(libc, "free");
+}
+
+// The shared object a symbol resolves to.
+inline std::string library_of(const void* address) {
+  Dl_info info;
+  if (dladdr(address, &info) == 0 || info.dli_fname == nullptr) return "?";
+  return info.dli_fname;
+}
+
+inline std::string glibc_peer_library() {
+  void* p = nullptr;
+  std::memcpy(&p, &g_glibc_malloc, sizeof p);
+  return library_of(p);
+}
+inline std::string process_malloc_library() { return library_of(dlsym(RTLD_DEFAULT, "malloc")); }
+
+// Manual allocators: alloc(bytes) / release(p, bytes).
+struct Glibc {
+  static constexpr const char* kName = "glibc";
+  static void* alloc(size_t n) { return g_glibc_malloc(n); }
+  static void release(void* p, size_t) { g_glibc_free(p); }
+};
+struct Jemalloc {
+  static constexpr const char* kName = "jemalloc";
+  static void* alloc(size_t n) { return mallocx(n, 0); }
+  static void release(void* p, size_t n) { sdallocx(p, n, 0); }
+};
+struct Mimalloc {
+  static constexpr const char* kName = "mimalloc";
+  static void* alloc(size_t n) { return mi_malloc(n); }
+  static void release(void* p, size_t) { mi_free(p); }
+};
+
+// ---------------------------------------------------------------------------------------
+// Boehm GC
+
+// Pause bookkeeping through GC_set_on_collection_event. The callback runs with the GC
+// lock held, so the writes below never race with each other; the main thread reads them
+// between runs. A pause is GC_EVENT_PRE_STOP_WORLD -> GC_EVENT_POST_START_WORLD (stop the
+// world, parallel mark, start the world). Boehm sweeps lazily, during later allocations,
+// so its sweep is outside these pauses.
+namespace boehm_detail {
+inline constexpr size_t kMaxPauses = size_t{1} << 18;
+inline uint64_t pauses[kMaxPauses];
+inline std::atomic<uint64_t> pause_count{0};
+inline uint64_t stop_start = 0;
+inline void GC_CALLBACK on_event(GC_EventType e) {
+  if (e == GC_EVENT_PRE_STOP_WORLD) {
+    stop_start = now_ns();
+  } else if (e == GC_EVENT_POST_START_WORLD) {
+    const uint64_t i = pause_count.load(std::memory_order_relaxed);
+    pauses[i % kMaxPauses] = now_ns() - stop_start;
+    pause_count.store(i + 1, std::memory_order_release);
+  }
+}
+}  // namespace boehm_detail
+
+// Call once from main, before any other thread exists.
+inline void boehm_init() {
+  GC_INIT();
+  GC_allow_register_threads();
+  GC_start_mark_threads();  // no-op if the markers already run (they do after GC_INIT)
+  GC_set_on_collection_event(boehm_detail::on_event);
+}
+
+// Markers including the collecting thread.
+inline int boehm_markers() { return GC_get_parallel() + 1; }
+
+// GC_get_gc_no() is unsynchronized; read it under the allocation lock.
+inline uint64_t boehm_gc_no() {
+  uint64_t n = 0;
+  GC_call_with_alloc_lock(
+      [](void* out) -> void* {
+        *static_cast<uint64_t*>(out) = GC_get_gc_no();
+        return nullptr;
+      },
+      &n);
+  return n;
+}
+
+// Collections and pauses between construction and finish().
+class BoehmWindow {
+ public:
+  BoehmWindow() : gc_no_(boehm_gc_no()), first_(boehm_detail::pause_count.load(std::memory_order_acquire)) {}
+  PauseSummary finish() const {
+    const uint64_t gcs = boehm_gc_no() - gc_no_;
+    const uint64_t last = boehm_detail::pause_count.load(std::memory_order_acquire);
+    std::vector<uint64_t> v;
+    const uint64_t from = last - first_ > boehm_detail::kMaxPauses ? last - boehm_detail::kMaxPauses : first_;
+    for (uint64_t i = from; i < last; ++i) v.push_back(boehm_detail::pauses[i % boehm_detail::kMaxPauses]);
+    return summarize(gcs, v);
+  }
+
+ private:
+  uint64_t gc_no_;
+  uint64_t first_;
+};
+
+// Registers the current thread with Boehm for the scope (no-op for a registered thread).
+class BoehmThread {
+ public:
+  BoehmThread() {
+    if (GC_thread_is_registered()) return;
+    GC_stack_base sb;
+    if (GC_get_stack_base(&sb) != GC_SUCCESS || GC_register_my_thread(&sb) != GC_SUCCESS)
+      die("GC_register_my_thread failed");
+    registered_ = true;
+  }
+  ~BoehmThread() {
+    if (registered_) GC_unregister_my_thread();
+  }
+  BoehmThread(const BoehmThread&) = delete;
+  BoehmThread& operator=(const BoehmThread&) = delete;
+
+ private:
+  bool registered_ = false;
+};
+
+// ---------------------------------------------------------------------------------------
+// Shoal
+
+// The options of the process's one Shoal heap: the defaults (heap limit = physical
+// memory, pacing gc_growth 1.0, min_gc_trigger 4 MiB) unless --shoal-gc-growth or
+// --shoal-min-trigger-mib changed them before the heap was first used.
+inline shoal::HeapOptions& shoal_options() {
+  static shoal::HeapOptions options{};
+  return options;
+}
+
+// The one heap of the process. Never destroyed.
+inline shoal::Heap& shoal_heap() {
+  static shoal::Heap* heap = new shoal::Heap(shoal_options());
+  return *heap;
+}
+
+// Handles the Shoal pacing flags; true if argv[i] was one of them.
+inline bool take_shoal_option(int& i, int argc, char** argv);
+
+// Collects every CycleRecord of a window. GcStats::recent holds only the last 256 cycles,
+// so an unattached sampler thread (Heap::stats() needs no attachment and takes only the
+// collector's stats lock) merges them every 20 ms; finish() merges the last ones.
+class ShoalWindow {
+ public:
+  explicit ShoalWindow(shoal::Heap& heap) : heap_(heap) {
+    const shoal::GcStats s = heap_.stats();
+    first_collection_ = s.collections;  // cycle indices count from 1
+    sampler_ = std::thread([this] {
+      std::unique_lock<std::mutex> lock(mu_);
+      while (!stop_) {
+        cv_.wait_for(lock, std::chrono::milliseconds(20));
+        merge_locked();
+      }
+    });
+  }
+  ~ShoalWindow() { stop_sampler(); }
+  ShoalWindow(const ShoalWindow&) = delete;
+  ShoalWindow& operator=(const ShoalWindow&) = delete;
+
+  // Pauses of the window; cycles[] keeps the records for callers that want more.
+  PauseSummary finish() {
+    stop_sampler();
+    std::lock_guard<std::mutex> lock(mu_);
+    merge_locked();
+    const uint64_t gcs = heap_.stats().collections - first_collection_;
+    std::vector<uint64_t> pauses;
+    for (const auto& [index, r] : cycles_) pauses.push_back(r.pause_ns);
+    return summarize(gcs, pauses);
+  }
+  const std::map<uint64_t, shoal::CycleRecord>& cycles() const { return cycles_; }
+
+ private:
+  void merge_locked() {
+    const shoal::GcStats s = heap_.stats();
+    for (const shoal::CycleRecord& r : s.recent)
+      if (r.index > first_collection_) cycles_.emplace(r.index, r);
+  }
+  void stop_sampler() {
+    if (!sampler_.joinable()) return;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    sampler_.join();
+  }
+
+  shoal::Heap& heap_;
+  uint64_t first_collection_ = 0;
+  std::map<uint64_t, shoal::CycleRecord> cycles_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread sampler_;
+};
+
+// ---------------------------------------------------------------------------------------
+// Command line
+
+inline bool take_value(int& i, int argc, char** argv, std::string_view flag, std::string& out) {
+  const std::string_view a = argv[i];
+  if (a == flag) {
+    if (i + 1 >= argc) die("missing value after a flag");
+    out = argv[++i];
+    return true;
+  }
+  if (a.size() > flag.size() && a.substr(0, flag.size()) == flag && a[flag.size()] == '=') {
+    out = std::string(a.substr(flag.size() + 1));
+    return true;
+  }
+  return false;
+}
+
+inline std::vector<std::string> split(const std::string& s, char sep = ',') {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    const size_t end = s.find(sep, start);
+    const std::string item = s.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (!item.empty()) out.push_back(item);
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return out;
+}
+
+inline int to_int(const std::string& s) {
+  char* end = nullptr;
+  const long v = std::strtol(s.c_str(), &end, 10);
+  if (end == s.c_str() || *end != '\0' || v < 0 || v > 1'000'000) die("bad number on the command line");
+  return static_cast<int>(v);
+}
+
+inline bool take_shoal_option(int& i, int argc, char** argv) {
+  std::string v;
+  if (take_value(i, argc, argv, "--shoal-gc-growth", v)) {
+    char* end = nullptr;
+    const double g = std::strtod(v.c_str(), &end);
+    if (end == v.c_str() || *end != '\0' || !(g > 0.0)) die("bad --shoal-gc-growth");
+    shoal_options().gc_growth = g;
+    return true;
+  }
+  if (take_value(i, argc, argv, "--shoal-min-trigger-mib", v)) {
+    shoal_options().min_gc_trigger = static_cast<size_t>(to_int(v)) << 20;
+    return true;
+  }
+  return false;
+}
+
+inline double ms(uint64_t ns) { return static_cast<double>(ns) / 1e6; }
+inline double us(uint64_t ns) { return static_cast<double>(ns) / 1e3; }
+
+// Prints the context block shared by both programs.
+inline void print_context(const char* program) {
+  std::printf("%s\n", program);
+  std::printf("  process malloc     : %s\n", process_malloc_library().c_str());
+  std::printf("  glibc peer malloc  : %s\n", glibc_peer_library().c_str());
+  std::printf("  boehm markers      : %d (GC_get_parallel()+1; GC_MARKERS env overrides)\n", boehm_markers());
+  std::printf("  hardware threads   : %u\n", std::thread::hardware_concurrency());
+  std::printf("  shoal pacing       : gc_growth %.2f, min_gc_trigger %zu MiB\n", shoal_options().gc_growth,
+              shoal_options().min_gc_trigger >> 20);
+}
+
+}  // namespace bench
+
+namespace bench {
+
+// Where a window's Shoal pauses went: sums over its cycles.
+struct ShoalBreakdown {
+  uint64_t cycles = 0;
+  uint64_t ttsp_ns = 0, max_ttsp_ns = 0, mark_ns = 0, sweep_ns = 0;
+  uint64_t max_mark_ns = 0, max_sweep_ns = 0;
+  size_t max_live_bytes = 0;
+  uint64_t objects_marked = 0;
+};
+
+inline ShoalBreakdown breakdown(const std::map<uint64_t, shoal::CycleRecord>& cycles) {
+  ShoalBreakdown b;
+  for (const auto& [index, r] : cycles) {
+    (void)index;
+    ++b.cycles;
+    b.ttsp_ns += r.time_to_safepoint_ns;
+    b.max_ttsp_ns = std::max(b.max_ttsp_ns, r.time_to_safepoint_ns);
+    b.mark_ns += r.mark_ns;
+    b.sweep_ns += r.sweep_ns;
+    b.max_mark_ns = std::max(b.max_mark_ns, r.mark_ns);
+    b.max_sweep_ns = std::max(b.max_sweep_ns, r.sweep_ns);
+    b.max_live_bytes = std::max(b.max_live_bytes, r.live_bytes);
+    b.objects_marked += r.objects_marked;
+  }
+  return b;
+}
+
+}  // namespace bench
+
+namespace bench {
+
+// Heap sizes after the runs: Shoal's footprint (pages carved + large objects) and Boehm's
+// heap (GC_get_heap_size).
+inline void print_heap_sizes() {
+  const shoal::GcStats s = shoal_heap().stats();
+  std::printf("\nHeap sizes at exit: shoal footprint %.1f MiB (%zu pages in use, %zu free), boehm heap %.1f MiB\n",
+              static_cast<double>(s.footprint_bytes) / 1048576.0, s.pages_in_use, s.pages_free,
+              static_cast<double>(GC_get_heap_size()) / 1048576.0);
+}
+
+}  // namespace bench
