@@ -2,20 +2,50 @@
 // include/shoal/write_barrier.h:
 //
 //   write(holder, slot, value):
-//     if g_write_barrier_active:      // one relaxed load, one predictable branch
+//     if g_write_barrier_active:           // one relaxed load, one predictable branch
 //       write_barrier_slow(holder, slot, old = *slot, value)
-//     *slot = value                   // release store
+//     *slot = value                        // release store
 //
-// Foundation status: the collector stops the world for the whole cycle, so no marking
-// ever overlaps a mutator store and the flag is never set; write_barrier_slow therefore
-// has nothing to do. What it must do once marking runs concurrently (shade the
-// overwritten value, SATB, and/or the new one) - and why that is correct with
-// conservatively scanned stacks - is the concurrent-marking issue's to write here.
+//   write_barrier_slow(old):               // SATB, Yuasa's deletion barrier
+//     if this thread's heap is marking concurrently and old is an object:
+//       shade(old)                         // mark bit test-and-set; if newly set, push
+//                                          // onto the thread's SATB buffer
+//
+// g_write_barrier_active counts heaps that are marking concurrently
+// (gc/collector.h); it changes only inside a pause of the heap that changes it, so a
+// mutator of that heap sees the barrier switch on and off at a safepoint. Mutators of
+// other heaps may take the slow path for nothing; it checks its own heap's flag.
+//
+// Why this is enough (invariant: every object reachable at the snapshot, the initial
+// pause, is marked by the end of the cycle):
+//   1. The snapshot's roots are marked in the initial pause: every thread's stack and
+//      registers (conservatively), persistent handles and global slots. Stacks are never
+//      rescanned, so they need no barrier: a reference a mutator loads onto its stack
+//      later was either reachable at the snapshot or allocated after it.
+//   2. The marker follows the snapshot graph. A mutator can hide a snapshot object only
+//      by deleting a snapshot edge before the marker crosses it; the deleted edge's
+//      target is exactly the `old` value this barrier shades. (Moving the only reference
+//      from an unscanned object into an already-scanned one - the classic lost object -
+//      is a delete plus an insert: the delete shades it.) Insertions need no barrier.
+//   3. Objects allocated after the snapshot are black (TLAB flushes set their mark bits,
+//      large objects are born marked), so new objects never need tracing to survive,
+//      and storing them anywhere is harmless.
+//   4. Racing writers of one slot: both load the old value before either stores, so the
+//      snapshot value is shaded by the first overwrite whatever the interleaving; a value
+//      stored after the snapshot and overwritten unshaded was reachable at the snapshot
+//      through another path (1-3 keep that path's objects) or is new (black).
+//   5. Shaded objects wait in per-thread SATB buffers: handed to the marker every
+//      kSatbBatch objects, when the thread detaches (it takes its buffer with it
+//      otherwise - a test covers exactly that), and collected from every thread in the
+//      final pause, which drains them before sweeping.
+// Memory ordering: the mark bit is set with an atomic RMW, so a mutator's shade and the
+// marker's test agree on who pushes an object; the old value is read with an acquire
+// load, so its header and fields are visible to the marker that traces it.
 //
 // Every reference store in Shoal goes through write(): Slot has no public store, and
 // Member<T> is writable only through Ref<T>::set, store_field and the builtins' setters.
 // Root slots outside the heap (persistent handles, registered globals) use
-// Slot::store_root: they are scanned inside the pause and need no barrier.
+// Slot::store_root: roots are read in the pauses and need no barrier (1).
 #pragma once
 
 #include "shoal/write_barrier.h"

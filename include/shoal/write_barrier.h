@@ -2,9 +2,9 @@
 // shoal::write (directly, or via Ref<T>::set, store_field, RefArray::set).
 //
 // The barrier's fast path is one relaxed load of a global flag and one predictable
-// branch. The flag is off unless a collector is marking concurrently with mutators;
-// barriers/write_barrier.h explains what the slow path does and why it is correct.
-// The stop-the-world collector of the foundation never turns it on.
+// branch. The flag is off unless a collector is marking concurrently with mutators
+// (HeapOptions::concurrent_marking); then the slow path shades the overwritten value
+// (SATB). barriers/write_barrier.h explains why that keeps concurrent marking correct.
 #pragma once
 
 #include <atomic>
