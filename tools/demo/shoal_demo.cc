@@ -4,7 +4,7 @@
 // heap collects (paced by allocation, plus an explicit collection now and then). At the
 // end the heap is verified and the GC statistics are printed.
 //
-//   shoal_demo [--threads N] [--seconds S] [--heap-mb M] [--depth D]
+//   shoal_demo [--threads N] [--seconds S] [--heap-mb M] [--depth D] [--concurrent]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -49,6 +49,7 @@ struct Options {
   double seconds = 3.0;
   size_t heap_mb = 512;
   int depth = 12;
+  bool concurrent = false;
 };
 
 Options parse(int argc, char** argv) {
@@ -65,8 +66,9 @@ Options parse(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--seconds")) o.seconds = std::atof(next());
     else if (!std::strcmp(argv[i], "--heap-mb")) o.heap_mb = std::strtoull(next(), nullptr, 10);
     else if (!std::strcmp(argv[i], "--depth")) o.depth = std::atoi(next());
+    else if (!std::strcmp(argv[i], "--concurrent")) o.concurrent = true;
     else {
-      std::fprintf(stderr, "usage: %s [--threads N] [--seconds S] [--heap-mb M] [--depth D]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--threads N] [--seconds S] [--heap-mb M] [--depth D] [--concurrent]\n", argv[0]);
       std::exit(2);
     }
   }
@@ -83,6 +85,7 @@ int main(int argc, char** argv) {
   const Options opt = parse(argc, argv);
   shoal::HeapOptions ho;
   ho.heap_limit = opt.heap_mb << 20;
+  ho.concurrent_marking = opt.concurrent;
   shoal::Heap heap(ho);
 
   shoal::Persistent<shoal::RefArray> table;
@@ -91,8 +94,8 @@ int main(int argc, char** argv) {
     table = shoal::Persistent<shoal::RefArray>(heap, shoal::RefArray::create(static_cast<size_t>(opt.threads)));
   }
 
-  std::printf("shoal demo: %d threads, %.1f s, heap limit %zu MiB, trees of depth %d\n", opt.threads, opt.seconds,
-              opt.heap_mb, opt.depth);
+  std::printf("shoal demo: %d threads, %.1f s, heap limit %zu MiB, trees of depth %d, %s marking\n", opt.threads,
+              opt.seconds, opt.heap_mb, opt.depth, opt.concurrent ? "concurrent" : "stop-the-world");
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> trees_built{0}, checks{0}, failures{0};
   const auto start = std::chrono::steady_clock::now();
@@ -132,7 +135,12 @@ int main(int argc, char** argv) {
   const shoal::GcStats s = heap.stats();
   std::vector<uint64_t> pauses, ttsp, marks, sweeps;
   for (const auto& c : s.recent) {
-    pauses.push_back(c.pause_ns);
+    if (c.concurrent) {  // two separate pauses
+      pauses.push_back(c.initial_pause_ns);
+      pauses.push_back(c.final_pause_ns);
+    } else {
+      pauses.push_back(c.pause_ns);
+    }
     ttsp.push_back(c.time_to_safepoint_ns);
     marks.push_back(c.mark_ns);
     sweeps.push_back(c.sweep_ns);
@@ -159,17 +167,17 @@ int main(int argc, char** argv) {
               mib(s.heap_limit), s.pages_in_use, s.pages_free);
   std::printf("  pause total           %.1f ms (%.2f%% of wall time)\n", ms(s.total_pause_ns),
               100.0 * ms(s.total_pause_ns) / (elapsed * 1000.0));
-  std::printf("  pause p50/p99/max     %.3f / %.3f / %.3f ms (last %zu cycles)\n", pct(pauses, 0.5), pct(pauses, 0.99),
-              ms(s.max_pause_ns), pauses.size());
+  std::printf("  pause p50/p99/max     %.3f / %.3f / %.3f ms (%zu pauses of the last %zu cycles)\n", pct(pauses, 0.5),
+              pct(pauses, 0.99), ms(s.max_pause_ns), pauses.size(), s.recent.size());
   std::printf("  time to safepoint     p50 %.3f  p99 %.3f ms\n", pct(ttsp, 0.5), pct(ttsp, 0.99));
   std::printf("  mark / sweep p50      %.3f / %.3f ms\n", pct(marks, 0.5), pct(sweeps, 0.5));
   std::vector<shoal::CycleRecord> slowest(s.recent.begin(), s.recent.end());
   std::sort(slowest.begin(), slowest.end(), [](const auto& a, const auto& b) { return a.pause_ns > b.pause_ns; });
   for (size_t i = 0; i < std::min<size_t>(3, slowest.size()); ++i) {
     const auto& c = slowest[i];
-    std::printf("  slow cycle #%-6llu    %.3f ms = safepoint %.3f + mark %.3f + sweep %.3f (+ rest); cause %s, %zu objects\n",
+    std::printf("  slow cycle #%-6llu    %.3f ms = safepoint %.3f + mark %.3f + sweep %.3f (+ rest); cause %s, %zu objects%s\n",
                 static_cast<unsigned long long>(c.index), ms(c.pause_ns), ms(c.time_to_safepoint_ns), ms(c.mark_ns),
-                ms(c.sweep_ns), c.cause, c.objects_marked);
+                ms(c.sweep_ns), c.cause, c.objects_marked, c.concurrent ? ", concurrent (both pauses)" : "");
   }
   std::printf("  heap verification     %s\n", report.summary().c_str());
   return (failures.load() == 0 && report.ok) ? 0 : 1;
