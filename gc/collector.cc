@@ -97,6 +97,13 @@ void Collector::mark_roots(Marker& marker) {
   heap_.roots.for_each_root([&](Value v) { marker.mark_value(v); });
 }
 
+void Collector::clear_dead_weak_refs() {
+  heap_.roots.for_each_weak([&](Slot& slot) {
+    const Value v = slot.load();
+    if (v.is_object() && !Marker::is_marked(heap_, v.as_object())) slot.store_root(Value::null());
+  });
+}
+
 void Collector::run_cycle_in_pause(MutatorThread* self, CycleRecord& record) {
   (void)self;
   const auto& threads = heap_.threads.threads_in_pause();
@@ -108,6 +115,7 @@ void Collector::run_cycle_in_pause(MutatorThread* self, CycleRecord& record) {
   Marker marker(heap_);
   mark_roots(marker);
   marker.drain();
+  clear_dead_weak_refs();
   const uint64_t sweep_start = now_ns();
   record.mark_ns = sweep_start - mark_start;
   record.objects_marked = marker.objects_marked();
@@ -241,6 +249,7 @@ void Collector::finish_concurrent_cycle(Marker& marker, CycleRecord& record) {
   marker.drain();
   // Still marking: the flush colours everything the TLABs handed out since the snapshot.
   for (MutatorThread* t : threads) heap_.retire_all_tlabs(t);
+  clear_dead_weak_refs();  // after the black flush: new objects count as marked
   marking_.store(false, std::memory_order_release);
   g_write_barrier_active.fetch_sub(1, std::memory_order_acq_rel);
   const uint64_t sweep_start = now_ns();

@@ -97,6 +97,7 @@ class Collector {
   void run_cycle_in_pause(MutatorThread* self, CycleRecord& record);
   void record_cycle(const CycleRecord& record) SHOAL_EXCLUDES(stats_mu_);
   void mark_roots(Marker& marker);
+  void clear_dead_weak_refs();
   // Concurrent cycles.
   void start_concurrent_cycle(MutatorThread* self, bool force = false);
   void marker_thread_main();

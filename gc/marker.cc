@@ -22,6 +22,14 @@ bool Marker::try_mark(HeapImpl& heap, Object* o) {
   return l->mark.load(std::memory_order_relaxed) == 0 && l->mark.exchange(1, std::memory_order_relaxed) == 0;
 }
 
+bool Marker::is_marked(HeapImpl& heap, const Object* o) {
+  if (heap.pages.contains(o)) {
+    const PageInfo& page = heap.pages.page_of(o);
+    return page.mark_bits.test(page.granule_of(o));
+  }
+  return LargeObject::of(o)->mark.load(std::memory_order_relaxed) != 0;
+}
+
 void Marker::drain(const std::function<void(Object*)>* after_each) {
   class Visitor final : public SlotVisitor {
    public:

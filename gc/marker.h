@@ -40,6 +40,7 @@ class Marker {
   }
   // Sets o's mark bit; true if this call turned it from white to grey. Thread-safe.
   static bool try_mark(HeapImpl& heap, Object* o);
+  static bool is_marked(HeapImpl& heap, const Object* o);
   void push_grey(Object* o) { stack_.push_back(o); }
   std::vector<Object*> take_grey() { return std::move(stack_); }
   bool has_grey() const { return !stack_.empty(); }

@@ -35,7 +35,7 @@ RootSet::~RootSet() {
   }
 }
 
-PersistentNode* RootSet::acquire(Value initial) {
+PersistentNode* RootSet::acquire(Value initial, bool weak) {
   MutexLock lock(mu_);
   if (!free_) {
     chunks_.push_back(std::make_unique<PersistentNode[]>(kChunkSize));
@@ -50,6 +50,7 @@ PersistentNode* RootSet::acquire(Value initial) {
   free_ = n->next_free;
   n->next_free = nullptr;
   n->slot.store_root(initial);
+  n->weak = weak;
   n->in_use = true;
   ++in_use_;
   return n;
@@ -87,6 +88,20 @@ void persistent_release(PersistentNode* node) {
   if (node->heap) node->heap->impl().roots.release(node);  // else orphaned: see ~RootSet
 }
 Slot& persistent_slot(PersistentNode* node) { return node->slot; }
+PersistentNode* weak_acquire(Heap& heap, Value initial) { return heap.impl().roots.acquire(initial, /*weak=*/true); }
+
+Value weak_get(PersistentNode* node) {
+  const Value v = node->slot.load();
+  if (!v.is_object() || !node->heap) return v;
+  // During concurrent marking, upgrading a weak reference to a strong one must shade the
+  // target: the caller may store it into an already-scanned object (no barrier fires on
+  // insertion), and the snapshot did not include it. No safepoint lies between the load
+  // and the shade, so the final pause cannot clear the slot in between.
+  MutatorThread* t = current_thread();
+  if (t && t->heap == &node->heap->impl()) t->heap->collector.shade(t, v.as_object());
+  return v;
+}
+
 void throw_empty_persistent() {
   throw InvalidArgument("Persistent::set on an empty handle; construct it with Persistent(heap, target)");
 }

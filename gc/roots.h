@@ -5,6 +5,10 @@
 //   2. Persistent handles (shoal::Persistent<T>): precise root slots in a per-heap
 //      region of nodes, usable from any thread, attached or not.
 //   3. Registered global slots (Heap::add_root): precise.
+// Weak handles (shoal::WeakRef<T>) live in the same node region but are not roots:
+// after marking, the collector clears every weak slot whose target is unmarked, in the
+// pause, before the sweep frees the target - so a weak handle reads either its live
+// target or null, never freed memory.
 //
 // Roots of kinds 2 and 3 are read in the pause under their own locks; a thread changes
 // them under the same lock (node acquire/release, add/remove) or with an atomic store
@@ -32,6 +36,7 @@ struct PersistentNode {
   PersistentNode* next_free = nullptr;
   Heap* heap = nullptr;
   bool in_use = false;
+  bool weak = false;  // a WeakRef: not a root; cleared when its target dies
 };
 
 class RootSet {
@@ -39,7 +44,7 @@ class RootSet {
   explicit RootSet(Heap* heap) : heap_(heap) {}
   ~RootSet();
 
-  PersistentNode* acquire(Value initial) SHOAL_EXCLUDES(mu_);
+  PersistentNode* acquire(Value initial, bool weak = false) SHOAL_EXCLUDES(mu_);
   void release(PersistentNode* node) SHOAL_EXCLUDES(mu_);
   void add_global(Slot* slot) SHOAL_EXCLUDES(mu_);
   void remove_global(Slot* slot) SHOAL_EXCLUDES(mu_);
@@ -51,8 +56,17 @@ class RootSet {
     MutexLock lock(mu_);
     for (const auto& chunk : chunks_)
       for (size_t i = 0; i < kChunkSize; ++i)
-        if (chunk[i].in_use) f(chunk[i].slot.load());
+        if (chunk[i].in_use && !chunk[i].weak) f(chunk[i].slot.load());
     for (Slot* s : globals_) f(s->load());
+  }
+
+  // Pause only, after marking: calls f(slot) for every weak handle's slot.
+  template <class F>
+  void for_each_weak(F&& f) SHOAL_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    for (const auto& chunk : chunks_)
+      for (size_t i = 0; i < kChunkSize; ++i)
+        if (chunk[i].in_use && chunk[i].weak) f(chunk[i].slot);
   }
 
  private:

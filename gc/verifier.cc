@@ -126,6 +126,11 @@ class Verifier {
       for (uintptr_t r : t->context.registers) visit_root_word(r);
     }
     heap_.roots.for_each_root([&](Value v) { visit_root_value(v, "persistent/global"); });
+    heap_.roots.for_each_weak([&](Slot& s) {
+      const Value v = s.load();
+      if (v.is_object() && !heap_.is_allocated_object_start(v.as_object()))
+        fail("weak handle points at %p, which is not an allocated object (not cleared)", static_cast<void*>(v.as_object()));
+    });
 
     struct SlotCheck final : SlotVisitor {
       Verifier* v;

@@ -10,4 +10,5 @@
 #include "shoal/object_model.h"
 #include "shoal/persistent.h"
 #include "shoal/value.h"
+#include "shoal/weak_ref.h"
 #include "shoal/write_barrier.h"
