@@ -46,7 +46,8 @@ namespace bench {
 
 inline uint64_t now_ns() {
   return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::steady_clock::now().time_since_epoch())
           .count());
 }
 
@@ -137,17 +138,14 @@ inline std::string process_malloc_library() { return library_of(dlsym(RTLD_DEFAU
 
 // Manual allocators: alloc(bytes) / release(p, bytes).
 struct Glibc {
-  static constexpr const char* kName = "glibc";
   static void* alloc(size_t n) { return g_glibc_malloc(n); }
   static void release(void* p, size_t) { g_glibc_free(p); }
 };
 struct Jemalloc {
-  static constexpr const char* kName = "jemalloc";
   static void* alloc(size_t n) { return mallocx(n, 0); }
   static void release(void* p, size_t n) { sdallocx(p, n, 0); }
 };
 struct Mimalloc {
-  static constexpr const char* kName = "mimalloc";
   static void* alloc(size_t n) { return mi_malloc(n); }
   static void release(void* p, size_t) { mi_free(p); }
 };
@@ -241,8 +239,9 @@ class BoehmThread {
 // Shoal
 
 // The options of the process's one Shoal heap: the defaults (heap limit = physical
-// memory, pacing gc_growth 1.0, min_gc_trigger 4 MiB) unless --shoal-gc-growth or
-// --shoal-min-trigger-mib changed them before the heap was first used.
+// memory, pacing gc_growth 1.0, min_gc_trigger 4 MiB, stop-the-world marking) unless
+// --shoal-gc-growth, --shoal-min-trigger-mib or --shoal-concurrent-marking changed them
+// before the heap was first used.
 inline shoal::HeapOptions& shoal_options() {
   static shoal::HeapOptions options{};
   return options;
@@ -284,7 +283,14 @@ class ShoalWindow {
     merge_locked();
     const uint64_t gcs = heap_.stats().collections - first_collection_;
     std::vector<uint64_t> pauses;
-    for (const auto& [index, r] : cycles_) pauses.push_back(r.pause_ns);
+    for (const auto& [index, r] : cycles_) {
+      if (r.concurrent) {  // two pauses: root snapshot, then termination + sweep
+        pauses.push_back(r.initial_pause_ns);
+        pauses.push_back(r.final_pause_ns);
+      } else {
+        pauses.push_back(r.pause_ns);
+      }
+    }
     return summarize(gcs, pauses);
   }
   const std::map<uint64_t, shoal::CycleRecord>& cycles() const { return cycles_; }
@@ -360,6 +366,10 @@ inline bool take_shoal_option(int& i, int argc, char** argv) {
     shoal_options().gc_growth = g;
     return true;
   }
+  if (std::string_view(argv[i]) == "--shoal-concurrent-marking") {
+    shoal_options().concurrent_marking = true;
+    return true;
+  }
   if (take_value(i, argc, argv, "--shoal-min-trigger-mib", v)) {
     shoal_options().min_gc_trigger = static_cast<size_t>(to_int(v)) << 20;
     return true;
@@ -377,8 +387,9 @@ inline void print_context(const char* program) {
   std::printf("  glibc peer malloc  : %s\n", glibc_peer_library().c_str());
   std::printf("  boehm markers      : %d (GC_get_parallel()+1; GC_MARKERS env overrides)\n", boehm_markers());
   std::printf("  hardware threads   : %u\n", std::thread::hardware_concurrency());
-  std::printf("  shoal pacing       : gc_growth %.2f, min_gc_trigger %zu MiB\n", shoal_options().gc_growth,
-              shoal_options().min_gc_trigger >> 20);
+  std::printf("  shoal options      : gc_growth %.2f, min_gc_trigger %zu MiB, concurrent_marking %s\n",
+              shoal_options().gc_growth, shoal_options().min_gc_trigger >> 20,
+              shoal_options().concurrent_marking ? "on" : "off (stop-the-world)");
 }
 
 }  // namespace bench
@@ -389,6 +400,7 @@ namespace bench {
 struct ShoalBreakdown {
   uint64_t cycles = 0;
   uint64_t ttsp_ns = 0, max_ttsp_ns = 0, mark_ns = 0, sweep_ns = 0;
+  uint64_t concurrent_mark_ns = 0;  // concurrent cycles: marking while the mutators ran
   uint64_t max_mark_ns = 0, max_sweep_ns = 0;
   size_t max_live_bytes = 0;
   uint64_t objects_marked = 0;
@@ -402,6 +414,7 @@ inline ShoalBreakdown breakdown(const std::map<uint64_t, shoal::CycleRecord>& cy
     b.ttsp_ns += r.time_to_safepoint_ns;
     b.max_ttsp_ns = std::max(b.max_ttsp_ns, r.time_to_safepoint_ns);
     b.mark_ns += r.mark_ns;
+    b.concurrent_mark_ns += r.concurrent_mark_ns;
     b.sweep_ns += r.sweep_ns;
     b.max_mark_ns = std::max(b.max_mark_ns, r.mark_ns);
     b.max_sweep_ns = std::max(b.max_sweep_ns, r.sweep_ns);
@@ -419,9 +432,81 @@ namespace bench {
 // heap (GC_get_heap_size).
 inline void print_heap_sizes() {
   const shoal::GcStats s = shoal_heap().stats();
-  std::printf("\nHeap sizes at exit: shoal footprint %.1f MiB (%zu pages in use, %zu free), boehm heap %.1f MiB\n",
+  std::printf("\nHeap sizes at exit: shoal footprint %.1f MiB (%zu pages in use, %zu free), "
+              "boehm heap %.1f MiB\n",
               static_cast<double>(s.footprint_bytes) / 1048576.0, s.pages_in_use, s.pages_free,
               static_cast<double>(GC_get_heap_size()) / 1048576.0);
+}
+
+}  // namespace bench
+
+namespace bench {
+
+// One run of one allocator.
+struct Sample {
+  double ms = 0;
+  uint64_t checksum = 0;
+  PauseSummary pauses;  // Shoal and Boehm only
+  ShoalBreakdown shoal; // Shoal only
+};
+
+inline double med(const std::vector<Sample>& v, double (*f)(const Sample&)) {
+  std::vector<double> x;
+  for (const Sample& s : v) x.push_back(f(s));
+  return median(x);
+}
+inline double med_ms(const std::vector<Sample>& v) {
+  return med(v, [](const Sample& s) { return s.ms; });
+}
+
+// Table of collections and pauses: medians over runs of each run's figure; "worst max" is
+// the largest pause of all runs. `threads` < 0 leaves the threads column out.
+inline void print_pause_header(bool with_threads) {
+  std::printf("| collector |%s collections | total pause ms | pause share | p50 pause us | p99 pause us "
+              "| max pause us | worst max us |\n",
+              with_threads ? " threads |" : "");
+  std::printf("|---|%s---:|---:|---:|---:|---:|---:|---:|\n", with_threads ? "---:|" : "");
+}
+inline void print_pause_row(const std::string& name, int threads, const std::vector<Sample>& v) {
+  uint64_t worst = 0;
+  for (const Sample& s : v) worst = std::max(worst, s.pauses.max_ns);
+  std::printf("| %s |", name.c_str());
+  if (threads >= 0) std::printf(" %d |", threads);
+  std::printf(" %.0f | %.1f | %.1f%% | %.0f | %.0f | %.0f | %.0f |\n",
+              med(v, [](const Sample& s) { return static_cast<double>(s.pauses.collections); }),
+              med(v, [](const Sample& s) { return ms(s.pauses.total_ns); }),
+              100.0 * med(v, [](const Sample& s) { return ms(s.pauses.total_ns) / s.ms; }),
+              med(v, [](const Sample& s) { return us(s.pauses.p50_ns); }),
+              med(v, [](const Sample& s) { return us(s.pauses.p99_ns); }),
+              med(v, [](const Sample& s) { return us(s.pauses.max_ns); }), us(worst));
+}
+
+// Where Shoal's pauses went (CycleRecord sums per run, medians over runs). "mark ms" is
+// marking inside pauses; "conc. mark ms" marking while the mutators ran (concurrent
+// cycles only); "mark ns / object" divides both by the objects marked.
+inline void print_breakdown_header(bool with_threads) {
+  std::printf("|%s ttsp ms | max ttsp us | mark ms | max mark us | conc. mark ms | sweep ms | max sweep us "
+              "| peak live MiB | M objects marked | mark ns / object |\n",
+              with_threads ? " threads |" : "");
+  std::printf("|%s---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n", with_threads ? "---:|" : "");
+}
+inline void print_breakdown_row(int threads, const std::vector<Sample>& v) {
+  std::printf("|");
+  if (threads >= 0) std::printf(" %d |", threads);
+  std::printf(" %.1f | %.0f | %.1f | %.0f | %.1f | %.1f | %.0f | %.1f | %.1f | %.1f |\n",
+              med(v, [](const Sample& s) { return ms(s.shoal.ttsp_ns); }),
+              med(v, [](const Sample& s) { return us(s.shoal.max_ttsp_ns); }),
+              med(v, [](const Sample& s) { return ms(s.shoal.mark_ns); }),
+              med(v, [](const Sample& s) { return us(s.shoal.max_mark_ns); }),
+              med(v, [](const Sample& s) { return ms(s.shoal.concurrent_mark_ns); }),
+              med(v, [](const Sample& s) { return ms(s.shoal.sweep_ns); }),
+              med(v, [](const Sample& s) { return us(s.shoal.max_sweep_ns); }),
+              med(v, [](const Sample& s) { return static_cast<double>(s.shoal.max_live_bytes) / 1048576.0; }),
+              med(v, [](const Sample& s) { return static_cast<double>(s.shoal.objects_marked) / 1e6; }),
+              med(v, [](const Sample& s) {
+                const auto n = static_cast<double>(s.shoal.objects_marked);
+                return n > 0 ? static_cast<double>(s.shoal.mark_ns + s.shoal.concurrent_mark_ns) / n : 0.0;
+              }));
 }
 
 }  // namespace bench

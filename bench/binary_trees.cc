@@ -22,9 +22,10 @@
 //
 // Usage: shoal_binary_trees [--depth N] [--threads 1,2] [--runs N]
 //                           [--allocators shoal,boehm,glibc,jemalloc,mimalloc,shared_ptr]
-//                           [--shoal-gc-growth G] [--shoal-min-trigger-mib M]
-// The --shoal-* flags change the Shoal heap's pacing (HeapOptions::gc_growth,
-// min_gc_trigger) for experiments; the published figures use the defaults.
+//                           [--shoal-gc-growth G] [--shoal-min-trigger-mib M] [--shoal-concurrent-marking]
+// The --shoal-* flags change the Shoal heap's options (HeapOptions::gc_growth,
+// min_gc_trigger, concurrent_marking) for experiments; the published baseline uses the
+// defaults (stop-the-world). For a concurrent cycle the two pauses count separately.
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -192,8 +193,10 @@ Outcome binary_trees_once(int depth, int threads) {
 
   typename P::Tree long_lived = P::bottom_up(max_depth);
   [[maybe_unused]] auto pin = [&] {
-    if constexpr (std::is_same_v<P, Shoal>) return shoal::Persistent<ShoalNode>(bench::shoal_heap(), long_lived);
-    else return 0;
+    if constexpr (std::is_same_v<P, Shoal>)
+      return shoal::Persistent<ShoalNode>(bench::shoal_heap(), long_lived);
+    else
+      return 0;
   }();
 
   std::vector<uint64_t> sums(static_cast<size_t>(threads), 0);
@@ -202,8 +205,8 @@ Outcome binary_trees_once(int depth, int threads) {
     uint64_t sum = 0;
     for (int d = 4; d <= max_depth; d += 2) {
       const uint64_t iters = uint64_t{1} << (max_depth - d + 4);
-      const uint64_t mine =
-          iters / static_cast<uint64_t>(threads) + (static_cast<uint64_t>(w) < iters % static_cast<uint64_t>(threads) ? 1 : 0);
+      const auto t = static_cast<uint64_t>(threads);
+      const uint64_t mine = iters / t + (static_cast<uint64_t>(w) < iters % t ? 1 : 0);
       for (uint64_t i = 0; i < mine; ++i) {
         typename P::Tree t = P::bottom_up(d);
         sum += P::check(t, d);
@@ -225,12 +228,7 @@ Outcome binary_trees_once(int depth, int threads) {
   return {t1 - t0, checksum};
 }
 
-struct Sample {
-  double ms = 0;
-  uint64_t checksum = 0;
-  bench::PauseSummary pauses;
-  bench::ShoalBreakdown shoal;
-};
+using bench::Sample;
 
 template <class P>
 Sample run_one(int depth, int threads) {
@@ -260,14 +258,7 @@ struct Entry {
   std::vector<std::vector<Sample>> samples;  // [thread-count index][run]
 };
 
-double med(const std::vector<Sample>& v, double (*f)(const Sample&)) {
-  std::vector<double> x;
-  for (const Sample& s : v) x.push_back(f(s));
-  return bench::median(x);
-}
-double med_ms(const std::vector<Sample>& v) {
-  return med(v, [](const Sample& s) { return s.ms; });
-}
+using bench::med_ms;
 
 }  // namespace
 
@@ -295,7 +286,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: %s [--depth N] [--threads 1,2] [--runs N] "
                    "[--allocators shoal,boehm,glibc,jemalloc,mimalloc,shared_ptr]\n"
-                   "       [--shoal-gc-growth G] [--shoal-min-trigger-mib M]\n",
+                   "       [--shoal-gc-growth G] [--shoal-min-trigger-mib M] [--shoal-concurrent-marking]\n",
                    argv[0]);
       return 2;
     }
@@ -325,7 +316,8 @@ int main(int argc, char** argv) {
   std::printf("  depth              : %d (stretch %d)\n", depth, depth + 1);
   std::printf("  threads            :");
   for (int t : thread_counts) std::printf(" %d", t);
-  std::printf("\n  runs               : %d (each runs every allocator and thread count once, rotating order)\n\n",
+  std::printf("\n  runs               : %d (each runs every allocator and thread count once, "
+              "rotating order)\n\n",
               runs);
 
   uint64_t expected = 0;
@@ -352,7 +344,8 @@ int main(int argc, char** argv) {
     if (e.name == "mimalloc") mimalloc = &e;
   std::printf("\nWall time per run, ms (median of %d)\n\n| allocator |", runs);
   for (int t : thread_counts) std::printf(" %d thr ms |", t);
-  if (thread_counts.size() >= 2) std::printf(" speedup %d->%d |", thread_counts.front(), thread_counts.back());
+  if (thread_counts.size() >= 2)
+    std::printf(" speedup %d->%d |", thread_counts.front(), thread_counts.back());
   if (mimalloc)
     for (int t : thread_counts) std::printf(" vs mimalloc, %d thr |", t);
   std::printf("\n|---|");
@@ -362,7 +355,8 @@ int main(int argc, char** argv) {
   for (const Entry& e : entries) {
     std::printf("| %s |", e.name.c_str());
     for (size_t ti = 0; ti < thread_counts.size(); ++ti) std::printf(" %.0f |", med_ms(e.samples[ti]));
-    if (thread_counts.size() >= 2) std::printf(" %.2f |", med_ms(e.samples.front()) / med_ms(e.samples.back()));
+    if (thread_counts.size() >= 2)
+      std::printf(" %.2f |", med_ms(e.samples.front()) / med_ms(e.samples.back()));
     if (mimalloc)
       for (size_t ti = 0; ti < thread_counts.size(); ++ti)
         std::printf(" %.2f |", med_ms(e.samples[ti]) / med_ms(mimalloc->samples[ti]));
@@ -370,47 +364,19 @@ int main(int argc, char** argv) {
   }
 
   // Collections.
-  std::printf("\nCollections per run (medians over runs; pauses in us; worst = largest max over all runs)\n\n");
-  std::printf("| collector | threads | collections | total pause ms | pause share | p50 pause | p99 pause | max pause | worst max |\n");
-  std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-  for (const Entry& e : entries) {
-    if (!e.gc) continue;
-    for (size_t ti = 0; ti < thread_counts.size(); ++ti) {
-      const std::vector<Sample>& v = e.samples[ti];
-      uint64_t worst = 0;
-      for (const Sample& s : v) worst = std::max(worst, s.pauses.max_ns);
-      std::printf("| %s | %d | %.0f | %.1f | %.1f%% | %.0f | %.0f | %.0f | %.0f |\n", e.name.c_str(), thread_counts[ti],
-                  med(v, [](const Sample& s) { return static_cast<double>(s.pauses.collections); }),
-                  med(v, [](const Sample& s) { return bench::ms(s.pauses.total_ns); }),
-                  100.0 * med(v, [](const Sample& s) { return bench::ms(s.pauses.total_ns) / s.ms; }),
-                  med(v, [](const Sample& s) { return bench::us(s.pauses.p50_ns); }),
-                  med(v, [](const Sample& s) { return bench::us(s.pauses.p99_ns); }),
-                  med(v, [](const Sample& s) { return bench::us(s.pauses.max_ns); }), bench::us(worst));
-    }
-  }
+  std::printf("\nCollections per run (medians over runs)\n\n");
+  bench::print_pause_header(true);
+  for (const Entry& e : entries)
+    if (e.gc)
+      for (size_t ti = 0; ti < thread_counts.size(); ++ti)
+        bench::print_pause_row(e.name, thread_counts[ti], e.samples[ti]);
 
   for (const Entry& e : entries) {
     if (e.name != "shoal") continue;
     std::printf("\nShoal pause breakdown per run (medians)\n\n");
-    std::printf("| threads | time-to-safepoint ms | max ttsp us | mark ms | max mark us | sweep ms | max sweep us | peak live MiB | M objects marked | mark ns / object |\n");
-    std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-    for (size_t ti = 0; ti < thread_counts.size(); ++ti) {
-      const std::vector<Sample>& v = e.samples[ti];
-      std::printf("| %d | %.1f | %.0f | %.1f | %.0f | %.1f | %.0f | %.1f | %.1f | %.1f |\n", thread_counts[ti],
-                  med(v, [](const Sample& s) { return bench::ms(s.shoal.ttsp_ns); }),
-                  med(v, [](const Sample& s) { return bench::us(s.shoal.max_ttsp_ns); }),
-                  med(v, [](const Sample& s) { return bench::ms(s.shoal.mark_ns); }),
-                  med(v, [](const Sample& s) { return bench::us(s.shoal.max_mark_ns); }),
-                  med(v, [](const Sample& s) { return bench::ms(s.shoal.sweep_ns); }),
-                  med(v, [](const Sample& s) { return bench::us(s.shoal.max_sweep_ns); }),
-                  med(v, [](const Sample& s) { return static_cast<double>(s.shoal.max_live_bytes) / 1048576.0; }),
-                  med(v, [](const Sample& s) { return static_cast<double>(s.shoal.objects_marked) / 1e6; }),
-                  med(v, [](const Sample& s) {
-                    return s.shoal.objects_marked
-                               ? static_cast<double>(s.shoal.mark_ns) / static_cast<double>(s.shoal.objects_marked)
-                               : 0.0;
-                  }));
-    }
+    bench::print_breakdown_header(true);
+    for (size_t ti = 0; ti < thread_counts.size(); ++ti)
+      bench::print_breakdown_row(thread_counts[ti], e.samples[ti]);
   }
   bench::print_heap_sizes();
   return 0;

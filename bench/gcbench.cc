@@ -17,9 +17,10 @@
 // root handle goes away.
 //
 // Usage: shoal_gcbench [--runs N] [--allocators shoal,boehm,glibc,jemalloc,mimalloc,shared_ptr]
-//                      [--shoal-gc-growth G] [--shoal-min-trigger-mib M]
-// The --shoal-* flags change the Shoal heap's pacing (HeapOptions::gc_growth,
-// min_gc_trigger) for experiments; the published figures use the defaults.
+//                      [--shoal-gc-growth G] [--shoal-min-trigger-mib M] [--shoal-concurrent-marking]
+// The --shoal-* flags change the Shoal heap's options (HeapOptions::gc_growth,
+// min_gc_trigger, concurrent_marking) for experiments; the published baseline uses the
+// defaults (stop-the-world). For a concurrent cycle the two pauses count separately.
 // Each run executes every allocator once, in a rotating order; the table gives medians.
 #include <cstdint>
 #include <cstdio>
@@ -107,7 +108,6 @@ struct Manual {
 };
 
 struct Boehm {
-  static constexpr const char* kName = "boehm";
   using Tree = PlainNode*;
   static PlainNode* node(PlainNode* l, PlainNode* r) {
     auto* n = static_cast<PlainNode*>(GC_MALLOC(sizeof(PlainNode)));
@@ -149,7 +149,6 @@ struct SharedNode {
 };
 
 struct SharedPtr {
-  static constexpr const char* kName = "shared_ptr";
   using Tree = std::shared_ptr<SharedNode>;
   static Tree leaf() { return std::make_shared<SharedNode>(); }
   static void populate(int depth, const Tree& n) {
@@ -185,7 +184,6 @@ struct ShoalNode {
 };
 
 struct Shoal {
-  static constexpr const char* kName = "shoal";
   using Tree = shoal::Ref<ShoalNode>;
   static Tree leaf() { return shoal::make<ShoalNode>(); }
   static void populate(int depth, Tree n) {
@@ -268,11 +266,7 @@ uint64_t gcbench_once() {
   return t1 - t0;
 }
 
-struct Sample {
-  double ms = 0;
-  bench::PauseSummary pauses;
-  bench::ShoalBreakdown shoal;
-};
+using bench::Sample;
 
 template <class P>
 Sample run_one() {
@@ -299,12 +293,6 @@ struct Entry {
   std::vector<Sample> samples;
 };
 
-double med(const std::vector<Sample>& v, double (*f)(const Sample&)) {
-  std::vector<double> x;
-  for (const Sample& s : v) x.push_back(f(s));
-  return bench::median(x);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -321,7 +309,7 @@ int main(int argc, char** argv) {
     else {
       std::fprintf(stderr,
                    "usage: %s [--runs N] [--allocators shoal,boehm,glibc,jemalloc,mimalloc,shared_ptr]\n"
-                   "       [--shoal-gc-growth G] [--shoal-min-trigger-mib M]\n",
+                   "       [--shoal-gc-growth G] [--shoal-min-trigger-mib M] [--shoal-concurrent-marking]\n",
                    argv[0]);
       return 2;
     }
@@ -347,7 +335,8 @@ int main(int argc, char** argv) {
   }
 
   bench::print_context("shoal_gcbench: GCBench (Boehm/Ellis/Kovac)");
-  std::printf("  parameters         : stretch %d, long-lived tree %d, array %d doubles, depths %d..%d step 2\n",
+  std::printf("  parameters         : stretch %d, long-lived tree %d, array %d doubles, "
+              "depths %d..%d step 2\n",
               kStretchTreeDepth, kLongLivedTreeDepth, kArraySize, kMinTreeDepth, kMaxTreeDepth);
   std::printf("  runs               : %d (each runs every allocator once, rotating order)\n\n", runs);
 
@@ -362,18 +351,17 @@ int main(int argc, char** argv) {
     std::printf("\n");
   }
 
-  auto ms_of = [](const Sample& s) { return s.ms; };
   double boehm_ms = 0, jemalloc_ms = 0;
   for (const Entry& e : entries) {
-    if (e.name == "boehm") boehm_ms = med(e.samples, ms_of);
-    if (e.name == "jemalloc") jemalloc_ms = med(e.samples, ms_of);
+    if (e.name == "boehm") boehm_ms = bench::med_ms(e.samples);
+    if (e.name == "jemalloc") jemalloc_ms = bench::med_ms(e.samples);
   }
 
   std::printf("\nTotal time per GCBench run, ms (median of %d; min..max)\n\n", runs);
   std::printf("| allocator | median ms | min..max ms | vs boehm | vs jemalloc |\n");
   std::printf("|---|---:|---:|---:|---:|\n");
   for (const Entry& e : entries) {
-    const double m = med(e.samples, ms_of);
+    const double m = bench::med_ms(e.samples);
     double lo = 1e300, hi = 0;
     for (const Sample& s : e.samples) lo = std::min(lo, s.ms), hi = std::max(hi, s.ms);
     char vb[32] = "-", vj[32] = "-";
@@ -382,37 +370,16 @@ int main(int argc, char** argv) {
     std::printf("| %s | %.0f | %.0f..%.0f | %s | %s |\n", e.name.c_str(), m, lo, hi, vb, vj);
   }
 
-  std::printf("\nCollections per run (medians over runs; pause = stop-the-world, us)\n\n");
-  std::printf("| collector | collections | total pause ms | pause share | p50 pause | p99 pause | max pause | worst max |\n");
-  std::printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
-  for (const Entry& e : entries) {
-    if (!e.gc) continue;
-    uint64_t worst = 0;
-    for (const Sample& s : e.samples) worst = std::max(worst, s.pauses.max_ns);
-    const double total = med(e.samples, [](const Sample& s) { return bench::ms(s.pauses.total_ns); });
-    std::printf("| %s | %.0f | %.1f | %.1f%% | %.0f | %.0f | %.0f | %.0f |\n", e.name.c_str(),
-                med(e.samples, [](const Sample& s) { return static_cast<double>(s.pauses.collections); }), total,
-                100.0 * med(e.samples, [](const Sample& s) { return bench::ms(s.pauses.total_ns) / s.ms; }),
-                med(e.samples, [](const Sample& s) { return bench::us(s.pauses.p50_ns); }),
-                med(e.samples, [](const Sample& s) { return bench::us(s.pauses.p99_ns); }),
-                med(e.samples, [](const Sample& s) { return bench::us(s.pauses.max_ns); }), bench::us(worst));
-  }
+  std::printf("\nCollections per run (medians over runs)\n\n");
+  bench::print_pause_header(false);
+  for (const Entry& e : entries)
+    if (e.gc) bench::print_pause_row(e.name, -1, e.samples);
 
   for (const Entry& e : entries) {
     if (e.name != "shoal") continue;
-    std::printf("\nShoal pause breakdown per run (medians): ");
-    std::printf("time-to-safepoint %.1f ms, mark %.1f ms, sweep %.1f ms; max mark %.0f us, max sweep %.0f us; "
-                "peak live %.1f MiB; %.1f M objects marked, %.1f ns mark time per marked object\n",
-                med(e.samples, [](const Sample& s) { return bench::ms(s.shoal.ttsp_ns); }),
-                med(e.samples, [](const Sample& s) { return bench::ms(s.shoal.mark_ns); }),
-                med(e.samples, [](const Sample& s) { return bench::ms(s.shoal.sweep_ns); }),
-                med(e.samples, [](const Sample& s) { return bench::us(s.shoal.max_mark_ns); }),
-                med(e.samples, [](const Sample& s) { return bench::us(s.shoal.max_sweep_ns); }),
-                med(e.samples, [](const Sample& s) { return static_cast<double>(s.shoal.max_live_bytes) / 1048576.0; }),
-                med(e.samples, [](const Sample& s) { return static_cast<double>(s.shoal.objects_marked) / 1e6; }),
-                med(e.samples, [](const Sample& s) {
-                  return s.shoal.objects_marked ? static_cast<double>(s.shoal.mark_ns) / static_cast<double>(s.shoal.objects_marked) : 0.0;
-                }));
+    std::printf("\nShoal pause breakdown per run (medians)\n\n");
+    bench::print_breakdown_header(false);
+    bench::print_breakdown_row(-1, e.samples);
   }
   bench::print_heap_sizes();
   return 0;

@@ -60,6 +60,7 @@ void Collector::collect(MutatorThread* self, const char* cause, bool only_if_nee
       if (busy) return;
       if (only_if_needed && !heap_.over_trigger()) return;
       const uint64_t t0 = now_ns();
+      record.start_ns = since_start(t0);
       heap_.threads.stop_the_world(self);
       const uint64_t t1 = now_ns();
       record.cause = cause;
@@ -112,11 +113,13 @@ void Collector::run_cycle_in_pause(MutatorThread* self, CycleRecord& record) {
   heap_.large.build_index_in_pause();
 
   const uint64_t mark_start = now_ns();
+  record.mark_start_ns = since_start(mark_start);
   Marker marker(heap_);
   mark_roots(marker);
   marker.drain();
   clear_dead_weak_refs();
   const uint64_t sweep_start = now_ns();
+  record.sweep_start_ns = since_start(sweep_start);
   record.mark_ns = sweep_start - mark_start;
   record.objects_marked = marker.objects_marked();
 
@@ -139,6 +142,7 @@ void Collector::start_concurrent_cycle(MutatorThread* self, bool force) {
     record.cause = "allocation";
     record.concurrent = true;
     const uint64_t t0 = now_ns();
+    record.start_ns = since_start(t0);
     heap_.threads.stop_the_world(self);
     record.time_to_safepoint_ns = now_ns() - t0;
     const auto& threads = heap_.threads.threads_in_pause();
@@ -164,6 +168,7 @@ void Collector::start_concurrent_cycle(MutatorThread* self, bool force) {
     {
       MutexLock lock(work_mu_);
       cycle_started_ns_ = now_ns();
+      record.concurrent_mark_start_ns = since_start(cycle_started_ns_);
       pending_record_ = record;
     }
     work_cv_.notify_all();
@@ -209,7 +214,6 @@ void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
       hook = trace_hook_;
     }
     Marker marker(heap_);
-    const uint64_t start = now_ns();
     for (;;) {
       {
         MutexLock lock(work_mu_);
@@ -223,7 +227,7 @@ void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
     {
       MutexLock lock(work_mu_);
       record = pending_record_;
-      record.concurrent_mark_ns = now_ns() - start;
+      record.concurrent_mark_ns = now_ns() - cycle_started_ns_;
     }
     finish_concurrent_cycle(marker, record);
     record_cycle(record);
@@ -234,6 +238,7 @@ void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
 void Collector::finish_concurrent_cycle(Marker& marker, CycleRecord& record) {
   MutexLock gc_lock(gc_mu_);
   const uint64_t t0 = now_ns();
+  record.final_start_ns = since_start(t0);
   heap_.threads.stop_the_world(nullptr);
   const auto& threads = heap_.threads.threads_in_pause();
   for (MutatorThread* t : threads) {
@@ -246,6 +251,7 @@ void Collector::finish_concurrent_cycle(Marker& marker, CycleRecord& record) {
     grey_.clear();
   }
   const uint64_t mark_start = now_ns();
+  record.mark_start_ns = since_start(mark_start);
   marker.drain();
   // Still marking: the flush colours everything the TLABs handed out since the snapshot.
   for (MutatorThread* t : threads) heap_.retire_all_tlabs(t);
@@ -253,6 +259,7 @@ void Collector::finish_concurrent_cycle(Marker& marker, CycleRecord& record) {
   marking_.store(false, std::memory_order_release);
   g_write_barrier_active.fetch_sub(1, std::memory_order_acq_rel);
   const uint64_t sweep_start = now_ns();
+  record.sweep_start_ns = since_start(sweep_start);
   record.mark_ns += sweep_start - mark_start;
   record.objects_marked += marker.objects_marked();
   const SweepResult swept = sweep_in_pause(heap_);
@@ -336,14 +343,19 @@ void Collector::record_cycle(const CycleRecord& record) {
   totals_.bytes_freed += record.freed_bytes;
   totals_.live_bytes = record.live_bytes;
   recent_.push_back(record);
-  if (recent_.size() > 256) recent_.pop_front();
+  if (recent_.size() > kCycleLogSize) recent_.pop_front();
 }
 
 GcStats Collector::stats() const {
   MutexLock lock(stats_mu_);
   GcStats s = totals_;
-  s.recent.assign(recent_.begin(), recent_.end());
+  s.recent.assign(recent_.size() > 256 ? recent_.end() - 256 : recent_.begin(), recent_.end());
   return s;
+}
+
+std::vector<CycleRecord> Collector::cycle_log() const {
+  MutexLock lock(stats_mu_);
+  return {recent_.begin(), recent_.end()};
 }
 
 }  // namespace shoal::internal

@@ -45,6 +45,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -89,6 +90,9 @@ class Collector {
   void start_concurrent_cycle_for_testing(MutatorThread* self) { start_concurrent_cycle(self, /*force=*/true); }
 
   GcStats stats() const SHOAL_EXCLUDES(stats_mu_);
+  // The last kCycleLogSize cycles (stats().recent holds the last 256 of them).
+  std::vector<CycleRecord> cycle_log() const SHOAL_EXCLUDES(stats_mu_);
+  static constexpr size_t kCycleLogSize = 4096;
   uint64_t cycles() const { return cycles_.load(std::memory_order_acquire); }
 
  private:
@@ -109,7 +113,12 @@ class Collector {
 
   static constexpr size_t kSatbBatch = 256;
 
+  uint64_t since_start(uint64_t ns) const { return ns - created_ns_; }
+
   HeapImpl& heap_;
+  const uint64_t created_ns_ = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
   Mutex gc_mu_;
   std::atomic<uint64_t> cycles_{0};
   mutable Mutex stats_mu_;

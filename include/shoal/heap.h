@@ -74,6 +74,11 @@ struct CycleRecord {
   uint64_t initial_pause_ns = 0;    // concurrent cycles: the root-snapshot pause
   uint64_t final_pause_ns = 0;      // concurrent cycles: the termination + sweep pause
   uint64_t concurrent_mark_ns = 0;  // concurrent cycles: marking while mutators ran
+  // Timestamps for the event trace, ns since the heap was created: the (first) pause's
+  // stop request, the in-pause mark and sweep, and for concurrent cycles the concurrent
+  // mark and the final pause.
+  uint64_t start_ns = 0, mark_start_ns = 0, sweep_start_ns = 0;
+  uint64_t concurrent_mark_start_ns = 0, final_start_ns = 0;
   size_t live_bytes = 0;            // bytes in live objects' cells after the sweep
   size_t freed_bytes = 0;
   size_t objects_marked = 0;
@@ -119,6 +124,11 @@ class Heap {
 
   GcStats stats() const;
   const HeapOptions& options() const;
+
+  // The last (up to 4096) cycles as Chrome trace-event JSON: pauses, time-to-safepoint,
+  // marking (in the pause and concurrent), sweeping, one track per collecting thread.
+  // Open it in Perfetto (ui.perfetto.dev) or chrome://tracing.
+  std::string chrome_trace_json() const;
 
   // Registered global root slots: the slot's value is kept alive until removed.
   void add_root(Slot* slot);

@@ -121,14 +121,22 @@ class PoisonTest : public HeapTest {
 };
 
 TEST_F(PoisonTest, WriteAfterFreeIsDetected) {
-  HiddenPtr victim;
+  std::vector<HiddenPtr> victims;
   in_own_frame([&] {
-    Ref<Node> n = make<Node>();
-    victim = HiddenPtr(n.object());
+    for (int i = 0; i < 100; ++i) victims.emplace_back(make<Node>().object());
   });
   clobber_stack();
   heap().collect();
-  ASSERT_FALSE(is_allocated(heap(), victim));
+  // Conservative scanning may keep a stray one; any freed one will do.
+  HiddenPtr victim;
+  bool found = false;
+  for (const auto& v : victims)
+    if (!is_allocated(heap(), v)) {
+      victim = v;
+      found = true;
+      break;
+    }
+  ASSERT_TRUE(found);
   expect_heap_ok();
   // A buggy program writes through its dangling pointer...
   *reinterpret_cast<int64_t*>(victim.address() + 24) = 42;  // Node::value, past any run header

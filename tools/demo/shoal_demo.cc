@@ -5,6 +5,7 @@
 // end the heap is verified and the GC statistics are printed.
 //
 //   shoal_demo [--threads N] [--seconds S] [--heap-mb M] [--depth D] [--concurrent]
+//              [--trace FILE.json]   (GC event trace for Perfetto / chrome://tracing)
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -50,6 +51,7 @@ struct Options {
   size_t heap_mb = 512;
   int depth = 12;
   bool concurrent = false;
+  std::string trace;  // write the GC event trace (Chrome JSON) here
 };
 
 Options parse(int argc, char** argv) {
@@ -67,8 +69,9 @@ Options parse(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--heap-mb")) o.heap_mb = std::strtoull(next(), nullptr, 10);
     else if (!std::strcmp(argv[i], "--depth")) o.depth = std::atoi(next());
     else if (!std::strcmp(argv[i], "--concurrent")) o.concurrent = true;
+    else if (!std::strcmp(argv[i], "--trace")) o.trace = next();
     else {
-      std::fprintf(stderr, "usage: %s [--threads N] [--seconds S] [--heap-mb M] [--depth D] [--concurrent]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--threads N] [--seconds S] [--heap-mb M] [--depth D] [--concurrent] [--trace FILE.json]\n", argv[0]);
       std::exit(2);
     }
   }
@@ -180,5 +183,15 @@ int main(int argc, char** argv) {
                 ms(c.sweep_ns), c.cause, c.objects_marked, c.concurrent ? ", concurrent (both pauses)" : "");
   }
   std::printf("  heap verification     %s\n", report.summary().c_str());
+  if (!opt.trace.empty()) {
+    if (std::FILE* f = std::fopen(opt.trace.c_str(), "w")) {
+      const std::string json = heap.chrome_trace_json();
+      std::fwrite(json.data(), 1, json.size(), f);
+      std::fclose(f);
+      std::printf("  event trace           %s (open in ui.perfetto.dev)\n", opt.trace.c_str());
+    } else {
+      std::fprintf(stderr, "cannot write %s\n", opt.trace.c_str());
+    }
+  }
   return (failures.load() == 0 && report.ok) ? 0 : 1;
 }
