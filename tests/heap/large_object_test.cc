@@ -21,6 +21,9 @@ TEST_F(LargeObjectTest, AllocatedZeroedAndTracked) {
 }
 
 TEST_F(LargeObjectTest, UnreferencedLargeObjectsAreFreed) {
+  HeapOptions o;
+  o.min_gc_trigger = size_t{1} << 30;  // no paced collection while they are created
+  make_heap(o);
   in_own_frame([&] {
     for (int i = 0; i < 50; ++i) ByteArray::create(1 << 20);
   });
@@ -28,6 +31,7 @@ TEST_F(LargeObjectTest, UnreferencedLargeObjectsAreFreed) {
   const size_t before = heap().stats().large_bytes;
   heap().collect();
   const GcStats s = heap().stats();
+  EXPECT_GE(before, size_t{50} << 20);
   EXPECT_LE(s.large_objects, 2u);
   EXPECT_LT(s.large_bytes, before / 10);
   expect_heap_ok();
