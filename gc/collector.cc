@@ -85,8 +85,32 @@ void Collector::collect_paced(MutatorThread* self) {
     collect(self, "allocation", /*only_if_needed=*/true);
     return;
   }
-  if (marking_.load(std::memory_order_acquire)) return;  // a cycle is under way
+  if (marking_.load(std::memory_order_acquire)) {  // a cycle is under way: pace ourselves
+    const size_t allocated = heap_.allocated_since_cycle();
+    const size_t trigger = heap_.trigger_bytes();
+    if (allocated > kThrottleFactor * trigger) {
+      throttle_waits_.fetch_add(1, std::memory_order_relaxed);
+      wait_for_concurrent_cycle(self);
+    } else if (allocated > kAssistFactor * trigger) {
+      assist_marking(self);
+    }
+    return;
+  }
   start_concurrent_cycle(self);
+}
+
+void Collector::assist_marking(MutatorThread* self) {
+  Marker marker(heap_);
+  {
+    MutexLock lock(work_mu_);
+    const size_t n = std::min(grey_.size(), kAssistBudget);
+    for (size_t i = 0; i < n; ++i) marker.push_grey(grey_[grey_.size() - 1 - i]);
+    grey_.resize(grey_.size() - n);
+  }
+  hand_over_satb(self);  // our own shaded objects are work too
+  const size_t traced = marker.drain_some(kAssistBudget);
+  assist_objects_.fetch_add(traced, std::memory_order_relaxed);
+  if (marker.has_grey()) give_grey(marker.take_grey());
 }
 
 void Collector::mark_roots(Marker& marker) {
@@ -281,6 +305,8 @@ void Collector::finish_concurrent_cycle(Marker& marker, CycleRecord& record) {
   heap_.threads.resume_the_world();
   record.final_pause_ns = now_ns() - t0;
   record.pause_ns = record.initial_pause_ns + record.final_pause_ns;
+  record.assist_objects = assist_objects_.exchange(0, std::memory_order_relaxed);
+  record.throttle_waits = throttle_waits_.exchange(0, std::memory_order_relaxed);
   record.index = cycles_.fetch_add(1, std::memory_order_acq_rel) + 1;
 }
 

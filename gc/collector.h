@@ -74,6 +74,9 @@ class Collector {
   void collect(MutatorThread* self, const char* cause, bool only_if_needed = false);
   // A collection asked for by pacing: concurrent when the heap is configured so (and
   // none is running yet), else a stop-the-world collect(..., only_if_needed).
+  // While a concurrent cycle marks, pacing also slows allocators down: past
+  // kAssistFactor x the trigger a thread traces kAssistBudget grey objects itself before
+  // it gets its page (assist); past kThrottleFactor x it waits for the cycle to end.
   void collect_paced(MutatorThread* self);
   VerifyReport verify(MutatorThread* self);
   void handshake_all(MutatorThread* self, const HandshakeOp& op);
@@ -112,6 +115,10 @@ class Collector {
   void throw_pending_corruption() SHOAL_EXCLUDES(stats_mu_);
 
   static constexpr size_t kSatbBatch = 256;
+  static constexpr size_t kAssistFactor = 2;
+  static constexpr size_t kThrottleFactor = 4;
+  static constexpr size_t kAssistBudget = 4096;
+  void assist_marking(MutatorThread* self) SHOAL_EXCLUDES(work_mu_);
 
   uint64_t since_start(uint64_t ns) const { return ns - created_ns_; }
 
@@ -136,6 +143,8 @@ class Collector {
   uint64_t cycle_started_ns_ SHOAL_GUARDED_BY(work_mu_) = 0;
   CycleRecord pending_record_ SHOAL_GUARDED_BY(work_mu_);
   std::function<void(Object*)> trace_hook_ SHOAL_GUARDED_BY(work_mu_);
+  std::atomic<size_t> assist_objects_{0};  // this cycle's
+  std::atomic<size_t> throttle_waits_{0};
   std::thread marker_thread_;
 };
 

@@ -47,6 +47,8 @@ class Marker {
   // Traces grey objects until none is left; after_each (if set) runs after every object
   // with that object (a test hook for interleaving mutations with concurrent marking).
   void drain(const std::function<void(Object*)>* after_each = nullptr);
+  // Traces at most max_objects grey objects; returns how many it traced.
+  size_t drain_some(size_t max_objects);
   size_t objects_marked() const { return marked_; }
   size_t bytes_traced() const { return bytes_traced_; }
 

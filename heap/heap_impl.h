@@ -53,6 +53,8 @@ class HeapImpl {
   }
   void reset_pacing(size_t live_bytes);
   uint64_t allocated_total() const { return allocated_total_.load(std::memory_order_relaxed); }
+  size_t allocated_since_cycle() const { return allocated_since_gc_.load(std::memory_order_relaxed); }
+  size_t trigger_bytes() const { return gc_trigger_.load(std::memory_order_relaxed); }
 
   // The allocated object containing address a (small or large, interior pointers too),
   // or null. Pause only (the large-object index is built at the start of each pause).

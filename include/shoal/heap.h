@@ -74,6 +74,8 @@ struct CycleRecord {
   uint64_t initial_pause_ns = 0;    // concurrent cycles: the root-snapshot pause
   uint64_t final_pause_ns = 0;      // concurrent cycles: the termination + sweep pause
   uint64_t concurrent_mark_ns = 0;  // concurrent cycles: marking while mutators ran
+  size_t assist_objects = 0;        // concurrent cycles: objects traced by mutator assists
+  size_t throttle_waits = 0;        // concurrent cycles: allocations that waited for the end
   // Timestamps for the event trace, ns since the heap was created: the (first) pause's
   // stop request, the in-pause mark and sweep, and for concurrent cycles the concurrent
   // mark and the final pause.

@@ -235,3 +235,42 @@ TEST(ConcurrentMarkingTest, MutatorsRearrangingGraphsDuringManyCycles) {
 
 }  // namespace
 }  // namespace shoal::test
+
+namespace shoal::test {
+namespace {
+
+// A marker that cannot keep up (slowed by the trace hook) must not let allocation run
+// away: allocating threads assist it, and past a bound they wait for the cycle to end.
+TEST(ConcurrentPacingTest, SlowMarkingMakesAllocatorsAssistAndThrottle) {
+  HeapOptions o;
+  o.concurrent_marking = true;
+  o.min_gc_trigger = size_t{1} << 20;
+  Heap heap(o);
+  MutatorScope attach(heap);
+  heap.impl().collector.set_concurrent_trace_hook(
+      [](Object*) { std::this_thread::sleep_for(std::chrono::microseconds(10)); });
+  Ref<RefArray> live = RefArray::create(256);
+  for (size_t i = 0; i < 256; ++i) live->set(i, make_list(64).value());  // ~16k live nodes
+  for (int i = 0; i < 300000; ++i) {
+    make<Node>();  // 10 MB of garbage in all
+    if (i % 1000 == 0) live->set(static_cast<size_t>(i / 1000) % 256, make_list(64).value());
+  }
+  heap.impl().collector.set_concurrent_trace_hook(nullptr);
+  heap.collect();
+  size_t assisted = 0, throttled = 0, concurrent = 0;
+  for (const CycleRecord& c : heap.stats().recent) {
+    concurrent += c.concurrent;
+    assisted += c.assist_objects;
+    throttled += c.throttle_waits;
+  }
+  EXPECT_GE(concurrent, 1u);
+  EXPECT_GT(assisted + throttled, 0u) << "assisted " << assisted << ", throttled " << throttled;
+  RecordProperty("assisted", static_cast<int>(assisted));
+  RecordProperty("throttled", static_cast<int>(throttled));
+  // Bounded growth: never far beyond kThrottleFactor x the trigger above the live set.
+  EXPECT_LT(heap.stats().footprint_bytes, size_t{48} << 20);
+  EXPECT_TRUE(heap.verify().ok);
+}
+
+}  // namespace
+}  // namespace shoal::test
