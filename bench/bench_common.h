@@ -16,6 +16,8 @@
 #pragma once
 
 #include <dlfcn.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -253,8 +255,9 @@ inline shoal::Heap& shoal_heap() {
   return *heap;
 }
 
-// Handles the Shoal pacing flags; true if argv[i] was one of them.
-inline bool take_shoal_option(int& i, int argc, char** argv);
+// Handles the flags both programs share (the --shoal-* options and --max-others-cpu);
+// true if argv[i] was one of them.
+inline bool take_common_option(int& i, int argc, char** argv);
 
 // Collects every CycleRecord of a window. GcStats::recent holds only the last 256 cycles,
 // so an unattached sampler thread (Heap::stats() needs no attachment and takes only the
@@ -357,8 +360,110 @@ inline int to_int(const std::string& s) {
   return static_cast<int>(v);
 }
 
-inline bool take_shoal_option(int& i, int argc, char** argv) {
+// ---------------------------------------------------------------------------------------
+// Interference from other processes (the benchmark machine is shared)
+//
+// A sample's "others" figure is the CPU time the whole machine was busy (/proc/stat)
+// minus this process's own CPU time (getrusage, all threads: Boehm's markers, TBB's
+// sweepers and the stats sampler included), as a percentage of all cores over the
+// sample's wall time. With --max-others-cpu P, a sample whose figure exceeds P% is
+// discarded and run again (at most 10 attempts, each after waiting for a quiet second).
+
+struct CpuMark {
+  uint64_t busy_ticks = 0;
+  double self_s = 0;
+  uint64_t wall_ns = 0;
+};
+
+inline CpuMark cpu_mark() {
+  CpuMark m;
+  if (std::FILE* f = std::fopen("/proc/stat", "r")) {
+    unsigned long long v[8] = {};
+    if (std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                    &v[6], &v[7]) == 8)
+      m.busy_ticks = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];  // all but idle and iowait
+    std::fclose(f);
+  }
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  m.self_s = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+             static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  m.wall_ns = now_ns();
+  return m;
+}
+
+// Other processes' CPU use between a and b, percent of all cores.
+inline double others_pct(const CpuMark& a, const CpuMark& b) {
+  const double ticks_per_s = static_cast<double>(sysconf(_SC_CLK_TCK));
+  const double cores = static_cast<double>(std::max(1u, std::thread::hardware_concurrency()));
+  const double wall_s = static_cast<double>(b.wall_ns - a.wall_ns) / 1e9;
+  if (wall_s <= 0) return 0;
+  const double machine_s = static_cast<double>(b.busy_ticks - a.busy_ticks) / ticks_per_s;
+  return std::max(0.0, 100.0 * (machine_s - (b.self_s - a.self_s)) / (cores * wall_s));
+}
+
+inline double& max_others_cpu() {
+  static double pct = 0;  // 0: keep every sample
+  return pct;
+}
+
+// Waits (at most 10 minutes) for a second in which other processes use at most `pct`.
+inline void wait_quiet(double pct) {
+  const uint64_t give_up = now_ns() + uint64_t{600} * 1'000'000'000;
+  while (now_ns() < give_up) {
+    const CpuMark a = cpu_mark();
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    if (others_pct(a, cpu_mark()) <= pct) return;
+  }
+}
+
+struct InterferenceLog {
+  int discarded = 0;
+  std::vector<double> kept;  // others_pct of every kept sample
+};
+inline InterferenceLog& interference_log() {
+  static InterferenceLog log;
+  return log;
+}
+
+// Runs `run` (returning a Sample) and records its interference; with --max-others-cpu,
+// repeats it until a run stays under the limit.
+template <class Run>
+auto measured(Run&& run) {
+  const double limit = max_others_cpu();
+  for (int attempt = 1;; ++attempt) {
+    if (limit > 0) wait_quiet(limit);
+    const CpuMark a = cpu_mark();
+    auto sample = run();
+    sample.others_pct = others_pct(a, cpu_mark());
+    if (limit <= 0 || sample.others_pct <= limit || attempt >= 10) {
+      interference_log().kept.push_back(sample.others_pct);
+      return sample;
+    }
+    ++interference_log().discarded;
+  }
+}
+
+inline void print_interference() {
+  const InterferenceLog& log = interference_log();
+  std::vector<double> v = log.kept;
+  std::sort(v.begin(), v.end());
+  std::printf("\nInterference (other processes' CPU during a sample, %% of all cores): median %.1f%%, max %.1f%%",
+              median(v), v.empty() ? 0.0 : v.back());
+  if (max_others_cpu() > 0)
+    std::printf("; limit %.1f%%, %d sample(s) discarded and re-run", max_others_cpu(), log.discarded);
+  std::printf("\n");
+}
+
+inline bool take_common_option(int& i, int argc, char** argv) {
   std::string v;
+  if (take_value(i, argc, argv, "--max-others-cpu", v)) {
+    char* end = nullptr;
+    const double pct = std::strtod(v.c_str(), &end);
+    if (end == v.c_str() || *end != '\0' || pct < 0) die("bad --max-others-cpu");
+    max_others_cpu() = pct;
+    return true;
+  }
   if (take_value(i, argc, argv, "--shoal-gc-growth", v)) {
     char* end = nullptr;
     const double g = std::strtod(v.c_str(), &end);
@@ -446,6 +551,7 @@ namespace bench {
 struct Sample {
   double ms = 0;
   uint64_t checksum = 0;
+  double others_pct = 0;  // interference, see cpu_mark()
   PauseSummary pauses;  // Shoal and Boehm only
   ShoalBreakdown shoal; // Shoal only
 };

@@ -22,10 +22,13 @@
 //
 // Usage: shoal_binary_trees [--depth N] [--threads 1,2] [--runs N]
 //                           [--allocators shoal,boehm,glibc,jemalloc,mimalloc,shared_ptr]
-//                           [--shoal-gc-growth G] [--shoal-min-trigger-mib M] [--shoal-concurrent-marking]
+//                           [--max-others-cpu P] [--shoal-gc-growth G] [--shoal-min-trigger-mib M]
+//                           [--shoal-concurrent-marking]
 // The --shoal-* flags change the Shoal heap's options (HeapOptions::gc_growth,
 // min_gc_trigger, concurrent_marking) for experiments; the published baseline uses the
 // defaults (stop-the-world). For a concurrent cycle the two pauses count separately.
+// --max-others-cpu P re-runs a sample during which other processes used more than P% of
+// the machine's cores (bench_common.h, "Interference"); every sample's figure is printed.
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -280,13 +283,14 @@ int main(int argc, char** argv) {
       if (thread_counts.empty()) bench::die("--threads needs at least one count");
     } else if (bench::take_value(i, argc, argv, "--allocators", v)) {
       wanted = bench::split(v);
-    } else if (bench::take_shoal_option(i, argc, argv)) {
+    } else if (bench::take_common_option(i, argc, argv)) {
       continue;
     } else {
       std::fprintf(stderr,
                    "usage: %s [--depth N] [--threads 1,2] [--runs N] "
                    "[--allocators shoal,boehm,glibc,jemalloc,mimalloc,shared_ptr]\n"
-                   "       [--shoal-gc-growth G] [--shoal-min-trigger-mib M] [--shoal-concurrent-marking]\n",
+                   "       [--max-others-cpu P] [--shoal-gc-growth G] [--shoal-min-trigger-mib M]\n"
+                   "       [--shoal-concurrent-marking]\n",
                    argv[0]);
       return 2;
     }
@@ -326,10 +330,10 @@ int main(int argc, char** argv) {
       std::printf("run %d, %d thread(s):", r + 1, thread_counts[ti]);
       for (size_t k = 0; k < entries.size(); ++k) {
         Entry& e = entries[(k + static_cast<size_t>(r)) % entries.size()];
-        Sample s = e.run(depth, thread_counts[ti]);
+        Sample s = bench::measured([&] { return e.run(depth, thread_counts[ti]); });
         if (expected == 0) expected = s.checksum;
         if (s.checksum != expected) bench::die("binary-trees: checksums disagree");
-        std::printf(" %s %.0f ms", e.name.c_str(), s.ms);
+        std::printf(" %s %.0f ms (others %.0f%%)", e.name.c_str(), s.ms, s.others_pct);
         std::fflush(stdout);
         e.samples[ti].push_back(s);
       }
@@ -379,5 +383,6 @@ int main(int argc, char** argv) {
       bench::print_breakdown_row(thread_counts[ti], e.samples[ti]);
   }
   bench::print_heap_sizes();
+  bench::print_interference();
   return 0;
 }

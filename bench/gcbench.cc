@@ -17,10 +17,13 @@
 // root handle goes away.
 //
 // Usage: shoal_gcbench [--runs N] [--allocators shoal,boehm,glibc,jemalloc,mimalloc,shared_ptr]
-//                      [--shoal-gc-growth G] [--shoal-min-trigger-mib M] [--shoal-concurrent-marking]
+//                      [--max-others-cpu P] [--shoal-gc-growth G] [--shoal-min-trigger-mib M]
+//                      [--shoal-concurrent-marking]
 // The --shoal-* flags change the Shoal heap's options (HeapOptions::gc_growth,
 // min_gc_trigger, concurrent_marking) for experiments; the published baseline uses the
 // defaults (stop-the-world). For a concurrent cycle the two pauses count separately.
+// --max-others-cpu P re-runs a sample during which other processes used more than P% of
+// the machine's cores (bench_common.h, "Interference"); every sample's figure is printed.
 // Each run executes every allocator once, in a rotating order; the table gives medians.
 #include <cstdint>
 #include <cstdio>
@@ -305,11 +308,12 @@ int main(int argc, char** argv) {
     std::string v;
     if (bench::take_value(i, argc, argv, "--runs", v)) runs = std::max(1, bench::to_int(v));
     else if (bench::take_value(i, argc, argv, "--allocators", v)) wanted = bench::split(v);
-    else if (bench::take_shoal_option(i, argc, argv)) continue;
+    else if (bench::take_common_option(i, argc, argv)) continue;
     else {
       std::fprintf(stderr,
                    "usage: %s [--runs N] [--allocators shoal,boehm,glibc,jemalloc,mimalloc,shared_ptr]\n"
-                   "       [--shoal-gc-growth G] [--shoal-min-trigger-mib M] [--shoal-concurrent-marking]\n",
+                   "       [--max-others-cpu P] [--shoal-gc-growth G] [--shoal-min-trigger-mib M]\n"
+                   "       [--shoal-concurrent-marking]\n",
                    argv[0]);
       return 2;
     }
@@ -344,8 +348,8 @@ int main(int argc, char** argv) {
     std::printf("run %d:", r + 1);
     for (size_t k = 0; k < entries.size(); ++k) {
       Entry& e = entries[(k + static_cast<size_t>(r)) % entries.size()];
-      e.samples.push_back(e.run());
-      std::printf(" %s %.0f ms", e.name.c_str(), e.samples.back().ms);
+      e.samples.push_back(bench::measured(e.run));
+      std::printf(" %s %.0f ms (others %.0f%%)", e.name.c_str(), e.samples.back().ms, e.samples.back().others_pct);
       std::fflush(stdout);
     }
     std::printf("\n");
@@ -382,5 +386,6 @@ int main(int argc, char** argv) {
     bench::print_breakdown_row(-1, e.samples);
   }
   bench::print_heap_sizes();
+  bench::print_interference();
   return 0;
 }

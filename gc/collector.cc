@@ -35,6 +35,7 @@ void Collector::with_collector_lock(MutatorThread* self, F&& work) {
 }
 
 Collector::~Collector() {
+  stopping_.store(true, std::memory_order_relaxed);
   {
     MutexLock lock(work_mu_);
     shutdown_ = true;
@@ -70,8 +71,7 @@ void Collector::collect(MutatorThread* self, const char* cause, bool only_if_nee
         VerifyReport report = verify_heap_in_pause(heap_);
         if (!report.ok) corruption = report.summary();
       }
-      heap_.threads.resume_the_world();
-      record.pause_ns = now_ns() - t0;
+      record.pause_ns = heap_.threads.resume_the_world() - t0;
       record.index = cycles_.fetch_add(1, std::memory_order_acq_rel) + 1;
       ran = true;
     });
@@ -96,6 +96,13 @@ void Collector::collect_paced(MutatorThread* self) {
     }
     return;
   }
+  if (sweeper_.pending()) {  // finish the last cycle's sweep before starting the next
+    for (size_t i = 0; i < kPagesSweptPerPacing && sweeper_.sweep_next(); ++i) {
+    }
+    report_lazy_sweep();
+    return;
+  }
+  report_lazy_sweep();
   start_concurrent_cycle(self);
 }
 
@@ -129,8 +136,23 @@ void Collector::clear_dead_weak_refs() {
   });
 }
 
+void Collector::finish_lazy_sweep_in_pause() {
+  sweeper_.finish();
+  report_lazy_sweep();
+}
+
+void Collector::report_lazy_sweep() {
+  SweepResult r;
+  if (!sweeper_.take_result(r)) return;
+  heap_.set_trigger_from_live(r.live_bytes + heap_.large.footprint_bytes());
+  MutexLock lock(stats_mu_);
+  totals_.bytes_freed += r.freed_bytes;
+  totals_.live_bytes = r.live_bytes + heap_.large.footprint_bytes();
+}
+
 void Collector::run_cycle_in_pause(MutatorThread* self, CycleRecord& record) {
   (void)self;
+  finish_lazy_sweep_in_pause();
   const auto& threads = heap_.threads.threads_in_pause();
   record.threads = threads.size();
   for (MutatorThread* t : threads) heap_.retire_all_tlabs(t);
@@ -169,6 +191,7 @@ void Collector::start_concurrent_cycle(MutatorThread* self, bool force) {
     record.start_ns = since_start(t0);
     heap_.threads.stop_the_world(self);
     record.time_to_safepoint_ns = now_ns() - t0;
+    finish_lazy_sweep_in_pause();  // mark bits must be clear again
     const auto& threads = heap_.threads.threads_in_pause();
     record.threads = threads.size();
     for (MutatorThread* t : threads) heap_.retire_all_tlabs(t);
@@ -187,8 +210,7 @@ void Collector::start_concurrent_cycle(MutatorThread* self, bool force) {
       grey_.insert(grey_.end(), grey.begin(), grey.end());
       if (!marker_thread_.joinable()) marker_thread_ = std::thread([this] { marker_thread_main(); });
     }
-    heap_.threads.resume_the_world();
-    record.initial_pause_ns = now_ns() - t0;
+    record.initial_pause_ns = heap_.threads.resume_the_world() - t0;
     {
       MutexLock lock(work_mu_);
       cycle_started_ns_ = now_ns();
@@ -256,6 +278,10 @@ void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
     finish_concurrent_cycle(marker, record);
     record_cycle(record);
     work_cv_.notify_all();
+    // Background sweep of what the allocators have not swept yet.
+    while (!stopping_.load(std::memory_order_relaxed) && sweeper_.sweep_next()) {
+    }
+    report_lazy_sweep();
   }
 }
 
@@ -264,6 +290,7 @@ void Collector::finish_concurrent_cycle(Marker& marker, CycleRecord& record) {
   const uint64_t t0 = now_ns();
   record.final_start_ns = since_start(t0);
   heap_.threads.stop_the_world(nullptr);
+  record.final_time_to_safepoint_ns = now_ns() - t0;
   const auto& threads = heap_.threads.threads_in_pause();
   for (MutatorThread* t : threads) {
     for (Object* o : t->satb) marker.push_grey(o);
@@ -286,12 +313,18 @@ void Collector::finish_concurrent_cycle(Marker& marker, CycleRecord& record) {
   record.sweep_start_ns = since_start(sweep_start);
   record.mark_ns += sweep_start - mark_start;
   record.objects_marked += marker.objects_marked();
-  const SweepResult swept = sweep_in_pause(heap_);
+  // Large objects are swept here; pages are handed to the lazy sweeper, so this pause
+  // does not grow with the heap. The cycle record's live/freed bytes cover the large
+  // objects; the pages' figures reach GcStats when their sweep completes.
+  const auto large = heap_.large.sweep_in_pause(heap_.options.poison_freed_memory);
+  heap_.release(large.freed_bytes);
+  sweeper_.begin_in_pause();
   record.sweep_ns = now_ns() - sweep_start;
-  record.live_bytes = swept.live_bytes;
-  record.freed_bytes = swept.freed_bytes;
-  heap_.reset_pacing(swept.live_bytes);
+  record.live_bytes = large.live_bytes;
+  record.freed_bytes = large.freed_bytes;
+  heap_.reset_pacing(marker.bytes_traced());  // estimate until the sweep reports
   if (heap_.options.verify_after_gc) {
+    finish_lazy_sweep_in_pause();  // the verifier needs exact allocation state
     VerifyReport report = verify_heap_in_pause(heap_);
     if (!report.ok) {
       MutexLock lock(stats_mu_);
@@ -302,8 +335,7 @@ void Collector::finish_concurrent_cycle(Marker& marker, CycleRecord& record) {
     MutexLock lock(work_mu_);
     cycle_active_ = false;
   }
-  heap_.threads.resume_the_world();
-  record.final_pause_ns = now_ns() - t0;
+  record.final_pause_ns = heap_.threads.resume_the_world() - t0;
   record.pause_ns = record.initial_pause_ns + record.final_pause_ns;
   record.assist_objects = assist_objects_.exchange(0, std::memory_order_relaxed);
   record.throttle_waits = throttle_waits_.exchange(0, std::memory_order_relaxed);
@@ -348,6 +380,7 @@ VerifyReport Collector::verify(MutatorThread* self) {
 void Collector::verify_in_pause(MutatorThread* self, VerifyReport& report) {
   {
     heap_.threads.stop_the_world(self);
+    finish_lazy_sweep_in_pause();
     for (MutatorThread* t : heap_.threads.threads_in_pause()) heap_.retire_all_tlabs(t);
     heap_.large.build_index_in_pause();
     report = verify_heap_in_pause(heap_);

@@ -31,8 +31,10 @@
 //      run. Barrier-shaded objects arrive in per-thread SATB buffers, handed over in
 //      batches.
 //   3. Final pause: stop the world, take every thread's SATB buffer, drain to the end,
-//      flush TLABs (black), sweep, pace, verify, turn the barrier and black allocation
-//      off, resume.
+//      flush TLABs (black), sweep large objects, hand the pages to the lazy sweeper
+//      (gc/lazy_sweeper.h), pace, turn the barrier and black allocation off, resume.
+//   4. Sweep: allocating threads and the marker thread sweep the pages after the pause;
+//      the next pause of any kind first finishes what is left.
 // Why nothing reachable is lost: every object reachable at the snapshot is marked -
 // the marker follows the snapshot graph, and the barrier shades the target of every
 // snapshot edge a mutator deletes before the marker crosses it; every object allocated
@@ -53,6 +55,7 @@
 #include <thread>
 #include <vector>
 
+#include "gc/lazy_sweeper.h"
 #include "gc/thread_registry.h"
 #include "shoal/heap.h"
 #include "shoal/internal/mutex.h"
@@ -65,7 +68,7 @@ class Marker;
 
 class Collector {
  public:
-  explicit Collector(HeapImpl& heap) : heap_(heap) {}
+  explicit Collector(HeapImpl& heap) : heap_(heap), sweeper_(heap) {}
   ~Collector();
 
   // A full collection on behalf of `self` (attached, running). With `only_if_needed`,
@@ -80,6 +83,8 @@ class Collector {
   void collect_paced(MutatorThread* self);
   VerifyReport verify(MutatorThread* self);
   void handshake_all(MutatorThread* self, const HandshakeOp& op);
+
+  LazySweeper& sweeper() { return sweeper_; }
 
   // True between a concurrent cycle's two pauses. Changes only inside pauses.
   bool marking_concurrently() const { return marking_.load(std::memory_order_acquire); }
@@ -105,6 +110,9 @@ class Collector {
   void record_cycle(const CycleRecord& record) SHOAL_EXCLUDES(stats_mu_);
   void mark_roots(Marker& marker);
   void clear_dead_weak_refs();
+  // Every pause that needs exact allocation state starts with this.
+  void finish_lazy_sweep_in_pause();
+  void report_lazy_sweep() SHOAL_EXCLUDES(stats_mu_);
   // Concurrent cycles.
   void start_concurrent_cycle(MutatorThread* self, bool force = false);
   void marker_thread_main();
@@ -118,6 +126,7 @@ class Collector {
   static constexpr size_t kAssistFactor = 2;
   static constexpr size_t kThrottleFactor = 4;
   static constexpr size_t kAssistBudget = 4096;
+  static constexpr size_t kPagesSweptPerPacing = 32;
   void assist_marking(MutatorThread* self) SHOAL_EXCLUDES(work_mu_);
 
   uint64_t since_start(uint64_t ns) const { return ns - created_ns_; }
@@ -143,6 +152,8 @@ class Collector {
   uint64_t cycle_started_ns_ SHOAL_GUARDED_BY(work_mu_) = 0;
   CycleRecord pending_record_ SHOAL_GUARDED_BY(work_mu_);
   std::function<void(Object*)> trace_hook_ SHOAL_GUARDED_BY(work_mu_);
+  LazySweeper sweeper_;
+  std::atomic<bool> stopping_{false};
   std::atomic<size_t> assist_objects_{0};  // this cycle's
   std::atomic<size_t> throttle_waits_{0};
   std::thread marker_thread_;

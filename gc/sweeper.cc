@@ -63,7 +63,29 @@ PageSweep sweep_page(PageInfo& page, bool poison) {
   return r;
 }
 
+SweepResult combine(SweepResult a, const SweepResult& b);
+
 }  // namespace
+
+SweepResult sweep_one_page(HeapImpl& heap, PageInfo& page) {
+  SweepResult result;
+  const bool poison = heap.options.poison_freed_memory;
+  SHOAL_DCHECK(page.state != PageState::kOwned && page.state != PageState::kFree);
+  const PageSweep s = sweep_page(page, poison);
+  result.freed_bytes = s.freed_cells * page.cell_size;
+  result.live_bytes = s.live_cells * page.cell_size;
+  if (s.live_cells == 0) {
+    if (poison) std::memset(page.start + sizeof(FreeRun), kPoisonByte, kPageSize - sizeof(FreeRun));
+    heap.pages.give_free(&page);
+    result.pages_freed = 1;
+  } else if (page.runs) {
+    heap.pages.give_available(&page);
+  } else {
+    page.state = PageState::kFull;
+    page.next = nullptr;
+  }
+  return result;
+}
 
 namespace {
 
@@ -71,28 +93,13 @@ namespace {
 // make concurrent give-backs from several sweeping workers safe).
 SweepResult sweep_range(HeapImpl& heap, size_t begin, size_t end) {
   SweepResult result;
-  const bool poison = heap.options.poison_freed_memory;
-  PageSpace& pages = heap.pages;
   for (size_t i = begin; i < end; ++i) {
-    PageInfo& page = pages.page_at(i);
+    PageInfo& page = heap.pages.page_at(i);
     if (page.state == PageState::kFree) {
-      pages.give_free(&page);
+      heap.pages.give_free(&page);
       continue;
     }
-    SHOAL_DCHECK(page.state != PageState::kOwned);
-    const PageSweep s = sweep_page(page, poison);
-    result.freed_bytes += s.freed_cells * page.cell_size;
-    result.live_bytes += s.live_cells * page.cell_size;
-    if (s.live_cells == 0) {
-      if (poison) std::memset(page.start + sizeof(FreeRun), kPoisonByte, kPageSize - sizeof(FreeRun));
-      pages.give_free(&page);
-      ++result.pages_freed;
-    } else if (page.runs) {
-      pages.give_available(&page);
-    } else {
-      page.state = PageState::kFull;
-      page.next = nullptr;
-    }
+    result = combine(result, sweep_one_page(heap, page));
   }
   return result;
 }

@@ -35,4 +35,8 @@ struct SweepResult {
 // Pause only: sweeps every page and the large-object space, rebuilds the page lists.
 SweepResult sweep_in_pause(HeapImpl& heap);
 
+// Sweeps one page that no thread owns and no list holds, and gives it to the right list
+// (or none, if full). Callable outside a pause for pages in state kUnswept.
+SweepResult sweep_one_page(HeapImpl& heap, PageInfo& page);
+
 }  // namespace shoal::internal

@@ -140,13 +140,15 @@ void ThreadRegistry::stop_the_world(MutatorThread* self) {
   }
 }
 
-void ThreadRegistry::resume_the_world() {
+uint64_t ThreadRegistry::resume_the_world() {
   {
     std::lock_guard<std::mutex> lock(park_mu_);
     for (MutatorThread* t : threads_) t->poll_word.fetch_and(~kPollStop, std::memory_order_seq_cst);
   }
-  park_cv_.notify_all();
+  const auto released = std::chrono::steady_clock::now().time_since_epoch();
   registry_mu_.unlock();
+  park_cv_.notify_all();
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(released).count());
 }
 
 void ThreadRegistry::handshake_all(MutatorThread* self, const HandshakeOp& user_op) {

@@ -121,7 +121,9 @@ class ThreadRegistry {
   // collector's lock. stop_the_world returns with every other thread safe and the
   // registry locked; resume_the_world releases both.
   void stop_the_world(MutatorThread* self) SHOAL_ACQUIRE(registry_mu_);
-  void resume_the_world() SHOAL_RELEASE(registry_mu_);
+  // Returns the steady_clock time (ns) at which the threads were released, taken before
+  // waking them: the end of the pause (waking itself is the kernel's latency).
+  uint64_t resume_the_world() SHOAL_RELEASE(registry_mu_);
   // Runs op for every thread at a point where it is safe (see the file comment).
   void handshake_all(MutatorThread* self, const HandshakeOp& op) SHOAL_EXCLUDES(registry_mu_);
 

@@ -24,6 +24,8 @@
 namespace shoal::internal {
 
 namespace {
+constexpr size_t kPagesSweptPerRefill = 32;
+
 [[noreturn]] void throw_not_attached() {
   throw NotAttached("allocation on a thread that is not attached to a heap; create a shoal::MutatorScope first");
 }
@@ -88,6 +90,9 @@ bool HeapImpl::refill(MutatorThread* self, size_t cls) {
 PageInfo* HeapImpl::acquire_page(MutatorThread* self, size_t cls) {
   if (over_trigger()) collector.collect_paced(self);
   if (PageInfo* p = pages.take_available(cls)) return p;
+  if (collector.sweeper().pending()) {  // sweep lazily: the pages we need may be unswept
+    if (PageInfo* p = collector.sweeper().sweep_for_class(cls, kPagesSweptPerRefill)) return p;
+  }
   PageInfo* p = pages.take_free();
   if (p && !p->committed) {
     if (!try_reserve(kPageSize)) {

@@ -65,6 +65,11 @@ bool HeapImpl::try_reserve(size_t bytes) {
   return true;
 }
 
+void HeapImpl::set_trigger_from_live(size_t live_bytes) {
+  const auto grown = static_cast<size_t>(static_cast<double>(live_bytes) * options.gc_growth);
+  gc_trigger_.store(std::max(options.min_gc_trigger, grown), std::memory_order_relaxed);
+}
+
 void HeapImpl::reset_pacing(size_t live_bytes) {
   const auto grown = static_cast<size_t>(static_cast<double>(live_bytes) * options.gc_growth);
   gc_trigger_.store(std::max(options.min_gc_trigger, grown), std::memory_order_relaxed);

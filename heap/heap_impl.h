@@ -52,6 +52,8 @@ class HeapImpl {
     return allocated_since_gc_.load(std::memory_order_relaxed) > gc_trigger_.load(std::memory_order_relaxed);
   }
   void reset_pacing(size_t live_bytes);
+  // Sets the trigger from a live size without restarting the allocation count.
+  void set_trigger_from_live(size_t live_bytes);
   uint64_t allocated_total() const { return allocated_total_.load(std::memory_order_relaxed); }
   size_t allocated_since_cycle() const { return allocated_since_gc_.load(std::memory_order_relaxed); }
   size_t trigger_bytes() const { return gc_trigger_.load(std::memory_order_relaxed); }

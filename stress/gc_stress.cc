@@ -14,7 +14,8 @@
 //
 // Not a benchmark. Default run is short (CI); --seconds N for a soak.
 //   shoal_stress [--seconds S] [--threads N] [--seed X] [--torture N] [--heap-mb M]
-//                [--concurrent]   (paced cycles mark concurrently, each verified)
+//                [--concurrent]          (paced cycles mark concurrently, sweep lazily)
+//                [--verify-each-cycle]   (run the heap verifier in every cycle's pause)
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -101,6 +102,7 @@ struct Options {
   uint32_t torture = 0;
   size_t heap_mb = 256;
   bool concurrent = false;
+  bool verify_each_cycle = false;
 };
 
 class Worker {
@@ -224,8 +226,9 @@ Options parse(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--torture")) o.torture = static_cast<uint32_t>(std::atoi(value()));
     else if (!std::strcmp(argv[i], "--heap-mb")) o.heap_mb = std::strtoull(value(), nullptr, 10);
     else if (!std::strcmp(argv[i], "--concurrent")) o.concurrent = true;
+    else if (!std::strcmp(argv[i], "--verify-each-cycle")) o.verify_each_cycle = true;
     else {
-      std::fprintf(stderr, "usage: %s [--seconds S|--minutes M] [--threads N] [--seed X] [--torture N] [--heap-mb M] [--concurrent]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--seconds S|--minutes M] [--threads N] [--seed X] [--torture N] [--heap-mb M] [--concurrent] [--verify-each-cycle]\n", argv[0]);
       std::exit(2);
     }
   }
@@ -243,7 +246,7 @@ int main(int argc, char** argv) {
   ho.gc_torture_interval = opt.torture;
   ho.min_gc_trigger = size_t{2} << 20;
   ho.concurrent_marking = opt.concurrent;
-  ho.verify_after_gc = opt.concurrent;  // background cycles verify themselves
+  ho.verify_after_gc = opt.verify_each_cycle;  // (sweeps in the pause, so off by default)
   shoal::Heap heap(ho);
   shoal::Persistent<shoal::RefArray> shared;
   {

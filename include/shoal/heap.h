@@ -72,7 +72,8 @@ struct CycleRecord {
   uint64_t mark_ns = 0, sweep_ns = 0;  // in the pause(s)
   bool concurrent = false;          // marked concurrently between two pauses
   uint64_t initial_pause_ns = 0;    // concurrent cycles: the root-snapshot pause
-  uint64_t final_pause_ns = 0;      // concurrent cycles: the termination + sweep pause
+  uint64_t final_pause_ns = 0;      // concurrent cycles: the termination pause
+  uint64_t final_time_to_safepoint_ns = 0;  // concurrent cycles: of the final pause
   uint64_t concurrent_mark_ns = 0;  // concurrent cycles: marking while mutators ran
   size_t assist_objects = 0;        // concurrent cycles: objects traced by mutator assists
   size_t throttle_waits = 0;        // concurrent cycles: allocations that waited for the end

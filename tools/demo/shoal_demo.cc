@@ -145,6 +145,7 @@ int main(int argc, char** argv) {
       pauses.push_back(c.pause_ns);
     }
     ttsp.push_back(c.time_to_safepoint_ns);
+    if (c.concurrent) ttsp.push_back(c.final_time_to_safepoint_ns);
     marks.push_back(c.mark_ns);
     sweeps.push_back(c.sweep_ns);
   }
@@ -179,8 +180,9 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < std::min<size_t>(3, slowest.size()); ++i) {
     const auto& c = slowest[i];
     std::printf("  slow cycle #%-6llu    %.3f ms = safepoint %.3f + mark %.3f + sweep %.3f (+ rest); cause %s, %zu objects%s\n",
-                static_cast<unsigned long long>(c.index), ms(c.pause_ns), ms(c.time_to_safepoint_ns), ms(c.mark_ns),
-                ms(c.sweep_ns), c.cause, c.objects_marked, c.concurrent ? ", concurrent (both pauses)" : "");
+                static_cast<unsigned long long>(c.index), ms(c.pause_ns),
+                ms(c.time_to_safepoint_ns + c.final_time_to_safepoint_ns), ms(c.mark_ns), ms(c.sweep_ns), c.cause,
+                c.objects_marked, c.concurrent ? ", concurrent (both pauses)" : "");
   }
   std::printf("  heap verification     %s\n", report.summary().c_str());
   if (!opt.trace.empty()) {

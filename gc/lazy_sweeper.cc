@@ -1,0 +1,68 @@
+// Lazy and background sweeping. See lazy_sweeper.h for the protocol and invariants.
+#include "gc/lazy_sweeper.h"
+
+#include <thread>
+
+#include "heap/heap_impl.h"
+
+namespace shoal::internal {
+
+void LazySweeper::begin_in_pause() {
+  PageSpace& pages = heap_.pages;
+  pages.reset_lists_in_pause();
+  const size_t n = pages.carved_pages();
+  for (size_t i = 0; i < n; ++i) {
+    PageInfo& page = pages.page_at(i);
+    if (page.state == PageState::kFree) {
+      pages.give_free(&page);
+    } else {
+      page.state = PageState::kUnswept;
+      page.next = nullptr;
+    }
+  }
+  live_.store(0, std::memory_order_relaxed);
+  freed_.store(0, std::memory_order_relaxed);
+  pages_freed_.store(0, std::memory_order_relaxed);
+  cursor_.store(0, std::memory_order_relaxed);
+  swept_.store(0, std::memory_order_relaxed);
+  unreported_.store(true, std::memory_order_relaxed);
+  end_.store(n, std::memory_order_release);
+}
+
+bool LazySweeper::sweep_next() {
+  const size_t end = end_.load(std::memory_order_acquire);
+  if (cursor_.load(std::memory_order_relaxed) >= end) return false;
+  const size_t i = cursor_.fetch_add(1, std::memory_order_acq_rel);
+  if (i >= end) return false;
+  PageInfo& page = heap_.pages.page_at(i);
+  if (page.state == PageState::kUnswept) {
+    const SweepResult r = sweep_one_page(heap_, page);
+    live_.fetch_add(r.live_bytes, std::memory_order_relaxed);
+    freed_.fetch_add(r.freed_bytes, std::memory_order_relaxed);
+    pages_freed_.fetch_add(r.pages_freed, std::memory_order_relaxed);
+  }
+  swept_.fetch_add(1, std::memory_order_acq_rel);
+  return true;
+}
+
+PageInfo* LazySweeper::sweep_for_class(size_t cls, size_t budget) {
+  for (size_t n = 0; n < budget && sweep_next(); ++n)
+    if (PageInfo* p = heap_.pages.take_available(cls)) return p;
+  return nullptr;
+}
+
+void LazySweeper::finish() {
+  while (sweep_next()) {
+  }
+  while (pending()) std::this_thread::yield();  // a claimer is finishing its page
+}
+
+bool LazySweeper::take_result(SweepResult& out) {
+  if (pending() || !unreported_.exchange(false, std::memory_order_acq_rel)) return false;
+  out.live_bytes = live_.load(std::memory_order_relaxed);
+  out.freed_bytes = freed_.load(std::memory_order_relaxed);
+  out.pages_freed = pages_freed_.load(std::memory_order_relaxed);
+  return true;
+}
+
+}  // namespace shoal::internal

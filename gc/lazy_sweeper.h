@@ -1,0 +1,59 @@
+// Lazy and background sweeping of the pages a concurrent cycle marked.
+//
+// A concurrent cycle's final pause does not sweep pages (that would make the pause grow
+// with the heap). Instead begin_in_pause() turns every in-use page into kUnswept and
+// empties the lists; after the world resumes, pages are swept one at a time by whoever
+// needs memory or has time:
+//   - an allocating thread whose class list is empty sweeps pages until one of its class
+//     has free runs (HeapImpl::acquire_page -> sweep_for_class), and the pacer sweeps a
+//     few pages instead of starting the next cycle while a sweep is pending;
+//   - the heap's background thread (the marker thread) sweeps the rest right after the
+//     cycle.
+// Claiming: pages are claimed by an atomic cursor over the page indices that existed at
+// the final pause, so each page is swept exactly once, by one thread, without locks; the
+// swept page goes to its list under the list's lock (gc/sweeper.h: sweep_one_page).
+// Invariants: a kUnswept page is on no list and owned by no TLAB, and only its claimer
+// touches it. Alloc bits of unswept pages still include dead objects, and their mark bits
+// are the cycle's liveness, so anything that needs exact allocation state - every pause
+// (conservative root lookup, marking with clear mark bits, the verifier) - first calls
+// finish(), which sweeps what is left and waits for sweeps in flight (a claimer never
+// waits at a safepoint mid-page, and the background thread is not stopped by pauses).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+
+#include "gc/sweeper.h"
+
+namespace shoal::internal {
+
+class HeapImpl;
+struct PageInfo;
+
+class LazySweeper {
+ public:
+  explicit LazySweeper(HeapImpl& heap) : heap_(heap) {}
+
+  // Final pause of a concurrent cycle, after the TLABs were flushed.
+  void begin_in_pause();
+  bool pending() const { return swept_.load(std::memory_order_acquire) < end_.load(std::memory_order_acquire); }
+  // Sweeps the next unclaimed page; false when there is none left to claim.
+  bool sweep_next();
+  // Sweeps until a page of class `cls` is available (returned kOwned) or `budget` pages
+  // were swept; null if none turned up.
+  PageInfo* sweep_for_class(size_t cls, size_t budget);
+  // Sweeps everything left and waits for sweeps in flight.
+  void finish();
+  // Once per sweep, after it completed: its totals (true) - for statistics and pacing.
+  bool take_result(SweepResult& out);
+
+ private:
+  HeapImpl& heap_;
+  std::atomic<size_t> cursor_{0};
+  std::atomic<size_t> end_{0};
+  std::atomic<size_t> swept_{0};
+  std::atomic<size_t> live_{0}, freed_{0}, pages_freed_{0};
+  std::atomic<bool> unreported_{false};
+};
+
+}  // namespace shoal::internal
