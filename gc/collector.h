@@ -96,6 +96,7 @@ class Collector {
   void set_concurrent_trace_hook(std::function<void(Object*)> hook) SHOAL_EXCLUDES(work_mu_);
   // Testing: starts a concurrent cycle now, whatever the pacing trigger says.
   void start_concurrent_cycle_for_testing(MutatorThread* self) { start_concurrent_cycle(self, /*force=*/true); }
+  void wait_for_concurrent_cycle_for_testing(MutatorThread* self) { wait_for_concurrent_cycle(self); }
 
   GcStats stats() const SHOAL_EXCLUDES(stats_mu_);
   // The last kCycleLogSize cycles (stats().recent holds the last 256 of them).
