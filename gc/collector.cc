@@ -216,6 +216,7 @@ void Collector::start_concurrent_cycle(MutatorThread* self, bool force) {
       cycle_started_ns_ = now_ns();
       record.concurrent_mark_start_ns = since_start(cycle_started_ns_);
       pending_record_ = record;
+      cycle_ready_ = true;  // the marker thread may take the cycle over now
     }
     work_cv_.notify_all();
   });
@@ -252,12 +253,13 @@ void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
     std::function<void(Object*)> hook;
     {
       std::unique_lock<Mutex> lock(work_mu_);
-      work_cv_.wait(lock, [&]() SHOAL_NO_THREAD_SAFETY_ANALYSIS { return shutdown_ || (cycle_active_ && marking_.load()); });
+      work_cv_.wait(lock, [&]() SHOAL_NO_THREAD_SAFETY_ANALYSIS { return shutdown_ || cycle_ready_; });
       if (shutdown_) {
         if (marking_.exchange(false)) g_write_barrier_active.fetch_sub(1, std::memory_order_acq_rel);
         return;
       }
       hook = trace_hook_;
+      cycle_ready_ = false;
     }
     Marker marker(heap_);
     for (;;) {
@@ -276,8 +278,6 @@ void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
       record.concurrent_mark_ns = now_ns() - cycle_started_ns_;
     }
     finish_concurrent_cycle(marker, record);
-    record_cycle(record);
-    work_cv_.notify_all();
     // Background sweep of what the allocators have not swept yet.
     while (!stopping_.load(std::memory_order_relaxed) && sweeper_.sweep_next()) {
     }
@@ -331,15 +331,19 @@ void Collector::finish_concurrent_cycle(Marker& marker, CycleRecord& record) {
       pending_corruption_ = report.summary();
     }
   }
-  {
-    MutexLock lock(work_mu_);
-    cycle_active_ = false;
-  }
   record.final_pause_ns = heap_.threads.resume_the_world() - t0;
   record.pause_ns = record.initial_pause_ns + record.final_pause_ns;
   record.assist_objects = assist_objects_.exchange(0, std::memory_order_relaxed);
   record.throttle_waits = throttle_waits_.exchange(0, std::memory_order_relaxed);
   record.index = cycles_.fetch_add(1, std::memory_order_acq_rel) + 1;
+  record_cycle(record);
+  // The cycle ends (for waiters and for collect()'s check under gc_mu_) only once its
+  // record is in the statistics.
+  {
+    MutexLock lock(work_mu_);
+    cycle_active_ = false;
+  }
+  work_cv_.notify_all();
 }
 
 void Collector::wait_for_concurrent_cycle(MutatorThread* self) SHOAL_NO_THREAD_SAFETY_ANALYSIS {

@@ -149,6 +149,7 @@ class Collector {
   std::condition_variable_any work_cv_;
   std::vector<Object*> grey_ SHOAL_GUARDED_BY(work_mu_);  // handed to the marker thread
   bool cycle_active_ SHOAL_GUARDED_BY(work_mu_) = false;  // initial pause .. end of final
+  bool cycle_ready_ SHOAL_GUARDED_BY(work_mu_) = false;   // pending_record_ complete
   bool shutdown_ SHOAL_GUARDED_BY(work_mu_) = false;
   uint64_t cycle_started_ns_ SHOAL_GUARDED_BY(work_mu_) = 0;
   CycleRecord pending_record_ SHOAL_GUARDED_BY(work_mu_);

@@ -30,47 +30,33 @@ bool Marker::is_marked(HeapImpl& heap, const Object* o) {
   return LargeObject::of(o)->mark.load(std::memory_order_relaxed) != 0;
 }
 
-size_t Marker::drain_some(size_t max_objects) {
-  class Visitor final : public SlotVisitor {
-   public:
-    explicit Visitor(Marker& m) : m_(m) {}
-    void visit(const Slot* slots, size_t count) override {
-      for (size_t i = 0; i < count; ++i) m_.mark_value(slots[i].load());
-    }
+namespace {
+// Marks every reference in the visited slots (pushing newly grey objects).
+class MarkingVisitor final : public SlotVisitor {
+ public:
+  explicit MarkingVisitor(Marker& m) : m_(m) {}
+  void visit(const Slot* slots, size_t count) override {
+    for (size_t i = 0; i < count; ++i) m_.mark_value(slots[i].load());
+  }
 
-   private:
-    Marker& m_;
-  } visitor(*this);
+ private:
+  Marker& m_;
+};
+}  // namespace
+
+size_t Marker::drain_some(size_t max_objects, const std::function<void(Object*)>* after_each) {
+  MarkingVisitor visitor(*this);
+  const ObjectModel& model = heap_.model;
   size_t traced = 0;
   while (!stack_.empty() && traced < max_objects) {
     Object* o = stack_.back();
     stack_.pop_back();
-    heap_.model.trace(o, visitor);
-    ++traced;
-  }
-  return traced;
-}
-
-void Marker::drain(const std::function<void(Object*)>* after_each) {
-  class Visitor final : public SlotVisitor {
-   public:
-    explicit Visitor(Marker& m) : m_(m) {}
-    void visit(const Slot* slots, size_t count) override {
-      for (size_t i = 0; i < count; ++i) m_.mark_value(slots[i].load());
-    }
-
-   private:
-    Marker& m_;
-  } visitor(*this);
-
-  const ObjectModel& model = heap_.model;
-  while (!stack_.empty()) {
-    Object* o = stack_.back();
-    stack_.pop_back();
     bytes_traced_ += model.size_of(o);
     model.trace(o, visitor);
+    ++traced;
     if (after_each && *after_each) (*after_each)(o);
   }
+  return traced;
 }
 
 }  // namespace shoal::internal

@@ -46,9 +46,9 @@ class Marker {
   bool has_grey() const { return !stack_.empty(); }
   // Traces grey objects until none is left; after_each (if set) runs after every object
   // with that object (a test hook for interleaving mutations with concurrent marking).
-  void drain(const std::function<void(Object*)>* after_each = nullptr);
+  void drain(const std::function<void(Object*)>* after_each = nullptr) { drain_some(SIZE_MAX, after_each); }
   // Traces at most max_objects grey objects; returns how many it traced.
-  size_t drain_some(size_t max_objects);
+  size_t drain_some(size_t max_objects, const std::function<void(Object*)>* after_each = nullptr);
   size_t objects_marked() const { return marked_; }
   size_t bytes_traced() const { return bytes_traced_; }
 

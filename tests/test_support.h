@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -68,6 +70,50 @@ template <class F>
   return found;
 }
 [[gnu::noinline]] inline bool is_allocated(Heap& heap, const HiddenPtr& p) { return is_allocated(heap, p.address()); }
+
+// Holds a heap's concurrent marker right after it traces `target`, so a test can mutate
+// the graph at exactly that point (the lost-object interleavings). Usage:
+//   MarkerPause pause(heap, root.object());
+//   collector.start_concurrent_cycle_for_testing(...);
+//   pause.wait_until_held();   // root is black now, its children grey
+//   ...mutate...
+//   pause.release();
+class MarkerPause {
+ public:
+  MarkerPause(Heap& heap, Object* target) : collector_(heap.impl().collector) {
+    collector_.set_concurrent_trace_hook([this, target](Object* traced) {
+      if (traced != target) return;
+      std::unique_lock<std::mutex> lock(mu_);
+      held_ = true;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return released_; });
+    });
+  }
+  ~MarkerPause() {
+    release();
+    collector_.set_concurrent_trace_hook(nullptr);
+  }
+  // Waits (in the native state) until the marker has traced the target and stopped.
+  void wait_until_held() {
+    run_native([&] {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return held_; });
+    });
+  }
+  void release() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      released_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  internal::Collector& collector_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool held_ = false, released_ = false;
+};
 
 // A heap plus this thread attached to it.
 class HeapTest : public ::testing::Test {

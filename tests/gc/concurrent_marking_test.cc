@@ -42,36 +42,19 @@ TEST(ConcurrentMarkingTest, ReferenceMovedIntoAScannedObjectSurvives) {
   });
   clobber_stack();
 
-  std::mutex mu;
-  std::condition_variable cv;
-  bool root_traced = false, mutated = false;
   internal::Collector& collector = heap.impl().collector;
-  collector.set_concurrent_trace_hook([&, r = root.object()](Object* traced) {
-    if (traced != r) return;
-    std::unique_lock<std::mutex> lock(mu);
-    root_traced = true;
-    cv.notify_all();
-    cv.wait(lock, [&] { return mutated; });  // hold the marker until the mutation is done
-  });
+  MarkerPause pause(heap, root.object());
   collector.start_concurrent_cycle_for_testing(internal::current_thread());
   ASSERT_TRUE(collector.marking_concurrently());
-  run_native([&] {
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return root_traced; });
-  });
+  pause.wait_until_held();
   in_own_frame([&] {  // the mutation, while the marker waits after tracing R
     Ref<Node> u = root->left.get();
     root.set(&Node::right, u->left.get());  // into the black object: no barrier needed
     u.set(&Node::left, Ref<Node>());        // deleted from the grey one: barrier shades W
   });
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    mutated = true;
-  }
-  cv.notify_all();
+  pause.release();
   clobber_stack();
   heap.collect();  // waits for the concurrent cycle, then collects again
-  collector.set_concurrent_trace_hook(nullptr);
   EXPECT_TRUE(is_allocated(heap, w_hidden));
   EXPECT_EQ(root->right.get()->value, 4242);
   const GcStats s = heap.stats();
@@ -100,23 +83,10 @@ TEST(ConcurrentMarkingTest, ShadedObjectsOfADetachingThreadAreStillTraced) {
     x_hidden = HiddenPtr(x.object());
   });
   clobber_stack();
-  std::mutex mu;
-  std::condition_variable cv;
-  bool root_traced = false, mutated = false;
-  internal::Collector& collector = heap.impl().collector;
-  collector.set_concurrent_trace_hook([&, r = root.object()](Object* traced) {
-    if (traced != r) return;
-    std::unique_lock<std::mutex> lock(mu);
-    root_traced = true;
-    cv.notify_all();
-    cv.wait(lock, [&] { return mutated; });
-  });
-  collector.start_concurrent_cycle_for_testing(internal::current_thread());
+  MarkerPause pause(heap, root.object());
+  heap.impl().collector.start_concurrent_cycle_for_testing(internal::current_thread());
+  pause.wait_until_held();
   run_native([&] {
-    {
-      std::unique_lock<std::mutex> lock(mu);
-      cv.wait(lock, [&] { return root_traced; });
-    }
     std::thread other([&] {
       MutatorScope attach_other(heap);
       Ref<Node> u = root->left.get();
@@ -124,15 +94,10 @@ TEST(ConcurrentMarkingTest, ShadedObjectsOfADetachingThreadAreStillTraced) {
       u.set(&Node::left, Ref<Node>());  // shades W into this thread's buffer
     });                                 // ...and the thread detaches
     other.join();
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      mutated = true;
-    }
-    cv.notify_all();
   });
+  pause.release();
   clobber_stack();
   heap.collect();
-  collector.set_concurrent_trace_hook(nullptr);
   EXPECT_TRUE(is_allocated(heap, x_hidden));
   EXPECT_EQ(root->right.get()->left.get()->value, 7);
   EXPECT_TRUE(heap.verify().ok);

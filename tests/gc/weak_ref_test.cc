@@ -63,31 +63,13 @@ TEST(WeakRefTest, GetDuringConcurrentMarkingKeepsTheTarget) {
     weak = WeakRef<Node>(heap, w);
   });
   clobber_stack();
-  std::mutex mu;
-  std::condition_variable cv;
-  bool root_traced = false, done = false;
-  internal::Collector& collector = heap.impl().collector;
-  collector.set_concurrent_trace_hook([&, r = root.object()](Object* traced) {
-    if (traced != r) return;
-    std::unique_lock<std::mutex> lock(mu);
-    root_traced = true;
-    cv.notify_all();
-    cv.wait(lock, [&] { return done; });
-  });
-  collector.start_concurrent_cycle_for_testing(internal::current_thread());
-  run_native([&] {
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return root_traced; });
-  });
+  MarkerPause pause(heap, root.object());
+  heap.impl().collector.start_concurrent_cycle_for_testing(internal::current_thread());
+  pause.wait_until_held();
   in_own_frame([&] { root.set(&Node::right, weak.get()); });  // R is black already
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    done = true;
-  }
-  cv.notify_all();
+  pause.release();
   clobber_stack();
   heap.collect();  // rethrows a failed verification of the concurrent cycle
-  collector.set_concurrent_trace_hook(nullptr);
   ASSERT_TRUE(root->right.get());
   EXPECT_EQ(root->right.get()->value, 99);
   EXPECT_FALSE(weak.expired());
