@@ -51,6 +51,8 @@
 #include "shoal/internal/allocate.h"
 #include "shoal/shoal.h"
 
+#include "bench_common.h"
+
 namespace {
 
 constexpr size_t kBatch = 1000;
@@ -178,49 +180,11 @@ void BM_ShoalLiveSet(benchmark::State& state) {
 // ---------------------------------------------------------------------------------------
 // malloc-style peers
 
-using MallocFn = void* (*)(size_t);
-using FreeFn = void (*)(void*);
-MallocFn g_glibc_malloc = nullptr;
-FreeFn g_glibc_free = nullptr;
-
-template <class Fn>
-Fn libc_symbol(void* libc, const char* name) {
-  void* sym = dlsym(libc, name);
-  if (!sym) {
-    std::fprintf(stderr, "shoal_alloc_bench: dlsym(libc.so.6, %s) failed: %s\n", name, dlerror());
-    std::exit(1);
-  }
-  Fn fn;
-  static_assert(sizeof fn == sizeof sym);
-  std::memcpy(&fn, &sym, sizeof fn);
-  return fn;
-}
-
-// glibc's allocator. Not `malloc` (that is jemalloc here) and not `__libc_malloc` either:
-// libmimalloc exports __libc_malloc too. A lookup through libc.so.6's own handle finds the
-// definition in libc itself.
-void init_glibc() {
-  void* libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
-  if (!libc) {
-    std::fprintf(stderr, "shoal_alloc_bench: dlopen(libc.so.6) failed: %s\n", dlerror());
-    std::exit(1);
-  }
-  g_glibc_malloc = libc_symbol<MallocFn>(libc, "malloc");
-  g_glibc_free = libc_symbol<FreeFn>(libc, "free");
-}
-
-struct Glibc {
-  static void* alloc(size_t n) { return g_glibc_malloc(n); }
-  static void release(void* p, size_t) { g_glibc_free(p); }
-};
-struct Jemalloc {
-  static void* alloc(size_t n) { return mallocx(n, 0); }
-  static void release(void* p, size_t n) { sdallocx(p, n, 0); }
-};
-struct Mimalloc {
-  static void* alloc(size_t n) { return mi_malloc(n); }
-  static void release(void* p, size_t) { mi_free(p); }
-};
+// glibc (through libc.so.6's own handle: malloc here is jemalloc, and libmimalloc exports
+// __libc_malloc too), jemalloc and mimalloc: bench_common.h.
+using bench::Glibc;
+using bench::Jemalloc;
+using bench::Mimalloc;
 
 template <class Step>
 void plain_loop(benchmark::State& state, Step&& step) {
@@ -311,28 +275,18 @@ void register_size() {
   add("boehm" + n, BM_Boehm<kBytes>);
 }
 
-// The shared object a symbol resolves to, for the context block.
-std::string library_of(const void* address) {
-  Dl_info info;
-  if (dladdr(address, &info) == 0 || info.dli_fname == nullptr) return "?";
-  return info.dli_fname;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   GC_INIT();
   GC_allow_register_threads();
-  init_glibc();
+  bench::init_glibc();
 
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
 
-  void* process_malloc = dlsym(RTLD_DEFAULT, "malloc");
-  void* glibc_malloc = nullptr;
-  std::memcpy(&glibc_malloc, &g_glibc_malloc, sizeof glibc_malloc);
-  benchmark::AddCustomContext("process_malloc", library_of(process_malloc));
-  benchmark::AddCustomContext("glibc_peer_malloc", library_of(glibc_malloc));
+  benchmark::AddCustomContext("process_malloc", bench::process_malloc_library());
+  benchmark::AddCustomContext("glibc_peer_malloc", bench::glibc_peer_library());
   benchmark::AddCustomContext("batch", std::to_string(kBatch) + " operations per benchmark step");
 
   register_size<16>();
