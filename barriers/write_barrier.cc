@@ -20,4 +20,11 @@ void write_barrier_slow(Object* holder, const Slot* slot, Value old_value, Value
   self->heap->collector.shade(self, old_value.as_object());
 }
 
+void weak_barrier_slow(Value target) {
+  // Shade the weak slot's target: it survives this cycle (see shoal::write_weak).
+  MutatorThread* self = current_thread();
+  if (!self) return;
+  self->heap->collector.shade(self, target.as_object());
+}
+
 }  // namespace shoal::internal

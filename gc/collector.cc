@@ -34,6 +34,12 @@ void Collector::with_collector_lock(MutatorThread* self, F&& work) {
   });
 }
 
+Collector::Collector(HeapImpl& heap) : heap_(heap), sweeper_(heap) {
+  const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+  pause_workers_ = hw;
+  concurrent_workers_ = heap.options.marker_threads != 0 ? heap.options.marker_threads : std::max(1u, hw / 4);
+}
+
 Collector::~Collector() {
   stopping_.store(true, std::memory_order_relaxed);
   {
@@ -77,6 +83,7 @@ void Collector::collect(MutatorThread* self, const char* cause, bool only_if_nee
     });
   }
   if (ran) record_cycle(record);
+  notify_finalizers();
   if (!corruption.empty()) throw HeapCorruption(corruption);
 }
 
@@ -92,7 +99,7 @@ void Collector::collect_paced(MutatorThread* self) {
       throttle_waits_.fetch_add(1, std::memory_order_relaxed);
       wait_for_concurrent_cycle(self);
     } else if (allocated > kAssistFactor * trigger) {
-      assist_marking(self);
+      assist_marking(self, kAssistBudget);
     }
     return;
   }
@@ -103,21 +110,63 @@ void Collector::collect_paced(MutatorThread* self) {
     return;
   }
   report_lazy_sweep();
-  start_concurrent_cycle(self);
+  start_concurrent_cycle(self, "allocation", /*force=*/false);
 }
 
-void Collector::assist_marking(MutatorThread* self) {
+void Collector::torture(MutatorThread* self) {
+  if (!heap_.options.concurrent_marking) {
+    collect(self, "torture");
+    return;
+  }
+  if (marking_.load(std::memory_order_acquire)) {
+    // Interleave this thread's mutations with marking at the finest grain.
+    assist_marking(self, kTortureAssistBudget);
+    return;
+  }
+  start_concurrent_cycle(self, "torture", /*force=*/true);
+}
+
+bool Collector::idle(MutatorThread* self, std::chrono::nanoseconds budget) {
+  const uint64_t deadline = now_ns() + static_cast<uint64_t>(std::max<int64_t>(0, budget.count()));
+  bool worked = false;
+  if (heap_.options.concurrent_marking && !marking_.load(std::memory_order_acquire) && !sweeper_.pending() &&
+      heap_.allocated_since_cycle() >=
+          static_cast<size_t>(heap_.options.idle_gc_fraction * static_cast<double>(heap_.trigger_bytes()))) {
+    start_concurrent_cycle(self, "idle", /*force=*/true);
+    worked = true;
+  }
+  while (now_ns() < deadline) {
+    if (marking_.load(std::memory_order_acquire)) {
+      if (assist_marking(self, kAssistBudget) == 0) break;  // the marker threads have the rest
+    } else if (sweeper_.pending()) {
+      for (size_t i = 0; i < kPagesSweptPerPacing && sweeper_.sweep_next(); ++i) {
+      }
+      report_lazy_sweep();
+    } else {
+      break;
+    }
+    worked = true;
+  }
+  return worked;
+}
+
+size_t Collector::assist_marking(MutatorThread* self, size_t budget) {
   Marker marker(heap_);
   {
     MutexLock lock(work_mu_);
-    const size_t n = std::min(grey_.size(), kAssistBudget);
+    const size_t n = std::min(grey_.size(), budget);
     for (size_t i = 0; i < n; ++i) marker.push_grey(grey_[grey_.size() - 1 - i]);
     grey_.resize(grey_.size() - n);
   }
   hand_over_satb(self);  // our own shaded objects are work too
-  const size_t traced = marker.drain_some(kAssistBudget);
+  const size_t traced = marker.drain_some(budget);
   assist_objects_.fetch_add(traced, std::memory_order_relaxed);
   if (marker.has_grey()) give_grey(marker.take_grey());
+  if (!marker.weak_slots().empty()) {
+    MutexLock lock(work_mu_);
+    assist_weak_slots_.insert(assist_weak_slots_.end(), marker.weak_slots().begin(), marker.weak_slots().end());
+  }
+  return traced;
 }
 
 void Collector::mark_roots(Marker& marker) {
@@ -129,11 +178,27 @@ void Collector::mark_roots(Marker& marker) {
   heap_.roots.for_each_root([&](Value v) { marker.mark_value(v); });
 }
 
-void Collector::clear_dead_weak_refs() {
+void Collector::process_weak_in_pause(MarkTotals& totals) {
   heap_.roots.for_each_weak([&](Slot& slot) {
     const Value v = slot.load();
     if (v.is_object() && !Marker::is_marked(heap_, v.as_object())) slot.store_root(Value::null());
   });
+  {
+    MutexLock lock(work_mu_);
+    totals.weak_slots.insert(totals.weak_slots.end(), assist_weak_slots_.begin(), assist_weak_slots_.end());
+    assist_weak_slots_.clear();
+  }
+  for (Slot* slot : totals.weak_slots) {  // their holders are marked, so still allocated
+    const Value v = slot->load();
+    if (v.is_object() && !Marker::is_marked(heap_, v.as_object())) slot->store_after_barrier(Value::null());
+  }
+  totals.weak_slots.clear();
+  finalizers_queued_ += finalizers_.queue_dead_in_pause(heap_);
+}
+
+void Collector::notify_finalizers() {
+  if (finalizers_queued_.exchange(0) != 0 && heap_.options.on_finalizers_pending)
+    heap_.options.on_finalizers_pending();
 }
 
 void Collector::finish_lazy_sweep_in_pause() {
@@ -160,14 +225,17 @@ void Collector::run_cycle_in_pause(MutatorThread* self, CycleRecord& record) {
 
   const uint64_t mark_start = now_ns();
   record.mark_start_ns = since_start(mark_start);
-  Marker marker(heap_);
-  mark_roots(marker);
-  marker.drain();
-  clear_dead_weak_refs();
+  Marker roots(heap_);
+  mark_roots(roots);
+  MarkTotals totals;
+  totals.add(roots);
+  parallel_marker_.drain(roots.take_grey(), pause_workers_, totals);
+  process_weak_in_pause(totals);
   const uint64_t sweep_start = now_ns();
   record.sweep_start_ns = since_start(sweep_start);
   record.mark_ns = sweep_start - mark_start;
-  record.objects_marked = marker.objects_marked();
+  record.objects_marked = totals.objects_marked;
+  record.bytes_marked = totals.bytes_traced;
 
   const SweepResult swept = sweep_in_pause(heap_);
   record.sweep_ns = now_ns() - sweep_start;
@@ -178,15 +246,16 @@ void Collector::run_cycle_in_pause(MutatorThread* self, CycleRecord& record) {
 
 // ---- Concurrent cycles -------------------------------------------------------------
 
-void Collector::start_concurrent_cycle(MutatorThread* self, bool force) {
+void Collector::start_concurrent_cycle(MutatorThread* self, const char* cause, bool force) {
   with_collector_lock(self, [&] {
     {
       MutexLock lock(work_mu_);
       if (cycle_active_ || (!force && !heap_.over_trigger())) return;
     }
     CycleRecord record;
-    record.cause = "allocation";
+    record.cause = cause;
     record.concurrent = true;
+    record.marker_threads = concurrent_workers_;
     const uint64_t t0 = now_ns();
     record.start_ns = since_start(t0);
     heap_.threads.stop_the_world(self);
@@ -261,15 +330,16 @@ void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
       hook = trace_hook_;
       cycle_ready_ = false;
     }
-    Marker marker(heap_);
-    for (;;) {
-      {
-        MutexLock lock(work_mu_);
-        for (Object* o : grey_) marker.push_grey(o);
-        grey_.clear();
+    MarkTotals totals;
+    // Concurrent marking, then termination rounds: take the SATB buffers by handshake
+    // and drain again until little is left for the final pause.
+    for (int round = 0;; ++round) {
+      drain_grey_concurrently(totals, &hook);
+      if (round == kTerminationRounds || stopping_.load(std::memory_order_relaxed)) break;
+      if (flush_satb_by_handshake() < kFinalPauseGreyLimit) {
+        drain_grey_concurrently(totals, &hook);
+        break;
       }
-      if (!marker.has_grey()) break;
-      marker.drain(&hook);
     }
     CycleRecord record;
     {
@@ -277,7 +347,8 @@ void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
       record = pending_record_;
       record.concurrent_mark_ns = now_ns() - cycle_started_ns_;
     }
-    finish_concurrent_cycle(marker, record);
+    finish_concurrent_cycle(totals, record);
+    notify_finalizers();
     // Background sweep of what the allocators have not swept yet.
     while (!stopping_.load(std::memory_order_relaxed) && sweeper_.sweep_next()) {
     }
@@ -285,34 +356,64 @@ void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
   }
 }
 
-void Collector::finish_concurrent_cycle(Marker& marker, CycleRecord& record) {
+void Collector::drain_grey_concurrently(MarkTotals& totals, const std::function<void(Object*)>* hook) {
+  for (;;) {
+    std::vector<Object*> grey;
+    {
+      MutexLock lock(work_mu_);
+      grey.swap(grey_);
+    }
+    if (grey.empty()) return;
+    parallel_marker_.drain(std::move(grey), concurrent_workers_, totals, hook);
+  }
+}
+
+size_t Collector::flush_satb_by_handshake() {
+  std::vector<Object*> flushed;
+  Mutex flushed_mu;
+  {
+    MutexLock gc_lock(gc_mu_);  // lock order: gc_mu_ < the registry's locks
+    heap_.threads.handshake_all(nullptr, [&](MutatorThread& t) {
+      MutexLock lock(flushed_mu);
+      flushed.insert(flushed.end(), t.satb.begin(), t.satb.end());
+      t.satb.clear();
+    });
+  }
+  const size_t n = flushed.size();
+  if (n != 0) give_grey(std::move(flushed));
+  return n;
+}
+
+void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record) {
   MutexLock gc_lock(gc_mu_);
   const uint64_t t0 = now_ns();
   record.final_start_ns = since_start(t0);
   heap_.threads.stop_the_world(nullptr);
   record.final_time_to_safepoint_ns = now_ns() - t0;
   const auto& threads = heap_.threads.threads_in_pause();
+  std::vector<Object*> grey;
   for (MutatorThread* t : threads) {
-    for (Object* o : t->satb) marker.push_grey(o);
+    grey.insert(grey.end(), t->satb.begin(), t->satb.end());
     t->satb.clear();
   }
   {
     MutexLock lock(work_mu_);
-    for (Object* o : grey_) marker.push_grey(o);
+    grey.insert(grey.end(), grey_.begin(), grey_.end());
     grey_.clear();
   }
   const uint64_t mark_start = now_ns();
   record.mark_start_ns = since_start(mark_start);
-  marker.drain();
+  parallel_marker_.drain(std::move(grey), pause_workers_, totals);
   // Still marking: the flush colours everything the TLABs handed out since the snapshot.
   for (MutatorThread* t : threads) heap_.retire_all_tlabs(t);
-  clear_dead_weak_refs();  // after the black flush: new objects count as marked
+  process_weak_in_pause(totals);  // after the black flush: new objects count as marked
   marking_.store(false, std::memory_order_release);
   g_write_barrier_active.fetch_sub(1, std::memory_order_acq_rel);
   const uint64_t sweep_start = now_ns();
   record.sweep_start_ns = since_start(sweep_start);
   record.mark_ns += sweep_start - mark_start;
-  record.objects_marked += marker.objects_marked();
+  record.objects_marked += totals.objects_marked;
+  record.bytes_marked = totals.bytes_traced;
   // Large objects are swept here; pages are handed to the lazy sweeper, so this pause
   // does not grow with the heap. The cycle record's live/freed bytes cover the large
   // objects; the pages' figures reach GcStats when their sweep completes.
@@ -322,7 +423,7 @@ void Collector::finish_concurrent_cycle(Marker& marker, CycleRecord& record) {
   record.sweep_ns = now_ns() - sweep_start;
   record.live_bytes = large.live_bytes;
   record.freed_bytes = large.freed_bytes;
-  heap_.reset_pacing(marker.bytes_traced());  // estimate until the sweep reports
+  heap_.reset_pacing(totals.bytes_traced);  // estimate until the sweep reports
   if (heap_.options.verify_after_gc) {
     finish_lazy_sweep_in_pause();  // the verifier needs exact allocation state
     VerifyReport report = verify_heap_in_pause(heap_);

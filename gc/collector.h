@@ -22,25 +22,33 @@
 // iff it was reachable at step 4 (or is a conservative false positive). The write
 // barrier is off throughout a stop-the-world cycle.
 //
-// Concurrent cycle (HeapOptions::concurrent_marking, started by pacing):
+// Concurrent cycle (HeapOptions::concurrent_marking, the default; started by pacing,
+// start_collection(), idle() or GC torture):
 //   1. Initial pause: stop the world, flush TLABs, mark the roots grey (steps 2-4 above
 //      without the drain): this is the snapshot. Turn on black allocation (TLAB flushes
 //      set mark bits too; large objects are born marked) and the SATB write barrier
 //      (barriers/write_barrier.h), then resume.
-//   2. Concurrent mark: the heap's marker thread drains the grey objects while mutators
-//      run. Barrier-shaded objects arrive in per-thread SATB buffers, handed over in
-//      batches.
-//   3. Final pause: stop the world, take every thread's SATB buffer, drain to the end,
-//      flush TLABs (black), sweep large objects, hand the pages to the lazy sweeper
-//      (gc/lazy_sweeper.h), pace, turn the barrier and black allocation off, resume.
-//   4. Sweep: allocating threads and the marker thread sweep the pages after the pause;
+//   2. Concurrent mark: the heap's marker thread and its helpers (gc/parallel_marker.h,
+//      HeapOptions::marker_threads) drain the grey objects while mutators run.
+//      Barrier-shaded objects arrive from per-thread SATB buffers, handed over in
+//      batches; mutators that outrun the marker assist or wait (pacing, below).
+//   3. Termination without a long pause: when the grey list is empty, the marker thread
+//      collects every thread's SATB buffer by handshake (no pause: each thread hands its
+//      buffer over at its next safepoint) and drains again, until a round finds fewer
+//      than kFinalPauseGreyLimit objects (or kTerminationRounds have passed).
+//   4. Final pause: stop the world, take the few SATB objects left, drain to the end
+//      with every core, flush TLABs (black), clear dead weak references and weak slots,
+//      queue the finalizers of dead objects, sweep large objects, hand the pages to the
+//      lazy sweeper (gc/lazy_sweeper.h), pace, turn the barrier and black allocation
+//      off, resume. Finalizers run later, outside any pause (gc/finalizers.h).
+//   5. Sweep: allocating threads and the marker thread sweep the pages after the pause;
 //      the next pause of any kind first finishes what is left.
 // Why nothing reachable is lost: every object reachable at the snapshot is marked -
 // the marker follows the snapshot graph, and the barrier shades the target of every
 // snapshot edge a mutator deletes before the marker crosses it; every object allocated
 // after the snapshot is black; and a mutator can only obtain references to objects of
-// those two kinds. Stacks need no rescan (Yuasa). Flags change only inside pauses, so
-// every mutator sees them switch at a safepoint.
+// those two kinds (a weak read shades its result). Stacks need no rescan (Yuasa). Flags
+// change only inside pauses, so every mutator sees them switch at a safepoint.
 // Explicit collect(), verify() and heap-limit collections wait for a running concurrent
 // cycle to finish, then run stop-the-world.
 #pragma once
@@ -55,7 +63,9 @@
 #include <thread>
 #include <vector>
 
+#include "gc/finalizers.h"
 #include "gc/lazy_sweeper.h"
+#include "gc/parallel_marker.h"
 #include "gc/thread_registry.h"
 #include "shoal/heap.h"
 #include "shoal/internal/mutex.h"
@@ -68,7 +78,7 @@ class Marker;
 
 class Collector {
  public:
-  explicit Collector(HeapImpl& heap) : heap_(heap), sweeper_(heap) {}
+  explicit Collector(HeapImpl& heap);
   ~Collector();
 
   // A full collection on behalf of `self` (attached, running). With `only_if_needed`,
@@ -81,6 +91,17 @@ class Collector {
   // kAssistFactor x the trigger a thread traces kAssistBudget grey objects itself before
   // it gets its page (assist); past kThrottleFactor x it waits for the cycle to end.
   void collect_paced(MutatorThread* self);
+  // GC torture (HeapOptions::gc_torture_interval): with concurrent marking, starts a
+  // concurrent cycle unless one is marking (so marking runs almost all the time);
+  // otherwise a stop-the-world collection.
+  void torture(MutatorThread* self);
+  // Starts a concurrent cycle (unless one is under way and, without `force`, unless the
+  // pacing trigger has been reached). Returns after the initial pause.
+  void start_concurrent_cycle(MutatorThread* self, const char* cause, bool force);
+  void wait_for_concurrent_cycle(MutatorThread* self) SHOAL_EXCLUDES(work_mu_);
+  // Heap::idle: marking, sweeping or an early cycle within roughly `budget`.
+  bool idle(MutatorThread* self, std::chrono::nanoseconds budget);
+  FinalizerTable& finalizers() { return finalizers_; }
   VerifyReport verify(MutatorThread* self);
   void handshake_all(MutatorThread* self, const HandshakeOp& op);
 
@@ -95,7 +116,7 @@ class Collector {
   // Testing hook: runs on the marker thread after each object it traces concurrently.
   void set_concurrent_trace_hook(std::function<void(Object*)> hook) SHOAL_EXCLUDES(work_mu_);
   // Testing: starts a concurrent cycle now, whatever the pacing trigger says.
-  void start_concurrent_cycle_for_testing(MutatorThread* self) { start_concurrent_cycle(self, /*force=*/true); }
+  void start_concurrent_cycle_for_testing(MutatorThread* self) { start_concurrent_cycle(self, "requested", true); }
   void wait_for_concurrent_cycle_for_testing(MutatorThread* self) { wait_for_concurrent_cycle(self); }
 
   GcStats stats() const SHOAL_EXCLUDES(stats_mu_);
@@ -110,25 +131,35 @@ class Collector {
   void run_cycle_in_pause(MutatorThread* self, CycleRecord& record);
   void record_cycle(const CycleRecord& record) SHOAL_EXCLUDES(stats_mu_);
   void mark_roots(Marker& marker);
-  void clear_dead_weak_refs();
+  // After marking has terminated, in the pause: clears WeakRefs and weak slots whose
+  // target is white, and queues the finalizers of white objects.
+  void process_weak_in_pause(MarkTotals& totals);
   // Every pause that needs exact allocation state starts with this.
   void finish_lazy_sweep_in_pause();
   void report_lazy_sweep() SHOAL_EXCLUDES(stats_mu_);
   // Concurrent cycles.
-  void start_concurrent_cycle(MutatorThread* self, bool force = false);
   void marker_thread_main();
-  void finish_concurrent_cycle(Marker& marker, CycleRecord& record);
-  void wait_for_concurrent_cycle(MutatorThread* self) SHOAL_EXCLUDES(work_mu_);
+  // Drains the grey list with the concurrent marker threads until it stays empty.
+  void drain_grey_concurrently(MarkTotals& totals, const std::function<void(Object*)>* hook)
+      SHOAL_EXCLUDES(work_mu_);
+  // Takes every mutator's SATB buffer by handshake into the grey list; returns how many.
+  size_t flush_satb_by_handshake() SHOAL_EXCLUDES(work_mu_);
+  void finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record);
+  void notify_finalizers();
   void give_grey(std::vector<Object*>&& objects) SHOAL_EXCLUDES(work_mu_);
   void verify_in_pause(MutatorThread* self, VerifyReport& report);
   void throw_pending_corruption() SHOAL_EXCLUDES(stats_mu_);
 
   static constexpr size_t kSatbBatch = 256;
+  static constexpr size_t kFinalPauseGreyLimit = 2048;
+  static constexpr int kTerminationRounds = 6;
   static constexpr size_t kAssistFactor = 2;
   static constexpr size_t kThrottleFactor = 4;
   static constexpr size_t kAssistBudget = 4096;
   static constexpr size_t kPagesSweptPerPacing = 32;
-  void assist_marking(MutatorThread* self) SHOAL_EXCLUDES(work_mu_);
+  // Traces up to `budget` grey objects on the calling mutator; returns how many.
+  size_t assist_marking(MutatorThread* self, size_t budget) SHOAL_EXCLUDES(work_mu_);
+  static constexpr size_t kTortureAssistBudget = 16;
 
   uint64_t since_start(uint64_t ns) const { return ns - created_ns_; }
 
@@ -155,9 +186,15 @@ class Collector {
   CycleRecord pending_record_ SHOAL_GUARDED_BY(work_mu_);
   std::function<void(Object*)> trace_hook_ SHOAL_GUARDED_BY(work_mu_);
   LazySweeper sweeper_;
+  ParallelMarker parallel_marker_{heap_};
+  FinalizerTable finalizers_;
+  unsigned concurrent_workers_ = 1;  // marker threads in the concurrent phase
+  unsigned pause_workers_ = 1;       // marker threads in a pause
   std::atomic<bool> stopping_{false};
   std::atomic<size_t> assist_objects_{0};  // this cycle's
   std::atomic<size_t> throttle_waits_{0};
+  std::atomic<size_t> finalizers_queued_{0};  // since the last on_finalizers_pending call
+  std::vector<Slot*> assist_weak_slots_ SHOAL_GUARDED_BY(work_mu_);  // found by assists
   std::thread marker_thread_;
 };
 

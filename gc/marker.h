@@ -1,15 +1,26 @@
 // Marking: the transitive closure from the roots, over side mark bitmaps.
 //
-// Tri-colour view: white = mark bit clear; grey = mark bit set and on the mark stack;
-// black = mark bit set, popped and traced. Marking an object sets its bit with an
-// atomic test-and-set (heap/page.h), so parallel markers can share the bitmaps; the
-// object header is never written. The mark stack is an explicit vector, so deep
-// structures (long lists) cannot overflow the C stack.
+// Tri-colour view: white = mark bit clear; grey = mark bit set and on some mark stack
+// (a marker's local stack, a work chunk of the parallel marker, the collector's grey
+// list or a mutator's SATB buffer); black = mark bit set, popped and traced. Marking an
+// object sets its bit with an atomic test-and-set (heap/page.h), so any number of
+// markers share the bitmaps and exactly one of them pushes each object; the object
+// header is never written. Each mark stack is an explicit vector, so deep structures
+// (long lists) cannot overflow the C stack.
 //
-// Invariant when drain() returns: every object reachable from a marked object is marked
-// (no black object points at a white one). Conservative words are first resolved to
-// the allocated object containing them (interior pointers count); precise slots must
-// hold null, a small integer, or the start of an allocated object.
+// A Marker is one marking worker's state: its local stack and its counters. The
+// parallel marker (gc/parallel_marker.h) runs one per worker thread and moves chunks of
+// grey objects between them.
+//
+// Invariant when every marker's stack and every work list is empty: every object
+// reachable from a marked object is marked (no black object points at a white one).
+// Conservative words are first resolved to the allocated object containing them
+// (interior pointers count); precise slots must hold null, a small integer, or the start
+// of an allocated object.
+//
+// Weak slots (SlotVisitor::visit_weak) are not followed: the marker records their
+// addresses, and the collector clears those whose target is still white when marking
+// has terminated (gc/collector.cc, clear_dead_weak_slots).
 #pragma once
 
 #include <cstddef>
@@ -26,14 +37,14 @@ class HeapImpl;
 
 class Marker {
  public:
-  explicit Marker(HeapImpl& heap) : heap_(heap) {}
+  explicit Marker(HeapImpl& heap) : heap_(&heap) {}
 
   void mark_conservative(uintptr_t word);
   void mark_value(Value v) {
     if (v.is_object()) mark_object(v.as_object());
   }
   void mark_object(Object* o) {
-    if (try_mark(heap_, o)) {
+    if (try_mark(*heap_, o)) {
       ++marked_;
       stack_.push_back(o);
     }
@@ -41,9 +52,15 @@ class Marker {
   // Sets o's mark bit; true if this call turned it from white to grey. Thread-safe.
   static bool try_mark(HeapImpl& heap, Object* o);
   static bool is_marked(HeapImpl& heap, const Object* o);
+  // The size of o's cell (small objects) or of the large object: what marking it keeps.
+  static size_t cell_bytes(HeapImpl& heap, const Object* o);
   void push_grey(Object* o) { stack_.push_back(o); }
   std::vector<Object*> take_grey() { return std::move(stack_); }
   bool has_grey() const { return !stack_.empty(); }
+  size_t grey_count() const { return stack_.size(); }
+  // Moves the `n` oldest grey objects (the bottom of the stack: roots of untraced
+  // subgraphs, the work most worth giving away) into a new vector.
+  std::vector<Object*> split_off(size_t n);
   // Traces grey objects until none is left; after_each (if set) runs after every object
   // with that object (a test hook for interleaving mutations with concurrent marking).
   void drain(const std::function<void(Object*)>* after_each = nullptr) { drain_some(SIZE_MAX, after_each); }
@@ -51,10 +68,14 @@ class Marker {
   size_t drain_some(size_t max_objects, const std::function<void(Object*)>* after_each = nullptr);
   size_t objects_marked() const { return marked_; }
   size_t bytes_traced() const { return bytes_traced_; }
+  // Weak slots of the objects traced so far (their holders are black).
+  std::vector<Slot*>& weak_slots() { return weak_slots_; }
 
  private:
-  HeapImpl& heap_;
+  friend class MarkingVisitor;
+  HeapImpl* heap_;
   std::vector<Object*> stack_;
+  std::vector<Slot*> weak_slots_;
   size_t marked_ = 0;
   size_t bytes_traced_ = 0;
 };

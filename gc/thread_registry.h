@@ -78,11 +78,15 @@ void request_poll(MutatorThread* t, uint32_t bit);
 // limits so even a fast-path allocation reaches the check in the slow path.
 class NoHeapAccessScope {
  public:
+  // (t may be null: a collector thread that is not a mutator.)
   explicit NoHeapAccessScope(MutatorThread* t) : t_(t) {
+    if (!t_) return;
     ++t_->no_heap_depth;
     for (Tlab& tlab : t_->tlabs) tlab.limit.store(0, std::memory_order_relaxed);
   }
-  ~NoHeapAccessScope() { --t_->no_heap_depth; }
+  ~NoHeapAccessScope() {
+    if (t_) --t_->no_heap_depth;
+  }
   NoHeapAccessScope(const NoHeapAccessScope&) = delete;
   NoHeapAccessScope& operator=(const NoHeapAccessScope&) = delete;
 
@@ -124,7 +128,9 @@ class ThreadRegistry {
   // Returns the steady_clock time (ns) at which the threads were released, taken before
   // waking them: the end of the pause (waking itself is the kernel's latency).
   uint64_t resume_the_world() SHOAL_RELEASE(registry_mu_);
-  // Runs op for every thread at a point where it is safe (see the file comment).
+  // Runs op for every thread at a point where it is safe (see the file comment). `self`
+  // is the requesting mutator, or null for a collector thread (the marker thread takes
+  // SATB buffers this way).
   void handshake_all(MutatorThread* self, const HandshakeOp& op) SHOAL_EXCLUDES(registry_mu_);
 
   // In a pause (registry locked by the caller).

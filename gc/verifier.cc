@@ -147,6 +147,15 @@ class Verifier {
           v->push(val.as_object());
         }
       }
+      // A weak slot is not followed, but it must never point at freed memory: the
+      // collector clears it in the pause that finds its target dead.
+      void visit_weak(const Slot& slot) override {
+        const Value val = slot.load();
+        if (val.is_object() && !v->heap_.is_allocated_object_start(val.as_object()))
+          v->fail("object %p has a weak slot pointing at %p, which is not an allocated object (not cleared when "
+                  "its target died)",
+                  static_cast<void*>(holder), static_cast<void*>(val.as_object()));
+      }
     } slot_check;
     slot_check.v = this;
 

@@ -45,7 +45,7 @@ Object* allocate_slow(size_t bytes, uint64_t header_word) {
   HeapImpl& heap = *self->heap;
   if (self->poll_word.load(std::memory_order_relaxed) != 0) heap.threads.poll_slow(self);
   if (const uint32_t n = heap.options.gc_torture_interval; n != 0 && ++self->torture_polls % n == 0)
-    heap.collector.collect(self, "torture");
+    heap.collector.torture(self);
   if (bytes > kMaxSmallSize) return heap.allocate_large(self, bytes, header_word);
   return heap.allocate_small_slow(self, size_class_of(bytes), header_word);
 }

@@ -131,6 +131,42 @@ void Heap::collect() {
   impl_->collector.collect(t, "explicit");
 }
 
+namespace {
+MutatorThread* require_this_heap(HeapImpl* heap, const char* what) {
+  MutatorThread* t = internal::require_attached(what);
+  if (t->heap != heap) throw NotAttached(std::string(what) + ": the current thread is attached to another heap");
+  return t;
+}
+}  // namespace
+
+void Heap::start_collection() {
+  MutatorThread* t = require_this_heap(impl_.get(), "Heap::start_collection");
+  if (impl_->options.concurrent_marking)
+    impl_->collector.start_concurrent_cycle(t, "requested", /*force=*/true);
+  else
+    impl_->collector.collect(t, "explicit");
+}
+
+void Heap::wait_for_collection() {
+  impl_->collector.wait_for_concurrent_cycle(require_this_heap(impl_.get(), "Heap::wait_for_collection"));
+}
+
+bool Heap::is_marking() const { return impl_->collector.marking_concurrently(); }
+
+bool Heap::idle(std::chrono::nanoseconds budget) {
+  return impl_->collector.idle(require_this_heap(impl_.get(), "Heap::idle"), budget);
+}
+
+void Heap::add_finalizer(Value target, std::function<void()> callback) {
+  require_this_heap(impl_.get(), "Heap::add_finalizer");
+  if (!target.is_object()) throw InvalidArgument("Heap::add_finalizer: the target is not a heap object");
+  if (!callback) throw InvalidArgument("Heap::add_finalizer: empty callback");
+  impl_->collector.finalizers().add(target.as_object(), std::move(callback));
+}
+
+size_t Heap::run_finalizers(size_t max) { return impl_->collector.finalizers().run_pending(max); }
+size_t Heap::pending_finalizers() const { return impl_->collector.finalizers().pending(); }
+
 VerifyReport Heap::verify() {
   MutatorThread* t = internal::require_attached("Heap::verify");
   if (t->heap != impl_.get()) throw NotAttached("Heap::verify: the current thread is attached to another heap");
@@ -203,7 +239,7 @@ void safepoint() {
   HeapImpl& h = *t->heap;
   if (t->poll_word.load(std::memory_order_relaxed) != 0) h.threads.poll_slow(t);
   if (const uint32_t n = h.options.gc_torture_interval; n != 0 && ++t->torture_polls % n == 0)
-    h.collector.collect(t, "torture");
+    h.collector.torture(t);
 }
 
 Heap* current_heap() {

@@ -60,4 +60,24 @@ Ref<String> String::create(std::string_view text) {
   return Ref<String>::from_object(o);
 }
 
+ClassId WeakCell::class_id() {
+  static const ClassId id = [] {
+    ClassDescriptor d;
+    d.name = "WeakCell";
+    d.layout = Layout::kCustom;
+    d.size = [](const Object*) -> size_t { return kHeaderSize + sizeof(WeakCell); };
+    d.trace = [](const Object* o, SlotVisitor& v) {
+      v.visit_weak(static_cast<const WeakCell*>(o->payload())->slot_);
+    };
+    return define_class(d);
+  }();
+  return id;
+}
+
+Ref<WeakCell> WeakCell::create(Value target) {
+  Ref<WeakCell> cell = Ref<WeakCell>::from_object(allocate_custom(class_id(), kHeaderSize + sizeof(WeakCell)));
+  cell->set(target);
+  return cell;
+}
+
 }  // namespace shoal

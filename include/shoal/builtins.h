@@ -50,4 +50,25 @@ class String {
   uint64_t length_;
 };
 
+// A heap object holding one weak reference (a weak slot): get() returns the target
+// while it is alive and null once a collection has found it unreachable. Every weak
+// slot and WeakRef to a dying object is cleared in the same pause, before the target's
+// memory can be reused, so no thread ever sees one cleared and another not. Unlike
+// WeakRef (a handle outside the heap), a WeakCell can be stored in heap objects and
+// shared like any object; weak maps and caches are built from it. Custom classes get
+// weak fields the same way: report them with SlotVisitor::visit_weak and access them
+// with shoal::read_weak / shoal::write_weak.
+class WeakCell {
+ public:
+  static Ref<WeakCell> create(Value target);
+  // The target, or null once it is dead. During marking, shades the target.
+  Value get() const { return read_weak(slot_); }
+  void set(Value target) { write_weak(slot_, target); }
+  bool expired() const { return slot_.load().is_null(); }
+  static ClassId class_id();
+
+ private:
+  Slot slot_;
+};
+
 }  // namespace shoal

@@ -41,16 +41,26 @@ struct HeapOptions {
   // GC torture: collect at every Nth safepoint poll (0 = off). With torture on, every
   // allocation takes the slow path, so allocations count as polls.
   uint32_t gc_torture_interval = 0;
-  // Mark concurrently with the mutators (SATB write barrier, background marker thread,
-  // two short pauses per cycle) for collections started by pacing. Explicit collect()
-  // and heap-limit collections stay stop-the-world. Off by default until the
-  // concurrent-marking issue switches it on.
-  bool concurrent_marking = false;
+  // Mark concurrently with the mutators (SATB write barrier, background marker threads,
+  // two short pauses per cycle) and sweep lazily, for collections started by pacing,
+  // start_collection() and idle(). Explicit collect() and heap-limit collections stay
+  // stop-the-world. Off: every collection is stop-the-world.
+  bool concurrent_marking = true;
+  // Marker threads for concurrent marking (work-stealing over oneTBB). 0 = a quarter of
+  // the hardware threads, at least 1 (as Go's 25 % background utilisation). Pauses
+  // (stop-the-world cycles and the final pause) mark with every hardware thread.
+  unsigned marker_threads = 0;
+  // idle(): start a cycle early once this fraction of the pacing trigger is allocated.
+  double idle_gc_fraction = 0.5;
   // Run the heap verifier after every collection; a failure throws HeapCorruption.
   bool verify_after_gc = false;
   // Fill freed memory with a pattern and check it is intact when reused. Defaults to on
   // in builds with assertions.
   bool poison_freed_memory = kPoisonByDefault;
+  // Called (if set) after a collection that queued finalizers, outside any pause, on
+  // the thread that ended the cycle: a mutator or the heap's marker thread. It must not
+  // block or touch the heap; post a wake-up to the thread that calls run_finalizers().
+  std::function<void()> on_finalizers_pending;
   // The object model the collector traces. Null means Shoal's own (class table).
   const ObjectModel* object_model = nullptr;
 
@@ -64,7 +74,7 @@ struct HeapOptions {
 // One collection's record.
 struct CycleRecord {
   uint64_t index = 0;
-  const char* cause = "";           // "explicit", "allocation", "heap-limit", "torture"
+  const char* cause = "";           // "explicit", "allocation", "heap-limit", "torture", "requested", "idle"
   uint64_t pause_ns = 0;            // stop-the-world time: stop request to resume (for a
                                     // concurrent cycle, both pauses together; never the
                                     // wait for another thread's cycle to finish)
@@ -85,6 +95,8 @@ struct CycleRecord {
   size_t live_bytes = 0;            // bytes in live objects' cells after the sweep
   size_t freed_bytes = 0;
   size_t objects_marked = 0;
+  size_t bytes_marked = 0;          // size of the objects marked (traced), bytes
+  size_t marker_threads = 0;        // concurrent cycles: marker threads in the concurrent phase
   size_t threads = 0;
 };
 
@@ -120,6 +132,20 @@ class Heap {
 
   // A full stop-the-world collection. The calling thread must be attached.
   void collect();
+  // Starts a concurrent collection now, unless one is under way, and returns after its
+  // initial (root-snapshot) pause; marking and sweeping go on in the background. With
+  // concurrent_marking off it is collect(). The calling thread must be attached.
+  void start_collection();
+  // Waits, as a blocked thread (it does not hold up pauses), until no concurrent
+  // collection is under way. The calling thread must be attached.
+  void wait_for_collection();
+  // True between a concurrent collection's two pauses (the write barrier is on).
+  bool is_marking() const;
+  // Idle-time hook: the embedder has about `budget` of idle time on this (attached)
+  // thread. The heap spends it on collection work: marking for a cycle under way,
+  // sweeping a finished cycle's pages, or - if at least idle_gc_fraction of the pacing
+  // trigger has been allocated - starting a cycle early. Returns true if it did any work.
+  bool idle(std::chrono::nanoseconds budget);
   // Stops the world and checks the heap: every object reachable from the roots is
   // allocated (not freed) and well formed, every reference field points at a live object
   // start, free memory is free exactly once, page lists are consistent.
@@ -132,6 +158,18 @@ class Heap {
   // marking (in the pause and concurrent), sweeping, one track per collecting thread.
   // Open it in Perfetto (ui.perfetto.dev) or chrome://tracing.
   std::string chrome_trace_json() const;
+
+  // Finalizers (gc/finalizers.h; docs/gc.md): `callback` runs once, some time after a
+  // collection has found `target` unreachable - never during a pause, never on a
+  // collector thread, but on whichever thread calls run_finalizers(). The callback does
+  // not get the object (it has been freed by then): capture what the cleanup needs.
+  // The calling thread must be attached; target must be a heap object.
+  void add_finalizer(Value target, std::function<void()> callback);
+  // Runs up to `max` pending finalizer callbacks on the calling thread (attached or
+  // not); returns how many ran. An exception from a callback propagates to the caller;
+  // the callbacks behind it stay pending.
+  size_t run_finalizers(size_t max = SIZE_MAX);
+  size_t pending_finalizers() const;
 
   // Registered global root slots: the slot's value is kept alive until removed.
   void add_root(Slot* slot);

@@ -19,6 +19,11 @@ class SlotVisitor {
  public:
   virtual void visit(const Slot* slots, size_t count) = 0;
   void visit(const Slot& slot) { visit(&slot, 1); }
+  // A weak slot: does not keep its target alive. When a collection finds the target
+  // unreachable it clears the slot to null, in the same pause as every other weak slot
+  // and WeakRef to that target, before the target's memory is reused. Only kCustom
+  // classes' trace functions (and WeakCell) report weak slots.
+  virtual void visit_weak(const Slot& slot) { (void)slot; }
 
  protected:
   ~SlotVisitor() = default;

@@ -1,0 +1,56 @@
+// Finalizer bookkeeping. See finalizers.h for the model and the invariants.
+#include "gc/finalizers.h"
+
+#include "gc/marker.h"
+
+namespace shoal::internal {
+
+void FinalizerTable::add(Object* target, std::function<void()> callback) {
+  MutexLock lock(mu_);
+  live_.push_back({target, std::move(callback)});
+}
+
+size_t FinalizerTable::queue_dead_in_pause(HeapImpl& heap) {
+  MutexLock lock(mu_);
+  size_t queued = 0;
+  size_t kept = 0;
+  for (Entry& e : live_) {
+    if (Marker::is_marked(heap, e.target)) {
+      if (&live_[kept] != &e) live_[kept] = std::move(e);
+      ++kept;
+    } else {
+      pending_.push_back(std::move(e.callback));
+      ++queued;
+    }
+  }
+  live_.resize(kept);
+  return queued;
+}
+
+size_t FinalizerTable::run_pending(size_t max) {
+  size_t ran = 0;
+  while (ran < max) {
+    std::function<void()> callback;
+    {
+      MutexLock lock(mu_);
+      if (pending_.empty()) break;
+      callback = std::move(pending_.front());
+      pending_.pop_front();
+    }
+    ++ran;
+    callback();
+  }
+  return ran;
+}
+
+size_t FinalizerTable::pending() const {
+  MutexLock lock(mu_);
+  return pending_.size();
+}
+
+size_t FinalizerTable::registered() const {
+  MutexLock lock(mu_);
+  return live_.size();
+}
+
+}  // namespace shoal::internal

@@ -1,0 +1,132 @@
+// The parallel marker's pool and work list. See parallel_marker.h for the algorithm and
+// its termination argument.
+#include "gc/parallel_marker.h"
+
+#include <algorithm>
+#include <mutex>
+
+#include "shoal/internal/check.h"
+
+namespace shoal::internal {
+
+void MarkTotals::add(Marker& m) {
+  objects_marked += m.objects_marked();
+  bytes_traced += m.bytes_traced();
+  std::vector<Slot*>& w = m.weak_slots();
+  weak_slots.insert(weak_slots.end(), w.begin(), w.end());
+}
+
+ParallelMarker::~ParallelMarker() {
+  {
+    MutexLock lock(mu_);
+    shutdown_ = true;
+  }
+  job_cv_.notify_all();
+  for (std::thread& t : helpers_) t.join();
+}
+
+void ParallelMarker::drain(std::vector<Object*>&& grey, unsigned workers, MarkTotals& totals,
+                           const std::function<void(Object*)>* after_each) {
+  MutexLock one_drain(drain_mu_);
+  if (grey.empty()) return;
+  workers = std::max(1u, workers);
+  if (after_each && *after_each) workers = 1;  // the test hook wants one tracing thread
+  // Seed: a single worker just takes the whole vector; otherwise cut it into chunks.
+  const bool parallel = workers > 1 && grey.size() > 1;
+  {
+    MutexLock lock(mu_);
+    SHOAL_CHECK(terminated_ && chunks_.empty());
+    markers_.assign(workers, Marker(heap_));
+    if (parallel) {
+      for (size_t i = 0; i < grey.size(); i += kChunk) {
+        const size_t end = std::min(grey.size(), i + kChunk);
+        chunks_.emplace_back(grey.begin() + static_cast<std::ptrdiff_t>(i), grey.begin() + static_cast<std::ptrdiff_t>(end));
+      }
+    } else {
+      chunks_.push_back(std::move(grey));
+    }
+    job_workers_ = parallel ? workers : 1;
+    joined_ = 1;  // the caller
+    idle_ = 0;
+    left_ = 0;
+    terminated_ = false;
+    after_each_ = after_each;
+    ++epoch_;
+    while (parallel && helpers_.size() + 1 < workers) {
+      const size_t index = helpers_.size() + 1;
+      helpers_.emplace_back([this, index] { helper_main(index); });
+    }
+  }
+  if (parallel) job_cv_.notify_all();
+  work(0, after_each);
+  {
+    std::unique_lock<Mutex> lock(mu_);
+    done_cv_.wait(lock, [&]() SHOAL_NO_THREAD_SAFETY_ANALYSIS { return left_ + 1 == joined_; });
+    SHOAL_CHECK(chunks_.empty());
+  }
+  for (Marker& m : markers_) totals.add(m);
+}
+
+void ParallelMarker::helper_main(size_t index) SHOAL_NO_THREAD_SAFETY_ANALYSIS {
+  uint64_t seen = 0;
+  for (;;) {
+    const std::function<void(Object*)>* after_each;
+    {
+      std::unique_lock<Mutex> lock(mu_);
+      job_cv_.wait(lock, [&] { return shutdown_ || (epoch_ != seen && !terminated_ && index < job_workers_); });
+      if (shutdown_) return;
+      seen = epoch_;
+      ++joined_;
+      after_each = after_each_;
+    }
+    work(index, after_each);
+    {
+      MutexLock lock(mu_);
+      ++left_;
+    }
+    done_cv_.notify_all();
+  }
+}
+
+void ParallelMarker::work(size_t index, const std::function<void(Object*)>* after_each) {
+  Marker& m = markers_[index];
+  for (;;) {
+    if (!m.has_grey() && !take_chunk(m)) return;
+    m.drain_some(kStep, after_each);
+    if (m.grey_count() >= 2 * kMinDonation && hungry_.load(std::memory_order_relaxed) > 0)
+      donate(m.split_off(m.grey_count() / 2));
+  }
+}
+
+bool ParallelMarker::take_chunk(Marker& m) SHOAL_NO_THREAD_SAFETY_ANALYSIS {
+  std::unique_lock<Mutex> lock(mu_);
+  for (;;) {
+    if (!chunks_.empty()) {
+      std::vector<Object*> chunk = std::move(chunks_.back());
+      chunks_.pop_back();
+      for (Object* o : chunk) m.push_grey(o);
+      return true;
+    }
+    if (terminated_) return false;
+    if (++idle_ == joined_) {  // everyone who joined is idle and no chunk is left
+      terminated_ = true;
+      lock.unlock();
+      work_cv_.notify_all();
+      return false;
+    }
+    hungry_.fetch_add(1, std::memory_order_relaxed);
+    work_cv_.wait(lock, [&] { return terminated_ || !chunks_.empty(); });
+    hungry_.fetch_sub(1, std::memory_order_relaxed);
+    --idle_;
+  }
+}
+
+void ParallelMarker::donate(std::vector<Object*>&& chunk) {
+  {
+    MutexLock lock(mu_);
+    chunks_.push_back(std::move(chunk));
+  }
+  work_cv_.notify_one();
+}
+
+}  // namespace shoal::internal

@@ -1,0 +1,99 @@
+// Parallel marking: a small pool of marker threads sharing work by chunk donation.
+//
+// Algorithm (the shared-mark-stack scheme of Boehm GC's parallel marker and WebKit's
+// Riptide, with Endo-Taura-Yonezawa style donation):
+//   - Each worker owns a Marker (gc/marker.h): a private grey stack it pushes and pops
+//     without synchronisation.
+//   - A shared work list holds chunks (vectors of grey objects). drain() seeds it with
+//     the given grey objects, cut into chunks.
+//   - A worker with an empty stack takes a chunk; if none is left it declares itself
+//     idle ("hungry") and waits. A worker whose stack is deep and who sees a hungry peer
+//     donates the bottom half of its stack (the oldest entries: roots of untraced
+//     subgraphs, so the donation is worth the lock) as a new chunk.
+//   - Termination: marking is finished exactly when every joined worker is idle and the
+//     work list is empty - new grey objects only come from a worker tracing, and an idle
+//     worker has nothing to trace. The last worker to go idle sets `terminated_`.
+// Invariant when drain() returns: no grey object is left on any stack or in the list,
+// so (marker.h) no black object points at a white one - as far as this drain knows;
+// concurrent mutators may have shaded more objects into their SATB buffers meanwhile
+// (the collector's termination protocol, gc/collector.h, takes those).
+//
+// Why our own pool and not oneTBB (which Shoal uses for the parallel sweep): the marker
+// is the collector's most race-prone code, and ThreadSanitizer cannot see TBB's internal
+// synchronisation (Debian's libtbb is not instrumented), so with TBB the TSan preset
+// would have to mark serially and the parallel marker would never be checked. This pool
+// is ~150 lines of mutex/condition-variable code that TSan checks in every CI run. The
+// helper threads are started on first use, sleep between drains, and the calling thread
+// is always worker 0, so a one-worker drain costs no thread hand-off at all.
+//
+// A late helper (woken after termination) sees `terminated_` and does not join, so a
+// drain never waits for a thread that is slow to wake: with little work, the caller
+// finishes alone.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "gc/marker.h"
+#include "shoal/internal/mutex.h"
+
+namespace shoal::internal {
+
+class HeapImpl;
+
+struct MarkTotals {
+  size_t objects_marked = 0;  // white -> grey transitions by the workers
+  size_t bytes_traced = 0;    // cell bytes of the objects traced
+  std::vector<Slot*> weak_slots;
+  void add(Marker& m);
+};
+
+class ParallelMarker {
+ public:
+  explicit ParallelMarker(HeapImpl& heap) : heap_(heap) {}
+  ~ParallelMarker();
+  ParallelMarker(const ParallelMarker&) = delete;
+  ParallelMarker& operator=(const ParallelMarker&) = delete;
+
+  // Traces `grey` and everything white reachable from it with up to `workers` threads
+  // (the caller and workers-1 helpers), adding the counters and weak slots to `totals`.
+  // after_each: see Marker::drain (only with workers == 1). One drain at a time.
+  void drain(std::vector<Object*>&& grey, unsigned workers, MarkTotals& totals,
+             const std::function<void(Object*)>* after_each = nullptr) SHOAL_EXCLUDES(mu_);
+
+  static constexpr size_t kChunk = 512;        // objects per seeded chunk
+  static constexpr size_t kStep = 128;         // objects traced between donation checks
+  static constexpr size_t kMinDonation = 64;   // donate only from a stack this deep
+
+ private:
+  void work(size_t index, const std::function<void(Object*)>* after_each);
+  bool take_chunk(Marker& m) SHOAL_EXCLUDES(mu_);
+  void donate(std::vector<Object*>&& chunk) SHOAL_EXCLUDES(mu_);
+  void helper_main(size_t index) SHOAL_EXCLUDES(mu_);
+
+  HeapImpl& heap_;
+  Mutex drain_mu_;  // one drain at a time
+  Mutex mu_;
+  std::condition_variable_any job_cv_;   // helpers wait for a drain
+  std::condition_variable_any work_cv_;  // hungry workers wait for a chunk or the end
+  std::condition_variable_any done_cv_;  // the caller waits for its helpers to leave
+  std::vector<std::vector<Object*>> chunks_ SHOAL_GUARDED_BY(mu_);
+  std::vector<Marker> markers_;          // one per worker, sized before a drain starts
+  uint64_t epoch_ SHOAL_GUARDED_BY(mu_) = 0;
+  size_t job_workers_ SHOAL_GUARDED_BY(mu_) = 0;
+  size_t joined_ SHOAL_GUARDED_BY(mu_) = 0;
+  size_t idle_ SHOAL_GUARDED_BY(mu_) = 0;
+  size_t left_ SHOAL_GUARDED_BY(mu_) = 0;
+  bool terminated_ SHOAL_GUARDED_BY(mu_) = true;
+  bool shutdown_ SHOAL_GUARDED_BY(mu_) = false;
+  const std::function<void(Object*)>* after_each_ SHOAL_GUARDED_BY(mu_) = nullptr;
+  std::atomic<size_t> hungry_{0};
+  std::vector<std::thread> helpers_;
+};
+
+}  // namespace shoal::internal
