@@ -118,6 +118,9 @@ class Collector {
   // Testing: starts a concurrent cycle now, whatever the pacing trigger says.
   void start_concurrent_cycle_for_testing(MutatorThread* self) { start_concurrent_cycle(self, "requested", true); }
   void wait_for_concurrent_cycle_for_testing(MutatorThread* self) { wait_for_concurrent_cycle(self); }
+  // Testing: marker threads used in pauses (default: the hardware threads). Call it
+  // before the heap's first collection.
+  void set_pause_workers_for_testing(unsigned n) { pause_workers_ = n; }
 
   GcStats stats() const SHOAL_EXCLUDES(stats_mu_);
   // The last kCycleLogSize cycles (stats().recent holds the last 256 of them).

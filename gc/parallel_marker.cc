@@ -62,6 +62,9 @@ void ParallelMarker::drain(std::vector<Object*>&& grey, unsigned workers, MarkTo
   {
     std::unique_lock<Mutex> lock(mu_);
     done_cv_.wait(lock, [&]() SHOAL_NO_THREAD_SAFETY_ANALYSIS { return left_ + 1 == joined_; });
+  }
+  {
+    MutexLock lock(mu_);
     SHOAL_CHECK(chunks_.empty());
   }
   for (Marker& m : markers_) totals.add(m);
@@ -73,7 +76,7 @@ void ParallelMarker::helper_main(size_t index) SHOAL_NO_THREAD_SAFETY_ANALYSIS {
     const std::function<void(Object*)>* after_each;
     {
       std::unique_lock<Mutex> lock(mu_);
-      job_cv_.wait(lock, [&] { return shutdown_ || (epoch_ != seen && !terminated_ && index < job_workers_); });
+      job_cv_.wait(lock, [&]() SHOAL_NO_THREAD_SAFETY_ANALYSIS { return shutdown_ || (epoch_ != seen && !terminated_ && index < job_workers_); });
       if (shutdown_) return;
       seen = epoch_;
       ++joined_;
@@ -115,7 +118,7 @@ bool ParallelMarker::take_chunk(Marker& m) SHOAL_NO_THREAD_SAFETY_ANALYSIS {
       return false;
     }
     hungry_.fetch_add(1, std::memory_order_relaxed);
-    work_cv_.wait(lock, [&] { return terminated_ || !chunks_.empty(); });
+    work_cv_.wait(lock, [&]() SHOAL_NO_THREAD_SAFETY_ANALYSIS { return terminated_ || !chunks_.empty(); });
     hungry_.fetch_sub(1, std::memory_order_relaxed);
     --idle_;
   }

@@ -6,15 +6,24 @@
 //   - link them into the thread's own root array and into random slots of other objects,
 //     overwrite and drop references (garbage of every shape, cycles included);
 //   - publish objects to a shared table and read other threads' publications;
-//   - detach from the heap and attach again mid-run; block "in native" for a while;
-//   - call safepoint(), collect() and verify() now and then.
-// Invariants checked continuously: every object reached from a root still holds its
-// pattern (a freed-and-reused or corrupted object shows up as a wrong pattern), and the
-// heap verifier passes. Any failure exits non-zero.
+//   - weak references both ways: WeakCells (weak slots inside the heap) stored in the
+//     graph, and WeakRef handles held by the thread; read them and use what they return;
+//   - register finalizers on cells; a finalizer thread (the main thread) runs them;
+//   - detach from the heap and attach again mid-run (mid-cycle, too); block "in
+//     native" for a while;
+//   - call safepoint(), collect(), start_collection(), idle() and verify() now and then.
+// Invariants checked continuously: every object reached from a root, a WeakCell or a
+// WeakRef still holds its pattern (a freed-and-reused or corrupted object shows up as a
+// wrong pattern); no finalizer runs twice or for a cell that is still reachable (its id
+// is recorded as finalized; every walk checks the ids it meets); the heap verifier
+// passes (it also checks that no weak slot points at freed memory). Any failure exits
+// non-zero.
 //
 // Not a benchmark. Default run is short (CI); --seconds N for a soak.
-//   shoal_stress [--seconds S] [--threads N] [--seed X] [--torture N] [--heap-mb M]
-//                [--concurrent]          (paced cycles mark concurrently, sweep lazily)
+//   shoal_stress [--seconds S | --minutes M] [--threads N] [--seed X] [--torture N]
+//                [--heap-mb M] [--marker-threads N]
+//                [--stw]                 (every collection stop-the-world; the default is
+//                                         the heap's default: concurrent marking)
 //                [--verify-each-cycle]   (run the heap verifier in every cycle's pause)
 #include <atomic>
 #include <chrono>
@@ -23,7 +32,9 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <mutex>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "shoal/shoal.h"
@@ -47,6 +58,22 @@ void fail(const char* what) {
   if (g_failures.fetch_add(1) < 10) std::fprintf(stderr, "shoal_stress: invariant broken: %s\n", what);
 }
 
+// Ids of cells whose finalizer has run: such a cell must never be reachable again.
+std::mutex g_finalized_mu;
+std::unordered_set<int64_t> g_finalized;
+std::atomic<uint64_t> g_finalizers_registered{0}, g_finalizers_run{0};
+
+void finalize_cell(int64_t id) {
+  g_finalizers_run.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lock(g_finalized_mu);
+  if (!g_finalized.insert(id).second) fail("a finalizer ran twice");
+}
+
+bool was_finalized(int64_t id) {
+  std::lock_guard<std::mutex> lock(g_finalized_mu);
+  return g_finalized.count(id) != 0;
+}
+
 std::string string_pattern(size_t n) {
   std::string s(n, ' ');
   for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (n + i) % 26);
@@ -61,6 +88,7 @@ void check_object(shoal::Value v) {
   if (cls == shoal::class_id_of<Cell>()) {
     auto* c = static_cast<Cell*>(o->payload());
     if (c->check != ~c->id * Cell::kMagic) fail("cell pattern");
+    else if ((c->id & 7) == 0 && was_finalized(c->id)) fail("a finalized cell is still reachable");
   } else if (cls == shoal::kByteArrayClassId) {
     auto* b = static_cast<shoal::ByteArray*>(o->payload());
     const size_t n = b->length();
@@ -72,8 +100,8 @@ void check_object(shoal::Value v) {
   } else if (cls == shoal::kStringClassId) {
     auto* s = static_cast<shoal::String*>(o->payload());
     if (s->view() != string_pattern(s->length())) fail("string pattern");
-  } else if (cls == shoal::kRefArrayClassId) {
-    // Elements are checked when visited.
+  } else if (cls == shoal::kRefArrayClassId || cls == shoal::WeakCell::class_id()) {
+    // Elements (the weak target) are checked when visited.
   } else {
     fail("unknown class in the graph");
   }
@@ -92,6 +120,8 @@ void walk(shoal::Value v, int depth, int& budget) {
   } else if (o->class_id() == shoal::kRefArrayClassId) {
     auto* a = static_cast<shoal::RefArray*>(o->payload());
     for (size_t i = 0; i < a->length() && budget > 0; ++i) walk(a->get(i), depth + 1, budget);
+  } else if (o->class_id() == shoal::WeakCell::class_id()) {
+    walk(static_cast<shoal::WeakCell*>(o->payload())->get(), depth + 1, budget);  // alive or null
   }
 }
 
@@ -101,14 +131,15 @@ struct Options {
   uint64_t seed = 1;
   uint32_t torture = 0;
   size_t heap_mb = 256;
-  bool concurrent = false;
+  bool stop_the_world = false;
+  unsigned marker_threads = 0;
   bool verify_each_cycle = false;
 };
 
 class Worker {
  public:
   Worker(shoal::Heap& heap, shoal::Persistent<shoal::RefArray>& shared, int index, uint64_t seed)
-      : heap_(heap), shared_(shared), index_(index), rng_(seed) {}
+      : heap_(heap), shared_(shared), index_(index), rng_(seed), next_id_((static_cast<uint64_t>(index) << 40) + 1) {}
 
   void run(const std::atomic<bool>& stop) {
     while (!stop.load(std::memory_order_relaxed)) {
@@ -121,6 +152,7 @@ class Worker {
         for (int i = 0; i < ops && !stop.load(std::memory_order_relaxed); ++i) step(roots);
         int budget = 100000;
         walk(roots.value(), 0, budget);
+        check_weak_refs();
       }
       if (rng_() % 4 == 0) std::this_thread::sleep_for(std::chrono::microseconds(rng_() % 200));
     }
@@ -167,10 +199,50 @@ class Worker {
     }
   }
 
+  // WeakRef handles: a dead target reads as null, a live one holds its pattern.
+  void check_weak_refs() {
+    for (auto& w : weak_refs_) {
+      int budget = 200;
+      walk(w.get().value(), 0, budget);
+    }
+  }
+
+  void weak_op(shoal::Ref<shoal::RefArray> roots) {
+    const shoal::Value target = roots->get(pick(64));
+    switch (pick(4)) {
+      case 0:  // a weak cell in the graph
+        roots->set(pick(64), shoal::WeakCell::create(target).value());
+        break;
+      case 1:  // a weak handle outside the heap
+        if (target.is_object() && target.as_object()->class_id() == shoal::class_id_of<Cell>()) {
+          if (weak_refs_.size() >= 16) weak_refs_.erase(weak_refs_.begin() + static_cast<std::ptrdiff_t>(pick(16)));
+          weak_refs_.emplace_back(heap_, shoal::Ref<Cell>::from_value(target));
+        }
+        break;
+      case 2: {  // upgrade a weak reference and store it strongly somewhere
+        if (weak_refs_.empty()) break;
+        shoal::Ref<Cell> c = weak_refs_[pick(weak_refs_.size())].get();
+        if (c) store_into(roots->get(pick(64)), c.value());
+        break;
+      }
+      default:  // a finalizer on a cell (ids divisible by 8 are checked in walks)
+        if (target.is_object() && target.as_object()->class_id() == shoal::class_id_of<Cell>()) {
+          const int64_t id = shoal::Ref<Cell>::from_value(target)->id;
+          if ((id & 7) == 0 && registered_.insert(id).second) {
+            heap_.add_finalizer(target, [id] { finalize_cell(id); });
+            g_finalizers_registered.fetch_add(1, std::memory_order_relaxed);
+          }
+        }
+        break;
+    }
+  }
+
   void step(shoal::Ref<shoal::RefArray> roots) {
     g_ops.fetch_add(1, std::memory_order_relaxed);
     const unsigned op = static_cast<unsigned>(rng_() % 1000);
-    if (op < 500) {
+    if (op < 60) {
+      weak_op(roots);
+    } else if (op < 500) {
       roots->set(pick(64), allocate_something());
     } else if (op < 750) {
       store_into(roots->get(pick(64)), roots->get(pick(64)));  // rewire, cycles included
@@ -191,8 +263,12 @@ class Worker {
       shoal::safepoint();
     } else if (op < 996) {
       shoal::run_native([&] { std::this_thread::sleep_for(std::chrono::microseconds(50 + rng_() % 500)); });
-    } else if (op < 999) {
+    } else if (op < 997) {
       heap_.collect();
+    } else if (op < 998) {
+      heap_.start_collection();
+    } else if (op < 999) {
+      heap_.idle(std::chrono::microseconds(200));
     } else {
       shoal::VerifyReport r = heap_.verify();
       if (!r.ok) {
@@ -206,7 +282,9 @@ class Worker {
   shoal::Persistent<shoal::RefArray>& shared_;
   int index_;
   std::mt19937_64 rng_;
-  uint64_t next_id_ = 1;
+  uint64_t next_id_;
+  std::vector<shoal::WeakRef<Cell>> weak_refs_;
+  std::unordered_set<int64_t> registered_;
 };
 
 Options parse(int argc, char** argv) {
@@ -225,10 +303,12 @@ Options parse(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--seed")) o.seed = std::strtoull(value(), nullptr, 10);
     else if (!std::strcmp(argv[i], "--torture")) o.torture = static_cast<uint32_t>(std::atoi(value()));
     else if (!std::strcmp(argv[i], "--heap-mb")) o.heap_mb = std::strtoull(value(), nullptr, 10);
-    else if (!std::strcmp(argv[i], "--concurrent")) o.concurrent = true;
+    else if (!std::strcmp(argv[i], "--stw")) o.stop_the_world = true;
+    else if (!std::strcmp(argv[i], "--concurrent")) o.stop_the_world = false;  // the default
+    else if (!std::strcmp(argv[i], "--marker-threads")) o.marker_threads = static_cast<unsigned>(std::atoi(value()));
     else if (!std::strcmp(argv[i], "--verify-each-cycle")) o.verify_each_cycle = true;
     else {
-      std::fprintf(stderr, "usage: %s [--seconds S|--minutes M] [--threads N] [--seed X] [--torture N] [--heap-mb M] [--concurrent] [--verify-each-cycle]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--seconds S|--minutes M] [--threads N] [--seed X] [--torture N] [--heap-mb M] [--stw] [--marker-threads N] [--verify-each-cycle]\n", argv[0]);
       std::exit(2);
     }
   }
@@ -245,7 +325,8 @@ int main(int argc, char** argv) {
   ho.heap_limit = opt.heap_mb << 20;
   ho.gc_torture_interval = opt.torture;
   ho.min_gc_trigger = size_t{2} << 20;
-  ho.concurrent_marking = opt.concurrent;
+  ho.concurrent_marking = !opt.stop_the_world;
+  ho.marker_threads = opt.marker_threads;
   ho.verify_after_gc = opt.verify_each_cycle;  // (sweeps in the pause, so off by default)
   shoal::Heap heap(ho);
   shoal::Persistent<shoal::RefArray> shared;
@@ -264,7 +345,13 @@ int main(int argc, char** argv) {
         fail("exception");
       }
     });
-  std::this_thread::sleep_for(std::chrono::duration<double>(opt.seconds));
+  // The main thread is the finalizer thread (unattached): it runs pending finalizers
+  // until the end.
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(opt.seconds);
+  while (std::chrono::steady_clock::now() < end) {
+    heap.run_finalizers();
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
   stop = true;
   for (auto& t : threads) t.join();
 
@@ -280,12 +367,17 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", e.what());
     fail("heap verification after a cycle");
   }
+  heap.run_finalizers();
+  if (g_finalizers_run.load() > g_finalizers_registered.load()) fail("more finalizers ran than were registered");
   const shoal::GcStats s = heap.stats();
   const bool ok = g_failures.load() == 0;
-  std::printf("shoal_stress: %d threads, %.0f s, seed %llu: %llu ops, %llu collections, max pause %.2f ms, "
-              "%.0f MiB allocated: %s\n",
+  std::printf("shoal_stress: %d threads, %.0f s, seed %llu, %s: %llu ops, %llu collections, "
+              "%llu/%llu finalizers run, max pause %.2f ms, %.0f MiB allocated: %s\n",
               opt.threads, opt.seconds, static_cast<unsigned long long>(opt.seed),
+              opt.stop_the_world ? "stop-the-world" : "concurrent",
               static_cast<unsigned long long>(g_ops.load()), static_cast<unsigned long long>(s.collections),
+              static_cast<unsigned long long>(g_finalizers_run.load()),
+              static_cast<unsigned long long>(g_finalizers_registered.load()),
               static_cast<double>(s.max_pause_ns) / 1e6, static_cast<double>(s.bytes_allocated) / (1 << 20),
               ok ? "1 passed, 0 failed" : "0 passed, 1 failed");
   return ok ? 0 : 1;

@@ -25,16 +25,15 @@ inline void write(Object* holder, Slot& slot, Value value) {
   slot.store_after_barrier(value);
 }
 
-// Weak slots (SlotVisitor::visit_weak; WeakCell). A weak slot is written with
-// write_weak and read with read_weak, never with write/load: while marking runs, both
-// shade the target. A read hands out a strong reference the snapshot did not include;
-// a write may go into an object allocated during marking, which the marker never
-// traces, so its weak slot would not be cleared this cycle if the target died.
-inline void write_weak(Slot& slot, Value value) {
-  if (internal::g_write_barrier_active.load(std::memory_order_relaxed) != 0 && value.is_object()) [[unlikely]]
-    internal::weak_barrier_slow(value);
-  slot.store_after_barrier(value);
-}
+// Weak slots (SlotVisitor::visit_weak; WeakCell) are read with read_weak and written
+// with write_weak. A read, while marking runs, shades its result: it hands out a strong
+// reference to an object the snapshot may only reach weakly, and stacks are not
+// rescanned. A write needs no barrier: the overwritten target was only weakly held (the
+// snapshot does not count weak edges), and the new target is an object this mutator can
+// reach, so SATB already guarantees it is marked by the end of the cycle (or allocated
+// black) - which is also why a weak slot in an object allocated during marking (never
+// traced, so never considered for clearing this cycle) cannot be left dangling.
+inline void write_weak(Slot& slot, Value value) { slot.store_after_barrier(value); }
 
 inline Value read_weak(const Slot& slot) {
   const Value v = slot.load();

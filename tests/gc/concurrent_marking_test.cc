@@ -18,6 +18,7 @@ HeapOptions concurrent_options() {
   o.verify_after_gc = true;
   o.poison_freed_memory = true;
   o.min_gc_trigger = size_t{1} << 20;
+  o.marker_threads = 3;  // parallel marking (helpers) in the concurrent phase
   return o;
 }
 

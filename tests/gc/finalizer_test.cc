@@ -1,0 +1,161 @@
+// Finalizers: run once, after the target is found dead, only when the embedder asks
+// (never in a pause or on a collector thread), and never for a live object.
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "tests/test_support.h"
+
+namespace shoal::test {
+namespace {
+
+class FinalizerTest : public ::testing::TestWithParam<bool> {  // param: concurrent cycles
+ protected:
+  HeapOptions options() {
+    HeapOptions o;
+    o.concurrent_marking = GetParam();
+    o.verify_after_gc = true;
+    return o;
+  }
+  static void cycle(Heap& heap) {
+    if (heap.options().concurrent_marking) {
+      heap.start_collection();
+      heap.wait_for_collection();
+    } else {
+      heap.collect();
+    }
+  }
+};
+
+TEST_P(FinalizerTest, RunsOnceForDeadObjectsOnlyAndOnlyWhenAsked) {
+  Heap heap(options());
+  MutatorScope attach(heap);
+  constexpr size_t kN = 200;
+  auto ran = std::make_shared<std::vector<std::atomic<int>>>(kN);
+  Ref<RefArray> strong = RefArray::create(kN);
+  in_own_frame([&] {
+    for (size_t i = 0; i < kN; ++i) {
+      Ref<Node> n = make<Node>();
+      if (i % 2 == 0) strong->set(i, n.value());
+      heap.add_finalizer(n.value(), [ran, i] { (*ran)[i]++; });
+    }
+  });
+  clobber_stack();
+  cycle(heap);
+  for (size_t i = 0; i < kN; ++i) EXPECT_EQ((*ran)[i].load(), 0) << "ran before run_finalizers";
+  const size_t pending = heap.pending_finalizers();
+  EXPECT_GE(pending, kN / 2 - 5);
+  EXPECT_LE(pending, kN / 2);
+  EXPECT_EQ(heap.run_finalizers(), pending);
+  EXPECT_EQ(heap.pending_finalizers(), 0u);
+  size_t finalized = 0;
+  for (size_t i = 0; i < kN; ++i) {
+    if (i % 2 == 0) {
+      EXPECT_EQ((*ran)[i].load(), 0) << "finalized a live object " << i;
+    }
+    finalized += static_cast<size_t>((*ran)[i].load());
+  }
+  EXPECT_EQ(finalized, pending);
+  // Further cycles do not run anything twice; dropping the survivors finalizes them.
+  for (size_t i = 0; i < kN; ++i) strong->set(i, Value::null());
+  cycle(heap);
+  cycle(heap);
+  heap.run_finalizers();
+  size_t total = 0;
+  for (size_t i = 0; i < kN; ++i) {
+    EXPECT_LE((*ran)[i].load(), 1) << i;
+    total += static_cast<size_t>((*ran)[i].load());
+  }
+  EXPECT_GE(total, kN - 5);
+}
+
+// The notification comes after the cycle, outside its pause; run_finalizers then runs
+// on a thread the embedder chose, which may allocate in the callbacks.
+TEST_P(FinalizerTest, NotificationWakesAFinalizerThreadThatAllocates) {
+  std::atomic<int> notified{0};
+  HeapOptions o = options();
+  o.on_finalizers_pending = [&] { notified++; };
+  Heap heap(o);
+  MutatorScope attach(heap);
+  std::atomic<int> ran{0};
+  in_own_frame([&] {
+    for (int i = 0; i < 50; ++i) heap.add_finalizer(make<Node>().value(), [&] {
+      Ref<Node> n = make<Node>();  // the finalizer thread is attached: it may allocate
+      n->value = 1;
+      ran++;
+    });
+  });
+  clobber_stack();
+  cycle(heap);
+  EXPECT_GT(notified.load(), 0);
+  std::thread finalizer_thread([&] {
+    MutatorScope attach_too(heap);
+    heap.run_finalizers();
+  });
+  run_native([&] { finalizer_thread.join(); });
+  EXPECT_GE(ran.load(), 45);
+}
+
+TEST_P(FinalizerTest, RacingRegistrationsAndCollections) {
+  HeapOptions o = options();
+  o.min_gc_trigger = size_t{1} << 20;
+  o.verify_after_gc = false;
+  Heap heap(o);
+  std::atomic<size_t> registered{0}, ran{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&] {
+      MutatorScope attach(heap);
+      for (int i = 0; i < 3000; ++i) {
+        Ref<Node> n = make<Node>();
+        heap.add_finalizer(n.value(), [&] { ran++; });
+        registered++;
+        for (int g = 0; g < 30; ++g) make<Node>();
+      }
+    });
+  }
+  std::thread finalizer_thread([&] {  // an unattached thread running finalizers
+    while (!stop.load()) {
+      heap.run_finalizers();
+      std::this_thread::yield();
+    }
+  });
+  for (auto& t : threads) t.join();
+  {
+    MutatorScope attach(heap);
+    clobber_stack();
+    for (int c = 0; c < 3; ++c) heap.collect();
+  }
+  stop = true;
+  finalizer_thread.join();
+  heap.run_finalizers();
+  EXPECT_LE(ran.load(), registered.load());
+  EXPECT_GE(ran.load(), registered.load() - 10) << "all but a few stray-stack-word survivors";
+  EXPECT_EQ(heap.pending_finalizers(), 0u);
+}
+
+TEST_P(FinalizerTest, Misuse) {
+  Heap heap(options());
+  MutatorScope attach(heap);
+  EXPECT_THROW(heap.add_finalizer(Value::from_int(3), [] {}), InvalidArgument);
+  EXPECT_THROW(heap.add_finalizer(make<Node>().value(), nullptr), InvalidArgument);
+  std::thread other([&] { EXPECT_THROW(heap.add_finalizer(Value::null(), [] {}), NotAttached); });
+  run_native([&] { other.join(); });
+  // An exception from a callback reaches run_finalizers' caller; the rest stay queued.
+  in_own_frame([&] {
+    heap.add_finalizer(make<Node>().value(), [] { throw std::runtime_error("cleanup failed"); });
+  });
+  clobber_stack();
+  cycle(heap);
+  if (heap.pending_finalizers() == 1) {
+    EXPECT_THROW(heap.run_finalizers(), std::runtime_error);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cycles, FinalizerTest, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Concurrent" : "StopTheWorld"; });
+
+}  // namespace
+}  // namespace shoal::test
