@@ -318,6 +318,7 @@ void Collector::set_concurrent_trace_hook(std::function<void(Object*)> hook) {
 }
 
 void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
+  lower_collector_thread_priority();
   for (;;) {
     std::function<void(Object*)> hook;
     {
@@ -350,8 +351,7 @@ void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
     finish_concurrent_cycle(totals, record);
     notify_finalizers();
     // Background sweep of what the allocators have not swept yet.
-    while (!stopping_.load(std::memory_order_relaxed) && sweeper_.sweep_next()) {
-    }
+    while (!stopping_.load(std::memory_order_relaxed) && sweeper_.sweep_next()) step_aside_while_stopping(heap_.threads);
     report_lazy_sweep();
   }
 }
@@ -364,7 +364,7 @@ void Collector::drain_grey_concurrently(MarkTotals& totals, const std::function<
       grey.swap(grey_);
     }
     if (grey.empty()) return;
-    parallel_marker_.drain(std::move(grey), concurrent_workers_, totals, hook);
+    parallel_marker_.drain(std::move(grey), concurrent_workers_, totals, hook, &heap_.threads);
   }
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <mutex>
 
+#include "gc/thread_registry.h"
 #include "shoal/internal/check.h"
 
 namespace shoal::internal {
@@ -26,7 +27,7 @@ ParallelMarker::~ParallelMarker() {
 }
 
 void ParallelMarker::drain(std::vector<Object*>&& grey, unsigned workers, MarkTotals& totals,
-                           const std::function<void(Object*)>* after_each) {
+                           const std::function<void(Object*)>* after_each, const ThreadRegistry* step_aside) {
   MutexLock one_drain(drain_mu_);
   if (grey.empty()) return;
   workers = std::max(1u, workers);
@@ -51,6 +52,7 @@ void ParallelMarker::drain(std::vector<Object*>&& grey, unsigned workers, MarkTo
     left_ = 0;
     terminated_ = false;
     after_each_ = after_each;
+    step_aside_ = step_aside;
     ++epoch_;
     while (parallel && helpers_.size() + 1 < workers) {
       const size_t index = helpers_.size() + 1;
@@ -58,7 +60,7 @@ void ParallelMarker::drain(std::vector<Object*>&& grey, unsigned workers, MarkTo
     }
   }
   if (parallel) job_cv_.notify_all();
-  work(0, after_each);
+  work(0, after_each, step_aside);
   {
     std::unique_lock<Mutex> lock(mu_);
     done_cv_.wait(lock, [&]() SHOAL_NO_THREAD_SAFETY_ANALYSIS { return left_ + 1 == joined_; });
@@ -71,9 +73,11 @@ void ParallelMarker::drain(std::vector<Object*>&& grey, unsigned workers, MarkTo
 }
 
 void ParallelMarker::helper_main(size_t index) SHOAL_NO_THREAD_SAFETY_ANALYSIS {
+  lower_collector_thread_priority();
   uint64_t seen = 0;
   for (;;) {
     const std::function<void(Object*)>* after_each;
+    const ThreadRegistry* step_aside;
     {
       std::unique_lock<Mutex> lock(mu_);
       job_cv_.wait(lock, [&]() SHOAL_NO_THREAD_SAFETY_ANALYSIS { return shutdown_ || (epoch_ != seen && !terminated_ && index < job_workers_); });
@@ -81,8 +85,9 @@ void ParallelMarker::helper_main(size_t index) SHOAL_NO_THREAD_SAFETY_ANALYSIS {
       seen = epoch_;
       ++joined_;
       after_each = after_each_;
+      step_aside = step_aside_;
     }
-    work(index, after_each);
+    work(index, after_each, step_aside);
     {
       MutexLock lock(mu_);
       ++left_;
@@ -91,11 +96,13 @@ void ParallelMarker::helper_main(size_t index) SHOAL_NO_THREAD_SAFETY_ANALYSIS {
   }
 }
 
-void ParallelMarker::work(size_t index, const std::function<void(Object*)>* after_each) {
+void ParallelMarker::work(size_t index, const std::function<void(Object*)>* after_each,
+                          const ThreadRegistry* step_aside) {
   Marker& m = markers_[index];
   for (;;) {
     if (!m.has_grey() && !take_chunk(m)) return;
     m.drain_some(kStep, after_each);
+    if (step_aside) step_aside_while_stopping(*step_aside);
     if (m.grey_count() >= 2 * kMinDonation && hungry_.load(std::memory_order_relaxed) > 0)
       donate(m.split_off(m.grey_count() / 2));
   }

@@ -24,7 +24,8 @@
 // would have to mark serially and the parallel marker would never be checked. This pool
 // is ~150 lines of mutex/condition-variable code that TSan checks in every CI run. The
 // helper threads are started on first use, sleep between drains, and the calling thread
-// is always worker 0, so a one-worker drain costs no thread hand-off at all.
+// is always worker 0, so a one-worker drain costs no thread hand-off at all. Helpers run
+// at a lowered priority (gc/thread_registry.h, lower_collector_thread_priority).
 //
 // A late helper (woken after termination) sees `terminated_` and does not join, so a
 // drain never waits for a thread that is slow to wake: with little work, the caller
@@ -45,6 +46,7 @@
 namespace shoal::internal {
 
 class HeapImpl;
+class ThreadRegistry;
 
 struct MarkTotals {
   size_t objects_marked = 0;  // white -> grey transitions by the workers
@@ -63,15 +65,18 @@ class ParallelMarker {
   // Traces `grey` and everything white reachable from it with up to `workers` threads
   // (the caller and workers-1 helpers), adding the counters and weak slots to `totals`.
   // after_each: see Marker::drain (only with workers == 1). One drain at a time.
+  // step_aside (concurrent marking only; null in pauses): the workers give up their CPU
+  // while that registry is stopping the world, so mutators reach their safepoints fast.
   void drain(std::vector<Object*>&& grey, unsigned workers, MarkTotals& totals,
-             const std::function<void(Object*)>* after_each = nullptr) SHOAL_EXCLUDES(mu_);
+             const std::function<void(Object*)>* after_each = nullptr,
+             const ThreadRegistry* step_aside = nullptr) SHOAL_EXCLUDES(mu_);
 
   static constexpr size_t kChunk = 512;        // objects per seeded chunk
   static constexpr size_t kStep = 128;         // objects traced between donation checks
   static constexpr size_t kMinDonation = 64;   // donate only from a stack this deep
 
  private:
-  void work(size_t index, const std::function<void(Object*)>* after_each);
+  void work(size_t index, const std::function<void(Object*)>* after_each, const ThreadRegistry* step_aside);
   bool take_chunk(Marker& m) SHOAL_EXCLUDES(mu_);
   void donate(std::vector<Object*>&& chunk) SHOAL_EXCLUDES(mu_);
   void helper_main(size_t index) SHOAL_EXCLUDES(mu_);
@@ -92,6 +97,7 @@ class ParallelMarker {
   bool terminated_ SHOAL_GUARDED_BY(mu_) = true;
   bool shutdown_ SHOAL_GUARDED_BY(mu_) = false;
   const std::function<void(Object*)>* after_each_ SHOAL_GUARDED_BY(mu_) = nullptr;
+  const ThreadRegistry* step_aside_ SHOAL_GUARDED_BY(mu_) = nullptr;
   std::atomic<size_t> hungry_{0};
   std::vector<std::thread> helpers_;
 };

@@ -10,6 +10,12 @@
 #include <string>
 #include <thread>
 
+#if defined(__linux__)
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 #include "shoal/errors.h"
 
 namespace shoal::internal {
@@ -19,6 +25,8 @@ constinit thread_local MutatorState* tls_mutator = nullptr;
 MutatorThread* current_thread() { return static_cast<MutatorThread*>(tls_mutator); }
 
 namespace {
+constexpr int kCollectorNice = 5;  // CFS weight ~1/3 of a nice-0 mutator's
+
 // Spin briefly, then yield, then sleep: time-to-safepoint is usually microseconds, but
 // on an oversubscribed machine the thread we wait for may need our core.
 class Backoff {
@@ -126,8 +134,26 @@ void request_poll(MutatorThread* t, uint32_t bit) {
   for (Tlab& tlab : t->tlabs) tlab.limit.store(0, std::memory_order_relaxed);
 }
 
+void lower_collector_thread_priority() {
+#if defined(__linux__)
+  // On Linux, PRIO_PROCESS with a thread id changes that thread only. Raising one's own
+  // nice value needs no privilege; failure is harmless (the thread keeps priority 0).
+  (void)setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), kCollectorNice);
+#endif
+}
+
+void step_aside_while_stopping(const ThreadRegistry& registry) {
+  for (int i = 0; registry.stopping(); ++i) {
+    if (i < 16)
+      std::this_thread::yield();
+    else
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+  }
+}
+
 void ThreadRegistry::stop_the_world(MutatorThread* self) {
   registry_mu_.lock();
+  stopping_.store(true, std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> lock(park_mu_);
     for (MutatorThread* t : threads_)
@@ -138,6 +164,7 @@ void ThreadRegistry::stop_the_world(MutatorThread* self) {
     Backoff backoff;
     while (t->state.load(std::memory_order_seq_cst) == ThreadState::kRunning) backoff.pause();
   }
+  stopping_.store(false, std::memory_order_relaxed);
 }
 
 uint64_t ThreadRegistry::resume_the_world() {

@@ -97,6 +97,14 @@ class NoHeapAccessScope {
 // Throws ThreadStateError when `t` may not touch the heap right now.
 void check_heap_access(const MutatorThread* t, const char* what);
 
+// Makes the calling collector thread (marker, marking helper) yield the CPU to mutators
+// when they compete for it: a small positive nice value for this thread only (Linux).
+void lower_collector_thread_priority();
+
+// Gives up the CPU while `registry` is stopping the world (see ThreadRegistry::stopping).
+class ThreadRegistry;
+void step_aside_while_stopping(const ThreadRegistry& registry);
+
 class ThreadRegistry {
  public:
   ThreadRegistry() = default;
@@ -136,6 +144,11 @@ class ThreadRegistry {
   // In a pause (registry locked by the caller).
   const std::vector<MutatorThread*>& threads_in_pause() const SHOAL_NO_THREAD_SAFETY_ANALYSIS { return threads_; }
   size_t count() SHOAL_EXCLUDES(registry_mu_);
+  // True while stop_the_world waits for threads to reach a safepoint. Collector threads
+  // doing background work (concurrent marking, background sweeping) step aside then, so
+  // a mutator that was preempted gets a core to reach its poll (time-to-safepoint on an
+  // oversubscribed machine is otherwise the scheduler's time slice).
+  bool stopping() const { return stopping_.load(std::memory_order_relaxed); }
 
  private:
   void return_to_running(MutatorThread* self);
@@ -146,6 +159,7 @@ class ThreadRegistry {
   Mutex registry_mu_;
   std::vector<MutatorThread*> threads_ SHOAL_GUARDED_BY(registry_mu_);
   size_t next_index_ SHOAL_GUARDED_BY(registry_mu_) = 0;
+  std::atomic<bool> stopping_{false};
   std::mutex park_mu_;
   std::condition_variable park_cv_;
 };
