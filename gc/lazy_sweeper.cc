@@ -1,25 +1,22 @@
 // Lazy and background sweeping. See lazy_sweeper.h for the protocol and invariants.
 #include "gc/lazy_sweeper.h"
 
+#include <memory>
 #include <thread>
 
 #include "heap/heap_impl.h"
 
 namespace shoal::internal {
 
+LazySweeper::LazySweeper(HeapImpl& heap)
+    : heap_(heap), unswept_(std::make_unique<std::atomic<uint64_t>[]>(heap.pages.in_use_words())) {}
+
 void LazySweeper::begin_in_pause() {
   PageSpace& pages = heap_.pages;
-  pages.reset_lists_in_pause();
+  pages.reset_class_lists_in_pause();
   const size_t n = pages.carved_pages();
-  for (size_t i = 0; i < n; ++i) {
-    PageInfo& page = pages.page_at(i);
-    if (page.state == PageState::kFree) {
-      pages.give_free(&page);
-    } else {
-      page.state = PageState::kUnswept;
-      page.next = nullptr;
-    }
-  }
+  for (size_t w = 0; w < (n + 63) / 64; ++w)
+    unswept_[w].store(pages.in_use_word(w), std::memory_order_relaxed);
   live_.store(0, std::memory_order_relaxed);
   freed_.store(0, std::memory_order_relaxed);
   pages_freed_.store(0, std::memory_order_relaxed);
@@ -34,8 +31,9 @@ bool LazySweeper::sweep_next() {
   if (cursor_.load(std::memory_order_relaxed) >= end) return false;
   const size_t i = cursor_.fetch_add(1, std::memory_order_acq_rel);
   if (i >= end) return false;
-  PageInfo& page = heap_.pages.page_at(i);
-  if (page.state == PageState::kUnswept) {
+  const uint64_t bit = uint64_t{1} << (i & 63);
+  if (unswept_[i >> 6].fetch_and(~bit, std::memory_order_acq_rel) & bit) {
+    PageInfo& page = heap_.pages.page_at(i);
     const SweepResult r = sweep_one_page(heap_, page);
     live_.fetch_add(r.live_bytes, std::memory_order_relaxed);
     freed_.fetch_add(r.freed_bytes, std::memory_order_relaxed);

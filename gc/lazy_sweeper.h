@@ -1,8 +1,9 @@
 // Lazy and background sweeping of the pages a concurrent cycle marked.
 //
 // A concurrent cycle's final pause does not sweep pages (that would make the pause grow
-// with the heap). Instead begin_in_pause() turns every in-use page into kUnswept and
-// empties the lists; after the world resumes, pages are swept one at a time by whoever
+// with the heap). Instead begin_in_pause() empties the class lists and snapshots the
+// page space's in-use bitmap as the "unswept" bitmap - O(pages / 64) words, no page is
+// touched, so the pause stays flat as the heap grows; after the world resumes, pages are swept one at a time by whoever
 // needs memory or has time:
 //   - an allocating thread whose class list is empty sweeps pages until one of its class
 //     has free runs (HeapImpl::acquire_page -> sweep_for_class), and the pacer sweeps a
@@ -12,8 +13,10 @@
 // Claiming: pages are claimed by an atomic cursor over the page indices that existed at
 // the final pause, so each page is swept exactly once, by one thread, without locks; the
 // swept page goes to its list under the list's lock (gc/sweeper.h: sweep_one_page).
-// Invariants: a kUnswept page is on no list and owned by no TLAB, and only its claimer
-// touches it. Alloc bits of unswept pages still include dead objects, and their mark bits
+// Invariants: a page whose unswept bit is set is on no list and owned by no TLAB (its
+// `state` still says kAvailable or kFull from before the pause), and only the thread
+// that cleared its bit touches it. Pages taken from the free pool after the pause have
+// no unswept bit, so the sweep never touches a page a TLAB allocates in. Alloc bits of unswept pages still include dead objects, and their mark bits
 // are the cycle's liveness, so anything that needs exact allocation state - every pause
 // (conservative root lookup, marking with clear mark bits, the verifier) - first calls
 // finish(), which sweeps what is left and waits for sweeps in flight (a claimer never
@@ -22,6 +25,8 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 
 #include "gc/sweeper.h"
 
@@ -32,7 +37,7 @@ struct PageInfo;
 
 class LazySweeper {
  public:
-  explicit LazySweeper(HeapImpl& heap) : heap_(heap) {}
+  explicit LazySweeper(HeapImpl& heap);
 
   // Final pause of a concurrent cycle, after the TLABs were flushed.
   void begin_in_pause();
@@ -49,6 +54,8 @@ class LazySweeper {
 
  private:
   HeapImpl& heap_;
+  // Bit i set: page i was in use at the final pause and nobody has claimed its sweep.
+  std::unique_ptr<std::atomic<uint64_t>[]> unswept_;
   std::atomic<size_t> cursor_{0};
   std::atomic<size_t> end_{0};
   std::atomic<size_t> swept_{0};

@@ -78,8 +78,8 @@ enum class PageState : uint8_t {
   kOwned,      // a thread's TLAB allocates from it; only the owner touches `runs`
   kAvailable,  // on its class's available list, has free runs
   kFull,       // no free runs left (until the next sweep)
-  kUnswept,    // marked by the last concurrent cycle, not swept yet (gc/lazy_sweeper.h):
-               // its alloc bits still include dead objects; only a sweeper touches it
+  // (A page marked by the last concurrent cycle and not swept yet keeps its kAvailable /
+  // kFull state but is on no list: the lazy sweeper's bitmap says it is unswept.)
 };
 
 struct PageInfo {

@@ -19,6 +19,7 @@ void* map_noreserve(size_t bytes) {
 PageSpace::PageSpace(size_t reserve_bytes) {
   max_pages_ = (reserve_bytes + kPageSize - 1) / kPageSize;
   if (max_pages_ == 0) max_pages_ = 1;
+  in_use_ = std::make_unique<std::atomic<uint64_t>[]>(in_use_words());
   reserved_bytes_ = max_pages_ * kPageSize;
   mapping_bytes_ = reserved_bytes_ + kPageSize;  // slack for alignment
   mapping_ = map_noreserve(mapping_bytes_);
@@ -58,6 +59,7 @@ PageInfo* PageSpace::take_free() {
     pool_ = p->next;
     p->next = nullptr;
     p->state = PageState::kOwned;
+    set_in_use(p->index, true);
     free_count_.fetch_sub(1, std::memory_order_relaxed);
   }
   return p;
@@ -72,6 +74,7 @@ PageInfo* PageSpace::carve() {
   p->index = static_cast<uint32_t>(i);
   p->state = PageState::kOwned;
   p->dirty = false;  // fresh mmap memory is zero
+  set_in_use(i, true);
   carved_.store(i + 1, std::memory_order_release);
   return p;
 }
@@ -87,11 +90,16 @@ void PageSpace::give_available(PageInfo* page) {
 void PageSpace::give_free(PageInfo* page) {
   MutexLock lock(pool_mu_);
   page->state = PageState::kFree;
+  set_in_use(page->index, false);
   page->runs = nullptr;
   page->cell_size = 0;
   page->next = pool_;
   pool_ = page;
   free_count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void PageSpace::reset_class_lists_in_pause() {
+  for (auto& list : classes_) list.head = nullptr;
 }
 
 void PageSpace::reset_lists_in_pause() {

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "heap/page.h"
 #include "shoal/internal/mutex.h"
@@ -55,6 +56,14 @@ class PageSpace {
 
   // Pause only: forget every list; the sweeper then gives each page back.
   void reset_lists_in_pause() SHOAL_NO_THREAD_SAFETY_ANALYSIS;
+  // Pause only: forget the class lists (the free pool stays as it is).
+  void reset_class_lists_in_pause() SHOAL_NO_THREAD_SAFETY_ANALYSIS;
+  // In-use bitmap: bit i is set while carved page i is out of the free pool (owned by a
+  // TLAB, on a class list, full, or waiting to be swept). A compact copy of "state !=
+  // kFree" that a pause can snapshot in O(pages / 64) words instead of touching every
+  // PageInfo (one cache miss each: ~1.6 ms for the 16K pages of a 4 GB heap).
+  size_t in_use_words() const { return (max_pages_ + 63) / 64; }
+  uint64_t in_use_word(size_t w) const { return in_use_[w].load(std::memory_order_relaxed); }
   // Decommits every committed pool page (madvise DONTNEED); returns bytes released.
   size_t decommit_free_pages();
 
@@ -90,6 +99,14 @@ class PageSpace {
   Mutex pool_mu_;
   PageInfo* pool_ SHOAL_GUARDED_BY(pool_mu_) = nullptr;
   std::atomic<size_t> free_count_{0};
+  std::unique_ptr<std::atomic<uint64_t>[]> in_use_;
+  void set_in_use(size_t i, bool on) {
+    const uint64_t bit = uint64_t{1} << (i & 63);
+    if (on)
+      in_use_[i >> 6].fetch_or(bit, std::memory_order_relaxed);
+    else
+      in_use_[i >> 6].fetch_and(~bit, std::memory_order_relaxed);
+  }
   ClassList classes_[kNumSizeClasses];
 };
 

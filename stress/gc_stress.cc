@@ -228,7 +228,8 @@ class Worker {
       default:  // a finalizer on a cell (ids divisible by 8 are checked in walks)
         if (target.is_object() && target.as_object()->class_id() == shoal::class_id_of<Cell>()) {
           const int64_t id = shoal::Ref<Cell>::from_value(target)->id;
-          if ((id & 7) == 0 && registered_.insert(id).second) {
+          // Only this thread's own cells (ids carry the thread index), each once.
+          if ((id & 7) == 0 && (id >> 40) == index_ && registered_.insert(id).second) {
             heap_.add_finalizer(target, [id] { finalize_cell(id); });
             g_finalizers_registered.fetch_add(1, std::memory_order_relaxed);
           }

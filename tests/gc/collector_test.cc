@@ -72,7 +72,10 @@ TEST_F(CollectorTest, StatisticsAreRecorded) {
 TEST_F(CollectorTest, PacingTriggersCollectionsAutomatically) {
   for (int i = 0; i < 2000000; ++i) make<Node>();  // 64 MB of garbage
   const GcStats s = heap().stats();
-  EXPECT_GE(s.collections, 5u);
+  // Trigger 4 MiB: stop-the-world would collect ~16 times. Concurrent cycles (the
+  // default) let allocation run on while they mark, but throttling caps a cycle at 4x
+  // the trigger (16 MiB), so at least 64/16 = 4 cycles start; the last may still run.
+  EXPECT_GE(s.collections, 3u);
   bool saw_allocation_cause = false;
   for (const auto& r : s.recent) saw_allocation_cause |= std::string(r.cause) == "allocation";
   EXPECT_TRUE(saw_allocation_cause);

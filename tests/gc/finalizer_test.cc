@@ -1,6 +1,7 @@
 // Finalizers: run once, after the target is found dead, only when the embedder asks
 // (never in a pause or on a collector thread), and never for a live object.
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -88,6 +89,8 @@ TEST_P(FinalizerTest, NotificationWakesAFinalizerThreadThatAllocates) {
   });
   clobber_stack();
   cycle(heap);
+  // (The marker thread calls the hook after the cycle has ended, so give it a moment.)
+  for (int i = 0; i < 5000 && notified.load() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   EXPECT_GT(notified.load(), 0);
   std::thread finalizer_thread([&] {
     MutatorScope attach_too(heap);
