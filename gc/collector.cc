@@ -247,10 +247,26 @@ void Collector::run_cycle_in_pause(MutatorThread* self, CycleRecord& record) {
 // ---- Concurrent cycles -------------------------------------------------------------
 
 void Collector::start_concurrent_cycle(MutatorThread* self, const char* cause, bool force) {
+  // The initial pause needs the last cycle's sweep finished (mark bits clear). Sweep what
+  // is left here, on the requesting thread, not in the pause - and again if a final
+  // pause handed out new pages to sweep while this thread waited for the lock.
+  for (bool retry = true; retry;) {
+    while (sweeper_.sweep_next()) {
+    }
+    retry = false;
+    start_concurrent_cycle_locked(self, cause, force, retry);
+  }
+}
+
+void Collector::start_concurrent_cycle_locked(MutatorThread* self, const char* cause, bool force, bool& retry) {
   with_collector_lock(self, [&] {
     {
       MutexLock lock(work_mu_);
       if (cycle_active_ || (!force && !heap_.over_trigger())) return;
+    }
+    if (sweeper_.unclaimed()) {
+      retry = true;
+      return;
     }
     CycleRecord record;
     record.cause = cause;
@@ -318,7 +334,8 @@ void Collector::set_concurrent_trace_hook(std::function<void(Object*)> hook) {
 }
 
 void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
-  lower_collector_thread_priority();
+  // (Normal priority, unlike the marking helpers: a pause waits for the page this thread
+  // may be sweeping, so it must not be starved by the mutators - priority inversion.)
   for (;;) {
     std::function<void(Object*)> hook;
     {

@@ -141,6 +141,7 @@ class Collector {
   void finish_lazy_sweep_in_pause();
   void report_lazy_sweep() SHOAL_EXCLUDES(stats_mu_);
   // Concurrent cycles.
+  void start_concurrent_cycle_locked(MutatorThread* self, const char* cause, bool force, bool& retry);
   void marker_thread_main();
   // Drains the grey list with the concurrent marker threads until it stays empty.
   void drain_grey_concurrently(MarkTotals& totals, const std::function<void(Object*)>* hook)

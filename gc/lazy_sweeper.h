@@ -42,6 +42,8 @@ class LazySweeper {
   // Final pause of a concurrent cycle, after the TLABs were flushed.
   void begin_in_pause();
   bool pending() const { return swept_.load(std::memory_order_acquire) < end_.load(std::memory_order_acquire); }
+  // True while some page of the current sweep has not been claimed yet.
+  bool unclaimed() const { return cursor_.load(std::memory_order_acquire) < end_.load(std::memory_order_acquire); }
   // Sweeps the next unclaimed page; false when there is none left to claim.
   bool sweep_next();
   // Sweeps until a page of class `cls` is available (returned kOwned) or `budget` pages

@@ -1,10 +1,12 @@
 // shoal_demo: Shoal's main job for now. Several threads share one heap: each builds
 // binary trees and linked lists, publishes some of them in a shared table, reads and
 // checks what the other threads published, and throws most of its work away, while the
-// heap collects (paced by allocation, plus an explicit collection now and then). At the
-// end the heap is verified and the GC statistics are printed.
+// heap collects (paced by allocation: concurrent cycles by default, plus a requested
+// background cycle now and then). At the end the heap is verified and the GC statistics
+// are printed.
 //
-//   shoal_demo [--threads N] [--seconds S] [--heap-mb M] [--depth D] [--concurrent]
+//   shoal_demo [--threads N] [--seconds S] [--heap-mb M] [--depth D]
+//              [--stw]               (every collection stop-the-world, for comparison)
 //              [--trace FILE.json]   (GC event trace for Perfetto / chrome://tracing)
 #include <algorithm>
 #include <atomic>
@@ -50,7 +52,7 @@ struct Options {
   double seconds = 3.0;
   size_t heap_mb = 512;
   int depth = 12;
-  bool concurrent = false;
+  bool concurrent = true;
   std::string trace;  // write the GC event trace (Chrome JSON) here
 };
 
@@ -68,10 +70,11 @@ Options parse(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--seconds")) o.seconds = std::atof(next());
     else if (!std::strcmp(argv[i], "--heap-mb")) o.heap_mb = std::strtoull(next(), nullptr, 10);
     else if (!std::strcmp(argv[i], "--depth")) o.depth = std::atoi(next());
-    else if (!std::strcmp(argv[i], "--concurrent")) o.concurrent = true;
+    else if (!std::strcmp(argv[i], "--concurrent")) o.concurrent = true;  // the default
+    else if (!std::strcmp(argv[i], "--stw")) o.concurrent = false;
     else if (!std::strcmp(argv[i], "--trace")) o.trace = next();
     else {
-      std::fprintf(stderr, "usage: %s [--threads N] [--seconds S] [--heap-mb M] [--depth D] [--concurrent] [--trace FILE.json]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--threads N] [--seconds S] [--heap-mb M] [--depth D] [--stw] [--trace FILE.json]\n", argv[0]);
       std::exit(2);
     }
   }
@@ -118,7 +121,7 @@ int main(int argc, char** argv) {
           checks++;
           if (check(other, opt.depth - 2) < 0) failures++;
         }
-        if (round % 64 == 63 && t == 0) heap.collect();
+        if (round % 64 == 63 && t == 0) heap.start_collection();  // collect() if --stw
         ++round;
       }
       if (check(long_lived, opt.depth) < 0) failures++;
