@@ -56,18 +56,35 @@ class MarkingVisitor final : public SlotVisitor {
   Marker& m_;
 };
 
+// Objects popped from the stack wait in a small FIFO, prefetched, before they are
+// traced (Boehm GC's prefetch-on-pop; Cher, Hosking and Vijaykumar, "Software
+// prefetching for mark-sweep garbage collection", ASPLOS 2004): by the time an object
+// reaches the head of the FIFO its cache line has arrived, so the marker overlaps
+// kPrefetchDepth cache misses instead of stalling on each.
 size_t Marker::drain_some(size_t max_objects, const std::function<void(Object*)>* after_each) {
   MarkingVisitor visitor(*this);
   const ObjectModel& model = heap_->model;
-  size_t traced = 0;
-  while (!stack_.empty() && traced < max_objects) {
-    Object* o = stack_.back();
-    stack_.pop_back();
+  Object* fifo[kPrefetchDepth];
+  size_t head = 0, count = 0, traced = 0;
+  while (traced < max_objects) {
+    while (count < kPrefetchDepth && !stack_.empty()) {
+      Object* o = stack_.back();
+      stack_.pop_back();
+      __builtin_prefetch(o);
+      fifo[(head + count) % kPrefetchDepth] = o;
+      ++count;
+    }
+    if (count == 0) break;
+    Object* o = fifo[head];
+    head = (head + 1) % kPrefetchDepth;
+    --count;
     bytes_traced_ += cell_bytes(*heap_, o);
     model.trace(o, visitor);
     ++traced;
     if (after_each && *after_each) (*after_each)(o);
   }
+  // Objects still waiting go back on the stack (still grey).
+  for (; count > 0; --count, head = (head + 1) % kPrefetchDepth) stack_.push_back(fifo[head]);
   return traced;
 }
 

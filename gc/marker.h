@@ -67,6 +67,7 @@ class Marker {
   // Traces at most max_objects grey objects; returns how many it traced.
   size_t drain_some(size_t max_objects, const std::function<void(Object*)>* after_each = nullptr);
   size_t objects_marked() const { return marked_; }
+  static constexpr size_t kPrefetchDepth = 8;
   size_t bytes_traced() const { return bytes_traced_; }
   // Weak slots of the objects traced so far (their holders are black).
   std::vector<Slot*>& weak_slots() { return weak_slots_; }
