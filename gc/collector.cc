@@ -206,13 +206,22 @@ void Collector::finish_lazy_sweep_in_pause() {
   report_lazy_sweep();
 }
 
-void Collector::report_lazy_sweep() {
+void Collector::report_lazy_sweep(CycleRecord* current) {
   SweepResult r;
   if (!sweeper_.take_result(r)) return;
   heap_.set_trigger_from_live(r.live_bytes + heap_.large.footprint_bytes());
   MutexLock lock(stats_mu_);
   totals_.bytes_freed += r.freed_bytes;
   totals_.live_bytes = r.live_bytes + heap_.large.footprint_bytes();
+  // The sweep belongs to the newest concurrent cycle: `current` if that cycle is still
+  // in its final pause, else the newest record (a later cycle finishes the sweep before
+  // it records itself). Complete that record with the pages' figures.
+  CycleRecord* c = current ? current : (recent_.empty() ? nullptr : &recent_.back());
+  if (c && c->concurrent && !c->sweep_complete) {
+    c->live_bytes += r.live_bytes;
+    c->freed_bytes += r.freed_bytes;
+    c->sweep_complete = true;
+  }
 }
 
 void Collector::run_cycle_in_pause(MutatorThread* self, CycleRecord& record) {
@@ -440,9 +449,11 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
   record.sweep_ns = now_ns() - sweep_start;
   record.live_bytes = large.live_bytes;
   record.freed_bytes = large.freed_bytes;
+  record.sweep_complete = false;
   heap_.reset_pacing(totals.bytes_traced);  // estimate until the sweep reports
   if (heap_.options.verify_after_gc) {
-    finish_lazy_sweep_in_pause();  // the verifier needs exact allocation state
+    sweeper_.finish();  // the verifier needs exact allocation state
+    report_lazy_sweep(&record);
     VerifyReport report = verify_heap_in_pause(heap_);
     if (!report.ok) {
       MutexLock lock(stats_mu_);

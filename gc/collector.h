@@ -139,7 +139,7 @@ class Collector {
   void process_weak_in_pause(MarkTotals& totals);
   // Every pause that needs exact allocation state starts with this.
   void finish_lazy_sweep_in_pause();
-  void report_lazy_sweep() SHOAL_EXCLUDES(stats_mu_);
+  void report_lazy_sweep(CycleRecord* current = nullptr) SHOAL_EXCLUDES(stats_mu_);
   // Concurrent cycles.
   void start_concurrent_cycle_locked(MutatorThread* self, const char* cause, bool force, bool& retry);
   void marker_thread_main();

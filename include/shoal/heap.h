@@ -93,7 +93,9 @@ struct CycleRecord {
   uint64_t start_ns = 0, mark_start_ns = 0, sweep_start_ns = 0;
   uint64_t concurrent_mark_start_ns = 0, final_start_ns = 0;
   size_t live_bytes = 0;            // bytes in live objects' cells after the sweep
-  size_t freed_bytes = 0;
+  size_t freed_bytes = 0;           // (concurrent cycles: large objects at first, pages
+                                    // added once the lazy sweep completes)
+  bool sweep_complete = true;       // false while a concurrent cycle's pages are unswept
   size_t objects_marked = 0;
   size_t bytes_marked = 0;          // size of the objects marked (traced), bytes
   size_t marker_threads = 0;        // concurrent cycles: marker threads in the concurrent phase

@@ -98,6 +98,35 @@ TEST_P(ParallelMarkerTest, LongListCannotBeSplitButIsMarked) {
 
 INSTANTIATE_TEST_SUITE_P(Workers, ParallelMarkerTest, ::testing::Values(1u, 2u, 4u, 8u));
 
+// A concurrent cycle's record gets the pages' live/freed bytes once its lazy sweep is
+// done; bytes_marked is the marked live size.
+TEST(CycleRecordTest, ConcurrentCycleRecordIsCompletedBySweep) {
+  for (bool verify : {false, true}) {
+    HeapOptions o;
+    o.verify_after_gc = verify;
+    o.min_gc_trigger = size_t{64} << 20;  // only the cycles started below
+    Heap heap(o);
+    MutatorScope attach(heap);
+    Persistent<RefArray> forest(heap, build_forest());
+    in_own_frame([] {
+      for (int i = 0; i < 100000; ++i) make<Node>();  // 3.2 MB of garbage
+    });
+    clobber_stack();
+    heap.start_collection();
+    heap.wait_for_collection();
+    heap.start_collection();  // finishes the first cycle's sweep before it starts
+    heap.wait_for_collection();
+    const std::vector<CycleRecord> recent = heap.stats().recent;
+    ASSERT_GE(recent.size(), 2u);
+    const CycleRecord& first = recent[recent.size() - 2];
+    EXPECT_TRUE(first.concurrent);
+    EXPECT_TRUE(first.sweep_complete) << "verify " << verify;
+    EXPECT_GE(first.live_bytes, kReachable * 32) << "verify " << verify;
+    EXPECT_GE(first.freed_bytes, size_t{3} << 20) << "verify " << verify;
+    EXPECT_GE(first.bytes_marked, kReachable * 32);
+  }
+}
+
 TEST(IdleTest, IdleStartsACycleEarlyAndDoesItsWork) {
   HeapOptions o;
   o.min_gc_trigger = size_t{8} << 20;
