@@ -297,6 +297,7 @@ void Collector::start_concurrent_cycle_locked(MutatorThread* self, const char* c
     record.objects_marked = roots.objects_marked();
     marking_.store(true, std::memory_order_release);
     g_write_barrier_active.fetch_add(1, std::memory_order_acq_rel);
+    allocated_at_start_ = heap_.allocated_since_cycle();
     {
       MutexLock lock(work_mu_);
       cycle_active_ = true;
@@ -450,6 +451,7 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
   record.live_bytes = large.live_bytes;
   record.freed_bytes = large.freed_bytes;
   record.sweep_complete = false;
+  heap_.note_runway(heap_.allocated_since_cycle() - std::min(allocated_at_start_, heap_.allocated_since_cycle()));
   heap_.reset_pacing(totals.bytes_traced);  // estimate until the sweep reports
   if (heap_.options.verify_after_gc) {
     sweeper_.finish();  // the verifier needs exact allocation state

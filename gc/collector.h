@@ -157,8 +157,11 @@ class Collector {
   static constexpr size_t kSatbBatch = 256;
   static constexpr size_t kFinalPauseGreyLimit = 2048;
   static constexpr int kTerminationRounds = 6;
-  static constexpr size_t kAssistFactor = 2;
-  static constexpr size_t kThrottleFactor = 4;
+  // Pacing while marking, in units of the goal (heap/heap_impl.h): a cycle normally
+  // starts before the goal and ends near it; past the goal allocators assist, past
+  // twice the goal they wait.
+  static constexpr size_t kAssistFactor = 1;
+  static constexpr size_t kThrottleFactor = 2;
   static constexpr size_t kAssistBudget = 4096;
   static constexpr size_t kPagesSweptPerPacing = 32;
   // Traces up to `budget` grey objects on the calling mutator; returns how many.
@@ -196,6 +199,7 @@ class Collector {
   unsigned pause_workers_ = 1;       // marker threads in a pause
   std::atomic<bool> stopping_{false};
   std::atomic<size_t> assist_objects_{0};  // this cycle's
+  size_t allocated_at_start_ = 0;  // allocation count at the initial pause (pauses only)
   std::atomic<size_t> throttle_waits_{0};
   std::atomic<size_t> finalizers_queued_{0};  // since the last on_finalizers_pending call
   std::vector<Slot*> assist_weak_slots_ SHOAL_GUARDED_BY(work_mu_);  // found by assists

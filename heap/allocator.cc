@@ -90,10 +90,15 @@ bool HeapImpl::refill(MutatorThread* self, size_t cls) {
 PageInfo* HeapImpl::acquire_page(MutatorThread* self, size_t cls) {
   if (over_trigger()) collector.collect_paced(self);
   if (PageInfo* p = pages.take_available(cls)) return p;
-  if (collector.sweeper().pending()) {  // sweep lazily: the pages we need may be unswept
-    if (PageInfo* p = collector.sweeper().sweep_for_class(cls, kPagesSweptPerRefill)) return p;
-  }
   PageInfo* p = pages.take_free();
+  // Sweep lazily before growing the heap: unswept pages hold the free cells the last
+  // cycle found. Between batches this thread polls, so a long sweep never holds up a
+  // pause (no page is claimed between batches).
+  while (!p && collector.sweeper().unclaimed()) {
+    if (PageInfo* swept = collector.sweeper().sweep_for_class(cls, kPagesSweptPerRefill)) return swept;
+    p = pages.take_free();  // the sweep may have emptied whole pages
+    if (!p && self->poll_word.load(std::memory_order_relaxed) != 0) threads.poll_slow(self);
+  }
   if (p && !p->committed) {
     if (!try_reserve(kPageSize)) {
       pages.give_free(p);

@@ -65,15 +65,29 @@ bool HeapImpl::try_reserve(size_t bytes) {
   return true;
 }
 
+void HeapImpl::set_goal(size_t goal) {
+  gc_trigger_.store(goal, std::memory_order_relaxed);
+  size_t start = goal;
+  if (options.concurrent_marking) {
+    const size_t runway = std::min(runway_.load(std::memory_order_relaxed), goal);
+    start = std::max(static_cast<size_t>(static_cast<double>(goal) * kMinStartFraction), goal - runway);
+  }
+  gc_start_.store(start, std::memory_order_relaxed);
+}
+
 void HeapImpl::set_trigger_from_live(size_t live_bytes) {
   const auto grown = static_cast<size_t>(static_cast<double>(live_bytes) * options.gc_growth);
-  gc_trigger_.store(std::max(options.min_gc_trigger, grown), std::memory_order_relaxed);
+  set_goal(std::max(options.min_gc_trigger, grown));
 }
 
 void HeapImpl::reset_pacing(size_t live_bytes) {
-  const auto grown = static_cast<size_t>(static_cast<double>(live_bytes) * options.gc_growth);
-  gc_trigger_.store(std::max(options.min_gc_trigger, grown), std::memory_order_relaxed);
+  set_trigger_from_live(live_bytes);
   allocated_since_gc_.store(0, std::memory_order_relaxed);
+}
+
+void HeapImpl::note_runway(size_t bytes) {
+  const size_t old = runway_.load(std::memory_order_relaxed);
+  runway_.store(old == 0 ? bytes : (old + bytes) / 2, std::memory_order_relaxed);
 }
 
 Object* HeapImpl::object_containing(uintptr_t a) const {

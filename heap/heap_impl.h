@@ -48,15 +48,25 @@ class HeapImpl {
     allocated_since_gc_.fetch_add(bytes, std::memory_order_relaxed);
     allocated_total_.fetch_add(bytes, std::memory_order_relaxed);
   }
+  // Pacing (like Go's pacer, simplified). The goal is max(min_gc_trigger, gc_growth x
+  // live): the bytes a cycle may allocate before the next one must be done. A
+  // stop-the-world heap collects at the goal; a concurrent heap starts marking earlier,
+  // at goal - runway, where the runway is a running average of what the mutators
+  // allocated while the last cycles marked - so marking usually ends as the goal is
+  // reached and the heap peaks near live + goal instead of overshooting it. (The
+  // runway never brings the start below kMinStartFraction of the goal.)
   bool over_trigger() const {
-    return allocated_since_gc_.load(std::memory_order_relaxed) > gc_trigger_.load(std::memory_order_relaxed);
+    return allocated_since_gc_.load(std::memory_order_relaxed) > gc_start_.load(std::memory_order_relaxed);
   }
   void reset_pacing(size_t live_bytes);
-  // Sets the trigger from a live size without restarting the allocation count.
+  // Sets the goal from a live size without restarting the allocation count.
   void set_trigger_from_live(size_t live_bytes);
+  // A concurrent cycle's final pause: `bytes` were allocated while it marked.
+  void note_runway(size_t bytes);
+  size_t start_bytes() const { return gc_start_.load(std::memory_order_relaxed); }
   uint64_t allocated_total() const { return allocated_total_.load(std::memory_order_relaxed); }
   size_t allocated_since_cycle() const { return allocated_since_gc_.load(std::memory_order_relaxed); }
-  size_t trigger_bytes() const { return gc_trigger_.load(std::memory_order_relaxed); }
+  size_t trigger_bytes() const { return gc_trigger_.load(std::memory_order_relaxed); }  // the goal
 
   // The allocated object containing address a (small or large, interior pointers too),
   // or null. Pause only (the large-object index is built at the start of each pause).
@@ -78,7 +88,11 @@ class HeapImpl {
   std::atomic<size_t> footprint_{0};
   std::atomic<size_t> allocated_since_gc_{0};
   std::atomic<size_t> allocated_total_{0};
-  std::atomic<size_t> gc_trigger_{0};
+  std::atomic<size_t> gc_trigger_{0};  // the goal
+  std::atomic<size_t> gc_start_{0};    // a concurrent cycle starts here (<= the goal)
+  std::atomic<size_t> runway_{0};
+  void set_goal(size_t goal);
+  static constexpr double kMinStartFraction = 0.3;
 };
 
 // Debug poisoning of free memory (heap/allocator.cc, gc/sweeper.cc).
