@@ -261,6 +261,8 @@ void Collector::start_concurrent_cycle(MutatorThread* self, const char* cause, b
   // pause handed out new pages to sweep while this thread waited for the lock.
   for (bool retry = true; retry;) {
     while (sweeper_.sweep_next()) {
+      // Poll between pages: another thread may be stopping the world meanwhile.
+      if (self->poll_word.load(std::memory_order_relaxed) != 0) heap_.threads.poll_slow(self);
     }
     retry = false;
     start_concurrent_cycle_locked(self, cause, force, retry);
