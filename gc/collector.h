@@ -51,6 +51,9 @@
 // change only inside pauses, so every mutator sees them switch at a safepoint.
 // Explicit collect(), verify() and heap-limit collections wait for a running concurrent
 // cycle to finish, then run stop-the-world.
+// The stacks are snapshotted in the initial pause, not per thread by handshake: with a
+// pure deletion barrier a thread whose stack is not yet scanned could hide an object in
+// an already-traced one (docs/gc.md, "Why the stack snapshot is still one pause").
 #pragma once
 
 #include <atomic>
