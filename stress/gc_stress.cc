@@ -45,10 +45,12 @@ struct Cell {
   shoal::Member<Cell> a, b;
   shoal::Slot any;
   int64_t id = 0;
-  int64_t check = 0;  // == ~id * kMagic
+  int64_t check = 0;  // == pattern(id)
   static constexpr auto kRefs = shoal::refs(&Cell::a, &Cell::b, &Cell::any);
   static constexpr const char* kName = "stress.Cell";
-  static constexpr int64_t kMagic = 0x5bd1e995;
+  static constexpr uint64_t kMagic = 0x5bd1e995;
+  // (Unsigned arithmetic: ids carry the thread index in bit 40 and up.)
+  static int64_t pattern(int64_t id) { return static_cast<int64_t>(~static_cast<uint64_t>(id) * kMagic); }
 };
 
 std::atomic<uint64_t> g_failures{0};
@@ -87,7 +89,7 @@ void check_object(shoal::Value v) {
   const shoal::ClassId cls = o->class_id();
   if (cls == shoal::class_id_of<Cell>()) {
     auto* c = static_cast<Cell*>(o->payload());
-    if (c->check != ~c->id * Cell::kMagic) fail("cell pattern");
+    if (c->check != Cell::pattern(c->id)) fail("cell pattern");
     else if ((c->id & 7) == 0 && was_finalized(c->id)) fail("a finalized cell is still reachable");
   } else if (cls == shoal::kByteArrayClassId) {
     auto* b = static_cast<shoal::ByteArray*>(o->payload());
@@ -166,7 +168,7 @@ class Worker {
     if (kind < 60) {
       shoal::Ref<Cell> c = shoal::make<Cell>();
       c->id = static_cast<int64_t>(next_id_++);
-      c->check = ~c->id * Cell::kMagic;
+      c->check = Cell::pattern(c->id);
       return c.value();
     }
     if (kind < 75) {
