@@ -1,0 +1,321 @@
+// shoal_barrier_bench: the cost of the write barrier on a store-heavy mutator kernel.
+// docs/pause_bench_results.md has the command line and the results.
+//
+// The kernel stores references - no allocation inside the timed loop - in one of three
+// patterns:
+//   seq    slot j, j+1, j+2, ... of a 1024-slot array (8 KiB, L1-resident): the barrier's
+//          instruction cost shows at its largest;
+//   ring   rewiring a linked structure: follow a ring of 16 Ki Nodes linked through
+//          `left` in shuffled order (512 KiB, L2-resident, a dependent load per step) and
+//          store into each node's `right` (Ref<Node>::set, the holder being the node);
+//   random a 64-bit LCG picks the slot in a 2 Mi-slot array (16 MiB): a cache miss per
+//          store.
+// The stored values cycle through 64 Ki small objects (Nodes) kept alive by a pool array.
+// Variants of the store, all in one binary:
+//   raw      slot.store_after_barrier(v): the barrier compiled out (what the store costs
+//            without a GC - the release store alone).
+//   barrier  shoal::write(holder, slot, v) while no collection runs: the barrier's fast
+//            path, one relaxed load of the global flag and a branch. Target: <= 1.03x raw.
+//   marking  shoal::write while a concurrent mark is running: every store takes the slow
+//            path (SATB: shade the overwritten value, push it to the thread's SATB buffer
+//            when it was white). A heap with a large live set (--live-mb, default 512 MB
+//            of Node trees) keeps each mark running for a while; before each timed batch
+//            the benchmark calls heap.start_collection() unless heap.is_marking(), and a
+//            batch counts only if marking was on both before and after it (otherwise it
+//            is run again, uncounted). The marker thread(s) run on the other core.
+//   refarray RefArray::set(i, v) with no marking (an out-of-line call with a bounds check,
+//            then the barrier), for reference; array patterns only.
+// Timing: manual, per batch of 4096 stores (steady_clock around the batch), so an
+// iteration is one store and the Time column reads as ns per store. The benchmarks are
+// single-threaded (on a 2-core machine the concurrent marker takes the other core).
+// After the runs a summary prints the median ns per store of each variant and the ratios
+// barrier/raw and marking/raw (use --benchmark_repetitions=N; with one repetition the
+// single run is its own median).
+//
+// Usage: shoal_barrier_bench [--live-mb N] [google-benchmark flags, e.g.
+//        --benchmark_repetitions=5 --benchmark_min_time=0.5]
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "shoal/shoal.h"
+
+namespace {
+
+struct Node {
+  shoal::Member<Node> left, right;
+  int64_t v = 0;
+  static constexpr auto kRefs = shoal::refs(&Node::left, &Node::right);
+  static constexpr const char* kName = "BarrierBenchNode";
+};
+
+constexpr size_t kBatch = 4096;
+constexpr size_t kSeqSlots = 1024;
+constexpr size_t kRandomSlots = size_t{1} << 21;
+constexpr size_t kValues = size_t{1} << 16;
+constexpr size_t kRingNodes = size_t{1} << 14;
+
+size_t g_live_mb = 512;
+
+// The process's heap and the objects the kernels use; built on first use by the
+// benchmark thread (which stays attached while it runs).
+struct World {
+  shoal::Heap heap{shoal::HeapOptions{}};
+  shoal::Persistent<shoal::RefArray> live;   // --live-mb of Node trees
+  shoal::Persistent<shoal::RefArray> pool;   // the stored values
+  shoal::Persistent<shoal::RefArray> seq;    // kSeqSlots
+  shoal::Persistent<shoal::RefArray> random; // kRandomSlots
+  shoal::Persistent<Node> ring;              // kRingNodes Nodes linked through `left`
+  std::vector<shoal::Value> values;          // pool's objects (kept alive by `pool`)
+  uint64_t cycles_started = 0;
+  uint64_t batches_retried = 0;
+};
+
+shoal::Ref<Node> tree(int depth) {
+  shoal::Ref<Node> n = shoal::make<Node>();
+  if (depth > 0) {
+    shoal::Ref<Node> l = tree(depth - 1);
+    n.set(&Node::left, l);
+    shoal::Ref<Node> r = tree(depth - 1);
+    n.set(&Node::right, r);
+  }
+  return n;
+}
+
+World& world() {
+  static World* w = [] {
+    auto* w = new World();  // never destroyed
+    shoal::MutatorScope attach(w->heap);
+    // Live set: trees of 2^15 - 1 Nodes (1 MiB each).
+    const size_t trees = std::max<size_t>(1, g_live_mb);
+    w->live = shoal::Persistent<shoal::RefArray>(w->heap, shoal::RefArray::create(trees));
+    for (size_t i = 0; i < trees; ++i) w->live->set(i, tree(14).value());
+    w->pool = shoal::Persistent<shoal::RefArray>(w->heap, shoal::RefArray::create(kValues));
+    for (size_t i = 0; i < kValues; ++i) {
+      shoal::Ref<Node> n = shoal::make<Node>();
+      n->v = static_cast<int64_t>(i);
+      w->pool->set(i, n.value());
+      w->values.push_back(n.value());
+    }
+    w->seq = shoal::Persistent<shoal::RefArray>(w->heap, shoal::RefArray::create(kSeqSlots));
+    w->random = shoal::Persistent<shoal::RefArray>(w->heap, shoal::RefArray::create(kRandomSlots));
+    {
+      // The ring: Nodes linked through `left` in a shuffled order (a pointer chase the
+      // prefetcher cannot follow); a temporary RefArray keeps them alive while linking.
+      shoal::Ref<shoal::RefArray> tmp = shoal::RefArray::create(kRingNodes);
+      for (size_t i = 0; i < kRingNodes; ++i) tmp->set(i, shoal::make<Node>().value());
+      std::vector<size_t> order(kRingNodes);
+      for (size_t i = 0; i < kRingNodes; ++i) order[i] = i;
+      uint64_t x = 88172645463325252ULL;
+      for (size_t i = kRingNodes - 1; i > 0; --i) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        std::swap(order[i], order[x % (i + 1)]);
+      }
+      auto node = [&](size_t i) { return shoal::Ref<Node>::from_value(tmp->get(order[i])); };
+      for (size_t i = 0; i < kRingNodes; ++i) node(i).set(&Node::left, node((i + 1) % kRingNodes));
+      w->ring = shoal::Persistent<Node>(w->heap, node(0));
+    }
+    w->heap.collect();
+    w->heap.wait_for_collection();
+    return w;
+  }();
+  return *w;
+}
+
+enum class Variant { kRaw, kBarrier, kRefArraySet };
+enum class Pattern { kSeq, kRandom, kRing };
+
+// One batch of kBatch stores. `cursor` carries the slot index / LCG state across batches.
+// kRing ignores the array: it follows the ring (node = node->left) and stores into each
+// node's `right`, the holder being the node; `cursor` is then the current node.
+template <Variant V, Pattern P>
+void batch(shoal::RefArray* array, shoal::Slot* slots, size_t mask, const shoal::Value* values, uint64_t& cursor,
+           uint64_t& vcursor) {
+  shoal::Object* holder = shoal::Object::from_payload(array);
+  uint64_t c = cursor;
+  uint64_t k = vcursor;
+  if constexpr (P == Pattern::kRing) {
+    auto* n = reinterpret_cast<shoal::Object*>(c);
+    for (size_t i = 0; i < kBatch; ++i) {
+      Node* payload = static_cast<Node*>(n->payload());
+      const shoal::Value v = values[k++ & (kValues - 1)];
+      if constexpr (V == Variant::kRaw) payload->right.slot().store_after_barrier(v);
+      else shoal::Ref<Node>::from_object(n).set(&Node::right, shoal::Ref<Node>::from_value(v));
+      n = payload->left.get().object();
+    }
+    cursor = reinterpret_cast<uint64_t>(n);
+    vcursor = k;
+    return;
+  }
+  for (size_t i = 0; i < kBatch; ++i) {
+    size_t j;
+    if constexpr (P == Pattern::kSeq) {
+      j = static_cast<size_t>(c++) & mask;
+    } else {
+      c = c * 6364136223846793005ULL + 1442695040888963407ULL;
+      j = static_cast<size_t>(c >> 32) & mask;
+    }
+    const shoal::Value v = values[k++ & (kValues - 1)];
+    if constexpr (V == Variant::kRaw) slots[j].store_after_barrier(v);
+    else if constexpr (V == Variant::kBarrier) shoal::write(holder, slots[j], v);
+    else array->set(j, v);
+  }
+  cursor = c;
+  vcursor = k;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+template <Variant V, Pattern P, bool kMarking>
+void BM_Store(benchmark::State& state) {
+  World& w = world();
+  shoal::MutatorScope attach(w.heap);
+  shoal::RefArray* array = (P == Pattern::kSeq ? w.seq : w.random).get().operator->();
+  const size_t mask = array->length() - 1;
+  shoal::Slot* slots = array->slots();
+  const shoal::Value* values = w.values.data();
+  uint64_t cursor = P == Pattern::kRing ? reinterpret_cast<uint64_t>(w.ring.get().object()) : 1;
+  uint64_t vcursor = 0;
+  uint64_t started = 0, retried = 0;
+  if (!kMarking) {
+    w.heap.wait_for_collection();  // no cycle may be running (nothing here allocates)
+  }
+  while (state.KeepRunningBatch(static_cast<benchmark::IterationCount>(kBatch))) {
+    if constexpr (kMarking) {
+      for (;;) {
+        if (!w.heap.is_marking()) {
+          w.heap.start_collection();
+          ++started;
+        }
+        const auto t0 = std::chrono::steady_clock::now();
+        batch<V, P>(array, slots, mask, values, cursor, vcursor);
+        const double t = seconds_since(t0);
+        if (w.heap.is_marking()) {  // on before (just checked/started) and after
+          state.SetIterationTime(t);
+          break;
+        }
+        ++retried;
+      }
+      shoal::safepoint();  // let the final pause in (it needs this thread at a safepoint)
+    } else {
+      const auto t0 = std::chrono::steady_clock::now();
+      batch<V, P>(array, slots, mask, values, cursor, vcursor);
+      state.SetIterationTime(seconds_since(t0));
+      shoal::safepoint();
+    }
+  }
+  if (kMarking) {
+    state.counters["cycles_started"] = static_cast<double>(started);
+    state.counters["batches_retried"] = static_cast<double>(retried);
+    w.heap.wait_for_collection();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+// Collects the per-run real time of every benchmark (ns per store) for the summary,
+// while printing as the console reporter does.
+class SummaryReporter : public benchmark::ConsoleReporter {
+ public:
+  SummaryReporter() : ConsoleReporter(OO_Tabular) {}  // no colour codes (output goes to docs)
+  void ReportRuns(const std::vector<Run>& reports) override {
+    for (const Run& r : reports)
+      if (r.run_type == Run::RT_Iteration && !r.error_occurred)
+        times_[r.run_name.function_name + (r.run_name.args.empty() ? "" : "/" + r.run_name.args)].push_back(
+            r.GetAdjustedRealTime());
+    ConsoleReporter::ReportRuns(reports);
+  }
+  double median(const std::string& name) const {
+    auto it = times_.find(name);
+    if (it == times_.end() || it->second.empty()) return 0;
+    std::vector<double> v = it->second;
+    std::sort(v.begin(), v.end());
+    const size_t n = v.size();
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  }
+  size_t runs(const std::string& name) const {
+    auto it = times_.find(name);
+    return it == times_.end() ? 0 : it->second.size();
+  }
+
+ private:
+  std::map<std::string, std::vector<double>> times_;
+};
+
+void add(const char* name, void (*fn)(benchmark::State&)) {
+  benchmark::RegisterBenchmark(name, fn)->UseManualTime()->Unit(benchmark::kNanosecond);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Our own flag first; google-benchmark rejects flags it does not know.
+  std::vector<char*> args;
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.rfind("--live-mb=", 0) == 0) {
+      g_live_mb = static_cast<size_t>(std::strtoul(a.c_str() + 10, nullptr, 10));
+    } else if (a == "--live-mb" && i + 1 < argc) {
+      g_live_mb = static_cast<size_t>(std::strtoul(argv[++i], nullptr, 10));
+    } else {
+      args.push_back(argv[i]);
+    }
+  }
+  int n = static_cast<int>(args.size());
+  benchmark::Initialize(&n, args.data());
+  if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 1;
+
+  benchmark::AddCustomContext("batch", std::to_string(kBatch) + " stores per timed batch (manual time)");
+  benchmark::AddCustomContext("live_mb", std::to_string(g_live_mb) + " MiB of Node trees (marking variant)");
+
+  add("raw/seq", BM_Store<Variant::kRaw, Pattern::kSeq, false>);
+  add("barrier/seq", BM_Store<Variant::kBarrier, Pattern::kSeq, false>);
+  add("marking/seq", BM_Store<Variant::kBarrier, Pattern::kSeq, true>);
+  add("refarray/seq", BM_Store<Variant::kRefArraySet, Pattern::kSeq, false>);
+  add("raw/random", BM_Store<Variant::kRaw, Pattern::kRandom, false>);
+  add("barrier/random", BM_Store<Variant::kBarrier, Pattern::kRandom, false>);
+  add("marking/random", BM_Store<Variant::kBarrier, Pattern::kRandom, true>);
+  add("refarray/random", BM_Store<Variant::kRefArraySet, Pattern::kRandom, false>);
+  add("raw/ring", BM_Store<Variant::kRaw, Pattern::kRing, false>);
+  add("barrier/ring", BM_Store<Variant::kBarrier, Pattern::kRing, false>);
+  add("marking/ring", BM_Store<Variant::kBarrier, Pattern::kRing, true>);
+
+  SummaryReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+
+  const shoal::GcStats st = world().heap.stats();
+  const double marked = st.recent.empty() ? 0.0 : static_cast<double>(st.recent.back().bytes_marked) / 1048576.0;
+  std::printf("\nSummary: median ns per store over the runs, and the ratio to raw. Heap: %.0f MiB marked by the "
+              "last cycle, %llu cycles in all.\n\n",
+              marked, static_cast<unsigned long long>(st.collections));
+  std::printf("| pattern | raw ns | barrier ns | marking ns | refarray ns | barrier/raw | marking/raw "
+              "| refarray/raw |\n");
+  std::printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+  for (const char* p : {"seq", "ring", "random"}) {
+    const std::string s = p;
+    const double raw = reporter.median("raw/" + s);
+    const double bar = reporter.median("barrier/" + s);
+    const double mark = reporter.median("marking/" + s);
+    const double ra = reporter.median("refarray/" + s);
+    auto ratio = [&](double x) { return raw > 0 && x > 0 ? x / raw : 0.0; };
+    if (ra > 0)
+      std::printf("| %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.2f | %.3f |\n", p, raw, bar, mark, ra, ratio(bar),
+                  ratio(mark), ratio(ra));
+    else
+      std::printf("| %s | %.3f | %.3f | %.3f | - | %.3f | %.2f | - |\n", p, raw, bar, mark, ratio(bar), ratio(mark));
+  }
+  std::printf("\nTarget: barrier/raw <= 1.03.\n");
+  benchmark::Shutdown();
+  return 0;
+}
