@@ -170,10 +170,13 @@ size_t Collector::assist_marking(MutatorThread* self, size_t budget) {
 }
 
 void Collector::mark_roots(Marker& marker) {
+  std::vector<uintptr_t> words;
   for (MutatorThread* t : heap_.threads.threads_in_pause()) {
+    words.clear();
     scan_words(t->context.sp, t->stack_base,
-               [](void* m, uintptr_t w) { static_cast<Marker*>(m)->mark_conservative(w); }, &marker);
-    for (uintptr_t r : t->context.registers) marker.mark_conservative(r);
+               [](void* v, uintptr_t w) { static_cast<std::vector<uintptr_t>*>(v)->push_back(w); }, &words);
+    words.insert(words.end(), std::begin(t->context.registers), std::end(t->context.registers));
+    marker.mark_conservative_batch(words);
   }
   heap_.roots.for_each_root([&](Value v) { marker.mark_value(v); });
 }
@@ -279,6 +282,10 @@ void Collector::start_concurrent_cycle_locked(MutatorThread* self, const char* c
       retry = true;
       return;
     }
+    // A page claimed by another thread (the marker thread's background sweep) may still
+    // be in flight; wait for it here, not in the pause. No new claims can appear: every
+    // page is claimed, and only a final pause (which needs gc_mu_) hands out new ones.
+    while (sweeper_.pending()) std::this_thread::yield();
     CycleRecord record;
     record.cause = cause;
     record.concurrent = true;

@@ -1,6 +1,8 @@
 // Marking over side bitmaps. See marker.h for the colours and the invariant.
 #include "gc/marker.h"
 
+#include <algorithm>
+
 #include "heap/heap_impl.h"
 #include "shoal/internal/check.h"
 
@@ -8,6 +10,25 @@ namespace shoal::internal {
 
 void Marker::mark_conservative(uintptr_t word) {
   if (Object* o = heap_->object_containing(word)) mark_object(o);
+}
+
+void Marker::mark_conservative_batch(std::vector<uintptr_t>& words) {
+  PageSpace& pages = heap_->pages;
+  size_t n = 0;
+  for (uintptr_t w : words) {
+    if (pages.is_carved(w)) {
+      words[n++] = w;
+    } else if (heap_->large.index_may_contain(w)) {
+      mark_conservative(w);
+    }
+  }
+  words.resize(n);
+  for (uintptr_t w : words) __builtin_prefetch(&pages.page_of(w));
+  for (uintptr_t w : words) {
+    const PageInfo& page = pages.page_of(w);
+    __builtin_prefetch(&page.alloc_bits);  // (the word of w's own granule is close by)
+  }
+  for (uintptr_t w : words) mark_conservative(w);
 }
 
 bool Marker::try_mark(HeapImpl& heap, Object* o) {

@@ -40,6 +40,11 @@ class Marker {
   explicit Marker(HeapImpl& heap) : heap_(&heap) {}
 
   void mark_conservative(uintptr_t word);
+  // The same for a batch of words (a stack): filters the words that can point into the
+  // heap and prefetches each candidate's page record and bitmap word
+  // before resolving it, so the cache misses overlap instead of adding up. `words` is
+  // used as scratch space.
+  void mark_conservative_batch(std::vector<uintptr_t>& words);
   void mark_value(Value v) {
     if (v.is_object()) mark_object(v.as_object());
   }

@@ -51,6 +51,10 @@ class LargeObjectSpace {
   void build_index_in_pause() SHOAL_NO_THREAD_SAFETY_ANALYSIS;
   // Pause only: the large object containing address a (interior pointers too), or null.
   LargeObject* find_containing(uintptr_t a) const;
+  // Cheap pre-filter for find_containing: false if a lies outside every indexed object.
+  bool index_may_contain(uintptr_t a) const {
+    return !index_.empty() && a >= index_.front()->begin() && a < index_.back()->end();
+  }
   // Pause only: frees unmarked objects, clears marks. Returns {freed bytes, freed count}.
   struct SweepResult {
     size_t freed_bytes = 0, freed_objects = 0, live_bytes = 0;

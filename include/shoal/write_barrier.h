@@ -15,8 +15,9 @@
 namespace shoal {
 namespace internal {
 extern std::atomic<uint32_t> g_write_barrier_active;
-void write_barrier_slow(Object* holder, const Slot* slot, Value old_value, Value new_value);
-void weak_barrier_slow(Value target);
+// Cold: GCC then keeps the slow call's register saves off the fast path of store loops.
+[[gnu::cold]] void write_barrier_slow(Object* holder, const Slot* slot, Value old_value, Value new_value);
+[[gnu::cold]] void weak_barrier_slow(Value target);
 }  // namespace internal
 
 inline void write(Object* holder, Slot& slot, Value value) {
