@@ -58,6 +58,7 @@ void Collector::collect(MutatorThread* self, const char* cause, bool only_if_nee
   while (busy) {
     wait_for_concurrent_cycle(self);
     throw_pending_corruption();  // a finished background cycle's verification failed
+    sweep_leftovers(self);       // here, not in the pause
     busy = false;
     with_collector_lock(self, [&] {
       {
@@ -111,6 +112,13 @@ void Collector::collect_paced(MutatorThread* self) {
   }
   report_lazy_sweep();
   start_concurrent_cycle(self, "allocation", /*force=*/false);
+}
+
+void Collector::sweep_leftovers(MutatorThread* self) {
+  while (sweeper_.sweep_next()) {
+    // Poll between pages: another thread may be stopping the world meanwhile.
+    if (self->poll_word.load(std::memory_order_relaxed) != 0) heap_.threads.poll_slow(self);
+  }
 }
 
 void Collector::torture(MutatorThread* self) {
@@ -263,10 +271,7 @@ void Collector::start_concurrent_cycle(MutatorThread* self, const char* cause, b
   // is left here, on the requesting thread, not in the pause - and again if a final
   // pause handed out new pages to sweep while this thread waited for the lock.
   for (bool retry = true; retry;) {
-    while (sweeper_.sweep_next()) {
-      // Poll between pages: another thread may be stopping the world meanwhile.
-      if (self->poll_word.load(std::memory_order_relaxed) != 0) heap_.threads.poll_slow(self);
-    }
+    sweep_leftovers(self);
     retry = false;
     start_concurrent_cycle_locked(self, cause, force, retry);
   }

@@ -144,6 +144,9 @@ class Collector {
   void finish_lazy_sweep_in_pause();
   void report_lazy_sweep(CycleRecord* current = nullptr) SHOAL_EXCLUDES(stats_mu_);
   // Concurrent cycles.
+  // Sweeps the pages the last concurrent cycle left unswept, on the calling (running)
+  // thread, polling between pages: so that the next pause does not have to.
+  void sweep_leftovers(MutatorThread* self);
   void start_concurrent_cycle_locked(MutatorThread* self, const char* cause, bool force, bool& retry);
   void marker_thread_main();
   // Drains the grey list with the concurrent marker threads until it stays empty.
