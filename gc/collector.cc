@@ -170,9 +170,10 @@ size_t Collector::assist_marking(MutatorThread* self, size_t budget) {
   const size_t traced = marker.drain_some(budget);
   assist_objects_.fetch_add(traced, std::memory_order_relaxed);
   if (marker.has_grey()) give_grey(marker.take_grey());
-  if (!marker.weak_slots().empty()) {
+  if (!marker.weak_slots().empty() || !marker.ephemerons().empty()) {
     MutexLock lock(work_mu_);
     assist_weak_slots_.insert(assist_weak_slots_.end(), marker.weak_slots().begin(), marker.weak_slots().end());
+    assist_ephemerons_.insert(assist_ephemerons_.end(), marker.ephemerons().begin(), marker.ephemerons().end());
   }
   return traced;
 }
@@ -189,16 +190,52 @@ void Collector::mark_roots(Marker& marker) {
   heap_.roots.for_each_root([&](Value v) { marker.mark_value(v); });
 }
 
+void Collector::resolve_ephemerons(MarkTotals& totals) {
+  {
+    MutexLock lock(work_mu_);  // what mutator assists found
+    totals.weak_slots.insert(totals.weak_slots.end(), assist_weak_slots_.begin(), assist_weak_slots_.end());
+    assist_weak_slots_.clear();
+    totals.ephemerons.insert(totals.ephemerons.end(), assist_ephemerons_.begin(), assist_ephemerons_.end());
+    assist_ephemerons_.clear();
+  }
+  // Fixpoint: an ephemeron whose key has been marked since it was traced gets its value
+  // marked and traced - which may mark more keys. Each round either marks something or
+  // ends, so it terminates; its cost is O(ephemerons x rounds) plus the tracing.
+  for (bool progress = true; progress;) {
+    progress = false;
+    std::vector<Object*> grey;
+    std::vector<Marker::EphemeronSlots> waiting;
+    for (const Marker::EphemeronSlots& e : totals.ephemerons) {
+      const Value k = e.key->load();
+      if (k.is_object() && !Marker::is_marked(heap_, k.as_object())) {
+        waiting.push_back(e);
+        continue;
+      }
+      const Value v = e.value->load();
+      if (v.is_object() && Marker::try_mark(heap_, v.as_object())) {
+        grey.push_back(v.as_object());
+        ++totals.objects_marked;
+      }
+    }
+    totals.ephemerons = std::move(waiting);
+    if (!grey.empty()) {
+      progress = true;
+      parallel_marker_.drain(std::move(grey), pause_workers_, totals);  // may add ephemerons
+    }
+  }
+  // The keys still white are dead: clear both halves (the holders are marked).
+  for (const Marker::EphemeronSlots& e : totals.ephemerons) {
+    e.key->store_after_barrier(Value::null());
+    e.value->store_after_barrier(Value::null());
+  }
+  totals.ephemerons.clear();
+}
+
 void Collector::process_weak_in_pause(MarkTotals& totals) {
   heap_.roots.for_each_weak([&](Slot& slot) {
     const Value v = slot.load();
     if (v.is_object() && !Marker::is_marked(heap_, v.as_object())) slot.store_root(Value::null());
   });
-  {
-    MutexLock lock(work_mu_);
-    totals.weak_slots.insert(totals.weak_slots.end(), assist_weak_slots_.begin(), assist_weak_slots_.end());
-    assist_weak_slots_.clear();
-  }
   for (Slot* slot : totals.weak_slots) {  // their holders are marked, so still allocated
     const Value v = slot->load();
     if (v.is_object() && !Marker::is_marked(heap_, v.as_object())) slot->store_after_barrier(Value::null());
@@ -250,6 +287,7 @@ void Collector::run_cycle_in_pause(MutatorThread* self, CycleRecord& record) {
   MarkTotals totals;
   totals.add(roots);
   parallel_marker_.drain(roots.take_grey(), pause_workers_, totals);
+  resolve_ephemerons(totals);
   process_weak_in_pause(totals);
   const uint64_t sweep_start = now_ns();
   record.sweep_start_ns = since_start(sweep_start);
@@ -447,7 +485,9 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
   parallel_marker_.drain(std::move(grey), pause_workers_, totals);
   // Still marking: the flush colours everything the TLABs handed out since the snapshot.
   for (MutatorThread* t : threads) heap_.retire_all_tlabs(t);
-  process_weak_in_pause(totals);  // after the black flush: new objects count as marked
+  // After the black flush: objects allocated during marking count as marked.
+  resolve_ephemerons(totals);
+  process_weak_in_pause(totals);
   marking_.store(false, std::memory_order_release);
   g_write_barrier_active.fetch_sub(1, std::memory_order_acq_rel);
   const uint64_t sweep_start = now_ns();

@@ -140,6 +140,9 @@ class Collector {
   // After marking has terminated, in the pause: clears WeakRefs and weak slots whose
   // target is white, and queues the finalizers of white objects.
   void process_weak_in_pause(MarkTotals& totals);
+  // After the drain, in the pause: marks the values of ephemerons whose keys are marked,
+  // tracing them, until nothing changes; then clears the ephemerons with white keys.
+  void resolve_ephemerons(MarkTotals& totals) SHOAL_EXCLUDES(work_mu_);
   // Every pause that needs exact allocation state starts with this.
   void finish_lazy_sweep_in_pause();
   void report_lazy_sweep(CycleRecord* current = nullptr) SHOAL_EXCLUDES(stats_mu_);
@@ -209,6 +212,7 @@ class Collector {
   std::atomic<size_t> throttle_waits_{0};
   std::atomic<size_t> finalizers_queued_{0};  // since the last on_finalizers_pending call
   std::vector<Slot*> assist_weak_slots_ SHOAL_GUARDED_BY(work_mu_);  // found by assists
+  std::vector<Marker::EphemeronSlots> assist_ephemerons_ SHOAL_GUARDED_BY(work_mu_);
   std::thread marker_thread_;
 };
 

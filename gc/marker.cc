@@ -72,6 +72,13 @@ class MarkingVisitor final : public SlotVisitor {
     for (size_t i = 0; i < count; ++i) m_.mark_value(slots[i].load());
   }
   void visit_weak(const Slot& slot) override { m_.weak_slots_.push_back(const_cast<Slot*>(&slot)); }
+  void visit_ephemeron(const Slot& key, const Slot& value) override {
+    const Value k = key.load();
+    if (!k.is_object() || Marker::is_marked(*m_.heap_, k.as_object()))
+      m_.mark_value(value.load());  // the key is alive (or there is none): a plain edge
+    else
+      m_.ephemerons_.push_back({const_cast<Slot*>(&key), const_cast<Slot*>(&value)});
+  }
 
  private:
   Marker& m_;

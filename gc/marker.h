@@ -20,7 +20,9 @@
 //
 // Weak slots (SlotVisitor::visit_weak) are not followed: the marker records their
 // addresses, and the collector clears those whose target is still white when marking
-// has terminated (gc/collector.cc, clear_dead_weak_slots).
+// has terminated (gc/collector.cc, process_weak_in_pause). An ephemeron's value is
+// marked when its key already is; otherwise the pair is recorded and the collector
+// iterates to a fixpoint after the drain (resolve_ephemerons).
 #pragma once
 
 #include <cstddef>
@@ -76,12 +78,20 @@ class Marker {
   size_t bytes_traced() const { return bytes_traced_; }
   // Weak slots of the objects traced so far (their holders are black).
   std::vector<Slot*>& weak_slots() { return weak_slots_; }
+  // Ephemerons traced while their key was still white: (key slot, value slot). Their
+  // values are marked once the key is (Collector::resolve_ephemerons).
+  struct EphemeronSlots {
+    Slot* key;
+    Slot* value;
+  };
+  std::vector<EphemeronSlots>& ephemerons() { return ephemerons_; }
 
  private:
   friend class MarkingVisitor;
   HeapImpl* heap_;
   std::vector<Object*> stack_;
   std::vector<Slot*> weak_slots_;
+  std::vector<EphemeronSlots> ephemerons_;
   size_t marked_ = 0;
   size_t bytes_traced_ = 0;
 };

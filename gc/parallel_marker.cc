@@ -15,6 +15,8 @@ void MarkTotals::add(Marker& m) {
   bytes_traced += m.bytes_traced();
   std::vector<Slot*>& w = m.weak_slots();
   weak_slots.insert(weak_slots.end(), w.begin(), w.end());
+  std::vector<Marker::EphemeronSlots>& e = m.ephemerons();
+  ephemerons.insert(ephemerons.end(), e.begin(), e.end());
 }
 
 ParallelMarker::~ParallelMarker() {

@@ -52,6 +52,7 @@ struct MarkTotals {
   size_t objects_marked = 0;  // white -> grey transitions by the workers
   size_t bytes_traced = 0;    // cell bytes of the objects traced
   std::vector<Slot*> weak_slots;
+  std::vector<Marker::EphemeronSlots> ephemerons;
   void add(Marker& m);
 };
 

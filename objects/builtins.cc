@@ -80,4 +80,28 @@ Ref<WeakCell> WeakCell::create(Value target) {
   return cell;
 }
 
+ClassId Ephemeron::class_id() {
+  static const ClassId id = [] {
+    ClassDescriptor d;
+    d.name = "Ephemeron";
+    d.layout = Layout::kCustom;
+    d.size = [](const Object*) -> size_t { return kHeaderSize + sizeof(Ephemeron); };
+    d.trace = [](const Object* o, SlotVisitor& v) {
+      const auto* e = static_cast<const Ephemeron*>(o->payload());
+      v.visit_ephemeron(e->key_, e->value_);
+    };
+    return define_class(d);
+  }();
+  return id;
+}
+
+Ref<Ephemeron> Ephemeron::create(Value key, Value value) {
+  Ref<Ephemeron> e = Ref<Ephemeron>::from_object(allocate_custom(class_id(), kHeaderSize + sizeof(Ephemeron)));
+  write_weak(e->key_, key);
+  write(e.object(), e->value_, value);
+  return e;
+}
+
+void Ephemeron::set_value(Value value) { write(Object::from_payload(this), value_, value); }
+
 }  // namespace shoal

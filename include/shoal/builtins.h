@@ -71,4 +71,25 @@ class WeakCell {
   Slot slot_;
 };
 
+// An ephemeron: a (key, value) pair in which the key is weak and the value is kept alive
+// only while the key is alive through other paths - the building block of weak maps
+// (JavaScript's WeakMap, Java's WeakHashMap without its leak): a value that refers back
+// to its own key does not keep the key. When a collection finds the key dead it clears
+// both slots, in the same pause as the weak references to the key. key() and value()
+// shade what they return while marking runs, like WeakCell::get().
+class Ephemeron {
+ public:
+  static Ref<Ephemeron> create(Value key, Value value);
+  Value key() const { return read_weak(key_); }
+  Value value() const { return read_weak(value_); }
+  // Replaces the value (through the write barrier).
+  void set_value(Value value);
+  bool expired() const { return key_.load().is_null(); }
+  static ClassId class_id();
+
+ private:
+  Slot key_;
+  Slot value_;
+};
+
 }  // namespace shoal

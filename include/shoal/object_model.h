@@ -24,6 +24,14 @@ class SlotVisitor {
   // and WeakRef to that target, before the target's memory is reused. Only kCustom
   // classes' trace functions (and WeakCell) report weak slots.
   virtual void visit_weak(const Slot& slot) { (void)slot; }
+  // An ephemeron (a weak-map entry): `value` is kept alive only while `key`'s target
+  // is alive through other paths - a value that refers back to its own key does not
+  // keep the key. When the key dies, both slots are cleared in the same pause as the
+  // weak references. Visitors that do not care treat it as a weak key and a strong value.
+  virtual void visit_ephemeron(const Slot& key, const Slot& value) {
+    visit_weak(key);
+    visit(value);
+  }
 
  protected:
   ~SlotVisitor() = default;
