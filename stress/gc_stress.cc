@@ -6,8 +6,9 @@
 //   - link them into the thread's own root array and into random slots of other objects,
 //     overwrite and drop references (garbage of every shape, cycles included);
 //   - publish objects to a shared table and read other threads' publications;
-//   - weak references both ways: WeakCells (weak slots inside the heap) stored in the
-//     graph, and WeakRef handles held by the thread; read them and use what they return;
+//   - weak references both ways: WeakCells (weak slots inside the heap) and Ephemerons
+//     (weak-map entries whose value points back at the key) stored in the graph, and
+//     WeakRef handles held by the thread; read them and use what they return;
 //   - register finalizers on cells; a finalizer thread (the main thread) runs them;
 //   - detach from the heap and attach again mid-run (mid-cycle, too); block "in
 //     native" for a while;
@@ -102,7 +103,8 @@ void check_object(shoal::Value v) {
   } else if (cls == shoal::kStringClassId) {
     auto* s = static_cast<shoal::String*>(o->payload());
     if (s->view() != string_pattern(s->length())) fail("string pattern");
-  } else if (cls == shoal::kRefArrayClassId || cls == shoal::WeakCell::class_id()) {
+  } else if (cls == shoal::kRefArrayClassId || cls == shoal::WeakCell::class_id() ||
+             cls == shoal::Ephemeron::class_id()) {
     // Elements (the weak target) are checked when visited.
   } else {
     fail("unknown class in the graph");
@@ -124,6 +126,13 @@ void walk(shoal::Value v, int depth, int& budget) {
     for (size_t i = 0; i < a->length() && budget > 0; ++i) walk(a->get(i), depth + 1, budget);
   } else if (o->class_id() == shoal::WeakCell::class_id()) {
     walk(static_cast<shoal::WeakCell*>(o->payload())->get(), depth + 1, budget);  // alive or null
+  } else if (o->class_id() == shoal::Ephemeron::class_id()) {
+    auto* e = static_cast<shoal::Ephemeron*>(o->payload());
+    const shoal::Value key = e->key();
+    const shoal::Value value = e->value();
+    if (key.is_null() && !value.is_null()) fail("ephemeron cleared its key but not its value");
+    walk(key, depth + 1, budget);
+    walk(value, depth + 1, budget);
   }
 }
 
@@ -211,9 +220,18 @@ class Worker {
 
   void weak_op(shoal::Ref<shoal::RefArray> roots) {
     const shoal::Value target = roots->get(pick(64));
-    switch (pick(4)) {
+    switch (pick(5)) {
       case 0:  // a weak cell in the graph
         roots->set(pick(64), shoal::WeakCell::create(target).value());
+        break;
+      case 4:  // a weak-map entry: its value refers back to its key
+        if (target.is_object()) {
+          shoal::Ref<Cell> value = shoal::make<Cell>();
+          value->id = static_cast<int64_t>(next_id_++);
+          value->check = Cell::pattern(value->id);
+          value.set(&Cell::any, target);
+          roots->set(pick(64), shoal::Ephemeron::create(target, value.value()).value());
+        }
         break;
       case 1:  // a weak handle outside the heap
         if (target.is_object() && target.as_object()->class_id() == shoal::class_id_of<Cell>()) {
