@@ -1,6 +1,8 @@
 // The pause-time sweeper. See sweeper.h.
 #include "gc/sweeper.h"
 
+#include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include <tbb/blocked_range.h>
@@ -41,15 +43,26 @@ PageSweep sweep_page(PageInfo& page, bool poison) {
     tail = &run->next;
   };
 
+  // Walk runs of live cells, not live cells: a page allocated black during concurrent
+  // marking is live from end to end, and for the 16-byte class that is 16K cells. For
+  // power-of-two cell sizes a run ends at the next clear cell-start bit, found a word at
+  // a time; other sizes step one cell at a time.
   char* free_from = page.start;
   char* const cells_end = page.cells_end();
-  for (size_t g = page.mark_bits.find_next(0); g < kGranulesPerPage;
-       g = page.mark_bits.find_next(g + page.cell_granules)) {
+  const size_t step = page.cell_granules;
+  for (size_t g = page.mark_bits.find_next(0); g < kGranulesPerPage;) {
     char* object = page.start + g * kGranule;
-    SHOAL_DCHECK(object < cells_end && g % page.cell_granules == 0);
+    SHOAL_DCHECK(object < cells_end && g % step == 0);
     if (object > free_from) add_run(free_from, object);
-    free_from = object + page.cell_size;
-    ++r.live_cells;
+    size_t run_end = g + step;
+    if (std::has_single_bit(step) && step <= 64) {
+      run_end = page.mark_bits.find_next_clear_strided(g, step);
+    } else {
+      while (run_end < kGranulesPerPage && page.mark_bits.test(run_end)) run_end += step;
+    }
+    r.live_cells += (run_end - g) / step;
+    free_from = std::min(page.start + run_end * kGranule, cells_end);
+    g = page.mark_bits.find_next(run_end);
   }
   if (cells_end > free_from) add_run(free_from, cells_end);
 

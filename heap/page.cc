@@ -44,6 +44,19 @@ size_t PageBitmap::find_next(size_t g) const {
   return (w << 6) + static_cast<size_t>(std::countr_zero(bits));
 }
 
+size_t PageBitmap::find_next_clear_strided(size_t g, size_t step) const {
+  if (g >= kGranulesPerPage) return kGranulesPerPage;
+  uint64_t positions = 0;  // bits at the multiples of step
+  for (size_t i = 0; i < 64; i += step) positions |= uint64_t{1} << i;
+  size_t w = g >> 6;
+  uint64_t bits = ~words_[w].load(std::memory_order_relaxed) & positions & (~uint64_t{0} << (g & 63));
+  while (bits == 0) {
+    if (++w == kBitmapWords) return kGranulesPerPage;
+    bits = ~words_[w].load(std::memory_order_relaxed) & positions;
+  }
+  return (w << 6) + static_cast<size_t>(std::countr_zero(bits));
+}
+
 size_t PageBitmap::count() const {
   size_t n = 0;
   for (const auto& w : words_) n += static_cast<size_t>(std::popcount(w.load(std::memory_order_relaxed)));

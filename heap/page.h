@@ -60,6 +60,10 @@ class PageBitmap {
   void set_strided(size_t g0, size_t g_end, size_t step);
   // The first set bit at or after g, or kGranulesPerPage.
   size_t find_next(size_t g) const;
+  // The first clear bit among g, g + step, g + 2 step, ... or kGranulesPerPage. step is
+  // a power of two at most 64 and g a multiple of it (so the positions line up the same
+  // way in every 64-bit word): a word at a time.
+  size_t find_next_clear_strided(size_t g, size_t step) const;
   size_t count() const;
   void clear_all();
   void copy_from(const PageBitmap& other);
