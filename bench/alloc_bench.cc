@@ -220,32 +220,11 @@ void BM_MallocBatch(benchmark::State& state) {
 // ---------------------------------------------------------------------------------------
 // Boehm GC
 
-// Registers a google-benchmark worker thread with the Boehm collector (the main thread is
-// registered by GC_INIT).
-class BoehmThread {
- public:
-  BoehmThread() {
-    if (GC_thread_is_registered()) return;
-    GC_stack_base sb;
-    if (GC_get_stack_base(&sb) != GC_SUCCESS || GC_register_my_thread(&sb) != GC_SUCCESS) {
-      std::fprintf(stderr, "shoal_alloc_bench: GC_register_my_thread failed\n");
-      std::exit(1);
-    }
-    registered_ = true;
-  }
-  ~BoehmThread() {
-    if (registered_) GC_unregister_my_thread();
-  }
-  BoehmThread(const BoehmThread&) = delete;
-  BoehmThread& operator=(const BoehmThread&) = delete;
-
- private:
-  bool registered_ = false;
-};
-
+// Each google-benchmark worker thread registers with the Boehm collector
+// (bench::BoehmThread; the main thread is registered by GC_INIT).
 template <size_t kBytes>
 void BM_Boehm(benchmark::State& state) {
-  BoehmThread registration;
+  bench::BoehmThread registration;
   plain_loop(state, [] {
     for (size_t i = 0; i < kBatch; ++i) {
       void* p = GC_MALLOC(kBytes);

@@ -151,6 +151,27 @@ struct Mimalloc {
   static void* alloc(size_t n) { return mi_malloc(n); }
   static void release(void* p, size_t) { mi_free(p); }
 };
+// Boehm GC as an allocator: alloc only (the collector frees).
+struct BoehmGc {
+  static void* alloc(size_t n) { return GC_MALLOC(n); }
+};
+
+// The entries of `all` named in `wanted`, in the order of `wanted`; dies on an unknown
+// name. Entry is any struct with a `name` (the --allocators option of the programs).
+template <class Entry>
+std::vector<Entry> select_entries(const std::vector<Entry>& all, const std::vector<std::string>& wanted) {
+  std::vector<Entry> chosen;
+  for (const std::string& w : wanted) {
+    bool found = false;
+    for (const Entry& e : all)
+      if (e.name == w) {
+        chosen.push_back(e);
+        found = true;
+      }
+    if (!found) die("unknown allocator in --allocators");
+  }
+  return chosen;
+}
 
 // ---------------------------------------------------------------------------------------
 // Boehm GC
@@ -241,9 +262,9 @@ class BoehmThread {
 // Shoal
 
 // The options of the process's one Shoal heap: the defaults (heap limit = physical
-// memory, pacing gc_growth 1.0, min_gc_trigger 4 MiB, stop-the-world marking) unless
-// --shoal-gc-growth, --shoal-min-trigger-mib or --shoal-concurrent-marking changed them
-// before the heap was first used.
+// memory, pacing gc_growth 1.0, min_gc_trigger 4 MiB, concurrent marking) unless
+// --shoal-gc-growth, --shoal-min-trigger-mib or --shoal-stw changed them before the
+// heap was first used.
 inline shoal::HeapOptions& shoal_options() {
   static shoal::HeapOptions options{};
   return options;
@@ -481,8 +502,8 @@ inline bool take_common_option(int& i, int argc, char** argv) {
     shoal_options().gc_growth = g;
     return true;
   }
-  if (std::string_view(argv[i]) == "--shoal-concurrent-marking") {
-    shoal_options().concurrent_marking = true;
+  if (std::string_view(argv[i]) == "--shoal-stw") {
+    shoal_options().concurrent_marking = false;
     return true;
   }
   if (take_value(i, argc, argv, "--shoal-min-trigger-mib", v)) {

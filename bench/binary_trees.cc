@@ -23,10 +23,11 @@
 // Usage: shoal_binary_trees [--depth N] [--threads 1,2] [--runs N]
 //                           [--allocators shoal,boehm,glibc,jemalloc,mimalloc,shared_ptr]
 //                           [--max-others-cpu P] [--shoal-gc-growth G] [--shoal-min-trigger-mib M]
-//                           [--shoal-concurrent-marking]
+//                           [--shoal-stw]
 // The --shoal-* flags change the Shoal heap's options (HeapOptions::gc_growth,
-// min_gc_trigger, concurrent_marking) for experiments; the published baseline uses the
-// defaults (stop-the-world). For a concurrent cycle the two pauses count separately.
+// min_gc_trigger; --shoal-stw turns concurrent_marking off) for experiments; the
+// published figures use the defaults (concurrent marking). For a concurrent cycle the
+// two pauses count separately.
 // --max-others-cpu P re-runs a sample during which other processes used more than P% of
 // the machine's cores (bench_common.h, "Interference"); every sample's figure is printed.
 #include <cstdint>
@@ -57,8 +58,10 @@ uint64_t check_plain(const PlainNode* n) {
 
 struct NoScope {};
 
+// Trees of plain nodes from an allocator A with alloc(bytes) (the manual peers and
+// Boehm GC); what differs between them is how a tree is dropped and thread registration.
 template <class A>
-struct Manual {
+struct PlainTrees {
   using Tree = PlainNode*;
   static Tree bottom_up(int depth) {
     PlainNode* l = nullptr;
@@ -74,6 +77,13 @@ struct Manual {
     return n;
   }
   static uint64_t check(Tree t, int) { return check_plain(t); }
+  using MainScope = NoScope;  // (Boehm: GC_INIT registered the main thread)
+  static void wait(const std::function<void()>& fn) { fn(); }
+};
+
+template <class A>
+struct Manual : PlainTrees<A> {
+  using Tree = PlainNode*;
   static void free_tree(PlainNode* n) {
     if (n->left) {
       free_tree(n->left);
@@ -86,30 +96,11 @@ struct Manual {
     t = nullptr;
   }
   using WorkerScope = NoScope;
-  using MainScope = NoScope;
-  static void wait(const std::function<void()>& fn) { fn(); }
 };
 
-struct Boehm {
-  using Tree = PlainNode*;
-  static Tree bottom_up(int depth) {
-    PlainNode* l = nullptr;
-    PlainNode* r = nullptr;
-    if (depth > 0) {
-      l = bottom_up(depth - 1);
-      r = bottom_up(depth - 1);
-    }
-    auto* n = static_cast<PlainNode*>(GC_MALLOC(sizeof(PlainNode)));
-    if (!n) bench::die("out of memory");
-    n->left = l;
-    n->right = r;
-    return n;
-  }
-  static uint64_t check(Tree t, int) { return check_plain(t); }
+struct Boehm : PlainTrees<bench::BoehmGc> {
   static void drop(Tree& t) { t = nullptr; }
   using WorkerScope = bench::BoehmThread;
-  using MainScope = NoScope;  // GC_INIT registered the main thread
-  static void wait(const std::function<void()>& fn) { fn(); }
 };
 
 struct SharedNode {
@@ -290,7 +281,7 @@ int main(int argc, char** argv) {
                    "usage: %s [--depth N] [--threads 1,2] [--runs N] "
                    "[--allocators shoal,boehm,glibc,jemalloc,mimalloc,shared_ptr]\n"
                    "       [--max-others-cpu P] [--shoal-gc-growth G] [--shoal-min-trigger-mib M]\n"
-                   "       [--shoal-concurrent-marking]\n",
+                   "       [--shoal-stw]\n",
                    argv[0]);
       return 2;
     }
@@ -304,17 +295,8 @@ int main(int argc, char** argv) {
       {"mimalloc", run_one<Manual<bench::Mimalloc>>, false, {}},
       {"shared_ptr", run_one<SharedPtr>, false, {}},
   };
-  std::vector<Entry> entries;
-  for (const std::string& w : wanted) {
-    bool found = false;
-    for (const Entry& e : all)
-      if (e.name == w) {
-        entries.push_back(e);
-        entries.back().samples.resize(thread_counts.size());
-        found = true;
-      }
-    if (!found) bench::die("unknown allocator in --allocators");
-  }
+  std::vector<Entry> entries = bench::select_entries(all, wanted);
+  for (Entry& e : entries) e.samples.resize(thread_counts.size());
 
   bench::print_context("shoal_binary_trees: benchmarks-game binary-trees");
   std::printf("  depth              : %d (stretch %d)\n", depth, depth + 1);

@@ -18,10 +18,11 @@
 //
 // Usage: shoal_gcbench [--runs N] [--allocators shoal,boehm,glibc,jemalloc,mimalloc,shared_ptr]
 //                      [--max-others-cpu P] [--shoal-gc-growth G] [--shoal-min-trigger-mib M]
-//                      [--shoal-concurrent-marking]
+//                      [--shoal-stw]
 // The --shoal-* flags change the Shoal heap's options (HeapOptions::gc_growth,
-// min_gc_trigger, concurrent_marking) for experiments; the published baseline uses the
-// defaults (stop-the-world). For a concurrent cycle the two pauses count separately.
+// min_gc_trigger; --shoal-stw turns concurrent_marking off) for experiments; the
+// published figures use the defaults (concurrent marking). For a concurrent cycle the
+// two pauses count separately.
 // --max-others-cpu P re-runs a sample during which other processes used more than P% of
 // the machine's cores (bench_common.h, "Interference"); every sample's figure is printed.
 // Each run executes every allocator once, in a rotating order; the table gives medians.
@@ -60,8 +61,10 @@ struct PlainNode {
   int i, j;
 };
 
+// Trees of plain nodes from an allocator A with alloc(bytes) (the manual peers and
+// Boehm GC); what differs between them is only how a tree is dropped.
 template <class A>
-struct Manual {
+struct PlainTrees {
   using Tree = PlainNode*;
   static PlainNode* node(PlainNode* l, PlainNode* r) {
     auto* n = static_cast<PlainNode*>(A::alloc(sizeof(PlainNode)));
@@ -86,6 +89,15 @@ struct Manual {
     PlainNode* r = make_tree(depth - 1);
     return node(l, r);
   }
+  using Array = double*;
+  static double* data(Array a) { return a; }
+  struct Scope {};
+};
+
+template <class A>
+struct Manual : PlainTrees<A> {
+  using Tree = PlainNode*;
+  using Array = double*;
   static void free_tree(PlainNode* n) {
     if (!n) return;
     free_tree(n->left);
@@ -96,54 +108,25 @@ struct Manual {
     free_tree(t);
     t = nullptr;
   }
-  using Array = double*;
   static Array make_array(size_t n) {
     auto* a = static_cast<double*>(A::alloc(n * sizeof(double)));
     if (!a) bench::die("out of memory");
     return a;
   }
-  static double* data(Array a) { return a; }
   static void drop_array(Array& a) {
     A::release(a, kArraySize * sizeof(double));
     a = nullptr;
   }
-  struct Scope {};
 };
 
-struct Boehm {
-  using Tree = PlainNode*;
-  static PlainNode* node(PlainNode* l, PlainNode* r) {
-    auto* n = static_cast<PlainNode*>(GC_MALLOC(sizeof(PlainNode)));
-    if (!n) bench::die("out of memory");
-    n->left = l;
-    n->right = r;
-    return n;
-  }
-  static Tree leaf() { return node(nullptr, nullptr); }
-  static void populate(int depth, PlainNode* n) {
-    if (depth <= 0) return;
-    --depth;
-    n->left = leaf();
-    n->right = leaf();
-    populate(depth, n->left);
-    populate(depth, n->right);
-  }
-  static Tree make_tree(int depth) {
-    if (depth <= 0) return leaf();
-    PlainNode* l = make_tree(depth - 1);
-    PlainNode* r = make_tree(depth - 1);
-    return node(l, r);
-  }
+struct Boehm : PlainTrees<bench::BoehmGc> {
   static void drop(Tree& t) { t = nullptr; }
-  using Array = double*;
   static Array make_array(size_t n) {
     auto* a = static_cast<double*>(GC_MALLOC_ATOMIC(n * sizeof(double)));  // no pointers
     if (!a) bench::die("out of memory");
     return a;
   }
-  static double* data(Array a) { return a; }
   static void drop_array(Array& a) { a = nullptr; }
-  struct Scope {};
 };
 
 struct SharedNode {
@@ -313,7 +296,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: %s [--runs N] [--allocators shoal,boehm,glibc,jemalloc,mimalloc,shared_ptr]\n"
                    "       [--max-others-cpu P] [--shoal-gc-growth G] [--shoal-min-trigger-mib M]\n"
-                   "       [--shoal-concurrent-marking]\n",
+                   "       [--shoal-stw]\n",
                    argv[0]);
       return 2;
     }
@@ -327,16 +310,7 @@ int main(int argc, char** argv) {
       {"mimalloc", run_one<Manual<bench::Mimalloc>>, false, {}},
       {"shared_ptr", run_one<SharedPtr>, false, {}},
   };
-  std::vector<Entry> entries;
-  for (const std::string& w : wanted) {
-    bool found = false;
-    for (const Entry& e : all)
-      if (e.name == w) {
-        entries.push_back(e);
-        found = true;
-      }
-    if (!found) bench::die("unknown allocator in --allocators");
-  }
+  std::vector<Entry> entries = bench::select_entries(all, wanted);
 
   bench::print_context("shoal_gcbench: GCBench (Boehm/Ellis/Kovac)");
   std::printf("  parameters         : stretch %d, long-lived tree %d, array %d doubles, "

@@ -720,6 +720,29 @@ std::vector<Row> shoal_child(const Settings& s, const std::string& name, int liv
   return rows;
 }
 
+// One measured baseline window (collection off) and its table row.
+struct BaselineSample {
+  ChurnResult churn;
+  double others_pct = 0;
+  uint64_t collections = 0;  // must stay 0: the collector is off
+  uint64_t allocated = 0;
+};
+
+Row baseline_row(const char* collector, int live_mb, int threads, const BaselineSample& b) {
+  Row row;
+  set_str(row.collector, sizeof row.collector, std::string(collector) + "-baseline");
+  row.live_mb = live_mb;
+  row.threads = threads;
+  row.ok = 1;
+  row.baseline_ops_per_s = static_cast<double>(b.churn.ops) / b.churn.seconds;
+  row.baseline_seconds = b.churn.seconds;
+  row.baseline_alloc_gib = static_cast<double>(b.allocated) / static_cast<double>(kGiB);
+  if (b.collections > 0) set_str(row.note, sizeof row.note, "baseline collected during the run");
+  std::fprintf(stderr, "  [%s baseline %d MB, %d thr] %.0f ops/s over %.2f s (%.2f GiB)\n", collector, live_mb,
+               threads, row.baseline_ops_per_s, row.baseline_seconds, row.baseline_alloc_gib);
+  return row;
+}
+
 // Baseline: collection off (min_gc_trigger 2^50), allocation capped (see the top).
 std::vector<Row> shoal_baseline_child(const Settings& s, int live_mb, size_t units) {
   std::vector<Row> rows;
@@ -738,14 +761,8 @@ std::vector<Row> shoal_baseline_child(const Settings& s, int live_mb, size_t uni
   (void)shoal_churn(setup, 2, 600, budget);  // warm-up: fault the memory in
   collect();
   for (int t : s.threads) {
-    struct B {
-      ChurnResult churn;
-      double others_pct = 0;
-      uint64_t collections = 0;
-      uint64_t allocated = 0;
-    };
-    B b = bench::measured([&] {
-      B out;
+    const BaselineSample b = bench::measured([&] {
+      BaselineSample out;
       const shoal::GcStats before = heap->stats();
       out.churn = shoal_churn(setup, t, s.seconds, budget / 10 * 9);
       const shoal::GcStats after = heap->stats();
@@ -754,18 +771,7 @@ std::vector<Row> shoal_baseline_child(const Settings& s, int live_mb, size_t uni
       collect();
       return out;
     });
-    Row row;
-    set_str(row.collector, sizeof row.collector, "shoal-baseline");
-    row.live_mb = live_mb;
-    row.threads = t;
-    row.ok = 1;
-    row.baseline_ops_per_s = static_cast<double>(b.churn.ops) / b.churn.seconds;
-    row.baseline_seconds = b.churn.seconds;
-    row.baseline_alloc_gib = static_cast<double>(b.allocated) / static_cast<double>(kGiB);
-    if (b.collections > 0) set_str(row.note, sizeof row.note, "baseline collected during the run");
-    std::fprintf(stderr, "  [shoal baseline %d MB, %d thr] %.0f ops/s over %.2f s (%.2f GiB)\n", live_mb, t,
-                 row.baseline_ops_per_s, row.baseline_seconds, row.baseline_alloc_gib);
-    rows.push_back(row);
+    rows.push_back(baseline_row("shoal", live_mb, t, b));
   }
   return rows;
 }
@@ -921,34 +927,17 @@ std::vector<Row> boehm_baseline_child(const Settings& s, int live_mb, size_t uni
   (void)boehm_churn(2, 600, budget);  // warm-up: fault the memory in
   collect();
   for (int t : s.threads) {
-    struct B {
-      ChurnResult churn;
-      double others_pct = 0;
-      uint64_t gcs = 0;
-      size_t allocated = 0;
-    };
-    B b = bench::measured([&] {
-      B out;
+    const BaselineSample b = bench::measured([&] {
+      BaselineSample out;
       const uint64_t g0 = bench::boehm_gc_no();
       const size_t a0 = GC_get_total_bytes();
       out.churn = boehm_churn(t, s.seconds, budget / 10 * 9);
       out.allocated = GC_get_total_bytes() - a0;
-      out.gcs = bench::boehm_gc_no() - g0;
+      out.collections = bench::boehm_gc_no() - g0;
       collect();
       return out;
     });
-    Row row;
-    set_str(row.collector, sizeof row.collector, "boehm-baseline");
-    row.live_mb = live_mb;
-    row.threads = t;
-    row.ok = 1;
-    row.baseline_ops_per_s = static_cast<double>(b.churn.ops) / b.churn.seconds;
-    row.baseline_seconds = b.churn.seconds;
-    row.baseline_alloc_gib = static_cast<double>(b.allocated) / static_cast<double>(kGiB);
-    if (b.gcs > 0) set_str(row.note, sizeof row.note, "baseline collected during the run");
-    std::fprintf(stderr, "  [boehm baseline %d MB, %d thr] %.0f ops/s over %.2f s (%.2f GiB)\n", live_mb, t,
-                 row.baseline_ops_per_s, row.baseline_seconds, row.baseline_alloc_gib);
-    rows.push_back(row);
+    rows.push_back(baseline_row("boehm", live_mb, t, b));
   }
   return rows;
 }
