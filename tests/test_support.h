@@ -9,6 +9,7 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "heap/heap_impl.h"
 #include "shoal/shoal.h"
@@ -114,6 +115,31 @@ class MarkerPause {
   std::condition_variable cv_;
   bool held_ = false, released_ = false;
 };
+
+// A test run twice: with concurrent cycles and stop-the-world (the parameter), with the
+// verifier after every cycle. Instantiate with
+//   INSTANTIATE_TEST_SUITE_P(Cycles, MyTest, ::testing::Values(false, true), cycle_kind_name);
+class CycleKindTest : public ::testing::TestWithParam<bool> {
+ protected:
+  HeapOptions options() const {
+    HeapOptions o;
+    o.concurrent_marking = GetParam();
+    o.verify_after_gc = true;
+    return o;
+  }
+  // One full cycle of the kind under test.
+  static void cycle(Heap& heap) {
+    if (heap.options().concurrent_marking) {
+      heap.start_collection();
+      heap.wait_for_collection();
+    } else {
+      heap.collect();
+    }
+  }
+};
+inline std::string cycle_kind_name(const ::testing::TestParamInfo<bool>& info) {
+  return info.param ? "Concurrent" : "StopTheWorld";
+}
 
 // A heap plus this thread attached to it.
 class HeapTest : public ::testing::Test {

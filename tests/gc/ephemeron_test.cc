@@ -10,22 +10,12 @@
 namespace shoal::test {
 namespace {
 
-class EphemeronTest : public ::testing::TestWithParam<bool> {  // param: concurrent cycles
+class EphemeronTest : public CycleKindTest {
  protected:
-  HeapOptions options() {
-    HeapOptions o;
-    o.concurrent_marking = GetParam();
-    o.verify_after_gc = true;
+  HeapOptions options() const {
+    HeapOptions o = CycleKindTest::options();
     o.min_gc_trigger = size_t{64} << 20;  // only the cycles the tests start
     return o;
-  }
-  static void cycle(Heap& heap) {
-    if (heap.options().concurrent_marking) {
-      heap.start_collection();
-      heap.wait_for_collection();
-    } else {
-      heap.collect();
-    }
   }
 };
 
@@ -143,8 +133,7 @@ TEST(EphemeronOrderTest, KeyMarkedAfterItsEphemeronWasTraced) {
   EXPECT_EQ(Ref<Node>::from_value(e->value())->value, 42);
 }
 
-INSTANTIATE_TEST_SUITE_P(Cycles, EphemeronTest, ::testing::Values(false, true),
-                         [](const auto& info) { return info.param ? "Concurrent" : "StopTheWorld"; });
+INSTANTIATE_TEST_SUITE_P(Cycles, EphemeronTest, ::testing::Values(false, true), cycle_kind_name);
 
 }  // namespace
 }  // namespace shoal::test

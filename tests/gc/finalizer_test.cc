@@ -11,23 +11,7 @@
 namespace shoal::test {
 namespace {
 
-class FinalizerTest : public ::testing::TestWithParam<bool> {  // param: concurrent cycles
- protected:
-  HeapOptions options() {
-    HeapOptions o;
-    o.concurrent_marking = GetParam();
-    o.verify_after_gc = true;
-    return o;
-  }
-  static void cycle(Heap& heap) {
-    if (heap.options().concurrent_marking) {
-      heap.start_collection();
-      heap.wait_for_collection();
-    } else {
-      heap.collect();
-    }
-  }
-};
+class FinalizerTest : public CycleKindTest {};
 
 TEST_P(FinalizerTest, RunsOnceForDeadObjectsOnlyAndOnlyWhenAsked) {
   Heap heap(options());
@@ -157,8 +141,7 @@ TEST_P(FinalizerTest, Misuse) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Cycles, FinalizerTest, ::testing::Values(false, true),
-                         [](const auto& info) { return info.param ? "Concurrent" : "StopTheWorld"; });
+INSTANTIATE_TEST_SUITE_P(Cycles, FinalizerTest, ::testing::Values(false, true), cycle_kind_name);
 
 }  // namespace
 }  // namespace shoal::test

@@ -10,24 +10,7 @@
 namespace shoal::test {
 namespace {
 
-class WeakCellTest : public ::testing::TestWithParam<bool> {  // param: concurrent cycles
- protected:
-  HeapOptions options() {
-    HeapOptions o;
-    o.concurrent_marking = GetParam();
-    o.verify_after_gc = true;  // the verifier fails on a weak slot to a freed object
-    return o;
-  }
-  // One full cycle of the kind under test.
-  static void cycle(Heap& heap) {
-    if (heap.options().concurrent_marking) {
-      heap.start_collection();
-      heap.wait_for_collection();
-    } else {
-      heap.collect();
-    }
-  }
-};
+class WeakCellTest : public CycleKindTest {};
 
 TEST_P(WeakCellTest, ClearedWhenTheTargetDiesKeptWhileItLives) {
   Heap heap(options());
@@ -171,8 +154,7 @@ TEST_P(WeakCellTest, ReadersAndWritersRacingCollections) {
   EXPECT_GE(heap.stats().collections, 2u);  // cycles ran while the threads raced
 }
 
-INSTANTIATE_TEST_SUITE_P(Cycles, WeakCellTest, ::testing::Values(false, true),
-                         [](const auto& info) { return info.param ? "Concurrent" : "StopTheWorld"; });
+INSTANTIATE_TEST_SUITE_P(Cycles, WeakCellTest, ::testing::Values(false, true), cycle_kind_name);
 
 }  // namespace
 }  // namespace shoal::test
