@@ -21,7 +21,8 @@ void write_barrier_slow(Object* holder, const Slot* slot, Value old_value, Value
 }
 
 void weak_barrier_slow(Value target) {
-  // Shade the weak slot's target: it survives this cycle (see shoal::write_weak).
+  // A weak read during marking: shade what it returns, so the strong reference the
+  // caller now holds keeps its target this cycle (see shoal::read_weak).
   MutatorThread* self = current_thread();
   if (!self) return;
   self->heap->collector.shade(self, target.as_object());

@@ -105,8 +105,7 @@ void Collector::collect_paced(MutatorThread* self) {
     return;
   }
   if (sweeper_.pending()) {  // finish the last cycle's sweep before starting the next
-    for (size_t i = 0; i < kPagesSweptPerPacing && sweeper_.sweep_next(); ++i) {
-    }
+    sweeper_.sweep_some(kPagesSweptPerPacing);
     report_lazy_sweep();
     return;
   }
@@ -147,8 +146,7 @@ bool Collector::idle(MutatorThread* self, std::chrono::nanoseconds budget) {
     if (marking_.load(std::memory_order_acquire)) {
       if (assist_marking(self, kAssistBudget) == 0) break;  // the marker threads have the rest
     } else if (sweeper_.pending()) {
-      for (size_t i = 0; i < kPagesSweptPerPacing && sweeper_.sweep_next(); ++i) {
-      }
+      sweeper_.sweep_some(kPagesSweptPerPacing);
       report_lazy_sweep();
     } else {
       break;
@@ -190,14 +188,15 @@ void Collector::mark_roots(Marker& marker) {
   heap_.roots.for_each_root([&](Value v) { marker.mark_value(v); });
 }
 
+void Collector::take_assist_results(MarkTotals& totals) {
+  MutexLock lock(work_mu_);
+  totals.weak_slots.insert(totals.weak_slots.end(), assist_weak_slots_.begin(), assist_weak_slots_.end());
+  assist_weak_slots_.clear();
+  totals.ephemerons.insert(totals.ephemerons.end(), assist_ephemerons_.begin(), assist_ephemerons_.end());
+  assist_ephemerons_.clear();
+}
+
 void Collector::resolve_ephemerons(MarkTotals& totals) {
-  {
-    MutexLock lock(work_mu_);  // what mutator assists found
-    totals.weak_slots.insert(totals.weak_slots.end(), assist_weak_slots_.begin(), assist_weak_slots_.end());
-    assist_weak_slots_.clear();
-    totals.ephemerons.insert(totals.ephemerons.end(), assist_ephemerons_.begin(), assist_ephemerons_.end());
-    assist_ephemerons_.clear();
-  }
   // Fixpoint: an ephemeron whose key has been marked since it was traced gets its value
   // marked and traced - which may mark more keys. Each round either marks something or
   // ends, so it terminates; its cost is O(ephemerons x rounds) plus the tracing.
@@ -287,6 +286,7 @@ void Collector::run_cycle_in_pause(MutatorThread* self, CycleRecord& record) {
   MarkTotals totals;
   totals.add(roots);
   parallel_marker_.drain(roots.take_grey(), pause_workers_, totals);
+  take_assist_results(totals);
   resolve_ephemerons(totals);
   process_weak_in_pause(totals);
   const uint64_t sweep_start = now_ns();
@@ -486,6 +486,7 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
   // Still marking: the flush colours everything the TLABs handed out since the snapshot.
   for (MutatorThread* t : threads) heap_.retire_all_tlabs(t);
   // After the black flush: objects allocated during marking count as marked.
+  take_assist_results(totals);
   resolve_ephemerons(totals);
   process_weak_in_pause(totals);
   marking_.store(false, std::memory_order_release);

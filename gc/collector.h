@@ -140,9 +140,11 @@ class Collector {
   // After marking has terminated, in the pause: clears WeakRefs and weak slots whose
   // target is white, and queues the finalizers of white objects.
   void process_weak_in_pause(MarkTotals& totals);
+  // In the pause: adds the weak slots and ephemerons mutator assists found to `totals`.
+  void take_assist_results(MarkTotals& totals) SHOAL_EXCLUDES(work_mu_);
   // After the drain, in the pause: marks the values of ephemerons whose keys are marked,
   // tracing them, until nothing changes; then clears the ephemerons with white keys.
-  void resolve_ephemerons(MarkTotals& totals) SHOAL_EXCLUDES(work_mu_);
+  void resolve_ephemerons(MarkTotals& totals);
   // Every pause that needs exact allocation state starts with this.
   void finish_lazy_sweep_in_pause();
   void report_lazy_sweep(CycleRecord* current = nullptr) SHOAL_EXCLUDES(stats_mu_);

@@ -43,6 +43,12 @@ bool LazySweeper::sweep_next() {
   return true;
 }
 
+size_t LazySweeper::sweep_some(size_t budget) {
+  size_t n = 0;
+  while (n < budget && sweep_next()) ++n;
+  return n;
+}
+
 PageInfo* LazySweeper::sweep_for_class(size_t cls, size_t budget) {
   for (size_t n = 0; n < budget && sweep_next(); ++n)
     if (PageInfo* p = heap_.pages.take_available(cls)) return p;

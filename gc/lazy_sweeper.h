@@ -46,6 +46,8 @@ class LazySweeper {
   bool unclaimed() const { return cursor_.load(std::memory_order_acquire) < end_.load(std::memory_order_acquire); }
   // Sweeps the next unclaimed page; false when there is none left to claim.
   bool sweep_next();
+  // Sweeps up to `budget` pages; returns how many it claimed.
+  size_t sweep_some(size_t budget);
   // Sweeps until a page of class `cls` is available (returned kOwned) or `budget` pages
   // were swept; null if none turned up.
   PageInfo* sweep_for_class(size_t cls, size_t budget);

@@ -60,43 +60,48 @@ Ref<String> String::create(std::string_view text) {
   return Ref<String>::from_object(o);
 }
 
+namespace {
+// Builtins with weak slots are kCustom classes (the only layout whose trace function can
+// report weak slots) of one fixed size: payload type T after the header.
+template <class T>
+ClassId define_fixed_custom(const char* name, TraceFn trace) {
+  ClassDescriptor d;
+  d.name = name;
+  d.layout = Layout::kCustom;
+  d.size = [](const Object*) -> size_t { return kHeaderSize + sizeof(T); };
+  d.trace = trace;
+  return define_class(d);
+}
+
+template <class T>
+Ref<T> allocate_fixed_custom(ClassId id) {
+  return Ref<T>::from_object(allocate_custom(id, kHeaderSize + sizeof(T)));
+}
+}  // namespace
+
 ClassId WeakCell::class_id() {
-  static const ClassId id = [] {
-    ClassDescriptor d;
-    d.name = "WeakCell";
-    d.layout = Layout::kCustom;
-    d.size = [](const Object*) -> size_t { return kHeaderSize + sizeof(WeakCell); };
-    d.trace = [](const Object* o, SlotVisitor& v) {
-      v.visit_weak(static_cast<const WeakCell*>(o->payload())->slot_);
-    };
-    return define_class(d);
-  }();
+  static const ClassId id = define_fixed_custom<WeakCell>("WeakCell", [](const Object* o, SlotVisitor& v) {
+    v.visit_weak(static_cast<const WeakCell*>(o->payload())->slot_);
+  });
   return id;
 }
 
 Ref<WeakCell> WeakCell::create(Value target) {
-  Ref<WeakCell> cell = Ref<WeakCell>::from_object(allocate_custom(class_id(), kHeaderSize + sizeof(WeakCell)));
+  Ref<WeakCell> cell = allocate_fixed_custom<WeakCell>(class_id());
   cell->set(target);
   return cell;
 }
 
 ClassId Ephemeron::class_id() {
-  static const ClassId id = [] {
-    ClassDescriptor d;
-    d.name = "Ephemeron";
-    d.layout = Layout::kCustom;
-    d.size = [](const Object*) -> size_t { return kHeaderSize + sizeof(Ephemeron); };
-    d.trace = [](const Object* o, SlotVisitor& v) {
-      const auto* e = static_cast<const Ephemeron*>(o->payload());
-      v.visit_ephemeron(e->key_, e->value_);
-    };
-    return define_class(d);
-  }();
+  static const ClassId id = define_fixed_custom<Ephemeron>("Ephemeron", [](const Object* o, SlotVisitor& v) {
+    const auto* e = static_cast<const Ephemeron*>(o->payload());
+    v.visit_ephemeron(e->key_, e->value_);
+  });
   return id;
 }
 
 Ref<Ephemeron> Ephemeron::create(Value key, Value value) {
-  Ref<Ephemeron> e = Ref<Ephemeron>::from_object(allocate_custom(class_id(), kHeaderSize + sizeof(Ephemeron)));
+  Ref<Ephemeron> e = allocate_fixed_custom<Ephemeron>(class_id());
   write_weak(e->key_, key);
   write(e.object(), e->value_, value);
   return e;

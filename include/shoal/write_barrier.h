@@ -15,7 +15,8 @@
 namespace shoal {
 namespace internal {
 extern std::atomic<uint32_t> g_write_barrier_active;
-// Cold: GCC then keeps the slow call's register saves off the fast path of store loops.
+// Cold: laid out away from the callers' hot code (the tight-loop cost of the fast path is
+// the flag load and branch themselves; docs/performance.md).
 [[gnu::cold]] void write_barrier_slow(Object* holder, const Slot* slot, Value old_value, Value new_value);
 [[gnu::cold]] void weak_barrier_slow(Value target);
 }  // namespace internal
