@@ -48,9 +48,4 @@ size_t FinalizerTable::pending() const {
   return pending_.size();
 }
 
-size_t FinalizerTable::registered() const {
-  MutexLock lock(mu_);
-  return live_.size();
-}
-
 }  // namespace shoal::internal

@@ -43,7 +43,6 @@ class FinalizerTable {
   // exception from a callback propagates; the callbacks after it stay queued.
   size_t run_pending(size_t max) SHOAL_EXCLUDES(mu_);
   size_t pending() const SHOAL_EXCLUDES(mu_);
-  size_t registered() const SHOAL_EXCLUDES(mu_);
 
  private:
   struct Entry {

@@ -63,7 +63,6 @@ class HeapImpl {
   void set_trigger_from_live(size_t live_bytes);
   // A concurrent cycle's final pause: `bytes` were allocated while it marked.
   void note_runway(size_t bytes);
-  size_t start_bytes() const { return gc_start_.load(std::memory_order_relaxed); }
   uint64_t allocated_total() const { return allocated_total_.load(std::memory_order_relaxed); }
   size_t allocated_since_cycle() const { return allocated_since_gc_.load(std::memory_order_relaxed); }
   size_t trigger_bytes() const { return gc_trigger_.load(std::memory_order_relaxed); }  // the goal
