@@ -42,10 +42,12 @@
 // marker's test agree on who pushes an object; the old value is read with an acquire
 // load, so its header and fields are visible to the marker that traces it.
 //
-// Every reference store in Shoal goes through write(): Slot has no public store, and
-// Member<T> is writable only through Ref<T>::set, store_field and the builtins' setters.
-// Root slots outside the heap (persistent handles, registered globals) use
-// Slot::store_root: roots are read in the pauses and need no barrier (1).
+// Every reference store in Shoal goes through write(): Slot's raw store is private (only
+// internal::SlotAccess reaches it, and tests/barriers/no_bypass_compile_test checks that
+// user code cannot), and Member<T> is writable only through Ref<T>::set, store_field
+// and the builtins' setters. Root slots outside the heap (persistent handles, registered
+// globals) are written under the root lock (gc/roots.h): roots are read in the pauses,
+// and while marking runs a value stored into a root is shaded there.
 #pragma once
 
 #include "shoal/write_barrier.h"

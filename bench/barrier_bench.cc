@@ -12,7 +12,7 @@
 //          store.
 // The stored values cycle through 64 Ki small objects (Nodes) kept alive by a pool array.
 // Variants of the store, all in one binary:
-//   raw      slot.store_after_barrier(v): the barrier compiled out (what the store costs
+//   raw      internal::SlotAccess::store(slot, v): the barrier compiled out (what the store costs
 //            without a GC - the release store alone).
 //   barrier  shoal::write(holder, slot, v) while no collection runs: the barrier's fast
 //            path, one relaxed load of the global flag and a branch. Target: <= 1.03x raw.
@@ -149,7 +149,7 @@ void batch(shoal::RefArray* array, shoal::Slot* slots, size_t mask, const shoal:
     for (size_t i = 0; i < kBatch; ++i) {
       Node* payload = static_cast<Node*>(n->payload());
       const shoal::Value v = values[k++ & (kValues - 1)];
-      if constexpr (V == Variant::kRaw) payload->right.slot().store_after_barrier(v);
+      if constexpr (V == Variant::kRaw) shoal::internal::SlotAccess::store(payload->right.slot(), v);
       else shoal::Ref<Node>::from_object(n).set(&Node::right, shoal::Ref<Node>::from_value(v));
       n = payload->left.get().object();
     }
@@ -166,7 +166,7 @@ void batch(shoal::RefArray* array, shoal::Slot* slots, size_t mask, const shoal:
       j = static_cast<size_t>(c >> 32) & mask;
     }
     const shoal::Value v = values[k++ & (kValues - 1)];
-    if constexpr (V == Variant::kRaw) slots[j].store_after_barrier(v);
+    if constexpr (V == Variant::kRaw) shoal::internal::SlotAccess::store(slots[j], v);
     else if constexpr (V == Variant::kBarrier) shoal::write(holder, slots[j], v);
     else array->set(j, v);
   }

@@ -34,6 +34,16 @@ void Collector::with_collector_lock(MutatorThread* self, F&& work) {
   });
 }
 
+void Collector::stop_world(MutatorThread* self) SHOAL_NO_THREAD_SAFETY_ANALYSIS {
+  heap_.threads.stop_the_world(self);
+  heap_.roots.lock_for_pause();
+}
+
+uint64_t Collector::resume_world() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
+  heap_.roots.unlock_after_pause();
+  return heap_.threads.resume_the_world();
+}
+
 Collector::Collector(HeapImpl& heap) : heap_(heap), sweeper_(heap) {
   const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
   pause_workers_ = hw;
@@ -50,7 +60,7 @@ Collector::~Collector() {
   if (marker_thread_.joinable()) marker_thread_.join();
 }
 
-void Collector::collect(MutatorThread* self, const char* cause, bool only_if_needed) {
+void Collector::collect(MutatorThread* self, const char* cause, bool only_if_needed, const FullMark* seen) {
   throw_pending_corruption();
   CycleRecord record;
   std::string corruption;
@@ -67,18 +77,22 @@ void Collector::collect(MutatorThread* self, const char* cause, bool only_if_nee
       }
       if (busy) return;
       if (only_if_needed && !heap_.over_trigger()) return;
+      // (Every full collection that started has completed: they all hold gc_mu_.)
+      if (seen && full_collections_.load(std::memory_order_relaxed) > seen->collections) return;
       const uint64_t t0 = now_ns();
       record.start_ns = since_start(t0);
-      heap_.threads.stop_the_world(self);
+      stop_world(self);
       const uint64_t t1 = now_ns();
       record.cause = cause;
       record.time_to_safepoint_ns = t1 - t0;
       run_cycle_in_pause(self, record);
+      full_allocated_.store(heap_.allocated_total(), std::memory_order_relaxed);
+      full_collections_.fetch_add(1, std::memory_order_release);
       if (heap_.options.verify_after_gc) {
         VerifyReport report = verify_heap_in_pause(heap_);
         if (!report.ok) corruption = report.summary();
       }
-      record.pause_ns = heap_.threads.resume_the_world() - t0;
+      record.pause_ns = resume_world() - t0;
       record.index = cycles_.fetch_add(1, std::memory_order_acq_rel) + 1;
       ran = true;
     });
@@ -211,7 +225,7 @@ void Collector::resolve_ephemerons(MarkTotals& totals) {
         continue;
       }
       const Value v = e.value->load();
-      if (v.is_object() && Marker::try_mark(heap_, v.as_object())) {
+      if (v.is_object() && Marker::try_mark(heap_, v.as_object(), e.holder, e.value)) {
         grey.push_back(v.as_object());
         ++totals.objects_marked;
       }
@@ -224,8 +238,8 @@ void Collector::resolve_ephemerons(MarkTotals& totals) {
   }
   // The keys still white are dead: clear both halves (the holders are marked).
   for (const Marker::EphemeronSlots& e : totals.ephemerons) {
-    e.key->store_after_barrier(Value::null());
-    e.value->store_after_barrier(Value::null());
+    SlotAccess::store(*e.key, Value::null());
+    SlotAccess::store(*e.value, Value::null());
   }
   totals.ephemerons.clear();
 }
@@ -233,11 +247,11 @@ void Collector::resolve_ephemerons(MarkTotals& totals) {
 void Collector::process_weak_in_pause(MarkTotals& totals) {
   heap_.roots.for_each_weak([&](Slot& slot) {
     const Value v = slot.load();
-    if (v.is_object() && !Marker::is_marked(heap_, v.as_object())) slot.store_root(Value::null());
+    if (v.is_object() && !Marker::is_marked(heap_, v.as_object())) SlotAccess::store(slot, Value::null());
   });
   for (Slot* slot : totals.weak_slots) {  // their holders are marked, so still allocated
     const Value v = slot->load();
-    if (v.is_object() && !Marker::is_marked(heap_, v.as_object())) slot->store_after_barrier(Value::null());
+    if (v.is_object() && !Marker::is_marked(heap_, v.as_object())) SlotAccess::store(*slot, Value::null());
   }
   totals.weak_slots.clear();
   finalizers_queued_ += finalizers_.queue_dead_in_pause(heap_);
@@ -335,7 +349,7 @@ void Collector::start_concurrent_cycle_locked(MutatorThread* self, const char* c
     record.marker_threads = concurrent_workers_;
     const uint64_t t0 = now_ns();
     record.start_ns = since_start(t0);
-    heap_.threads.stop_the_world(self);
+    stop_world(self);
     record.time_to_safepoint_ns = now_ns() - t0;
     finish_lazy_sweep_in_pause();  // mark bits must be clear again
     const auto& threads = heap_.threads.threads_in_pause();
@@ -357,7 +371,7 @@ void Collector::start_concurrent_cycle_locked(MutatorThread* self, const char* c
       grey_.insert(grey_.end(), grey.begin(), grey.end());
       if (!marker_thread_.joinable()) marker_thread_ = std::thread([this] { marker_thread_main(); });
     }
-    record.initial_pause_ns = heap_.threads.resume_the_world() - t0;
+    record.initial_pause_ns = resume_world() - t0;
     {
       MutexLock lock(work_mu_);
       cycle_started_ns_ = now_ns();
@@ -374,6 +388,12 @@ void Collector::shade(MutatorThread* self, Object* o) {
   if (!Marker::try_mark(heap_, o)) return;
   self->satb.push_back(o);
   if (self->satb.size() >= kSatbBatch) hand_over_satb(self);
+}
+
+void Collector::shade_root(Object* o) {
+  if (!marking_.load(std::memory_order_acquire)) return;
+  if (!Marker::try_mark(heap_, o)) return;
+  give_grey({o});
 }
 
 void Collector::hand_over_satb(MutatorThread* t) {
@@ -467,7 +487,7 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
   MutexLock gc_lock(gc_mu_);
   const uint64_t t0 = now_ns();
   record.final_start_ns = since_start(t0);
-  heap_.threads.stop_the_world(nullptr);
+  stop_world(nullptr);
   record.final_time_to_safepoint_ns = now_ns() - t0;
   const auto& threads = heap_.threads.threads_in_pause();
   std::vector<Object*> grey;
@@ -517,7 +537,7 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
       pending_corruption_ = report.summary();
     }
   }
-  record.final_pause_ns = heap_.threads.resume_the_world() - t0;
+  record.final_pause_ns = resume_world() - t0;
   record.pause_ns = record.initial_pause_ns + record.final_pause_ns;
   record.assist_objects = assist_objects_.exchange(0, std::memory_order_relaxed);
   record.throttle_waits = throttle_waits_.exchange(0, std::memory_order_relaxed);
@@ -569,12 +589,12 @@ VerifyReport Collector::verify(MutatorThread* self) {
 
 void Collector::verify_in_pause(MutatorThread* self, VerifyReport& report) {
   {
-    heap_.threads.stop_the_world(self);
+    stop_world(self);
     finish_lazy_sweep_in_pause();
     for (MutatorThread* t : heap_.threads.threads_in_pause()) heap_.retire_all_tlabs(t);
     heap_.large.build_index_in_pause();
     report = verify_heap_in_pause(heap_);
-    heap_.threads.resume_the_world();
+    resume_world();
   }
 }
 

@@ -84,10 +84,29 @@ class Collector {
   explicit Collector(HeapImpl& heap);
   ~Collector();
 
+  // Heap-limit collections (heap/allocator.cc) coalesce. A full collection is one
+  // collect() runs (stop-the-world, every page swept in its pause); FullMark identifies
+  // the newest: how many have run, and the heap's allocation count at the end of that
+  // one's pause. Both change only inside pauses, so a running thread reads a consistent
+  // pair.
+  struct FullMark {
+    uint64_t collections = 0;
+    uint64_t allocated_total = 0;
+  };
+  FullMark last_full_collection() const {
+    return {full_collections_.load(std::memory_order_acquire), full_allocated_.load(std::memory_order_relaxed)};
+  }
   // A full collection on behalf of `self` (attached, running). With `only_if_needed`,
   // the cycle is skipped if, once this thread holds the collector lock, the pacing
-  // trigger has already been reset by another thread's cycle.
-  void collect(MutatorThread* self, const char* cause, bool only_if_needed = false);
+  // trigger has already been reset by another thread's cycle. With `seen` (a FullMark
+  // read earlier), it is skipped if a full collection newer than that has completed by
+  // then.
+  void collect(MutatorThread* self, const char* cause, bool only_if_needed = false, const FullMark* seen = nullptr);
+  // A full collection for an allocation that found no room, asked with the FullMark the
+  // allocating thread read before its failed attempt: every thread that failed while
+  // one collection was pending or running is served by that one, instead of running its
+  // own back to back.
+  void collect_for_heap_limit(MutatorThread* self, const FullMark& seen) { collect(self, "heap-limit", false, &seen); }
   // A collection asked for by pacing: concurrent when the heap is configured so (and
   // none is running yet), else a stop-the-world collect(..., only_if_needed).
   // While a concurrent cycle marks, pacing also slows allocators down: past
@@ -114,6 +133,11 @@ class Collector {
   bool marking_concurrently() const { return marking_.load(std::memory_order_acquire); }
   // Write-barrier slow path: shade `o` grey if this heap is marking concurrently.
   void shade(MutatorThread* self, Object* o);
+  // Root-store barrier (gc/roots.h; called under the root lock from any thread): shades
+  // `o` onto the grey list if this heap is marking concurrently. The final pause holds
+  // the root lock from before it takes the grey list until marking is off, so the object
+  // is traced in this cycle.
+  void shade_root(Object* o) SHOAL_EXCLUDES(work_mu_);
   // Gives t's SATB buffer to the marker (a detaching thread's grey objects).
   void hand_over_satb(MutatorThread* t);
   // Testing hook: runs on the marker thread after each object it traces concurrently.
@@ -134,6 +158,11 @@ class Collector {
  private:
   template <class F>
   void with_collector_lock(MutatorThread* self, F&& work);
+  // Every pause: stops the world, then takes the root lock (gc/roots.h), so that handle
+  // operations of threads the pause does not wait for fall before or after it.
+  void stop_world(MutatorThread* self);
+  // Releases the root lock and resumes; returns the resume time (ThreadRegistry).
+  uint64_t resume_world();
   void run_cycle_in_pause(MutatorThread* self, CycleRecord& record);
   void record_cycle(const CycleRecord& record) SHOAL_EXCLUDES(stats_mu_);
   void mark_roots(Marker& marker);
@@ -187,6 +216,8 @@ class Collector {
           .count());
   Mutex gc_mu_;
   std::atomic<uint64_t> cycles_{0};
+  std::atomic<uint64_t> full_collections_{0};  // FullMark: written in pauses only
+  std::atomic<uint64_t> full_allocated_{0};
   mutable Mutex stats_mu_;
   GcStats totals_ SHOAL_GUARDED_BY(stats_mu_);
   std::deque<CycleRecord> recent_ SHOAL_GUARDED_BY(stats_mu_);

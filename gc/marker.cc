@@ -2,6 +2,9 @@
 #include "gc/marker.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 
 #include "heap/heap_impl.h"
 #include "shoal/internal/check.h"
@@ -31,16 +34,97 @@ void Marker::mark_conservative_batch(std::vector<uintptr_t>& words) {
   for (uintptr_t w : words) mark_conservative(w);
 }
 
-bool Marker::try_mark(HeapImpl& heap, Object* o) {
-  if (heap.pages.contains(o)) {
-    PageInfo& page = heap.pages.page_of(o);
-    // (An object allocated during concurrent marking may not have its start bit yet.)
-    SHOAL_DCHECK(page.alloc_bits.test(page.granule_of(o)) || heap.collector.marking_concurrently());
-    return page.mark_bits.test_and_set(page.granule_of(o));
+bool Marker::try_mark(HeapImpl& heap, Object* o, const Object* holder, const Slot* slot) {
+  const auto a = reinterpret_cast<uintptr_t>(o);
+  PageSpace& pages = heap.pages;
+  if (pages.contains(a)) {
+    if (!pages.is_carved(a) || a % kObjectAlignment != 0) [[unlikely]]
+      bad_reference(heap, o, holder, slot);
+    PageInfo& page = pages.page_of(a);
+    const size_t g = page.granule_of(o);
+    if (!page.mark_bits.test_and_set(g)) return false;  // checked when it was marked
+    if (!page.alloc_bits.test(g)) [[unlikely]]
+      check_unflushed(heap, o, holder, slot);
+    return true;
   }
+  if (!heap.large.is_object_start(o)) [[unlikely]]
+    bad_reference(heap, o, holder, slot);
   LargeObject* l = LargeObject::of(o);
   SHOAL_DCHECK(l->magic == LargeObject::kMagic);
   return l->mark.load(std::memory_order_relaxed) == 0 && l->mark.exchange(1, std::memory_order_relaxed) == 0;
+}
+
+void Marker::check_unflushed(HeapImpl& heap, const Object* o, const Object* holder, const Slot* slot) {
+  // An object allocated during concurrent marking gets its start bit (and its mark bit:
+  // black) only when its TLAB flushes the run; until then it lies in the page's TLAB
+  // run, at a cell start, with a header (written before any reference to it was
+  // published; the rest of the run is zero). The flush sets the bits before it clears
+  // the run, so if the run is gone the bit is visible now.
+  const PageInfo& page = heap.pages.page_of(o);
+  const auto a = reinterpret_cast<uintptr_t>(o);
+  if (page.in_tlab_run(a) && page.granule_of(o) % page.cell_granules == 0 && o->header_word() != 0) return;
+  if (page.alloc_bits.test(page.granule_of(o))) return;
+  bad_reference(heap, o, holder, slot);
+}
+
+namespace {
+// What a bad reference points at, for the report.
+std::string describe_target(HeapImpl& heap, const Object* o) {
+  const auto a = reinterpret_cast<uintptr_t>(o);
+  char buf[256];
+  auto object_at = [&](const Object* start, const char* kind) {
+    const std::string name = heap.model.class_name(start);
+    std::snprintf(buf, sizeof buf, "an interior pointer, %zu bytes into the %s object at %p%s%s%s",
+                  static_cast<size_t>(a - reinterpret_cast<uintptr_t>(start)), kind, static_cast<const void*>(start),
+                  name.empty() ? "" : " (class ", name.c_str(), name.empty() ? "" : ")");
+    return std::string(buf);
+  };
+  if (heap.pages.contains(a)) {
+    if (!heap.pages.is_carved(a)) return "inside the heap's reservation but in no page yet: not an object";
+    const PageInfo& page = heap.pages.page_of(a);
+    if (page.cell_size == 0 || page.cell_granules == 0) return "in a free heap page: not an object (a stale reference?)";
+    const size_t cell = (a - reinterpret_cast<uintptr_t>(page.start)) / page.cell_size;
+    if (cell >= page.cell_count) return "in the unused tail of a heap page: not an object";
+    const auto* start = reinterpret_cast<const Object*>(page.start + cell * page.cell_size);
+    const bool allocated = page.alloc_bits.test(cell * page.cell_granules);
+    if (start != o) {
+      if (allocated) return object_at(start, "small");
+      std::snprintf(buf, sizeof buf, "an interior pointer, %zu bytes into the free %u-byte cell at %p",
+                    static_cast<size_t>(a - reinterpret_cast<uintptr_t>(start)), page.cell_size,
+                    static_cast<const void*>(start));
+      return buf;
+    }
+    std::snprintf(buf, sizeof buf, "a free %u-byte cell: a freed object (a stale reference) or memory never allocated",
+                  page.cell_size);
+    return buf;
+  }
+  if (LargeObject* l = heap.large.find_containing_any(a)) return object_at(l->object(), "large");
+  return "outside the heap: not in a heap page, not a large object (a stale, foreign or corrupt pointer)";
+}
+}  // namespace
+
+void Marker::bad_reference(HeapImpl& heap, const Object* o, const Object* holder, const Slot* slot) {
+  const std::string target = describe_target(heap, o);
+  if (holder) {
+    const std::string name = heap.model.class_name(holder);
+    const auto offset = reinterpret_cast<uintptr_t>(slot) - reinterpret_cast<uintptr_t>(holder);
+    std::fprintf(stderr,
+                 "shoal: fatal: bad reference in object %p (class %s), slot at offset %zu: value %p is %s\n",
+                 static_cast<const void*>(holder), name.empty() ? "?" : name.c_str(), static_cast<size_t>(offset),
+                 static_cast<const void*>(o), target.c_str());
+  } else if (!heap.collector.marking_concurrently()) {
+    std::fprintf(stderr, "shoal: fatal: bad reference in a root slot (a persistent handle or global slot): value %p is %s\n",
+                 static_cast<const void*>(o), target.c_str());
+  } else {  // only the barriers mark without a holder while marking runs
+    std::fprintf(stderr,
+                 "shoal: fatal: bad reference shaded by a barrier (a value overwritten in a heap slot, read from a "
+                 "weak slot or stored into a root): value %p is %s\n",
+                 static_cast<const void*>(o), target.c_str());
+  }
+  std::fprintf(stderr,
+               "shoal: a precise slot must hold null, a small integer or the start of an allocated object; "
+               "the marker stops rather than write a mark through it (docs/errors.md, \"Fatal checks\")\n");
+  std::abort();
 }
 
 bool Marker::is_marked(HeapImpl& heap, const Object* o) {
@@ -68,20 +152,22 @@ std::vector<Object*> Marker::split_off(size_t n) {
 class MarkingVisitor final : public SlotVisitor {
  public:
   explicit MarkingVisitor(Marker& m) : m_(m) {}
+  void set_holder(const Object* o) { holder_ = o; }
   void visit(const Slot* slots, size_t count) override {
-    for (size_t i = 0; i < count; ++i) m_.mark_value(slots[i].load());
+    for (size_t i = 0; i < count; ++i) m_.mark_slot(slots[i].load(), holder_, &slots[i]);
   }
   void visit_weak(const Slot& slot) override { m_.weak_slots_.push_back(const_cast<Slot*>(&slot)); }
   void visit_ephemeron(const Slot& key, const Slot& value) override {
     const Value k = key.load();
     if (!k.is_object() || Marker::is_marked(*m_.heap_, k.as_object()))
-      m_.mark_value(value.load());  // the key is alive (or there is none): a plain edge
+      m_.mark_slot(value.load(), holder_, &value);  // the key is alive (or there is none): a plain edge
     else
-      m_.ephemerons_.push_back({const_cast<Slot*>(&key), const_cast<Slot*>(&value)});
+      m_.ephemerons_.push_back({const_cast<Slot*>(&key), const_cast<Slot*>(&value), holder_});
   }
 
  private:
   Marker& m_;
+  const Object* holder_ = nullptr;  // the object being traced
 };
 
 // Objects popped from the stack wait in a small FIFO, prefetched, before they are
@@ -107,6 +193,7 @@ size_t Marker::drain_some(size_t max_objects, const std::function<void(Object*)>
     head = (head + 1) % kPrefetchDepth;
     --count;
     bytes_traced_ += cell_bytes(*heap_, o);
+    visitor.set_holder(o);
     model.trace(o, visitor);
     ++traced;
     if (after_each && *after_each) (*after_each)(o);

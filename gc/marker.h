@@ -18,6 +18,21 @@
 // (interior pointers count); precise slots must hold null, a small integer, or the start
 // of an allocated object.
 //
+// Bad references are diagnosed, not written through (release builds too). A precise
+// slot or root holding anything else - an address outside the heap, an interior or
+// misaligned pointer, a freed cell, a freed large object - would otherwise have the
+// marker set a mark bit off a cell start (which the sweep turns into a phantom object)
+// or write a mark word before arbitrary memory. try_mark checks a reference the first
+// time it marks it and stops the process (stderr, abort: a pause cannot unwind) with a
+// report naming the slot's holder (address and class), the slot's offset and the bad
+// value. The cost on the fast path is small: the page test also compares the page
+// index with the carved count (a word next to the reservation bounds it already reads)
+// and tests the alignment; a white-to-grey transition tests the object-start bit next
+// to the mark bit it just set, and an object already marked was checked then. A large
+// object costs a search of the large-object registry (heap/large_object_space.h). An
+// object allocated during concurrent marking has no start bit until its TLAB flushes
+// the run; the slow path (check_unflushed) accepts it by the page's TLAB run instead.
+//
 // Weak slots (SlotVisitor::visit_weak) are not followed: the marker records their
 // addresses, and the collector clears those whose target is still white when marking
 // has terminated (gc/collector.cc, process_weak_in_pause). An ephemeron's value is
@@ -47,17 +62,27 @@ class Marker {
   // before resolving it, so the cache misses overlap instead of adding up. `words` is
   // used as scratch space.
   void mark_conservative_batch(std::vector<uintptr_t>& words);
+  // A root's value (a persistent handle or a global slot): a bad reference is reported
+  // as a root slot.
   void mark_value(Value v) {
-    if (v.is_object()) mark_object(v.as_object());
+    if (v.is_object()) mark_object(v.as_object(), nullptr, nullptr);
   }
-  void mark_object(Object* o) {
-    if (try_mark(*heap_, o)) {
+  // The value of `slot`, a precise slot of `holder` (the object being traced).
+  void mark_slot(Value v, const Object* holder, const Slot* slot) {
+    if (v.is_object()) mark_object(v.as_object(), holder, slot);
+  }
+  // `holder` and `slot` only name the reference's origin in a bad-reference report.
+  void mark_object(Object* o, const Object* holder = nullptr, const Slot* slot = nullptr) {
+    if (try_mark(*heap_, o, holder, slot)) {
       ++marked_;
       stack_.push_back(o);
     }
   }
   // Sets o's mark bit; true if this call turned it from white to grey. Thread-safe.
-  static bool try_mark(HeapImpl& heap, Object* o);
+  // o must be the start of an allocated object: anything else stops the process with a
+  // report (see above) that names `holder` and `slot` if given - else the reference is
+  // reported as coming from a root, or from a barrier when marking runs concurrently.
+  static bool try_mark(HeapImpl& heap, Object* o, const Object* holder = nullptr, const Slot* slot = nullptr);
   static bool is_marked(HeapImpl& heap, const Object* o);
   // The size of o's cell (small objects) or of the large object: what marking it keeps.
   static size_t cell_bytes(HeapImpl& heap, const Object* o);
@@ -83,11 +108,19 @@ class Marker {
   struct EphemeronSlots {
     Slot* key;
     Slot* value;
+    const Object* holder;  // for bad-reference reports
   };
   std::vector<EphemeronSlots>& ephemerons() { return ephemerons_; }
 
  private:
   friend class MarkingVisitor;
+  // The bad-reference report: prints what is wrong with o to stderr and aborts.
+  [[noreturn, gnu::cold]] static void bad_reference(HeapImpl& heap, const Object* o, const Object* holder,
+                                                    const Slot* slot);
+  // o's object-start bit is clear: fine only for an object a TLAB has not flushed yet,
+  // during concurrent marking.
+  [[gnu::cold]] static void check_unflushed(HeapImpl& heap, const Object* o, const Object* holder,
+                                            const Slot* slot);
   HeapImpl* heap_;
   std::vector<Object*> stack_;
   std::vector<Slot*> weak_slots_;

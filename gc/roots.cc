@@ -1,9 +1,12 @@
-// Persistent-handle region and global root slots. See roots.h.
+// Persistent-handle region and global root slots. See roots.h for the root lock and why
+// it makes every handle operation safe from every thread state.
 #include "gc/roots.h"
 
 #include <algorithm>
 #include <mutex>
+#include <string>
 
+#include "gc/thread_registry.h"
 #include "heap/heap_impl.h"
 #include "shoal/errors.h"
 #include "shoal/persistent.h"
@@ -11,7 +14,7 @@
 namespace shoal::internal {
 
 namespace {
-// Node chunks of destroyed heaps that still had live Persistents; kept for the process's
+// Node chunks of destroyed heaps that still had live handles; kept for the process's
 // lifetime so those handles stay valid (and null).
 std::mutex g_orphans_mu;
 std::vector<std::unique_ptr<PersistentNode[]>>& orphaned_chunks() {
@@ -20,7 +23,29 @@ std::vector<std::unique_ptr<PersistentNode[]>>& orphaned_chunks() {
 }
 }  // namespace
 
-// A Persistent may outlive its heap (a misuse, but not one that may crash): its node is
+bool is_running_thread_of(const HeapImpl& heap) {
+  const MutatorThread* t = current_thread();
+  return t && t->heap == &heap && t->no_heap_depth == 0;
+}
+
+void require_running(const HeapImpl& heap, const char* what) {
+  const MutatorThread* t = current_thread();
+  const char* why = nullptr;
+  if (!t)
+    why = "the calling thread is not attached";
+  else if (t->heap != &heap)
+    why = "the calling thread is attached to another heap";
+  else if (t->no_heap_depth > 0)
+    why = "the calling thread is inside run_native or a handshake operation";
+  if (!why) return;
+  throw ThreadStateError(std::string(what) + ": " + why +
+                         ", so a raw reference on its stack is not a root. Operations that take or "
+                         "return a raw reference need a running thread of the handle's heap; from "
+                         "anywhere, copy or set a handle from another handle, or upgrade a WeakRef "
+                         "with lock() (docs/roots.md)");
+}
+
+// A handle may outlive its heap (a misuse, but not one that may crash): its node is
 // orphaned - it reads as null from then on and its memory is kept.
 RootSet::~RootSet() {
   MutexLock lock(mu_);
@@ -29,14 +54,17 @@ RootSet::~RootSet() {
   for (auto& chunk : chunks_) {
     for (size_t i = 0; i < kChunkSize; ++i) {
       chunk[i].heap = nullptr;
-      chunk[i].slot.store_root(Value::null());
+      SlotAccess::store(chunk[i].slot, Value::null());
     }
     orphaned_chunks().push_back(std::move(chunk));
   }
 }
 
-PersistentNode* RootSet::acquire(Value initial, bool weak) {
-  MutexLock lock(mu_);
+void RootSet::shade(Value v) {
+  if (v.is_object()) heap_->impl().collector.shade_root(v.as_object());
+}
+
+PersistentNode* RootSet::take_node(Value initial, bool weak) {
   if (!free_) {
     chunks_.push_back(std::make_unique<PersistentNode[]>(kChunkSize));
     PersistentNode* chunk = chunks_.back().get();
@@ -49,16 +77,43 @@ PersistentNode* RootSet::acquire(Value initial, bool weak) {
   PersistentNode* n = free_;
   free_ = n->next_free;
   n->next_free = nullptr;
-  n->slot.store_root(initial);
+  if (!weak) shade(initial);
+  SlotAccess::store(n->slot, initial);
   n->weak = weak;
   n->in_use = true;
   ++in_use_;
   return n;
 }
 
+PersistentNode* RootSet::acquire(Value initial, bool weak) {
+  MutexLock lock(mu_);
+  return take_node(initial, weak);
+}
+
+PersistentNode* RootSet::copy(const PersistentNode* from, bool weak) {
+  MutexLock lock(mu_);
+  const Value v = from->slot.load();
+  if (copy_hook_) copy_hook_();
+  return take_node(v, weak);
+}
+
+void RootSet::set(PersistentNode* node, Value v) {
+  MutexLock lock(mu_);
+  if (!node->weak) shade(v);
+  SlotAccess::store(node->slot, v);
+}
+
+void RootSet::set_from(PersistentNode* node, const PersistentNode* from) {
+  MutexLock lock(mu_);
+  const Value v = from->slot.load();
+  if (copy_hook_) copy_hook_();
+  if (!node->weak) shade(v);
+  SlotAccess::store(node->slot, v);
+}
+
 void RootSet::release(PersistentNode* node) {
   MutexLock lock(mu_);
-  node->slot.store_root(Value::null());
+  SlotAccess::store(node->slot, Value::null());
   node->in_use = false;
   node->next_free = free_;
   free_ = node;
@@ -78,37 +133,82 @@ void RootSet::remove_global(Slot* slot) {
   globals_.erase(it);
 }
 
+void RootSet::store_global(Slot* slot, Value v) {
+  if (!slot) throw InvalidArgument("store_root: null slot");
+  MutexLock lock(mu_);
+  shade(v);
+  SlotAccess::store(*slot, v);
+}
+
 size_t RootSet::persistent_count() {
   MutexLock lock(mu_);
   return in_use_;
 }
 
-PersistentNode* persistent_acquire(Heap& heap, Value initial) { return heap.impl().roots.acquire(initial); }
-void persistent_release(PersistentNode* node) {
+void RootSet::set_scan_hook_for_testing(std::function<void(size_t)> hook) {
+  MutexLock lock(mu_);
+  scan_hook_ = std::move(hook);
+}
+
+void RootSet::set_copy_hook_for_testing(std::function<void()> hook) {
+  MutexLock lock(mu_);
+  copy_hook_ = std::move(hook);
+}
+
+// ---- The handle layer (include/shoal/persistent.h, weak_ref.h) ----------------------
+
+namespace {
+Heap& heap_of(const PersistentNode* node, const char* what) {
+  if (!node->heap) throw InvalidArgument(std::string(what) + ": the handle's heap has been destroyed");
+  return *node->heap;
+}
+}  // namespace
+
+PersistentNode* handle_create(Heap& heap, Value v, bool weak, const char* what) {
+  if (v.is_object()) require_running(heap.impl(), what);
+  return heap.impl().roots.acquire(v, weak);
+}
+
+PersistentNode* handle_copy(const PersistentNode* from, bool weak, const char* what) {
+  return heap_of(from, what).impl().roots.copy(from, weak);
+}
+
+void handle_set(PersistentNode* node, Value v, const char* what) {
+  if (!node->heap) {
+    if (v.is_object()) throw InvalidArgument(std::string(what) + ": the handle's heap has been destroyed");
+    return;
+  }
+  if (v.is_object()) require_running(node->heap->impl(), what);
+  node->heap->impl().roots.set(node, v);
+}
+
+void handle_set_from(PersistentNode* node, const PersistentNode* from, const char* what) {
+  if (!node->heap && !from->heap) return;  // both orphaned: both null
+  Heap& heap = heap_of(node, what);
+  if (from->heap != &heap) throw InvalidArgument(std::string(what) + ": the two handles belong to different heaps");
+  heap.impl().roots.set_from(node, from);
+}
+
+void handle_release(PersistentNode* node) {
   if (node->heap) node->heap->impl().roots.release(node);  // else orphaned: see ~RootSet
 }
-Slot& persistent_slot(PersistentNode* node) { return node->slot; }
-PersistentNode* weak_acquire(Heap& heap, Value initial) { return heap.impl().roots.acquire(initial, /*weak=*/true); }
 
-Value weak_get(PersistentNode* node) {
+Value handle_get(const PersistentNode* node, const char* what) {
   const Value v = node->slot.load();
   if (!v.is_object() || !node->heap) return v;
-  // During concurrent marking, upgrading a weak reference to a strong one must shade the
-  // target: the caller may store it into an already-scanned object (no barrier fires on
-  // insertion), and the snapshot did not include it. No safepoint lies between the load
-  // and the shade, so the final pause cannot clear the slot in between.
-  MutatorThread* t = current_thread();
-  if (t && t->heap == &node->heap->impl()) t->heap->collector.shade(t, v.as_object());
+  HeapImpl& heap = node->heap->impl();
+  require_running(heap, what);
+  // A running thread (no safepoint between the load and here, so no pause in between)
+  // upgrading a weak handle during concurrent marking shades the target: it may store
+  // it into an already-scanned object, and the snapshot did not include it.
+  if (node->weak) heap.collector.shade(current_thread(), v.as_object());
   return v;
 }
 
-void throw_empty_persistent() {
-  throw InvalidArgument("Persistent::set on an empty handle; construct it with Persistent(heap, target)");
-}
+bool handle_holds_object(const PersistentNode* node) { return node->slot.load().is_object(); }
 
-Heap& persistent_heap(PersistentNode* node) {
-  if (!node->heap) throw InvalidArgument("Persistent: its heap has been destroyed");
-  return *node->heap;
+void throw_empty_handle(const char* what) {
+  throw InvalidArgument(std::string(what) + " on an empty handle; construct it with a heap first");
 }
 
 }  // namespace shoal::internal

@@ -2,23 +2,43 @@
 //
 //   1. Every attached thread's stack and saved registers, scanned conservatively
 //      (gc/stack_scanner.h): any word that points into an allocated object keeps it.
-//   2. Persistent handles (shoal::Persistent<T>): precise root slots in a per-heap
-//      region of nodes, usable from any thread, attached or not.
-//   3. Registered global slots (Heap::add_root): precise.
+//   2. Persistent handles (shoal::Persistent<T>, shoal::PersistentValue): precise root
+//      slots in a per-heap region of nodes, usable from any thread, attached or not.
+//   3. Registered global slots (Heap::add_root, written with Heap::store_root): precise.
 // Weak handles (shoal::WeakRef<T>) live in the same node region but are not roots:
-// after marking, the collector clears every weak slot whose target is unmarked, in the
+// after marking, the collector clears every weak node whose target is unmarked, in the
 // pause, before the sweep frees the target - so a weak handle reads either its live
 // target or null, never freed memory.
 //
-// Roots of kinds 2 and 3 are read in the pause under their own locks; a thread changes
-// them under the same lock (node acquire/release, add/remove) or with an atomic store
-// (Persistent::set), so the pause sees either the old or the new value. Both are safe
-// when the storing thread is attached: it holds the new value on its stack or got it
-// from a slot that keeps it. An unattached thread must not carry a reference from one
-// handle to another across a collection (its stack is not scanned); see persistent.h.
+// The root lock (mu_) makes every handle operation atomic with respect to whole pauses.
+// Every operation that reads or writes a node's value or a global slot - create, copy,
+// set, set-from-another-handle, weak upgrade, reset, store_global - runs under mu_, and
+// every pause takes mu_ right after the world has stopped and keeps it until just before
+// the world resumes (lock_for_pause / unlock_after_pause). So a pause sees each handle
+// operation entirely before or entirely after itself, whatever state the operating
+// thread is in (running, in native, unattached, in a finalizer or handshake callback):
+//   - the root scan reads all handles at one instant: a value moved from one handle to
+//     another (set_from, then reset) is seen in one of them, never in neither;
+//   - a weak handle copied or upgraded is read and registered in one step, so a pause
+//     that clears weak handles clears the new one too or finds it holding a live target;
+//   - while a concurrent cycle marks, every value stored into a strong node or global
+//     slot is shaded: pushed on the collector's grey list (Collector::shade_root), which
+//     the final pause drains while it holds mu_, and marking is switched on and off only
+//     inside pauses. Invariant: while marking, every strong node's value is marked, so a
+//     strong copy needs nothing more and a weak upgrade makes its target survive.
+// What the lock cannot protect is a raw reference on a stack the collector does not
+// scan (an unattached thread, code inside run_native): operations that take or return
+// a raw reference (create from a Ref, set(Ref), get()) therefore require the caller to
+// be a running thread of the handle's heap and throw ThreadStateError otherwise
+// (require_running). docs/roots.md has the table per thread state.
+//
+// A running thread never blocks a pause here: a pause takes mu_ only once every running
+// thread is parked, and no thread parks while it holds mu_ (nothing under mu_ polls).
+// Lock order: registry_mu_ < mu_ < the collector's work_mu_.
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -31,45 +51,76 @@ class Heap;
 
 namespace shoal::internal {
 
+class HeapImpl;
+
 struct PersistentNode {
   Slot slot;
   PersistentNode* next_free = nullptr;
-  Heap* heap = nullptr;
+  Heap* heap = nullptr;  // null once the heap is destroyed (orphaned node)
   bool in_use = false;
   bool weak = false;  // a WeakRef: not a root; cleared when its target dies
 };
+
+// Throws ThreadStateError unless the calling thread is attached to `heap`, running, and
+// not inside run_native or a handshake operation. `what` names the operation.
+void require_running(const HeapImpl& heap, const char* what);
+// True if the calling thread may hold raw references of `heap` on its stack right now.
+bool is_running_thread_of(const HeapImpl& heap);
 
 class RootSet {
  public:
   explicit RootSet(Heap* heap) : heap_(heap) {}
   ~RootSet();
 
-  PersistentNode* acquire(Value initial, bool weak = false) SHOAL_EXCLUDES(mu_);
+  // A new node holding `initial` (shaded while marking, for a strong node).
+  PersistentNode* acquire(Value initial, bool weak) SHOAL_EXCLUDES(mu_);
+  // A new node holding what `from` (strong or weak, of this heap) holds at this instant.
+  PersistentNode* copy(const PersistentNode* from, bool weak) SHOAL_EXCLUDES(mu_);
+  void set(PersistentNode* node, Value v) SHOAL_EXCLUDES(mu_);
+  // node := what `from` holds, in one step.
+  void set_from(PersistentNode* node, const PersistentNode* from) SHOAL_EXCLUDES(mu_);
   void release(PersistentNode* node) SHOAL_EXCLUDES(mu_);
   void add_global(Slot* slot) SHOAL_EXCLUDES(mu_);
   void remove_global(Slot* slot) SHOAL_EXCLUDES(mu_);
+  void store_global(Slot* slot, Value v) SHOAL_EXCLUDES(mu_);
   size_t persistent_count() SHOAL_EXCLUDES(mu_);
 
-  // Calls f(value) for every persistent and global root value (under the lock).
+  // Pauses: taken after the world has stopped, released before it resumes.
+  void lock_for_pause() SHOAL_ACQUIRE(mu_) { mu_.lock(); }
+  void unlock_after_pause() SHOAL_RELEASE(mu_) { mu_.unlock(); }
+
+  // Pause only (root lock held): calls f(value) for every persistent and global root.
   template <class F>
-  void for_each_root(F&& f) SHOAL_EXCLUDES(mu_) {
-    MutexLock lock(mu_);
+  void for_each_root(F&& f) SHOAL_NO_THREAD_SAFETY_ANALYSIS {
+    size_t scanned = 0;
     for (const auto& chunk : chunks_)
       for (size_t i = 0; i < kChunkSize; ++i)
-        if (chunk[i].in_use && !chunk[i].weak) f(chunk[i].slot.load());
+        if (chunk[i].in_use && !chunk[i].weak) {
+          f(chunk[i].slot.load());
+          if (scan_hook_) scan_hook_(++scanned);
+        }
     for (Slot* s : globals_) f(s->load());
   }
 
-  // Pause only, after marking: calls f(slot) for every weak handle's slot.
+  // Pause only (root lock held): calls f(slot) for every weak handle's slot.
   template <class F>
-  void for_each_weak(F&& f) SHOAL_EXCLUDES(mu_) {
-    MutexLock lock(mu_);
+  void for_each_weak(F&& f) SHOAL_NO_THREAD_SAFETY_ANALYSIS {
     for (const auto& chunk : chunks_)
       for (size_t i = 0; i < kChunkSize; ++i)
         if (chunk[i].in_use && chunk[i].weak) f(chunk[i].slot);
   }
 
+  // Testing hooks (set them while no pause runs). scan: called in the pause after each
+  // strong node the root scan reads, with the number read so far. copy: called inside
+  // copy/set_from, under the root lock, between reading the source and publishing.
+  void set_scan_hook_for_testing(std::function<void(size_t)> hook) SHOAL_EXCLUDES(mu_);
+  void set_copy_hook_for_testing(std::function<void()> hook) SHOAL_EXCLUDES(mu_);
+
  private:
+  PersistentNode* take_node(Value initial, bool weak) SHOAL_REQUIRES(mu_);
+  // While a concurrent cycle marks: shades a value stored into a strong root.
+  void shade(Value v) SHOAL_REQUIRES(mu_);
+
   static constexpr size_t kChunkSize = 256;
   Heap* heap_;
   Mutex mu_;
@@ -77,6 +128,8 @@ class RootSet {
   PersistentNode* free_ SHOAL_GUARDED_BY(mu_) = nullptr;
   size_t in_use_ SHOAL_GUARDED_BY(mu_) = 0;
   std::vector<Slot*> globals_ SHOAL_GUARDED_BY(mu_);
+  std::function<void(size_t)> scan_hook_;
+  std::function<void()> copy_hook_ SHOAL_GUARDED_BY(mu_);
 };
 
 }  // namespace shoal::internal

@@ -13,6 +13,17 @@
 // When the limit is hit: collect and retry (large objects first decommit free-pool pages
 // to make room in the footprint, before and after collecting); only then throw
 // OutOfMemory. The heap is unchanged by a failed allocation.
+//
+// Heap-limit collections coalesce (retry_at_limit). Threads that hit the limit together
+// are served by one full collection: each reads the collector's FullMark before its
+// attempt and asks for a collection with it, and the collector skips the request if a
+// full collection newer than that has completed meanwhile. After any collection the
+// thread retries. It gives up (OutOfMemory) only when a full collection that ended
+// after its failed attempt left no room: its retry fails and the heap has handed out
+// nothing since that collection's pause (no newer one ran either) - if another thread
+// took the memory the collection freed, that memory may be garbage again by the next
+// collection, so the thread goes round once more. At most kLimitRounds rounds, one
+// (shared) full collection each: no livelock.
 #include <cstdio>
 #include <cstring>
 
@@ -25,6 +36,22 @@ namespace shoal::internal {
 
 namespace {
 constexpr size_t kPagesSweptPerRefill = 32;
+constexpr int kLimitRounds = 8;
+
+// The heap limit: `attempt` (which allocates and returns true, or changes nothing and
+// returns false) failed after `seen` was read. Collects and retries as the file comment
+// says; false when the allocation should throw OutOfMemory.
+template <class Attempt>
+bool retry_at_limit(HeapImpl& heap, MutatorThread* self, Collector::FullMark seen, Attempt&& attempt) {
+  for (int round = 0; round < kLimitRounds; ++round) {
+    heap.collector.collect_for_heap_limit(self, seen);
+    seen = heap.collector.last_full_collection();  // the collection that served us, or a newer one
+    if (attempt()) return true;
+    const Collector::FullMark now = heap.collector.last_full_collection();
+    if (now.collections == seen.collections && heap.allocated_total() == seen.allocated_total) return false;
+  }
+  return false;
+}
 
 [[noreturn]] void throw_not_attached() {
   throw NotAttached("allocation on a thread that is not attached to a heap; create a shoal::MutatorScope first");
@@ -56,9 +83,9 @@ Object* HeapImpl::allocate_small_slow(MutatorThread* self, size_t cls, uint64_t 
   if (t.cursor + cell <= t.end) {
     // Room left: we are here because a safepoint request lowered the limit (served above).
     t.limit.store(t.end, std::memory_order_relaxed);
-  } else if (!refill(self, cls)) {
-    collector.collect(self, "heap-limit");
-    if (!refill(self, cls)) throw OutOfMemory(cell, limit, footprint());
+  } else if (const Collector::FullMark seen = collector.last_full_collection(); !refill(self, cls)) {
+    if (!retry_at_limit(*this, self, seen, [&] { return refill(self, cls); }))
+      throw OutOfMemory(cell, limit, footprint());
   }
   const uintptr_t p = t.cursor;
   t.cursor = p + cell;
@@ -150,6 +177,7 @@ void HeapImpl::take_run(MutatorThread* self, Tlab& t, PageInfo* page) {
   } else {
     std::memset(start, 0, sizeof(FreeRun));
   }
+  page->set_tlab_run(start, end);
   t.cursor = t.run_start = reinterpret_cast<uintptr_t>(start);
   t.end = reinterpret_cast<uintptr_t>(end);
   t.limit.store(t.end, std::memory_order_relaxed);
@@ -174,24 +202,24 @@ void HeapImpl::retire_all_tlabs(MutatorThread* thread) {
 Object* HeapImpl::allocate_large(MutatorThread* self, size_t bytes, uint64_t header_word) {
   const size_t total = LargeObjectSpace::allocation_size(bytes);
   if (over_trigger()) collector.collect_paced(self);
-  for (int attempt = 0;; ++attempt) {
-    if (try_reserve(total)) {
-      if (Object* o = large.allocate(bytes, header_word)) {
-        if (collector.marking_concurrently()) LargeObject::of(o)->mark.store(1, std::memory_order_relaxed);  // black
-        note_allocated(total);
-        return o;
+  Object* o = nullptr;
+  auto attempt = [&] {
+    for (int decommitted = 0; decommitted < 2; ++decommitted) {
+      if (try_reserve(total)) {
+        if ((o = large.allocate(bytes, header_word))) {
+          if (collector.marking_concurrently()) LargeObject::of(o)->mark.store(1, std::memory_order_relaxed);  // black
+          note_allocated(total);
+          return true;
+        }
+        release(total);
       }
-      release(total);
+      if (decommitted == 0) release(pages.decommit_free_pages());  // free pages give their footprint back
     }
-    if (attempt == 0) {
-      release(pages.decommit_free_pages());
-    } else if (attempt == 1) {
-      collector.collect(self, "heap-limit");
-      release(pages.decommit_free_pages());
-    } else {
-      throw OutOfMemory(bytes, limit, footprint());
-    }
-  }
+    return false;
+  };
+  const Collector::FullMark seen = collector.last_full_collection();
+  if (!attempt() && !retry_at_limit(*this, self, seen, attempt)) throw OutOfMemory(bytes, limit, footprint());
+  return o;
 }
 
 }  // namespace shoal::internal

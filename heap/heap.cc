@@ -202,6 +202,10 @@ GcStats Heap::stats() const {
 const HeapOptions& Heap::options() const { return impl_->options; }
 void Heap::add_root(Slot* slot) { impl_->roots.add_global(slot); }
 void Heap::remove_root(Slot* slot) { impl_->roots.remove_global(slot); }
+void Heap::store_root(Slot* slot, Value value) {
+  if (value.is_object()) internal::require_running(*impl_, "Heap::store_root");
+  impl_->roots.store_global(slot, value);
+}
 
 MutatorScope::MutatorScope(Heap& heap) {
   HeapImpl* h = &heap.impl();

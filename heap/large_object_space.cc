@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <new>
 
 #if !defined(SHOAL_SANITIZER_BUILD)
@@ -55,6 +56,7 @@ Object* LargeObjectSpace::allocate(size_t bytes, uint64_t header_word) {
     l->next = head_;
     if (head_) head_->prev = l;
     head_ = l;
+    since_index_.insert(l);
   }
   count_.fetch_add(1, std::memory_order_relaxed);
   bytes_.fetch_add(total, std::memory_order_relaxed);
@@ -65,6 +67,21 @@ void LargeObjectSpace::build_index_in_pause() {
   index_.clear();
   for (LargeObject* l = head_; l; l = l->next) index_.push_back(l);
   std::sort(index_.begin(), index_.end());
+  since_index_.clear();
+}
+
+bool LargeObjectSpace::is_object_start(const Object* o) const {
+  const LargeObject* l = LargeObject::of(o);  // address arithmetic only
+  if (std::binary_search(index_.begin(), index_.end(), l, std::less<const LargeObject*>())) return true;
+  MutexLock lock(mu_);
+  return since_index_.count(l) != 0;
+}
+
+LargeObject* LargeObjectSpace::find_containing_any(uintptr_t a) const {
+  MutexLock lock(mu_);
+  for (LargeObject* l = head_; l; l = l->next)
+    if (a >= l->begin() && a < l->end()) return l;
+  return nullptr;
 }
 
 LargeObject* LargeObjectSpace::find_containing(uintptr_t a) const {

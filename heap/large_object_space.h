@@ -8,11 +8,18 @@
 // for "points into a large object" with a binary search. Dead large objects are freed
 // to jemalloc by the sweep. Sanitizer builds use aligned_alloc/free instead, so ASan
 // sees large-object use-after-free.
+//
+// The marker asks, for every large object it marks, whether the reference really is the
+// start of one (gc/marker.h, bad references): a binary search of the index for the
+// objects that existed at the last pause, then - for those allocated since, which a
+// concurrent marker meets while mutators allocate - a hash set under the list's mutex.
+// The index changes only in pauses, when no marker runs, so its search takes no lock.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <unordered_set>
 #include <vector>
 
 #include "shoal/internal/mutex.h"
@@ -51,6 +58,11 @@ class LargeObjectSpace {
   void build_index_in_pause() SHOAL_NO_THREAD_SAFETY_ANALYSIS;
   // Pause only: the large object containing address a (interior pointers too), or null.
   LargeObject* find_containing(uintptr_t a) const;
+  // Any time, from any thread: true if o is the start of a large object (the index,
+  // then the objects allocated since it was built). Never dereferences o.
+  bool is_object_start(const Object* o) const;
+  // Any time (diagnostics, slow): the large object containing address a, or null.
+  LargeObject* find_containing_any(uintptr_t a) const;
   // Cheap pre-filter for find_containing: false if a lies outside every indexed object.
   bool index_may_contain(uintptr_t a) const {
     return !index_.empty() && a >= index_.front()->begin() && a < index_.back()->end();
@@ -77,7 +89,9 @@ class LargeObjectSpace {
   LargeObject* head_ SHOAL_GUARDED_BY(mu_) = nullptr;
   std::atomic<size_t> count_{0};
   std::atomic<size_t> bytes_{0};
-  std::vector<LargeObject*> index_;  // pause only
+  std::vector<LargeObject*> index_;  // written in pauses only
+  // Allocated since index_ was built (cleared when it is rebuilt).
+  std::unordered_set<const LargeObject*> since_index_ SHOAL_GUARDED_BY(mu_);
 };
 
 }  // namespace shoal::internal

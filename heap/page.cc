@@ -89,9 +89,11 @@ Object* PageInfo::object_containing(uintptr_t a) const {
 }
 
 void PageInfo::flush_allocated(const char* from, const char* to, bool black) {
-  if (from >= to) return;
-  alloc_bits.set_strided(granule_of(from), granule_of(to), cell_granules);
-  if (black) mark_bits.set_strided(granule_of(from), granule_of(to), cell_granules);
+  if (from < to) {
+    alloc_bits.set_strided(granule_of(from), granule_of(to), cell_granules);
+    if (black) mark_bits.set_strided(granule_of(from), granule_of(to), cell_granules);
+  }
+  tlab_run.store(0, std::memory_order_release);  // the bits first (see tlab_run)
 }
 
 void PageInfo::reset_to_single_run() {

@@ -101,6 +101,11 @@ struct PageInfo {
   size_t live_bytes = 0;     // after the last sweep
   PageBitmap mark_bits;
   PageBitmap alloc_bits;
+  // The run the owning TLAB allocates from, as page offsets (begin << 32 | end; 0 when
+  // none): set when a run is taken, cleared when the TLAB flushes it - after the start
+  // bits are set, with release. Its objects have no start bit until then; the marker's
+  // bad-reference check (gc/marker.cc) reads this to tell them from free cells.
+  std::atomic<uint64_t> tlab_run{0};
 
   void assign_class(size_t cls);
   char* cells_end() const { return start + size_t{cell_count} * cell_size; }
@@ -112,7 +117,18 @@ struct PageInfo {
   // Marks [from, to) (whole cells) as allocated: a TLAB handing its bump range back.
   // With `black` (during concurrent marking) the cells are marked too: objects
   // allocated while marking runs survive the cycle.
+  // Also clears tlab_run.
   void flush_allocated(const char* from, const char* to, bool black);
+  void set_tlab_run(const char* begin, const char* end) {
+    tlab_run.store(static_cast<uint64_t>(begin - start) << 32 | static_cast<uint64_t>(end - start),
+                   std::memory_order_release);
+  }
+  // True if address a lies in the run a TLAB is allocating from now (any thread).
+  bool in_tlab_run(uintptr_t a) const {
+    const uint64_t r = tlab_run.load(std::memory_order_acquire);
+    const uintptr_t offset = a - reinterpret_cast<uintptr_t>(start);
+    return offset >= (r >> 32) && offset < (r & 0xffffffffu);
+  }
   // Makes the whole page one free run (a page newly given a class).
   void reset_to_single_run();
 };

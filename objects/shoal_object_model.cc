@@ -64,6 +64,11 @@ class ShoalObjectModel final : public ObjectModel {
     }
     return true;
   }
+
+  std::string class_name(const Object* o) const override {
+    const ClassInfo* c = find_class(o->class_id());
+    return c ? c->name : "unknown class id " + std::to_string(o->class_id());
+  }
 };
 
 }  // namespace

@@ -173,9 +173,14 @@ class Heap {
   size_t run_finalizers(size_t max = SIZE_MAX);
   size_t pending_finalizers() const;
 
-  // Registered global root slots: the slot's value is kept alive until removed.
+  // Registered global root slots: the slot's value is kept alive until removed. Write
+  // such a slot with store_root (under the heap's root lock, shaded while marking runs;
+  // from any thread, but a reference value needs a running thread of this heap, like
+  // Persistent::set), read it with Slot::load. store_root works on unregistered slots
+  // too, so a slot may be initialised before it is added.
   void add_root(Slot* slot);
   void remove_root(Slot* slot);
+  void store_root(Slot* slot, Value value);
 
   internal::HeapImpl& impl() { return *impl_; }
 

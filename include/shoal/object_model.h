@@ -46,6 +46,13 @@ class ObjectModel {
   virtual void trace(const Object* object, SlotVisitor& visitor) const = 0;
   // Verifier hook: false (and a reason) if the header is not a valid object header.
   virtual bool is_well_formed(const Object* object, std::string* why) const = 0;
+  // Diagnostics: the name of the object's class, for fatal reports (a bad reference
+  // found while marking names the object that holds it). Models without names keep the
+  // default, an empty string.
+  virtual std::string class_name(const Object* object) const {
+    (void)object;
+    return {};
+  }
 };
 
 // Shoal's own object model over the class table.

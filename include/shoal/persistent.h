@@ -1,11 +1,26 @@
-// Persistent<T>: a strong root handle that any thread may hold, copy, set and destroy.
+// Persistent handles: strong roots that any thread may hold, copy, move, set and
+// destroy, attached or not.
 //
-// The object a Persistent refers to stays alive as long as the handle does, whichever
-// thread owns the handle and whether or not that thread is attached. Reads and writes of
-// the handle are atomic. An unattached thread may hold, copy, set and destroy handles, but
-// must be attached to dereference what it reads (only attached threads' stacks are
-// scanned). A handle that outlives its heap reads as null; copying it throws.
+//   PersistentValue   untyped: holds any Value (reference, small integer, null), for
+//                     dynamically typed VMs.
+//   Persistent<T>     typed: holds a Ref<T> or null.
+//
+// The object a handle refers to stays alive as long as the handle does. Every operation
+// is atomic with respect to collections (the heap's root lock, gc/roots.h). What each
+// thread state may do (docs/roots.md has the table):
+//   - from any thread (running, in run_native, unattached, in a finalizer or handshake
+//     callback): copy, move, assign from another handle, set_from(other), reset, destroy,
+//     is_null / operator bool, and WeakRef<T>::lock();
+//   - only from a running thread of the handle's heap (attached, not inside run_native or
+//     a handshake operation): the operations that take or hand out a raw reference -
+//     constructing from a Ref/Value that is a reference, set(Ref), get(), operator->.
+//     Elsewhere they throw ThreadStateError, because a raw reference on a stack that is
+//     not scanned can be freed by the next collection. (get() of a small integer or of
+//     null is fine anywhere: there is nothing to free.)
+// A handle that outlives its heap reads as null; copying it throws InvalidArgument.
 #pragma once
+
+#include <utility>
 
 #include "shoal/heap.h"
 #include "shoal/managed.h"
@@ -14,46 +29,110 @@ namespace shoal {
 namespace internal {
 // A root slot in the heap's persistent region (gc/roots.h).
 struct PersistentNode;
-PersistentNode* persistent_acquire(Heap& heap, Value initial);
-void persistent_release(PersistentNode* node);
-Slot& persistent_slot(PersistentNode* node);
-Heap& persistent_heap(PersistentNode* node);
-[[noreturn]] void throw_empty_persistent();
+PersistentNode* handle_create(Heap& heap, Value v, bool weak, const char* what);
+PersistentNode* handle_copy(const PersistentNode* from, bool weak, const char* what);
+void handle_set(PersistentNode* node, Value v, const char* what);
+void handle_set_from(PersistentNode* node, const PersistentNode* from, const char* what);
+void handle_release(PersistentNode* node);
+Value handle_get(const PersistentNode* node, const char* what);
+bool handle_holds_object(const PersistentNode* node);
+[[noreturn]] void throw_empty_handle(const char* what);
 }  // namespace internal
 
+template <class T>
+class WeakRef;
+
+// An untyped strong handle.
+class PersistentValue {
+ public:
+  PersistentValue() = default;
+  // `v` may be a reference only on a running thread of `heap`.
+  PersistentValue(Heap& heap, Value v) : node_(internal::handle_create(heap, v, false, "Persistent")) {}
+  PersistentValue(const PersistentValue& other)
+      : node_(other.node_ ? internal::handle_copy(other.node_, false, "Persistent copy") : nullptr) {}
+  PersistentValue(PersistentValue&& other) noexcept : node_(std::exchange(other.node_, nullptr)) {}
+  PersistentValue& operator=(const PersistentValue& other) {
+    if (this != &other) {
+      PersistentValue copy(other);
+      std::swap(node_, copy.node_);
+    }
+    return *this;
+  }
+  PersistentValue& operator=(PersistentValue&& other) noexcept {
+    std::swap(node_, other.node_);
+    return *this;
+  }
+  ~PersistentValue() {
+    if (node_) internal::handle_release(node_);
+  }
+
+  // The value. A reference only on a running thread of the handle's heap.
+  Value get() const { return node_ ? internal::handle_get(node_, "Persistent::get") : Value::null(); }
+  // Points the handle at `v`. The handle must be non-empty; a reference needs a running
+  // thread of the handle's heap.
+  void set(Value v) {
+    if (!node_) internal::throw_empty_handle("Persistent::set");
+    internal::handle_set(node_, v, "Persistent::set");
+  }
+  // Makes this handle hold what `other` holds, in one step (safe from any thread). Both
+  // must belong to the same heap; this one must be non-empty.
+  void set_from(const PersistentValue& other) {
+    if (!node_) internal::throw_empty_handle("Persistent::set_from");
+    if (!other.node_) {
+      internal::handle_set(node_, Value::null(), "Persistent::set_from");
+      return;
+    }
+    internal::handle_set_from(node_, other.node_, "Persistent::set_from");
+  }
+  void reset() {
+    if (node_) internal::handle_release(node_);
+    node_ = nullptr;
+  }
+  // True if the handle holds a reference (any thread).
+  bool holds_object() const { return node_ && internal::handle_holds_object(node_); }
+  // True if the handle has no node (default-constructed, moved from or reset).
+  bool empty() const { return node_ == nullptr; }
+
+ private:
+  template <class U>
+  friend class WeakRef;
+  template <class U>
+  friend class Persistent;
+  struct Adopt {};
+  PersistentValue(Adopt, internal::PersistentNode* node) : node_(node) {}
+  internal::PersistentNode* node_ = nullptr;
+};
+
+// A typed strong handle. The same rules as PersistentValue.
 template <class T>
 class Persistent {
  public:
   Persistent() = default;
-  Persistent(Heap& heap, Ref<T> target) : node_(internal::persistent_acquire(heap, target.value())) {}
-  Persistent(const Persistent& other)
-      : node_(other.node_ ? internal::persistent_acquire(internal::persistent_heap(other.node_),
-                                                         other.get().value())
-                          : nullptr) {}
-  Persistent(Persistent&& other) noexcept : node_(other.node_) { other.node_ = nullptr; }
-  Persistent& operator=(Persistent other) noexcept {
-    std::swap(node_, other.node_);
-    return *this;
-  }
-  ~Persistent() {
-    if (node_) internal::persistent_release(node_);
-  }
+  // `target` may be non-null only on a running thread of `heap`.
+  Persistent(Heap& heap, Ref<T> target) : core_(heap, target.value()) {}
 
-  Ref<T> get() const { return node_ ? Ref<T>::from_value(internal::persistent_slot(node_).load()) : Ref<T>(); }
-  // Points the handle at another object (or null). The handle must be non-empty.
-  void set(Ref<T> target) {
-    if (!node_) internal::throw_empty_persistent();
-    internal::persistent_slot(node_).store_root(target.value());
-  }
-  void reset() {
-    if (node_) internal::persistent_release(node_);
-    node_ = nullptr;
-  }
-  explicit operator bool() const { return static_cast<bool>(get()); }
+  // The target (null if none). Needs a running thread of the handle's heap unless null.
+  Ref<T> get() const { return Ref<T>::from_value(core_.get()); }
+  // Points the handle at another object (or null). The handle must be non-empty; a
+  // non-null target needs a running thread of the handle's heap.
+  void set(Ref<T> target) { core_.set(target.value()); }
+  // Makes this handle hold what `other` holds, in one step: safe from any thread (how an
+  // unattached thread moves a target from one handle to another).
+  void set_from(const Persistent& other) { core_.set_from(other.core_); }
+  void reset() { core_.reset(); }
+  // True if the handle holds an object (any thread).
+  explicit operator bool() const { return core_.holds_object(); }
+  bool is_null() const { return !core_.holds_object(); }
+  // True if the handle has no node (default-constructed, moved from or reset).
+  bool empty() const { return core_.empty(); }
   T* operator->() const { return get().operator->(); }
+  const PersistentValue& untyped() const { return core_; }
 
  private:
-  internal::PersistentNode* node_ = nullptr;
+  template <class U>
+  friend class WeakRef;
+  explicit Persistent(PersistentValue core) : core_(std::move(core)) {}
+  PersistentValue core_;
 };
 
 }  // namespace shoal

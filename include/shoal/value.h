@@ -47,8 +47,14 @@ class Value {
   uint64_t bits_ = 0;
 };
 
+namespace internal {
+struct SlotAccess;
+}
+
 // A reference field. Readable by anyone; writable only through the write barrier
-// (shoal::write, Ref<T>::set, builtins' setters).
+// (shoal::write, Ref<T>::set, the builtins' setters) or, for root slots outside the heap,
+// through the heap's root lock (Persistent, Heap::store_root). The raw store is private:
+// user code cannot skip the barrier.
 class Slot {
  public:
   Slot() = default;
@@ -57,16 +63,19 @@ class Slot {
 
   Value load() const { return Value::from_raw(raw_.load(std::memory_order_acquire)); }
 
-  // Initialising store for a root slot that is not inside a heap object (globals,
-  // persistent nodes): roots are scanned in the pause, so no barrier applies.
-  void store_root(Value v) { raw_.store(v.raw(), std::memory_order_release); }
-
-  // Used by barriers/ only: the raw store after the barrier has run.
-  void store_after_barrier(Value v) { raw_.store(v.raw(), std::memory_order_release); }
-
  private:
+  friend struct internal::SlotAccess;
+  void store(Value v) { raw_.store(v.raw(), std::memory_order_release); }
   std::atomic<uint64_t> raw_{0};
 };
+
+namespace internal {
+// The unbarriered store (internal, not part of the API): used by the write barrier after
+// it has run, by the root set under the root lock and by the collector in pauses.
+struct SlotAccess {
+  static void store(Slot& slot, Value v) { slot.store(v); }
+};
+}  // namespace internal
 static_assert(sizeof(Slot) == 8);
 
 }  // namespace shoal

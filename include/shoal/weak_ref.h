@@ -1,12 +1,18 @@
 // WeakRef<T>: a handle that refers to an object without keeping it alive.
 //
-// get() returns the target while it is alive and null once a collection has found it
-// unreachable: the collector clears the handle in the pause, before the sweep frees the
-// target, so a WeakRef never yields freed memory. While a concurrent cycle marks, get()
-// on an attached thread shades the target, so the strong reference it hands out keeps
-// the object for this cycle. Like Persistent, any thread may hold, copy and destroy a
-// WeakRef; only an attached thread may dereference what get() returns. A WeakRef that
-// outlives its heap reads as null.
+// The collector clears the handle in the pause, before the sweep frees the target, so a
+// WeakRef never yields freed memory. Two ways to get the target:
+//   - get(): a raw Ref<T>, for a running thread of the handle's heap (attached, not
+//     inside run_native or a handshake operation; ThreadStateError elsewhere). While a
+//     concurrent cycle marks, get() shades the target, so the reference it hands out
+//     keeps the object for this cycle.
+//   - lock(): a Persistent<T> (null once the target is gone), from ANY thread: the
+//     target is read and the strong handle registered in one step under the heap's root
+//     lock, and shaded while marking runs, so no collection can free it in between.
+//     This is how an unattached thread, code inside run_native, or a finalizer callback
+//     upgrades a weak reference.
+// Copying, moving, expired(), reset() and destruction are safe from any thread. A
+// WeakRef that outlives its heap reads as null. docs/roots.md has the table per state.
 #pragma once
 
 #include "shoal/heap.h"
@@ -14,34 +20,45 @@
 #include "shoal/persistent.h"
 
 namespace shoal {
-namespace internal {
-PersistentNode* weak_acquire(Heap& heap, Value initial);
-Value weak_get(PersistentNode* node);
-}  // namespace internal
 
 template <class T>
 class WeakRef {
  public:
   WeakRef() = default;
-  WeakRef(Heap& heap, Ref<T> target) : node_(internal::weak_acquire(heap, target.value())) {}
+  // A non-null `target` needs a running thread of `heap`.
+  WeakRef(Heap& heap, Ref<T> target) : node_(internal::handle_create(heap, target.value(), true, "WeakRef")) {}
+  // A weak handle to what `strong` holds now (any thread).
+  explicit WeakRef(const Persistent<T>& strong)
+      : node_(strong.core_.node_ ? internal::handle_copy(strong.core_.node_, true, "WeakRef") : nullptr) {}
   WeakRef(const WeakRef& other)
-      : node_(other.node_ ? internal::weak_acquire(internal::persistent_heap(other.node_),
-                                                   internal::weak_get(other.node_))
-                          : nullptr) {}
-  WeakRef(WeakRef&& other) noexcept : node_(other.node_) { other.node_ = nullptr; }
-  WeakRef& operator=(WeakRef other) noexcept {
+      : node_(other.node_ ? internal::handle_copy(other.node_, true, "WeakRef copy") : nullptr) {}
+  WeakRef(WeakRef&& other) noexcept : node_(std::exchange(other.node_, nullptr)) {}
+  WeakRef& operator=(const WeakRef& other) {
+    if (this != &other) {
+      WeakRef copy(other);
+      std::swap(node_, copy.node_);
+    }
+    return *this;
+  }
+  WeakRef& operator=(WeakRef&& other) noexcept {
     std::swap(node_, other.node_);
     return *this;
   }
   ~WeakRef() {
-    if (node_) internal::persistent_release(node_);
+    if (node_) internal::handle_release(node_);
   }
 
-  // The target, or null if it has been collected (or the handle is empty).
-  Ref<T> get() const { return node_ ? Ref<T>::from_value(internal::weak_get(node_)) : Ref<T>(); }
-  bool expired() const { return !node_ || internal::persistent_slot(node_).load().is_null(); }
+  // The target, or null if it has been collected (or the handle is empty). Running
+  // thread of the handle's heap only.
+  Ref<T> get() const { return node_ ? Ref<T>::from_value(internal::handle_get(node_, "WeakRef::get")) : Ref<T>(); }
+  // A strong handle to the target (null if it has been collected), from any thread.
+  Persistent<T> lock() const {
+    if (!node_) return Persistent<T>();
+    return Persistent<T>(PersistentValue(PersistentValue::Adopt{}, internal::handle_copy(node_, false, "WeakRef::lock")));
+  }
+  bool expired() const { return !node_ || !internal::handle_holds_object(node_); }
   void reset() {
-    if (node_) internal::persistent_release(node_);
+    if (node_) internal::handle_release(node_);
     node_ = nullptr;
   }
 

@@ -24,7 +24,7 @@ extern std::atomic<uint32_t> g_write_barrier_active;
 inline void write(Object* holder, Slot& slot, Value value) {
   if (internal::g_write_barrier_active.load(std::memory_order_relaxed) != 0) [[unlikely]]
     internal::write_barrier_slow(holder, &slot, slot.load(), value);
-  slot.store_after_barrier(value);
+  internal::SlotAccess::store(slot, value);
 }
 
 // Weak slots (SlotVisitor::visit_weak; WeakCell) are read with read_weak and written
@@ -35,7 +35,7 @@ inline void write(Object* holder, Slot& slot, Value value) {
 // reach, so SATB already guarantees it is marked by the end of the cycle (or allocated
 // black) - which is also why a weak slot in an object allocated during marking (never
 // traced, so never considered for clearing this cycle) cannot be left dangling.
-inline void write_weak(Slot& slot, Value value) { slot.store_after_barrier(value); }
+inline void write_weak(Slot& slot, Value value) { internal::SlotAccess::store(slot, value); }
 
 inline Value read_weak(const Slot& slot) {
   const Value v = slot.load();

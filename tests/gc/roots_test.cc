@@ -57,9 +57,16 @@ TEST_F(RootsTest, PersistentHeldByAnotherThreadKeepsObjectsAlive) {
     }
   });
   std::atomic<bool> checked{false};
-  std::thread holder([h = std::move(handles), &checked]() mutable {
+  std::thread holder([this, h = std::move(handles), &checked]() mutable {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    for (auto& p : h) EXPECT_EQ(list_length_checked(p.get()), 10u);  // read after collections
+    // Unattached, the handles can be tested but not dereferenced; attach to read them.
+    for (auto& p : h) EXPECT_TRUE(p);
+    EXPECT_THROW(h[0].get(), ThreadStateError);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    {
+      MutatorScope attach(heap());  // read after collections
+      for (auto& p : h) EXPECT_EQ(list_length_checked(p.get()), 10u);
+    }
     checked = true;
   });
   clobber_stack();
@@ -107,7 +114,7 @@ TEST_F(RootsTest, GlobalRootSlots) {
     for (auto& g : globals) {
       Ref<Node> n = make<Node>();
       hidden.emplace_back(n.object());
-      g.store_root(n.value());
+      heap().store_root(&g, n.value());
     }
   });
   clobber_stack();
@@ -117,7 +124,7 @@ TEST_F(RootsTest, GlobalRootSlots) {
   clobber_stack();
   heap().collect();
   EXPECT_LE(count_allocated(heap(), hidden), kStrayAllowance);
-  for (auto& g : globals) g.store_root(Value::null());
+  for (auto& g : globals) heap().store_root(&g, Value::null());
   EXPECT_THROW(heap().remove_root(&globals[0]), InvalidArgument);
 }
 
