@@ -3,6 +3,7 @@
 
 #include "gc/thread_registry.h"
 #include "heap/heap_impl.h"
+#include "shoal/errors.h"
 #include "shoal/internal/check.h"
 
 namespace shoal::internal {
@@ -16,7 +17,11 @@ void write_barrier_slow(Object* holder, const Slot* slot, Value old_value, Value
   // SATB (Yuasa deletion barrier): shade the value being overwritten.
   if (!old_value.is_object()) return;
   MutatorThread* self = current_thread();
-  if (!self) return;  // an unattached thread may not write heap objects; nothing to shade
+  // A thread that is not running may not write heap objects: its overwritten value
+  // cannot be shaded safely (an unattached thread has no SATB buffer; a native one's is
+  // taken by handshakes and pauses without it). Refuse before the store happens.
+  if (!self) throw NotAttached("write: a heap object written by a thread that is not attached");
+  check_heap_access(self, "write");
   self->heap->collector.shade(self, old_value.as_object());
 }
 

@@ -181,6 +181,10 @@ size_t Collector::assist_marking(MutatorThread* self, size_t budget) {
   hand_over_satb(self);  // our own shaded objects are work too
   const size_t traced = marker.drain_some(budget);
   assist_objects_.fetch_add(traced, std::memory_order_relaxed);
+  // What the assist marked and traced belongs in the cycle's record and pacing figures,
+  // like the marker threads' work (the final pause adds it; see finish_concurrent_cycle).
+  assist_marked_.fetch_add(marker.objects_marked(), std::memory_order_relaxed);
+  assist_bytes_.fetch_add(marker.bytes_traced(), std::memory_order_relaxed);
   if (marker.has_grey()) give_grey(marker.take_grey());
   if (!marker.weak_slots().empty() || !marker.ephemerons().empty()) {
     MutexLock lock(work_mu_);
@@ -192,13 +196,15 @@ size_t Collector::assist_marking(MutatorThread* self, size_t budget) {
 
 void Collector::mark_roots(Marker& marker) {
   std::vector<uintptr_t> words;
-  for (MutatorThread* t : heap_.threads.threads_in_pause()) {
+  auto scan_stack = [&](uintptr_t sp, uintptr_t base, const CapturedContext& context) {
     words.clear();
-    scan_words(t->context.sp, t->stack_base,
-               [](void* v, uintptr_t w) { static_cast<std::vector<uintptr_t>*>(v)->push_back(w); }, &words);
-    words.insert(words.end(), std::begin(t->context.registers), std::end(t->context.registers));
+    scan_words(sp, base, [](void* v, uintptr_t w) { static_cast<std::vector<uintptr_t>*>(v)->push_back(w); }, &words);
+    words.insert(words.end(), std::begin(context.registers), std::end(context.registers));
     marker.mark_conservative_batch(words);
-  }
+  };
+  for (MutatorThread* t : heap_.threads.threads_in_pause()) scan_stack(t->context.sp, t->stack_base, t->context);
+  heap_.roots.for_each_suspended_stack(
+      [&](const SuspendedStack& stack) { scan_stack(stack.sp, stack.base, stack.registers); });
   heap_.roots.for_each_root([&](Value v) { marker.mark_value(v); });
 }
 
@@ -272,7 +278,9 @@ void Collector::report_lazy_sweep(CycleRecord* current) {
   if (!sweeper_.take_result(r)) return;
   heap_.set_trigger_from_live(r.live_bytes + heap_.large.footprint_bytes());
   MutexLock lock(stats_mu_);
-  totals_.bytes_freed += r.freed_bytes;
+  // A record still in its final pause (`current`) adds its freed bytes to the totals
+  // when record_cycle records it; adding them here too would count them twice.
+  if (!current) totals_.bytes_freed += r.freed_bytes;
   totals_.live_bytes = r.live_bytes + heap_.large.footprint_bytes();
   // The sweep belongs to the newest concurrent cycle: `current` if that cycle is still
   // in its final pause, else the newest record (a later cycle finishes the sweep before
@@ -514,8 +522,10 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
   const uint64_t sweep_start = now_ns();
   record.sweep_start_ns = since_start(sweep_start);
   record.mark_ns += sweep_start - mark_start;
-  record.objects_marked += totals.objects_marked;
-  record.bytes_marked = totals.bytes_traced;
+  // (Assists have all returned: their threads are parked.)
+  const size_t assist_bytes = assist_bytes_.exchange(0, std::memory_order_relaxed);
+  record.objects_marked += totals.objects_marked + assist_marked_.exchange(0, std::memory_order_relaxed);
+  record.bytes_marked = totals.bytes_traced + assist_bytes;
   // Large objects are swept here; pages are handed to the lazy sweeper, so this pause
   // does not grow with the heap. The cycle record's live/freed bytes cover the large
   // objects; the pages' figures reach GcStats when their sweep completes.
@@ -527,7 +537,7 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
   record.freed_bytes = large.freed_bytes;
   record.sweep_complete = false;
   heap_.note_runway(heap_.allocated_since_cycle() - std::min(allocated_at_start_, heap_.allocated_since_cycle()));
-  heap_.reset_pacing(totals.bytes_traced);  // estimate until the sweep reports
+  heap_.reset_pacing(record.bytes_marked);  // estimate until the sweep reports
   if (heap_.options.verify_after_gc) {
     sweeper_.finish();  // the verifier needs exact allocation state
     report_lazy_sweep(&record);

@@ -240,7 +240,9 @@ class Collector {
   unsigned concurrent_workers_ = 1;  // marker threads in the concurrent phase
   unsigned pause_workers_ = 1;       // marker threads in a pause
   std::atomic<bool> stopping_{false};
-  std::atomic<size_t> assist_objects_{0};  // this cycle's
+  std::atomic<size_t> assist_objects_{0};  // this cycle's: traced by assists
+  std::atomic<size_t> assist_marked_{0};   // this cycle's: marked by assists
+  std::atomic<size_t> assist_bytes_{0};    // this cycle's: bytes traced by assists
   size_t allocated_at_start_ = 0;  // allocation count at the initial pause (pauses only)
   std::atomic<size_t> throttle_waits_{0};
   std::atomic<size_t> finalizers_queued_{0};  // since the last on_finalizers_pending call

@@ -5,9 +5,26 @@
 
 namespace shoal::internal {
 
-void FinalizerTable::add(Object* target, std::function<void()> callback) {
+uint64_t FinalizerTable::add(Object* target, std::function<void()> callback) {
   MutexLock lock(mu_);
-  live_.push_back({target, std::move(callback)});
+  const uint64_t id = next_id_++;
+  live_.push_back({target, id, std::move(callback)});
+  return id;
+}
+
+bool FinalizerTable::cancel(uint64_t id) {
+  MutexLock lock(mu_);
+  for (auto it = live_.begin(); it != live_.end(); ++it)
+    if (it->id == id) {
+      live_.erase(it);
+      return true;
+    }
+  for (auto it = pending_.begin(); it != pending_.end(); ++it)
+    if (it->id == id) {
+      pending_.erase(it);
+      return true;
+    }
+  return false;
 }
 
 size_t FinalizerTable::queue_dead_in_pause(HeapImpl& heap) {
@@ -19,7 +36,7 @@ size_t FinalizerTable::queue_dead_in_pause(HeapImpl& heap) {
       if (&live_[kept] != &e) live_[kept] = std::move(e);
       ++kept;
     } else {
-      pending_.push_back(std::move(e.callback));
+      pending_.push_back({e.id, std::move(e.callback)});
       ++queued;
     }
   }
@@ -34,7 +51,7 @@ size_t FinalizerTable::run_pending(size_t max) {
     {
       MutexLock lock(mu_);
       if (pending_.empty()) break;
-      callback = std::move(pending_.front());
+      callback = std::move(pending_.front().callback);
       pending_.pop_front();
     }
     ++ran;

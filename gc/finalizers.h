@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <vector>
@@ -35,7 +36,11 @@ class HeapImpl;
 
 class FinalizerTable {
  public:
-  void add(Object* target, std::function<void()> callback) SHOAL_EXCLUDES(mu_);
+  // Returns the registration's id (never 0), for cancel().
+  uint64_t add(Object* target, std::function<void()> callback) SHOAL_EXCLUDES(mu_);
+  // Removes the registration if its callback has not started yet (its target alive, or
+  // dead and the callback still pending); true if it did. O(registrations).
+  bool cancel(uint64_t id) SHOAL_EXCLUDES(mu_);
   // In a pause, once marking has terminated: queues the callbacks of white targets.
   // Returns how many it queued.
   size_t queue_dead_in_pause(HeapImpl& heap) SHOAL_EXCLUDES(mu_);
@@ -47,11 +52,17 @@ class FinalizerTable {
  private:
   struct Entry {
     Object* target;
+    uint64_t id;
+    std::function<void()> callback;
+  };
+  struct Pending {
+    uint64_t id;
     std::function<void()> callback;
   };
   mutable Mutex mu_;
+  uint64_t next_id_ SHOAL_GUARDED_BY(mu_) = 1;
   std::vector<Entry> live_ SHOAL_GUARDED_BY(mu_);
-  std::deque<std::function<void()>> pending_ SHOAL_GUARDED_BY(mu_);
+  std::deque<Pending> pending_ SHOAL_GUARDED_BY(mu_);
 };
 
 }  // namespace shoal::internal

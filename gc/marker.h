@@ -117,10 +117,11 @@ class Marker {
   // The bad-reference report: prints what is wrong with o to stderr and aborts.
   [[noreturn, gnu::cold]] static void bad_reference(HeapImpl& heap, const Object* o, const Object* holder,
                                                     const Slot* slot);
-  // o's object-start bit is clear: fine only for an object a TLAB has not flushed yet,
-  // during concurrent marking.
-  [[gnu::cold]] static void check_unflushed(HeapImpl& heap, const Object* o, const Object* holder,
+  // o's object-start bit is clear: fine (true) only for an object a TLAB has not
+  // flushed yet, during concurrent marking.
+  [[gnu::cold]] static bool check_unflushed(HeapImpl& heap, const Object* o, const Object* holder,
                                             const Slot* slot);
+  [[gnu::noinline]] static bool try_mark_large(HeapImpl& heap, Object* o, const Object* holder, const Slot* slot);
   HeapImpl* heap_;
   std::vector<Object*> stack_;
   std::vector<Slot*> weak_slots_;

@@ -145,6 +145,22 @@ size_t RootSet::persistent_count() {
   return in_use_;
 }
 
+void RootSet::switch_stacks(const SuspendedStack* leaving, uintptr_t entering_base) {
+  MutexLock lock(mu_);
+  suspended_.erase(entering_base);
+  if (leaving) suspended_[leaving->base] = *leaving;
+}
+
+bool RootSet::forget_stack(uintptr_t base) {
+  MutexLock lock(mu_);
+  return suspended_.erase(base) != 0;
+}
+
+size_t RootSet::suspended_stack_count() {
+  MutexLock lock(mu_);
+  return suspended_.size();
+}
+
 void RootSet::set_scan_hook_for_testing(std::function<void(size_t)> hook) {
   MutexLock lock(mu_);
   scan_hook_ = std::move(hook);

@@ -5,6 +5,7 @@
 //   2. Persistent handles (shoal::Persistent<T>, shoal::PersistentValue): precise root
 //      slots in a per-heap region of nodes, usable from any thread, attached or not.
 //   3. Registered global slots (Heap::add_root, written with Heap::store_root): precise.
+//   4. Suspended fiber stacks (gc/fiber_stacks.h): scanned conservatively, like 1.
 // Weak handles (shoal::WeakRef<T>) live in the same node region but are not roots:
 // after marking, the collector clears every weak node whose target is unmarked, in the
 // pause, before the sweep frees the target - so a weak handle reads either its live
@@ -42,6 +43,7 @@
 #include <memory>
 #include <vector>
 
+#include "gc/fiber_stacks.h"
 #include "shoal/internal/mutex.h"
 #include "shoal/value.h"
 
@@ -84,6 +86,18 @@ class RootSet {
   void remove_global(Slot* slot) SHOAL_EXCLUDES(mu_);
   void store_global(Slot* slot, Value v) SHOAL_EXCLUDES(mu_);
   size_t persistent_count() SHOAL_EXCLUDES(mu_);
+  // Fibers (gc/fiber_stacks.h): records the stack being left (unless null) and forgets
+  // the one being entered, in one step.
+  void switch_stacks(const SuspendedStack* leaving, uintptr_t entering_base) SHOAL_EXCLUDES(mu_);
+  // Returns false if no suspended stack has that base.
+  bool forget_stack(uintptr_t base) SHOAL_EXCLUDES(mu_);
+  size_t suspended_stack_count() SHOAL_EXCLUDES(mu_);
+
+  // Pause only (root lock held): calls f(stack) for every suspended fiber stack.
+  template <class F>
+  void for_each_suspended_stack(F&& f) SHOAL_NO_THREAD_SAFETY_ANALYSIS {
+    for (const auto& [base, stack] : suspended_) f(stack);
+  }
 
   // Pauses: taken after the world has stopped, released before it resumes.
   void lock_for_pause() SHOAL_ACQUIRE(mu_) { mu_.lock(); }
@@ -128,6 +142,7 @@ class RootSet {
   PersistentNode* free_ SHOAL_GUARDED_BY(mu_) = nullptr;
   size_t in_use_ SHOAL_GUARDED_BY(mu_) = 0;
   std::vector<Slot*> globals_ SHOAL_GUARDED_BY(mu_);
+  SuspendedStacks suspended_ SHOAL_GUARDED_BY(mu_);
   std::function<void(size_t)> scan_hook_;
   std::function<void()> copy_hook_ SHOAL_GUARDED_BY(mu_);
 };

@@ -29,6 +29,12 @@ namespace {
       "stp x25, x26, [%0, #48]\n\t"
       "stp x27, x28, [%0, #64]\n\t"
       "str x29, [%0, #80]\n\t"
+      // The low 64 bits of v8-v15 are callee-saved too (AAPCS64) and the compiler may
+      // keep a pointer there across calls (bdwgc saves them as well).
+      "stp d8, d9, [%0, #88]\n\t"
+      "stp d10, d11, [%0, #104]\n\t"
+      "stp d12, d13, [%0, #120]\n\t"
+      "stp d14, d15, [%0, #136]\n\t"
       :
       : "r"(out)
       : "memory");

@@ -27,7 +27,8 @@
 namespace shoal::internal {
 
 struct CapturedContext {
-  static constexpr size_t kMaxRegisters = 16;
+  // x86-64: rbx, rbp, r12-r15 (6). AArch64: x19-x29 and d8-d15 (19).
+  static constexpr size_t kMaxRegisters = 20;
   uintptr_t sp = 0;
   uintptr_t registers[kMaxRegisters] = {};
 };

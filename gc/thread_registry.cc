@@ -59,7 +59,7 @@ ThreadRegistry::~ThreadRegistry() {
 MutatorThread* ThreadRegistry::attach(HeapImpl* heap) {
   auto* t = new MutatorThread();
   t->heap = heap;
-  t->stack_base = current_stack_base();
+  t->stack_base = t->own_stack_base = current_stack_base();
   MutexLock lock(registry_mu_);
   t->index = next_index_++;
   threads_.push_back(t);

@@ -54,7 +54,8 @@ using HandshakeOp = std::function<void(MutatorThread&)>;
 struct MutatorThread : MutatorState {
   std::atomic<ThreadState> state{ThreadState::kRunning};
   CapturedContext context;  // valid while state != kRunning
-  uintptr_t stack_base = 0;
+  uintptr_t stack_base = 0;      // the stack it runs on now (a fiber's: switch_stack)
+  uintptr_t own_stack_base = 0;  // its own thread stack
   size_t index = 0;
   int attach_depth = 0;
   int native_depth = 0;

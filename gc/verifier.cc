@@ -120,11 +120,13 @@ class Verifier {
   }
 
   void check_reachable() {
-    for (MutatorThread* t : heap_.threads.threads_in_pause()) {
-      scan_words(t->context.sp, t->stack_base,
-                 [](void* v, uintptr_t w) { static_cast<Verifier*>(v)->visit_root_word(w); }, this);
-      for (uintptr_t r : t->context.registers) visit_root_word(r);
-    }
+    auto scan_stack = [&](uintptr_t sp, uintptr_t base, const CapturedContext& context) {
+      scan_words(sp, base, [](void* v, uintptr_t w) { static_cast<Verifier*>(v)->visit_root_word(w); }, this);
+      for (uintptr_t r : context.registers) visit_root_word(r);
+    };
+    for (MutatorThread* t : heap_.threads.threads_in_pause()) scan_stack(t->context.sp, t->stack_base, t->context);
+    heap_.roots.for_each_suspended_stack(
+        [&](const SuspendedStack& stack) { scan_stack(stack.sp, stack.base, stack.registers); });
     heap_.roots.for_each_root([&](Value v) { visit_root_value(v, "persistent/global"); });
     heap_.roots.for_each_weak([&](Slot& s) {
       const Value v = s.load();

@@ -13,6 +13,12 @@
 
 namespace shoal {
 
+#if defined(SHOAL_ENABLE_DCHECKS)
+const bool HeapOptions::kPoisonByDefault = true;
+#else
+const bool HeapOptions::kPoisonByDefault = false;
+#endif
+
 namespace internal {
 
 [[noreturn]] void check_failed(const char* file, int line, const char* condition) {
@@ -171,12 +177,14 @@ bool Heap::idle(std::chrono::nanoseconds budget) {
   return impl_->collector.idle(require_this_heap(impl_.get(), "Heap::idle"), budget);
 }
 
-void Heap::add_finalizer(Value target, std::function<void()> callback) {
+FinalizerToken Heap::add_finalizer(Value target, std::function<void()> callback) {
   require_this_heap(impl_.get(), "Heap::add_finalizer");
   if (!target.is_object()) throw InvalidArgument("Heap::add_finalizer: the target is not a heap object");
   if (!callback) throw InvalidArgument("Heap::add_finalizer: empty callback");
-  impl_->collector.finalizers().add(target.as_object(), std::move(callback));
+  return FinalizerToken{impl_->collector.finalizers().add(target.as_object(), std::move(callback))};
 }
+
+bool Heap::cancel_finalizer(FinalizerToken token) { return impl_->collector.finalizers().cancel(token.id); }
 
 size_t Heap::run_finalizers(size_t max) { return impl_->collector.finalizers().run_pending(max); }
 size_t Heap::pending_finalizers() const { return impl_->collector.finalizers().pending(); }
@@ -250,6 +258,27 @@ void run_native(const std::function<void()>& fn) {
   });
   t->native_depth = 0;
   if (error) std::rethrow_exception(error);
+}
+
+[[gnu::noinline]] void switch_stack(void* new_stack_base) {
+  MutatorThread* t = internal::require_attached("switch_stack");
+  internal::check_heap_access(t, "switch_stack");
+  const uintptr_t entering = new_stack_base ? reinterpret_cast<uintptr_t>(new_stack_base) : t->own_stack_base;
+  if (entering == t->stack_base) return;
+  internal::SuspendedStack leaving;
+  leaving.base = t->stack_base;
+  // The leaving stack's live part starts at this frame: the callers' frames and the
+  // callee-saved registers they left in registers (captured here) are what the
+  // suspended fiber holds.
+  internal::with_captured_context(leaving.registers, [&] {
+    leaving.sp = leaving.registers.sp;
+    t->heap->roots.switch_stacks(&leaving, entering);
+    t->stack_base = entering;
+  });
+}
+
+bool Heap::forget_stack(void* stack_base) {
+  return impl_->roots.forget_stack(reinterpret_cast<uintptr_t>(stack_base));
 }
 
 void safepoint() {

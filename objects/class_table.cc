@@ -157,4 +157,12 @@ Slot& field_slot(const Object* object, uint32_t offset) {
 Value load_field(const Object* object, uint32_t offset) { return field_slot(object, offset).load(); }
 void store_field(Object* object, uint32_t offset, Value value) { write(object, field_slot(object, offset), value); }
 
+namespace internal {
+void throw_bad_cast(ClassId actual, ClassId expected) {
+  const std::string want = class_info(expected).name;
+  if (actual == 0) throw InvalidArgument("cast: a small integer is not a " + want);
+  throw InvalidArgument("cast: an object of class " + class_info(actual).name + " is not a " + want);
+}
+}  // namespace internal
+
 }  // namespace shoal

@@ -10,6 +10,11 @@
 //     (weak-map entries whose value points back at the key) stored in the graph, and
 //     WeakRef handles held by the thread; read them and use what they return;
 //   - register finalizers on cells; a finalizer thread (the main thread) runs them;
+//   - handle boxes shared by every thread (Persistent + WeakRef per box): workers put
+//     cells in and read them back while running, and move, copy, upgrade and clear
+//     handles between boxes from inside run_native; the unattached main thread does the
+//     same between its finalizer runs (the handle operations allowed off the running
+//     state, docs/roots.md);
 //   - detach from the heap and attach again mid-run (mid-cycle, too); block "in
 //     native" for a while;
 //   - call safepoint(), collect(), start_collection(), idle() and verify() now and then.
@@ -147,6 +152,36 @@ struct Options {
   bool verify_each_cycle = false;
 };
 
+// Handle boxes shared by all threads. A box's handles are used under its mutex; a
+// running thread takes the mutex inside run_native (it must not block while running).
+struct HandleBox {
+  std::mutex mu;
+  shoal::Persistent<Cell> strong;
+  shoal::WeakRef<Cell> weak;
+};
+constexpr size_t kHandleBoxes = 16;
+std::vector<HandleBox>* g_boxes = nullptr;
+
+// Off the running state: only handle-to-handle operations.
+void shuffle_handles(shoal::Heap& heap, std::mt19937_64& rng) {
+  HandleBox& a = (*g_boxes)[rng() % kHandleBoxes];
+  HandleBox& b = (*g_boxes)[rng() % kHandleBoxes];
+  std::unique_lock<std::mutex> la(a.mu, std::defer_lock), lb(b.mu, std::defer_lock);
+  if (&a == &b)
+    la.lock();
+  else
+    std::lock(la, lb);
+  switch (rng() % 6) {
+    case 0: a.strong.set_from(b.strong); break;
+    case 1: a.strong.set_from(b.strong); b.strong.set(shoal::Ref<Cell>()); break;  // a move
+    case 2: a.weak = shoal::WeakRef<Cell>(b.strong); break;
+    case 3: a.strong = b.weak.lock(); break;  // weak upgrade from anywhere
+    case 4: a.weak = b.weak; break;
+    default: std::swap(a.strong, b.strong); break;
+  }
+  if (a.strong.empty()) a.strong = shoal::Persistent<Cell>(heap, shoal::Ref<Cell>());
+}
+
 class Worker {
  public:
   Worker(shoal::Heap& heap, shoal::Persistent<shoal::RefArray>& shared, int index, uint64_t seed)
@@ -282,8 +317,10 @@ class Worker {
       int budget = 20000;
       walk(roots.value(), 0, budget);
       shoal::safepoint();
-    } else if (op < 996) {
+    } else if (op < 993) {
       shoal::run_native([&] { std::this_thread::sleep_for(std::chrono::microseconds(50 + rng_() % 500)); });
+    } else if (op < 996) {
+      handle_box_op(roots);
     } else if (op < 997) {
       heap_.collect();
     } else if (op < 998) {
@@ -296,6 +333,31 @@ class Worker {
         std::fprintf(stderr, "%s\n", r.summary().c_str());
         fail("heap verification");
       }
+    }
+  }
+
+  // Puts a cell into a shared handle box, reads one back (checking its pattern), or
+  // shuffles handles between boxes from inside run_native.
+  void handle_box_op(shoal::Ref<shoal::RefArray> roots) {
+    if (rng_() % 3 == 0) {
+      shoal::run_native([&] {
+        for (int i = 0; i < 8; ++i) shuffle_handles(heap_, rng_);
+      });
+      return;
+    }
+    HandleBox& box = (*g_boxes)[pick(kHandleBoxes)];
+    std::unique_lock<std::mutex> lock(box.mu, std::defer_lock);
+    shoal::run_native([&] { lock.lock(); });
+    const shoal::Value v = roots->get(pick(64));
+    if (rng_() % 2 && v.is_object() && v.as_object()->class_id() == shoal::class_id_of<Cell>()) {
+      box.strong.set(shoal::Ref<Cell>::from_value(v));
+      if (rng_() % 2) box.weak = shoal::WeakRef<Cell>(heap_, shoal::Ref<Cell>::from_value(v));
+    } else {
+      int budget = 2000;
+      const shoal::Ref<Cell> strong = box.strong.get();
+      walk(strong.value(), 0, budget);
+      walk(box.weak.get().value(), 0, budget);
+      if (strong) roots->set(pick(64), strong.value());
     }
   }
 
@@ -355,6 +417,9 @@ int main(int argc, char** argv) {
     shoal::MutatorScope attach(heap);
     shared = shoal::Persistent<shoal::RefArray>(heap, shoal::RefArray::create(static_cast<size_t>(opt.threads)));
   }
+  std::vector<HandleBox> boxes(kHandleBoxes);
+  g_boxes = &boxes;
+  for (HandleBox& b : boxes) b.strong = shoal::Persistent<Cell>(heap, shoal::Ref<Cell>());
   std::atomic<bool> stop{false};
   std::vector<std::thread> threads;
   for (int t = 0; t < opt.threads; ++t)
@@ -369,8 +434,10 @@ int main(int argc, char** argv) {
   // The main thread is the finalizer thread (unattached): it runs pending finalizers
   // until the end.
   const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(opt.seconds);
+  std::mt19937_64 main_rng(opt.seed);
   while (std::chrono::steady_clock::now() < end) {
     heap.run_finalizers();
+    for (int i = 0; i < 16; ++i) shuffle_handles(heap, main_rng);  // unattached
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   stop = true;
@@ -387,6 +454,11 @@ int main(int argc, char** argv) {
   } catch (const shoal::HeapCorruption& e) {
     std::fprintf(stderr, "%s\n", e.what());
     fail("heap verification after a cycle");
+  }
+  for (HandleBox& b : boxes) {  // what the boxes hold is intact
+    int budget = 100000;
+    walk(b.strong.get().value(), 0, budget);
+    walk(b.weak.get().value(), 0, budget);
   }
   heap.run_finalizers();
   if (g_finalizers_run.load() > g_finalizers_registered.load()) fail("more finalizers ran than were registered");

@@ -83,8 +83,9 @@ class MarkerPause {
  public:
   MarkerPause(Heap& heap, Object* target) : collector_(heap.impl().collector) {
     collector_.set_concurrent_trace_hook([this, target](Object* traced) {
-      if (traced != target) return;
+      if (target && traced != target) return;  // (null target: the first object traced)
       std::unique_lock<std::mutex> lock(mu_);
+      if (held_) return;
       held_ = true;
       cv_.notify_all();
       cv_.wait(lock, [&] { return released_; });

@@ -14,6 +14,7 @@ namespace shoal {
 class RefArray {
  public:
   static Ref<RefArray> create(size_t length);
+  static ClassId class_id() { return kRefArrayClassId; }
   size_t length() const { return length_; }
   Value get(size_t index) const;
   void set(size_t index, Value value);  // through the write barrier
@@ -27,6 +28,7 @@ class RefArray {
 class ByteArray {
  public:
   static Ref<ByteArray> create(size_t length);
+  static ClassId class_id() { return kByteArrayClassId; }
   size_t length() const { return length_; }
   uint8_t* data() { return reinterpret_cast<uint8_t*>(this + 1); }
   const uint8_t* data() const { return reinterpret_cast<const uint8_t*>(this + 1); }
@@ -42,6 +44,7 @@ class ByteArray {
 class String {
  public:
   static Ref<String> create(std::string_view text);
+  static ClassId class_id() { return kStringClassId; }
   size_t length() const { return length_; }
   std::string_view view() const { return {reinterpret_cast<const char*>(this + 1), length_}; }
   const char* c_str() const { return reinterpret_cast<const char*>(this + 1); }

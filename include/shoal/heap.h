@@ -46,7 +46,8 @@ struct HeapOptions {
   // start_collection() and idle(). Explicit collect() and heap-limit collections stay
   // stop-the-world. Off: every collection is stop-the-world.
   bool concurrent_marking = true;
-  // Marker threads for concurrent marking (work-stealing over oneTBB). 0 = a quarter of
+  // Marker threads for concurrent marking (Shoal's own work-sharing pool,
+  // gc/parallel_marker.h). 0 = a quarter of
   // the hardware threads, at least 1 (as Go's 25 % background utilisation). Pauses
   // (stop-the-world cycles and the final pause) mark with every hardware thread.
   unsigned marker_threads = 0;
@@ -55,7 +56,7 @@ struct HeapOptions {
   // Run the heap verifier after every collection; a failure throws HeapCorruption.
   bool verify_after_gc = false;
   // Fill freed memory with a pattern and check it is intact when reused. Defaults to on
-  // in builds with assertions.
+  // in builds of the library with assertions.
   bool poison_freed_memory = kPoisonByDefault;
   // Called (if set) after a collection that queued finalizers, outside any pause, on
   // the thread that ended the cycle: a mutator or the heap's marker thread. It must not
@@ -64,11 +65,10 @@ struct HeapOptions {
   // The object model the collector traces. Null means Shoal's own (class table).
   const ObjectModel* object_model = nullptr;
 
-#if defined(SHOAL_ENABLE_DCHECKS)
-  static constexpr bool kPoisonByDefault = true;
-#else
-  static constexpr bool kPoisonByDefault = false;
-#endif
+  // On in builds of the library with assertions (SHOAL_ASSERTIONS, the debug preset).
+  // Defined in the library, not from the consumer's macros, so every translation unit
+  // sees the same default.
+  static const bool kPoisonByDefault;
 };
 
 // One collection's record.
@@ -104,8 +104,9 @@ struct CycleRecord {
 
 struct GcStats {
   uint64_t collections = 0;
-  uint64_t total_pause_ns = 0;
-  uint64_t max_pause_ns = 0;
+  uint64_t total_pause_ns = 0;      // every pause of every cycle
+  uint64_t max_pause_ns = 0;        // the longest single pause: for a concurrent cycle the
+                                    // longer of its initial and final pause, not their sum
   uint64_t bytes_allocated = 0;     // cumulative, cell sizes (handed-out TLAB space)
   uint64_t bytes_freed = 0;         // cumulative
   size_t live_bytes = 0;            // after the last collection
@@ -113,7 +114,13 @@ struct GcStats {
   size_t heap_limit = 0;
   size_t pages_in_use = 0, pages_free = 0;
   size_t large_objects = 0, large_bytes = 0;
-  std::vector<CycleRecord> recent;  // last (up to) 256 cycles, oldest first
+  std::vector<CycleRecord> recent;  // last (up to) 256 cycles, oldest first, in index order;
+                                    // the newest index equals `collections`
+};
+
+// A finalizer registration (Heap::add_finalizer), for Heap::cancel_finalizer.
+struct FinalizerToken {
+  uint64_t id = 0;
 };
 
 // Result of Heap::verify().
@@ -165,8 +172,12 @@ class Heap {
   // collection has found `target` unreachable - never during a pause, never on a
   // collector thread, but on whichever thread calls run_finalizers(). The callback does
   // not get the object (it has been freed by then): capture what the cleanup needs.
-  // The calling thread must be attached; target must be a heap object.
-  void add_finalizer(Value target, std::function<void()> callback);
+  // The calling thread must be attached; target must be a heap object. Returns a token
+  // for cancel_finalizer.
+  FinalizerToken add_finalizer(Value target, std::function<void()> callback);
+  // Cancels a registration whose callback has not started yet (the target still alive,
+  // or dead with the callback pending); returns true if it did. Any thread.
+  bool cancel_finalizer(FinalizerToken token);
   // Runs up to `max` pending finalizer callbacks on the calling thread (attached or
   // not); returns how many ran. An exception from a callback propagates to the caller;
   // the callbacks behind it stay pending.
@@ -181,6 +192,11 @@ class Heap {
   void add_root(Slot* slot);
   void remove_root(Slot* slot);
   void store_root(Slot* slot, Value value);
+
+  // Fibers (see shoal::switch_stack): a finished fiber's suspended stack is no longer a
+  // root. Call it before the stack's memory is freed or reused. Any thread. Returns false
+  // if no suspended stack has that base.
+  bool forget_stack(void* stack_base);
 
   internal::HeapImpl& impl() { return *impl_; }
 
@@ -207,6 +223,17 @@ class MutatorScope {
 // are captured on entry). Use it around blocking calls (locks, I/O, joins) and long
 // native computations. An exception from fn propagates after the thread is running again.
 void run_native(const std::function<void()>& fn);
+
+// Fibers, green threads and stackful coroutines (docs/roots.md, "Fibers"). Call it right
+// before switching the current thread (attached, running) to another stack - with the
+// highest address of the stack it switches to, or null to switch back to the thread's
+// own stack. From then on the heap scans the new stack for this thread, and the stack
+// being left (its live part and the registers) is a root until some thread switches
+// back onto it, so objects that only a suspended fiber refers to stay alive; a fiber
+// may resume on another thread of the heap. Nothing between this call and the switch
+// itself may allocate or reach a safepoint. Throws NotAttached on an unattached thread
+// and ThreadStateError inside run_native.
+void switch_stack(void* new_stack_base);
 
 // An explicit safepoint poll: parks here if a collection or handshake is pending.
 void safepoint();

@@ -26,7 +26,9 @@
 #include <utility>
 
 #include "shoal/class_table.h"
+#include "shoal/errors.h"
 #include "shoal/internal/allocate.h"
+#include "shoal/internal/check.h"
 #include "shoal/object.h"
 #include "shoal/value.h"
 #include "shoal/write_barrier.h"
@@ -35,6 +37,20 @@ namespace shoal {
 
 template <class T>
 class Ref;
+template <class T>
+ClassId class_id_of();
+
+namespace internal {
+// The class id a Ref<T> expects: a builtin's own (T::class_id()) or the typed struct's.
+template <class T>
+ClassId expected_class_id() {
+  if constexpr (requires { T::class_id(); })
+    return T::class_id();
+  else
+    return class_id_of<T>();
+}
+[[noreturn]] void throw_bad_cast(ClassId actual, ClassId expected);
+}  // namespace internal
 
 // A typed reference field inside a managed struct.
 template <class T>
@@ -51,13 +67,26 @@ class Member {
 };
 
 // A typed reference to a managed object whose payload is a T. Plain value (one word).
+//
+// A Ref is a root only while it is on the stack (or in a register) of a running thread
+// attached to its heap: a Ref stored in C++ heap memory - std::vector<Ref<T>>, a map, a
+// member of a heap-allocated C++ object - or in a static is NOT a root, and the object
+// may be freed under it. Keep such references in a Persistent<T> (std::vector of them for
+// a few), or in a RefArray held by one Persistent (for many); docs/roots.md.
+//
+// from_value/from_object do not convert: in builds with assertions they check that the
+// object is of T's class (a wrong class is a bug that would read garbage). For values
+// of unknown class use try_cast<T> (null if not a T) or cast<T> (InvalidArgument).
 template <class T>
 class Ref {
  public:
   Ref() = default;
   Ref(std::nullptr_t) {}
-  static Ref from_value(Value v) { return Ref(v.is_object() ? v.as_object() : nullptr); }
-  static Ref from_object(Object* o) { return Ref(o); }
+  static Ref from_value(Value v) { return from_object(v.is_object() ? v.as_object() : nullptr); }
+  static Ref from_object(Object* o) {
+    SHOAL_DCHECK(!o || o->class_id() == internal::expected_class_id<T>());
+    return Ref(o);
+  }
 
   T* operator->() const { return static_cast<T*>(object_->payload()); }
   T& operator*() const { return *operator->(); }
@@ -76,6 +105,35 @@ class Ref {
   explicit Ref(Object* o) : object_(o) {}
   Object* object_ = nullptr;
 };
+
+// Checked casts for values of unknown class (a dynamically typed VM's values), in every
+// build. try_cast: the object as a Ref<T>, or null if v is null, a small integer or an
+// object of another class. cast: the same, but a non-null value that is not a T throws
+// InvalidArgument naming both classes.
+template <class T>
+Ref<T> try_cast(Value v) {
+  if (!v.is_object() || v.as_object()->class_id() != internal::expected_class_id<T>()) return Ref<T>();
+  return Ref<T>::from_object(v.as_object());
+}
+template <class T>
+Ref<T> cast(Value v) {
+  if (v.is_null()) return Ref<T>();
+  const ClassId expected = internal::expected_class_id<T>();
+  if (!v.is_object()) internal::throw_bad_cast(0, expected);
+  if (v.as_object()->class_id() != expected) internal::throw_bad_cast(v.as_object()->class_id(), expected);
+  return Ref<T>::from_object(v.as_object());
+}
+
+// Keeps `r`'s object alive until this point of the program (Go's runtime.KeepAlive): the
+// value is kept in a register or on the stack up to here, where the conservative scan
+// sees it. Use it when the last use of a Ref is earlier than the last use of something
+// that depends on the object staying alive (a raw pointer into it, a native resource
+// a finalizer releases).
+template <class T>
+inline void keep_alive(const Ref<T>& r) {
+  asm volatile("" : : "r"(r.object()) : "memory");
+}
+inline void keep_alive(Value v) { asm volatile("" : : "r"(v.raw()) : "memory"); }
 
 template <class... Fields>
 constexpr std::tuple<Fields...> refs(Fields... fields) {

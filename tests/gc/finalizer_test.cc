@@ -123,6 +123,39 @@ TEST_P(FinalizerTest, RacingRegistrationsAndCollections) {
   EXPECT_EQ(heap.pending_finalizers(), 0u);
 }
 
+// Cancelled registrations never run: neither while the target lives nor once it has died
+// with the callback pending. A token cancels at most once.
+TEST_P(FinalizerTest, CancelledFinalizersNeverRun) {
+  Heap heap(options());
+  MutatorScope attach(heap);
+  constexpr size_t kN = 100;
+  auto ran = std::make_shared<std::vector<std::atomic<int>>>(kN);
+  std::vector<FinalizerToken> tokens;
+  in_own_frame([&] {
+    for (size_t i = 0; i < kN; ++i)
+      tokens.push_back(heap.add_finalizer(make<Node>().value(), [ran, i] { (*ran)[i]++; }));
+  });
+  for (size_t i = 0; i < kN; i += 3) EXPECT_TRUE(heap.cancel_finalizer(tokens[i]));  // target alive
+  clobber_stack();
+  cycle(heap);
+  heap.collect();  // every target is dead now: the rest are pending
+  for (size_t i = 1; i < kN; i += 3) EXPECT_TRUE(heap.cancel_finalizer(tokens[i])) << i;  // pending
+  for (size_t i = 0; i < kN; i += 3) EXPECT_FALSE(heap.cancel_finalizer(tokens[i]));  // twice
+  const size_t ran_now = heap.run_finalizers();
+  size_t expected = 0, stray = 0;
+  for (size_t i = 0; i < kN; ++i) {
+    if (i % 3 == 2) {
+      ++expected;
+      stray += (*ran)[i] == 0;  // kept alive by a stray stack word: not run yet
+    } else {
+      EXPECT_EQ((*ran)[i], 0) << "cancelled finalizer " << i << " ran";
+    }
+  }
+  EXPECT_EQ(ran_now + stray, expected);
+  EXPECT_LE(stray, 3u);
+  EXPECT_FALSE(heap.cancel_finalizer(tokens[2]));  // already ran
+}
+
 TEST_P(FinalizerTest, Misuse) {
   Heap heap(options());
   MutatorScope attach(heap);

@@ -1,4 +1,8 @@
 // The heap limit: collections before failure, typed OutOfMemory, a usable heap after.
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "tests/test_support.h"
 
 namespace shoal::test {
@@ -89,6 +93,132 @@ TEST_F(HeapLimitTest, FreePagesAreDecommittedForLargeObjects) {
   heap().collect();
   EXPECT_NO_THROW(ByteArray::create(size_t{6} << 20));
   expect_heap_ok();
+}
+
+// Threads that hit the limit together share full collections, and none of them gets an
+// OutOfMemory while the heap is mostly garbage - not even when another thread takes the
+// room a collection made first (heap/allocator.cc, retry_at_limit). Pacing is off (the
+// trigger is above the limit), so every collection is a heap-limit one. Each thread
+// keeps a small live list and churns garbage; one thread churning the same total is the
+// baseline.
+struct ChurnResult {
+  uint64_t limit_collections = 0;
+  int out_of_memory = 0;
+};
+
+ChurnResult churn_at_the_limit(int threads, size_t nodes_per_thread) {
+  HeapOptions o;
+  o.heap_limit = size_t{4} << 20;
+  o.min_gc_trigger = size_t{1} << 30;
+  Heap heap(o);
+  std::atomic<int> out_of_memory{0};
+  std::atomic<int> ready{0};
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&] {
+      MutatorScope attach(heap);
+      Persistent<Node> live(heap, make_list(1000));  // ~32 KB each
+      ready.fetch_add(1);
+      run_native([&] {
+        while (ready.load() < threads) std::this_thread::yield();
+      });
+      try {
+        for (size_t i = 0; i < nodes_per_thread; ++i) {
+          Ref<Node> garbage = make<Node>();
+          garbage->value = static_cast<int64_t>(i);
+          if (i % 64 == 0) ByteArray::create(2000);
+        }
+      } catch (const OutOfMemory&) {
+        out_of_memory.fetch_add(1);
+      }
+      EXPECT_EQ(list_length_checked(live.get()), 1000u);
+    });
+  }
+  for (std::thread& w : workers) w.join();
+  ChurnResult r;
+  r.out_of_memory = out_of_memory.load();
+  for (const CycleRecord& c : heap.impl().collector.cycle_log())
+    if (std::string(c.cause) == "heap-limit") ++r.limit_collections;
+  EXPECT_EQ(heap.stats().collections, r.limit_collections);  // pacing never collected
+  return r;
+}
+
+TEST(HeapLimitThreads, ThreadsChurningAtTheLimitNeverThrowSpuriously) {
+  constexpr size_t kNodes = 120000;  // per thread: ~3.8 MB of nodes and ~3.7 MB of arrays
+  const ChurnResult one = churn_at_the_limit(1, 4 * kNodes);
+  const ChurnResult four = churn_at_the_limit(4, kNodes);
+  EXPECT_EQ(one.out_of_memory, 0);
+  EXPECT_EQ(four.out_of_memory, 0);
+  EXPECT_GT(one.limit_collections, 2u);
+  // The same garbage in total: without coalescing, every thread that finds the heap full
+  // runs a collection of its own (up to 4x as many).
+  EXPECT_LE(four.limit_collections, 2 * one.limit_collections + 2)
+      << "one thread: " << one.limit_collections << ", four threads: " << four.limit_collections;
+}
+
+TEST(HeapLimitThreads, ThreadsThatFailTogetherShareOneCollection) {
+  // Each round: the main thread fills the footprint with garbage up to the limit and
+  // holds a concurrent cycle's marker; four threads each allocate a large object, fail,
+  // and wait for the cycle (a heap-limit collection waits for it). Once all four wait,
+  // the marker goes on: the first waiter's full collection makes room for all four.
+  HeapOptions o;
+  o.heap_limit = size_t{4} << 20;
+  o.min_gc_trigger = size_t{1} << 30;
+  Heap heap(o);
+  MutatorScope attach(heap);
+  Persistent<Node> anchor(heap, make<Node>());
+  constexpr int kThreads = 4, kRounds = 4;
+  constexpr size_t kLarge = size_t{64} << 10;
+  const size_t large_bytes = internal::LargeObjectSpace::allocation_size(kLarge);
+  std::atomic<int> round{0}, arrived{0}, done{0}, out_of_memory{0};
+  std::vector<internal::MutatorThread*> threads(kThreads, nullptr);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < kThreads; ++t) {
+    workers.emplace_back([&, t] {
+      MutatorScope attach_worker(heap);
+      threads[t] = internal::current_thread();
+      for (int r = 1; r <= kRounds; ++r) {
+        run_native([&] {
+          while (round.load() < r) std::this_thread::yield();
+        });
+        arrived.fetch_add(1);  // from here on, native only inside the heap-limit collection
+        try {
+          ByteArray::create(kLarge);
+        } catch (const OutOfMemory&) {
+          out_of_memory.fetch_add(1);
+        }
+        done.fetch_add(1);
+      }
+    });
+  }
+  auto all_waiting = [&](int r) {
+    if (arrived.load() < r * kThreads) return false;
+    for (internal::MutatorThread* t : threads)
+      if (t->state.load() != internal::ThreadState::kNative) return false;
+    return true;
+  };
+  for (int r = 1; r <= kRounds; ++r) {
+    while (heap.impl().footprint() + large_bytes <= o.heap_limit) ByteArray::create(kLarge);
+    MarkerPause pause(heap, anchor.get().object());
+    heap.start_collection();
+    pause.wait_until_held();
+    round.store(r);
+    run_native([&] {
+      while (!all_waiting(r)) std::this_thread::yield();
+    });
+    pause.release();
+    run_native([&] {
+      while (done.load() < r * kThreads) std::this_thread::yield();
+    });
+  }
+  run_native([&] {
+    for (std::thread& w : workers) w.join();
+  });
+  uint64_t limit_collections = 0;
+  for (const CycleRecord& c : heap.impl().collector.cycle_log())
+    if (std::string(c.cause) == "heap-limit") ++limit_collections;
+  EXPECT_EQ(out_of_memory.load(), 0);
+  EXPECT_EQ(limit_collections, static_cast<uint64_t>(kRounds)) << "four threads failed together in each round";
 }
 
 TEST(HeapLimitOptions, LimitSmallerThanAPageIsRejected) {

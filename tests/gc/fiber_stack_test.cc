@@ -1,0 +1,181 @@
+// Fibers (gc/fiber_stacks.h): a thread that runs code on stacks of its own with
+// makecontext/swapcontext. Objects that only a suspended fiber's stack refers to must
+// survive collections, and collections that run while the thread is on a fiber stack
+// must scan that stack (not the range between it and the thread's own stack).
+#include <ucontext.h>
+
+#include <cstdlib>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "tests/test_support.h"
+
+namespace shoal::test {
+namespace {
+
+constexpr size_t kFiberStackBytes = 256 * 1024;
+
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kThreadSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr bool kThreadSanitizer = true;
+#else
+constexpr bool kThreadSanitizer = false;
+#endif
+#else
+constexpr bool kThreadSanitizer = false;
+#endif
+
+// One fiber on a malloc'ed stack. The body runs on it; yield_to_caller() switches back.
+class Fiber {
+ public:
+  explicit Fiber(std::function<void(Fiber&)> body) : body_(std::move(body)), stack_(new char[kFiberStackBytes]) {
+    getcontext(&fiber_);
+    fiber_.uc_stack.ss_sp = stack_.get();
+    fiber_.uc_stack.ss_size = kFiberStackBytes;
+    fiber_.uc_link = &caller_;
+    const uintptr_t self = reinterpret_cast<uintptr_t>(this);
+    makecontext(&fiber_, reinterpret_cast<void (*)()>(&Fiber::entry), 2, static_cast<unsigned>(self >> 32),
+                static_cast<unsigned>(self & 0xffffffffu));
+  }
+  void* stack_base() const { return stack_.get() + kFiberStackBytes; }
+  bool finished() const { return finished_; }
+
+  // From the caller's stack: run the fiber until it yields or ends.
+  void resume() {
+    switch_stack(stack_base());
+    swapcontext(&caller_, &fiber_);
+    // Back on the caller's stack (the fiber yielded, or ended and returned here).
+  }
+  // From the fiber's stack: back to whoever resumed it.
+  void yield_to_caller() {
+    switch_stack(nullptr);
+    swapcontext(&fiber_, &caller_);
+  }
+
+ private:
+  static void entry(unsigned hi, unsigned lo) {
+    Fiber* f = reinterpret_cast<Fiber*>((static_cast<uintptr_t>(hi) << 32) | lo);
+    f->body_(*f);
+    f->finished_ = true;
+    switch_stack(nullptr);  // returns to caller_ through uc_link...
+    current_heap()->forget_stack(f->stack_base());  // ...and this stack is dead from now on
+  }
+
+  std::function<void(Fiber&)> body_;
+  std::unique_ptr<char[]> stack_;
+  ucontext_t fiber_{}, caller_{};
+  bool finished_ = false;
+};
+
+// Churns the heap so that freed cells are reused: a freed list's nodes get overwritten.
+void churn(Heap& heap) {
+  for (int round = 0; round < 3; ++round) {
+    in_own_frame([] {
+      for (int i = 0; i < 20000; ++i) make<Node>()->value = -1;
+    });
+    clobber_stack();
+    heap.collect();
+  }
+}
+
+TEST(FiberStackTest, SuspendedFiberKeepsItsObjects) {
+  if (kThreadSanitizer) GTEST_SKIP() << "swapcontext without TSan fiber annotations";
+  HeapOptions o;
+  o.verify_after_gc = true;
+  Heap heap(o);
+  MutatorScope attach(heap);
+  size_t length_after = 0;
+  HiddenPtr hidden;
+  auto fiber_owner = std::make_unique<Fiber>([&](Fiber& self) {
+    Ref<Node> list = make_list(50);  // only this fiber's stack refers to it
+    hidden = HiddenPtr(list.object());
+    self.yield_to_caller();
+    length_after = list_length_checked(list);
+    asm volatile("" : : "r"(list.object()) : "memory");
+  });
+  Fiber& fiber = *fiber_owner;  // (on the C++ heap, as fibers usually are: its saved
+                                // registers are not on a scanned stack)
+  fiber.resume();  // runs until the yield
+  ASSERT_FALSE(fiber.finished());
+  EXPECT_EQ(heap.impl().roots.suspended_stack_count(), 1u);
+  churn(heap);  // the fiber is suspended: its stack is a root
+  EXPECT_TRUE(is_allocated(heap, hidden));
+  fiber.resume();  // back into the fiber: it checks its list and ends
+  ASSERT_TRUE(fiber.finished());
+  EXPECT_EQ(length_after, 50u);
+  EXPECT_EQ(heap.impl().roots.suspended_stack_count(), 0u) << "a finished fiber's stack is still a root";
+  EXPECT_TRUE(heap.verify().ok);
+}
+
+TEST(FiberStackTest, CollectionsWhileOnTheFiberStackKeepBothStacks) {
+  if (kThreadSanitizer) GTEST_SKIP() << "swapcontext without TSan fiber annotations";
+  HeapOptions o;
+  o.verify_after_gc = true;
+  Heap heap(o);
+  MutatorScope attach(heap);
+  Ref<Node> caller_list = make_list(40);  // on the thread's own stack, suspended below
+  size_t fiber_length = 0;
+  auto fiber_owner = std::make_unique<Fiber>([&](Fiber&) {
+    Ref<Node> mine = make_list(30);
+    churn(heap);  // collections scan this fiber stack and the suspended thread stack
+    fiber_length = list_length_checked(mine);
+    asm volatile("" : : "r"(mine.object()) : "memory");
+  });
+  Fiber& fiber = *fiber_owner;  // (on the C++ heap, as fibers usually are: its saved
+                                // registers are not on a scanned stack)
+  fiber.resume();
+  ASSERT_TRUE(fiber.finished());
+  EXPECT_EQ(fiber_length, 30u);
+  EXPECT_EQ(list_length_checked(caller_list), 40u);
+  EXPECT_TRUE(heap.verify().ok);
+}
+
+TEST(FiberStackTest, FiberResumedOnAnotherThread) {
+  if (kThreadSanitizer) GTEST_SKIP() << "swapcontext without TSan fiber annotations";
+  HeapOptions o;
+  o.verify_after_gc = true;
+  Heap heap(o);
+  size_t length_after = 0;
+  HiddenPtr hidden;
+  auto fiber_owner = std::make_unique<Fiber>([&](Fiber& self) {
+    Ref<Node> list = make_list(25);
+    hidden = HiddenPtr(list.object());
+    self.yield_to_caller();  // suspended by thread 1, resumed by thread 2
+    length_after = list_length_checked(list);
+    asm volatile("" : : "r"(list.object()) : "memory");
+  });
+  Fiber& fiber = *fiber_owner;  // (on the C++ heap, as fibers usually are: its saved
+                                // registers are not on a scanned stack)
+  std::thread([&] {
+    MutatorScope attach(heap);
+    fiber.resume();
+  }).join();
+  {
+    MutatorScope attach(heap);
+    churn(heap);  // no thread runs the fiber: its stack is a root of the heap
+    EXPECT_TRUE(is_allocated(heap, hidden));
+  }
+  std::thread([&] {
+    MutatorScope attach(heap);
+    fiber.resume();
+  }).join();
+  EXPECT_TRUE(fiber.finished());
+  EXPECT_EQ(length_after, 25u);
+}
+
+TEST(FiberStackTest, ForgetAndMisuse) {
+  Heap heap;
+  EXPECT_THROW(switch_stack(nullptr), NotAttached);
+  MutatorScope attach(heap);
+  switch_stack(nullptr);  // already on its own stack: nothing to do
+  EXPECT_EQ(heap.impl().roots.suspended_stack_count(), 0u);
+  EXPECT_THROW(run_native([] { switch_stack(nullptr); }), ThreadStateError);
+  int dummy = 0;
+  EXPECT_FALSE(heap.forget_stack(&dummy));
+}
+
+}  // namespace
+}  // namespace shoal::test
