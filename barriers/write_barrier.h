@@ -3,11 +3,14 @@
 //
 //   write(holder, slot, value):
 //     if g_write_barrier_active:           // one relaxed load, one predictable branch
-//       write_barrier_slow(holder, slot, old = *slot, value)
+//       old = *slot
+//       if old is an object:               // (initialising stores skip the call)
+//         write_barrier_slow(holder, slot, old, value)
 //     *slot = value                        // release store
 //
 //   write_barrier_slow(old):               // SATB, Yuasa's deletion barrier
-//     if this thread's heap is marking concurrently and old is an object:
+//     refuse (NotAttached / ThreadStateError) if this thread may not touch the heap
+//     if this thread's heap is marking concurrently:
 //       shade(old)                         // mark bit test-and-set; if newly set, push
 //                                          // onto the thread's SATB buffer
 //

@@ -3,7 +3,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
+#include <new>
 
 #include "barriers/write_barrier.h"
 
@@ -44,6 +47,15 @@ uint64_t Collector::resume_world() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
   return heap_.threads.resume_the_world();
 }
 
+[[noreturn]] void Collector::fatal_in_pause(const char* pause, const char* what) {
+  std::fprintf(stderr,
+               "shoal: fatal: %s thrown inside the %s. A pause cannot unwind: every mutator is parked and "
+               "the registry and root locks are held, so resuming is impossible; the process stops here "
+               "(docs/errors.md, \"Fatal checks\")\n",
+               what, pause);
+  std::abort();
+}
+
 Collector::Collector(HeapImpl& heap) : heap_(heap), sweeper_(heap) {
   const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
   pause_workers_ = hw;
@@ -64,7 +76,7 @@ void Collector::collect(MutatorThread* self, const char* cause, bool only_if_nee
   throw_pending_corruption();
   CycleRecord record;
   std::string corruption;
-  bool ran = false, busy = true;
+  bool busy = true;
   while (busy) {
     wait_for_concurrent_cycle(self);
     throw_pending_corruption();  // a finished background cycle's verification failed
@@ -79,25 +91,29 @@ void Collector::collect(MutatorThread* self, const char* cause, bool only_if_nee
       if (only_if_needed && !heap_.over_trigger()) return;
       // (Every full collection that started has completed: they all hold gc_mu_.)
       if (seen && full_collections_.load(std::memory_order_relaxed) > seen->collections) return;
+      parallel_marker_.start_helpers(pause_workers_);  // (before the pause: may throw)
       const uint64_t t0 = now_ns();
       record.start_ns = since_start(t0);
       stop_world(self);
-      const uint64_t t1 = now_ns();
-      record.cause = cause;
-      record.time_to_safepoint_ns = t1 - t0;
-      run_cycle_in_pause(self, record);
-      full_allocated_.store(heap_.allocated_total(), std::memory_order_relaxed);
-      full_collections_.fetch_add(1, std::memory_order_release);
-      if (heap_.options.verify_after_gc) {
-        VerifyReport report = verify_heap_in_pause(heap_);
-        if (!report.ok) corruption = report.summary();
-      }
+      in_pause("stop-the-world pause", [&] {
+        const uint64_t t1 = now_ns();
+        record.cause = cause;
+        record.time_to_safepoint_ns = t1 - t0;
+        run_cycle_in_pause(self, record);
+        full_allocated_.store(heap_.allocated_total(), std::memory_order_relaxed);
+        full_collections_.fetch_add(1, std::memory_order_release);
+        if (heap_.options.verify_after_gc) {
+          VerifyReport report = verify_heap_in_pause(heap_);
+          if (!report.ok) corruption = report.summary();
+        }
+      });
       record.pause_ns = resume_world() - t0;
       record.index = cycles_.fetch_add(1, std::memory_order_acq_rel) + 1;
-      ran = true;
+      // Recorded under gc_mu_, as concurrent cycles are: records stay in index order
+      // and the newest index equals stats().collections.
+      record_cycle(record);
     });
   }
-  if (ran) record_cycle(record);
   notify_finalizers();
   if (!corruption.empty()) throw HeapCorruption(corruption);
 }
@@ -355,30 +371,34 @@ void Collector::start_concurrent_cycle_locked(MutatorThread* self, const char* c
     record.cause = cause;
     record.concurrent = true;
     record.marker_threads = concurrent_workers_;
+    // Threads are started before the pause: starting one can fail, and a pause must not
+    // throw. (The marker thread waits for cycle_ready_.)
+    if (!marker_thread_.joinable()) marker_thread_ = std::thread([this] { marker_thread_main(); });
     const uint64_t t0 = now_ns();
     record.start_ns = since_start(t0);
     stop_world(self);
-    record.time_to_safepoint_ns = now_ns() - t0;
-    finish_lazy_sweep_in_pause();  // mark bits must be clear again
-    const auto& threads = heap_.threads.threads_in_pause();
-    record.threads = threads.size();
-    for (MutatorThread* t : threads) heap_.retire_all_tlabs(t);
-    heap_.large.build_index_in_pause();
-    const uint64_t mark_start = now_ns();
-    Marker roots(heap_);
-    mark_roots(roots);  // the snapshot
-    record.mark_ns = now_ns() - mark_start;
-    record.objects_marked = roots.objects_marked();
-    marking_.store(true, std::memory_order_release);
-    g_write_barrier_active.fetch_add(1, std::memory_order_acq_rel);
-    allocated_at_start_ = heap_.allocated_since_cycle();
-    {
-      MutexLock lock(work_mu_);
-      cycle_active_ = true;
-      std::vector<Object*> grey = roots.take_grey();
-      grey_.insert(grey_.end(), grey.begin(), grey.end());
-      if (!marker_thread_.joinable()) marker_thread_ = std::thread([this] { marker_thread_main(); });
-    }
+    in_pause("initial pause", [&] {
+      record.time_to_safepoint_ns = now_ns() - t0;
+      finish_lazy_sweep_in_pause();  // mark bits must be clear again
+      const auto& threads = heap_.threads.threads_in_pause();
+      record.threads = threads.size();
+      for (MutatorThread* t : threads) heap_.retire_all_tlabs(t);
+      heap_.large.build_index_in_pause();
+      const uint64_t mark_start = now_ns();
+      Marker roots(heap_);
+      mark_roots(roots);  // the snapshot
+      record.mark_ns = now_ns() - mark_start;
+      record.objects_marked = roots.objects_marked();
+      marking_.store(true, std::memory_order_release);
+      g_write_barrier_active.fetch_add(1, std::memory_order_acq_rel);
+      allocated_at_start_ = heap_.allocated_since_cycle();
+      {
+        MutexLock lock(work_mu_);
+        cycle_active_ = true;
+        std::vector<Object*> grey = roots.take_grey();
+        grey_.insert(grey_.end(), grey.begin(), grey.end());
+      }
+    });
     record.initial_pause_ns = resume_world() - t0;
     {
       MutexLock lock(work_mu_);
@@ -493,60 +513,65 @@ size_t Collector::flush_satb_by_handshake() {
 
 void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record) {
   MutexLock gc_lock(gc_mu_);
+  // (A helper thread that cannot start makes the marker thread fail here, outside the
+  // pause, with the world running.)
+  parallel_marker_.start_helpers(pause_workers_);
   const uint64_t t0 = now_ns();
   record.final_start_ns = since_start(t0);
   stop_world(nullptr);
-  record.final_time_to_safepoint_ns = now_ns() - t0;
-  const auto& threads = heap_.threads.threads_in_pause();
-  std::vector<Object*> grey;
-  for (MutatorThread* t : threads) {
-    grey.insert(grey.end(), t->satb.begin(), t->satb.end());
-    t->satb.clear();
-  }
-  {
-    MutexLock lock(work_mu_);
-    grey.insert(grey.end(), grey_.begin(), grey_.end());
-    grey_.clear();
-  }
-  const uint64_t mark_start = now_ns();
-  record.mark_start_ns = since_start(mark_start);
-  parallel_marker_.drain(std::move(grey), pause_workers_, totals);
-  // Still marking: the flush colours everything the TLABs handed out since the snapshot.
-  for (MutatorThread* t : threads) heap_.retire_all_tlabs(t);
-  // After the black flush: objects allocated during marking count as marked.
-  take_assist_results(totals);
-  resolve_ephemerons(totals);
-  process_weak_in_pause(totals);
-  marking_.store(false, std::memory_order_release);
-  g_write_barrier_active.fetch_sub(1, std::memory_order_acq_rel);
-  const uint64_t sweep_start = now_ns();
-  record.sweep_start_ns = since_start(sweep_start);
-  record.mark_ns += sweep_start - mark_start;
-  // (Assists have all returned: their threads are parked.)
-  const size_t assist_bytes = assist_bytes_.exchange(0, std::memory_order_relaxed);
-  record.objects_marked += totals.objects_marked + assist_marked_.exchange(0, std::memory_order_relaxed);
-  record.bytes_marked = totals.bytes_traced + assist_bytes;
-  // Large objects are swept here; pages are handed to the lazy sweeper, so this pause
-  // does not grow with the heap. The cycle record's live/freed bytes cover the large
-  // objects; the pages' figures reach GcStats when their sweep completes.
-  const auto large = heap_.large.sweep_in_pause(heap_.options.poison_freed_memory);
-  heap_.release(large.freed_bytes);
-  sweeper_.begin_in_pause();
-  record.sweep_ns = now_ns() - sweep_start;
-  record.live_bytes = large.live_bytes;
-  record.freed_bytes = large.freed_bytes;
-  record.sweep_complete = false;
-  heap_.note_runway(heap_.allocated_since_cycle() - std::min(allocated_at_start_, heap_.allocated_since_cycle()));
-  heap_.reset_pacing(record.bytes_marked);  // estimate until the sweep reports
-  if (heap_.options.verify_after_gc) {
-    sweeper_.finish();  // the verifier needs exact allocation state
-    report_lazy_sweep(&record);
-    VerifyReport report = verify_heap_in_pause(heap_);
-    if (!report.ok) {
-      MutexLock lock(stats_mu_);
-      pending_corruption_ = report.summary();
+  in_pause("final pause", [&] {
+    record.final_time_to_safepoint_ns = now_ns() - t0;
+    const auto& threads = heap_.threads.threads_in_pause();
+    std::vector<Object*> grey;
+    for (MutatorThread* t : threads) {
+      grey.insert(grey.end(), t->satb.begin(), t->satb.end());
+      t->satb.clear();
     }
-  }
+    {
+      MutexLock lock(work_mu_);
+      grey.insert(grey.end(), grey_.begin(), grey_.end());
+      grey_.clear();
+    }
+    const uint64_t mark_start = now_ns();
+    record.mark_start_ns = since_start(mark_start);
+    parallel_marker_.drain(std::move(grey), pause_workers_, totals);
+    // Still marking: the flush colours everything the TLABs handed out since the snapshot.
+    for (MutatorThread* t : threads) heap_.retire_all_tlabs(t);
+    // After the black flush: objects allocated during marking count as marked.
+    take_assist_results(totals);
+    resolve_ephemerons(totals);
+    process_weak_in_pause(totals);
+    marking_.store(false, std::memory_order_release);
+    g_write_barrier_active.fetch_sub(1, std::memory_order_acq_rel);
+    const uint64_t sweep_start = now_ns();
+    record.sweep_start_ns = since_start(sweep_start);
+    record.mark_ns += sweep_start - mark_start;
+    // (Assists have all returned: their threads are parked.)
+    const size_t assist_bytes = assist_bytes_.exchange(0, std::memory_order_relaxed);
+    record.objects_marked += totals.objects_marked + assist_marked_.exchange(0, std::memory_order_relaxed);
+    record.bytes_marked = totals.bytes_traced + assist_bytes;
+    // Large objects are swept here; pages are handed to the lazy sweeper, so this pause
+    // does not grow with the heap. The cycle record's live/freed bytes cover the large
+    // objects; the pages' figures reach GcStats when their sweep completes.
+    const auto large = heap_.large.sweep_in_pause(heap_.options.poison_freed_memory);
+    heap_.release(large.freed_bytes);
+    sweeper_.begin_in_pause();
+    record.sweep_ns = now_ns() - sweep_start;
+    record.live_bytes = large.live_bytes;
+    record.freed_bytes = large.freed_bytes;
+    record.sweep_complete = false;
+    heap_.note_runway(heap_.allocated_since_cycle() - std::min(allocated_at_start_, heap_.allocated_since_cycle()));
+    heap_.reset_pacing(record.bytes_marked);  // estimate until the sweep reports
+    if (heap_.options.verify_after_gc) {
+      sweeper_.finish();  // the verifier needs exact allocation state
+      report_lazy_sweep(&record);
+      VerifyReport report = verify_heap_in_pause(heap_);
+      if (!report.ok) {
+        MutexLock lock(stats_mu_);
+        pending_corruption_ = report.summary();
+      }
+    }
+  });
   record.final_pause_ns = resume_world() - t0;
   record.pause_ns = record.initial_pause_ns + record.final_pause_ns;
   record.assist_objects = assist_objects_.exchange(0, std::memory_order_relaxed);
@@ -600,10 +625,12 @@ VerifyReport Collector::verify(MutatorThread* self) {
 void Collector::verify_in_pause(MutatorThread* self, VerifyReport& report) {
   {
     stop_world(self);
-    finish_lazy_sweep_in_pause();
-    for (MutatorThread* t : heap_.threads.threads_in_pause()) heap_.retire_all_tlabs(t);
-    heap_.large.build_index_in_pause();
-    report = verify_heap_in_pause(heap_);
+    in_pause("verifier's pause", [&] {
+      finish_lazy_sweep_in_pause();
+      for (MutatorThread* t : heap_.threads.threads_in_pause()) heap_.retire_all_tlabs(t);
+      heap_.large.build_index_in_pause();
+      report = verify_heap_in_pause(heap_);
+    });
     resume_world();
   }
 }

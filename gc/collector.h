@@ -62,6 +62,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <new>
 #include <string>
 #include <thread>
 #include <vector>
@@ -145,6 +146,8 @@ class Collector {
   // Testing: starts a concurrent cycle now, whatever the pacing trigger says.
   void start_concurrent_cycle_for_testing(MutatorThread* self) { start_concurrent_cycle(self, "requested", true); }
   void wait_for_concurrent_cycle_for_testing(MutatorThread* self) { wait_for_concurrent_cycle(self); }
+  // Testing: the next pause throws std::bad_alloc at its start (an injected failure).
+  void inject_pause_fault_for_testing() { pause_fault_for_testing_.store(true, std::memory_order_relaxed); }
   // Testing: marker threads used in pauses (default: the hardware threads). Call it
   // before the heap's first collection.
   void set_pause_workers_for_testing(unsigned n) { pause_workers_ = n; }
@@ -163,6 +166,24 @@ class Collector {
   void stop_world(MutatorThread* self);
   // Releases the root lock and resumes; returns the resume time (ThreadRegistry).
   uint64_t resume_world();
+  // Runs a pause's body (between stop_world and resume_world). Pause code must not
+  // unwind: every mutator is parked and the registry and root locks are held, so an
+  // exception escaping would leave the world stopped for ever. Threads are started
+  // before the pause (the marker thread, the parallel marker's helpers); anything still
+  // thrown inside (std::bad_alloc growing a mark stack, a weak-slot list or the
+  // finalizer queue) is reported with the pause's name and the process aborts.
+  template <class F>
+  void in_pause(const char* pause, F&& body) noexcept {
+    try {
+      if (pause_fault_for_testing_.exchange(false, std::memory_order_relaxed)) throw std::bad_alloc();
+      body();
+    } catch (const std::exception& e) {
+      fatal_in_pause(pause, e.what());
+    } catch (...) {
+      fatal_in_pause(pause, "an exception");
+    }
+  }
+  [[noreturn]] static void fatal_in_pause(const char* pause, const char* what);
   void run_cycle_in_pause(MutatorThread* self, CycleRecord& record);
   void record_cycle(const CycleRecord& record) SHOAL_EXCLUDES(stats_mu_);
   void mark_roots(Marker& marker);
@@ -240,6 +261,7 @@ class Collector {
   unsigned concurrent_workers_ = 1;  // marker threads in the concurrent phase
   unsigned pause_workers_ = 1;       // marker threads in a pause
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> pause_fault_for_testing_{false};
   std::atomic<size_t> assist_objects_{0};  // this cycle's: traced by assists
   std::atomic<size_t> assist_marked_{0};   // this cycle's: marked by assists
   std::atomic<size_t> assist_bytes_{0};    // this cycle's: bytes traced by assists

@@ -34,31 +34,32 @@ void Marker::mark_conservative_batch(std::vector<uintptr_t>& words) {
   for (uintptr_t w : words) mark_conservative(w);
 }
 
-bool Marker::try_mark(HeapImpl& heap, Object* o, const Object* holder, const Slot* slot) {
-  // (The fast path makes no call it returns from, so it saves no registers: the checks'
-  // slow paths are tail calls.)
+Marker::Mark Marker::mark(HeapImpl& heap, Object* o) {
+  // The checks ride on work the unchecked marker did anyway: the page test compares with
+  // the end of the carved pages instead of the reservation's (alignment included, see
+  // in_carved_pages_aligned), and a white object's start bit sits beside its mark bit.
   const auto a = reinterpret_cast<uintptr_t>(o);
   PageSpace& pages = heap.pages;
-  if (!pages.contains(a)) return try_mark_large(heap, o, holder, slot);
-  if (!pages.is_carved(a) || a % kObjectAlignment != 0) [[unlikely]]
-    bad_reference(heap, o, holder, slot);
+  if (!pages.in_carved_pages_aligned(a)) [[unlikely]]
+    return mark_outside_pages(heap, o);
   PageInfo& page = pages.page_of(a);
   const size_t g = page.granule_of(o);
-  if (!page.mark_bits.test_and_set(g)) return false;  // checked when it was marked
+  if (!page.mark_bits.test_and_set(g)) return Mark::kAlreadyMarked;  // checked when it was marked
   if (page.alloc_bits.test(g)) [[likely]]
-    return true;
-  return check_unflushed(heap, o, holder, slot);
+    return Mark::kGrey;
+  return check_unflushed(heap, o);
 }
 
-bool Marker::try_mark_large(HeapImpl& heap, Object* o, const Object* holder, const Slot* slot) {
-  if (!heap.large.is_object_start(o)) [[unlikely]]
-    bad_reference(heap, o, holder, slot);
+Marker::Mark Marker::mark_outside_pages(HeapImpl& heap, Object* o) {
+  if (heap.pages.contains(o) || !heap.large.is_object_start(o)) [[unlikely]]
+    return Mark::kBad;  // misaligned, in a page not carved yet, or not a large object
   LargeObject* l = LargeObject::of(o);
   SHOAL_DCHECK(l->magic == LargeObject::kMagic);
-  return l->mark.load(std::memory_order_relaxed) == 0 && l->mark.exchange(1, std::memory_order_relaxed) == 0;
+  const bool grey = l->mark.load(std::memory_order_relaxed) == 0 && l->mark.exchange(1, std::memory_order_relaxed) == 0;
+  return grey ? Mark::kGrey : Mark::kAlreadyMarked;
 }
 
-bool Marker::check_unflushed(HeapImpl& heap, const Object* o, const Object* holder, const Slot* slot) {
+Marker::Mark Marker::check_unflushed(HeapImpl& heap, const Object* o) {
   // An object allocated during concurrent marking gets its start bit (and its mark bit:
   // black) only when its TLAB flushes the run; until then it lies in the page's TLAB
   // run, at a cell start, with a header (written before any reference to it was
@@ -66,9 +67,9 @@ bool Marker::check_unflushed(HeapImpl& heap, const Object* o, const Object* hold
   // the run, so if the run is gone the bit is visible now.
   const PageInfo& page = heap.pages.page_of(o);
   const auto a = reinterpret_cast<uintptr_t>(o);
-  if (page.in_tlab_run(a) && page.granule_of(o) % page.cell_granules == 0 && o->header_word() != 0) return true;
-  if (page.alloc_bits.test(page.granule_of(o))) return true;
-  bad_reference(heap, o, holder, slot);
+  if (page.in_tlab_run(a) && page.granule_of(o) % page.cell_granules == 0 && o->header_word() != 0) return Mark::kGrey;
+  if (page.alloc_bits.test(page.granule_of(o))) return Mark::kGrey;
+  return Mark::kBad;
 }
 
 namespace {
@@ -90,7 +91,8 @@ std::string describe_target(HeapImpl& heap, const Object* o) {
     const size_t cell = (a - reinterpret_cast<uintptr_t>(page.start)) / page.cell_size;
     if (cell >= page.cell_count) return "in the unused tail of a heap page: not an object";
     const auto* start = reinterpret_cast<const Object*>(page.start + cell * page.cell_size);
-    const bool allocated = page.alloc_bits.test(cell * page.cell_granules);
+    const bool allocated = page.alloc_bits.test(cell * page.cell_granules) ||
+                           (page.in_tlab_run(reinterpret_cast<uintptr_t>(start)) && start->header_word() != 0);
     if (start != o) {
       if (allocated) return object_at(start, "small");
       std::snprintf(buf, sizeof buf, "an interior pointer, %zu bytes into the free %u-byte cell at %p",
@@ -98,6 +100,7 @@ std::string describe_target(HeapImpl& heap, const Object* o) {
                     static_cast<const void*>(start));
       return buf;
     }
+    if (allocated) return "the start of an allocated object after all (a Shoal bug: please report it)";
     std::snprintf(buf, sizeof buf, "a free %u-byte cell: a freed object (a stale reference) or memory never allocated",
                   page.cell_size);
     return buf;
@@ -157,8 +160,20 @@ class MarkingVisitor final : public SlotVisitor {
  public:
   explicit MarkingVisitor(Marker& m) : m_(m) {}
   void set_holder(const Object* o) { holder_ = o; }
+  // The hot loop. The report's context (holder, slot) is touched only on the cold path,
+  // so the loop keeps what the unchecked loop kept in registers.
   void visit(const Slot* slots, size_t count) override {
-    for (size_t i = 0; i < count; ++i) m_.mark_slot(slots[i].load(), holder_, &slots[i]);
+    HeapImpl& heap = *m_.heap_;
+    for (size_t i = 0; i < count; ++i) {
+      const Value v = slots[i].load();
+      if (!v.is_object()) continue;
+      const Marker::Mark r = Marker::mark(heap, v.as_object());
+      if (r == Marker::Mark::kAlreadyMarked) continue;
+      if (r == Marker::Mark::kBad) [[unlikely]]
+        bad_slot(&slots[i], v);
+      ++m_.marked_;
+      m_.stack_.push_back(v.as_object());
+    }
   }
   void visit_weak(const Slot& slot) override { m_.weak_slots_.push_back(const_cast<Slot*>(&slot)); }
   void visit_ephemeron(const Slot& key, const Slot& value) override {
@@ -170,6 +185,9 @@ class MarkingVisitor final : public SlotVisitor {
   }
 
  private:
+  [[noreturn, gnu::cold, gnu::noinline]] void bad_slot(const Slot* slot, Value v) {
+    Marker::bad_reference(*m_.heap_, v.as_object(), holder_, slot);
+  }
   Marker& m_;
   const Object* holder_ = nullptr;  // the object being traced
 };

@@ -22,16 +22,19 @@
 // slot or root holding anything else - an address outside the heap, an interior or
 // misaligned pointer, a freed cell, a freed large object - would otherwise have the
 // marker set a mark bit off a cell start (which the sweep turns into a phantom object)
-// or write a mark word before arbitrary memory. try_mark checks a reference the first
-// time it marks it and stops the process (stderr, abort: a pause cannot unwind) with a
-// report naming the slot's holder (address and class), the slot's offset and the bad
-// value. The cost on the fast path is small: the page test also compares the page
-// index with the carved count (a word next to the reservation bounds it already reads)
-// and tests the alignment; a white-to-grey transition tests the object-start bit next
-// to the mark bit it just set, and an object already marked was checked then. A large
-// object costs a search of the large-object registry (heap/large_object_space.h). An
-// object allocated during concurrent marking has no start bit until its TLAB flushes
-// the run; the slow path (check_unflushed) accepts it by the page's TLAB run instead.
+// or write a mark word before arbitrary memory. try_mark checks every reference before
+// it writes anything and stops the process (stderr, abort: a pause cannot unwind) with
+// a report naming the slot's holder (address and class), the slot's offset and the bad
+// value. The check rides on the marker's own work, so its cost is one rotate and one
+// bit test: the page test compares with the end of the carved pages rather than of the
+// reservation, the alignment folded into the same compare (PageSpace::
+// in_carved_pages_aligned); a white-to-grey transition then tests the object-start bit
+// beside the mark bit it just set - an object already marked was checked when it was
+// marked. A large object costs a search of the large-object registry
+// (heap/large_object_space.h). An object allocated during concurrent marking has no
+// start bit until its TLAB flushes the run; the slow path (check_unflushed) accepts it
+// by the page's TLAB run instead. Not checked: weak slots and ephemeron keys (never
+// marked through), and a stale reference to a cell reused for a new object.
 //
 // Weak slots (SlotVisitor::visit_weak) are not followed: the marker records their
 // addresses, and the collector clears those whose target is still white when marking
@@ -82,7 +85,12 @@ class Marker {
   // o must be the start of an allocated object: anything else stops the process with a
   // report (see above) that names `holder` and `slot` if given - else the reference is
   // reported as coming from a root, or from a barrier when marking runs concurrently.
-  static bool try_mark(HeapImpl& heap, Object* o, const Object* holder = nullptr, const Slot* slot = nullptr);
+  static bool try_mark(HeapImpl& heap, Object* o, const Object* holder = nullptr, const Slot* slot = nullptr) {
+    const Mark m = mark(heap, o);
+    if (m == Mark::kBad) [[unlikely]]
+      bad_reference(heap, o, holder, slot);
+    return m == Mark::kGrey;
+  }
   static bool is_marked(HeapImpl& heap, const Object* o);
   // The size of o's cell (small objects) or of the large object: what marking it keeps.
   static size_t cell_bytes(HeapImpl& heap, const Object* o);
@@ -114,14 +122,18 @@ class Marker {
 
  private:
   friend class MarkingVisitor;
+  // try_mark without the report: the hot part, which carries no report context (the
+  // caller has it), so the marking loop pays for the check and nothing else.
+  enum class Mark : uint8_t { kAlreadyMarked, kGrey, kBad };
+  static Mark mark(HeapImpl& heap, Object* o);
+  // A large object, or kBad.
+  [[gnu::noinline]] static Mark mark_outside_pages(HeapImpl& heap, Object* o);
+  // A white o in a page has no object-start bit or is misaligned: fine only for an
+  // object a TLAB has not flushed yet, during concurrent marking (kGrey), else kBad.
+  [[gnu::cold]] static Mark check_unflushed(HeapImpl& heap, const Object* o);
   // The bad-reference report: prints what is wrong with o to stderr and aborts.
   [[noreturn, gnu::cold]] static void bad_reference(HeapImpl& heap, const Object* o, const Object* holder,
                                                     const Slot* slot);
-  // o's object-start bit is clear: fine (true) only for an object a TLAB has not
-  // flushed yet, during concurrent marking.
-  [[gnu::cold]] static bool check_unflushed(HeapImpl& heap, const Object* o, const Object* holder,
-                                            const Slot* slot);
-  [[gnu::noinline]] static bool try_mark_large(HeapImpl& heap, Object* o, const Object* holder, const Slot* slot);
   HeapImpl* heap_;
   std::vector<Object*> stack_;
   std::vector<Slot*> weak_slots_;

@@ -28,6 +28,14 @@ ParallelMarker::~ParallelMarker() {
   for (std::thread& t : helpers_) t.join();
 }
 
+void ParallelMarker::start_helpers(unsigned workers) {
+  MutexLock lock(mu_);
+  while (helpers_.size() + 1 < workers) {
+    const size_t index = helpers_.size() + 1;
+    helpers_.emplace_back([this, index] { helper_main(index); });
+  }
+}
+
 void ParallelMarker::drain(std::vector<Object*>&& grey, unsigned workers, MarkTotals& totals,
                            const std::function<void(Object*)>* after_each, const ThreadRegistry* step_aside) {
   MutexLock one_drain(drain_mu_);

@@ -72,6 +72,11 @@ class ParallelMarker {
              const std::function<void(Object*)>* after_each = nullptr,
              const ThreadRegistry* step_aside = nullptr) SHOAL_EXCLUDES(mu_);
 
+  // Starts the helper threads a drain with `workers` workers needs, if they do not exist
+  // yet. The collector calls it before it stops the world, so a pause never starts a
+  // thread (which can fail: a pause must not throw). May throw std::system_error.
+  void start_helpers(unsigned workers) SHOAL_EXCLUDES(mu_);
+
   static constexpr size_t kChunk = 512;        // objects per seeded chunk
   static constexpr size_t kStep = 128;         // objects traced between donation checks
   static constexpr size_t kMinDonation = 64;   // donate only from a stack this deep

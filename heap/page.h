@@ -96,16 +96,17 @@ struct PageInfo {
   uint32_t cell_size = 0;
   uint32_t cell_count = 0;
   uint32_t cell_granules = 0;
+  // The run the owning TLAB allocates from, in granules from start (begin << 16 | end;
+  // 0 when none): set when a run is taken, cleared when the TLAB flushes it - after the
+  // start bits are set, with release. Its objects have no start bit until then; the
+  // marker's bad-reference check (gc/marker.cc) reads this to tell them from free cells.
+  // (In what was padding: the side table's stride, and so its cache behaviour, stays.)
+  std::atomic<uint32_t> tlab_run{0};
   FreeRun* runs = nullptr;
   PageInfo* next = nullptr;  // link on the free pool or the class's available list
   size_t live_bytes = 0;     // after the last sweep
   PageBitmap mark_bits;
   PageBitmap alloc_bits;
-  // The run the owning TLAB allocates from, as page offsets (begin << 32 | end; 0 when
-  // none): set when a run is taken, cleared when the TLAB flushes it - after the start
-  // bits are set, with release. Its objects have no start bit until then; the marker's
-  // bad-reference check (gc/marker.cc) reads this to tell them from free cells.
-  std::atomic<uint64_t> tlab_run{0};
 
   void assign_class(size_t cls);
   char* cells_end() const { return start + size_t{cell_count} * cell_size; }
@@ -120,17 +121,17 @@ struct PageInfo {
   // Also clears tlab_run.
   void flush_allocated(const char* from, const char* to, bool black);
   void set_tlab_run(const char* begin, const char* end) {
-    tlab_run.store(static_cast<uint64_t>(begin - start) << 32 | static_cast<uint64_t>(end - start),
-                   std::memory_order_release);
+    tlab_run.store(static_cast<uint32_t>(granule_of(begin) << 16 | granule_of(end)), std::memory_order_release);
   }
-  // True if address a lies in the run a TLAB is allocating from now (any thread).
+  // True if address a (in this page) lies in the run a TLAB is allocating from now.
   bool in_tlab_run(uintptr_t a) const {
-    const uint64_t r = tlab_run.load(std::memory_order_acquire);
-    const uintptr_t offset = a - reinterpret_cast<uintptr_t>(start);
-    return offset >= (r >> 32) && offset < (r & 0xffffffffu);
+    const uint32_t r = tlab_run.load(std::memory_order_acquire);
+    const size_t g = granule_of(reinterpret_cast<const void*>(a));
+    return g >= (r >> 16) && g < (r & 0xffffu);
   }
   // Makes the whole page one free run (a page newly given a class).
   void reset_to_single_run();
 };
+static_assert(kGranulesPerPage < (size_t{1} << 16), "PageInfo::tlab_run packs two granule indexes");
 
 }  // namespace shoal::internal

@@ -76,6 +76,7 @@ PageInfo* PageSpace::carve() {
   p->dirty = false;  // fresh mmap memory is zero
   set_in_use(i, true);
   carved_.store(i + 1, std::memory_order_release);
+  carved_granules_.store((i + 1) * kGranulesPerPage, std::memory_order_release);
   return p;
 }
 

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -38,6 +39,15 @@ class PageSpace {
   PageInfo& page_of(const void* p) const { return page_of(reinterpret_cast<uintptr_t>(p)); }
   bool is_carved(uintptr_t a) const {
     return contains(a) && ((a - base_) >> kPageShift) < carved_.load(std::memory_order_acquire);
+  }
+  // is_carved(a) && a is granule-aligned, in one compare (for the marker's fast path):
+  // rotating the offset right by 4 bits moves a misaligned address's low bits to the
+  // top, beyond any carved offset. (Relaxed: exact for an address whose page a
+  // happens-before chain shows carved - a reference to an object - so a valid reference
+  // always passes.)
+  bool in_carved_pages_aligned(uintptr_t a) const {
+    static_assert(kGranule == 16);
+    return std::rotr(a - base_, 4) < carved_granules_.load(std::memory_order_relaxed);
   }
 
   size_t carved_pages() const { return carved_.load(std::memory_order_acquire); }
@@ -95,6 +105,7 @@ class PageSpace {
   PageInfo* infos_ = nullptr;
   size_t infos_bytes_ = 0;
   std::atomic<size_t> carved_{0};
+  std::atomic<size_t> carved_granules_{0};  // carved_ * kGranulesPerPage
   Mutex carve_mu_;
   Mutex pool_mu_;
   PageInfo* pool_ SHOAL_GUARDED_BY(pool_mu_) = nullptr;

@@ -32,10 +32,12 @@ set(ENV{PKG_CONFIG_LIBDIR} "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgc
 set(ENV{PKG_CONFIG_SYSROOT_DIR} "")
 
 # Run target programs under qemu-user: ctest (add_test with a target as the command) and
-# GoogleTest's PRE_TEST discovery both prefix CMAKE_CROSSCOMPILING_EMULATOR. -L makes
-# qemu look for the dynamic loader (/lib/ld-linux-aarch64.so.1) under the cross tree
-# first; libraries come from there or, falling back, from the multiarch :arm64 packages.
-find_program(SHOAL_QEMU_AARCH64 NAMES qemu-aarch64 qemu-aarch64-static)
-if(SHOAL_QEMU_AARCH64)
-  set(CMAKE_CROSSCOMPILING_EMULATOR "${SHOAL_QEMU_AARCH64};-L;/usr/aarch64-linux-gnu")
-endif()
+# GoogleTest's PRE_TEST discovery both prefix CMAKE_CROSSCOMPILING_EMULATOR, here
+# tools/qemu-aarch64-run.sh (qemu-aarch64 -L /, plus re-exec support for death tests).
+# -L / rather than -L /usr/aarch64-linux-gnu: the dynamic loader
+# (/lib/ld-linux-aarch64.so.1) and every library then come from the multiarch :arm64
+# packages (libc6:arm64 and what libtbb12/libjemalloc2 pull in), one consistent glibc.
+# With -L /usr/aarch64-linux-gnu, that tree's ld.so (libc6-arm64-cross, 2.36-8cross1)
+# finds libc.so.6 in /lib/aarch64-linux-gnu (libc6:arm64, 2.36-9+deb12uN): a loader and
+# a libc from different builds, and test programs hang inside libc.
+set(CMAKE_CROSSCOMPILING_EMULATOR "${CMAKE_CURRENT_LIST_DIR}/qemu-aarch64-run.sh")
