@@ -29,6 +29,8 @@ constexpr bool kThreadSanitizer = false;
 #endif
 
 // One fiber on a malloc'ed stack. The body runs on it; yield_to_caller() switches back.
+// Tests keep a Fiber on the C++ heap, as programs usually do: its saved registers are
+// then not on a scanned stack.
 class Fiber {
  public:
   explicit Fiber(std::function<void(Fiber&)> body) : body_(std::move(body)), stack_(new char[kFiberStackBytes]) {
@@ -70,6 +72,12 @@ class Fiber {
   bool finished_ = false;
 };
 
+HeapOptions verified() {
+  HeapOptions o;
+  o.verify_after_gc = true;
+  return o;
+}
+
 // Churns the heap so that freed cells are reused: a freed list's nodes get overwritten.
 void churn(Heap& heap) {
   for (int round = 0; round < 3; ++round) {
@@ -83,28 +91,24 @@ void churn(Heap& heap) {
 
 TEST(FiberStackTest, SuspendedFiberKeepsItsObjects) {
   if (kThreadSanitizer) GTEST_SKIP() << "swapcontext without TSan fiber annotations";
-  HeapOptions o;
-  o.verify_after_gc = true;
-  Heap heap(o);
+  Heap heap(verified());
   MutatorScope attach(heap);
   size_t length_after = 0;
   HiddenPtr hidden;
-  auto fiber_owner = std::make_unique<Fiber>([&](Fiber& self) {
+  auto fiber = std::make_unique<Fiber>([&](Fiber& self) {
     Ref<Node> list = make_list(50);  // only this fiber's stack refers to it
     hidden = HiddenPtr(list.object());
     self.yield_to_caller();
     length_after = list_length_checked(list);
     asm volatile("" : : "r"(list.object()) : "memory");
   });
-  Fiber& fiber = *fiber_owner;  // (on the C++ heap, as fibers usually are: its saved
-                                // registers are not on a scanned stack)
-  fiber.resume();  // runs until the yield
-  ASSERT_FALSE(fiber.finished());
+  fiber->resume();  // runs until the yield
+  ASSERT_FALSE(fiber->finished());
   EXPECT_EQ(heap.impl().roots.suspended_stack_count(), 1u);
   churn(heap);  // the fiber is suspended: its stack is a root
   EXPECT_TRUE(is_allocated(heap, hidden));
-  fiber.resume();  // back into the fiber: it checks its list and ends
-  ASSERT_TRUE(fiber.finished());
+  fiber->resume();  // back into the fiber: it checks its list and ends
+  ASSERT_TRUE(fiber->finished());
   EXPECT_EQ(length_after, 50u);
   EXPECT_EQ(heap.impl().roots.suspended_stack_count(), 0u) << "a finished fiber's stack is still a root";
   EXPECT_TRUE(heap.verify().ok);
@@ -112,22 +116,18 @@ TEST(FiberStackTest, SuspendedFiberKeepsItsObjects) {
 
 TEST(FiberStackTest, CollectionsWhileOnTheFiberStackKeepBothStacks) {
   if (kThreadSanitizer) GTEST_SKIP() << "swapcontext without TSan fiber annotations";
-  HeapOptions o;
-  o.verify_after_gc = true;
-  Heap heap(o);
+  Heap heap(verified());
   MutatorScope attach(heap);
   Ref<Node> caller_list = make_list(40);  // on the thread's own stack, suspended below
   size_t fiber_length = 0;
-  auto fiber_owner = std::make_unique<Fiber>([&](Fiber&) {
+  auto fiber = std::make_unique<Fiber>([&](Fiber&) {
     Ref<Node> mine = make_list(30);
     churn(heap);  // collections scan this fiber stack and the suspended thread stack
     fiber_length = list_length_checked(mine);
     asm volatile("" : : "r"(mine.object()) : "memory");
   });
-  Fiber& fiber = *fiber_owner;  // (on the C++ heap, as fibers usually are: its saved
-                                // registers are not on a scanned stack)
-  fiber.resume();
-  ASSERT_TRUE(fiber.finished());
+  fiber->resume();
+  ASSERT_TRUE(fiber->finished());
   EXPECT_EQ(fiber_length, 30u);
   EXPECT_EQ(list_length_checked(caller_list), 40u);
   EXPECT_TRUE(heap.verify().ok);
@@ -135,23 +135,19 @@ TEST(FiberStackTest, CollectionsWhileOnTheFiberStackKeepBothStacks) {
 
 TEST(FiberStackTest, FiberResumedOnAnotherThread) {
   if (kThreadSanitizer) GTEST_SKIP() << "swapcontext without TSan fiber annotations";
-  HeapOptions o;
-  o.verify_after_gc = true;
-  Heap heap(o);
+  Heap heap(verified());
   size_t length_after = 0;
   HiddenPtr hidden;
-  auto fiber_owner = std::make_unique<Fiber>([&](Fiber& self) {
+  auto fiber = std::make_unique<Fiber>([&](Fiber& self) {
     Ref<Node> list = make_list(25);
     hidden = HiddenPtr(list.object());
     self.yield_to_caller();  // suspended by thread 1, resumed by thread 2
     length_after = list_length_checked(list);
     asm volatile("" : : "r"(list.object()) : "memory");
   });
-  Fiber& fiber = *fiber_owner;  // (on the C++ heap, as fibers usually are: its saved
-                                // registers are not on a scanned stack)
   std::thread([&] {
     MutatorScope attach(heap);
-    fiber.resume();
+    fiber->resume();
   }).join();
   {
     MutatorScope attach(heap);
@@ -160,9 +156,9 @@ TEST(FiberStackTest, FiberResumedOnAnotherThread) {
   }
   std::thread([&] {
     MutatorScope attach(heap);
-    fiber.resume();
+    fiber->resume();
   }).join();
-  EXPECT_TRUE(fiber.finished());
+  EXPECT_TRUE(fiber->finished());
   EXPECT_EQ(length_after, 25u);
 }
 

@@ -67,6 +67,13 @@ WeakRef<Node> weakly_held_list(Heap& heap, HiddenPtr* hidden) {
   return weak;
 }
 
+HeapOptions concurrent_verified() {
+  HeapOptions o;
+  o.concurrent_marking = true;
+  o.verify_after_gc = true;
+  return o;
+}
+
 // ---- Weak upgrade while a concurrent cycle marks, from each non-running state -------
 
 enum class Context { kUnattached, kNative, kHandshakeCallback };
@@ -87,10 +94,7 @@ class WeakUpgradeTest : public ::testing::TestWithParam<Context> {};
 // reference on an unscanned stack: it must throw. lock() must keep the target alive
 // through the final pause (which clears weak handles to unmarked objects) and the sweep.
 TEST_P(WeakUpgradeTest, LockKeepsTheTargetGetIsRefused) {
-  HeapOptions o;
-  o.concurrent_marking = true;
-  o.verify_after_gc = true;
-  Heap heap(o);
+  Heap heap(concurrent_verified());
   MutatorScope attach(heap);
   Persistent<Node> anchor(heap, make_tree(2));
   HiddenPtr hidden;
@@ -144,10 +148,7 @@ INSTANTIATE_TEST_SUITE_P(States, WeakUpgradeTest,
 // A finalizer callback, run by an unattached thread while the marker is held, upgrades a
 // weak handle: the same guarantee as above, from inside run_finalizers.
 TEST(WeakUpgradeInFinalizerTest, LockFromAFinalizerOnAnUnattachedThread) {
-  HeapOptions o;
-  o.concurrent_marking = true;
-  o.verify_after_gc = true;
-  Heap heap(o);
+  Heap heap(concurrent_verified());
   MutatorScope attach(heap);
   Persistent<Node> anchor(heap, make_tree(2));
   HiddenPtr hidden;
