@@ -13,17 +13,24 @@ uint64_t FinalizerTable::add(Object* target, std::function<void()> callback) {
 }
 
 bool FinalizerTable::cancel(uint64_t id) {
-  MutexLock lock(mu_);
-  for (auto it = live_.begin(); it != live_.end(); ++it)
-    if (it->id == id) {
-      live_.erase(it);
-      return true;
-    }
-  for (auto it = pending_.begin(); it != pending_.end(); ++it)
-    if (it->id == id) {
-      pending_.erase(it);
-      return true;
-    }
+  // The callback is destroyed after the lock is released: what it captured (a Persistent,
+  // say) may take the heap's root lock, which a pause holds while it takes mu_.
+  std::function<void()> dropped;
+  {
+    MutexLock lock(mu_);
+    for (auto it = live_.begin(); it != live_.end(); ++it)
+      if (it->id == id) {
+        dropped = std::move(it->callback);
+        live_.erase(it);
+        return true;
+      }
+    for (auto it = pending_.begin(); it != pending_.end(); ++it)
+      if (it->id == id) {
+        dropped = std::move(it->callback);
+        pending_.erase(it);
+        return true;
+      }
+  }
   return false;
 }
 

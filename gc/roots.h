@@ -35,7 +35,9 @@
 //
 // A running thread never blocks a pause here: a pause takes mu_ only once every running
 // thread is parked, and no thread parks while it holds mu_ (nothing under mu_ polls).
-// Lock order: registry_mu_ < mu_ < the collector's work_mu_.
+// Lock order: registry_mu_ < mu_ < every lock a pause takes (the collector's work and
+// stats locks, the finalizer table's, page-list and large-object locks): code holding
+// one of those must not create, copy or destroy a handle.
 #pragma once
 
 #include <cstddef>

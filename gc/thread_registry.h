@@ -26,7 +26,10 @@
 // thread must take before it may leave the safe state with kPollHandshake set.
 //
 // Lock order: Collector::gc_mu_ < registry_mu_ < MutatorThread::hs_mu < park_mu_ <
-// page-list / large-object / persistent locks.
+// the root lock (RootSet::mu_, held through every pause) < the collector's work and
+// stats locks, the finalizer table's, page-list and large-object locks. Nothing that
+// holds one of the latter may run code that takes the root lock (a handle's destructor:
+// see FinalizerTable::cancel).
 #pragma once
 
 #include <atomic>

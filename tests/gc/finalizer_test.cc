@@ -1,6 +1,8 @@
 // Finalizers: run once, after the target is found dead, only when the embedder asks
 // (never in a pause or on a collector thread), and never for a live object.
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -154,6 +156,44 @@ TEST_P(FinalizerTest, CancelledFinalizersNeverRun) {
   EXPECT_EQ(ran_now + stray, expected);
   EXPECT_LE(stray, 3u);
   EXPECT_FALSE(heap.cancel_finalizer(tokens[2]));  // already ran
+}
+
+// A callback that captures a handle, cancelled by an unattached thread while a pause
+// holds the root lock: the cancel must not destroy the callback (whose handle takes the
+// root lock) while it holds the finalizer table's lock, which the pause takes next - or
+// the two wait for each other for ever. The scan hook makes exactly that interleaving.
+TEST(FinalizerCancelTest, CancelDuringAPauseDropsTheCallbackOutsideTheTableLock) {
+  Heap heap;
+  MutatorScope attach(heap);
+  Persistent<Node> root(heap, make<Node>());  // gives the root scan a node to report
+  Persistent<Node> captured(heap, make<Node>());
+  const FinalizerToken token = heap.add_finalizer(make<Node>().value(), [captured] {});
+  std::mutex mu;
+  std::condition_variable cv;
+  bool go = false, cancelled = false;
+  std::atomic<bool> armed{true};
+  heap.impl().roots.set_scan_hook_for_testing([&](size_t) {
+    if (!armed.exchange(false)) return;
+    std::unique_lock<std::mutex> lock(mu);
+    go = true;
+    cv.notify_all();
+    // Give the canceller time to take the table lock and block on the root lock.
+    cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return cancelled; });
+  });
+  std::thread canceller([&] {
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return go; });
+    }
+    EXPECT_TRUE(heap.cancel_finalizer(token));
+    std::lock_guard<std::mutex> lock(mu);
+    cancelled = true;
+    cv.notify_all();
+  });
+  heap.collect();  // before the fix: hangs here
+  run_native([&] { canceller.join(); });
+  heap.impl().roots.set_scan_hook_for_testing(nullptr);
+  EXPECT_EQ(heap.run_finalizers(), 0u);
 }
 
 TEST_P(FinalizerTest, Misuse) {
