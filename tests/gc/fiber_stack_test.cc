@@ -11,21 +11,34 @@
 
 #include "tests/test_support.h"
 
+// Under ThreadSanitizer the switches are announced with its fiber API, so it follows the
+// thread from stack to stack.
+#if defined(__SANITIZE_THREAD__)
+#define SHOAL_TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SHOAL_TEST_TSAN 1
+#endif
+#endif
+#if defined(SHOAL_TEST_TSAN)
+#include <sanitizer/tsan_interface.h>
+#endif
+
 namespace shoal::test {
 namespace {
 
 constexpr size_t kFiberStackBytes = 256 * 1024;
 
-#if defined(__SANITIZE_THREAD__)
-constexpr bool kThreadSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr bool kThreadSanitizer = true;
+#if defined(SHOAL_TEST_TSAN)
+void* tsan_current_fiber() { return __tsan_get_current_fiber(); }
+void* tsan_create_fiber() { return __tsan_create_fiber(0); }
+void tsan_destroy_fiber(void* f) { __tsan_destroy_fiber(f); }
+void tsan_switch_to(void* f) { __tsan_switch_to_fiber(f, 0); }
 #else
-constexpr bool kThreadSanitizer = false;
-#endif
-#else
-constexpr bool kThreadSanitizer = false;
+void* tsan_current_fiber() { return nullptr; }
+void* tsan_create_fiber() { return nullptr; }
+void tsan_destroy_fiber(void*) {}
+void tsan_switch_to(void*) {}
 #endif
 
 // One fiber on a malloc'ed stack. The body runs on it; yield_to_caller() switches back.
@@ -42,18 +55,22 @@ class Fiber {
     makecontext(&fiber_, reinterpret_cast<void (*)()>(&Fiber::entry), 2, static_cast<unsigned>(self >> 32),
                 static_cast<unsigned>(self & 0xffffffffu));
   }
+  ~Fiber() { tsan_destroy_fiber(tsan_fiber_); }
   void* stack_base() const { return stack_.get() + kFiberStackBytes; }
   bool finished() const { return finished_; }
 
   // From the caller's stack: run the fiber until it yields or ends.
   void resume() {
+    tsan_caller_ = tsan_current_fiber();
     switch_stack(stack_base());
+    tsan_switch_to(tsan_fiber_);
     swapcontext(&caller_, &fiber_);
     // Back on the caller's stack (the fiber yielded, or ended and returned here).
   }
   // From the fiber's stack: back to whoever resumed it.
   void yield_to_caller() {
     switch_stack(nullptr);
+    tsan_switch_to(tsan_caller_);
     swapcontext(&fiber_, &caller_);
   }
 
@@ -64,11 +81,14 @@ class Fiber {
     f->finished_ = true;
     switch_stack(nullptr);  // returns to caller_ through uc_link...
     current_heap()->forget_stack(f->stack_base());  // ...and this stack is dead from now on
+    tsan_switch_to(f->tsan_caller_);
   }
 
   std::function<void(Fiber&)> body_;
   std::unique_ptr<char[]> stack_;
   ucontext_t fiber_{}, caller_{};
+  void* tsan_fiber_ = tsan_create_fiber();
+  void* tsan_caller_ = nullptr;
   bool finished_ = false;
 };
 
@@ -90,7 +110,6 @@ void churn(Heap& heap) {
 }
 
 TEST(FiberStackTest, SuspendedFiberKeepsItsObjects) {
-  if (kThreadSanitizer) GTEST_SKIP() << "swapcontext without TSan fiber annotations";
   Heap heap(verified());
   MutatorScope attach(heap);
   size_t length_after = 0;
@@ -115,7 +134,6 @@ TEST(FiberStackTest, SuspendedFiberKeepsItsObjects) {
 }
 
 TEST(FiberStackTest, CollectionsWhileOnTheFiberStackKeepBothStacks) {
-  if (kThreadSanitizer) GTEST_SKIP() << "swapcontext without TSan fiber annotations";
   Heap heap(verified());
   MutatorScope attach(heap);
   Ref<Node> caller_list = make_list(40);  // on the thread's own stack, suspended below
@@ -134,7 +152,6 @@ TEST(FiberStackTest, CollectionsWhileOnTheFiberStackKeepBothStacks) {
 }
 
 TEST(FiberStackTest, FiberResumedOnAnotherThread) {
-  if (kThreadSanitizer) GTEST_SKIP() << "swapcontext without TSan fiber annotations";
   Heap heap(verified());
   size_t length_after = 0;
   HiddenPtr hidden;
