@@ -136,6 +136,14 @@ void RootSet::remove_global(Slot* slot) {
 void RootSet::store_global(Slot* slot, Value v) {
   if (!slot) throw InvalidArgument("store_root: null slot");
   MutexLock lock(mu_);
+  // A slot inside a heap object is a field: its stores need the write barrier (the
+  // overwritten value must be shaded), which this store does not apply. (The large-object
+  // index is read under the root lock, which no pause can overlap.)
+  HeapImpl& heap = heap_->impl();
+  const uintptr_t a = reinterpret_cast<uintptr_t>(slot);
+  if (heap.pages.contains(a) || heap.large.find_containing_between_pauses(a))
+    throw InvalidArgument("Heap::store_root: the slot is a field of a heap object; write fields with "
+                          "Ref<T>::set or shoal::write");
   shade(v);
   SlotAccess::store(*slot, v);
 }
@@ -147,8 +155,9 @@ size_t RootSet::persistent_count() {
 
 void RootSet::switch_stacks(const SuspendedStack* leaving, uintptr_t entering_base) {
   MutexLock lock(mu_);
-  suspended_.erase(entering_base);
+  // Insert first: if it throws (bad_alloc), nothing has changed.
   if (leaving) suspended_[leaving->base] = *leaving;
+  suspended_.erase(entering_base);
 }
 
 bool RootSet::forget_stack(uintptr_t base) {
@@ -222,6 +231,7 @@ Value handle_get(const PersistentNode* node, const char* what) {
 }
 
 bool handle_holds_object(const PersistentNode* node) { return node->slot.load().is_object(); }
+bool handle_orphaned(const PersistentNode* node) { return node->heap == nullptr; }
 
 void throw_empty_handle(const char* what) {
   throw InvalidArgument(std::string(what) + " on an empty handle; construct it with a heap first");

@@ -71,7 +71,9 @@ namespace {
   asm volatile("" ::: "memory");
 }
 
-uintptr_t current_stack_base() {
+namespace {
+// [lowest, highest) address of the current thread's stack, from pthreads.
+void current_stack_bounds(uintptr_t& lo, uintptr_t& hi) {
   pthread_attr_t attr;
   void* addr = nullptr;
   size_t size = 0;
@@ -79,7 +81,22 @@ uintptr_t current_stack_base() {
     pthread_attr_getstack(&attr, &addr, &size);
     pthread_attr_destroy(&attr);
   }
-  return reinterpret_cast<uintptr_t>(addr) + size;
+  lo = reinterpret_cast<uintptr_t>(addr);
+  hi = lo + size;
+}
+}  // namespace
+
+uintptr_t current_stack_base() {
+  uintptr_t lo, hi;
+  current_stack_bounds(lo, hi);
+  return hi;
+}
+
+bool running_on_own_stack() {
+  uintptr_t lo, hi;
+  current_stack_bounds(lo, hi);
+  const uintptr_t sp = current_stack_pointer();
+  return lo == hi || (sp >= lo && sp < hi);  // (no bounds known: assume so)
 }
 
 #if defined(__clang__)

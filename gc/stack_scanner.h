@@ -44,6 +44,8 @@ void with_captured_context(CapturedContext& ctx, F&& f) {
 
 // The highest address of the current thread's stack.
 uintptr_t current_stack_base();
+// False when the current thread runs on a stack other than its own (a fiber's).
+bool running_on_own_stack();
 
 // Calls visit(word) for every aligned word in [lo, hi).
 using WordVisitor = void (*)(void* state, uintptr_t word);

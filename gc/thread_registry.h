@@ -59,6 +59,7 @@ struct MutatorThread : MutatorState {
   CapturedContext context;  // valid while state != kRunning
   uintptr_t stack_base = 0;      // the stack it runs on now (a fiber's: switch_stack)
   uintptr_t own_stack_base = 0;  // its own thread stack
+  bool switched_stacks = false;   // switch_stack was called (fibers)
   size_t index = 0;
   int attach_depth = 0;
   int native_depth = 0;

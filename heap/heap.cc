@@ -143,7 +143,14 @@ std::string VerifyReport::summary() const {
 }
 
 Heap::Heap(HeapOptions options) : impl_(std::make_unique<HeapImpl>(this, options)) {}
-Heap::~Heap() = default;
+Heap::~Heap() {
+  // Checked before any member goes: the marker thread, joined first, may be waiting for
+  // the attached thread (a handshake or a final pause), which would hang instead.
+  if (const size_t attached = impl_->threads.count(); attached != 0) {
+    std::fprintf(stderr, "shoal: heap destroyed while %zu thread(s) are still attached\n", attached);
+    std::abort();
+  }
+}
 
 void Heap::collect() {
   MutatorThread* t = internal::require_attached("Heap::collect");
@@ -222,6 +229,10 @@ MutatorScope::MutatorScope(Heap& heap) {
     ++t->attach_depth;
     return;
   }
+  if (!internal::running_on_own_stack())
+    throw ThreadStateError(
+        "MutatorScope: the thread runs on a fiber stack; attach on the thread's own stack, then "
+        "switch_stack before switching to the fiber (docs/roots.md, \"Fibers\")");
   MutatorThread* t = h->threads.attach(h);
   t->attach_depth = 1;
   internal::tls_mutator = t;
@@ -233,6 +244,9 @@ MutatorScope::~MutatorScope() {
   if (!t) return;
   if (--t->attach_depth > 0) return;
   HeapImpl* h = t->heap;
+  // A thread that switched stacks (fibers) may have left its own stack recorded as a
+  // suspended root; once it detaches that stack is no root (and may soon be unmapped).
+  if (t->switched_stacks) h->roots.forget_stack(t->own_stack_base);
   h->retire_all_tlabs(t);
   h->collector.hand_over_satb(t);  // grey objects in its buffer must not leave with it
   internal::tls_mutator = nullptr;
@@ -242,7 +256,11 @@ MutatorScope::~MutatorScope() {
 void run_native(const std::function<void()>& fn) {
   MutatorThread* t = current_thread();
   if (!t) throw NotAttached("run_native on a thread that is not attached to a heap; create a shoal::MutatorScope first");
-  if (t->native_depth > 0) {
+  // Nested inside run_native, or inside a handshake operation (which runs while the
+  // world cannot stop: the handshake holds the collector lock), the thread is already
+  // off the heap: just run fn. (Going through the native transition again from a
+  // handshake operation would try to serve the same handshake and deadlock on itself.)
+  if (t->native_depth > 0 || t->no_heap_depth > 0) {
     fn();
     return;
   }
@@ -267,11 +285,17 @@ void run_native(const std::function<void()>& fn) {
   if (entering == t->stack_base) return;
   internal::SuspendedStack leaving;
   leaving.base = t->stack_base;
+  t->switched_stacks = true;
   // The leaving stack's live part starts at this frame: the callers' frames and the
   // callee-saved registers they left in registers (captured here) are what the
   // suspended fiber holds.
   internal::with_captured_context(leaving.registers, [&] {
     leaving.sp = leaving.registers.sp;
+    // The stack pointer must lie below the stack being left; if not, the last switch
+    // was not announced (its scan range would span unrelated memory).
+    if (leaving.sp >= leaving.base)
+      throw InvalidArgument("switch_stack: the stack pointer is above the current stack's base: a stack "
+                            "switch was made without switch_stack");
     t->heap->roots.switch_stacks(&leaving, entering);
     t->stack_base = entering;
   });

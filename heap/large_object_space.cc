@@ -84,6 +84,14 @@ LargeObject* LargeObjectSpace::find_containing_any(uintptr_t a) const {
   return nullptr;
 }
 
+LargeObject* LargeObjectSpace::find_containing_between_pauses(uintptr_t a) const {
+  if (LargeObject* l = find_containing(a)) return l;
+  MutexLock lock(mu_);
+  for (const LargeObject* l : since_index_)
+    if (a >= l->begin() && a < l->end()) return const_cast<LargeObject*>(l);
+  return nullptr;
+}
+
 LargeObject* LargeObjectSpace::find_containing(uintptr_t a) const {
   // The last object whose record starts at or below a.
   auto it = std::upper_bound(index_.begin(), index_.end(), a,

@@ -2,6 +2,8 @@
 #include <atomic>
 #include <thread>
 
+#include <memory>
+
 #include "tests/test_support.h"
 
 namespace shoal::test {
@@ -116,6 +118,39 @@ TEST(MisuseTest, AllErrorsShareTheBaseClass) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("MutatorScope"), std::string::npos);
   }
+}
+
+// Destroying a heap while a thread is still attached stops the process with a message,
+// also while a concurrent cycle is under way (the marker thread would otherwise wait for
+// the attached thread for ever, before the check ran).
+TEST(MisuseDeathTest, DestroyingAHeapWithAnAttachedThreadDuringACycle) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        auto heap = std::make_unique<Heap>();
+        new MutatorScope(*heap);  // leaked: never detaches
+        Persistent<Node> keep(*heap, make_tree(8));
+        MarkerPause pause(*heap, nullptr);
+        heap->start_collection();
+        keep.reset();
+        heap.reset();
+      },
+      "heap destroyed while 1 thread\\(s\\) are still attached");
+}
+
+TEST(MisuseTest, OrphanedWeakRefLocksToNull) {
+  WeakRef<Node> weak;
+  PersistentValue number;
+  {
+    Heap heap;
+    MutatorScope attach(heap);
+    Ref<Node> n = make<Node>();
+    weak = WeakRef<Node>(heap, n);
+    number = PersistentValue(heap, Value::from_int(5));
+  }
+  EXPECT_TRUE(weak.expired());
+  EXPECT_FALSE(weak.lock());
+  EXPECT_TRUE(number.get().is_null());  // an orphaned handle reads as null
 }
 
 }  // namespace

@@ -188,7 +188,8 @@ class Heap {
   // such a slot with store_root (under the heap's root lock, shaded while marking runs;
   // from any thread, but a reference value needs a running thread of this heap, like
   // Persistent::set), read it with Slot::load. store_root works on unregistered slots
-  // too, so a slot may be initialised before it is added.
+  // too, so a slot may be initialised before it is added; a slot inside a heap object
+  // (a field) is refused with InvalidArgument: fields are written through the barrier.
   void add_root(Slot* slot);
   void remove_root(Slot* slot);
   void store_root(Slot* slot, Value value);

@@ -36,6 +36,7 @@ void handle_set_from(PersistentNode* node, const PersistentNode* from, const cha
 void handle_release(PersistentNode* node);
 Value handle_get(const PersistentNode* node, const char* what);
 bool handle_holds_object(const PersistentNode* node);
+bool handle_orphaned(const PersistentNode* node);
 [[noreturn]] void throw_empty_handle(const char* what);
 }  // namespace internal
 

