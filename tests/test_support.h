@@ -81,14 +81,17 @@ template <class F>
 //   pause.release();
 class MarkerPause {
  public:
-  MarkerPause(Heap& heap, Object* target) : collector_(heap.impl().collector) {
-    collector_.set_concurrent_trace_hook([this, target](Object* traced) {
-      if (target && traced != target) return;  // (null target: the first object traced)
-      std::unique_lock<std::mutex> lock(mu_);
-      if (held_) return;
-      held_ = true;
-      cv_.notify_all();
-      cv_.wait(lock, [&] { return released_; });
+  // target null: hold after the first object traced.
+  MarkerPause(Heap& heap, Object* target) : collector_(heap.impl().collector), state_(std::make_shared<State>()) {
+    // The marker thread keeps its copy of the hook for the whole cycle, which may outlive
+    // this object: the hook owns the state it uses.
+    collector_.set_concurrent_trace_hook([state = state_, target](Object* traced) {
+      if (target && traced != target) return;
+      std::unique_lock<std::mutex> lock(state->mu);
+      if (state->held) return;
+      state->held = true;
+      state->cv.notify_all();
+      state->cv.wait(lock, [&] { return state->released; });
     });
   }
   ~MarkerPause() {
@@ -98,23 +101,26 @@ class MarkerPause {
   // Waits (in the native state) until the marker has traced the target and stopped.
   void wait_until_held() {
     run_native([&] {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return held_; });
+      std::unique_lock<std::mutex> lock(state_->mu);
+      state_->cv.wait(lock, [&] { return state_->held; });
     });
   }
   void release() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
-      released_ = true;
+      std::lock_guard<std::mutex> lock(state_->mu);
+      state_->released = true;
     }
-    cv_.notify_all();
+    state_->cv.notify_all();
   }
 
  private:
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool held = false, released = false;
+  };
   internal::Collector& collector_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool held_ = false, released_ = false;
+  std::shared_ptr<State> state_;
 };
 
 // A test run twice: with concurrent cycles and stop-the-world (the parameter), with the
