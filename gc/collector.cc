@@ -219,8 +219,10 @@ void Collector::mark_roots(Marker& marker) {
     marker.mark_conservative_batch(words);
   };
   for (MutatorThread* t : heap_.threads.threads_in_pause()) scan_stack(t->context.sp, t->stack_base, t->context);
-  heap_.roots.for_each_suspended_stack(
-      [&](const SuspendedStack& stack) { scan_stack(stack.sp, stack.base, stack.registers); });
+  heap_.roots.for_each_suspended_stack([&](const SuspendedStack& stack) {
+    scan_stack(stack.sp, stack.base, stack.registers);
+    if (stack.save_bytes != 0) scan_stack(stack.save_area, stack.save_area + stack.save_bytes, CapturedContext{});
+  });
   heap_.roots.for_each_root([&](Value v) { marker.mark_value(v); });
 }
 

@@ -125,8 +125,10 @@ class Verifier {
       for (uintptr_t r : context.registers) visit_root_word(r);
     };
     for (MutatorThread* t : heap_.threads.threads_in_pause()) scan_stack(t->context.sp, t->stack_base, t->context);
-    heap_.roots.for_each_suspended_stack(
-        [&](const SuspendedStack& stack) { scan_stack(stack.sp, stack.base, stack.registers); });
+    heap_.roots.for_each_suspended_stack([&](const SuspendedStack& stack) {
+      scan_stack(stack.sp, stack.base, stack.registers);
+      if (stack.save_bytes != 0) scan_stack(stack.save_area, stack.save_area + stack.save_bytes, CapturedContext{});
+    });
     heap_.roots.for_each_root([&](Value v) { visit_root_value(v, "persistent/global"); });
     heap_.roots.for_each_weak([&](Slot& s) {
       const Value v = s.load();

@@ -278,13 +278,15 @@ void run_native(const std::function<void()>& fn) {
   if (error) std::rethrow_exception(error);
 }
 
-[[gnu::noinline]] void switch_stack(void* new_stack_base) {
+[[gnu::noinline]] void switch_stack(void* new_stack_base, const void* save_area, size_t save_bytes) {
   MutatorThread* t = internal::require_attached("switch_stack");
   internal::check_heap_access(t, "switch_stack");
   const uintptr_t entering = new_stack_base ? reinterpret_cast<uintptr_t>(new_stack_base) : t->own_stack_base;
   if (entering == t->stack_base) return;
   internal::SuspendedStack leaving;
   leaving.base = t->stack_base;
+  leaving.save_area = reinterpret_cast<uintptr_t>(save_area);
+  leaving.save_bytes = save_area ? save_bytes : 0;
   t->switched_stacks = true;
   // The leaving stack's live part starts at this frame: the callers' frames and the
   // callee-saved registers they left in registers (captured here) are what the

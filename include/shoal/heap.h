@@ -228,13 +228,15 @@ void run_native(const std::function<void()>& fn);
 // Fibers, green threads and stackful coroutines (docs/roots.md, "Fibers"). Call it right
 // before switching the current thread (attached, running) to another stack - with the
 // highest address of the stack it switches to, or null to switch back to the thread's
-// own stack. From then on the heap scans the new stack for this thread, and the stack
+// own stack - and name where the switch will save the registers of the stack being left
+// (`save_area`: for swapcontext, the ucontext_t it saves into; it must stay valid while
+// that stack is suspended). From then on the heap scans the new stack for this thread, and the stack
 // being left (its live part and the registers) is a root until some thread switches
 // back onto it, so objects that only a suspended fiber refers to stay alive; a fiber
 // may resume on another thread of the heap. Nothing between this call and the switch
 // itself may allocate or reach a safepoint. Throws NotAttached on an unattached thread
 // and ThreadStateError inside run_native.
-void switch_stack(void* new_stack_base);
+void switch_stack(void* new_stack_base, const void* save_area = nullptr, size_t save_bytes = 0);
 
 // An explicit safepoint poll: parks here if a collection or handshake is pending.
 void safepoint();

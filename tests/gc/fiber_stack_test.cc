@@ -62,14 +62,14 @@ class Fiber {
   // From the caller's stack: run the fiber until it yields or ends.
   void resume() {
     tsan_caller_ = tsan_current_fiber();
-    if (current_heap()) switch_stack(stack_base());
+    if (current_heap()) switch_stack(stack_base(), &caller_, sizeof caller_);
     tsan_switch_to(tsan_fiber_);
     swapcontext(&caller_, &fiber_);
     // Back on the caller's stack (the fiber yielded, or ended and returned here).
   }
   // From the fiber's stack: back to whoever resumed it.
   void yield_to_caller() {
-    if (current_heap()) switch_stack(nullptr);
+    if (current_heap()) switch_stack(nullptr, &fiber_, sizeof fiber_);
     tsan_switch_to(tsan_caller_);
     swapcontext(&fiber_, &caller_);
   }
