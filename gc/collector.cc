@@ -2,6 +2,7 @@
 #include "gc/collector.h"
 
 #include <algorithm>
+#include <span>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -37,12 +38,19 @@ void Collector::with_collector_lock(MutatorThread* self, F&& work) {
   });
 }
 
-void Collector::stop_world(MutatorThread* self) SHOAL_NO_THREAD_SAFETY_ANALYSIS {
+// See collector.h.
+template <class F>
+uint64_t Collector::pause(MutatorThread* self, const char* name, F&& body) SHOAL_NO_THREAD_SAFETY_ANALYSIS {
   heap_.threads.stop_the_world(self);
   heap_.roots.lock_for_pause();
-}
-
-uint64_t Collector::resume_world() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
+  try {
+    if (pause_fault_for_testing_.exchange(false, std::memory_order_relaxed)) throw std::bad_alloc();
+    body();
+  } catch (const std::exception& e) {
+    fatal_in_pause(name, e.what());
+  } catch (...) {
+    fatal_in_pause(name, "an exception");
+  }
   heap_.roots.unlock_after_pause();
   return heap_.threads.resume_the_world();
 }
@@ -94,8 +102,7 @@ void Collector::collect(MutatorThread* self, const char* cause, bool only_if_nee
       parallel_marker_.start_helpers(pause_workers_);  // (before the pause: may throw)
       const uint64_t t0 = now_ns();
       record.start_ns = since_start(t0);
-      stop_world(self);
-      in_pause("stop-the-world pause", [&] {
+      record.pause_ns = pause(self, "stop-the-world pause", [&] {
         const uint64_t t1 = now_ns();
         record.cause = cause;
         record.time_to_safepoint_ns = t1 - t0;
@@ -106,8 +113,7 @@ void Collector::collect(MutatorThread* self, const char* cause, bool only_if_nee
           VerifyReport report = verify_heap_in_pause(heap_);
           if (!report.ok) corruption = report.summary();
         }
-      });
-      record.pause_ns = resume_world() - t0;
+      }) - t0;
       record.index = cycles_.fetch_add(1, std::memory_order_acq_rel) + 1;
       // Recorded under gc_mu_, as concurrent cycles are: records stay in index order
       // and the newest index equals stats().collections.
@@ -212,17 +218,15 @@ size_t Collector::assist_marking(MutatorThread* self, size_t budget) {
 
 void Collector::mark_roots(Marker& marker) {
   std::vector<uintptr_t> words;
-  auto scan_stack = [&](uintptr_t sp, uintptr_t base, const CapturedContext& context) {
+  auto scan_stack = [&](uintptr_t sp, uintptr_t base, std::span<const uintptr_t> registers) {
     words.clear();
     scan_words(sp, base, [](void* v, uintptr_t w) { static_cast<std::vector<uintptr_t>*>(v)->push_back(w); }, &words);
-    words.insert(words.end(), std::begin(context.registers), std::end(context.registers));
+    words.insert(words.end(), registers.begin(), registers.end());
     marker.mark_conservative_batch(words);
   };
-  for (MutatorThread* t : heap_.threads.threads_in_pause()) scan_stack(t->context.sp, t->stack_base, t->context);
-  heap_.roots.for_each_suspended_stack([&](const SuspendedStack& stack) {
-    scan_stack(stack.sp, stack.base, stack.registers);
-    if (stack.save_bytes != 0) scan_stack(stack.save_area, stack.save_area + stack.save_bytes, CapturedContext{});
-  });
+  for (MutatorThread* t : heap_.threads.threads_in_pause())
+    scan_stack(t->context.sp, t->stack_base, t->context.registers);
+  heap_.roots.for_each_suspended_range(scan_stack);
   heap_.roots.for_each_root([&](Value v) { marker.mark_value(v); });
 }
 
@@ -378,8 +382,7 @@ void Collector::start_concurrent_cycle_locked(MutatorThread* self, const char* c
     if (!marker_thread_.joinable()) marker_thread_ = std::thread([this] { marker_thread_main(); });
     const uint64_t t0 = now_ns();
     record.start_ns = since_start(t0);
-    stop_world(self);
-    in_pause("initial pause", [&] {
+    record.initial_pause_ns = pause(self, "initial pause", [&] {
       record.time_to_safepoint_ns = now_ns() - t0;
       finish_lazy_sweep_in_pause();  // mark bits must be clear again
       const auto& threads = heap_.threads.threads_in_pause();
@@ -400,8 +403,7 @@ void Collector::start_concurrent_cycle_locked(MutatorThread* self, const char* c
         std::vector<Object*> grey = roots.take_grey();
         grey_.insert(grey_.end(), grey.begin(), grey.end());
       }
-    });
-    record.initial_pause_ns = resume_world() - t0;
+    }) - t0;
     {
       MutexLock lock(work_mu_);
       cycle_started_ns_ = now_ns();
@@ -520,8 +522,7 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
   parallel_marker_.start_helpers(pause_workers_);
   const uint64_t t0 = now_ns();
   record.final_start_ns = since_start(t0);
-  stop_world(nullptr);
-  in_pause("final pause", [&] {
+  record.final_pause_ns = pause(nullptr, "final pause", [&] {
     record.final_time_to_safepoint_ns = now_ns() - t0;
     const auto& threads = heap_.threads.threads_in_pause();
     std::vector<Object*> grey;
@@ -573,8 +574,7 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
         pending_corruption_ = report.summary();
       }
     }
-  });
-  record.final_pause_ns = resume_world() - t0;
+  }) - t0;
   record.pause_ns = record.initial_pause_ns + record.final_pause_ns;
   record.assist_objects = assist_objects_.exchange(0, std::memory_order_relaxed);
   record.throttle_waits = throttle_waits_.exchange(0, std::memory_order_relaxed);
@@ -625,16 +625,12 @@ VerifyReport Collector::verify(MutatorThread* self) {
 }
 
 void Collector::verify_in_pause(MutatorThread* self, VerifyReport& report) {
-  {
-    stop_world(self);
-    in_pause("verifier's pause", [&] {
-      finish_lazy_sweep_in_pause();
-      for (MutatorThread* t : heap_.threads.threads_in_pause()) heap_.retire_all_tlabs(t);
-      heap_.large.build_index_in_pause();
-      report = verify_heap_in_pause(heap_);
-    });
-    resume_world();
-  }
+  pause(self, "verifier's pause", [&] {
+    finish_lazy_sweep_in_pause();
+    for (MutatorThread* t : heap_.threads.threads_in_pause()) heap_.retire_all_tlabs(t);
+    heap_.large.build_index_in_pause();
+    report = verify_heap_in_pause(heap_);
+  });
 }
 
 void Collector::handshake_all(MutatorThread* self, const HandshakeOp& op) {

@@ -62,7 +62,6 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
-#include <new>
 #include <string>
 #include <thread>
 #include <vector>
@@ -161,28 +160,16 @@ class Collector {
  private:
   template <class F>
   void with_collector_lock(MutatorThread* self, F&& work);
-  // Every pause: stops the world, then takes the root lock (gc/roots.h), so that handle
-  // operations of threads the pause does not wait for fall before or after it.
-  void stop_world(MutatorThread* self);
-  // Releases the root lock and resumes; returns the resume time (ThreadRegistry).
-  uint64_t resume_world();
-  // Runs a pause's body (between stop_world and resume_world). Pause code must not
-  // unwind: every mutator is parked and the registry and root locks are held, so an
-  // exception escaping would leave the world stopped for ever. Threads are started
-  // before the pause (the marker thread, the parallel marker's helpers); anything still
-  // thrown inside (std::bad_alloc growing a mark stack, a weak-slot list or the
-  // finalizer queue) is reported with the pause's name and the process aborts.
+  // Every pause: stops the world, takes the root lock (gc/roots.h) so that handle
+  // operations of threads the pause does not wait for fall before or after it, runs
+  // body(), releases the lock and resumes; returns the resume time (ThreadRegistry).
+  // The body must not unwind: every mutator is parked and the registry and root locks
+  // are held, so an exception escaping would leave the world stopped for ever. Threads
+  // are started before the pause (the marker thread, the parallel marker's helpers);
+  // anything still thrown inside (std::bad_alloc growing a mark stack, a weak-slot list
+  // or the finalizer queue) is reported with the pause's name and the process aborts.
   template <class F>
-  void in_pause(const char* pause, F&& body) noexcept {
-    try {
-      if (pause_fault_for_testing_.exchange(false, std::memory_order_relaxed)) throw std::bad_alloc();
-      body();
-    } catch (const std::exception& e) {
-      fatal_in_pause(pause, e.what());
-    } catch (...) {
-      fatal_in_pause(pause, "an exception");
-    }
-  }
+  uint64_t pause(MutatorThread* self, const char* name, F&& body);
   [[noreturn]] static void fatal_in_pause(const char* pause, const char* what);
   void run_cycle_in_pause(MutatorThread* self, CycleRecord& record);
   void record_cycle(const CycleRecord& record) SHOAL_EXCLUDES(stats_mu_);

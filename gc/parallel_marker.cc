@@ -30,6 +30,10 @@ ParallelMarker::~ParallelMarker() {
 
 void ParallelMarker::start_helpers(unsigned workers) {
   MutexLock lock(mu_);
+  start_helpers_locked(workers);
+}
+
+void ParallelMarker::start_helpers_locked(unsigned workers) {
   while (helpers_.size() + 1 < workers) {
     const size_t index = helpers_.size() + 1;
     helpers_.emplace_back([this, index] { helper_main(index); });
@@ -64,10 +68,7 @@ void ParallelMarker::drain(std::vector<Object*>&& grey, unsigned workers, MarkTo
     after_each_ = after_each;
     step_aside_ = step_aside;
     ++epoch_;
-    while (parallel && helpers_.size() + 1 < workers) {
-      const size_t index = helpers_.size() + 1;
-      helpers_.emplace_back([this, index] { helper_main(index); });
-    }
+    if (parallel) start_helpers_locked(workers);  // (pauses started them already)
   }
   if (parallel) job_cv_.notify_all();
   work(0, after_each, step_aside);

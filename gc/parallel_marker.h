@@ -86,6 +86,7 @@ class ParallelMarker {
   bool take_chunk(Marker& m) SHOAL_EXCLUDES(mu_);
   void donate(std::vector<Object*>&& chunk) SHOAL_EXCLUDES(mu_);
   void helper_main(size_t index) SHOAL_EXCLUDES(mu_);
+  void start_helpers_locked(unsigned workers) SHOAL_REQUIRES(mu_);
 
   HeapImpl& heap_;
   Mutex drain_mu_;  // one drain at a time

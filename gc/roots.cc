@@ -23,11 +23,6 @@ std::vector<std::unique_ptr<PersistentNode[]>>& orphaned_chunks() {
 }
 }  // namespace
 
-bool is_running_thread_of(const HeapImpl& heap) {
-  const MutatorThread* t = current_thread();
-  return t && t->heap == &heap && t->no_heap_depth == 0;
-}
-
 void require_running(const HeapImpl& heap, const char* what) {
   const MutatorThread* t = current_thread();
   const char* why = nullptr;
@@ -77,9 +72,8 @@ PersistentNode* RootSet::take_node(Value initial, bool weak) {
   PersistentNode* n = free_;
   free_ = n->next_free;
   n->next_free = nullptr;
-  if (!weak) shade(initial);
-  SlotAccess::store(n->slot, initial);
   n->weak = weak;
+  store(n, initial);
   n->in_use = true;
   ++in_use_;
   return n;
@@ -90,25 +84,30 @@ PersistentNode* RootSet::acquire(Value initial, bool weak) {
   return take_node(initial, weak);
 }
 
-PersistentNode* RootSet::copy(const PersistentNode* from, bool weak) {
-  MutexLock lock(mu_);
+Value RootSet::read_source(const PersistentNode* from) {
   const Value v = from->slot.load();
   if (copy_hook_) copy_hook_();
-  return take_node(v, weak);
+  return v;
+}
+
+void RootSet::store(PersistentNode* node, Value v) {
+  if (!node->weak) shade(v);
+  SlotAccess::store(node->slot, v);
+}
+
+PersistentNode* RootSet::copy(const PersistentNode* from, bool weak) {
+  MutexLock lock(mu_);
+  return take_node(read_source(from), weak);
 }
 
 void RootSet::set(PersistentNode* node, Value v) {
   MutexLock lock(mu_);
-  if (!node->weak) shade(v);
-  SlotAccess::store(node->slot, v);
+  store(node, v);
 }
 
 void RootSet::set_from(PersistentNode* node, const PersistentNode* from) {
   MutexLock lock(mu_);
-  const Value v = from->slot.load();
-  if (copy_hook_) copy_hook_();
-  if (!node->weak) shade(v);
-  SlotAccess::store(node->slot, v);
+  store(node, read_source(from));
 }
 
 void RootSet::release(PersistentNode* node) {
@@ -137,11 +136,10 @@ void RootSet::store_global(Slot* slot, Value v) {
   if (!slot) throw InvalidArgument("store_root: null slot");
   MutexLock lock(mu_);
   // A slot inside a heap object is a field: its stores need the write barrier (the
-  // overwritten value must be shaded), which this store does not apply. (The large-object
-  // index is read under the root lock, which no pause can overlap.)
+  // overwritten value must be shaded), which this store does not apply.
   HeapImpl& heap = heap_->impl();
   const uintptr_t a = reinterpret_cast<uintptr_t>(slot);
-  if (heap.pages.contains(a) || heap.large.find_containing_between_pauses(a))
+  if (heap.pages.contains(a) || heap.large.find_containing_any(a))
     throw InvalidArgument("Heap::store_root: the slot is a field of a heap object; write fields with "
                           "Ref<T>::set or shoal::write");
   shade(v);

@@ -43,6 +43,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "gc/fiber_stacks.h"
@@ -68,8 +69,6 @@ struct PersistentNode {
 // Throws ThreadStateError unless the calling thread is attached to `heap`, running, and
 // not inside run_native or a handshake operation. `what` names the operation.
 void require_running(const HeapImpl& heap, const char* what);
-// True if the calling thread may hold raw references of `heap` on its stack right now.
-bool is_running_thread_of(const HeapImpl& heap);
 
 class RootSet {
  public:
@@ -95,10 +94,16 @@ class RootSet {
   bool forget_stack(uintptr_t base) SHOAL_EXCLUDES(mu_);
   size_t suspended_stack_count() SHOAL_EXCLUDES(mu_);
 
-  // Pause only (root lock held): calls f(stack) for every suspended fiber stack.
+  // Pause only (root lock held): calls f(lo, hi, registers) for every range a suspended
+  // fiber stack asks to be scanned conservatively - its live part with the registers
+  // captured when it was left, then its save area (if named) with no registers.
   template <class F>
-  void for_each_suspended_stack(F&& f) SHOAL_NO_THREAD_SAFETY_ANALYSIS {
-    for (const auto& [base, stack] : suspended_) f(stack);
+  void for_each_suspended_range(F&& f) SHOAL_NO_THREAD_SAFETY_ANALYSIS {
+    for (const auto& [base, stack] : suspended_) {
+      f(stack.sp, stack.base, std::span<const uintptr_t>(stack.registers.registers));
+      if (stack.save_bytes != 0)
+        f(stack.save_area, stack.save_area + stack.save_bytes, std::span<const uintptr_t>());
+    }
   }
 
   // Pauses: taken after the world has stopped, released before it resumes.
@@ -134,6 +139,10 @@ class RootSet {
 
  private:
   PersistentNode* take_node(Value initial, bool weak) SHOAL_REQUIRES(mu_);
+  // A node's value for copy/set_from (runs the copy hook between read and publish).
+  Value read_source(const PersistentNode* from) SHOAL_REQUIRES(mu_);
+  // Stores v into node, shading it first if the node is strong.
+  void store(PersistentNode* node, Value v) SHOAL_REQUIRES(mu_);
   // While a concurrent cycle marks: shades a value stored into a strong root.
   void shade(Value v) SHOAL_REQUIRES(mu_);
 

@@ -71,9 +71,7 @@ namespace {
   asm volatile("" ::: "memory");
 }
 
-namespace {
-// [lowest, highest) address of the current thread's stack, from pthreads.
-void current_stack_bounds(uintptr_t& lo, uintptr_t& hi) {
+StackBounds current_stack_bounds() {
   pthread_attr_t attr;
   void* addr = nullptr;
   size_t size = 0;
@@ -81,20 +79,11 @@ void current_stack_bounds(uintptr_t& lo, uintptr_t& hi) {
     pthread_attr_getstack(&attr, &addr, &size);
     pthread_attr_destroy(&attr);
   }
-  lo = reinterpret_cast<uintptr_t>(addr);
-  hi = lo + size;
-}
-}  // namespace
-
-uintptr_t current_stack_base() {
-  uintptr_t lo, hi;
-  current_stack_bounds(lo, hi);
-  return hi;
+  const auto lo = reinterpret_cast<uintptr_t>(addr);
+  return {lo, lo + size};
 }
 
-bool running_on_own_stack() {
-  uintptr_t lo, hi;
-  current_stack_bounds(lo, hi);
+bool StackBounds::holds_stack_pointer() const {
   const uintptr_t sp = current_stack_pointer();
   return lo == hi || (sp >= lo && sp < hi);  // (no bounds known: assume so)
 }

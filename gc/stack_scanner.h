@@ -42,10 +42,14 @@ void with_captured_context(CapturedContext& ctx, F&& f) {
   with_captured_context(ctx, [](void* p) { (*static_cast<Fn*>(p))(); }, const_cast<void*>(static_cast<const void*>(&f)));
 }
 
-// The highest address of the current thread's stack.
-uintptr_t current_stack_base();
-// False when the current thread runs on a stack other than its own (a fiber's).
-bool running_on_own_stack();
+// The current thread's own stack, [lo, hi) - hi is its base - from pthreads (lo == hi
+// when unknown).
+struct StackBounds {
+  uintptr_t lo = 0, hi = 0;
+  // False when the thread now runs on a stack other than this one (a fiber's).
+  bool holds_stack_pointer() const;
+};
+StackBounds current_stack_bounds();
 
 // Calls visit(word) for every aligned word in [lo, hi).
 using WordVisitor = void (*)(void* state, uintptr_t word);

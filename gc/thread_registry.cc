@@ -57,9 +57,16 @@ ThreadRegistry::~ThreadRegistry() {
 }
 
 MutatorThread* ThreadRegistry::attach(HeapImpl* heap) {
+  // Attached on a fiber's stack, the thread's scanned range would run from the fiber's
+  // stack pointer to its own stack's base.
+  const StackBounds stack = current_stack_bounds();
+  if (!stack.holds_stack_pointer())
+    throw ThreadStateError(
+        "MutatorScope: the thread runs on a fiber stack; attach on the thread's own stack, then "
+        "switch_stack before switching to the fiber (docs/roots.md, \"Fibers\")");
   auto* t = new MutatorThread();
   t->heap = heap;
-  t->stack_base = t->own_stack_base = current_stack_base();
+  t->stack_base = t->own_stack_base = stack.hi;
   MutexLock lock(registry_mu_);
   t->index = next_index_++;
   threads_.push_back(t);

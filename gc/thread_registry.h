@@ -116,6 +116,7 @@ class ThreadRegistry {
   ~ThreadRegistry();
 
   // Registers the current thread as running. Blocks while a pause is in progress.
+  // Throws ThreadStateError if the thread runs on a stack other than its own (a fiber).
   MutatorThread* attach(HeapImpl* heap) SHOAL_EXCLUDES(registry_mu_);
   // Unregisters and frees the current thread's record (its TLABs must be retired).
   void detach(MutatorThread* self) SHOAL_EXCLUDES(registry_mu_);

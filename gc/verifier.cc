@@ -120,15 +120,13 @@ class Verifier {
   }
 
   void check_reachable() {
-    auto scan_stack = [&](uintptr_t sp, uintptr_t base, const CapturedContext& context) {
+    auto scan_stack = [&](uintptr_t sp, uintptr_t base, std::span<const uintptr_t> registers) {
       scan_words(sp, base, [](void* v, uintptr_t w) { static_cast<Verifier*>(v)->visit_root_word(w); }, this);
-      for (uintptr_t r : context.registers) visit_root_word(r);
+      for (uintptr_t r : registers) visit_root_word(r);
     };
-    for (MutatorThread* t : heap_.threads.threads_in_pause()) scan_stack(t->context.sp, t->stack_base, t->context);
-    heap_.roots.for_each_suspended_stack([&](const SuspendedStack& stack) {
-      scan_stack(stack.sp, stack.base, stack.registers);
-      if (stack.save_bytes != 0) scan_stack(stack.save_area, stack.save_area + stack.save_bytes, CapturedContext{});
-    });
+    for (MutatorThread* t : heap_.threads.threads_in_pause())
+      scan_stack(t->context.sp, t->stack_base, t->context.registers);
+    heap_.roots.for_each_suspended_range(scan_stack);
     heap_.roots.for_each_root([&](Value v) { visit_root_value(v, "persistent/global"); });
     heap_.roots.for_each_weak([&](Slot& s) {
       const Value v = s.load();

@@ -229,10 +229,6 @@ MutatorScope::MutatorScope(Heap& heap) {
     ++t->attach_depth;
     return;
   }
-  if (!internal::running_on_own_stack())
-    throw ThreadStateError(
-        "MutatorScope: the thread runs on a fiber stack; attach on the thread's own stack, then "
-        "switch_stack before switching to the fiber (docs/roots.md, \"Fibers\")");
   MutatorThread* t = h->threads.attach(h);
   t->attach_depth = 1;
   internal::tls_mutator = t;

@@ -78,13 +78,6 @@ bool LargeObjectSpace::is_object_start(const Object* o) const {
 }
 
 LargeObject* LargeObjectSpace::find_containing_any(uintptr_t a) const {
-  MutexLock lock(mu_);
-  for (LargeObject* l = head_; l; l = l->next)
-    if (a >= l->begin() && a < l->end()) return l;
-  return nullptr;
-}
-
-LargeObject* LargeObjectSpace::find_containing_between_pauses(uintptr_t a) const {
   if (LargeObject* l = find_containing(a)) return l;
   MutexLock lock(mu_);
   for (const LargeObject* l : since_index_)

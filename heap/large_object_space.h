@@ -61,12 +61,10 @@ class LargeObjectSpace {
   // Any time, from any thread: true if o is the start of a large object (the index,
   // then the objects allocated since it was built). Never dereferences o.
   bool is_object_start(const Object* o) const;
-  // Any time (diagnostics, slow): the large object containing address a, or null.
+  // Like is_object_start, for interior addresses too: the large object containing a, or
+  // null. A binary search of the index plus a scan of the objects allocated since it was
+  // built (valid whenever the index is: outside pauses, and in a pause once it is built).
   LargeObject* find_containing_any(uintptr_t a) const;
-  // Outside pauses, by a caller that no pause can overlap (a running thread, or one that
-  // holds the root lock): the large object containing a, or null. A binary search of the
-  // index plus a scan of the objects allocated since it was built.
-  LargeObject* find_containing_between_pauses(uintptr_t a) const;
   // Cheap pre-filter for find_containing: false if a lies outside every indexed object.
   bool index_may_contain(uintptr_t a) const {
     return !index_.empty() && a >= index_.front()->begin() && a < index_.back()->end();

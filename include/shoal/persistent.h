@@ -38,6 +38,38 @@ Value handle_get(const PersistentNode* node, const char* what);
 bool handle_holds_object(const PersistentNode* node);
 bool handle_orphaned(const PersistentNode* node);
 [[noreturn]] void throw_empty_handle(const char* what);
+
+// Owns one node of the persistent region, or none: the copy, move and destroy rules of
+// every handle type (a copy gets a node of its own; kWeak: a weak node).
+template <bool kWeak>
+class HandleNode {
+ public:
+  HandleNode() = default;
+  explicit HandleNode(PersistentNode* node) : node_(node) {}
+  HandleNode(const HandleNode& other)
+      : node_(other.node_ ? handle_copy(other.node_, kWeak, kWeak ? "WeakRef copy" : "Persistent copy") : nullptr) {}
+  HandleNode(HandleNode&& other) noexcept : node_(std::exchange(other.node_, nullptr)) {}
+  HandleNode& operator=(const HandleNode& other) {
+    if (this != &other) {
+      HandleNode copy(other);
+      std::swap(node_, copy.node_);
+    }
+    return *this;
+  }
+  HandleNode& operator=(HandleNode&& other) noexcept {
+    std::swap(node_, other.node_);
+    return *this;
+  }
+  ~HandleNode() { reset(); }
+  void reset() {
+    if (node_) handle_release(node_);
+    node_ = nullptr;
+  }
+  PersistentNode* get() const { return node_; }
+
+ private:
+  PersistentNode* node_ = nullptr;
+};
 }  // namespace internal
 
 template <class T>
@@ -49,50 +81,30 @@ class PersistentValue {
   PersistentValue() = default;
   // `v` may be a reference only on a running thread of `heap`.
   PersistentValue(Heap& heap, Value v) : node_(internal::handle_create(heap, v, false, "Persistent")) {}
-  PersistentValue(const PersistentValue& other)
-      : node_(other.node_ ? internal::handle_copy(other.node_, false, "Persistent copy") : nullptr) {}
-  PersistentValue(PersistentValue&& other) noexcept : node_(std::exchange(other.node_, nullptr)) {}
-  PersistentValue& operator=(const PersistentValue& other) {
-    if (this != &other) {
-      PersistentValue copy(other);
-      std::swap(node_, copy.node_);
-    }
-    return *this;
-  }
-  PersistentValue& operator=(PersistentValue&& other) noexcept {
-    std::swap(node_, other.node_);
-    return *this;
-  }
-  ~PersistentValue() {
-    if (node_) internal::handle_release(node_);
-  }
 
   // The value. A reference only on a running thread of the handle's heap.
-  Value get() const { return node_ ? internal::handle_get(node_, "Persistent::get") : Value::null(); }
+  Value get() const { return node() ? internal::handle_get(node(), "Persistent::get") : Value::null(); }
   // Points the handle at `v`. The handle must be non-empty; a reference needs a running
   // thread of the handle's heap.
   void set(Value v) {
-    if (!node_) internal::throw_empty_handle("Persistent::set");
-    internal::handle_set(node_, v, "Persistent::set");
+    if (!node()) internal::throw_empty_handle("Persistent::set");
+    internal::handle_set(node(), v, "Persistent::set");
   }
   // Makes this handle hold what `other` holds, in one step (safe from any thread). Both
   // must belong to the same heap; this one must be non-empty.
   void set_from(const PersistentValue& other) {
-    if (!node_) internal::throw_empty_handle("Persistent::set_from");
-    if (!other.node_) {
-      internal::handle_set(node_, Value::null(), "Persistent::set_from");
+    if (!node()) internal::throw_empty_handle("Persistent::set_from");
+    if (!other.node()) {
+      internal::handle_set(node(), Value::null(), "Persistent::set_from");
       return;
     }
-    internal::handle_set_from(node_, other.node_, "Persistent::set_from");
+    internal::handle_set_from(node(), other.node(), "Persistent::set_from");
   }
-  void reset() {
-    if (node_) internal::handle_release(node_);
-    node_ = nullptr;
-  }
+  void reset() { node_.reset(); }
   // True if the handle holds a reference (any thread).
-  bool holds_object() const { return node_ && internal::handle_holds_object(node_); }
+  bool holds_object() const { return node() && internal::handle_holds_object(node()); }
   // True if the handle has no node (default-constructed, moved from or reset).
-  bool empty() const { return node_ == nullptr; }
+  bool empty() const { return node() == nullptr; }
 
  private:
   template <class U>
@@ -101,7 +113,8 @@ class PersistentValue {
   friend class Persistent;
   struct Adopt {};
   PersistentValue(Adopt, internal::PersistentNode* node) : node_(node) {}
-  internal::PersistentNode* node_ = nullptr;
+  internal::PersistentNode* node() const { return node_.get(); }
+  internal::HandleNode<false> node_;
 };
 
 // A typed strong handle. The same rules as PersistentValue.

@@ -29,41 +29,22 @@ class WeakRef {
   WeakRef(Heap& heap, Ref<T> target) : node_(internal::handle_create(heap, target.value(), true, "WeakRef")) {}
   // A weak handle to what `strong` holds now (any thread).
   explicit WeakRef(const Persistent<T>& strong)
-      : node_(strong.core_.node_ ? internal::handle_copy(strong.core_.node_, true, "WeakRef") : nullptr) {}
-  WeakRef(const WeakRef& other)
-      : node_(other.node_ ? internal::handle_copy(other.node_, true, "WeakRef copy") : nullptr) {}
-  WeakRef(WeakRef&& other) noexcept : node_(std::exchange(other.node_, nullptr)) {}
-  WeakRef& operator=(const WeakRef& other) {
-    if (this != &other) {
-      WeakRef copy(other);
-      std::swap(node_, copy.node_);
-    }
-    return *this;
-  }
-  WeakRef& operator=(WeakRef&& other) noexcept {
-    std::swap(node_, other.node_);
-    return *this;
-  }
-  ~WeakRef() {
-    if (node_) internal::handle_release(node_);
-  }
+      : node_(strong.core_.node() ? internal::handle_copy(strong.core_.node(), true, "WeakRef") : nullptr) {}
 
   // The target, or null if it has been collected (or the handle is empty). Running
   // thread of the handle's heap only.
-  Ref<T> get() const { return node_ ? Ref<T>::from_value(internal::handle_get(node_, "WeakRef::get")) : Ref<T>(); }
+  Ref<T> get() const { return node() ? Ref<T>::from_value(internal::handle_get(node(), "WeakRef::get")) : Ref<T>(); }
   // A strong handle to the target (null if it has been collected), from any thread.
   Persistent<T> lock() const {
-    if (!node_ || internal::handle_orphaned(node_)) return Persistent<T>();  // (heap gone: null)
-    return Persistent<T>(PersistentValue(PersistentValue::Adopt{}, internal::handle_copy(node_, false, "WeakRef::lock")));
+    if (!node() || internal::handle_orphaned(node())) return Persistent<T>();  // (heap gone: null)
+    return Persistent<T>(PersistentValue(PersistentValue::Adopt{}, internal::handle_copy(node(), false, "WeakRef::lock")));
   }
-  bool expired() const { return !node_ || !internal::handle_holds_object(node_); }
-  void reset() {
-    if (node_) internal::handle_release(node_);
-    node_ = nullptr;
-  }
+  bool expired() const { return !node() || !internal::handle_holds_object(node()); }
+  void reset() { node_.reset(); }
 
  private:
-  internal::PersistentNode* node_ = nullptr;
+  internal::PersistentNode* node() const { return node_.get(); }
+  internal::HandleNode<true> node_;
 };
 
 }  // namespace shoal
