@@ -132,6 +132,18 @@ void RootSet::remove_global(Slot* slot) {
   globals_.erase(it);
 }
 
+void RootSet::add_scratch(const std::vector<Object*>* list) {
+  MutexLock lock(mu_);
+  scratch_.push_back(list);
+}
+
+void RootSet::remove_scratch(const std::vector<Object*>* list) {
+  MutexLock lock(mu_);
+  auto it = std::find(scratch_.begin(), scratch_.end(), list);
+  SHOAL_CHECK(it != scratch_.end());
+  scratch_.erase(it);
+}
+
 void RootSet::store_global(Slot* slot, Value v) {
   if (!slot) throw InvalidArgument("store_root: null slot");
   MutexLock lock(mu_);

@@ -6,6 +6,12 @@
 //      slots in a per-heap region of nodes, usable from any thread, attached or not.
 //   3. Registered global slots (Heap::add_root, written with Heap::store_root): precise.
 //   4. Suspended fiber stacks (gc/fiber_stacks.h): scanned conservatively, like 1.
+//   5. Scratch lists (ScratchRoots): vectors of objects the runtime holds outside the
+//      heap across a safepoint (freeze's claimed objects, a deep copy's map), registered
+//      for as long as the owning thread needs them. The owner changes a list only while
+//      it is running, so a pause (which parks it) reads it at rest; objects added while
+//      marking were loaded from the heap or freshly allocated, which SATB covers as it
+//      covers a stack.
 // Weak handles (shoal::WeakRef<T>) live in the same node region but are not roots:
 // after marking, the collector clears every weak node whose target is unmarked, in the
 // pause, before the sweep frees the target - so a weak handle reads either its live
@@ -121,7 +127,11 @@ class RootSet {
           if (scan_hook_) scan_hook_(++scanned);
         }
     for (Slot* s : globals_) f(s->load());
+    for (const std::vector<Object*>* list : scratch_)
+      for (Object* o : *list) f(Value::from_object(o));
   }
+  void add_scratch(const std::vector<Object*>* list) SHOAL_EXCLUDES(mu_);
+  void remove_scratch(const std::vector<Object*>* list) SHOAL_EXCLUDES(mu_);
 
   // Pause only (root lock held): calls f(slot) for every weak handle's slot.
   template <class F>
@@ -153,9 +163,25 @@ class RootSet {
   PersistentNode* free_ SHOAL_GUARDED_BY(mu_) = nullptr;
   size_t in_use_ SHOAL_GUARDED_BY(mu_) = 0;
   std::vector<Slot*> globals_ SHOAL_GUARDED_BY(mu_);
+  std::vector<const std::vector<Object*>*> scratch_ SHOAL_GUARDED_BY(mu_);
   SuspendedStacks suspended_ SHOAL_GUARDED_BY(mu_);
   std::function<void(size_t)> scan_hook_;
   std::function<void()> copy_hook_ SHOAL_GUARDED_BY(mu_);
+};
+
+// Registers `list` as a root for the guard's lifetime (see 5. above).
+class ScratchRoots {
+ public:
+  ScratchRoots(RootSet& roots, const std::vector<Object*>* list) : roots_(roots), list_(list) {
+    roots_.add_scratch(list_);
+  }
+  ~ScratchRoots() { roots_.remove_scratch(list_); }
+  ScratchRoots(const ScratchRoots&) = delete;
+  ScratchRoots& operator=(const ScratchRoots&) = delete;
+
+ private:
+  RootSet& roots_;
+  const std::vector<Object*>* list_;
 };
 
 }  // namespace shoal::internal

@@ -69,6 +69,7 @@ Object* allocate_slow(size_t bytes, uint64_t header_word) {
   MutatorThread* self = current_thread();
   if (!self) throw_not_attached();
   check_heap_access(self, "allocation");
+  header_word |= self->owner_bits;
   HeapImpl& heap = *self->heap;
   if (self->poll_word.load(std::memory_order_relaxed) != 0) heap.threads.poll_slow(self);
   if (const uint32_t n = heap.options.gc_torture_interval; n != 0 && ++self->torture_polls % n == 0)

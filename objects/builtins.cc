@@ -2,6 +2,7 @@
 // racing or buggy caller gets RangeError, never a read outside the object.
 #include "shoal/builtins.h"
 
+#include <atomic>
 #include <cstring>
 #include <string>
 
@@ -44,12 +45,15 @@ Ref<ByteArray> ByteArray::create(size_t length) {
 
 uint8_t ByteArray::get(size_t index) const {
   if (index >= length_) out_of_range("ByteArray::get", index, length_);
-  return data()[index];
+  return std::atomic_ref<uint8_t>(const_cast<uint8_t&>(data()[index])).load(std::memory_order_relaxed);
 }
 
 void ByteArray::set(size_t index, uint8_t value) {
   if (index >= length_) out_of_range("ByteArray::set", index, length_);
-  data()[index] = value;
+  internal::check_store(Object::from_payload(this), "ByteArray::set");
+  // Relaxed atomic: a racing reader (or a racing freeze's copy) sees the old or the new
+  // byte, and TSan sees no data race.
+  std::atomic_ref<uint8_t>(data()[index]).store(value, std::memory_order_relaxed);
 }
 
 Ref<String> String::create(std::string_view text) {
@@ -105,6 +109,11 @@ Ref<Ephemeron> Ephemeron::create(Value key, Value value) {
   write_weak(e->key_, key);
   write(e.object(), e->value_, value);
   return e;
+}
+
+void WeakCell::set(Value target) {
+  internal::check_store(Object::from_payload(this), "WeakCell::set");
+  write_weak(slot_, target);
 }
 
 void Ephemeron::set_value(Value value) { write(Object::from_payload(this), value_, value); }

@@ -6,6 +6,7 @@
 // acquire before trusting an id.
 #include "shoal/class_table.h"
 
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -14,6 +15,7 @@
 #include <string>
 
 #include "shoal/errors.h"
+#include "shoal/sharing.h"
 #include "shoal/internal/allocate.h"
 #include "shoal/internal/size_classes.h"
 #include "shoal/write_barrier.h"
@@ -69,6 +71,10 @@ class ClassTable {
   static void validate(const ClassDescriptor& d) {
     const std::string who = "define_class(\"" + d.name + "\"): ";
     if (d.tags & ~header::kTagMask) throw InvalidArgument(who + "tags outside the sharing-tag bits");
+    if (d.tags & (header::kFreezing | header::kShared))
+      throw InvalidArgument(who + "kFreezing and kShared are set by the runtime, not by a class");
+    if ((d.tags & header::kFrozen) && !(d.tags & header::kDeeplyImmutable))
+      throw InvalidArgument(who + "kFrozen at birth needs kDeeplyImmutable (freeze instances with shoal::freeze)");
     switch (d.layout) {
       case Layout::kFixed: {
         if (d.instance_size > (uint32_t{1} << 30)) throw InvalidArgument(who + "instance_size too large");
@@ -106,7 +112,11 @@ class ClassTable {
     std::sort(info->ref_offsets.begin(), info->ref_offsets.end());
     info->size = d.size;
     info->trace = d.trace;
-    info->tags = d.tags;
+    // A deeply immutable class's instances are frozen and shareable from birth: one tag
+    // test (kImmutableMask, kShareableMask) covers every immutable object.
+    info->tags = d.tags & header::kDeeplyImmutable
+                     ? d.tags | header::kTriviallyShareable | header::kFrozen
+                     : d.tags;
     s[id & (kSegmentSize - 1)] = std::move(info);
   }
 
@@ -136,6 +146,25 @@ Object* allocate_instance(ClassId id) {
   const ClassInfo& c = class_info(id);
   if (c.layout != Layout::kFixed) throw InvalidArgument("allocate_instance: class " + c.name + " is not a fixed-size class");
   return internal::allocate(kHeaderSize + c.instance_size, header::make(id, c.tags));
+}
+
+Object* allocate_immutable_instance(ClassId id, const Value* fields, size_t count) {
+  const ClassInfo& c = class_info(id);
+  if (!(c.tags & header::kDeeplyImmutable)) internal::throw_not_deeply_immutable(id);
+  if (count != c.ref_offsets.size())
+    throw InvalidArgument("allocate_immutable_instance: class " + c.name + " has " +
+                          std::to_string(c.ref_offsets.size()) + " reference fields, " + std::to_string(count) +
+                          " values given");
+  // Check first, so no half-built instance is ever allocated.
+  for (size_t i = 0; i < count; ++i)
+    if (!is_shareable(fields[i]))
+      internal::throw_field_not_shareable(c.name, "reference field " + std::to_string(i), fields[i]);
+  Object* o = allocate_instance(id);
+  for (size_t i = 0; i < count; ++i) {
+    Slot& slot = *reinterpret_cast<Slot*>(static_cast<char*>(o->payload()) + c.ref_offsets[i]);
+    internal::write_unchecked(o, slot, fields[i]);
+  }
+  return o;
 }
 
 Object* allocate_custom(ClassId id, size_t bytes) {

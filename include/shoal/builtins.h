@@ -33,6 +33,9 @@ class ByteArray {
   uint8_t* data() { return reinterpret_cast<uint8_t*>(this + 1); }
   const uint8_t* data() const { return reinterpret_cast<const uint8_t*>(this + 1); }
   uint8_t get(size_t index) const;
+  // Stores a byte; refused like a reference store (frozen: InvalidMutabilityError;
+  // another isolate's: IncorrectDereferenceError). Writing through data() skips those
+  // checks: use it only on arrays the caller knows to be its own and mutable.
   void set(size_t index, uint8_t value);
 
  private:
@@ -66,7 +69,7 @@ class WeakCell {
   static Ref<WeakCell> create(Value target);
   // The target, or null once it is dead. During marking, shades the target.
   Value get() const { return read_weak(slot_); }
-  void set(Value target) { write_weak(slot_, target); }
+  void set(Value target);
   bool expired() const { return slot_.load().is_null(); }
   static ClassId class_id();
 

@@ -63,4 +63,50 @@ class HeapCorruption : public Error {
   using Error::Error;
 };
 
+// --- The sharing model (include/shoal/sharing.h, include/shoal/isolate.h; docs/sharing.md) ---
+
+// A mutation of an object that can no longer change: a reference or byte store into a
+// frozen, being-frozen or deeply immutable object (Kotlin/Native's
+// InvalidMutabilityException). The object is unchanged.
+class InvalidMutabilityError : public Error {
+ public:
+  using Error::Error;
+};
+
+// An isolate touched a mutable, non-shared object that another isolate owns: a store
+// into it, or (with IsolateGroupOptions::checked_reads) a read (Kotlin/Native's
+// IncorrectDereferenceException). Nothing was written.
+class IncorrectDereferenceError : public Error {
+ public:
+  using Error::Error;
+};
+
+// Code in the shared isolate (run_shared, native callbacks) touched isolated state: an
+// isolated global, or a mutable object an isolate owns. Nothing was written.
+class IsolationError : public Error {
+ public:
+  using Error::Error;
+};
+
+// A value that is not trivially shareable where only shareable values are allowed: a
+// shared field (without share-everything), a field of a deeply immutable instance. The
+// message names the field and the value's class; the field or object is unchanged.
+class NotShareableError : public Error {
+ public:
+  using Error::Error;
+};
+
+// IsolateScope with shoal::try_enter found the isolate entered by another thread.
+class IsolateBusyError : public Error {
+ public:
+  using Error::Error;
+};
+
+// A lazily initialised global or shared field whose initializer (directly or
+// indirectly) read the same field on the same thread.
+class CyclicInitializationError : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace shoal

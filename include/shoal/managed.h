@@ -88,7 +88,12 @@ class Ref {
     return Ref(o);
   }
 
-  T* operator->() const { return static_cast<T*>(object_->payload()); }
+  // Dereferences. With checked reads on (IsolateGroupOptions::checked_reads) this is
+  // where a read of another isolate's mutable object is refused.
+  T* operator->() const {
+    internal::check_read(object_);
+    return static_cast<T*>(object_->payload());
+  }
   T& operator*() const { return *operator->(); }
   explicit operator bool() const { return object_ != nullptr; }
   Object* object() const { return object_; }

@@ -4,10 +4,14 @@
 //   bits 24..31  sharing tags (set at allocation, or once and for ever by freeze):
 //                  24 deeply immutable   - the class admits no mutation at all
 //                  25 trivially shareable - may cross isolates without copying
-//                  26 frozen              - deeply frozen (freeze arrives with the sharing
-//                                           model; write() will then reject stores)
-//                  27 shared              - published to the shared isolate
-//                  28..31 reserved for the sharing model
+//                  26 frozen              - deeply frozen: this object and everything it
+//                                           reaches (shoal::freeze, objects/freeze.cc)
+//                  27 shared              - a mutable object any isolate may touch
+//                                           (exempt from the owner check)
+//                  28 freezing            - a freeze has claimed it: every mutation is
+//                                           refused from now on, but is_frozen() waits
+//                                           until the whole graph is claimed
+//                  29..31 reserved for the sharing model
 //   bits 32..39  GC bits: written only at allocation or inside a pause, never by the
 //                marker (marking uses side bitmaps, so marking and header updates
 //                never race). 32 = has finaliser (reserved), rest reserved.
@@ -35,7 +39,12 @@ inline constexpr uint64_t kDeeplyImmutable = uint64_t{1} << 24;
 inline constexpr uint64_t kTriviallyShareable = uint64_t{1} << 25;
 inline constexpr uint64_t kFrozen = uint64_t{1} << 26;
 inline constexpr uint64_t kShared = uint64_t{1} << 27;
+inline constexpr uint64_t kFreezing = uint64_t{1} << 28;
 inline constexpr uint64_t kTagMask = uint64_t{0xff} << 24;
+// No mutation of an object with any of these tags is allowed (barriers/mutation_checks.h).
+inline constexpr uint64_t kImmutableMask = kDeeplyImmutable | kFrozen | kFreezing;
+// An object with any of these tags may cross isolates by reference: is_shareable().
+inline constexpr uint64_t kShareableMask = kDeeplyImmutable | kTriviallyShareable | kFrozen;
 inline constexpr uint64_t kHasFinalizer = uint64_t{1} << 32;
 inline constexpr uint64_t kOwnerShift = 40;
 inline constexpr uint64_t kOwnerMask = ((uint64_t{1} << 24) - 1) << kOwnerShift;
@@ -62,11 +71,21 @@ class Object {
   bool is_frozen() const { return has_tag(header::kFrozen); }
   bool is_deeply_immutable() const { return has_tag(header::kDeeplyImmutable); }
   bool is_trivially_shareable() const { return has_tag(header::kTriviallyShareable); }
+  bool is_shareable() const { return has_tag(header::kShareableMask); }
   uint32_t owner() const {
     return static_cast<uint32_t>((header_word() & header::kOwnerMask) >> header::kOwnerShift);
   }
   // Sets sharing tags (never clears them).
   void add_tags(uint64_t tags) { header_.fetch_or(tags & header::kTagMask, std::memory_order_acq_rel); }
+
+  // Moves the object to another owner isolate (transfer, attach): one atomic update of
+  // the owner bits, leaving the class, tags and GC bits as they are.
+  void set_owner(uint32_t owner) {
+    uint64_t h = header_.load(std::memory_order_relaxed);
+    const uint64_t bits = uint64_t{owner} << header::kOwnerShift & header::kOwnerMask;
+    while (!header_.compare_exchange_weak(h, (h & ~header::kOwnerMask) | bits, std::memory_order_acq_rel)) {
+    }
+  }
 
   void* payload() { return reinterpret_cast<char*>(this) + kHeaderSize; }
   const void* payload() const { return reinterpret_cast<const char*>(this) + kHeaderSize; }

@@ -1,6 +1,11 @@
 // The reference store: every write of a reference into a heap object goes through
 // shoal::write (directly, or via Ref<T>::set, store_field, RefArray::set).
 //
+// Before the barrier, the mutation checks (include/shoal/internal/mutation_checks.h):
+// one load of the holder's header refuses a store into a frozen or deeply immutable
+// object (InvalidMutabilityError) or into a mutable object another isolate owns
+// (IncorrectDereferenceError / IsolationError) - the slot is left unchanged.
+//
 // The barrier's fast path is one relaxed load of a global flag and one predictable
 // branch. The flag is off unless a collector is marking concurrently with mutators
 // (HeapOptions::concurrent_marking); then the slow path shades the overwritten value
@@ -9,6 +14,7 @@
 
 #include <atomic>
 
+#include "shoal/internal/mutation_checks.h"
 #include "shoal/object.h"
 #include "shoal/value.h"
 
@@ -25,6 +31,7 @@ extern std::atomic<uint32_t> g_write_barrier_active;
 // initialising store into a fresh object (old value null) or over a small integer
 // deletes no snapshot edge, so it costs one load and a branch more than a plain store.
 inline void write(Object* holder, Slot& slot, Value value) {
+  internal::check_store(holder);
   if (internal::g_write_barrier_active.load(std::memory_order_relaxed) != 0) [[unlikely]] {
     const Value old_value = slot.load();
     if (old_value.is_object()) internal::write_barrier_slow(holder, &slot, old_value, value);
@@ -32,8 +39,21 @@ inline void write(Object* holder, Slot& slot, Value value) {
   internal::SlotAccess::store(slot, value);
 }
 
+namespace internal {
+// The barrier without the mutation checks (internal): for stores the runtime itself
+// makes into objects it is building - a deeply immutable instance's initialisation
+// (shoal::make_immutable), a deep copy's fresh objects.
+inline void write_unchecked(Object* holder, Slot& slot, Value value) {
+  if (g_write_barrier_active.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+    const Value old_value = slot.load();
+    if (old_value.is_object()) write_barrier_slow(holder, &slot, old_value, value);
+  }
+  SlotAccess::store(slot, value);
+}
+}  // namespace internal
+
 // Weak slots (SlotVisitor::visit_weak; WeakCell) are read with read_weak and written
-// with write_weak. A read, while marking runs, shades its result: it hands out a strong
+// with write_weak (which has no holder: callers run internal::check_store on it first). A read, while marking runs, shades its result: it hands out a strong
 // reference to an object the snapshot may only reach weakly, and stacks are not
 // rescanned. A write of a genuine weak slot would need no barrier (the overwritten
 // target was only weakly held; the new target is one this mutator can reach, so SATB

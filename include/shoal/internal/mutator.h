@@ -43,6 +43,10 @@ struct Tlab {
 struct MutatorState {
   Tlab tlabs[kNumSizeClasses];
   HeapImpl* heap = nullptr;
+  // Owner bits (object.h, bits 40..63) of the isolate this thread has entered, OR-ed into
+  // every header it allocates: objects record their owner without a store of their own.
+  // Equal to tls_owner_key (mutation_checks.h); 0 outside isolates.
+  uint64_t owner_bits = 0;
   // Non-zero when the thread must enter the safepoint slow path: a stop-the-world
   // request or a pending handshake. Polled with a relaxed load.
   std::atomic<uint32_t> poll_word{0};

@@ -1,0 +1,52 @@
+// The mutation and isolation checks (internal): inline fast paths that ride on one load
+// of the holder's header, next to the write barrier (include/shoal/write_barrier.h).
+//
+// Every thread has a store key, tls_owner_key: the owner bits of the isolate it has
+// entered (0 outside isolates, in the shared isolate and in share-everything groups).
+// A store into `holder` is allowed on the fast path when
+//
+//     ((header ^ tls_owner_key) & (kOwnerMask | kImmutableMask)) == 0
+//
+// i.e. the holder is neither frozen, being frozen nor deeply immutable, and is owned by
+// the storing thread's isolate (or by nobody, for a thread outside isolates). Everything
+// else goes to the cold slow path (barriers/mutation_checks.cc), which throws
+// InvalidMutabilityError, IncorrectDereferenceError or IsolationError, or lets the store
+// proceed (an unowned or shared object written from an isolate, any object written by a
+// thread outside isolates). One load, one xor, one and, one branch.
+//
+// Checked reads (IsolateGroupOptions::checked_reads) are off unless some group turned
+// them on: g_checked_reads counts such groups, and Ref<T>::operator-> then checks the
+// object it dereferences (check_read).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "shoal/object.h"
+
+namespace shoal::internal {
+
+extern constinit thread_local uint64_t tls_owner_key;
+extern std::atomic<uint32_t> g_checked_reads;
+
+[[gnu::cold]] void store_check_slow(const Object* holder, uint64_t header_word, const char* what);
+[[gnu::cold]] void read_check_slow(const Object* object, uint64_t header_word);
+
+inline constexpr uint64_t kStoreCheckMask = header::kOwnerMask | header::kImmutableMask;
+
+// Throws unless the calling thread may mutate `holder` (see the file comment).
+inline void check_store(const Object* holder, const char* what = "write") {
+  const uint64_t h = holder->header_word();
+  if (((h ^ tls_owner_key) & kStoreCheckMask) != 0) [[unlikely]]
+    store_check_slow(holder, h, what);
+}
+
+// With checked reads on: throws unless the calling thread may read `object`.
+inline void check_read(const Object* object) {
+  if (g_checked_reads.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+    const uint64_t h = object->header_word();
+    if (((h ^ tls_owner_key) & header::kOwnerMask) != 0) read_check_slow(object, h);
+  }
+}
+
+}  // namespace shoal::internal

@@ -1,0 +1,119 @@
+// Isolate groups and isolates (internal side of include/shoal/isolate.h).
+//
+// Per thread, tls_isolate records where the thread runs: outside any isolate, in an
+// isolate it has entered, or in a group's shared isolate (keeping the isolate it had
+// entered, if any, as `isolate`: it stays entered and becomes current again when the
+// shared scope ends). set_thread_isolate keeps three things in step: tls_isolate, the
+// store key tls_owner_key (include/shoal/internal/mutation_checks.h) and the owner bits
+// the thread's TLABs stamp into new headers (MutatorState::owner_bits).
+//
+// Isolate exclusivity: an IsolateImpl has one holder thread at a time (mu + cv). A
+// thread waiting to enter waits in the GC-safe state (run_native), so collections and
+// handshakes proceed without it. The holder hand-off through mu orders everything the
+// previous holder did before everything the next one does, which is what lets the owner
+// check run on a plain header load: only the holder can store into the isolate's
+// objects, every other writer is refused before its store.
+//
+// Lock order: GroupImpl::mu_ and IsolateImpl::mu are leaves with respect to the heap's
+// locks: nothing is allocated, and no handle created or destroyed, while holding them
+// (the group destructor drops the isolates' globals after releasing them).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "shoal/isolate.h"
+#include "shoal/persistent.h"
+
+namespace shoal::internal {
+
+enum class IsolateMode : uint8_t { kOutside, kIsolate, kShared };
+
+struct ThreadIsolateState {
+  GroupImpl* group = nullptr;
+  IsolateImpl* isolate = nullptr;  // entered (in kShared: the one suspended underneath)
+  IsolateMode mode = IsolateMode::kOutside;
+};
+extern constinit thread_local ThreadIsolateState tls_isolate;
+
+// Makes `state` the calling thread's (the thread must be attached to state.group's heap
+// unless state.mode is kOutside).
+void set_thread_isolate(const ThreadIsolateState& state);
+
+// One isolate's copy of an isolated global. Touched only by the isolate's holder thread.
+struct GlobalCell {
+  PersistentValue value;
+  enum class Phase : uint8_t { kUninitialized, kInitializing, kDone } phase = Phase::kUninitialized;
+};
+
+class IsolateImpl {
+ public:
+  IsolateImpl(GroupImpl* group, uint32_t id, std::string name)
+      : group(group), id(id), name(std::move(name)), facade(this) {}
+
+  // Takes the isolate for the calling thread: waits (GC-safe) if `wait`, else returns
+  // false when another thread holds it. The thread must be attached.
+  bool acquire(bool wait);
+  void release();
+  bool held_by_me() const;
+  bool is_entered() const;
+
+  // The cell of global `index` for this isolate (holder thread only).
+  GlobalCell& global_cell(size_t index);
+  void drop_globals() { globals_.clear(); }
+
+  GroupImpl* const group;
+  const uint32_t id;
+  const std::string name;
+  Isolate facade;
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::thread::id holder_;
+  std::vector<std::unique_ptr<GlobalCell>> globals_;
+};
+
+class GroupImpl {
+ public:
+  GroupImpl(IsolateGroup* facade, IsolateGroupOptions options);
+  ~GroupImpl();
+
+  IsolateImpl& create_isolate(std::string name);
+  // The isolate with this owner id, or null (any thread).
+  IsolateImpl* find_isolate(uint32_t id) const;
+  size_t isolate_count() const;
+  // "isolate 'name' (#id)", for error messages.
+  std::string describe_isolate(uint32_t id) const;
+
+  // Isolated globals and shared fields register here so the group can detach them
+  // from its heap when it is destroyed first.
+  size_t register_global(std::shared_ptr<IsolatedGlobalDecl> decl);
+  void register_field(std::shared_ptr<SharedFieldState> field);
+
+  IsolateGroup* const facade;
+  const IsolateGroupOptions options;
+  Heap heap;
+  const uint64_t serial;                // unique per process: identifies the group
+  std::atomic<int> threads_inside{0};   // live IsolateScopes and SharedIsolateScopes
+
+ private:
+  mutable std::mutex mu_;
+  std::deque<IsolateImpl> isolates_;    // index id - 1; stable addresses
+  std::atomic<size_t> isolate_count_{0};
+  std::vector<std::weak_ptr<IsolatedGlobalDecl>> globals_;
+  std::vector<std::weak_ptr<SharedFieldState>> fields_;
+};
+
+// The per-thread owner key for `state` (0 unless in an isolate of a group that checks
+// ownership).
+uint64_t owner_key_for(const ThreadIsolateState& state);
+
+}  // namespace shoal::internal

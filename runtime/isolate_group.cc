@@ -1,0 +1,250 @@
+// Isolate groups, isolates, entering and leaving (include/shoal/isolate.h,
+// runtime/isolate_context.h).
+#include <cstdio>
+#include <cstdlib>
+
+#include "gc/thread_registry.h"
+#include "runtime/globals.h"
+#include "runtime/isolate_context.h"
+#include "shoal/errors.h"
+#include "shoal/internal/mutation_checks.h"
+
+namespace shoal {
+namespace internal {
+
+constinit thread_local ThreadIsolateState tls_isolate{};
+
+namespace {
+std::atomic<uint64_t> g_next_group_serial{1};
+constexpr uint32_t kMaxIsolates = (uint32_t{1} << 24) - 1;
+}  // namespace
+
+uint64_t owner_key_for(const ThreadIsolateState& state) {
+  if (state.mode != IsolateMode::kIsolate || state.group->options.share_everything) return 0;
+  return uint64_t{state.isolate->id} << header::kOwnerShift;
+}
+
+void set_thread_isolate(const ThreadIsolateState& state) {
+  tls_isolate = state;
+  const uint64_t key = owner_key_for(state);
+  tls_owner_key = key;
+  if (MutatorThread* t = current_thread()) t->owner_bits = key;
+}
+
+// --- IsolateImpl ---
+
+bool IsolateImpl::acquire(bool wait) {
+  const std::thread::id me = std::this_thread::get_id();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (holder_ == std::thread::id()) {
+      holder_ = me;
+      return true;
+    }
+    if (!wait) return false;
+  }
+  run_native([&] {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return holder_ == std::thread::id(); });
+    holder_ = me;
+  });
+  return true;
+}
+
+void IsolateImpl::release() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    holder_ = std::thread::id();
+  }
+  cv_.notify_one();
+}
+
+bool IsolateImpl::held_by_me() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return holder_ == std::this_thread::get_id();
+}
+
+bool IsolateImpl::is_entered() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return holder_ != std::thread::id();
+}
+
+GlobalCell& IsolateImpl::global_cell(size_t index) {
+  if (index >= globals_.size()) globals_.resize(index + 1);
+  if (!globals_[index]) globals_[index] = std::make_unique<GlobalCell>();
+  return *globals_[index];
+}
+
+// --- GroupImpl ---
+
+GroupImpl::GroupImpl(IsolateGroup* facade_in, IsolateGroupOptions opts)
+    : facade(facade_in),
+      options(std::move(opts)),
+      heap(options.heap),
+      serial(g_next_group_serial.fetch_add(1, std::memory_order_relaxed)) {
+  if (options.checked_reads) g_checked_reads.fetch_add(1, std::memory_order_relaxed);
+}
+
+GroupImpl::~GroupImpl() {
+  if (const int inside = threads_inside.load(std::memory_order_acquire); inside != 0) {
+    std::fprintf(stderr, "shoal: isolate group '%s' destroyed while %d thread(s) are inside it\n",
+                 options.name.c_str(), inside);
+    std::abort();
+  }
+  if (options.checked_reads) g_checked_reads.fetch_sub(1, std::memory_order_relaxed);
+  std::vector<std::shared_ptr<SharedFieldState>> fields;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& w : fields_)
+      if (auto f = w.lock()) fields.push_back(std::move(f));
+    for (auto& w : globals_)
+      if (auto g = w.lock()) g->group.store(nullptr, std::memory_order_release);
+  }
+  for (auto& f : fields) f->detach_from_group();
+  // Each isolate's globals are persistent handles of `heap`: release them while it lives.
+  for (IsolateImpl& iso : isolates_) iso.drop_globals();
+}
+
+IsolateImpl& GroupImpl::create_isolate(std::string name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (isolates_.size() >= kMaxIsolates)
+    throw InvalidArgument("create_isolate: the group already has 2^24 - 1 isolates");
+  const uint32_t id = static_cast<uint32_t>(isolates_.size() + 1);
+  IsolateImpl& iso = isolates_.emplace_back(this, id, std::move(name));
+  isolate_count_.store(isolates_.size(), std::memory_order_release);
+  return iso;
+}
+
+IsolateImpl* GroupImpl::find_isolate(uint32_t id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (id == 0 || id > isolates_.size()) return nullptr;
+  return const_cast<IsolateImpl*>(&isolates_[id - 1]);
+}
+
+size_t GroupImpl::isolate_count() const { return isolate_count_.load(std::memory_order_acquire); }
+
+std::string GroupImpl::describe_isolate(uint32_t id) const {
+  const IsolateImpl* iso = find_isolate(id);
+  if (!iso) return "isolate #" + std::to_string(id) + " (not of this group)";
+  return "isolate '" + iso->name + "' (#" + std::to_string(id) + ")";
+}
+
+size_t GroupImpl::register_global(std::shared_ptr<IsolatedGlobalDecl> decl) {
+  std::lock_guard<std::mutex> lock(mu_);
+  globals_.push_back(decl);
+  return globals_.size() - 1;
+}
+
+void GroupImpl::register_field(std::shared_ptr<SharedFieldState> field) {
+  std::lock_guard<std::mutex> lock(mu_);
+  fields_.push_back(std::move(field));
+}
+
+}  // namespace internal
+
+using internal::IsolateMode;
+using internal::ThreadIsolateState;
+using internal::tls_isolate;
+
+// --- Isolate, IsolateGroup ---
+
+uint32_t Isolate::id() const { return impl_->id; }
+const std::string& Isolate::name() const { return impl_->name; }
+IsolateGroup& Isolate::group() const { return *impl_->group->facade; }
+bool Isolate::is_entered() const { return impl_->is_entered(); }
+
+IsolateGroup::IsolateGroup(IsolateGroupOptions options)
+    : impl_(std::make_unique<internal::GroupImpl>(this, std::move(options))) {}
+IsolateGroup::~IsolateGroup() = default;
+Heap& IsolateGroup::heap() { return impl_->heap; }
+const IsolateGroupOptions& IsolateGroup::options() const { return impl_->options; }
+Isolate& IsolateGroup::create_isolate(std::string name) { return impl_->create_isolate(std::move(name)).facade; }
+size_t IsolateGroup::isolate_count() const { return impl_->isolate_count(); }
+
+// --- IsolateScope ---
+
+struct IsolateScope::Saved {
+  ThreadIsolateState previous;
+  std::optional<MutatorScope> attach;
+  internal::IsolateImpl* entered = nullptr;  // acquired by this scope (null: nested)
+  internal::IsolateImpl* suspended = nullptr;  // released by this scope, re-acquired at its end
+  internal::GroupImpl* group = nullptr;
+};
+
+IsolateScope::IsolateScope(Isolate& isolate) : saved_(std::make_unique<Saved>()) { enter(isolate, true); }
+IsolateScope::IsolateScope(Isolate& isolate, TryEnter) : saved_(std::make_unique<Saved>()) { enter(isolate, false); }
+
+void IsolateScope::enter(Isolate& isolate, bool wait) {
+  internal::IsolateImpl* target = &isolate.impl();
+  internal::GroupImpl* group = target->group;
+  saved_->attach.emplace(group->heap);  // ThreadStateError if attached to another heap
+  saved_->previous = tls_isolate;
+  internal::IsolateImpl* held = tls_isolate.isolate;
+  if (held != target) {
+    if (wait) {
+      // Leave the current isolate first: two isolates calling into each other must not
+      // deadlock.
+      if (held) held->release();
+      saved_->suspended = held;
+      target->acquire(true);
+    } else {
+      if (!target->acquire(false))
+        throw IsolateBusyError("IsolateScope(try_enter): isolate '" + target->name +
+                               "' is entered by another thread");
+      if (held) held->release();
+      saved_->suspended = held;
+    }
+    saved_->entered = target;
+  }
+  saved_->group = group;
+  group->threads_inside.fetch_add(1, std::memory_order_relaxed);
+  internal::set_thread_isolate({group, target, IsolateMode::kIsolate});
+}
+
+IsolateScope::~IsolateScope() {
+  if (saved_->entered) saved_->entered->release();
+  if (saved_->suspended) saved_->suspended->acquire(true);
+  internal::set_thread_isolate(saved_->previous);
+  saved_->group->threads_inside.fetch_sub(1, std::memory_order_release);
+  saved_->attach.reset();
+}
+
+// --- SharedIsolateScope ---
+
+struct SharedIsolateScope::Saved {
+  ThreadIsolateState previous;
+  std::optional<MutatorScope> attach;
+  internal::GroupImpl* group = nullptr;
+};
+
+SharedIsolateScope::SharedIsolateScope(IsolateGroup& group) : saved_(std::make_unique<Saved>()) {
+  internal::GroupImpl* g = &group.impl();
+  saved_->attach.emplace(g->heap);
+  saved_->previous = tls_isolate;
+  saved_->group = g;
+  // An isolate of this group stays entered underneath; one of another group cannot be
+  // (the thread is attached to this group's heap).
+  internal::IsolateImpl* keep = tls_isolate.group == g ? tls_isolate.isolate : nullptr;
+  g->threads_inside.fetch_add(1, std::memory_order_relaxed);
+  internal::set_thread_isolate({g, keep, IsolateMode::kShared});
+}
+
+SharedIsolateScope::~SharedIsolateScope() {
+  internal::set_thread_isolate(saved_->previous);
+  saved_->group->threads_inside.fetch_sub(1, std::memory_order_release);
+  saved_->attach.reset();
+}
+
+Isolate* current_isolate() {
+  return tls_isolate.mode == IsolateMode::kIsolate ? &tls_isolate.isolate->facade : nullptr;
+}
+bool in_shared_isolate() { return tls_isolate.mode == IsolateMode::kShared; }
+IsolateGroup* current_group() { return tls_isolate.group ? tls_isolate.group->facade : nullptr; }
+
+IsolateGroup& require_current_group(const char* what) {
+  if (!tls_isolate.group)
+    throw NotAttached(std::string(what) + ": the calling thread is in no isolate group (enter an isolate, or name the group)");
+  return *tls_isolate.group->facade;
+}
+
+}  // namespace shoal
