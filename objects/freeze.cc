@@ -80,7 +80,10 @@ class Freezer {
       const uint64_t h = o->header_word();
       if (h & header::kFrozen) continue;
       if (!seen_.insert(o).second) continue;
-      if (check && !(h & header::kFreezing)) internal::check_store(o, "freeze");
+      // The owner check of a store, on the header word read above (a claim by another
+      // freezer since then must not turn into an InvalidMutabilityError here).
+      if (check && !(h & header::kFreezing) && ((h ^ internal::tls_owner_key) & internal::kStoreCheckMask) != 0)
+        internal::store_check_slow(o, h, "freeze");
       if (!own_object(h)) foreign_ = true;
       found_.push_back(o);
       model_.trace(o, children);
@@ -126,10 +129,11 @@ class Freezer {
 }  // namespace
 
 void freeze(Value root) {
-  if (!root.is_object() || root.as_object()->is_frozen()) return;
+  if (!root.is_object()) return;
   internal::MutatorThread* self = internal::current_thread();
   if (!self) throw NotAttached("freeze on a thread that is not attached to a heap");
   internal::check_heap_access(self, "freeze");
+  if (root.as_object()->is_frozen()) return;
   internal::HeapImpl& heap = *self->heap;
 
   Freezer freezer(heap);

@@ -153,6 +153,7 @@ const std::string& Isolate::name() const { return impl_->name; }
 IsolateGroup& Isolate::group() const { return *impl_->group->facade; }
 bool Isolate::is_entered() const { return impl_->is_entered(); }
 
+IsolateGroup::IsolateGroup() : IsolateGroup(IsolateGroupOptions{}) {}
 IsolateGroup::IsolateGroup(IsolateGroupOptions options)
     : impl_(std::make_unique<internal::GroupImpl>(this, std::move(options))) {}
 IsolateGroup::~IsolateGroup() = default;

@@ -148,6 +148,28 @@ inline std::string cycle_kind_name(const ::testing::TestParamInfo<bool>& info) {
   return info.param ? "Concurrent" : "StopTheWorld";
 }
 
+// Isolate group options for the runtime tests.
+inline IsolateGroupOptions share_everything_options() {
+  IsolateGroupOptions o;
+  o.share_everything = true;
+  return o;
+}
+inline IsolateGroupOptions checked_reads_options() {
+  IsolateGroupOptions o;
+  o.checked_reads = true;
+  return o;
+}
+inline IsolateGroupOptions small_trigger_options() {
+  IsolateGroupOptions o;
+  o.heap.min_gc_trigger = 1 << 20;
+  return o;
+}
+inline IsolateGroupOptions torture_options(uint32_t interval) {
+  IsolateGroupOptions o;
+  o.heap.gc_torture_interval = interval;
+  return o;
+}
+
 // A heap plus this thread attached to it.
 class HeapTest : public ::testing::Test {
  protected:

@@ -77,7 +77,8 @@ class Isolate {
 
 class IsolateGroup {
  public:
-  explicit IsolateGroup(IsolateGroupOptions options = {});
+  IsolateGroup();
+  explicit IsolateGroup(IsolateGroupOptions options);
   // No thread may be inside one of its isolates or its shared isolate (the process
   // aborts with a message, as ~Heap does for attached threads).
   ~IsolateGroup();
