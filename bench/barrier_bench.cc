@@ -14,8 +14,13 @@
 // Variants of the store, all in one binary:
 //   raw      internal::SlotAccess::store(slot, v): the barrier compiled out (what the store costs
 //            without a GC - the release store alone).
-//   barrier  shoal::write(holder, slot, v) while no collection runs: the barrier's fast
-//            path, one relaxed load of the global flag and a branch. Target: <= 1.03x raw.
+//   unchecked internal::write_unchecked(holder, slot, v): the barrier alone, as the store
+//            was before the sharing model's checks (one relaxed load of the global flag
+//            and a branch).
+//   barrier  shoal::write(holder, slot, v) while no collection runs: the mutation checks
+//            (one load of the holder's header, xor with the thread's owner key, and, and
+//            a branch) then the barrier's fast path. Targets: <= 1.03x raw for the
+//            barrier alone, <= 1.10x unchecked for the checks.
 //   marking  shoal::write while a concurrent mark is running: every store takes the slow
 //            path (SATB: shade the overwritten value, push it to the thread's SATB buffer
 //            when it was white). A heap with a large live set (--live-mb, default 512 MB
@@ -25,6 +30,11 @@
 //            is run again, uncounted). The marker thread(s) run on the other core.
 //   refarray RefArray::set(i, v) with no marking (an out-of-line call with a bounds check,
 //            then the barrier), for reference; array patterns only.
+// Reads (pattern `chase`, the ring followed through `left` for kBatch steps, summing a
+// field): rawread dereferences the payload directly; read goes through Ref<T>::operator->
+// (the checked-read flag load and branch, flag off); checkedread the same with checked
+// reads switched on (a group with IsolateGroupOptions::checked_reads exists): the flag,
+// a header load and a branch per dereference.
 // Timing: manual, per batch of 4096 stores (steady_clock around the batch), so an
 // iteration is one store and the Time column reads as ns per store. The benchmarks are
 // single-threaded (on a 2-core machine the concurrent marker takes the other core).
@@ -132,7 +142,7 @@ World& world() {
   return *w;
 }
 
-enum class Variant { kRaw, kBarrier, kRefArraySet };
+enum class Variant { kRaw, kUnchecked, kBarrier, kRefArraySet };
 enum class Pattern { kSeq, kRandom, kRing };
 
 // One batch of kBatch stores. `cursor` carries the slot index / LCG state across batches.
@@ -150,6 +160,7 @@ void batch(shoal::RefArray* array, shoal::Slot* slots, size_t mask, const shoal:
       Node* payload = static_cast<Node*>(n->payload());
       const shoal::Value v = values[k++ & (kValues - 1)];
       if constexpr (V == Variant::kRaw) shoal::internal::SlotAccess::store(payload->right.slot(), v);
+      else if constexpr (V == Variant::kUnchecked) shoal::internal::write_unchecked(n, payload->right.slot(), v);
       else shoal::Ref<Node>::from_object(n).set(&Node::right, shoal::Ref<Node>::from_value(v));
       n = payload->left.get().object();
     }
@@ -167,6 +178,7 @@ void batch(shoal::RefArray* array, shoal::Slot* slots, size_t mask, const shoal:
     }
     const shoal::Value v = values[k++ & (kValues - 1)];
     if constexpr (V == Variant::kRaw) shoal::internal::SlotAccess::store(slots[j], v);
+    else if constexpr (V == Variant::kUnchecked) shoal::internal::write_unchecked(holder, slots[j], v);
     else if constexpr (V == Variant::kBarrier) shoal::write(holder, slots[j], v);
     else array->set(j, v);
   }
@@ -221,6 +233,37 @@ void BM_Store(benchmark::State& state) {
     state.counters["batches_retried"] = static_cast<double>(retried);
     w.heap.wait_for_collection();
   }
+  state.SetItemsProcessed(state.iterations());
+}
+
+enum class ReadVariant { kRaw, kRef, kChecked };
+
+template <ReadVariant V>
+void BM_Read(benchmark::State& state) {
+  World& w = world();
+  shoal::MutatorScope attach(w.heap);
+  w.heap.wait_for_collection();
+  if (V == ReadVariant::kChecked) shoal::internal::g_checked_reads.fetch_add(1);
+  shoal::Object* n = w.ring.get().object();
+  int64_t sum = 0;
+  while (state.KeepRunningBatch(static_cast<benchmark::IterationCount>(kBatch))) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (size_t i = 0; i < kBatch; ++i) {
+      if constexpr (V == ReadVariant::kRaw) {
+        const Node* p = static_cast<const Node*>(n->payload());
+        sum += p->v;
+        n = p->left.value().as_object();
+      } else {
+        const shoal::Ref<Node> r = shoal::Ref<Node>::from_object(n);
+        sum += r->v;
+        n = r->left.value().as_object();
+      }
+    }
+    state.SetIterationTime(seconds_since(t0));
+    shoal::safepoint();
+  }
+  benchmark::DoNotOptimize(sum);
+  if (V == ReadVariant::kChecked) shoal::internal::g_checked_reads.fetch_sub(1);
   state.SetItemsProcessed(state.iterations());
 }
 
@@ -280,16 +323,22 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("live_mb", std::to_string(g_live_mb) + " MiB of Node trees (marking variant)");
 
   add("raw/seq", BM_Store<Variant::kRaw, Pattern::kSeq, false>);
+  add("unchecked/seq", BM_Store<Variant::kUnchecked, Pattern::kSeq, false>);
   add("barrier/seq", BM_Store<Variant::kBarrier, Pattern::kSeq, false>);
   add("marking/seq", BM_Store<Variant::kBarrier, Pattern::kSeq, true>);
   add("refarray/seq", BM_Store<Variant::kRefArraySet, Pattern::kSeq, false>);
   add("raw/random", BM_Store<Variant::kRaw, Pattern::kRandom, false>);
+  add("unchecked/random", BM_Store<Variant::kUnchecked, Pattern::kRandom, false>);
   add("barrier/random", BM_Store<Variant::kBarrier, Pattern::kRandom, false>);
   add("marking/random", BM_Store<Variant::kBarrier, Pattern::kRandom, true>);
   add("refarray/random", BM_Store<Variant::kRefArraySet, Pattern::kRandom, false>);
   add("raw/ring", BM_Store<Variant::kRaw, Pattern::kRing, false>);
+  add("unchecked/ring", BM_Store<Variant::kUnchecked, Pattern::kRing, false>);
   add("barrier/ring", BM_Store<Variant::kBarrier, Pattern::kRing, false>);
   add("marking/ring", BM_Store<Variant::kBarrier, Pattern::kRing, true>);
+  add("rawread/chase", BM_Read<ReadVariant::kRaw>);
+  add("read/chase", BM_Read<ReadVariant::kRef>);
+  add("checkedread/chase", BM_Read<ReadVariant::kChecked>);
 
   SummaryReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
@@ -299,23 +348,25 @@ int main(int argc, char** argv) {
   std::printf("\nSummary: median ns per store over the runs, and the ratio to raw. Heap: %.0f MiB marked by the "
               "last cycle, %llu cycles in all.\n\n",
               marked, static_cast<unsigned long long>(st.collections));
-  std::printf("| pattern | raw ns | barrier ns | marking ns | refarray ns | barrier/raw | marking/raw "
-              "| refarray/raw |\n");
-  std::printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+  std::printf("| pattern | raw ns | unchecked ns | barrier ns | marking ns | refarray ns | unchecked/raw "
+              "| barrier/unchecked | marking/raw | refarray/raw |\n");
+  std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (const char* p : {"seq", "ring", "random"}) {
     const std::string s = p;
     const double raw = reporter.median("raw/" + s);
+    const double unc = reporter.median("unchecked/" + s);
     const double bar = reporter.median("barrier/" + s);
     const double mark = reporter.median("marking/" + s);
     const double ra = reporter.median("refarray/" + s);
-    auto ratio = [&](double x) { return raw > 0 && x > 0 ? x / raw : 0.0; };
-    if (ra > 0)
-      std::printf("| %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.2f | %.3f |\n", p, raw, bar, mark, ra, ratio(bar),
-                  ratio(mark), ratio(ra));
-    else
-      std::printf("| %s | %.3f | %.3f | %.3f | - | %.3f | %.2f | - |\n", p, raw, bar, mark, ratio(bar), ratio(mark));
+    auto ratio = [&](double x, double base) { return base > 0 && x > 0 ? x / base : 0.0; };
+    std::printf("| %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.2f | %.3f |\n", p, raw, unc, bar, mark, ra,
+                ratio(unc, raw), ratio(bar, unc), ratio(mark, raw), ratio(ra, raw));
   }
-  std::printf("\nTarget: barrier/raw <= 1.03.\n");
+  const double rr = reporter.median("rawread/chase"), rd = reporter.median("read/chase"),
+               cr = reporter.median("checkedread/chase");
+  std::printf("\n| reads | raw ns | Ref-> ns | checked ns | Ref->/raw | checked/raw |\n|---|---:|---:|---:|---:|---:|\n");
+  std::printf("| chase | %.3f | %.3f | %.3f | %.3f | %.3f |\n", rr, rd, cr, rd / rr, cr / rr);
+  std::printf("\nTargets: unchecked/raw <= 1.03 (the barrier), barrier/unchecked <= 1.10 (the sharing checks).\n");
   benchmark::Shutdown();
   return 0;
 }

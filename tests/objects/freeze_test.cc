@@ -205,14 +205,15 @@ TEST_F(FreezeTest, RacingWritersCannotSlipAMutableObjectIntoAFrozenGraph) {
     std::this_thread::sleep_for(std::chrono::microseconds(200 * (round % 5)));
     freeze(root.get());
     EXPECT_EQ(count_not_frozen(root.get().value()), 0u) << "round " << round;
-    const size_t refused_at_freeze = refused.load();
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
     run_native([&] {
+      // Every writer's next store is refused; wait (bounded) to see some.
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (refused.load() == 0 && std::chrono::steady_clock::now() < give_up)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
       stop = true;
       for (auto& t : writers) t.join();
     });
     EXPECT_EQ(count_not_frozen(root.get().value()), 0u) << "round " << round;
-    (void)refused_at_freeze;
     EXPECT_GT(refused.load(), 0u);
   }
   expect_heap_ok();
