@@ -624,6 +624,26 @@ VerifyReport Collector::verify(MutatorThread* self) {
   return report;
 }
 
+void Collector::exclusive_pause(MutatorThread* self, const char* name, const std::function<void()>& body) {
+  bool busy = true;
+  while (busy) {
+    wait_for_concurrent_cycle(self);
+    with_collector_lock(self, [&] {
+      {
+        MutexLock lock(work_mu_);
+        busy = cycle_active_;
+      }
+      if (busy) return;
+      pause(self, name, [&] {
+        finish_lazy_sweep_in_pause();
+        for (MutatorThread* t : heap_.threads.threads_in_pause()) heap_.retire_all_tlabs(t);
+        heap_.large.build_index_in_pause();
+        body();
+      });
+    });
+  }
+}
+
 void Collector::verify_in_pause(MutatorThread* self, VerifyReport& report) {
   pause(self, "verifier's pause", [&] {
     finish_lazy_sweep_in_pause();

@@ -125,6 +125,11 @@ class Collector {
   bool idle(MutatorThread* self, std::chrono::nanoseconds budget);
   FinalizerTable& finalizers() { return finalizers_; }
   VerifyReport verify(MutatorThread* self);
+  // Runs body() in a stop-the-world pause with the heap at rest, as the verifier's pause
+  // (no concurrent cycle under way, lazy sweep finished, TLABs retired, the large-object
+  // index built, so object_containing works): the runtime's SAFE transfer check. The
+  // body must not unwind (see pause()).
+  void exclusive_pause(MutatorThread* self, const char* name, const std::function<void()>& body);
   void handshake_all(MutatorThread* self, const HandshakeOp& op);
 
   LazySweeper& sweeper() { return sweeper_; }

@@ -130,6 +130,20 @@ class RootSet {
     for (const std::vector<Object*>* list : scratch_)
       for (Object* o : *list) f(Value::from_object(o));
   }
+  // Pause only (root lock held): f(value) for the persistent and global roots (no
+  // scratch lists), and f(object) for the scratch lists' objects.
+  template <class F>
+  void for_each_handle_root(F&& f) SHOAL_NO_THREAD_SAFETY_ANALYSIS {
+    for (const auto& chunk : chunks_)
+      for (size_t i = 0; i < kChunkSize; ++i)
+        if (chunk[i].in_use && !chunk[i].weak) f(chunk[i].slot.load());
+    for (Slot* s : globals_) f(s->load());
+  }
+  template <class F>
+  void for_each_scratch_object(F&& f) SHOAL_NO_THREAD_SAFETY_ANALYSIS {
+    for (const std::vector<Object*>* list : scratch_)
+      for (Object* o : *list) f(o);
+  }
   void add_scratch(const std::vector<Object*>* list) SHOAL_EXCLUDES(mu_);
   void remove_scratch(const std::vector<Object*>* list) SHOAL_EXCLUDES(mu_);
 

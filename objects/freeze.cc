@@ -39,11 +39,11 @@
 // native and a collection may run, and by then a racing writer may have unlinked a
 // found object from the graph. So around the handshakes the vector is a registered
 // root (gc/roots.h, ScratchRoots).
-#include <unordered_set>
 #include <vector>
 
 #include "gc/thread_registry.h"
 #include "heap/heap_impl.h"
+#include "objects/object_index.h"
 #include "shoal/errors.h"
 #include "shoal/internal/mutation_checks.h"
 #include "shoal/object_model.h"
@@ -122,7 +122,7 @@ class Freezer {
 
   const ObjectModel& model_;
   std::vector<Object*> found_;
-  std::unordered_set<Object*> seen_;
+  internal::ObjectIndex seen_;
   size_t claimed_ = 0;
   bool foreign_ = false;
 };

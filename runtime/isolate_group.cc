@@ -16,7 +16,7 @@ constinit thread_local ThreadIsolateState tls_isolate{};
 
 namespace {
 std::atomic<uint64_t> g_next_group_serial{1};
-constexpr uint32_t kMaxIsolates = (uint32_t{1} << 24) - 1;
+constexpr uint32_t kMaxIsolates = (uint32_t{1} << 24) - 2;  // the last id is kDetachedOwner
 }  // namespace
 
 uint64_t owner_key_for(const ThreadIsolateState& state) {
@@ -108,7 +108,7 @@ GroupImpl::~GroupImpl() {
 IsolateImpl& GroupImpl::create_isolate(std::string name) {
   std::lock_guard<std::mutex> lock(mu_);
   if (isolates_.size() >= kMaxIsolates)
-    throw InvalidArgument("create_isolate: the group already has 2^24 - 1 isolates");
+    throw InvalidArgument("create_isolate: the group already has 2^24 - 2 isolates");
   const uint32_t id = static_cast<uint32_t>(isolates_.size() + 1);
   IsolateImpl& iso = isolates_.emplace_back(this, id, std::move(name));
   isolate_count_.store(isolates_.size(), std::memory_order_release);

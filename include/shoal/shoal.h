@@ -10,6 +10,7 @@
 #include "shoal/object.h"
 #include "shoal/object_model.h"
 #include "shoal/persistent.h"
+#include "shoal/ports.h"
 #include "shoal/sharing.h"
 #include "shoal/value.h"
 #include "shoal/weak_ref.h"

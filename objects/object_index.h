@@ -1,0 +1,71 @@
+// ObjectIndex (internal): an open-addressing hash map from object addresses to dense
+// indices 0, 1, 2, ... in insertion order - the visited set of freeze, the source-to-copy
+// map of a deep copy and the subgraph of a transfer. Linear probing over a power-of-two
+// table kept at most half full; no deletion. Objects never move, so addresses are
+// stable keys.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "shoal/object.h"
+
+namespace shoal::internal {
+
+class ObjectIndex {
+ public:
+  static constexpr size_t kMissing = SIZE_MAX;
+
+  ObjectIndex() : slots_(64, nullptr), index_(64, 0) {}
+
+  // The index of `o`, or kMissing.
+  size_t find(const Object* o) const {
+    for (size_t i = hash(o) & mask(); ; i = (i + 1) & mask()) {
+      if (slots_[i] == o) return index_[i];
+      if (slots_[i] == nullptr) return kMissing;
+    }
+  }
+  bool contains(const Object* o) const { return find(o) != kMissing; }
+
+  // Inserts `o` with the next index; returns {index, true}, or {existing index, false}.
+  std::pair<size_t, bool> insert(Object* o) {
+    if ((count_ + 1) * 2 > slots_.size()) grow();
+    for (size_t i = hash(o) & mask(); ; i = (i + 1) & mask()) {
+      if (slots_[i] == o) return {index_[i], false};
+      if (slots_[i] == nullptr) {
+        slots_[i] = o;
+        index_[i] = count_;
+        return {count_++, true};
+      }
+    }
+  }
+  size_t size() const { return count_; }
+
+ private:
+  static size_t hash(const Object* o) {
+    uint64_t x = reinterpret_cast<uintptr_t>(o) >> 4;
+    x *= 0x9E3779B97F4A7C15ull;
+    return static_cast<size_t>(x >> 20);
+  }
+  size_t mask() const { return slots_.size() - 1; }
+  void grow() {
+    std::vector<Object*> old_slots(slots_.size() * 2, nullptr);
+    std::vector<size_t> old_index(slots_.size() * 2, 0);
+    old_slots.swap(slots_);
+    old_index.swap(index_);
+    for (size_t j = 0; j < old_slots.size(); ++j) {
+      if (!old_slots[j]) continue;
+      size_t i = hash(old_slots[j]) & mask();
+      while (slots_[i]) i = (i + 1) & mask();
+      slots_[i] = old_slots[j];
+      index_[i] = old_index[j];
+    }
+  }
+
+  std::vector<Object*> slots_;
+  std::vector<size_t> index_;
+  size_t count_ = 0;
+};
+
+}  // namespace shoal::internal

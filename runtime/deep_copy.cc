@@ -1,0 +1,122 @@
+// Deep copy into another isolate (runtime/subgraph.h), for SendMode::kCopy.
+//
+//   1. Collect the copy set: every non-shareable object reachable from the root (no
+//      recursion; an ObjectIndex maps each to its position). Shareable objects are the
+//      boundary: copies refer to them, as the originals did. Nothing is allocated yet, so
+//      a foreign object found here (an owner-check error) leaves no trace.
+//   2. Allocate one copy per object - same class, size and tags, owned by the receiver
+//      (the calling thread's TLAB stamps the receiver's owner bits meanwhile) - and copy
+//      the payload word by word with relaxed atomic loads (racing writers of unowned
+//      originals give a snapshot, never a torn word). A copy's reference slots still hold
+//      the originals then; they are alive (step 1's list is a scratch root while we
+//      allocate, as are the copies), so a collection in between finds a consistent heap.
+//   3. Patch: every strong slot of every copy that holds an original from the set gets its
+//      copy (write_unchecked: the copies are fresh and the receiver's, the sender may
+//      not pass the owner check for them); a weak slot gets the copy of its target if the
+//      target was copied, keeps a shareable target, and is cleared otherwise (the copy
+//      must not reach the sender's mutable objects).
+// Sharing and cycles are preserved: each original has exactly one copy.
+#include <atomic>
+#include <cstring>
+
+#include "gc/roots.h"
+#include "gc/thread_registry.h"
+#include "heap/heap_impl.h"
+#include "runtime/subgraph.h"
+#include "shoal/errors.h"
+#include "shoal/internal/allocate.h"
+#include "shoal/write_barrier.h"
+
+namespace shoal::internal {
+
+namespace {
+// Makes the thread's TLABs stamp `owner` into the headers they allocate, for the scope.
+class AllocateAs {
+ public:
+  AllocateAs(MutatorThread* t, uint32_t owner) : t_(t), saved_(t->owner_bits) {
+    t_->owner_bits = uint64_t{owner} << header::kOwnerShift;
+  }
+  ~AllocateAs() { t_->owner_bits = saved_; }
+  AllocateAs(const AllocateAs&) = delete;
+  AllocateAs& operator=(const AllocateAs&) = delete;
+
+ private:
+  MutatorThread* t_;
+  uint64_t saved_;
+};
+
+void copy_payload(const Object* from, Object* to, size_t bytes) {
+  // Whole words after the header, then the tail bytes.
+  const size_t words = (bytes - kHeaderSize) / 8;
+  auto* src = reinterpret_cast<uint64_t*>(const_cast<void*>(from->payload()));
+  auto* dst = static_cast<uint64_t*>(to->payload());
+  for (size_t i = 0; i < words; ++i) dst[i] = std::atomic_ref<uint64_t>(src[i]).load(std::memory_order_relaxed);
+  auto* src_tail = reinterpret_cast<uint8_t*>(src + words);
+  auto* dst_tail = reinterpret_cast<uint8_t*>(dst + words);
+  for (size_t i = 0; i < (bytes - kHeaderSize) % 8; ++i)
+    dst_tail[i] = std::atomic_ref<uint8_t>(src_tail[i]).load(std::memory_order_relaxed);
+}
+
+class Patcher final : public SlotVisitor {
+ public:
+  Patcher(const ObjectIndex& index, const std::vector<Object*>& copies) : index_(index), copies_(copies) {}
+  Object* holder = nullptr;
+  void visit(const Slot* slots, size_t n) override {
+    for (size_t i = 0; i < n; ++i) {
+      const Value v = slots[i].load();
+      if (!v.is_object()) continue;
+      const size_t j = index_.find(v.as_object());
+      if (j != ObjectIndex::kMissing) write_unchecked(holder, const_cast<Slot&>(slots[i]), Value::from_object(copies_[j]));
+    }
+  }
+  void visit_weak(const Slot& slot) override {
+    const Value v = slot.load();
+    if (!v.is_object()) return;
+    const size_t j = index_.find(v.as_object());
+    if (j != ObjectIndex::kMissing)
+      write_weak(const_cast<Slot&>(slot), Value::from_object(copies_[j]));
+    else if (!v.as_object()->is_shareable())
+      write_weak(const_cast<Slot&>(slot), Value::null());
+  }
+
+ private:
+  const ObjectIndex& index_;
+  const std::vector<Object*>& copies_;
+};
+}  // namespace
+
+Value deep_copy(Value root, uint32_t owner) {
+  if (!root.is_object() || root.as_object()->is_shareable()) return root;
+  MutatorThread* self = current_thread();
+  if (!self) throw NotAttached("copy on a thread that is not attached to a heap");
+  check_heap_access(self, "copy");
+  HeapImpl& heap = *self->heap;
+  std::vector<Object*> originals;
+  ObjectIndex index;
+  collect_copy_set(heap, root, originals, index);
+  if (originals.empty()) return root;  // being frozen by another thread: immutable already
+
+  std::vector<Object*> copies;
+  copies.reserve(originals.size());
+  ScratchRoots keep_originals(heap.roots, &originals);
+  ScratchRoots keep_copies(heap.roots, &copies);
+  {
+    AllocateAs as(self, owner);
+    for (Object* o : originals) {
+      const size_t bytes = heap.model.size_of(o);
+      // Class and tags; no owner (AllocateAs adds it), no kShared, no GC bits.
+      const uint64_t h = o->header_word() & (header::kClassIdMask | header::kTagMask) & ~header::kShared;
+      Object* c = allocate(bytes, h);
+      copy_payload(o, c, bytes);
+      copies.push_back(c);
+    }
+  }
+  Patcher patch(index, copies);
+  for (Object* c : copies) {
+    patch.holder = c;
+    heap.model.trace(c, patch);
+  }
+  return Value::from_object(copies[0]);
+}
+
+}  // namespace shoal::internal

@@ -1,0 +1,177 @@
+// Message ports (include/shoal/ports.h).
+//
+// A PortState is shared by the ReceivePort and every SendPort copy. Queued messages are
+// PersistentValues (roots), so a message stays alive from send to receive whatever
+// collections run in between, and the receiving thread turns it back into a raw
+// reference only once it is running in the receiving isolate. The queue's lock is a
+// leaf: handles are created before it is taken and destroyed after it is released.
+// Receivers wait on the condition variable in the GC-safe state (run_native).
+#include <deque>
+#include <mutex>
+#include <condition_variable>
+
+#include "gc/roots.h"
+#include "heap/heap_impl.h"
+#include "runtime/isolate_context.h"
+#include "runtime/subgraph.h"
+#include "shoal/ports.h"
+#include "shoal/sharing.h"
+
+namespace shoal {
+namespace internal {
+
+struct PortState {
+  GroupImpl* group = nullptr;
+  IsolateImpl* owner = nullptr;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<PersistentValue> queue;  // guarded by mu
+  bool closed = false;                // guarded by mu
+};
+
+namespace {
+void require_receiver(const PortState& s, const char* what) {
+  if (tls_isolate.mode != IsolateMode::kIsolate || tls_isolate.isolate != s.owner)
+    throw ThreadStateError(std::string(what) + ": only a thread in the port's isolate '" + s.owner->name +
+                           "' may receive from it");
+  require_running(s.group->heap.impl(), what);
+}
+
+// Pops a message; false if none. Call with the lock held.
+bool pop_locked(PortState& s, PersistentValue& out) {
+  if (s.queue.empty()) return false;
+  out = std::move(s.queue.front());
+  s.queue.pop_front();
+  return true;
+}
+
+// Waits (GC-safe) until a message is queued, the port is closed, or `deadline`.
+template <class Deadline>
+bool wait_for_message(PortState& s, PersistentValue& out, Deadline deadline, bool forever) {
+  bool got = false;
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    got = pop_locked(s, out);
+    if (got || s.closed) return got;
+  }
+  run_native([&] {
+    std::unique_lock<std::mutex> lock(s.mu);
+    auto ready = [&] { return !s.queue.empty() || s.closed; };
+    if (forever) s.cv.wait(lock, ready);
+    else s.cv.wait_until(lock, deadline, ready);
+    got = pop_locked(s, out);
+  });
+  return got;
+}
+}  // namespace
+}  // namespace internal
+
+using internal::PortState;
+
+void SendPort::send(Value value, SendMode mode) const {
+  if (!state_) throw InvalidArgument("SendPort::send: an empty SendPort");
+  PortState& s = *state_;
+  internal::require_running(s.group->heap.impl(), "SendPort::send");
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    if (s.closed) throw PortClosedError("SendPort::send: the port of isolate '" + s.owner->name + "' is closed");
+  }
+  Value message = value;
+  if (!is_shareable(value)) {
+    const uint32_t to = s.group->options.share_everything ? 0 : s.owner->id;
+    switch (mode) {
+      case SendMode::kShare:
+        throw NotShareableError("SendPort::send(kShare): " + internal::describe_value(value) +
+                                " is not shareable; freeze it, or send it with kCopy or kTransfer");
+      case SendMode::kCopy:
+        message = internal::deep_copy(value, to);
+        break;
+      case SendMode::kTransfer:
+        internal::transfer_subgraph(value, to, /*safe=*/true, "SendPort::send(kTransfer)");
+        break;
+      case SendMode::kTransferUnsafe:
+        internal::transfer_subgraph(value, to, /*safe=*/false, "SendPort::send(kTransferUnsafe)");
+        break;
+    }
+  }
+  PersistentValue handle(s.group->heap, message);
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    if (s.closed) throw PortClosedError("SendPort::send: the port of isolate '" + s.owner->name + "' is closed");
+    s.queue.push_back(std::move(handle));
+  }
+  s.cv.notify_one();
+}
+
+bool SendPort::is_closed() const {
+  if (!state_) return true;
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->closed;
+}
+
+ReceivePort::ReceivePort(Isolate& owner) : state_(std::make_shared<PortState>()) {
+  state_->owner = &owner.impl();
+  state_->group = owner.impl().group;
+}
+
+ReceivePort::~ReceivePort() { close(); }
+
+SendPort ReceivePort::send_port() const { return SendPort(state_); }
+Isolate& ReceivePort::isolate() const { return state_->owner->facade; }
+
+void ReceivePort::close() {
+  std::deque<PersistentValue> dropped;
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    state_->closed = true;
+    dropped.swap(state_->queue);
+  }
+  state_->cv.notify_all();
+}
+
+Value ReceivePort::receive() {
+  internal::require_receiver(*state_, "ReceivePort::receive");
+  PersistentValue m;
+  if (!internal::wait_for_message(*state_, m, std::chrono::steady_clock::time_point{}, /*forever=*/true))
+    throw PortClosedError("ReceivePort::receive: the port is closed and empty");
+  return m.get();
+}
+
+std::optional<Value> ReceivePort::receive_for(std::chrono::nanoseconds timeout) {
+  internal::require_receiver(*state_, "ReceivePort::receive_for");
+  PersistentValue m;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  if (!internal::wait_for_message(*state_, m, deadline, /*forever=*/false)) return std::nullopt;
+  return m.get();
+}
+
+std::optional<Value> ReceivePort::try_receive() {
+  internal::require_receiver(*state_, "ReceivePort::try_receive");
+  PersistentValue m;
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    if (!internal::pop_locked(*state_, m)) return std::nullopt;
+  }
+  return m.get();
+}
+
+size_t ReceivePort::dispatch(const std::function<void(Value)>& handler, std::chrono::nanoseconds timeout, size_t max) {
+  internal::require_receiver(*state_, "ReceivePort::dispatch");
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  size_t ran = 0;
+  while (ran < max) {
+    PersistentValue m;
+    if (!internal::wait_for_message(*state_, m, deadline, /*forever=*/false)) break;
+    const Value v = m.get();
+    ++ran;
+    handler(v);
+  }
+  return ran;
+}
+
+size_t ReceivePort::pending() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->queue.size();
+}
+
+}  // namespace shoal

@@ -1,0 +1,41 @@
+// Subgraphs of an isolate (internal): what a deep copy copies and what a transfer or a
+// detach moves (runtime/deep_copy.cc, runtime/transfer.cc).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "objects/object_index.h"
+#include "shoal/value.h"
+
+namespace shoal::internal {
+
+class HeapImpl;
+
+// Owner id of a detached graph: no isolate has it, so no store into it passes the owner
+// check until attach() gives it an owner again.
+inline constexpr uint32_t kDetachedOwner = (uint32_t{1} << 24) - 1;
+
+// The objects a copy must copy, reachable from `root` through strong slots: every object
+// that is not shareable (frozen, deeply immutable, trivially shareable or being frozen:
+// those are referenced, not copied). Insertion order: root first. A mutable object owned
+// by an isolate other than the caller's throws the owner-check error of a store, before
+// anything is allocated. `objects` and `index` are filled in step.
+void collect_copy_set(HeapImpl& heap, Value root, std::vector<Object*>& objects, ObjectIndex& index);
+
+// The objects a transfer or detach moves: reachable from `root` through strong slots of
+// objects owned by `owner` (itself included); shareable and unowned objects are the
+// boundary (they stay where they are, shared), and a mutable object owned by anyone else
+// throws as above.
+void collect_owned_set(HeapImpl& heap, Value root, uint32_t owner, std::vector<Object*>& objects, ObjectIndex& index);
+
+// Deep copy of `root` whose new objects are owned by `owner` (0: unowned). Shareable
+// values are returned as they are. Runs on a running thread; allocates.
+Value deep_copy(Value root, uint32_t owner);
+
+// Moves the subgraph of the caller's isolate reachable from `root` to `to_owner`;
+// `safe`: after the referrer scan (TransferError if something outside refers into it).
+// `what` names the operation for errors.
+void transfer_subgraph(Value root, uint32_t to_owner, bool safe, const char* what);
+
+}  // namespace shoal::internal

@@ -1,0 +1,167 @@
+// Transfer and detach/attach: ownership moves by rewriting the owner bits of the
+// subgraph's headers (Object::set_owner, one atomic update each).
+//
+// UNSAFE: collect the subgraph (runtime/subgraph.h), rewrite the owners. O(subgraph).
+// Only the sender's isolate can store into the subgraph while this runs (the owner
+// check refuses everyone else), and the sender is the calling thread, so the set cannot
+// change under it.
+// SAFE: the same, but the owners are rewritten inside a stop-the-world pause right
+// after the referrer scan (gc/referrer_scan.h) found no heap object outside the subgraph,
+// no persistent handle and no global referring into it. The scan and the rewrite are one
+// atomic step: no thread runs between them. While the thread waits for that pause
+// (a safepoint), the collected objects are a scratch root.
+#include <string>
+
+#include "gc/referrer_scan.h"
+#include "gc/roots.h"
+#include "gc/thread_registry.h"
+#include "heap/heap_impl.h"
+#include "runtime/isolate_context.h"
+#include "runtime/subgraph.h"
+#include "shoal/errors.h"
+#include "shoal/internal/mutation_checks.h"
+#include "shoal/object_model.h"
+#include "shoal/ports.h"
+
+namespace shoal {
+namespace internal {
+
+namespace {
+class Children final : public SlotVisitor {
+ public:
+  explicit Children(std::vector<Object*>& out) : out_(out) {}
+  void visit(const Slot* slots, size_t n) override {
+    for (size_t i = 0; i < n; ++i) {
+      const Value v = slots[i].load();
+      if (v.is_object()) out_.push_back(v.as_object());
+    }
+  }
+
+ private:
+  std::vector<Object*>& out_;
+};
+
+uint32_t owner_of(uint64_t h) { return static_cast<uint32_t>((h & header::kOwnerMask) >> header::kOwnerShift); }
+
+// Throws the store check's error for a foreign mutable object (never returns for one).
+void refuse_foreign(Object* o, uint64_t h, const char* what) {
+  if (((h ^ tls_owner_key) & header::kOwnerMask) != 0) store_check_slow(o, h & ~header::kImmutableMask, what);
+}
+
+MutatorThread* require_running_thread(const char* what) {
+  MutatorThread* self = current_thread();
+  if (!self) throw NotAttached(std::string(what) + " on a thread that is not attached to a heap");
+  check_heap_access(self, what);
+  return self;
+}
+}  // namespace
+
+void collect_copy_set(HeapImpl& heap, Value root, std::vector<Object*>& objects, ObjectIndex& index) {
+  std::vector<Object*> stack;
+  if (root.is_object()) stack.push_back(root.as_object());
+  Children children(stack);
+  while (!stack.empty()) {
+    Object* o = stack.back();
+    stack.pop_back();
+    const uint64_t h = o->header_word();
+    if (h & (header::kShareableMask | header::kFreezing)) continue;
+    if (!index.insert(o).second) continue;
+    if (owner_of(h) != 0 && !(h & header::kShared)) refuse_foreign(o, h, "copy");
+    objects.push_back(o);
+    heap.model.trace(o, children);
+  }
+}
+
+void collect_owned_set(HeapImpl& heap, Value root, uint32_t owner, std::vector<Object*>& objects, ObjectIndex& index) {
+  std::vector<Object*> stack;
+  if (root.is_object()) stack.push_back(root.as_object());
+  Children children(stack);
+  while (!stack.empty()) {
+    Object* o = stack.back();
+    stack.pop_back();
+    const uint64_t h = o->header_word();
+    if (h & (header::kShareableMask | header::kFreezing | header::kShared)) continue;
+    const uint32_t o_owner = owner_of(h);
+    if (o_owner == 0) continue;  // unowned: shared by everyone, stays put
+    if (o_owner != owner) refuse_foreign(o, h, "transfer");
+    if (!index.insert(o).second) continue;
+    objects.push_back(o);
+    heap.model.trace(o, children);
+  }
+}
+
+void transfer_subgraph(Value root, uint32_t to_owner, bool safe, const char* what) {
+  MutatorThread* self = require_running_thread(what);
+  const ThreadIsolateState& where = tls_isolate;
+  if (where.mode != IsolateMode::kIsolate)
+    throw ThreadStateError(std::string(what) + ": only an isolate owns objects to transfer (the calling thread is " +
+                           (where.mode == IsolateMode::kShared ? "in the shared isolate)" : "outside isolates)"));
+  if (where.group->options.share_everything) return;  // nothing is owned
+  HeapImpl& heap = *self->heap;
+  std::vector<Object*> objects;
+  ObjectIndex index;
+  collect_owned_set(heap, root, where.isolate->id, objects, index);
+  if (objects.empty()) return;
+  if (!safe) {
+    for (Object* o : objects) o->set_owner(to_owner);
+    return;
+  }
+  std::optional<std::string> referrer;
+  {
+    ScratchRoots keep(heap.roots, &objects);
+    heap.collector.exclusive_pause(self, "transfer check", [&] {
+      referrer = find_referrer_in_pause(heap, index);
+      if (!referrer)
+        for (Object* o : objects) o->set_owner(to_owner);
+    });
+  }
+  if (referrer)
+    throw TransferError(std::string(what) + " (SAFE): " + *referrer +
+                        "; drop that reference first, copy the graph instead, or use the UNSAFE mode if the "
+                        "reference will never be used");
+}
+
+}  // namespace internal
+
+// --- DetachedGraph ---
+
+struct DetachedGraph::State {
+  PersistentValue root;
+  uint64_t group_serial = 0;
+};
+
+DetachedGraph::DetachedGraph() = default;
+DetachedGraph::DetachedGraph(DetachedGraph&&) noexcept = default;
+DetachedGraph& DetachedGraph::operator=(DetachedGraph&&) noexcept = default;
+DetachedGraph::~DetachedGraph() = default;
+bool DetachedGraph::empty() const { return !state_; }
+
+DetachedGraph detach(Value root, bool safe) {
+  internal::transfer_subgraph(root, internal::kDetachedOwner, safe, "detach");
+  DetachedGraph g;
+  g.state_ = std::make_unique<DetachedGraph::State>();
+  g.state_->root = PersistentValue(*current_heap(), root);
+  g.state_->group_serial = internal::tls_isolate.group->serial;
+  return g;
+}
+
+Value attach(DetachedGraph& graph) {
+  if (!graph.state_) throw InvalidArgument("attach: the detached graph is empty (already attached, or moved from)");
+  const internal::ThreadIsolateState& where = internal::tls_isolate;
+  if (where.mode != internal::IsolateMode::kIsolate || where.group->serial != graph.state_->group_serial)
+    throw ThreadStateError("attach: the calling thread must be in an isolate of the graph's group");
+  internal::MutatorThread* self = internal::current_thread();
+  internal::check_heap_access(self, "attach");
+  const Value root = graph.state_->root.get();
+  // Only the detached owner's objects move; everything else was the boundary at detach.
+  if (!where.group->options.share_everything) {
+    std::vector<Object*> objects;
+    internal::ObjectIndex index;
+    internal::collect_owned_set(*self->heap, root, internal::kDetachedOwner, objects, index);
+    for (Object* o : objects) o->set_owner(where.isolate->id);
+  }
+  graph.state_.reset();
+  return root;
+}
+
+}  // namespace shoal

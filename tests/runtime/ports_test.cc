@@ -1,0 +1,287 @@
+// Ports: share / copy / transfer (SAFE and UNSAFE), blocking receive with timeout, the
+// callback form, closing; detach / attach.
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "tests/test_support.h"
+
+namespace shoal::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class PortsTest : public ::testing::Test {
+ protected:
+  IsolateGroup group;
+  Isolate& a = group.create_isolate("a");
+  Isolate& b = group.create_isolate("b");
+};
+
+TEST_F(PortsTest, ShareSendsTheReferenceItself) {
+  ReceivePort inbox(b);
+  SendPort to_b = inbox.send_port();
+  IsolateScope in_a(a);
+  Ref<Node> frozen = freeze(make_tree(4));
+  to_b.send(frozen.value(), SendMode::kShare);
+  to_b.send(String::create("hi").value(), SendMode::kShare);
+  to_b.send(Value::from_int(5), SendMode::kShare);
+  Ref<Node> mutable_node = make<Node>();
+  EXPECT_THROW(to_b.send(mutable_node.value(), SendMode::kShare), NotShareableError);
+  EXPECT_EQ(inbox.pending(), 3u);
+  EXPECT_THROW(inbox.receive(), ThreadStateError);  // a is not the port's isolate
+  run_in(b, [&] {
+    EXPECT_EQ(inbox.receive(), frozen.value());  // zero copy
+    EXPECT_EQ(cast<String>(inbox.receive())->view(), "hi");
+    EXPECT_EQ(inbox.receive().as_int(), 5);
+    EXPECT_FALSE(inbox.try_receive());
+  });
+}
+
+TEST_F(PortsTest, CopyPreservesCyclesAndSharingAndBelongsToTheReceiver) {
+  ReceivePort inbox(b);
+  IsolateScope in_a(a);
+  // root -> x, y; x -> y (shared), y -> root (cycle); y -> frozen string (not copied).
+  Ref<Node> root = make<Node>();
+  Ref<Node> x = make<Node>();
+  Ref<RefArray> y = RefArray::create(3);
+  Ref<String> str = String::create("shared");
+  root.set(&Node::left, x);
+  x.set(&Node::left, Ref<Node>());
+  root->value = 7;
+  Ref<Node> holder_y = make<Node>();
+  y->set(0, root.value());
+  y->set(1, str.value());
+  Ref<ByteArray> bytes = ByteArray::create(5);
+  bytes->set(4, 99);
+  y->set(2, bytes.value());
+  Ref<Node> yn = make<Node>();
+  yn.set(&Node::right, Ref<Node>::from_value(Value()));
+  root.set(&Node::right, yn);
+  yn.set(&Node::left, x);  // x reachable twice
+  inbox.send_port().send(root.value(), SendMode::kCopy);
+  // The original is untouched and still a's.
+  EXPECT_EQ(root.object()->owner(), a.id());
+  root.set(&Node::left, Ref<Node>());  // still writable by a
+  run_in(b, [&] {
+    Ref<Node> c = cast<Node>(inbox.receive());
+    EXPECT_NE(c, root);
+    EXPECT_EQ(c.object()->owner(), b.id());
+    EXPECT_EQ(c->value, 7);
+    Ref<Node> cx = c->left.get();
+    ASSERT_TRUE(cx);
+    EXPECT_NE(cx, x);
+    EXPECT_EQ(cx.object()->owner(), b.id());
+    Ref<Node> cyn = c->right.get();
+    EXPECT_EQ(cyn->left.get(), cx);  // sharing preserved: one copy of x
+    c.set(&Node::left, make<Node>());  // b owns the copy
+    group.heap().collect();
+  });
+  // A cycle through a RefArray, a byte array and a string.
+  Ref<RefArray> cyc = RefArray::create(3);
+  cyc->set(0, cyc.value());
+  cyc->set(1, str.value());
+  cyc->set(2, bytes.value());
+  inbox.send_port().send(cyc.value());  // kCopy is the default
+  run_in(b, [&] {
+    Ref<RefArray> c = cast<RefArray>(inbox.receive());
+    EXPECT_NE(c, cyc);
+    EXPECT_EQ(c->get(0), c.value());
+    EXPECT_EQ(c->get(1), str.value());  // shareable: referenced, not copied
+    Ref<ByteArray> cb = cast<ByteArray>(c->get(2));
+    EXPECT_NE(cb, bytes);
+    EXPECT_EQ(cb->get(4), 99);
+    cb->set(0, 1);
+  });
+  (void)holder_y;
+}
+
+TEST_F(PortsTest, CopyOfALongListNeedsNoRecursion) {
+  ReceivePort inbox(b);
+  IsolateScope in_a(a);
+  Ref<Node> list = make_list(200000);
+  inbox.send_port().send(list.value(), SendMode::kCopy);
+  run_in(b, [&] {
+    Ref<Node> c = cast<Node>(inbox.receive());
+    EXPECT_EQ(list_length_checked(c), 200000u);
+    EXPECT_EQ(c->left.get().object()->owner(), b.id());
+  });
+}
+
+TEST_F(PortsTest, SafeTransferMovesOwnershipAndTheSenderLosesWriteAccess) {
+  ReceivePort inbox(b);
+  IsolateScope in_a(a);
+  Ref<Node> tree = make_tree(5);
+  Ref<Node> left = tree->left.get();
+  inbox.send_port().send(tree.value(), SendMode::kTransfer);
+  EXPECT_EQ(tree.object()->owner(), b.id());
+  EXPECT_EQ(left.object()->owner(), b.id());
+  EXPECT_THROW(tree.set(&Node::left, Ref<Node>()), IncorrectDereferenceError);
+  EXPECT_THROW(left.set(&Node::left, Ref<Node>()), IncorrectDereferenceError);
+  run_in(b, [&] {
+    Ref<Node> t = cast<Node>(inbox.receive());
+    EXPECT_EQ(t, tree);  // no copy
+    EXPECT_EQ(check_tree(t, 5), 63);
+    t.set(&Node::left, Ref<Node>());
+  });
+}
+
+TEST_F(PortsTest, SafeTransferRefusesWhileSomethingOutsideRefersIn) {
+  ReceivePort inbox(b);
+  IsolateScope in_a(a);
+  Ref<Node> graph = make_tree(3);
+  Ref<Node> inner = graph->left.get();
+  Ref<Node> outside = make<Node>();
+  outside.set(&Node::left, inner);  // a reference into the subgraph from outside
+  try {
+    inbox.send_port().send(graph.value(), SendMode::kTransfer);
+    FAIL();
+  } catch (const TransferError& e) {
+    EXPECT_NE(std::string(e.what()).find("test.Node"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(inbox.pending(), 0u);
+  EXPECT_EQ(graph.object()->owner(), a.id());  // nothing moved
+  EXPECT_EQ(inner.object()->owner(), a.id());
+  // A persistent handle counts too.
+  outside.set(&Node::left, Ref<Node>());
+  {
+    Persistent<Node> handle(group.heap(), inner);
+    EXPECT_THROW(inbox.send_port().send(graph.value(), SendMode::kTransfer), TransferError);
+  }
+  // Once dropped, it goes; the stack references do not count.
+  inbox.send_port().send(graph.value(), SendMode::kTransfer);
+  EXPECT_EQ(inner.object()->owner(), b.id());
+  // UNSAFE does not check.
+  Ref<Node> g2 = make_tree(2);
+  outside.set(&Node::right, g2->left.get());
+  inbox.send_port().send(g2.value(), SendMode::kTransferUnsafe);
+  EXPECT_EQ(g2->left.get().object()->owner(), b.id());
+}
+
+TEST_F(PortsTest, TransferStopsAtSharedAndUnownedObjects) {
+  ReceivePort inbox(b);
+  IsolateScope in_a(a);
+  Ref<Node> unowned = run_shared([] { return make<Node>(); });
+  Ref<Node> frozen = freeze(make<Node>());
+  Ref<Node> root = make<Node>();
+  root.set(&Node::left, unowned);
+  root.set(&Node::right, frozen);
+  inbox.send_port().send(root.value(), SendMode::kTransfer);
+  EXPECT_EQ(root.object()->owner(), b.id());
+  EXPECT_EQ(unowned.object()->owner(), 0u);
+  EXPECT_EQ(frozen.object()->owner(), a.id());
+}
+
+TEST_F(PortsTest, ForeignObjectsCannotBeSentAndNothingChanges) {
+  ReceivePort inbox(b);
+  IsolateScope in_a(a);
+  Ref<Node> theirs = run_in(b, [] { return make<Node>(); });
+  Ref<Node> unowned = run_shared([] { return make<Node>(); });
+  run_in(b, [&] { unowned.set(&Node::left, theirs); });
+  Ref<Node> mine = make<Node>();
+  mine.set(&Node::left, unowned);
+  EXPECT_THROW(inbox.send_port().send(mine.value(), SendMode::kCopy), IncorrectDereferenceError);
+  EXPECT_EQ(inbox.pending(), 0u);
+  // Transfer moves only a's objects: the unowned one is the boundary.
+  inbox.send_port().send(mine.value(), SendMode::kTransfer);
+  EXPECT_EQ(theirs.object()->owner(), b.id());
+  EXPECT_EQ(unowned.object()->owner(), 0u);
+}
+
+TEST_F(PortsTest, BlockingReceiveTimeoutsAndTheCallbackForm) {
+  ReceivePort inbox(b);
+  SendPort to_b = inbox.send_port();
+  std::thread receiver([&] {
+    IsolateScope s(b);
+    auto t0 = std::chrono::steady_clock::now();
+    EXPECT_FALSE(inbox.receive_for(20ms));
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, 20ms);
+    Value first = inbox.receive();  // blocks until the sender sends (GC-safe)
+    EXPECT_EQ(first.as_int(), 1);
+    std::vector<int64_t> got;
+    const size_t n = inbox.dispatch([&](Value v) { got.push_back(cast<Node>(v)->value); }, 2s, 3);
+    EXPECT_EQ(n, 3u);
+    EXPECT_EQ(got, (std::vector<int64_t>{10, 11, 12}));
+  });
+  {
+    IsolateScope s(a);
+    std::this_thread::sleep_for(40ms);
+    run_native([] { std::this_thread::sleep_for(10ms); });
+    group.heap().collect();  // the blocked receiver does not hold this up
+    to_b.send(Value::from_int(1));
+    for (int i = 10; i < 13; ++i) {
+      Ref<Node> n = make<Node>();
+      n->value = i;
+      to_b.send(n.value());
+      group.heap().collect();  // queued messages are roots
+    }
+  }
+  receiver.join();
+}
+
+TEST_F(PortsTest, ClosedPorts) {
+  auto inbox = std::make_unique<ReceivePort>(b);
+  SendPort to_b = inbox->send_port();
+  IsolateScope in_a(a);
+  to_b.send(Value::from_int(1));
+  run_in(b, [&] {
+    inbox->close();
+    EXPECT_THROW(inbox->receive(), PortClosedError);
+    EXPECT_FALSE(inbox->receive_for(1ms));
+  });
+  EXPECT_TRUE(to_b.is_closed());
+  EXPECT_THROW(to_b.send(Value::from_int(2)), PortClosedError);
+  inbox.reset();
+  EXPECT_THROW(to_b.send(Value::from_int(3)), PortClosedError);
+  EXPECT_THROW(SendPort().send(Value::null()), InvalidArgument);
+}
+
+TEST_F(PortsTest, DetachAndAttachOnAnotherThread) {
+  DetachedGraph parked;
+  HiddenPtr hidden;
+  {
+    IsolateScope in_a(a);
+    Ref<Node> tree = make_tree(6);
+    hidden = HiddenPtr(tree.object());
+    parked = detach(tree.value());
+    EXPECT_EQ(tree.object()->owner(), (uint32_t{1} << 24) - 1);
+    try {
+      tree.set(&Node::left, Ref<Node>());
+      FAIL();
+    } catch (const IncorrectDereferenceError& e) {
+      EXPECT_NE(std::string(e.what()).find("detached"), std::string::npos) << e.what();
+    }
+    group.heap().collect();  // the handle keeps it alive
+  }
+  EXPECT_FALSE(parked.empty());
+  std::thread([&] {
+    // Attaching needs an isolate.
+    MutatorScope m(group.heap());
+    EXPECT_THROW(attach(parked), ThreadStateError);
+  }).join();
+  std::thread([&] {
+    IsolateScope in_b(b);
+    Ref<Node> t = cast<Node>(attach(parked));
+    EXPECT_EQ(t.object(), hidden.get<Object>());
+    EXPECT_EQ(check_tree(t, 6), 127);
+    EXPECT_EQ(t->left.get().object()->owner(), b.id());
+    t.set(&Node::left, Ref<Node>());
+    EXPECT_TRUE(parked.empty());
+    EXPECT_THROW(attach(parked), InvalidArgument);
+  }).join();
+}
+
+TEST_F(PortsTest, SafeDetachChecksReferrers) {
+  IsolateScope in_a(a);
+  Ref<Node> tree = make_tree(2);
+  Ref<Node> outside = make<Node>();
+  outside.set(&Node::left, tree->right.get());
+  EXPECT_THROW(detach(tree.value()), TransferError);
+  EXPECT_EQ(tree.object()->owner(), a.id());
+  DetachedGraph g = detach(tree.value(), /*safe=*/false);
+  EXPECT_FALSE(g.empty());
+  run_shared([&] { EXPECT_THROW(detach(make<Node>().value()), ThreadStateError); });
+}
+
+}  // namespace
+}  // namespace shoal::test
