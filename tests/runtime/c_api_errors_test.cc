@@ -1,0 +1,81 @@
+// The C API's error mapping for C++ callbacks: exceptions become codes with messages,
+// the shared isolate's rules hold inside callbacks, and the calling thread's own state
+// is restored afterwards.
+#include <stdexcept>
+#include <thread>
+
+#include "shoal/shoal_c.h"
+#include "tests/test_support.h"
+
+namespace shoal::test {
+namespace {
+
+struct Context {
+  IsolatedGlobal* global = nullptr;
+  Persistent<Node>* isolate_object = nullptr;
+};
+
+TEST(CApiErrorsTest, CallbackExceptionsAndIsolationBecomeCodes) {
+  shoal_group* g = nullptr;
+  shoal_error err;
+  ASSERT_EQ(shoal_group_create(nullptr, &g, &err), SHOAL_OK);
+  IsolateGroup& group = group_of(g);
+  Isolate& a = group.create_isolate("a");
+  IsolatedGlobal global(group, "secret");
+  Persistent<Node> isolate_object;
+  {
+    IsolateScope s(a);
+    isolate_object = Persistent<Node>(group.heap(), make<Node>());
+  }
+  Context ctx{&global, &isolate_object};
+  uint32_t throws_id, global_id, write_id, shared_id;
+  auto throws = [](void*, const int64_t*, size_t, int64_t*, shoal_error*) -> int { throw std::runtime_error("boom"); };
+  auto reads_global = [](void* c, const int64_t*, size_t, int64_t*, shoal_error*) -> int {
+    (void)static_cast<Context*>(c)->global->get();
+    return SHOAL_OK;
+  };
+  auto writes_isolated = [](void* c, const int64_t*, size_t, int64_t*, shoal_error*) -> int {
+    static_cast<Context*>(c)->isolate_object->get().set(&Node::left, make<Node>());
+    return SHOAL_OK;
+  };
+  auto checks_shared = [](void*, const int64_t*, size_t, int64_t* result, shoal_error*) -> int {
+    *result = in_shared_isolate() ? 1 : 0;
+    return SHOAL_OK;
+  };
+  ASSERT_EQ(shoal_register_callback(g, "throws", throws, &ctx, &throws_id, &err), SHOAL_OK);
+  ASSERT_EQ(shoal_register_callback(g, "global", reads_global, &ctx, &global_id, &err), SHOAL_OK);
+  ASSERT_EQ(shoal_register_callback(g, "write", writes_isolated, &ctx, &write_id, &err), SHOAL_OK);
+  ASSERT_EQ(shoal_register_callback(g, "shared", checks_shared, &ctx, &shared_id, &err), SHOAL_OK);
+
+  EXPECT_EQ(shoal_call(g, throws_id, nullptr, 0, nullptr, &err), SHOAL_ERR_CALLBACK);
+  EXPECT_NE(std::string(err.message).find("boom"), std::string::npos) << err.message;
+  EXPECT_EQ(shoal_call(g, global_id, nullptr, 0, nullptr, &err), SHOAL_ERR_ISOLATION);
+  EXPECT_NE(std::string(err.message).find("'secret'"), std::string::npos) << err.message;
+  EXPECT_EQ(shoal_call(g, write_id, nullptr, 0, nullptr, &err), SHOAL_ERR_ISOLATION);
+  int64_t r = 0;
+  EXPECT_EQ(shoal_call(g, shared_id, nullptr, 0, &r, &err), SHOAL_OK);
+  EXPECT_EQ(r, 1);
+  EXPECT_EQ(current_heap(), nullptr);  // detached again after each call
+
+  // From a thread inside an isolate of the group: runs in the shared isolate, and the
+  // thread is back in its isolate afterwards.
+  {
+    IsolateScope s(a);
+    EXPECT_EQ(shoal_call(g, shared_id, nullptr, 0, &r, &err), SHOAL_OK);
+    EXPECT_EQ(r, 1);
+    EXPECT_EQ(current_isolate(), &a);
+    EXPECT_EQ(shoal_group_destroy(g, &err), SHOAL_ERR_BUSY);
+  }
+  // From a thread attached to another heap: a thread-state error, not a crash.
+  std::thread([&] {
+    Heap other;
+    MutatorScope m(other);
+    shoal_error e;
+    EXPECT_EQ(shoal_call(g, shared_id, nullptr, 0, nullptr, &e), SHOAL_ERR_THREAD_STATE);
+  }).join();
+  isolate_object.reset();
+  EXPECT_EQ(shoal_group_destroy(g, &err), SHOAL_OK);
+}
+
+}  // namespace
+}  // namespace shoal::test
