@@ -43,10 +43,11 @@ class ObjectIndex {
   size_t size() const { return count_; }
 
  private:
-  static size_t hash(const Object* o) {
-    uint64_t x = reinterpret_cast<uintptr_t>(o) >> 4;
-    x *= 0x9E3779B97F4A7C15ull;
-    return static_cast<size_t>(x >> 20);
+  // Fibonacci hashing: the top log2(size) bits of the product (the low bits of an
+  // address-times-constant product cluster for objects laid out at a fixed stride).
+  size_t hash(const Object* o) const {
+    const uint64_t x = (reinterpret_cast<uintptr_t>(o) >> 4) * 0x9E3779B97F4A7C15ull;
+    return static_cast<size_t>(x >> shift_);
   }
   size_t mask() const { return slots_.size() - 1; }
   void grow() {
@@ -54,6 +55,7 @@ class ObjectIndex {
     std::vector<size_t> old_index(slots_.size() * 2, 0);
     old_slots.swap(slots_);
     old_index.swap(index_);
+    --shift_;
     for (size_t j = 0; j < old_slots.size(); ++j) {
       if (!old_slots[j]) continue;
       size_t i = hash(old_slots[j]) & mask();
@@ -66,6 +68,7 @@ class ObjectIndex {
   std::vector<Object*> slots_;
   std::vector<size_t> index_;
   size_t count_ = 0;
+  unsigned shift_ = 64 - 6;  // 64 - log2(slots_.size())
 };
 
 }  // namespace shoal::internal
