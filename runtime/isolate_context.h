@@ -97,6 +97,7 @@ class GroupImpl {
   // from its heap when it is destroyed first.
   size_t register_global(std::shared_ptr<IsolatedGlobalDecl> decl);
   void register_field(std::shared_ptr<SharedFieldState> field);
+  void register_port(std::shared_ptr<PortState> port);
 
   IsolateGroup* const facade;
   const IsolateGroupOptions options;
@@ -110,6 +111,7 @@ class GroupImpl {
   std::atomic<size_t> isolate_count_{0};
   std::vector<std::weak_ptr<IsolatedGlobalDecl>> globals_;
   std::vector<std::weak_ptr<SharedFieldState>> fields_;
+  std::vector<std::weak_ptr<PortState>> ports_;
 };
 
 // The per-thread owner key for `state` (0 unless in an isolate of a group that checks

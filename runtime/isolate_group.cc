@@ -6,6 +6,7 @@
 #include "gc/thread_registry.h"
 #include "runtime/globals.h"
 #include "runtime/isolate_context.h"
+#include "runtime/port_state.h"
 #include "shoal/errors.h"
 #include "shoal/internal/mutation_checks.h"
 
@@ -93,14 +94,23 @@ GroupImpl::~GroupImpl() {
   }
   if (options.checked_reads) g_checked_reads.fetch_sub(1, std::memory_order_relaxed);
   std::vector<std::shared_ptr<SharedFieldState>> fields;
+  std::vector<std::shared_ptr<PortState>> ports;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    for (auto& w : ports_)
+      if (auto p = w.lock()) ports.push_back(std::move(p));
     for (auto& w : fields_)
       if (auto f = w.lock()) fields.push_back(std::move(f));
     for (auto& w : globals_)
       if (auto g = w.lock()) g->group.store(nullptr, std::memory_order_release);
   }
   for (auto& f : fields) f->detach_from_group();
+  // Ports: close them and drop their queued messages (persistent handles of `heap`).
+  for (auto& p : ports) {
+    p->close_and_take();
+    std::lock_guard<std::mutex> lock(p->mu);
+    p->group.store(nullptr, std::memory_order_release);
+  }
   // Each isolate's globals are persistent handles of `heap`: release them while it lives.
   for (IsolateImpl& iso : isolates_) iso.drop_globals();
 }
@@ -133,6 +143,13 @@ size_t GroupImpl::register_global(std::shared_ptr<IsolatedGlobalDecl> decl) {
   std::lock_guard<std::mutex> lock(mu_);
   globals_.push_back(decl);
   return globals_.size() - 1;
+}
+
+void GroupImpl::register_port(std::shared_ptr<PortState> port) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // Forget ports that are gone, so a long-lived group does not accumulate them.
+  std::erase_if(ports_, [](const std::weak_ptr<PortState>& w) { return w.expired(); });
+  ports_.push_back(std::move(port));
 }
 
 void GroupImpl::register_field(std::shared_ptr<SharedFieldState> field) {

@@ -13,6 +13,7 @@
 #include "gc/roots.h"
 #include "heap/heap_impl.h"
 #include "runtime/isolate_context.h"
+#include "runtime/port_state.h"
 #include "runtime/subgraph.h"
 #include "shoal/ports.h"
 #include "shoal/sharing.h"
@@ -20,21 +21,21 @@
 namespace shoal {
 namespace internal {
 
-struct PortState {
-  GroupImpl* group = nullptr;
-  IsolateImpl* owner = nullptr;
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<PersistentValue> queue;  // guarded by mu
-  bool closed = false;                // guarded by mu
-};
 
 namespace {
+// The port's group, or PortClosedError once the group is gone.
+GroupImpl* live_group(const PortState& s, const char* what) {
+  GroupImpl* g = s.group.load(std::memory_order_acquire);
+  if (!g) throw PortClosedError(std::string(what) + ": the port's isolate group has been destroyed");
+  return g;
+}
+
 void require_receiver(const PortState& s, const char* what) {
+  GroupImpl* g = live_group(s, what);
   if (tls_isolate.mode != IsolateMode::kIsolate || tls_isolate.isolate != s.owner)
     throw ThreadStateError(std::string(what) + ": only a thread in the port's isolate '" + s.owner->name +
                            "' may receive from it");
-  require_running(s.group->heap.impl(), what);
+  require_running(g->heap.impl(), what);
 }
 
 // Pops a message; false if none. Call with the lock held.
@@ -71,14 +72,15 @@ using internal::PortState;
 void SendPort::send(Value value, SendMode mode) const {
   if (!state_) throw InvalidArgument("SendPort::send: an empty SendPort");
   PortState& s = *state_;
-  internal::require_running(s.group->heap.impl(), "SendPort::send");
+  internal::GroupImpl* group = internal::live_group(s, "SendPort::send");
+  internal::require_running(group->heap.impl(), "SendPort::send");
   {
     std::lock_guard<std::mutex> lock(s.mu);
     if (s.closed) throw PortClosedError("SendPort::send: the port of isolate '" + s.owner->name + "' is closed");
   }
   Value message = value;
   if (!is_shareable(value)) {
-    const uint32_t to = s.group->options.share_everything ? 0 : s.owner->id;
+    const uint32_t to = group->options.share_everything ? 0 : s.owner->id;
     switch (mode) {
       case SendMode::kShare:
         throw NotShareableError("SendPort::send(kShare): " + internal::describe_value(value) +
@@ -94,7 +96,7 @@ void SendPort::send(Value value, SendMode mode) const {
         break;
     }
   }
-  PersistentValue handle(s.group->heap, message);
+  PersistentValue handle(group->heap, message);
   {
     std::lock_guard<std::mutex> lock(s.mu);
     if (s.closed) throw PortClosedError("SendPort::send: the port of isolate '" + s.owner->name + "' is closed");
@@ -111,23 +113,19 @@ bool SendPort::is_closed() const {
 
 ReceivePort::ReceivePort(Isolate& owner) : state_(std::make_shared<PortState>()) {
   state_->owner = &owner.impl();
-  state_->group = owner.impl().group;
+  state_->group.store(owner.impl().group, std::memory_order_release);
+  owner.impl().group->register_port(state_);
 }
 
 ReceivePort::~ReceivePort() { close(); }
 
 SendPort ReceivePort::send_port() const { return SendPort(state_); }
-Isolate& ReceivePort::isolate() const { return state_->owner->facade; }
-
-void ReceivePort::close() {
-  std::deque<PersistentValue> dropped;
-  {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    state_->closed = true;
-    dropped.swap(state_->queue);
-  }
-  state_->cv.notify_all();
+Isolate& ReceivePort::isolate() const {
+  internal::live_group(*state_, "ReceivePort::isolate");
+  return state_->owner->facade;
 }
+
+void ReceivePort::close() { state_->close_and_take(); }
 
 Value ReceivePort::receive() {
   internal::require_receiver(*state_, "ReceivePort::receive");

@@ -42,6 +42,7 @@ class GroupImpl;
 class IsolateImpl;
 struct IsolatedGlobalDecl;
 struct SharedFieldState;
+struct PortState;
 }  // namespace internal
 
 struct IsolateGroupOptions {

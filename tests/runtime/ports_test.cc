@@ -285,3 +285,27 @@ TEST_F(PortsTest, SafeDetachChecksReferrers) {
 
 }  // namespace
 }  // namespace shoal::test
+
+namespace shoal::test {
+namespace {
+
+TEST(PortsLifetimeTest, PortsOutlivingTheirGroupAreClosed) {
+  auto group = std::make_unique<IsolateGroup>();
+  Isolate& a = group->create_isolate("a");
+  auto inbox = std::make_unique<ReceivePort>(a);
+  SendPort to_a = inbox->send_port();
+  {
+    IsolateScope s(a);
+    to_a.send(make<Node>().value());  // queued when the group dies
+  }
+  group.reset();
+  EXPECT_TRUE(to_a.is_closed());
+  EXPECT_THROW(to_a.send(Value::from_int(1)), PortClosedError);
+  EXPECT_THROW(inbox->receive(), PortClosedError);
+  EXPECT_THROW(inbox->isolate(), PortClosedError);
+  EXPECT_EQ(inbox->pending(), 0u);
+  inbox.reset();
+}
+
+}  // namespace
+}  // namespace shoal::test

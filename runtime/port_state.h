@@ -1,0 +1,40 @@
+// A port's shared state (internal; runtime/ports.cc). Shared by the ReceivePort and every
+// SendPort copy; registered with the group, whose destructor closes it (dropping the
+// queued handles while the heap still exists), so a port handle that outlives its group
+// answers PortClosedError instead of touching freed memory.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+
+#include "shoal/persistent.h"
+
+namespace shoal::internal {
+
+class GroupImpl;
+class IsolateImpl;
+
+struct PortState {
+  std::atomic<GroupImpl*> group{nullptr};  // null once the group is destroyed (set under mu)
+  IsolateImpl* owner = nullptr;            // valid while group is
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<PersistentValue> queue;  // guarded by mu
+  bool closed = false;                // guarded by mu
+
+  // Closes the port and returns the queued messages (destroy them outside mu).
+  std::deque<PersistentValue> close_and_take() {
+    std::deque<PersistentValue> dropped;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      closed = true;
+      dropped.swap(queue);
+    }
+    cv.notify_all();
+    return dropped;
+  }
+};
+
+}  // namespace shoal::internal
