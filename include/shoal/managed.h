@@ -100,14 +100,16 @@ class Ref {
   Value value() const { return object_ ? Value::from_object(object_) : Value::null(); }
   friend bool operator==(Ref a, Ref b) { return a.object_ == b.object_; }
 
+  // (The store check in write() covers ownership: no read check on the way.)
   template <class U>
   void set(Member<U> T::*field, Ref<U> target) const {
-    write(object_, (operator->()->*field).slot(), target.value());
+    write(object_, (payload()->*field).slot(), target.value());
   }
-  void set(Slot T::*field, Value value) const { write(object_, operator->()->*field, value); }
+  void set(Slot T::*field, Value value) const { write(object_, payload()->*field, value); }
 
  private:
   explicit Ref(Object* o) : object_(o) {}
+  T* payload() const { return static_cast<T*>(object_->payload()); }
   Object* object_ = nullptr;
 };
 
