@@ -213,7 +213,7 @@ void BM_Field(benchmark::State& state) {
   (void)field.get();
   (void)global.get();
   uint64_t sink = 0;
-  for (auto _ : state) {
+  while (state.KeepRunningBatch(static_cast<benchmark::IterationCount>(kOps))) {
     const auto t0 = std::chrono::steady_clock::now();
     for (size_t i = 0; i < kOps; ++i) {
       if constexpr (kWhich == 0) sink += field.get().raw();
@@ -223,7 +223,7 @@ void BM_Field(benchmark::State& state) {
       else if constexpr (kWhich == 4) sink += handle.get().value().raw();
       else sink += plain.load(std::memory_order_acquire);
     }
-    state.SetIterationTime(seconds_since(t0) / kOps);
+    state.SetIterationTime(seconds_since(t0));
   }
   benchmark::DoNotOptimize(sink);
 }

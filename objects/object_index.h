@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "shoal/object.h"
@@ -17,25 +18,24 @@ class ObjectIndex {
  public:
   static constexpr size_t kMissing = SIZE_MAX;
 
-  ObjectIndex() : slots_(64, nullptr), index_(64, 0) {}
+  ObjectIndex() : slots_(64) {}
 
   // The index of `o`, or kMissing.
   size_t find(const Object* o) const {
     for (size_t i = hash(o) & mask(); ; i = (i + 1) & mask()) {
-      if (slots_[i] == o) return index_[i];
-      if (slots_[i] == nullptr) return kMissing;
+      if (slots_[i].object == o) return slots_[i].index;
+      if (slots_[i].object == nullptr) return kMissing;
     }
   }
   bool contains(const Object* o) const { return find(o) != kMissing; }
 
   // Inserts `o` with the next index; returns {index, true}, or {existing index, false}.
-  std::pair<size_t, bool> insert(Object* o) {
+  std::pair<size_t, bool> insert(const Object* o) {
     if ((count_ + 1) * 2 > slots_.size()) grow();
     for (size_t i = hash(o) & mask(); ; i = (i + 1) & mask()) {
-      if (slots_[i] == o) return {index_[i], false};
-      if (slots_[i] == nullptr) {
-        slots_[i] = o;
-        index_[i] = count_;
+      if (slots_[i].object == o) return {slots_[i].index, false};
+      if (slots_[i].object == nullptr) {
+        slots_[i] = {o, count_};
         return {count_++, true};
       }
     }
@@ -51,22 +51,22 @@ class ObjectIndex {
   }
   size_t mask() const { return slots_.size() - 1; }
   void grow() {
-    std::vector<Object*> old_slots(slots_.size() * 2, nullptr);
-    std::vector<size_t> old_index(slots_.size() * 2, 0);
-    old_slots.swap(slots_);
-    old_index.swap(index_);
+    std::vector<Entry> old(slots_.size() * 2);
+    old.swap(slots_);
     --shift_;
-    for (size_t j = 0; j < old_slots.size(); ++j) {
-      if (!old_slots[j]) continue;
-      size_t i = hash(old_slots[j]) & mask();
-      while (slots_[i]) i = (i + 1) & mask();
-      slots_[i] = old_slots[j];
-      index_[i] = old_index[j];
+    for (const Entry& e : old) {
+      if (!e.object) continue;
+      size_t i = hash(e.object) & mask();
+      while (slots_[i].object) i = (i + 1) & mask();
+      slots_[i] = e;
     }
   }
 
-  std::vector<Object*> slots_;
-  std::vector<size_t> index_;
+  struct Entry {
+    const Object* object = nullptr;
+    size_t index = 0;
+  };
+  std::vector<Entry> slots_;
   size_t count_ = 0;
   unsigned shift_ = 64 - 6;  // 64 - log2(slots_.size())
 };

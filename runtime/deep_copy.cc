@@ -1,9 +1,10 @@
 // Deep copy into another isolate (runtime/subgraph.h), for SendMode::kCopy.
 //
-//   1. Collect the copy set: every non-shareable object reachable from the root (no
-//      recursion; an ObjectIndex maps each to its position). Shareable objects are the
-//      boundary: copies refer to them, as the originals did. Nothing is allocated yet, so
-//      a foreign object found here (an owner-check error) leaves no trace.
+//   1. Plan: the copy set - every non-shareable object reachable from the root (no
+//      recursion; an ObjectIndex maps each to its position) - and, per object, the copy-
+//      set index of each strong slot's target. Shareable objects are the boundary: copies
+//      refer to them, as the originals did. Nothing is allocated yet, so a foreign object
+//      found here (an owner-check error) leaves no trace.
 //   2. Allocate one copy per object - same class, size and tags, owned by the receiver
 //      (the calling thread's TLAB stamps the receiver's owner bits meanwhile) - and copy
 //      the payload word by word with relaxed atomic loads (racing writers of unowned
@@ -11,7 +12,7 @@
 //      the originals then; they are alive (step 1's list is a scratch root while we
 //      allocate, as are the copies), so a collection in between finds a consistent heap.
 //   3. Patch: every strong slot of every copy that holds an original from the set gets its
-//      copy (write_unchecked: the copies are fresh and the receiver's, the sender may
+//      copy (found through the plan's edges, without a hash lookup per slot) (write_unchecked: the copies are fresh and the receiver's, the sender may
 //      not pass the owner check for them); a weak slot gets the copy of its target if the
 //      target was copied, keeps a shareable target, and is cleared otherwise (the copy
 //      must not reach the sender's mutable objects).
@@ -57,22 +58,67 @@ void copy_payload(const Object* from, Object* to, size_t bytes) {
     dst_tail[i] = std::atomic_ref<uint8_t>(src_tail[i]).load(std::memory_order_relaxed);
 }
 
+// Step 1 with the edges recorded: for every object in the copy set (by index), the
+// copy-set index of each strong slot's target in trace order (kNone for a target that is
+// not copied). The patch pass then walks the copies' slots in the same order without a
+// hash lookup per slot.
+constexpr size_t kNone = SIZE_MAX;
+
+struct CopyPlan {
+  std::vector<Object*> originals;   // by index; the root is 0
+  ObjectIndex index;
+  std::vector<size_t> edges;        // concatenated per object, trace order
+  std::vector<size_t> edge_begin;   // by index: where its edges start in `edges`
+};
+
+class PlanBuilder final : public SlotVisitor {
+ public:
+  explicit PlanBuilder(CopyPlan& plan) : plan_(plan) {}
+  void visit(const Slot* slots, size_t n) override {
+    for (size_t i = 0; i < n; ++i) plan_.edges.push_back(add(slots[i].load()));
+  }
+  // The copy-set index of v's object, adding it (and checking its owner) when new.
+  size_t add(Value v) {
+    if (!v.is_object()) return kNone;
+    Object* o = v.as_object();
+    const uint64_t h = o->header_word();
+    if (h & (header::kShareableMask | header::kFreezing)) return kNone;
+    auto [idx, fresh] = plan_.index.insert(o);
+    if (fresh) {
+      if ((h & header::kOwnerMask) != 0 && !(h & header::kShared) &&
+          ((h ^ tls_owner_key) & header::kOwnerMask) != 0)
+        store_check_slow(o, h & ~header::kImmutableMask, "copy");
+      plan_.originals.push_back(o);
+    }
+    return idx;
+  }
+
+ private:
+  CopyPlan& plan_;
+};
+
 class Patcher final : public SlotVisitor {
  public:
-  Patcher(const ObjectIndex& index, const std::vector<Object*>& copies) : index_(index), copies_(copies) {}
+  Patcher(const CopyPlan& plan, const std::vector<Object*>& copies) : plan_(plan), copies_(copies) {}
   Object* holder = nullptr;
+  size_t next_edge = 0;
   void visit(const Slot* slots, size_t n) override {
     for (size_t i = 0; i < n; ++i) {
+      const size_t e = plan_.edges[next_edge++];
       const Value v = slots[i].load();
       if (!v.is_object()) continue;
-      const size_t j = index_.find(v.as_object());
-      if (j != ObjectIndex::kMissing) write_unchecked(holder, const_cast<Slot&>(slots[i]), Value::from_object(copies_[j]));
+      size_t j = e;
+      // The payload was copied after the plan; a racing writer of an unowned original
+      // may have changed the slot since: look that value up instead.
+      if (j == kNone || plan_.originals[j] != v.as_object()) j = plan_.index.find(v.as_object());
+      if (j != ObjectIndex::kMissing && j != kNone)
+        write_unchecked(holder, const_cast<Slot&>(slots[i]), Value::from_object(copies_[j]));
     }
   }
   void visit_weak(const Slot& slot) override {
     const Value v = slot.load();
     if (!v.is_object()) return;
-    const size_t j = index_.find(v.as_object());
+    const size_t j = plan_.index.find(v.as_object());
     if (j != ObjectIndex::kMissing)
       write_weak(const_cast<Slot&>(slot), Value::from_object(copies_[j]));
     else if (!v.as_object()->is_shareable())
@@ -80,7 +126,7 @@ class Patcher final : public SlotVisitor {
   }
 
  private:
-  const ObjectIndex& index_;
+  const CopyPlan& plan_;
   const std::vector<Object*>& copies_;
 };
 }  // namespace
@@ -91,9 +137,18 @@ Value deep_copy(Value root, uint32_t owner) {
   if (!self) throw NotAttached("copy on a thread that is not attached to a heap");
   check_heap_access(self, "copy");
   HeapImpl& heap = *self->heap;
-  std::vector<Object*> originals;
-  ObjectIndex index;
-  collect_copy_set(heap, root, originals, index);
+  CopyPlan plan;
+  {
+    // Breadth first, in index order: originals[k] is traced k-th (no work stack; a graph
+    // laid out in allocation order is walked in address order).
+    PlanBuilder builder(plan);
+    builder.add(root);
+    for (size_t k = 0; k < plan.originals.size(); ++k) {
+      plan.edge_begin.push_back(plan.edges.size());
+      heap.model.trace(plan.originals[k], builder);
+    }
+  }
+  std::vector<Object*>& originals = plan.originals;
   if (originals.empty()) return root;  // being frozen by another thread: immutable already
 
   std::vector<Object*> copies;
@@ -111,10 +166,11 @@ Value deep_copy(Value root, uint32_t owner) {
       copies.push_back(c);
     }
   }
-  Patcher patch(index, copies);
-  for (Object* c : copies) {
-    patch.holder = c;
-    heap.model.trace(c, patch);
+  Patcher patch(plan, copies);
+  for (size_t i = 0; i < copies.size(); ++i) {
+    patch.holder = copies[i];
+    patch.next_edge = plan.edge_begin[i];
+    heap.model.trace(copies[i], patch);
   }
   return Value::from_object(copies[0]);
 }

@@ -16,13 +16,6 @@ class HeapImpl;
 // check until attach() gives it an owner again.
 inline constexpr uint32_t kDetachedOwner = (uint32_t{1} << 24) - 1;
 
-// The objects a copy must copy, reachable from `root` through strong slots: every object
-// that is not shareable (frozen, deeply immutable, trivially shareable or being frozen:
-// those are referenced, not copied). Insertion order: root first. A mutable object owned
-// by an isolate other than the caller's throws the owner-check error of a store, before
-// anything is allocated. `objects` and `index` are filled in step.
-void collect_copy_set(HeapImpl& heap, Value root, std::vector<Object*>& objects, ObjectIndex& index);
-
 // The objects a transfer or detach moves: reachable from `root` through strong slots of
 // objects owned by `owner` (itself included); shareable and unowned objects are the
 // boundary (they stay where they are, shared), and a mutable object owned by anyone else

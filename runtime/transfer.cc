@@ -56,22 +56,6 @@ MutatorThread* require_running_thread(const char* what) {
 }
 }  // namespace
 
-void collect_copy_set(HeapImpl& heap, Value root, std::vector<Object*>& objects, ObjectIndex& index) {
-  std::vector<Object*> stack;
-  if (root.is_object()) stack.push_back(root.as_object());
-  Children children(stack);
-  while (!stack.empty()) {
-    Object* o = stack.back();
-    stack.pop_back();
-    const uint64_t h = o->header_word();
-    if (h & (header::kShareableMask | header::kFreezing)) continue;
-    if (!index.insert(o).second) continue;
-    if (owner_of(h) != 0 && !(h & header::kShared)) refuse_foreign(o, h, "copy");
-    objects.push_back(o);
-    heap.model.trace(o, children);
-  }
-}
-
 void collect_owned_set(HeapImpl& heap, Value root, uint32_t owner, std::vector<Object*>& objects, ObjectIndex& index) {
   std::vector<Object*> stack;
   if (root.is_object()) stack.push_back(root.as_object());

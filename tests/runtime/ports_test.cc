@@ -278,6 +278,7 @@ TEST_F(PortsTest, SafeDetachChecksReferrers) {
   outside.set(&Node::left, tree->right.get());
   EXPECT_THROW(detach(tree.value()), TransferError);
   EXPECT_EQ(tree.object()->owner(), a.id());
+  keep_alive(outside);  // the referrer must stay reachable until here
   DetachedGraph g = detach(tree.value(), /*safe=*/false);
   EXPECT_FALSE(g.empty());
   run_shared([&] { EXPECT_THROW(detach(make<Node>().value()), ThreadStateError); });
