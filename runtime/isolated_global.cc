@@ -16,12 +16,12 @@ namespace {
 // The calling thread's cell of `decl`, after the isolation checks.
 GlobalCell& cell_for(const internal::IsolatedGlobalDecl& decl, const char* what) {
   internal::GroupImpl* group = decl.group.load(std::memory_order_acquire);
-  const std::string who = std::string(what) + " of isolated global '" + decl.name + "'";
-  if (!group) throw InvalidArgument(who + ": its isolate group has been destroyed");
+  auto who = [&] { return std::string(what) + " of isolated global '" + decl.name + "'"; };
+  if (!group) throw InvalidArgument(who() + ": its isolate group has been destroyed");
   if (tls_isolate.group != group || tls_isolate.mode == IsolateMode::kOutside)
-    throw ThreadStateError(who + ": the calling thread is not in an isolate of its group");
+    throw ThreadStateError(who() + ": the calling thread is not in an isolate of its group");
   if (tls_isolate.mode == IsolateMode::kShared)
-    throw IsolationError(who + " from the shared isolate: isolated globals have one copy per isolate, and "
+    throw IsolationError(who() + " from the shared isolate: isolated globals have one copy per isolate, and "
                                "shared code sees none (use a SharedField for state shared by the group)");
   internal::require_running(group->heap.impl(), what);
   return tls_isolate.isolate->global_cell(decl.index);
