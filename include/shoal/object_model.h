@@ -60,6 +60,10 @@ const ObjectModel& default_object_model();
 
 // Allocates `bytes` (header included, zeroed) with the given header word, for heaps that
 // use their own ObjectModel (HeapOptions::object_model). Same errors as any allocation.
+// The sharing model reads bits 24..63 of every header (tags, owner: include/shoal/object.h)
+// and ORs the allocating isolate's owner bits into them: a custom header layout must
+// leave those bits clear (then nothing is ever refused) or use isolates and freeze only
+// with Shoal's meanings for them.
 Object* allocate_raw(size_t bytes, uint64_t header_word);
 
 }  // namespace shoal
