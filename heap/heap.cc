@@ -222,6 +222,36 @@ void Heap::store_root(Slot* slot, Value value) {
   impl_->roots.store_global(slot, value);
 }
 
+namespace {
+// Detaches the calling thread (its outermost scope is ending, or it is exiting).
+void detach_current_thread(MutatorThread* t) {
+  HeapImpl* h = t->heap;
+  // A thread that switched stacks (fibers) may have left its own stack recorded as a
+  // suspended root; once it detaches that stack is no root (and may soon be unmapped).
+  if (t->switched_stacks) h->roots.forget_stack(t->own_stack_base);
+  h->retire_all_tlabs(t);
+  h->collector.hand_over_satb(t);  // grey objects in its buffer must not leave with it
+  internal::tls_mutator = nullptr;
+  h->threads.detach(t);
+}
+
+// A thread that exits while still attached - a MutatorScope leaked with new, or a thread
+// ended by means that skip destructors of its frames - would leave a record whose stack
+// the next collection scans after it is unmapped (the Boehm GC's most reported crash).
+// This thread_local's destructor runs in the exiting thread, after every scope that did
+// unwind, and detaches it if it is still attached.
+struct DetachAtThreadExit {
+  bool armed = false;
+  ~DetachAtThreadExit() {
+    if (MutatorThread* t = current_thread()) {
+      t->attach_depth = 0;
+      detach_current_thread(t);
+    }
+  }
+};
+thread_local DetachAtThreadExit detach_at_exit;
+}  // namespace
+
 MutatorScope::MutatorScope(Heap& heap) {
   HeapImpl* h = &heap.impl();
   if (MutatorThread* t = current_thread()) {
@@ -233,20 +263,14 @@ MutatorScope::MutatorScope(Heap& heap) {
   t->attach_depth = 1;
   internal::tls_mutator = t;
   outermost_ = true;
+  detach_at_exit.armed = true;  // constructs the exit guard on this thread's first attach
 }
 
 MutatorScope::~MutatorScope() {
   MutatorThread* t = current_thread();
   if (!t) return;
   if (--t->attach_depth > 0) return;
-  HeapImpl* h = t->heap;
-  // A thread that switched stacks (fibers) may have left its own stack recorded as a
-  // suspended root; once it detaches that stack is no root (and may soon be unmapped).
-  if (t->switched_stacks) h->roots.forget_stack(t->own_stack_base);
-  h->retire_all_tlabs(t);
-  h->collector.hand_over_satb(t);  // grey objects in its buffer must not leave with it
-  internal::tls_mutator = nullptr;
-  h->threads.detach(t);
+  detach_current_thread(t);
 }
 
 void run_native(const std::function<void()>& fn) {

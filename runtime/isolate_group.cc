@@ -17,6 +17,23 @@ constinit thread_local ThreadIsolateState tls_isolate{};
 
 namespace {
 std::atomic<uint64_t> g_next_group_serial{1};
+
+// A thread that exits inside isolate scopes (leaked with new, or ended without unwinding
+// its frames) must not keep its isolate entered for ever, nor its group's count of
+// threads inside. This thread_local's destructor runs in the exiting thread - before the
+// heap's own exit guard (heap/heap.cc), which was constructed earlier, detaches it.
+thread_local int tls_scopes_inside = 0;  // IsolateScopes + SharedIsolateScopes alive
+struct LeaveAtThreadExit {
+  bool armed = false;
+  ~LeaveAtThreadExit() {
+    if (tls_scopes_inside == 0 || !tls_isolate.group) return;
+    if (tls_isolate.isolate && tls_isolate.isolate->held_by_me()) tls_isolate.isolate->release();
+    tls_isolate.group->threads_inside.fetch_sub(tls_scopes_inside, std::memory_order_release);
+    tls_scopes_inside = 0;
+    set_thread_isolate({});
+  }
+};
+thread_local LeaveAtThreadExit leave_at_exit;
 constexpr uint32_t kMaxIsolates = (uint32_t{1} << 24) - 2;  // the last id is kDetachedOwner
 }  // namespace
 
@@ -216,6 +233,8 @@ void IsolateScope::enter(Isolate& isolate, bool wait) {
   }
   saved_->group = group;
   group->threads_inside.fetch_add(1, std::memory_order_relaxed);
+  ++internal::tls_scopes_inside;
+  internal::leave_at_exit.armed = true;
   internal::set_thread_isolate({group, target, IsolateMode::kIsolate});
 }
 
@@ -223,6 +242,7 @@ IsolateScope::~IsolateScope() {
   if (saved_->entered) saved_->entered->release();
   if (saved_->suspended) saved_->suspended->acquire(true);
   internal::set_thread_isolate(saved_->previous);
+  --internal::tls_scopes_inside;
   saved_->group->threads_inside.fetch_sub(1, std::memory_order_release);
   saved_->attach.reset();
 }
@@ -244,11 +264,14 @@ SharedIsolateScope::SharedIsolateScope(IsolateGroup& group) : saved_(std::make_u
   // (the thread is attached to this group's heap).
   internal::IsolateImpl* keep = tls_isolate.group == g ? tls_isolate.isolate : nullptr;
   g->threads_inside.fetch_add(1, std::memory_order_relaxed);
+  ++internal::tls_scopes_inside;
+  internal::leave_at_exit.armed = true;
   internal::set_thread_isolate({g, keep, IsolateMode::kShared});
 }
 
 SharedIsolateScope::~SharedIsolateScope() {
   internal::set_thread_isolate(saved_->previous);
+  --internal::tls_scopes_inside;
   saved_->group->threads_inside.fetch_sub(1, std::memory_order_release);
   saved_->attach.reset();
 }

@@ -249,3 +249,41 @@ TEST(IsolateTest, ObjectsSurviveCollectionsAcrossIsolates) {
 
 }  // namespace
 }  // namespace shoal::test
+
+namespace shoal::test {
+namespace {
+
+// A thread that exits while attached and inside an isolate (its scopes leaked, never
+// destroyed) is detached and leaves the isolate at thread exit: the heap collects and
+// verifies afterwards, the isolate can be entered again, and the group and heap can be
+// destroyed (they would abort with a thread still counted inside).
+TEST(ThreadExitTest, AThreadThatExitsWithoutLeavingIsCleanedUp) {
+  auto group = std::make_unique<IsolateGroup>();
+  Isolate& a = group->create_isolate("a");
+  // Scopes constructed in static storage and never destroyed (reachable from a global,
+  // so LeakSanitizer does not count them as leaks).
+  alignas(IsolateScope) static unsigned char isolate_scope[sizeof(IsolateScope)];
+  alignas(SharedIsolateScope) static unsigned char shared_scope[sizeof(SharedIsolateScope)];
+  alignas(MutatorScope) static unsigned char mutator_scope[sizeof(MutatorScope)];
+  std::thread([&] {
+    new (isolate_scope) IsolateScope(a);
+    new (shared_scope) SharedIsolateScope(*group);
+    Ref<Node> tree = make_tree(8);
+    EXPECT_EQ(check_tree(tree, 8), 511);
+  }).join();
+  std::thread([&] {
+    new (mutator_scope) MutatorScope(group->heap());  // a plain attach, never ended
+    make_tree(6);
+  }).join();
+  EXPECT_FALSE(a.is_entered());
+  {
+    IsolateScope in(a, try_enter);  // not busy
+    group->heap().collect();
+    VerifyReport r = group->heap().verify();
+    EXPECT_TRUE(r.ok) << r.summary();
+  }
+  group.reset();  // would abort if a thread were still counted inside or attached
+}
+
+}  // namespace
+}  // namespace shoal::test
