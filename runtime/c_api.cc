@@ -2,7 +2,7 @@
 // enter the group's shared isolate, run, leave, detach" (SharedIsolateScope does all
 // of it, and nests when the thread is already attached) and every exception into a
 // status code and message. Forced unwinding (pthread_exit, pthread_cancel inside a
-// callback) is let through, so the scopes' destructors detach the exiting thread.
+// callback: a foreign exception, with no C++ type) is let through, so the scopes' destructors detach the exiting thread.
 #include "shoal/shoal_c.h"
 
 #include <cxxabi.h>
@@ -57,8 +57,6 @@ int guarded(shoal_error* error, F&& f) {
     const int code = f();
     if (code == SHOAL_OK) fill(error, SHOAL_OK, "");
     return code;
-  } catch (abi::__forced_unwind&) {
-    throw;  // thread exit / cancellation: unwind through the scopes
   } catch (const shoal::OutOfMemory& e) {
     return fill(error, SHOAL_ERR_OUT_OF_MEMORY, e.what());
   } catch (const shoal::IsolationError& e) {
@@ -80,6 +78,9 @@ int guarded(shoal_error* error, F&& f) {
   } catch (const std::exception& e) {
     return fill(error, SHOAL_ERR_INTERNAL, e.what());
   } catch (...) {
+    // A foreign exception - glibc's forced unwinding for pthread_exit/pthread_cancel has
+    // no C++ type - must go on: the scopes' destructors detach the exiting thread.
+    if (abi::__cxa_current_exception_type() == nullptr) throw;
     return fill(error, SHOAL_ERR_INTERNAL, "an unknown exception");
   }
 }
@@ -181,13 +182,12 @@ int shoal_call(shoal_group* group, uint32_t id, const int64_t* args, size_t narg
     int code;
     try {
       code = cb.fn(cb.user_data, args, nargs, &out, error);
-    } catch (abi::__forced_unwind&) {
-      throw;
     } catch (const shoal::Error&) {
       throw;  // mapped by guarded()
     } catch (const std::exception& e) {
       return fill(error, SHOAL_ERR_CALLBACK, (std::string("callback '") + cb.name + "' threw: " + e.what()).c_str());
     } catch (...) {
+      if (abi::__cxa_current_exception_type() == nullptr) throw;  // forced unwinding (see guarded)
       return fill(error, SHOAL_ERR_CALLBACK, (std::string("callback '") + cb.name + "' threw").c_str());
     }
     if (code != SHOAL_OK) {
