@@ -32,10 +32,6 @@ std::string class_name_of(uint64_t header_word) {
   return c ? c->name : "#" + std::to_string(id);
 }
 
-uint32_t owner_of(uint64_t header_word) {
-  return static_cast<uint32_t>((header_word & header::kOwnerMask) >> header::kOwnerShift);
-}
-
 std::string describe_owner(uint32_t owner) {
   if (owner == (uint32_t{1} << 24) - 1) return "no isolate (a detached graph: attach it first)";
   if (tls_isolate.group) return tls_isolate.group->describe_isolate(owner);
@@ -56,7 +52,7 @@ std::string describe_self() {
 
 [[noreturn]] void throw_foreign(const char* what, uint64_t h, const char* access) {
   const std::string msg = std::string(what) + ": " + access + " an object of class " + class_name_of(h) +
-                          " owned by " + describe_owner(owner_of(h)) + " " + describe_self() +
+                          " owned by " + describe_owner(header::owner_of(h)) + " " + describe_self() +
                           "; only its own isolate may touch a mutable object (freeze it to share it, "
                           "or send it through a port to copy or transfer it)";
   if (tls_isolate.mode == IsolateMode::kShared) throw IsolationError(msg);
@@ -73,7 +69,7 @@ void store_check_slow(const Object* holder, uint64_t h, const char* what) {
     throw InvalidMutabilityError(std::string(what) + ": the object (class " + class_name_of(h) + ") is " + state +
                                  "; frozen and deeply immutable objects never change (copy it to get a mutable one)");
   }
-  const uint32_t owner = owner_of(h);
+  const uint32_t owner = header::owner_of(h);
   if (owner == 0 || (h & header::kShared)) return;
   if (tls_isolate.mode == IsolateMode::kIsolate && tls_isolate.isolate->id == owner &&
       !tls_isolate.group->options.share_everything)
@@ -84,7 +80,7 @@ void store_check_slow(const Object* holder, uint64_t h, const char* what) {
 void read_check_slow(const Object* object, uint64_t h) {
   (void)object;
   if (!tls_isolate.group || !tls_isolate.group->options.checked_reads) return;
-  const uint32_t owner = owner_of(h);
+  const uint32_t owner = header::owner_of(h);
   if (owner == 0 || (h & (header::kShareableMask | header::kShared | header::kFreezing))) return;
   if (tls_isolate.mode == IsolateMode::kIsolate && tls_isolate.isolate->id == owner) return;
   throw_foreign("read", h, "read of");

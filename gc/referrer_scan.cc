@@ -5,7 +5,6 @@
 
 #include "gc/stack_scanner.h"
 #include "heap/heap_impl.h"
-#include "shoal/class_table.h"
 
 namespace shoal::internal {
 
@@ -38,8 +37,8 @@ class ReferrerScan {
           const Value v = slots[i].load();
           if (!v.is_object()) continue;
           if (!holder_inside && !scan->found_ && scan->subgraph_.contains(v.as_object()))
-            scan->found_ = "an object of class " + name_of(holder) + " outside the subgraph refers to an object of class " +
-                           name_of(v.as_object()) + " in it";
+            scan->found_ = "an object of class " + scan->name_of(holder) + " outside the subgraph refers to an object of class " +
+                           scan->name_of(v.as_object()) + " in it";
           scan->push(v.as_object());
         }
       }
@@ -56,13 +55,7 @@ class ReferrerScan {
   }
 
  private:
-  static std::string name_of(const Object* o) {
-    const ClassInfo* c = find_class(o->class_id());
-    if (c) return c->name;
-    std::string s = "#";
-    s += std::to_string(o->class_id());
-    return s;
-  }
+  std::string name_of(const Object* o) const { return heap_.model.class_name(o); }
   void root_word(uintptr_t w) {
     if (Object* o = heap_.object_containing(w)) push(o);
   }

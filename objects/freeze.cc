@@ -43,6 +43,7 @@
 
 #include "gc/thread_registry.h"
 #include "heap/heap_impl.h"
+#include "objects/child_collector.h"
 #include "objects/object_index.h"
 #include "shoal/errors.h"
 #include "shoal/internal/mutation_checks.h"
@@ -52,19 +53,7 @@
 namespace shoal {
 
 namespace {
-class ChildCollector final : public SlotVisitor {
- public:
-  explicit ChildCollector(std::vector<Object*>& out) : out_(out) {}
-  void visit(const Slot* slots, size_t count) override {
-    for (size_t i = 0; i < count; ++i) {
-      const Value v = slots[i].load();
-      if (v.is_object()) out_.push_back(v.as_object());
-    }
-  }
-
- private:
-  std::vector<Object*>& out_;
-};
+using internal::ChildCollector;
 
 class Freezer {
  public:
@@ -82,8 +71,7 @@ class Freezer {
       if (!seen_.insert(o).second) continue;
       // The owner check of a store, on the header word read above (a claim by another
       // freezer since then must not turn into an InvalidMutabilityError here).
-      if (check && !(h & header::kFreezing) && ((h ^ internal::tls_owner_key) & internal::kStoreCheckMask) != 0)
-        internal::store_check_slow(o, h, "freeze");
+      if (check && !(h & header::kFreezing)) internal::check_owner(o, h, "freeze");
       if (!own_object(h)) foreign_ = true;
       found_.push_back(o);
       model_.trace(o, children);

@@ -85,9 +85,7 @@ class PlanBuilder final : public SlotVisitor {
     if (h & (header::kShareableMask | header::kFreezing)) return kNone;
     auto [idx, fresh] = plan_.index.insert(o);
     if (fresh) {
-      if ((h & header::kOwnerMask) != 0 && !(h & header::kShared) &&
-          ((h ^ tls_owner_key) & header::kOwnerMask) != 0)
-        store_check_slow(o, h & ~header::kImmutableMask, "copy");
+      check_owner(o, h, "copy");  // unowned and kShared objects pass
       plan_.originals.push_back(o);
     }
     return idx;

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "gc/referrer_scan.h"
+#include "objects/child_collector.h"
 #include "gc/roots.h"
 #include "gc/thread_registry.h"
 #include "heap/heap_impl.h"
@@ -27,27 +28,6 @@ namespace shoal {
 namespace internal {
 
 namespace {
-class Children final : public SlotVisitor {
- public:
-  explicit Children(std::vector<Object*>& out) : out_(out) {}
-  void visit(const Slot* slots, size_t n) override {
-    for (size_t i = 0; i < n; ++i) {
-      const Value v = slots[i].load();
-      if (v.is_object()) out_.push_back(v.as_object());
-    }
-  }
-
- private:
-  std::vector<Object*>& out_;
-};
-
-uint32_t owner_of(uint64_t h) { return static_cast<uint32_t>((h & header::kOwnerMask) >> header::kOwnerShift); }
-
-// Throws the store check's error for a foreign mutable object (never returns for one).
-void refuse_foreign(Object* o, uint64_t h, const char* what) {
-  if (((h ^ tls_owner_key) & header::kOwnerMask) != 0) store_check_slow(o, h & ~header::kImmutableMask, what);
-}
-
 MutatorThread* require_running_thread(const char* what) {
   MutatorThread* self = current_thread();
   if (!self) throw NotAttached(std::string(what) + " on a thread that is not attached to a heap");
@@ -59,15 +39,15 @@ MutatorThread* require_running_thread(const char* what) {
 void collect_owned_set(HeapImpl& heap, Value root, uint32_t owner, std::vector<Object*>& objects, ObjectIndex& index) {
   std::vector<Object*> stack;
   if (root.is_object()) stack.push_back(root.as_object());
-  Children children(stack);
+  ChildCollector children(stack);
   while (!stack.empty()) {
     Object* o = stack.back();
     stack.pop_back();
     const uint64_t h = o->header_word();
     if (h & (header::kShareableMask | header::kFreezing | header::kShared)) continue;
-    const uint32_t o_owner = owner_of(h);
+    const uint32_t o_owner = header::owner_of(h);
     if (o_owner == 0) continue;  // unowned: shared by everyone, stays put
-    if (o_owner != owner) refuse_foreign(o, h, "transfer");
+    if (o_owner != owner) check_owner(o, h, "transfer");
     if (!index.insert(o).second) continue;
     objects.push_back(o);
     heap.model.trace(o, children);

@@ -49,6 +49,11 @@ inline constexpr uint64_t kHasFinalizer = uint64_t{1} << 32;
 inline constexpr uint64_t kOwnerShift = 40;
 inline constexpr uint64_t kOwnerMask = ((uint64_t{1} << 24) - 1) << kOwnerShift;
 
+// The owner isolate id in a header word (bits 40..63).
+constexpr uint32_t owner_of(uint64_t header_word) {
+  return static_cast<uint32_t>((header_word & kOwnerMask) >> kOwnerShift);
+}
+
 constexpr uint64_t make(ClassId cls, uint64_t tags, uint32_t owner = 0) {
   return (cls & kClassIdMask) | (tags & (kTagMask | (uint64_t{0xff} << 32))) |
          (uint64_t{owner} << kOwnerShift & kOwnerMask);
@@ -72,9 +77,7 @@ class Object {
   bool is_deeply_immutable() const { return has_tag(header::kDeeplyImmutable); }
   bool is_trivially_shareable() const { return has_tag(header::kTriviallyShareable); }
   bool is_shareable() const { return has_tag(header::kShareableMask); }
-  uint32_t owner() const {
-    return static_cast<uint32_t>((header_word() & header::kOwnerMask) >> header::kOwnerShift);
-  }
+  uint32_t owner() const { return header::owner_of(header_word()); }
   // Sets sharing tags (never clears them).
   void add_tags(uint64_t tags) { header_.fetch_or(tags & header::kTagMask, std::memory_order_acq_rel); }
 

@@ -41,6 +41,14 @@ inline void check_store(const Object* holder, const char* what = "write") {
     store_check_slow(holder, h, what);
 }
 
+// The owner part of the store check alone, on a header word the caller has already
+// read (freeze, copy and transfer walk graphs and decide about immutability
+// themselves): throws the error a store into a foreign object would.
+inline void check_owner(const Object* object, uint64_t header_word, const char* what) {
+  if (((header_word ^ tls_owner_key) & header::kOwnerMask) != 0)
+    store_check_slow(object, header_word & ~header::kImmutableMask, what);
+}
+
 // With checked reads on: throws unless the calling thread may read `object`.
 inline void check_read(const Object* object) {
   if (g_checked_reads.load(std::memory_order_relaxed) != 0) [[unlikely]] {
