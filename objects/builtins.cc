@@ -39,6 +39,16 @@ void RefArray::set(size_t index, Value value) {
   write(Object::from_payload(this), slots()[index], value);
 }
 
+Value RefArray::compare_and_swap(size_t index, Value expected, Value desired) {
+  if (index >= length_) out_of_range("RefArray::compare_and_swap", index, length_);
+  return shoal::compare_and_swap(Object::from_payload(this), slots()[index], expected, desired);
+}
+
+Value RefArray::exchange(size_t index, Value desired) {
+  if (index >= length_) out_of_range("RefArray::exchange", index, length_);
+  return shoal::exchange(Object::from_payload(this), slots()[index], desired);
+}
+
 Ref<ByteArray> ByteArray::create(size_t length) {
   return Ref<ByteArray>::from_object(allocate_variable(kByteArrayClassId, length, length));
 }

@@ -112,6 +112,7 @@ class ClassTable {
     std::sort(info->ref_offsets.begin(), info->ref_offsets.end());
     info->size = d.size;
     info->trace = d.trace;
+    info->after_copy = d.after_copy;
     // A deeply immutable class's instances are frozen and shareable from birth: one tag
     // test (kImmutableMask, kShareableMask) covers every immutable object.
     info->tags = d.tags & header::kDeeplyImmutable
@@ -185,6 +186,10 @@ Slot& field_slot(const Object* object, uint32_t offset) {
 
 Value load_field(const Object* object, uint32_t offset) { return field_slot(object, offset).load(); }
 void store_field(Object* object, uint32_t offset, Value value) { write(object, field_slot(object, offset), value); }
+
+Value compare_and_swap_field(Object* object, uint32_t offset, Value expected, Value desired) {
+  return compare_and_swap(object, field_slot(object, offset), expected, desired);
+}
 
 namespace internal {
 void throw_bad_cast(ClassId actual, ClassId expected) {

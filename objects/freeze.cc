@@ -8,7 +8,8 @@
 // between. The algorithm:
 //
 //   1. Explore: from the root, with an explicit stack (no recursion, any depth), collect
-//      every object reachable through strong slots that is not already kFrozen, checking
+//      every object reachable through strong slots that is not already kFrozen (nor
+//      trivially shareable: heap atomics stay mutable in a frozen graph), checking
 //      each one's owner as a store would (IncorrectDereferenceError / IsolationError).
 //      Nothing is tagged yet, so an error leaves the graph unchanged.
 //   2. Claim: set kFreezing on every collected object.
@@ -67,7 +68,9 @@ class Freezer {
       Object* o = stack.back();
       stack.pop_back();
       const uint64_t h = o->header_word();
-      if (h & header::kFrozen) continue;
+      // Frozen: done already. Trivially shareable (heap atomics, ports): shareable as
+      // they are and meant to stay mutable inside a frozen graph - left alone.
+      if (h & (header::kFrozen | header::kTriviallyShareable)) continue;
       if (!seen_.insert(o).second) continue;
       // The owner check of a store, on the header word read above (a claim by another
       // freezer since then must not turn into an InvalidMutabilityError here).

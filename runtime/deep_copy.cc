@@ -24,6 +24,7 @@
 #include "gc/thread_registry.h"
 #include "heap/heap_impl.h"
 #include "runtime/subgraph.h"
+#include "shoal/class_table.h"
 #include "shoal/errors.h"
 #include "shoal/internal/allocate.h"
 #include "shoal/write_barrier.h"
@@ -169,6 +170,14 @@ Value deep_copy(Value root, uint32_t owner) {
     patch.holder = copies[i];
     patch.next_edge = plan.edge_begin[i];
     heap.model.trace(copies[i], patch);
+  }
+  // Classes whose payload depends on their references' addresses fix themselves now
+  // that every reference in the copy is final (a map rehashes its identity keys).
+  if (&heap.model == &default_object_model()) {
+    for (Object* c : copies) {
+      const ClassInfo* info = find_class(c->class_id());
+      if (info && info->after_copy) info->after_copy(c);
+    }
   }
   return Value::from_object(copies[0]);
 }

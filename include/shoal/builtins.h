@@ -18,6 +18,11 @@ class RefArray {
   size_t length() const { return length_; }
   Value get(size_t index) const;
   void set(size_t index, Value value);  // through the write barrier
+  // Atomic element operations (get is already an acquire load, set a release store):
+  // compare-and-swap by identity returning the witness, and exchange. Same checks and
+  // barrier as set (shoal::compare_and_swap).
+  Value compare_and_swap(size_t index, Value expected, Value desired);
+  Value exchange(size_t index, Value desired);
   const Slot* slots() const { return reinterpret_cast<const Slot*>(this + 1); }
   Slot* slots() { return reinterpret_cast<Slot*>(this + 1); }
 

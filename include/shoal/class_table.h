@@ -26,6 +26,11 @@ enum class Layout : uint8_t { kFixed, kRefArray, kByteArray, kString, kCustom };
 
 using SizeFn = size_t (*)(const Object*);
 using TraceFn = void (*)(const Object*, SlotVisitor&);
+// Runs on a fresh deep copy (runtime/deep_copy.cc) once every reference in the copied
+// graph points to its copy, before the copy is handed out: for classes whose payload
+// depends on the addresses their references hold (a map's identity hashes). Must not
+// allocate.
+using AfterCopyFn = void (*)(Object* copy);
 
 struct ClassDescriptor {
   std::string name;
@@ -35,6 +40,7 @@ struct ClassDescriptor {
   SizeFn size = nullptr;               // kCustom
   TraceFn trace = nullptr;             // kCustom
   uint64_t tags = 0;                   // header tags every instance is born with
+  AfterCopyFn after_copy = nullptr;    // optional, any layout
 };
 
 struct ClassInfo {
@@ -46,6 +52,7 @@ struct ClassInfo {
   SizeFn size;
   TraceFn trace;
   uint64_t tags;
+  AfterCopyFn after_copy;
 };
 
 // Well-known classes, defined before anything else.
@@ -70,5 +77,8 @@ Object* allocate_custom(ClassId id, size_t bytes);
 // Writes go through the write barrier.
 Value load_field(const Object* object, uint32_t offset);
 void store_field(Object* object, uint32_t offset, Value value);
+// Compare-and-swap of a reference field of a kFixed instance by payload offset
+// (shoal::compare_and_swap: checks, barrier, returns the witness).
+Value compare_and_swap_field(Object* object, uint32_t offset, Value expected, Value desired);
 
 }  // namespace shoal

@@ -50,8 +50,20 @@ class InvalidArgument : public Error {
   using Error::Error;
 };
 
-// An index outside an array's or string's bounds.
+// An index outside an array's, string's or collection's bounds (the list's length as the
+// operation read it), or remove_last on an empty list.
 class RangeError : public Error {
+ public:
+  using Error::Error;
+};
+
+// A collection changed under an operation that needed it not to: an iterator whose
+// collection was structurally modified (add, insert, remove, clear) since it started,
+// or a read that met a position whose element racing unsynchronised writers removed
+// (include/shoal/growable_list.h). Only a program that mutates a collection while
+// another thread or an iteration uses it without a lock sees it; the collection is
+// intact and usable after it.
+class ConcurrentModificationError : public Error {
  public:
   using Error::Error;
 };

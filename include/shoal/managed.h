@@ -107,6 +107,23 @@ class Ref {
   }
   void set(Slot T::*field, Value value) const { write(object_, payload()->*field, value); }
 
+  // Atomic compare-and-swap of a reference field by identity; returns the witness (the
+  // field's value before, == expected exactly when it swapped). Same checks and barrier
+  // as set (shoal::compare_and_swap in write_barrier.h).
+  template <class U>
+  Ref<U> compare_and_swap(Member<U> T::*field, Ref<U> expected, Ref<U> desired) const {
+    return Ref<U>::from_value(
+        shoal::compare_and_swap(object_, (payload()->*field).slot(), expected.value(), desired.value()));
+  }
+  Value compare_and_swap(Slot T::*field, Value expected, Value desired) const {
+    return shoal::compare_and_swap(object_, payload()->*field, expected, desired);
+  }
+  // Atomic exchange of a reference field: stores the new value, returns the old one.
+  template <class U>
+  Ref<U> exchange(Member<U> T::*field, Ref<U> desired) const {
+    return Ref<U>::from_value(shoal::exchange(object_, (payload()->*field).slot(), desired.value()));
+  }
+
  private:
   explicit Ref(Object* o) : object_(o) {}
   T* payload() const { return static_cast<T*>(object_->payload()); }

@@ -31,8 +31,10 @@ namespace shoal {
 // (deeply immutable, trivially shareable or frozen). Any thread; never blocks.
 inline bool is_shareable(Value v) { return !v.is_object() || v.as_object()->is_shareable(); }
 
-// True once `v` (an object) and everything it reaches is frozen; small integers and null
-// count as frozen. A deeply immutable instance is frozen from birth.
+// True once `v` (an object) and everything it reaches is frozen - except trivially
+// shareable objects (heap atomics: AtomicRef, AtomicInt64, ...), which freeze leaves
+// mutable and is_frozen does not count; small integers and null count as frozen. A
+// deeply immutable instance is frozen from birth.
 inline bool is_frozen(Value v) { return !v.is_object() || v.as_object()->is_frozen(); }
 
 // Deep, one-way freeze of everything reachable from `root` through strong references

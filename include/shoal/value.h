@@ -4,6 +4,12 @@
 //   bit 0 = 0 : reference (object address, 16-byte aligned) or null (all zero)
 //   bit 0 = 1 : small integer, value in bits 63..1 (63-bit two's complement)
 //
+// The even words 2..14 are no object (objects are 16-byte aligned and never below 16):
+// the builtin collections use 2 internally as the "no element here" marker of a
+// removed position (objects/growable_list.cc), which every walker of the heap (marker,
+// verifier, freeze, copy, transfer) skips because is_object() is false for it. They are
+// never handed to user code; do not build Values from them with from_raw.
+//
 // Slot is a reference field inside a heap object or a root: a Value stored in an atomic
 // word, so that racing reads and writes never tear (heap safety under races). Reads are
 // acquire loads; writes to heap slots go through the write barrier (barriers/),
@@ -35,7 +41,7 @@ class Value {
 
   constexpr bool is_null() const { return bits_ == 0; }
   constexpr bool is_int() const { return (bits_ & 1) != 0; }
-  constexpr bool is_object() const { return bits_ != 0 && (bits_ & 1) == 0; }
+  constexpr bool is_object() const { return bits_ > 15 && (bits_ & 1) == 0; }
   constexpr int64_t as_int() const { return static_cast<int64_t>(bits_) >> 1; }
   Object* as_object() const { return reinterpret_cast<Object*>(bits_); }
   constexpr uint64_t raw() const { return bits_; }
@@ -66,6 +72,13 @@ class Slot {
  private:
   friend struct internal::SlotAccess;
   void store(Value v) { raw_.store(v.raw(), std::memory_order_release); }
+  Value exchange(Value v) { return Value::from_raw(raw_.exchange(v.raw(), std::memory_order_acq_rel)); }
+  // Returns the witness: the value found (== expected when the swap happened).
+  Value compare_exchange(Value expected, Value desired) {
+    uint64_t e = expected.raw();
+    raw_.compare_exchange_strong(e, desired.raw(), std::memory_order_acq_rel, std::memory_order_acquire);
+    return Value::from_raw(e);
+  }
   std::atomic<uint64_t> raw_{0};
 };
 
@@ -74,6 +87,10 @@ namespace internal {
 // it has run, by the root set under the root lock and by the collector in pauses.
 struct SlotAccess {
   static void store(Slot& slot, Value v) { slot.store(v); }
+  static Value exchange(Slot& slot, Value v) { return slot.exchange(v); }
+  static Value compare_exchange(Slot& slot, Value expected, Value desired) {
+    return slot.compare_exchange(expected, desired);
+  }
 };
 }  // namespace internal
 static_assert(sizeof(Slot) == 8);

@@ -52,6 +52,46 @@ inline void write_unchecked(Object* holder, Slot& slot, Value value) {
 }
 }  // namespace internal
 
+namespace internal {
+// Atomic read-modify-writes of a reference slot, with the barrier and without the
+// mutation checks (callers run check_store on the holder that owns the slot first).
+//
+// compare_and_swap: while marking, `expected` is shaded before the swap - if the swap
+// happens, expected is exactly the value it overwrites (the SATB deletion); if it does
+// not, nothing was overwritten and shading a value the caller holds keeps nothing alive
+// that was not. exchange: the overwritten value is known only after the swap; it is
+// shaded then, before this thread can reach a safepoint, which is all SATB needs (the
+// remark pause drains this thread's buffer only after it stops at a safepoint).
+inline Value compare_and_swap_unchecked(Object* holder, Slot& slot, Value expected, Value desired) {
+  if (g_write_barrier_active.load(std::memory_order_relaxed) != 0 && expected.is_object()) [[unlikely]]
+    write_barrier_slow(holder, &slot, expected, desired);
+  return SlotAccess::compare_exchange(slot, expected, desired);
+}
+inline Value exchange_unchecked(Object* holder, Slot& slot, Value desired) {
+  const Value old_value = SlotAccess::exchange(slot, desired);
+  if (g_write_barrier_active.load(std::memory_order_relaxed) != 0 && old_value.is_object()) [[unlikely]]
+    write_barrier_slow(holder, &slot, old_value, desired);
+  return old_value;
+}
+}  // namespace internal
+
+// Compare-and-swap of a reference field of `holder` by identity (raw word equality):
+// if the slot holds `expected`, stores `desired`. Returns the witness - the value the
+// slot held, equal to `expected` exactly when the swap happened. Acquire-release. The
+// mutation checks run first (a frozen holder: InvalidMutabilityError; another isolate's:
+// IncorrectDereferenceError), and the swap obeys the write barrier. For the typed layer
+// see Ref<T>::compare_and_swap; for arrays RefArray::compare_and_swap.
+inline Value compare_and_swap(Object* holder, Slot& slot, Value expected, Value desired) {
+  internal::check_store(holder, "compare_and_swap");
+  return internal::compare_and_swap_unchecked(holder, slot, expected, desired);
+}
+
+// Atomically stores `desired` and returns the value it replaced (same checks and barrier).
+inline Value exchange(Object* holder, Slot& slot, Value desired) {
+  internal::check_store(holder, "exchange");
+  return internal::exchange_unchecked(holder, slot, desired);
+}
+
 // Weak slots (SlotVisitor::visit_weak; WeakCell) are read with read_weak and written
 // with write_weak (which has no holder: callers run internal::check_store on it first). A read, while marking runs, shades its result: it hands out a strong
 // reference to an object the snapshot may only reach weakly, and stacks are not

@@ -1,0 +1,418 @@
+// Map (include/shoal/map.h): an insertion-ordered hash map, and why no race breaks it.
+//
+// Layout (the compact dict of CPython 3.6 and Dart's LinkedHashMap):
+//   Map       -> store_: the current MapStore; mod_count_; the key mode
+//   MapStore  -> index: a ByteArray of 2^k uint32 buckets (0 = empty, else entry
+//                position + 1), linear probing, at most half full;
+//                entries: a RefArray of MapEntry objects in insertion order (a removed
+//                one is replaced by the hole marker, a never-used one is null);
+//                used (positions taken), live (entries not removed) - atomic words
+//   MapEntry  -> key (set once, before the entry is published), value (replaceable),
+//                hash (of the key, set once)
+//
+// Each entry is an object of its own, so a key and its value can never be torn apart by
+// a race: a reader that reaches an entry reads the key and the value of the same entry.
+// A store's index and entries arrays never change (a MapStore is created with both and
+// swapped as a whole on rehash), so a reader that loaded a store probes an index that
+// belongs to those entries; every bucket value is checked against the entries array's
+// own length before use. As in GrowableList (objects/growable_list.cc), every array a
+// reader holds stays alive while it holds it, and an old store stays readable after a
+// swap.
+//
+// Operation by operation:
+//   get(k): load the store; probe buckets from hash(k) (acquire loads) until an empty
+//     one, at most every bucket once; for each, load the entry at its position; skip a
+//     hole or null; compare hash and key; on a match return the entry's value. A racing
+//     remove replaces the entry by a hole after the reader loaded it: the reader returns
+//     the value the entry held - stored under k at some point.
+//   set(k, v), k present: store v into the entry's value (barriered). Old and new stores
+//     share entry objects, so this update survives a racing rehash.
+//   set(k, v), k new: allocate the entry (a safepoint) and fill it; then, with no
+//     safepoint until the end: rehash first if the entries array is full; the store
+//     check again (a freeze may have claimed the map meanwhile); store the entry at
+//     position `used` (release); store position + 1 into the first empty bucket of its
+//     probe sequence (release: whoever reads the bucket sees the entry); raise used and
+//     live; bump mod_count.
+//   remove(k): find the entry; replace it in the entries array by the hole (barriered:
+//     the entry is shaded while marking); lower live; bump mod_count. The bucket keeps
+//     the position (a tombstone, skipped by probes) until the next rehash.
+//   rehash: allocate a new index, entries array and store (safepoints), re-read the
+//     current store, copy its live entries in order into the unpublished arrays, index
+//     them, and swap the store in through write() (store check + barrier: the old store
+//     is shaded, so the entries it holds are traced while marking runs).
+//   clear: allocate an empty store and swap it in.
+//   retiring: after a rehash or clear swapped it out, the old store's entries array is
+//     filled with holes (barriered), so stale pointers to it retain nothing; a lookup
+//     that misses in a store that is no longer current looks again in the current one.
+//   iteration: by entry position in the current store, checking mod_count (acquire)
+//     before each step: ConcurrentModificationError after a structural change.
+//
+// Racing writers may lose updates (two new keys written to one position: one survives,
+// the other's bucket then points at an entry with another key and its lookups miss; two
+// rehashes: one store wins). A probe never loops forever (bounded by the bucket count),
+// and a full index with no empty bucket (possible only under racing writers) forces a
+// rehash. Nothing else can happen.
+//
+// Identity hashes are addresses (objects never move). A deep copy creates new keys, so
+// MapStore has an after_copy function (class_table.h) that recomputes each copied
+// entry's hash and rebuilds the copy's index before the copy is handed out.
+#include "shoal/map.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "shoal/errors.h"
+#include "shoal/growable_list.h"
+
+namespace shoal {
+
+namespace {
+
+ClassId entry_class();
+ClassId store_class();
+
+struct MapEntry {
+  static ClassId class_id() { return entry_class(); }
+  Slot key;
+  Slot value;
+  uint64_t hash = 0;
+};
+
+struct MapStore {
+  static ClassId class_id() { return store_class(); }
+  Slot index;    // ByteArray of uint32 buckets
+  Slot entries;  // RefArray of MapEntry / hole / null
+  std::atomic<uint64_t> used{0};
+  std::atomic<uint64_t> live{0};
+  uint64_t keys = 0;  // MapKeys
+};
+
+template <class T>
+T* payload_of(Value v) {
+  return static_cast<T*>(v.as_object()->payload());
+}
+
+void after_copy_store(Object* copy);
+
+ClassId entry_class() {
+  static const ClassId id = [] {
+    ClassDescriptor d;
+    d.name = "MapEntry";
+    d.layout = Layout::kFixed;
+    d.instance_size = sizeof(MapEntry);
+    d.ref_offsets = {static_cast<uint32_t>(offsetof(MapEntry, key)), static_cast<uint32_t>(offsetof(MapEntry, value))};
+    return define_class(d);
+  }();
+  return id;
+}
+
+ClassId store_class() {
+  static const ClassId id = [] {
+    ClassDescriptor d;
+    d.name = "MapStore";
+    d.layout = Layout::kFixed;
+    d.instance_size = sizeof(MapStore);
+    d.ref_offsets = {static_cast<uint32_t>(offsetof(MapStore, index)),
+                     static_cast<uint32_t>(offsetof(MapStore, entries))};
+    d.after_copy = after_copy_store;
+    return define_class(d);
+  }();
+  return id;
+}
+
+uint64_t mix(uint64_t x) {  // splitmix64's finaliser
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+uint64_t hash_bytes(std::string_view s) {
+  uint64_t h = 0x9e3779b97f4a7c15ULL ^ s.size();
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    h = (h ^ w) * 0xff51afd7ed558ccdULL;
+    h ^= h >> 29;
+  }
+  uint64_t tail = 0;
+  std::memcpy(&tail, s.data() + i, s.size() - i);
+  return mix(h ^ tail);
+}
+
+bool is_string(Value v) { return v.is_object() && v.as_object()->class_id() == kStringClassId; }
+
+uint64_t hash_key(Value key, uint64_t keys) {
+  if (keys == static_cast<uint64_t>(MapKeys::kStringsByContent) && is_string(key))
+    return hash_bytes(payload_of<String>(key)->view());
+  return mix(key.raw());
+}
+
+bool keys_equal(Value a, Value b, uint64_t keys) {
+  if (a == b) return true;
+  return keys == static_cast<uint64_t>(MapKeys::kStringsByContent) && is_string(a) && is_string(b) &&
+         payload_of<String>(a)->view() == payload_of<String>(b)->view();
+}
+
+std::atomic_ref<uint32_t> bucket(const ByteArray* index, size_t b) {
+  return std::atomic_ref<uint32_t>(reinterpret_cast<uint32_t*>(const_cast<uint8_t*>(index->data()))[b]);
+}
+
+size_t bucket_count(const ByteArray* index) { return index->length() / sizeof(uint32_t); }
+
+struct Found {
+  MapEntry* entry = nullptr;
+  size_t position = 0;
+};
+
+Found find(const MapStore* s, Value key, uint64_t h) {
+  const ByteArray* index = payload_of<ByteArray>(s->index.load());
+  const RefArray* entries = payload_of<RefArray>(s->entries.load());
+  const size_t n = bucket_count(index);
+  const size_t mask = n - 1;
+  for (size_t i = 0, b = h & mask; i < n; ++i, b = (b + 1) & mask) {
+    const uint32_t e = bucket(index, b).load(std::memory_order_acquire);
+    if (e == 0) break;
+    internal::race_point(internal::RacePoint::kMapGetAfterIndex);
+    const size_t pos = e - 1;
+    if (pos >= entries->length()) continue;
+    const Value ev = entries->slots()[pos].load();
+    if (!ev.is_object()) continue;  // removed
+    MapEntry* me = payload_of<MapEntry>(ev);
+    if (me->hash == h && keys_equal(me->key.load(), key, s->keys)) return {me, pos};
+  }
+  return {};
+}
+
+// Puts position `pos` into the first empty bucket of hash h's probe sequence; false
+// when there is none (only after racing writers).
+bool place(ByteArray* index, uint64_t h, size_t pos) {
+  const size_t n = bucket_count(index);
+  const size_t mask = n - 1;
+  for (size_t i = 0, b = h & mask; i < n; ++i, b = (b + 1) & mask) {
+    if (bucket(index, b).load(std::memory_order_relaxed) == 0) {
+      bucket(index, b).store(static_cast<uint32_t>(pos + 1), std::memory_order_release);
+      return true;
+    }
+  }
+  return false;
+}
+
+void adopt_owner(Object* part, const Object* whole) {
+  if (part->owner() != whole->owner()) part->set_owner(whole->owner());
+}
+
+// A new, unpublished store able to hold `capacity` entries, owned like `map`.
+Ref<MapStore> new_store(size_t capacity, uint64_t keys, const Object* map) {
+  const size_t buckets = capacity * 2;
+  Ref<ByteArray> index = ByteArray::create(buckets * sizeof(uint32_t));
+  Ref<RefArray> entries = RefArray::create(capacity);
+  Object* s = allocate_instance(store_class());
+  adopt_owner(index.object(), map);
+  adopt_owner(entries.object(), map);
+  adopt_owner(s, map);
+  auto* store = new (s->payload()) MapStore();
+  store->keys = keys;
+  internal::write_unchecked(s, store->index, index.value());
+  internal::write_unchecked(s, store->entries, entries.value());
+  return Ref<MapStore>::from_object(s);
+}
+
+// Empties a store that is no longer the map's (after a rehash or clear): a stale
+// pointer to it - a conservative root, a slow reader - then retains no entry and is no
+// outside referrer for a SAFE transfer of the map. Barriered (while marking the old
+// store may be an entry's only snapshot path: the new arrays are allocated black). A
+// reader that misses in it looks again in the current store (Map::get).
+void retire(MapStore* old) {
+  auto* entries = payload_of<RefArray>(old->entries.load());
+  Object* eo = Object::from_payload(entries);
+  const size_t used = std::min<size_t>(old->used.load(std::memory_order_relaxed), entries->length());
+  for (size_t pos = 0; pos < used; ++pos) internal::write_unchecked(eo, entries->slots()[pos], internal::kHole);
+}
+
+size_t capacity_for(size_t entries) {
+  size_t cap = 8;
+  while (cap < entries + entries / 2) cap *= 2;
+  return cap;
+}
+
+void rebuild_index(MapStore* s) {
+  ByteArray* index = payload_of<ByteArray>(s->index.load());
+  std::memset(index->data(), 0, index->length());
+  RefArray* entries = payload_of<RefArray>(s->entries.load());
+  const size_t used = std::min<size_t>(s->used.load(std::memory_order_relaxed), entries->length());
+  for (size_t pos = 0; pos < used; ++pos) {
+    const Value ev = entries->slots()[pos].load();
+    if (ev.is_object()) place(index, payload_of<MapEntry>(ev)->hash, pos);
+  }
+}
+
+void after_copy_store(Object* copy) {
+  auto* s = static_cast<MapStore*>(copy->payload());
+  RefArray* entries = payload_of<RefArray>(s->entries.load());
+  const size_t used = std::min<size_t>(s->used.load(std::memory_order_relaxed), entries->length());
+  for (size_t pos = 0; pos < used; ++pos) {
+    const Value ev = entries->slots()[pos].load();
+    if (ev.is_object()) {
+      MapEntry* e = payload_of<MapEntry>(ev);
+      e->hash = hash_key(e->key.load(), s->keys);
+    }
+  }
+  rebuild_index(s);
+}
+
+}  // namespace
+
+ClassId Map::class_id() {
+  static const ClassId id = [] {
+    ClassDescriptor d;
+    d.name = "Map";
+    d.layout = Layout::kFixed;
+    d.instance_size = sizeof(Map);
+    d.ref_offsets = {static_cast<uint32_t>(offsetof(Map, store_))};
+    return define_class(d);
+  }();
+  return id;
+}
+
+Ref<Map> Map::create(MapKeys keys) {
+  const ClassId id = class_id();
+  Object* o = allocate_instance(id);
+  Ref<Map> map = Ref<Map>::from_object(o);
+  auto* m = new (o->payload()) Map();
+  m->keys_ = static_cast<uint64_t>(keys);
+  Ref<MapStore> store = new_store(capacity_for(0), m->keys_, o);
+  internal::write_unchecked(o, m->store_, store.value());
+  return map;
+}
+
+size_t Map::size() const {
+  const auto* s = payload_of<MapStore>(store_.load());
+  return s->live.load(std::memory_order_acquire);
+}
+
+std::optional<Value> Map::get(Value key) const {
+  const uint64_t h = hash_key(key, keys_);
+  Value store = store_.load();
+  for (;;) {
+    const Found f = find(payload_of<MapStore>(store), key, h);
+    if (f.entry) return f.entry->value.load();
+    // A miss in a store a rehash has retired (and emptied) meanwhile says nothing:
+    // look again in the current one.
+    const Value now = store_.load();
+    if (now == store) return std::nullopt;
+    store = now;
+  }
+}
+
+void Map::set(Value key, Value value) {
+  internal::check_store(self(), "Map::set");
+  const uint64_t h = hash_key(key, keys_);
+  {
+    const Found f = find(payload_of<MapStore>(store_.load()), key, h);
+    if (f.entry) {
+      internal::write_unchecked(Object::from_payload(f.entry), f.entry->value, value);
+      return;
+    }
+  }
+  // A new key: the entry first (a safepoint; key and value are held by this frame).
+  Object* eo = allocate_instance(entry_class());
+  const Ref<MapEntry> entry = Ref<MapEntry>::from_object(eo);  // held across the rehash's safepoints
+  adopt_owner(eo, self());
+  auto* e = new (eo->payload()) MapEntry();
+  e->hash = h;
+  internal::write_unchecked(eo, e->key, key);
+  internal::write_unchecked(eo, e->value, value);
+  for (;;) {
+    auto* s = payload_of<MapStore>(store_.load());
+    auto* entries = payload_of<RefArray>(s->entries.load());
+    const uint64_t pos = s->used.load(std::memory_order_relaxed);
+    if (pos >= entries->length()) {
+      // Full: rehash into a store with room for one more live entry (safepoints).
+      const size_t live = s->live.load(std::memory_order_relaxed);
+      Ref<MapStore> fresh = new_store(capacity_for(live + 1), keys_, self());
+      MapStore* ns = fresh.operator->();
+      auto* cur = payload_of<MapStore>(store_.load());  // re-read after the safepoints
+      auto* from = payload_of<RefArray>(cur->entries.load());
+      auto* to = payload_of<RefArray>(ns->entries.load());
+      auto* index = payload_of<ByteArray>(ns->index.load());
+      const size_t used = std::min<size_t>(cur->used.load(std::memory_order_relaxed), from->length());
+      size_t n = 0;
+      for (size_t p = 0; p < used && n < to->length(); ++p) {
+        const Value ev = from->slots()[p].load();
+        if (!ev.is_object()) continue;
+        internal::SlotAccess::store(to->slots()[n], ev);
+        place(index, payload_of<MapEntry>(ev)->hash, n);
+        ++n;
+      }
+      ns->used.store(n, std::memory_order_relaxed);
+      ns->live.store(n, std::memory_order_relaxed);
+      internal::race_point(internal::RacePoint::kMapRehashAfterCopy);
+      write(self(), store_, fresh.value());  // store check + barrier (old store shaded)
+      retire(cur);
+      continue;
+    }
+    // No safepoint from here to the end.
+    internal::check_store(self(), "Map::set");
+    internal::write_unchecked(Object::from_payload(entries), entries->slots()[pos], Value::from_object(eo));
+    if (!place(payload_of<ByteArray>(s->index.load()), h, pos)) {
+      // No empty bucket (racing writers filled them): force a rehash and try again.
+      s->used.store(entries->length(), std::memory_order_relaxed);
+      continue;
+    }
+    s->used.store(pos + 1, std::memory_order_release);
+    s->live.store(s->live.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    mod_count_.store(mod_count_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    keep_alive(entry);
+    return;
+  }
+}
+
+std::optional<Value> Map::remove(Value key) {
+  internal::check_store(self(), "Map::remove");
+  auto* s = payload_of<MapStore>(store_.load());
+  const Found f = find(s, key, hash_key(key, keys_));
+  if (!f.entry) return std::nullopt;
+  const Value v = f.entry->value.load();
+  auto* entries = payload_of<RefArray>(s->entries.load());
+  internal::write_unchecked(Object::from_payload(entries), entries->slots()[f.position], internal::kHole);
+  internal::race_point(internal::RacePoint::kMapRemoveAfterUnlink);
+  const uint64_t live = s->live.load(std::memory_order_relaxed);
+  s->live.store(live == 0 ? 0 : live - 1, std::memory_order_release);
+  mod_count_.store(mod_count_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  return v;
+}
+
+void Map::clear() {
+  internal::check_store(self(), "Map::clear");
+  Ref<MapStore> fresh = new_store(capacity_for(0), keys_, self());  // safepoints
+  internal::check_store(self(), "Map::clear");
+  auto* old = payload_of<MapStore>(store_.load());
+  mod_count_.store(mod_count_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  write(self(), store_, fresh.value());
+  retire(old);
+}
+
+bool Map::next_entry(size_t& pos, uint64_t mod, Value& key, Value& value) const {
+  if (mod_count_.load(std::memory_order_acquire) != mod)
+    throw ConcurrentModificationError("Map iteration: a key was added or removed, or the map cleared, after the "
+                                      "iteration started");
+  internal::race_point(internal::RacePoint::kIteratorAfterCheck);
+  const auto* s = payload_of<MapStore>(store_.load());
+  const auto* entries = payload_of<RefArray>(s->entries.load());
+  const size_t used = std::min<size_t>(s->used.load(std::memory_order_acquire), entries->length());
+  for (; pos < used; ++pos) {
+    const Value ev = entries->slots()[pos].load();
+    if (!ev.is_object()) continue;
+    const MapEntry* e = payload_of<MapEntry>(ev);
+    key = e->key.load();
+    value = e->value.load();
+    return true;
+  }
+  return false;
+}
+
+}  // namespace shoal
