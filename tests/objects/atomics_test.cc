@@ -206,14 +206,15 @@ TEST_P(AtomicBarrierTest, TheOverwrittenValueIsShadedWhileMarking) {
   EXPECT_EQ(list_length_checked(x->right.get()), 5u);
 }
 
+std::string swap_name(const ::testing::TestParamInfo<Swap>& info) {
+  static const char* const names[] = {"CasField", "ExchangeField", "CasArray", "ExchangeArray", "AtomicRefCas", "AtomicRefExchange"};
+  return names[static_cast<int>(info.param)];
+}
+
 INSTANTIATE_TEST_SUITE_P(Swaps, AtomicBarrierTest,
                          ::testing::Values(Swap::kCasField, Swap::kExchangeField, Swap::kCasArray,
                                            Swap::kExchangeArray, Swap::kAtomicRefCas, Swap::kAtomicRefExchange),
-                         [](const ::testing::TestParamInfo<Swap>& info) {
-                           const char* names[] = {"CasField",   "ExchangeField", "CasArray",
-                                                  "ExchangeArray", "AtomicRefCas", "AtomicRefExchange"};
-                           return std::string(names[static_cast<int>(info.param)]);
-                         });
+                         swap_name);
 
 }  // namespace
 }  // namespace shoal::test

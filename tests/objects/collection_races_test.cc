@@ -417,13 +417,15 @@ TEST_P(CollectionBarrierTest, TheRemovedElementIsShadedWhileMarking) {
   EXPECT_EQ(list_length_checked(x->right.get()), 5u);
 }
 
+std::string removal_name(const ::testing::TestParamInfo<Removal>& info) {
+  static const char* const names[] = {"RemoveLast", "RemoveAt", "Set", "Clear", "MapRemove", "MapReplace"};
+  return names[static_cast<int>(info.param)];
+}
+
 INSTANTIATE_TEST_SUITE_P(Removals, CollectionBarrierTest,
                          ::testing::Values(Removal::kRemoveLast, Removal::kRemoveAt, Removal::kSet, Removal::kClear,
                                            Removal::kMapRemove, Removal::kMapReplace),
-                         [](const ::testing::TestParamInfo<Removal>& info) {
-                           const char* names[] = {"RemoveLast", "RemoveAt", "Set", "Clear", "MapRemove", "MapReplace"};
-                           return std::string(names[static_cast<int>(info.param)]);
-                         });
+                         removal_name);
 
 }  // namespace
 }  // namespace shoal::test
