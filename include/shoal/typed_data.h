@@ -60,31 +60,54 @@ class TypedList {
   void set(size_t index, E value) { writable(index, "set").store(value, std::memory_order_relaxed); }
 
   // Atomic element operations (integer lists). compare_and_swap returns the witness:
-  // the element before, equal to `expected` exactly when it swapped.
-  E load(size_t index, std::memory_order order = std::memory_order_seq_cst) const
-    requires std::is_integral_v<E>
-  {
+  // the element before, equal to `expected` exactly when it swapped. (Member templates
+  // - U is always E - so that they exist only for integer elements.)
+  template <class U = E>
+    requires std::is_integral_v<U>
+  E load(size_t index, std::memory_order order = std::memory_order_seq_cst) const {
     return ref(index, "load").load(order);
   }
-  void store(size_t index, E value, std::memory_order order = std::memory_order_seq_cst)
-    requires std::is_integral_v<E>
-  {
+  template <class U = E>
+    requires std::is_integral_v<U>
+  void store(size_t index, E value, std::memory_order order = std::memory_order_seq_cst) {
     writable(index, "store").store(value, order);
   }
-  E exchange(size_t index, E value) requires std::is_integral_v<E>
-  {
+  template <class U = E>
+    requires std::is_integral_v<U>
+  E exchange(size_t index, E value) {
     return writable(index, "exchange").exchange(value);
   }
-  E compare_and_swap(size_t index, E expected, E desired) requires std::is_integral_v<E>
-  {
+  template <class U = E>
+    requires std::is_integral_v<U>
+  E compare_and_swap(size_t index, E expected, E desired) {
     writable(index, "compare_and_swap").compare_exchange_strong(expected, desired);
     return expected;
   }
-  E fetch_add(size_t index, E v) requires std::is_integral_v<E> { return writable(index, "fetch_add").fetch_add(v); }
-  E fetch_sub(size_t index, E v) requires std::is_integral_v<E> { return writable(index, "fetch_sub").fetch_sub(v); }
-  E fetch_and(size_t index, E v) requires std::is_integral_v<E> { return writable(index, "fetch_and").fetch_and(v); }
-  E fetch_or(size_t index, E v) requires std::is_integral_v<E> { return writable(index, "fetch_or").fetch_or(v); }
-  E fetch_xor(size_t index, E v) requires std::is_integral_v<E> { return writable(index, "fetch_xor").fetch_xor(v); }
+  template <class U = E>
+    requires std::is_integral_v<U>
+  E fetch_add(size_t index, E v) {
+    return writable(index, "fetch_add").fetch_add(v);
+  }
+  template <class U = E>
+    requires std::is_integral_v<U>
+  E fetch_sub(size_t index, E v) {
+    return writable(index, "fetch_sub").fetch_sub(v);
+  }
+  template <class U = E>
+    requires std::is_integral_v<U>
+  E fetch_and(size_t index, E v) {
+    return writable(index, "fetch_and").fetch_and(v);
+  }
+  template <class U = E>
+    requires std::is_integral_v<U>
+  E fetch_or(size_t index, E v) {
+    return writable(index, "fetch_or").fetch_or(v);
+  }
+  template <class U = E>
+    requires std::is_integral_v<U>
+  E fetch_xor(size_t index, E v) {
+    return writable(index, "fetch_xor").fetch_xor(v);
+  }
 
  private:
   // The element's atomic view, after the bounds check.
