@@ -88,6 +88,7 @@
 #include <thread>
 
 #include "shoal/errors.h"
+#include "shoal/internal/size_classes.h"
 
 namespace shoal {
 
@@ -159,9 +160,18 @@ Value GrowableList::get_slow(size_t index) const {
   list_hole_error("get", index);
 }
 
+// A capacity of at least `wanted` elements that fills its size-class cell exactly (a
+// RefArray is 16 bytes of header and length plus 8 per element), so growth never
+// leaves slack in the cell; past the largest small cell, `wanted` itself.
+static size_t fitted_capacity(size_t wanted) {
+  const size_t bytes = 16 + 8 * wanted;
+  if (bytes > internal::kMaxSmallSize) return wanted;
+  return (internal::kClassSize[internal::size_class_of(bytes)] - 16) / 8;
+}
+
 RefArray* GrowableList::grow(size_t needed) {
   const size_t old_capacity = storage()->length();
-  const size_t capacity = std::max<size_t>({needed, old_capacity * 2, 4});
+  const size_t capacity = fitted_capacity(std::max<size_t>({needed, old_capacity * 2, 6}));
   Ref<RefArray> fresh = RefArray::create(capacity);  // a safepoint
   adopt_owner(fresh.object(), self());
   // Anything may have happened during the allocation: re-read.
