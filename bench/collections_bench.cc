@@ -2,17 +2,16 @@
 // (google-benchmark; the "ns/op" counter is the time per single operation).
 //
 // list/* (elements: pointers to pre-allocated objects; Shoal: Values of heap Nodes)
-//   add/<peer>        append 1024 elements to a fresh container (growth included), drop it
+//   add/<peer>/N      append N elements to a fresh container (growth included), drop it
 //   get_seq/<peer>    read every element of a 1024-element container in order
 //   get_random/<peer> read 1024 elements at precomputed random indexes
 //   remove_last/<peer> 1024 appends then 1024 remove_last on a warmed container (no growth)
-//   shared_get_set/<peer>, 2 threads: 90 % reads, 10 % element writes at random indexes
+//   shared_get_set_2_threads/<peer>: 90 % reads, 10 % element writes at random indexes
 //                     of one 1024-element container - GrowableList needs no lock for it;
 //                     std::vector takes a std::mutex per operation; tbb::concurrent_vector
 //                     holds std::atomic elements
-//   shared_add/<peer>, 2 threads: each appends 1024 per iteration (thread 0 clears the
-//                     container past 64K elements, for every peer but TBB's, whose clear
-//                     is not concurrency-safe) - appends race, so the GrowableList takes a
+//   shared_add_2_threads/<peer>: each thread appends 64K per iteration to one container
+//                     (emptied between iterations, untimed) - appends race, so the GrowableList takes a
 //                     mutex like std::vector (acquired by try_lock + safepoint polls: a
 //                     thread blocked in the running state would hold up a collection
 //                     started by the lock holder's growth; issue 10's Lock does this
@@ -23,7 +22,9 @@
 //   lookup_string/<peer> the same with 16-byte string keys (Shoal: String objects compared
 //                     by content; std: std::string)
 // atomic/*
-//   fetch_add/<peer>, 1 and 2 threads on one counter: AtomicInt64 vs std::atomic<int64_t>
+//   fetch_add/<peer>, fetch_add_2_threads/<peer>: one counter, AtomicInt64 vs
+//                     std::atomic<int64_t>
+// The 2-thread rows run two threads of their own per iteration (see run_two_threads).
 //   cas/<peer>        compare-and-swap loop installing a new reference: AtomicRef vs
 //                     std::atomic<void*> (no barrier, nothing marked)
 //   element_fetch_add/<peer> Int64List::fetch_add vs std::atomic<int64_t>[] at random indexes
@@ -31,6 +32,8 @@
 // Usage: shoal_collections_bench [google-benchmark flags]; docs/performance.md has the
 // command line and the results.
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -72,7 +75,7 @@ struct World {
   std::mutex shared_mu;
   tbb::concurrent_vector<std::atomic<CNode*>> shared_tbb;
   shoal::Persistent<shoal::GrowableList> shared_add_list{heap, shoal::GrowableList::create()};
-  std::vector<CNode*> shared_add_vector;
+  std::vector<CNode*> shared_add_vector;  // the peers' shared containers
   tbb::concurrent_vector<CNode*> shared_add_tbb;
   shoal::Persistent<shoal::AtomicInt64> counter{heap, shoal::AtomicInt64::create()};
   std::atomic<int64_t> std_counter{0};
@@ -104,6 +107,45 @@ void per_op(benchmark::State& state, size_t ops_per_iteration) {
                                                    benchmark::Counter::kInvert);
 }
 
+// The 2-thread rows run their own two threads per benchmark iteration (manual time:
+// from the moment both are released to the moment both are done; thread start-up is
+// outside it). Not google-benchmark's Threads(2): its threads wait for each other in
+// the running state, where a collection started by the other thread (a growth
+// allocates) would wait for them forever. Each thread runs `body(thread_index)`; the
+// main thread waits GC-safe.
+template <class Body>
+double run_two_threads(Body body) {
+  World& w = world();
+  std::atomic<int> ready{0};
+  std::atomic<bool> go{false};
+  std::atomic<int64_t> t0_ns{0}, t1_ns{0};
+  auto now_ns = [] {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  };
+  auto thread = [&](int index) {
+    shoal::MutatorScope attach(w.heap);
+    ready.fetch_add(1);
+    while (!go.load(std::memory_order_acquire)) shoal::safepoint();
+    body(index);
+    const int64_t t = now_ns();
+    int64_t seen = t1_ns.load();
+    while (t > seen && !t1_ns.compare_exchange_weak(seen, t)) {
+    }
+  };
+  double seconds = 0;
+  shoal::run_native([&] {
+    std::thread a(thread, 0), b(thread, 1);
+    while (ready.load() < 2) std::this_thread::yield();
+    t0_ns = now_ns();
+    go.store(true, std::memory_order_release);
+    a.join();
+    b.join();
+    seconds = static_cast<double>(t1_ns.load() - t0_ns.load()) * 1e-9;
+  });
+  return seconds;
+}
+
 // Attaches benchmark threads other than the main one (the main thread stays attached).
 struct Attach {
   std::optional<shoal::MutatorScope> scope;
@@ -118,22 +160,24 @@ void BM_ListAdd_Shoal(benchmark::State& state) {
   World& w = world();
   Attach a(w);
   shoal::Ref<shoal::RefArray> nodes = w.nodes.get();
+  const size_t n = static_cast<size_t>(state.range(0));
   for (auto _ : state) {
     shoal::Ref<shoal::GrowableList> l = shoal::GrowableList::create();
-    for (size_t i = 0; i < kN; ++i) l->add(nodes->get(i));
+    for (size_t i = 0; i < n; ++i) l->add(nodes->get(i % kN));
     benchmark::DoNotOptimize(l.object());
   }
-  per_op(state, kN);
+  per_op(state, n);
 }
 
 void BM_ListAdd_Vector(benchmark::State& state) {
   World& w = world();
+  const size_t n = static_cast<size_t>(state.range(0));
   for (auto _ : state) {
     std::vector<CNode*> v;
-    for (size_t i = 0; i < kN; ++i) v.push_back(w.cnodes[i].get());
+    for (size_t i = 0; i < n; ++i) v.push_back(w.cnodes[i % kN].get());
     benchmark::DoNotOptimize(v.data());
   }
-  per_op(state, kN);
+  per_op(state, n);
 }
 
 template <bool kRandom>
@@ -193,75 +237,73 @@ void BM_ListRemoveLast_Vector(benchmark::State& state) {
   per_op(state, 2 * kN);
 }
 
+constexpr size_t kRounds = 64;  // each thread's operations per 2-thread iteration: kRounds * kN
+
 // 2 threads: 90 % get, 10 % set at random indexes of one 1024-element container.
 template <int kPeer>  // 0 GrowableList (no lock), 1 vector + mutex, 2 tbb::concurrent_vector
 void BM_ListSharedGetSet(benchmark::State& state) {
   World& w = world();
-  Attach a(w);
-  shoal::Ref<shoal::GrowableList> l = w.shared_list.get();
-  shoal::Ref<shoal::RefArray> nodes = w.nodes.get();
-  const uint32_t* idx = w.random_index.data();
-  const size_t offset = static_cast<size_t>(state.thread_index()) * 97;
+  uint64_t sink = 0;
   for (auto _ : state) {
-    uint64_t sum = 0;
-    for (size_t i = 0; i < kN; ++i) {
-      const size_t k = idx[(i + offset) % kN];
-      const bool write = (i % 10) == 0;
-      if constexpr (kPeer == 0) {
-        if (write) l->set(k, nodes->get(k));
-        else sum += l->get(k).raw();
-      } else if constexpr (kPeer == 1) {
-        std::lock_guard<std::mutex> lock(w.shared_mu);
-        if (write) w.shared_vector[k] = w.cnodes[k].get();
-        else sum += reinterpret_cast<uintptr_t>(w.shared_vector[k]);
-      } else {
-        if (write) w.shared_tbb[k].store(w.cnodes[k].get(), std::memory_order_release);
-        else sum += reinterpret_cast<uintptr_t>(w.shared_tbb[k].load(std::memory_order_acquire));
-      }
-    }
-    benchmark::DoNotOptimize(sum);
+    state.SetIterationTime(run_two_threads([&](int thread) {
+      shoal::Ref<shoal::GrowableList> l = w.shared_list.get();
+      shoal::Ref<shoal::RefArray> nodes = w.nodes.get();
+      const uint32_t* idx = w.random_index.data();
+      const size_t offset = static_cast<size_t>(thread) * 97;
+      uint64_t sum = 0;
+      for (size_t r = 0; r < kRounds; ++r)
+        for (size_t i = 0; i < kN; ++i) {
+          const size_t k = idx[(i + offset + r) % kN];
+          const bool write = (i % 10) == 0;
+          if constexpr (kPeer == 0) {
+            if (write) l->set(k, nodes->get(k));
+            else sum += l->get(k).raw();
+          } else if constexpr (kPeer == 1) {
+            std::lock_guard<std::mutex> lock(w.shared_mu);
+            if (write) w.shared_vector[k] = w.cnodes[k].get();
+            else sum += reinterpret_cast<uintptr_t>(w.shared_vector[k]);
+          } else {
+            if (write) w.shared_tbb[k].store(w.cnodes[k].get(), std::memory_order_release);
+            else sum += reinterpret_cast<uintptr_t>(w.shared_tbb[k].load(std::memory_order_acquire));
+          }
+        }
+      benchmark::DoNotOptimize(sum);
+    }));
   }
-  per_op(state, kN);
+  benchmark::DoNotOptimize(sink);
+  per_op(state, 2 * kRounds * kN);
 }
 
-// 2 threads appending to one container under contention; the container is reset by
-// thread 0 when it grows past 64K elements (every peer does the same).
+// 2 threads appending to one container; each appends kRounds * kN per iteration, and
+// the container is emptied (untimed) between iterations.
 template <int kPeer>  // 0 GrowableList + mutex, 1 vector + mutex, 2 tbb::concurrent_vector
 void BM_ListSharedAdd(benchmark::State& state) {
   World& w = world();
-  Attach a(w);
-  shoal::Ref<shoal::RefArray> nodes = w.nodes.get();
   for (auto _ : state) {
-    for (size_t i = 0; i < kN; ++i) {
-      if constexpr (kPeer == 0) {
-        // A waiter must not block in the running state (a growth inside the lock may
-        // start a collection that waits for it): spin with safepoint polls.
-        shoal::Value v = nodes->get(i);
-        while (!w.shared_mu.try_lock()) shoal::safepoint();
-        w.shared_add_list.get()->add(v);
-        w.shared_mu.unlock();
-      } else if constexpr (kPeer == 1) {
-        std::lock_guard<std::mutex> lock(w.shared_mu);
-        w.shared_add_vector.push_back(w.cnodes[i].get());
-      } else {
-        w.shared_add_tbb.push_back(w.cnodes[i].get());
-      }
-    }
-    if (state.thread_index() == 0) {
-      while (!w.shared_mu.try_lock()) shoal::safepoint();
-      std::lock_guard<std::mutex> lock(w.shared_mu, std::adopt_lock);
-      if constexpr (kPeer == 0) {
-        if (w.shared_add_list.get()->length() > 65536) w.shared_add_list.get()->clear();
-      } else if constexpr (kPeer == 1) {
-        if (w.shared_add_vector.size() > 65536) w.shared_add_vector.clear();
-      } else {
-        if (w.shared_add_tbb.size() > 65536) {
-          // concurrent_vector::clear is not concurrency-safe: skip (it only grows).
+    state.SetIterationTime(run_two_threads([&](int) {
+      shoal::Ref<shoal::RefArray> nodes = w.nodes.get();
+      for (size_t r = 0; r < kRounds; ++r)
+        for (size_t i = 0; i < kN; ++i) {
+          if constexpr (kPeer == 0) {
+            // A waiter must not block in the running state (a growth inside the lock
+            // may start a collection that waits for it): spin with safepoint polls.
+            shoal::Value v = nodes->get(i);
+            while (!w.shared_mu.try_lock()) shoal::safepoint();
+            w.shared_add_list.get()->add(v);
+            w.shared_mu.unlock();
+          } else if constexpr (kPeer == 1) {
+            std::lock_guard<std::mutex> lock(w.shared_mu);
+            w.shared_add_vector.push_back(w.cnodes[i].get());
+          } else {
+            w.shared_add_tbb.push_back(w.cnodes[i].get());
+          }
         }
-      }
-    }
+    }));
+    if constexpr (kPeer == 0) w.shared_add_list.set(shoal::GrowableList::create());
+    else if constexpr (kPeer == 1) std::vector<CNode*>().swap(w.shared_add_vector);
+    else w.shared_add_tbb.clear();
   }
-  per_op(state, kN);
+  per_op(state, 2 * kRounds * kN);
 }
 
 // --- map ---
@@ -386,6 +428,21 @@ void BM_MapLookupString_Std(benchmark::State& state) {
 // --- atomics ---
 
 template <bool kShoal>
+void BM_FetchAdd2(benchmark::State& state) {
+  World& w = world();
+  for (auto _ : state) {
+    state.SetIterationTime(run_two_threads([&](int) {
+      shoal::Ref<shoal::AtomicInt64> c = w.counter.get();
+      for (size_t i = 0; i < kRounds * kN; ++i) {
+        if constexpr (kShoal) c->fetch_add(1);
+        else w.std_counter.fetch_add(1);
+      }
+    }));
+  }
+  per_op(state, 2 * kRounds * kN);
+}
+
+template <bool kShoal>
 void BM_FetchAdd(benchmark::State& state) {
   World& w = world();
   Attach a(w);
@@ -445,23 +502,25 @@ int main(int argc, char** argv) {
   (void)world();  // build the shared state on the main thread
   auto reg = [](const char* name, void (*fn)(benchmark::State&), int threads = 1) {
     auto* b = benchmark::RegisterBenchmark(name, fn);
-    if (threads > 1) b->Threads(threads)->UseRealTime();
+    if (threads > 1) b->UseManualTime();  // run_two_threads times them
     return b;
   };
-  reg("list/add/shoal", BM_ListAdd_Shoal);
-  reg("list/add/std_vector", BM_ListAdd_Vector);
+  for (int64_t n : {16, 256, 1024, 16384}) {
+    reg("list/add/shoal", BM_ListAdd_Shoal)->Arg(n);
+    reg("list/add/std_vector", BM_ListAdd_Vector)->Arg(n);
+  }
   reg("list/get_seq/shoal", BM_ListGet_Shoal<false>);
   reg("list/get_seq/std_vector", BM_ListGet_Vector<false>);
   reg("list/get_random/shoal", BM_ListGet_Shoal<true>);
   reg("list/get_random/std_vector", BM_ListGet_Vector<true>);
   reg("list/remove_last/shoal", BM_ListRemoveLast_Shoal);
   reg("list/remove_last/std_vector", BM_ListRemoveLast_Vector);
-  reg("list/shared_get_set/shoal_no_lock", BM_ListSharedGetSet<0>, 2);
-  reg("list/shared_get_set/std_vector_mutex", BM_ListSharedGetSet<1>, 2);
-  reg("list/shared_get_set/tbb_concurrent_vector", BM_ListSharedGetSet<2>, 2);
-  reg("list/shared_add/shoal_mutex", BM_ListSharedAdd<0>, 2);
-  reg("list/shared_add/std_vector_mutex", BM_ListSharedAdd<1>, 2);
-  reg("list/shared_add/tbb_concurrent_vector", BM_ListSharedAdd<2>, 2);
+  reg("list/shared_get_set_2_threads/shoal_no_lock", BM_ListSharedGetSet<0>, 2);
+  reg("list/shared_get_set_2_threads/std_vector_mutex", BM_ListSharedGetSet<1>, 2);
+  reg("list/shared_get_set_2_threads/tbb_concurrent_vector", BM_ListSharedGetSet<2>, 2);
+  reg("list/shared_add_2_threads/shoal_mutex", BM_ListSharedAdd<0>, 2);
+  reg("list/shared_add_2_threads/std_vector_mutex", BM_ListSharedAdd<1>, 2);
+  reg("list/shared_add_2_threads/tbb_concurrent_vector", BM_ListSharedAdd<2>, 2);
   reg("map/insert/shoal", BM_MapInsert_Shoal);
   reg("map/insert/std_unordered_map", BM_MapInsert_Std);
   reg("map/insert/tbb_concurrent_hash_map", BM_MapInsert_Tbb);
@@ -472,8 +531,8 @@ int main(int argc, char** argv) {
   reg("map/lookup_string/std_unordered_map", BM_MapLookupString_Std);
   reg("atomic/fetch_add/shoal", BM_FetchAdd<true>);
   reg("atomic/fetch_add/std_atomic", BM_FetchAdd<false>);
-  reg("atomic/fetch_add/shoal", BM_FetchAdd<true>, 2);
-  reg("atomic/fetch_add/std_atomic", BM_FetchAdd<false>, 2);
+  reg("atomic/fetch_add_2_threads/shoal", BM_FetchAdd2<true>, 2);
+  reg("atomic/fetch_add_2_threads/std_atomic", BM_FetchAdd2<false>, 2);
   reg("atomic/cas/shoal", BM_Cas<true>);
   reg("atomic/cas/std_atomic", BM_Cas<false>);
   reg("atomic/element_fetch_add/shoal", BM_ElementFetchAdd<true>);
