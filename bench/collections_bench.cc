@@ -18,7 +18,9 @@
 //                     properly); tbb::concurrent_vector's push_back is lock-free
 // map/* (keys: small integers; values: pointers / Nodes)
 //   insert/<peer>     1024 new keys into a fresh map
-//   lookup/<peer>     1024 lookups of present keys at random in a 1024-key map
+//   lookup/<peer>     1024 lookups of present keys at random in a 1024-key map (Shoal:
+//                     get_or; shoal_std_optional: the same through get(), which returns
+//                     std::optional<Value>)
 //   lookup_string/<peer> the same with 16-byte string keys (Shoal: String objects compared
 //                     by content; std: std::string)
 // atomic/*
@@ -340,6 +342,7 @@ void BM_MapInsert_Tbb(benchmark::State& state) {
   per_op(state, kN);
 }
 
+template <bool kOptional>
 void BM_MapLookup_Shoal(benchmark::State& state) {
   World& w = world();
   Attach a(w);
@@ -349,7 +352,11 @@ void BM_MapLookup_Shoal(benchmark::State& state) {
   const uint32_t* idx = w.random_index.data();
   for (auto _ : state) {
     uint64_t sum = 0;
-    for (size_t i = 0; i < kN; ++i) sum += m->get(shoal::Value::from_int(idx[i] * 7))->raw();
+    for (size_t i = 0; i < kN; ++i) {
+      const shoal::Value key = shoal::Value::from_int(idx[i] * 7);
+      if constexpr (kOptional) sum += m->get(key)->raw();
+      else sum += m->get_or(key, shoal::Value::null()).raw();
+    }
     benchmark::DoNotOptimize(sum);
   }
   per_op(state, kN);
@@ -403,7 +410,7 @@ void BM_MapLookupString_Shoal(benchmark::State& state) {
   }
   for (auto _ : state) {
     uint64_t sum = 0;
-    for (size_t i = 0; i < kN; ++i) sum += m->get(probes->get(i))->raw();
+    for (size_t i = 0; i < kN; ++i) sum += m->get_or(probes->get(i), shoal::Value::null()).raw();
     benchmark::DoNotOptimize(sum);
   }
   per_op(state, kN);
@@ -524,7 +531,8 @@ int main(int argc, char** argv) {
   reg("map/insert/shoal", BM_MapInsert_Shoal);
   reg("map/insert/std_unordered_map", BM_MapInsert_Std);
   reg("map/insert/tbb_concurrent_hash_map", BM_MapInsert_Tbb);
-  reg("map/lookup/shoal", BM_MapLookup_Shoal);
+  reg("map/lookup/shoal", BM_MapLookup_Shoal<false>);
+  reg("map/lookup/shoal_std_optional", BM_MapLookup_Shoal<true>);
   reg("map/lookup/std_unordered_map", BM_MapLookup_Std);
   reg("map/lookup/tbb_concurrent_hash_map", BM_MapLookup_Tbb);
   reg("map/lookup_string/shoal", BM_MapLookupString_Shoal);

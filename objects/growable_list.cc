@@ -178,10 +178,13 @@ RefArray* GrowableList::grow(size_t needed) {
   RefArray* old = storage();
   if (old->length() >= needed) return old;  // a racing writer grew it
   const size_t count = std::min<size_t>(length_.load(std::memory_order_acquire), old->length());
-  Slot* to = fresh->slots();
+  // The fresh array is unpublished and allocated black (the marker never traces it), so
+  // no other thread can touch it yet: plain stores (the hole fill vectorises). The old
+  // array may be read and written by racing threads: atomic loads.
+  uint64_t* to = reinterpret_cast<uint64_t*>(fresh->slots());
   const Slot* from = old->slots();
-  for (size_t i = 0; i < count; ++i) internal::SlotAccess::store(to[i], from[i].load());
-  for (size_t i = count; i < capacity; ++i) internal::SlotAccess::store(to[i], internal::kHole);
+  for (size_t i = 0; i < count; ++i) to[i] = from[i].load_relaxed_raw();
+  std::fill(to + count, to + capacity, internal::kHoleBits);
   internal::race_point(internal::RacePoint::kListGrowAfterCopy);
   write(self(), storage_, fresh.value());  // the store check again, and the barrier
   retire(old, count);
@@ -197,7 +200,12 @@ void GrowableList::retire(RefArray* old, size_t count) {
   // on the current storage.
   Object* oo = Object::from_payload(old);
   Slot* slots = old->slots();
-  for (size_t i = 0; i < count; ++i) internal::write_unchecked(oo, slots[i], internal::kHole);
+  if (internal::g_write_barrier_active.load(std::memory_order_relaxed) != 0) {
+    for (size_t i = 0; i < count; ++i) internal::write_unchecked(oo, slots[i], internal::kHole);
+  } else {
+    // Not marking, and no safepoint in this loop for marking to start at: no shading.
+    for (size_t i = 0; i < count; ++i) internal::SlotAccess::store_relaxed(slots[i], internal::kHole);
+  }
 }
 
 void GrowableList::add_slow(Value value) {

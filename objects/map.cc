@@ -2,20 +2,22 @@
 //
 // Layout (the compact dict of CPython 3.6 and Dart's LinkedHashMap):
 //   Map       -> store_: the current MapStore; mod_count_; the key mode
-//   MapStore  -> index: a ByteArray of 2^k uint32 buckets (0 = empty, else entry
-//                position + 1), linear probing, at most half full;
-//                entries: a RefArray of MapEntry objects in insertion order (a removed
-//                one is replaced by the hole marker, a never-used one is null);
-//                used (positions taken), live (entries not removed) - atomic words
+//   MapStore  one object (a kCustom class, so a lookup follows no pointer inside it):
+//                capacity, bucket count, used (positions taken), live (entries not
+//                removed), the key mode; then `capacity` entry slots holding MapEntry
+//                objects in insertion order (a removed one is replaced by the hole
+//                marker, a never-used one is null); then 2^k uint64 buckets (0 = empty,
+//                else entry position + 1, with the hash's high half above it),
+//                linear probing, at most half full
 //   MapEntry  -> key (set once, before the entry is published), value (replaceable),
 //                hash (of the key, set once)
 //
 // Each entry is an object of its own, so a key and its value can never be torn apart by
 // a race: a reader that reaches an entry reads the key and the value of the same entry.
-// A store's index and entries arrays never change (a MapStore is created with both and
-// swapped as a whole on rehash), so a reader that loaded a store probes an index that
-// belongs to those entries; every bucket value is checked against the entries array's
-// own length before use. As in GrowableList (objects/growable_list.cc), every array a
+// A store's capacity and bucket count never change (a MapStore is created with both and
+// swapped as a whole on rehash), so a reader that loaded a store probes buckets that
+// belong to its entries; every bucket value is checked against the store's capacity
+// before use. As in GrowableList (objects/growable_list.cc), every array a
 // reader holds stays alive while it holds it, and an old store stays readable after a
 // swap.
 //
@@ -33,15 +35,15 @@
 //     position `used` (release); store position + 1 into the first empty bucket of its
 //     probe sequence (release: whoever reads the bucket sees the entry); raise used and
 //     live; bump mod_count.
-//   remove(k): find the entry; replace it in the entries array by the hole (barriered:
+//   remove(k): find the entry; replace its slot in the store by the hole (barriered:
 //     the entry is shaded while marking); lower live; bump mod_count. The bucket keeps
 //     the position (a tombstone, skipped by probes) until the next rehash.
-//   rehash: allocate a new index, entries array and store (safepoints), re-read the
-//     current store, copy its live entries in order into the unpublished arrays, index
-//     them, and swap the store in through write() (store check + barrier: the old store
-//     is shaded, so the entries it holds are traced while marking runs).
+//   rehash: allocate a new store (a safepoint), re-read the current store, copy its
+//     live entries in order into the unpublished one, index them, and swap it in
+//     through write() (store check + barrier: the old store is shaded, so the entries
+//     it holds are traced while marking runs).
 //   clear: allocate an empty store and swap it in.
-//   retiring: after a rehash or clear swapped it out, the old store's entries array is
+//   retiring: after a rehash or clear swapped it out, the old store's entry slots are
 //     filled with holes (barriered), so stale pointers to it retain nothing; a lookup
 //     that misses in a store that is no longer current looks again in the current one.
 //   iteration: by entry position in the current store, checking mod_count (acquire)
@@ -50,12 +52,12 @@
 // Racing writers may lose updates (two new keys written to one position: one survives,
 // the other's bucket then points at an entry with another key and its lookups miss; two
 // rehashes: one store wins). A probe never loops forever (bounded by the bucket count),
-// and a full index with no empty bucket (possible only under racing writers) forces a
+// and a store with no empty bucket (possible only under racing writers) forces a
 // rehash. Nothing else can happen.
 //
 // Identity hashes are addresses (objects never move). A deep copy creates new keys, so
 // MapStore has an after_copy function (class_table.h) that recomputes each copied
-// entry's hash and rebuilds the copy's index before the copy is handed out.
+// entry's hash and rebuilds the copy's buckets before the copy is handed out.
 #include "shoal/map.h"
 
 #include <algorithm>
@@ -64,6 +66,8 @@
 
 #include "shoal/errors.h"
 #include "shoal/growable_list.h"
+
+static_assert(shoal::internal::kHoleBits == 2, "Map::kAbsent is the hole marker");
 
 namespace shoal {
 
@@ -81,11 +85,23 @@ struct MapEntry {
 
 struct MapStore {
   static ClassId class_id() { return store_class(); }
-  Slot index;    // ByteArray of uint32 buckets
-  Slot entries;  // RefArray of MapEntry / hole / null
+  uint64_t capacity = 0;  // entry slots
+  uint64_t buckets = 0;   // a power of two, 2 * capacity
   std::atomic<uint64_t> used{0};
   std::atomic<uint64_t> live{0};
   uint64_t keys = 0;  // MapKeys
+
+  Slot* entries() { return reinterpret_cast<Slot*>(this + 1); }
+  const Slot* entries() const { return reinterpret_cast<const Slot*>(this + 1); }
+  // A bucket: 0 = empty, else (entry position + 1) | (the hash's high 32 bits << 32),
+  // so a probe past another key's bucket rarely needs to load its entry.
+  std::atomic_ref<uint64_t> bucket(size_t b) const {
+    auto* base = reinterpret_cast<uint64_t*>(const_cast<Slot*>(entries()) + capacity);
+    return std::atomic_ref<uint64_t>(base[b]);
+  }
+  static size_t bytes_for(size_t capacity) {
+    return kHeaderSize + sizeof(MapStore) + capacity * sizeof(Slot) + capacity * 2 * sizeof(uint64_t);
+  }
 };
 
 template <class T>
@@ -111,10 +127,12 @@ ClassId store_class() {
   static const ClassId id = [] {
     ClassDescriptor d;
     d.name = "MapStore";
-    d.layout = Layout::kFixed;
-    d.instance_size = sizeof(MapStore);
-    d.ref_offsets = {static_cast<uint32_t>(offsetof(MapStore, index)),
-                     static_cast<uint32_t>(offsetof(MapStore, entries))};
+    d.layout = Layout::kCustom;
+    d.size = [](const Object* o) { return MapStore::bytes_for(static_cast<const MapStore*>(o->payload())->capacity); };
+    d.trace = [](const Object* o, SlotVisitor& v) {
+      const auto* s = static_cast<const MapStore*>(o->payload());
+      v.visit(s->entries(), s->capacity);
+    };
     d.after_copy = after_copy_store;
     return define_class(d);
   }();
@@ -157,29 +175,23 @@ bool keys_equal(Value a, Value b, uint64_t keys) {
          payload_of<String>(a)->view() == payload_of<String>(b)->view();
 }
 
-std::atomic_ref<uint32_t> bucket(const ByteArray* index, size_t b) {
-  return std::atomic_ref<uint32_t>(reinterpret_cast<uint32_t*>(const_cast<uint8_t*>(index->data()))[b]);
-}
-
-size_t bucket_count(const ByteArray* index) { return index->length() / sizeof(uint32_t); }
-
 struct Found {
   MapEntry* entry = nullptr;
   size_t position = 0;
 };
 
 Found find(const MapStore* s, Value key, uint64_t h) {
-  const ByteArray* index = payload_of<ByteArray>(s->index.load());
-  const RefArray* entries = payload_of<RefArray>(s->entries.load());
-  const size_t n = bucket_count(index);
+  const size_t n = s->buckets;
   const size_t mask = n - 1;
+  const Slot* entries = s->entries();
   for (size_t i = 0, b = h & mask; i < n; ++i, b = (b + 1) & mask) {
-    const uint32_t e = bucket(index, b).load(std::memory_order_acquire);
+    const uint64_t e = s->bucket(b).load(std::memory_order_acquire);
     if (e == 0) break;
+    if ((e >> 32) != (h >> 32)) continue;  // another hash
     internal::race_point(internal::RacePoint::kMapGetAfterIndex);
-    const size_t pos = e - 1;
-    if (pos >= entries->length()) continue;
-    const Value ev = entries->slots()[pos].load();
+    const size_t pos = static_cast<uint32_t>(e) - 1;
+    if (pos >= s->capacity) continue;
+    const Value ev = entries[pos].load();
     if (!ev.is_object()) continue;  // removed
     MapEntry* me = payload_of<MapEntry>(ev);
     if (me->hash == h && keys_equal(me->key.load(), key, s->keys)) return {me, pos};
@@ -189,12 +201,12 @@ Found find(const MapStore* s, Value key, uint64_t h) {
 
 // Puts position `pos` into the first empty bucket of hash h's probe sequence; false
 // when there is none (only after racing writers).
-bool place(ByteArray* index, uint64_t h, size_t pos) {
-  const size_t n = bucket_count(index);
+bool place(const MapStore* s, uint64_t h, size_t pos) {
+  const size_t n = s->buckets;
   const size_t mask = n - 1;
   for (size_t i = 0, b = h & mask; i < n; ++i, b = (b + 1) & mask) {
-    if (bucket(index, b).load(std::memory_order_relaxed) == 0) {
-      bucket(index, b).store(static_cast<uint32_t>(pos + 1), std::memory_order_release);
+    if (s->bucket(b).load(std::memory_order_relaxed) == 0) {
+      s->bucket(b).store((pos + 1) | (h >> 32 << 32), std::memory_order_release);
       return true;
     }
   }
@@ -207,18 +219,13 @@ void adopt_owner(Object* part, const Object* whole) {
 
 // A new, unpublished store able to hold `capacity` entries, owned like `map`.
 Ref<MapStore> new_store(size_t capacity, uint64_t keys, const Object* map) {
-  const size_t buckets = capacity * 2;
-  Ref<ByteArray> index = ByteArray::create(buckets * sizeof(uint32_t));
-  Ref<RefArray> entries = RefArray::create(capacity);
-  Object* s = allocate_instance(store_class());
-  adopt_owner(index.object(), map);
-  adopt_owner(entries.object(), map);
-  adopt_owner(s, map);
-  auto* store = new (s->payload()) MapStore();
+  Object* o = allocate_custom(store_class(), MapStore::bytes_for(capacity));  // zeroed
+  adopt_owner(o, map);
+  auto* store = new (o->payload()) MapStore();
+  store->capacity = capacity;  // what the size function reads: before any safepoint
+  store->buckets = capacity * 2;
   store->keys = keys;
-  internal::write_unchecked(s, store->index, index.value());
-  internal::write_unchecked(s, store->entries, entries.value());
-  return Ref<MapStore>::from_object(s);
+  return Ref<MapStore>::from_object(o);
 }
 
 // Empties a store that is no longer the map's (after a rehash or clear): a stale
@@ -227,10 +234,9 @@ Ref<MapStore> new_store(size_t capacity, uint64_t keys, const Object* map) {
 // store may be an entry's only snapshot path: the new arrays are allocated black). A
 // reader that misses in it looks again in the current store (Map::get).
 void retire(MapStore* old) {
-  auto* entries = payload_of<RefArray>(old->entries.load());
-  Object* eo = Object::from_payload(entries);
-  const size_t used = std::min<size_t>(old->used.load(std::memory_order_relaxed), entries->length());
-  for (size_t pos = 0; pos < used; ++pos) internal::write_unchecked(eo, entries->slots()[pos], internal::kHole);
+  Object* oo = Object::from_payload(old);
+  const size_t used = std::min<size_t>(old->used.load(std::memory_order_relaxed), old->capacity);
+  for (size_t pos = 0; pos < used; ++pos) internal::write_unchecked(oo, old->entries()[pos], internal::kHole);
 }
 
 size_t capacity_for(size_t entries) {
@@ -240,22 +246,19 @@ size_t capacity_for(size_t entries) {
 }
 
 void rebuild_index(MapStore* s) {
-  ByteArray* index = payload_of<ByteArray>(s->index.load());
-  std::memset(index->data(), 0, index->length());
-  RefArray* entries = payload_of<RefArray>(s->entries.load());
-  const size_t used = std::min<size_t>(s->used.load(std::memory_order_relaxed), entries->length());
+  for (size_t b = 0; b < s->buckets; ++b) s->bucket(b).store(0, std::memory_order_relaxed);
+  const size_t used = std::min<size_t>(s->used.load(std::memory_order_relaxed), s->capacity);
   for (size_t pos = 0; pos < used; ++pos) {
-    const Value ev = entries->slots()[pos].load();
-    if (ev.is_object()) place(index, payload_of<MapEntry>(ev)->hash, pos);
+    const Value ev = s->entries()[pos].load();
+    if (ev.is_object()) place(s, payload_of<MapEntry>(ev)->hash, pos);
   }
 }
 
 void after_copy_store(Object* copy) {
   auto* s = static_cast<MapStore*>(copy->payload());
-  RefArray* entries = payload_of<RefArray>(s->entries.load());
-  const size_t used = std::min<size_t>(s->used.load(std::memory_order_relaxed), entries->length());
+  const size_t used = std::min<size_t>(s->used.load(std::memory_order_relaxed), s->capacity);
   for (size_t pos = 0; pos < used; ++pos) {
-    const Value ev = entries->slots()[pos].load();
+    const Value ev = s->entries()[pos].load();
     if (ev.is_object()) {
       MapEntry* e = payload_of<MapEntry>(ev);
       e->hash = hash_key(e->key.load(), s->keys);
@@ -294,7 +297,7 @@ size_t Map::size() const {
   return s->live.load(std::memory_order_acquire);
 }
 
-std::optional<Value> Map::get(Value key) const {
+Value Map::lookup(Value key) const {
   const uint64_t h = hash_key(key, keys_);
   Value store = store_.load();
   for (;;) {
@@ -303,7 +306,7 @@ std::optional<Value> Map::get(Value key) const {
     // A miss in a store a rehash has retired (and emptied) meanwhile says nothing:
     // look again in the current one.
     const Value now = store_.load();
-    if (now == store) return std::nullopt;
+    if (now == store) return Value::from_raw(kAbsent);
     store = now;
   }
 }
@@ -328,24 +331,20 @@ void Map::set(Value key, Value value) {
   internal::write_unchecked(eo, e->value, value);
   for (;;) {
     auto* s = payload_of<MapStore>(store_.load());
-    auto* entries = payload_of<RefArray>(s->entries.load());
     const uint64_t pos = s->used.load(std::memory_order_relaxed);
-    if (pos >= entries->length()) {
-      // Full: rehash into a store with room for one more live entry (safepoints).
+    if (pos >= s->capacity) {
+      // Full: rehash into a store with room for one more live entry (a safepoint).
       const size_t live = s->live.load(std::memory_order_relaxed);
       Ref<MapStore> fresh = new_store(capacity_for(live + 1), keys_, self());
       MapStore* ns = fresh.operator->();
-      auto* cur = payload_of<MapStore>(store_.load());  // re-read after the safepoints
-      auto* from = payload_of<RefArray>(cur->entries.load());
-      auto* to = payload_of<RefArray>(ns->entries.load());
-      auto* index = payload_of<ByteArray>(ns->index.load());
-      const size_t used = std::min<size_t>(cur->used.load(std::memory_order_relaxed), from->length());
+      auto* cur = payload_of<MapStore>(store_.load());  // re-read after the safepoint
+      const size_t used = std::min<size_t>(cur->used.load(std::memory_order_relaxed), cur->capacity);
       size_t n = 0;
-      for (size_t p = 0; p < used && n < to->length(); ++p) {
-        const Value ev = from->slots()[p].load();
+      for (size_t p = 0; p < used && n < ns->capacity; ++p) {
+        const Value ev = cur->entries()[p].load();
         if (!ev.is_object()) continue;
-        internal::SlotAccess::store(to->slots()[n], ev);
-        place(index, payload_of<MapEntry>(ev)->hash, n);
+        internal::SlotAccess::store_relaxed(ns->entries()[n], ev);  // unpublished, allocated black
+        place(ns, payload_of<MapEntry>(ev)->hash, n);
         ++n;
       }
       ns->used.store(n, std::memory_order_relaxed);
@@ -357,10 +356,10 @@ void Map::set(Value key, Value value) {
     }
     // No safepoint from here to the end.
     internal::check_store(self(), "Map::set");
-    internal::write_unchecked(Object::from_payload(entries), entries->slots()[pos], Value::from_object(eo));
-    if (!place(payload_of<ByteArray>(s->index.load()), h, pos)) {
+    internal::write_unchecked(Object::from_payload(s), s->entries()[pos], Value::from_object(eo));
+    if (!place(s, h, pos)) {
       // No empty bucket (racing writers filled them): force a rehash and try again.
-      s->used.store(entries->length(), std::memory_order_relaxed);
+      s->used.store(s->capacity, std::memory_order_relaxed);
       continue;
     }
     s->used.store(pos + 1, std::memory_order_release);
@@ -371,14 +370,13 @@ void Map::set(Value key, Value value) {
   }
 }
 
-std::optional<Value> Map::remove(Value key) {
+Value Map::remove_key(Value key) {
   internal::check_store(self(), "Map::remove");
   auto* s = payload_of<MapStore>(store_.load());
   const Found f = find(s, key, hash_key(key, keys_));
-  if (!f.entry) return std::nullopt;
+  if (!f.entry) return Value::from_raw(kAbsent);
   const Value v = f.entry->value.load();
-  auto* entries = payload_of<RefArray>(s->entries.load());
-  internal::write_unchecked(Object::from_payload(entries), entries->slots()[f.position], internal::kHole);
+  internal::write_unchecked(Object::from_payload(s), s->entries()[f.position], internal::kHole);
   internal::race_point(internal::RacePoint::kMapRemoveAfterUnlink);
   const uint64_t live = s->live.load(std::memory_order_relaxed);
   s->live.store(live == 0 ? 0 : live - 1, std::memory_order_release);
@@ -402,10 +400,9 @@ bool Map::next_entry(size_t& pos, uint64_t mod, Value& key, Value& value) const 
                                       "iteration started");
   internal::race_point(internal::RacePoint::kIteratorAfterCheck);
   const auto* s = payload_of<MapStore>(store_.load());
-  const auto* entries = payload_of<RefArray>(s->entries.load());
-  const size_t used = std::min<size_t>(s->used.load(std::memory_order_acquire), entries->length());
+  const size_t used = std::min<size_t>(s->used.load(std::memory_order_acquire), s->capacity);
   for (; pos < used; ++pos) {
-    const Value ev = entries->slots()[pos].load();
+    const Value ev = s->entries()[pos].load();
     if (!ev.is_object()) continue;
     const MapEntry* e = payload_of<MapEntry>(ev);
     key = e->key.load();

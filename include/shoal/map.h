@@ -46,13 +46,28 @@ class Map {
   MapKeys key_mode() const { return static_cast<MapKeys>(keys_); }
 
   // The value stored under `key`, or nothing.
-  std::optional<Value> get(Value key) const;
-  bool contains(Value key) const { return get(key).has_value(); }
+  std::optional<Value> get(Value key) const {
+    const Value v = lookup(key);
+    if (v.raw() == kAbsent) return std::nullopt;
+    return v;
+  }
+  // The value stored under `key`, or `fallback` - the fast form: no std::optional (GCC
+  // builds an optional<Value> result on the stack, and reading it back costs a
+  // store-forwarding stall of ~10 ns in a tight loop: docs/performance.md).
+  Value get_or(Value key, Value fallback) const {
+    const Value v = lookup(key);
+    return v.raw() == kAbsent ? fallback : v;
+  }
+  bool contains(Value key) const { return lookup(key).raw() != kAbsent; }
   // Stores `value` under `key` (a new key goes last in the iteration order; an existing
   // key keeps its place).
   void set(Value key, Value value);
   // Removes `key`; returns the value it had, or nothing.
-  std::optional<Value> remove(Value key);
+  std::optional<Value> remove(Value key) {
+    const Value v = remove_key(key);
+    if (v.raw() == kAbsent) return std::nullopt;
+    return v;
+  }
   void clear();
 
   // Calls fn(key, value) for every entry in insertion order. fn may read the map; a
@@ -90,6 +105,12 @@ class Map {
   Iterator end() const { return Iterator(); }
 
  private:
+  // lookup and remove_key return the raw word kAbsent (the hole marker, which is never a
+  // value: value.h) for a missing key - a one-word result in a register; the optional
+  // is built inline, where the compiler keeps it in registers too.
+  static constexpr uint64_t kAbsent = 2;
+  Value lookup(Value key) const;
+  Value remove_key(Value key);
   // Finds the first live entry at entry position >= pos (updating pos); false at the
   // end. Throws ConcurrentModificationError when the modification count is not `mod`.
   bool next_entry(size_t& pos, uint64_t mod, Value& key, Value& value) const;

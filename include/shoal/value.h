@@ -68,6 +68,8 @@ class Slot {
   Slot& operator=(const Slot&) = delete;
 
   Value load() const { return Value::from_raw(raw_.load(std::memory_order_acquire)); }
+  // The raw word, relaxed (bulk copies that publish the copy with a release later).
+  uint64_t load_relaxed_raw() const { return raw_.load(std::memory_order_relaxed); }
 
  private:
   friend struct internal::SlotAccess;
@@ -87,6 +89,7 @@ namespace internal {
 // it has run, by the root set under the root lock and by the collector in pauses.
 struct SlotAccess {
   static void store(Slot& slot, Value v) { slot.store(v); }
+  static void store_relaxed(Slot& slot, Value v) { slot.raw_.store(v.raw(), std::memory_order_relaxed); }
   static Value exchange(Slot& slot, Value v) { return slot.exchange(v); }
   static Value compare_exchange(Slot& slot, Value expected, Value desired) {
     return slot.compare_exchange(expected, desired);
