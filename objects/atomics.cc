@@ -8,7 +8,6 @@
 
 #include <string>
 
-#include "runtime/isolate_context.h"
 #include "shoal/class_table.h"
 #include "shoal/errors.h"
 
@@ -66,9 +65,9 @@ Ref<AtomicRef> AtomicRef::create(Value initial) {
 }
 
 namespace internal {
-void check_shareable_slow(Value v, const char* what) {
-  const ThreadIsolateState& where = tls_isolate;
-  if (where.mode == IsolateMode::kOutside || !where.group || where.group->options.share_everything) return;
+constinit thread_local bool tls_cells_need_shareable = false;
+
+void throw_not_shareable_in_cell(Value v, const char* what) {
   const ClassInfo* c = find_class(v.as_object()->class_id());
   throw NotShareableError(std::string(what) + ": an object of class " + (c ? c->name : std::string("?")) +
                           " is not shareable, and a trivially shareable cell is readable by every isolate; "

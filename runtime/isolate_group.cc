@@ -7,6 +7,7 @@
 #include "runtime/globals.h"
 #include "runtime/isolate_context.h"
 #include "runtime/port_state.h"
+#include "shoal/atomics.h"
 #include "shoal/errors.h"
 #include "shoal/internal/mutation_checks.h"
 
@@ -46,6 +47,8 @@ void set_thread_isolate(const ThreadIsolateState& state) {
   tls_isolate = state;
   const uint64_t key = owner_key_for(state);
   tls_owner_key = key;
+  tls_cells_need_shareable = state.mode != IsolateMode::kOutside && state.group &&
+                             !state.group->options.share_everything;
   if (MutatorThread* t = current_thread()) t->owner_bits = key;
 }
 

@@ -67,12 +67,16 @@ extern template class AtomicInteger<int32_t>;
 extern template class AtomicInteger<int64_t>;
 
 namespace internal {
+// True while the thread runs in an isolate or the shared isolate of a group without
+// share_everything: a trivially shareable cell then takes only shareable values (set
+// with the thread's isolate, runtime/isolate_group.cc).
+extern constinit thread_local bool tls_cells_need_shareable;
 // Throws NotShareableError when `v` may not go into a trivially shareable cell from
 // this thread (see AtomicRef).
-[[gnu::cold]] void check_shareable_slow(Value v, const char* what);
+[[noreturn, gnu::cold]] void throw_not_shareable_in_cell(Value v, const char* what);
 inline void check_shareable_for_cell(Value v, const char* what) {
-  if (v.is_object() && !v.as_object()->is_shareable()) [[unlikely]]
-    check_shareable_slow(v, what);
+  if (tls_cells_need_shareable && v.is_object() && !v.as_object()->is_shareable()) [[unlikely]]
+    throw_not_shareable_in_cell(v, what);
 }
 }  // namespace internal
 
