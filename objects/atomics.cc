@@ -8,22 +8,13 @@
 
 #include <string>
 
+#include "objects/builtin_class.h"
 #include "shoal/class_table.h"
 #include "shoal/errors.h"
 
 namespace shoal {
 
 namespace {
-ClassId define_atomic_class(const char* name, uint32_t size, std::vector<uint32_t> refs) {
-  ClassDescriptor d;
-  d.name = name;
-  d.layout = Layout::kFixed;
-  d.instance_size = size;
-  d.ref_offsets = std::move(refs);
-  d.tags = header::kTriviallyShareable;
-  return define_class(d);
-}
-
 // Allocates an instance with no owner (the allocator stamps the thread's isolate).
 Object* allocate_unowned(ClassId id) {
   Object* o = allocate_instance(id);
@@ -35,7 +26,8 @@ Object* allocate_unowned(ClassId id) {
 template <class I>
 ClassId AtomicInteger<I>::class_id() {
   static const ClassId id =
-      define_atomic_class(sizeof(I) == 4 ? "AtomicInt32" : "AtomicInt64", sizeof(AtomicInteger), {});
+      internal::define_fixed_builtin(sizeof(I) == 4 ? "AtomicInt32" : "AtomicInt64", sizeof(AtomicInteger), {},
+                                     header::kTriviallyShareable);
   return id;
 }
 
@@ -52,7 +44,8 @@ template class AtomicInteger<int64_t>;
 
 ClassId AtomicRef::class_id() {
   static const ClassId id =
-      define_atomic_class("AtomicRef", sizeof(AtomicRef), {static_cast<uint32_t>(offsetof(AtomicRef, value_))});
+      internal::define_fixed_builtin("AtomicRef", sizeof(AtomicRef), {static_cast<uint32_t>(offsetof(AtomicRef, value_))},
+                                     header::kTriviallyShareable);
   return id;
 }
 

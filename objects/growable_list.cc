@@ -87,6 +87,7 @@
 #include <string>
 #include <thread>
 
+#include "objects/builtin_class.h"
 #include "shoal/errors.h"
 #include "shoal/internal/size_classes.h"
 
@@ -110,12 +111,6 @@ constexpr int kHoleRetries = 64;
                                     "a removal from different threads) and one of them removed it");
 }
 
-// Gives a new internal object (a storage array) the owner of the object it belongs to:
-// the list may be unowned while the thread that grows it runs in an isolate.
-void adopt_owner(Object* part, const Object* whole) {
-  if (part->owner() != whole->owner()) part->set_owner(whole->owner());
-}
-
 Ref<RefArray> new_storage(size_t capacity, size_t filled_from) {
   Ref<RefArray> a = RefArray::create(capacity);
   Slot* slots = a->slots();
@@ -125,14 +120,8 @@ Ref<RefArray> new_storage(size_t capacity, size_t filled_from) {
 }  // namespace
 
 ClassId GrowableList::class_id() {
-  static const ClassId id = [] {
-    ClassDescriptor d;
-    d.name = "GrowableList";
-    d.layout = Layout::kFixed;
-    d.instance_size = sizeof(GrowableList);
-    d.ref_offsets = {static_cast<uint32_t>(offsetof(GrowableList, storage_))};
-    return define_class(d);
-  }();
+  static const ClassId id = internal::define_fixed_builtin(
+      "GrowableList", sizeof(GrowableList), {static_cast<uint32_t>(offsetof(GrowableList, storage_))});
   return id;
 }
 
@@ -173,7 +162,7 @@ RefArray* GrowableList::grow(size_t needed) {
   const size_t old_capacity = storage()->length();
   const size_t capacity = fitted_capacity(std::max<size_t>({needed, old_capacity * 2, 6}));
   Ref<RefArray> fresh = RefArray::create(capacity);  // a safepoint
-  adopt_owner(fresh.object(), self());
+  internal::adopt_owner(fresh.object(), self());
   // Anything may have happened during the allocation: re-read.
   RefArray* old = storage();
   if (old->length() >= needed) return old;  // a racing writer grew it
@@ -313,7 +302,7 @@ Value GrowableList::remove_at(size_t index) {
 void GrowableList::clear() {
   internal::check_store(self(), "GrowableList::clear");
   Ref<RefArray> empty = RefArray::create(0);  // a safepoint; write() below checks again
-  adopt_owner(empty.object(), self());
+  internal::adopt_owner(empty.object(), self());
   internal::check_store(self(), "GrowableList::clear");
   RefArray* old = storage();
   const size_t count = std::min<size_t>(length_.load(std::memory_order_relaxed), old->length());

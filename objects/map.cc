@@ -64,6 +64,7 @@
 #include <cstring>
 #include <string>
 
+#include "objects/builtin_class.h"
 #include "shoal/errors.h"
 #include "shoal/growable_list.h"
 
@@ -112,14 +113,9 @@ T* payload_of(Value v) {
 void after_copy_store(Object* copy);
 
 ClassId entry_class() {
-  static const ClassId id = [] {
-    ClassDescriptor d;
-    d.name = "MapEntry";
-    d.layout = Layout::kFixed;
-    d.instance_size = sizeof(MapEntry);
-    d.ref_offsets = {static_cast<uint32_t>(offsetof(MapEntry, key)), static_cast<uint32_t>(offsetof(MapEntry, value))};
-    return define_class(d);
-  }();
+  static const ClassId id = internal::define_fixed_builtin(
+      "MapEntry", sizeof(MapEntry),
+      {static_cast<uint32_t>(offsetof(MapEntry, key)), static_cast<uint32_t>(offsetof(MapEntry, value))});
   return id;
 }
 
@@ -213,14 +209,10 @@ bool place(const MapStore* s, uint64_t h, size_t pos) {
   return false;
 }
 
-void adopt_owner(Object* part, const Object* whole) {
-  if (part->owner() != whole->owner()) part->set_owner(whole->owner());
-}
-
 // A new, unpublished store able to hold `capacity` entries, owned like `map`.
 Ref<MapStore> new_store(size_t capacity, uint64_t keys, const Object* map) {
   Object* o = allocate_custom(store_class(), MapStore::bytes_for(capacity));  // zeroed
-  adopt_owner(o, map);
+  internal::adopt_owner(o, map);
   auto* store = new (o->payload()) MapStore();
   store->capacity = capacity;  // what the size function reads: before any safepoint
   store->buckets = capacity * 2;
@@ -270,14 +262,8 @@ void after_copy_store(Object* copy) {
 }  // namespace
 
 ClassId Map::class_id() {
-  static const ClassId id = [] {
-    ClassDescriptor d;
-    d.name = "Map";
-    d.layout = Layout::kFixed;
-    d.instance_size = sizeof(Map);
-    d.ref_offsets = {static_cast<uint32_t>(offsetof(Map, store_))};
-    return define_class(d);
-  }();
+  static const ClassId id =
+      internal::define_fixed_builtin("Map", sizeof(Map), {static_cast<uint32_t>(offsetof(Map, store_))});
   return id;
 }
 
@@ -324,7 +310,7 @@ void Map::set(Value key, Value value) {
   // A new key: the entry first (a safepoint; key and value are held by this frame).
   Object* eo = allocate_instance(entry_class());
   const Ref<MapEntry> entry = Ref<MapEntry>::from_object(eo);  // held across the rehash's safepoints
-  adopt_owner(eo, self());
+  internal::adopt_owner(eo, self());
   auto* e = new (eo->payload()) MapEntry();
   e->hash = h;
   internal::write_unchecked(eo, e->key, key);

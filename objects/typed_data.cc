@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "objects/builtin_class.h"
 #include "shoal/errors.h"
 
 namespace shoal {
@@ -28,14 +29,8 @@ const char* TypedList<E>::name() {
 
 template <class E>
 ClassId TypedList<E>::class_id() {
-  static const ClassId id = [] {
-    ClassDescriptor d;
-    d.name = name();
-    d.layout = Layout::kFixed;
-    d.instance_size = sizeof(TypedList);
-    d.ref_offsets = {static_cast<uint32_t>(offsetof(TypedList, buffer_))};
-    return define_class(d);
-  }();
+  static const ClassId id = internal::define_fixed_builtin(name(), sizeof(TypedList),
+                                                           {static_cast<uint32_t>(offsetof(TypedList, buffer_))});
   return id;
 }
 

@@ -194,6 +194,16 @@ class HeapTest : public ::testing::Test {
   std::optional<MutatorScope> scope_;
 };
 
+// HeapTest with the verifier after every collection.
+class VerifiedHeapTest : public HeapTest {
+ protected:
+  HeapOptions options() override {
+    HeapOptions o;
+    o.verify_after_gc = true;
+    return o;
+  }
+};
+
 // Builds a linked list of n nodes with values 0..n-1 (head holds n-1).
 inline Ref<Node> make_list(size_t n) {
   Ref<Node> head;
@@ -234,6 +244,45 @@ inline int64_t check_tree(Ref<Node> n, int depth) {
   const int64_t l = check_tree(n->left.get(), depth - 1);
   const int64_t r = check_tree(n->right.get(), depth - 1);
   return (l < 0 || r < 0) ? -1 : l + r + 1;
+}
+
+// The lost-object interleaving for one deleting store, on a fresh concurrent heap with
+// the verifier on: anchor -> x -> (x.left) the holder `build` returns, through which
+// alone a 5-node list is reachable (`build` gets the list to place). The marker holds
+// after tracing x (x black, the holder grey, the list white); `take` deletes the path
+// to the list, given the holder, and returns the list, which then moves into black x.
+// Without shading the deleted value the list is freed: the checks below fail.
+template <class Build, class Take>
+void expect_deleted_value_shaded(Build build, Take take) {
+  HeapOptions o;
+  o.concurrent_marking = true;
+  o.verify_after_gc = true;
+  o.marker_threads = 1;
+  Heap heap(o);
+  MutatorScope attach(heap);
+  Persistent<Node> anchor(heap, make<Node>());
+  Ref<Node> x = make<Node>();
+  anchor.get().set(&Node::left, x);
+  HiddenPtr list_hidden;
+  in_own_frame([&] {
+    Ref<Node> list = make_list(5);
+    list_hidden = HiddenPtr(list.object());
+    write(x.object(), x->left.slot(), build(list));  // (any object in a Node field)
+  });
+  clobber_stack();
+  MarkerPause pause(heap, x.object());
+  heap.start_collection();
+  pause.wait_until_held();
+  in_own_frame([&] {
+    Ref<Node> list = take(x->left.value());
+    ASSERT_TRUE(list);
+    x.set(&Node::right, list);  // into the black object
+  });
+  pause.release();
+  heap.wait_for_collection();
+  EXPECT_NO_THROW(heap.collect());  // verify_after_gc: a freed list throws here
+  EXPECT_TRUE(is_allocated(heap, list_hidden));
+  EXPECT_EQ(list_length_checked(x->right.get()), 5u);
 }
 
 }  // namespace shoal::test

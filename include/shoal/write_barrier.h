@@ -59,19 +59,27 @@ namespace internal {
 // compare_and_swap: while marking, `expected` is shaded before the swap - if the swap
 // happens, expected is exactly the value it overwrites (the SATB deletion); if it does
 // not, nothing was overwritten and shading a value the caller holds keeps nothing alive
-// that was not. exchange: the overwritten value is known only after the swap; it is
-// shaded then, before this thread can reach a safepoint, which is all SATB needs (the
-// remark pause drains this thread's buffer only after it stops at a safepoint).
+// that was not. exchange: outside marking a plain atomic exchange; while marking, a
+// compare-and-swap loop shading each candidate first. Either way a thread the barrier
+// refuses (NotAttached) is refused before the slot changes.
 inline Value compare_and_swap_unchecked(Object* holder, Slot& slot, Value expected, Value desired) {
   if (g_write_barrier_active.load(std::memory_order_relaxed) != 0 && expected.is_object()) [[unlikely]]
     write_barrier_slow(holder, &slot, expected, desired);
   return SlotAccess::compare_exchange(slot, expected, desired);
 }
 inline Value exchange_unchecked(Object* holder, Slot& slot, Value desired) {
-  const Value old_value = SlotAccess::exchange(slot, desired);
-  if (g_write_barrier_active.load(std::memory_order_relaxed) != 0 && old_value.is_object()) [[unlikely]]
-    write_barrier_slow(holder, &slot, old_value, desired);
-  return old_value;
+  if (g_write_barrier_active.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+    // While marking: a compare-and-swap loop that shades each candidate before it can
+    // be overwritten, so a thread the barrier refuses (not running) changes nothing.
+    Value old_value = slot.load();
+    for (;;) {
+      if (old_value.is_object()) write_barrier_slow(holder, &slot, old_value, desired);
+      const Value witness = SlotAccess::compare_exchange(slot, old_value, desired);
+      if (witness == old_value) return old_value;
+      old_value = witness;
+    }
+  }
+  return SlotAccess::exchange(slot, desired);
 }
 }  // namespace internal
 

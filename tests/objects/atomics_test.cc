@@ -118,32 +118,19 @@ TEST(AtomicsIsolationTest, AnyIsolateMayUseThemButCellsHoldOnlyShareableValues) 
   });
 }
 
-// The lost-object interleaving for each atomic reference store: the marker holds after
-// tracing x (black); a (grey) holds the only path to `list`; the swap deletes that path
-// and the list moves into x. Without shading the overwritten value, the list is freed.
+// The lost-object interleaving (test_support.h, expect_deleted_value_shaded) for each
+// atomic reference store: the swap deletes the only path to the list while marking.
 enum class Swap { kCasField, kExchangeField, kCasArray, kExchangeArray, kAtomicRefCas, kAtomicRefExchange };
 
 class AtomicBarrierTest : public ::testing::TestWithParam<Swap> {};
 
 TEST_P(AtomicBarrierTest, TheOverwrittenValueIsShadedWhileMarking) {
-  HeapOptions o;
-  o.concurrent_marking = true;
-  o.verify_after_gc = true;
-  o.marker_threads = 1;
-  Heap heap(o);
-  MutatorScope attach(heap);
-  Persistent<Node> anchor(heap, make<Node>());
-  Ref<Node> x = make<Node>();
-  anchor.get().set(&Node::left, x);
-  HiddenPtr list_hidden;
-  // x -> holder [a, arr, cell]; exactly one of a.left, arr[0], cell leads to the list.
-  in_own_frame([&] {
+  // The holder [a, arr, cell]: exactly one of a.left, arr[0], cell leads to the list.
+  auto build = [this](Ref<Node> list) {
     Ref<RefArray> holder = RefArray::create(3);
     Ref<Node> a = make<Node>();
     Ref<RefArray> arr = RefArray::create(1);
     Ref<AtomicRef> cell = AtomicRef::create();
-    Ref<Node> list = make_list(5);
-    list_hidden = HiddenPtr(list.object());
     switch (GetParam()) {
       case Swap::kCasField:
       case Swap::kExchangeField:
@@ -161,14 +148,10 @@ TEST_P(AtomicBarrierTest, TheOverwrittenValueIsShadedWhileMarking) {
     holder->set(0, a.value());
     holder->set(1, arr.value());
     holder->set(2, cell.value());
-    write(x.object(), x->left.slot(), holder.value());  // (a RefArray in a Node field)
-  });
-  clobber_stack();
-  MarkerPause pause(heap, x.object());
-  heap.start_collection();
-  pause.wait_until_held();  // x black; holder grey; a, arr, cell and the list white
-  in_own_frame([&] {
-    Ref<RefArray> holder = Ref<RefArray>::from_value(x->left.value());
+    return holder.value();
+  };
+  auto take = [this](Value holder_value) {
+    Ref<RefArray> holder = Ref<RefArray>::from_value(holder_value);
     Ref<Node> a = cast<Node>(holder->get(0));
     Ref<RefArray> arr = cast<RefArray>(holder->get(1));
     Ref<AtomicRef> cell = cast<AtomicRef>(holder->get(2));
@@ -196,14 +179,9 @@ TEST_P(AtomicBarrierTest, TheOverwrittenValueIsShadedWhileMarking) {
         list = cast<Node>(cell->exchange(Value::null()));
         break;
     }
-    ASSERT_TRUE(list);
-    x.set(&Node::right, list);  // into the black object
-  });
-  pause.release();
-  heap.wait_for_collection();
-  EXPECT_NO_THROW(heap.collect());  // verify_after_gc: a freed list throws here
-  EXPECT_TRUE(is_allocated(heap, list_hidden));
-  EXPECT_EQ(list_length_checked(x->right.get()), 5u);
+    return list;
+  };
+  expect_deleted_value_shaded(build, take);
 }
 
 std::string swap_name(const ::testing::TestParamInfo<Swap>& info) {

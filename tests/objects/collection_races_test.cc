@@ -349,20 +349,8 @@ enum class Removal { kRemoveLast, kRemoveAt, kSet, kClear, kMapRemove, kMapRepla
 class CollectionBarrierTest : public ::testing::TestWithParam<Removal> {};
 
 TEST_P(CollectionBarrierTest, TheRemovedElementIsShadedWhileMarking) {
-  HeapOptions o;
-  o.concurrent_marking = true;
-  o.verify_after_gc = true;
-  o.marker_threads = 1;
-  Heap heap(o);
-  MutatorScope attach(heap);
-  Persistent<Node> anchor(heap, make<Node>());
-  Ref<Node> x = make<Node>();
-  anchor.get().set(&Node::left, x);
-  HiddenPtr element_hidden;
   const bool is_map = GetParam() == Removal::kMapRemove || GetParam() == Removal::kMapReplace;
-  in_own_frame([&] {
-    Ref<Node> element = make_list(5);
-    element_hidden = HiddenPtr(element.object());
+  auto build = [is_map](Ref<Node> element) {
     Value collection;
     if (is_map) {
       Ref<Map> m = Map::create();
@@ -376,14 +364,10 @@ TEST_P(CollectionBarrierTest, TheRemovedElementIsShadedWhileMarking) {
     }
     Ref<RefArray> holder = RefArray::create(1);
     holder->set(0, collection);
-    write(x.object(), x->left.slot(), holder.value());
-  });
-  clobber_stack();
-  MarkerPause pause(heap, x.object());
-  heap.start_collection();
-  pause.wait_until_held();  // x black; the holder grey; the collection and element white
-  in_own_frame([&] {
-    Value c = Ref<RefArray>::from_value(x->left.value())->get(0);
+    return holder.value();
+  };
+  auto take = [this](Value holder) {
+    Value c = Ref<RefArray>::from_value(holder)->get(0);
     Value element;
     switch (GetParam()) {
       case Removal::kRemoveLast:
@@ -408,13 +392,9 @@ TEST_P(CollectionBarrierTest, TheRemovedElementIsShadedWhileMarking) {
         cast<Map>(c)->set(I(1), I(0));
         break;
     }
-    x.set(&Node::right, cast<Node>(element));
-  });
-  pause.release();
-  heap.wait_for_collection();
-  EXPECT_NO_THROW(heap.collect());
-  EXPECT_TRUE(is_allocated(heap, element_hidden));
-  EXPECT_EQ(list_length_checked(x->right.get()), 5u);
+    return cast<Node>(element);
+  };
+  expect_deleted_value_shaded(build, take);
 }
 
 std::string removal_name(const ::testing::TestParamInfo<Removal>& info) {
@@ -426,6 +406,66 @@ INSTANTIATE_TEST_SUITE_P(Removals, CollectionBarrierTest,
                          ::testing::Values(Removal::kRemoveLast, Removal::kRemoveAt, Removal::kSet, Removal::kClear,
                                            Removal::kMapRemove, Removal::kMapReplace),
                          removal_name);
+
+}  // namespace
+}  // namespace shoal::test
+
+namespace shoal::test {
+namespace {
+
+// The thread states docs/collections.md lists: creating a collection (an allocation) is
+// refused on an unattached thread (NotAttached) and inside run_native
+// (ThreadStateError); a swap or removal by an unattached thread while a collection is
+// marking is refused (NotAttached) before the slot changes for the atomic swaps.
+TEST_F(CollectionRacesTest, ThreadStatesOutsideRunningAreRefused) {
+  std::thread([] {
+    EXPECT_THROW(GrowableList::create(), NotAttached);
+    EXPECT_THROW(Map::create(), NotAttached);
+    EXPECT_THROW(Int32List::create(1), NotAttached);
+    EXPECT_THROW(AtomicInt64::create(), NotAttached);
+    EXPECT_THROW(AtomicRef::create(), NotAttached);
+  }).join();
+  Persistent<GrowableList> l(heap(), GrowableList::create());
+  l.get()->add(I(1));
+  run_native([&] {
+    EXPECT_THROW(GrowableList::create(), ThreadStateError);
+    EXPECT_THROW(Map::create(), ThreadStateError);
+  });
+  EXPECT_EQ(l.get()->length(), 1u);
+}
+
+TEST(CollectionThreadStateTest, UnattachedSwapsWhileMarkingAreRefusedUnchanged) {
+  HeapOptions o;
+  o.concurrent_marking = true;
+  o.marker_threads = 1;
+  Heap heap(o);
+  MutatorScope attach(heap);
+  Persistent<Node> anchor(heap, make<Node>());
+  Persistent<RefArray> arr(heap, RefArray::create(1));
+  Persistent<AtomicRef> cell(heap, AtomicRef::create());
+  Ref<Node> element = make<Node>();
+  arr.get()->set(0, element.value());
+  cell.get()->store(element.value());
+  MarkerPause pause(heap, nullptr);
+  heap.start_collection();
+  pause.wait_until_held();  // marking runs: the barrier is on
+  // (Raw references handed to the unattached thread: the Persistents keep the objects.)
+  Ref<RefArray> a = arr.get();
+  Ref<AtomicRef> c = cell.get();
+  run_native([&] {
+    std::thread([&] {
+      ASSERT_NE(internal::g_write_barrier_active.load(), 0u);
+      EXPECT_THROW(a->exchange(0, Value::null()), NotAttached);
+      EXPECT_THROW(a->compare_and_swap(0, element.value(), Value::null()), NotAttached);
+      EXPECT_THROW(c->exchange(Value::null()), NotAttached);
+      EXPECT_THROW(c->compare_and_swap(element.value(), Value::null()), NotAttached);
+    }).join();
+  });
+  pause.release();
+  heap.wait_for_collection();
+  EXPECT_EQ(arr.get()->get(0), element.value());
+  EXPECT_EQ(cell.get()->load(), element.value());
+}
 
 }  // namespace
 }  // namespace shoal::test

@@ -17,14 +17,7 @@ std::vector<int64_t> ints(const GrowableList& l) {
   return out;
 }
 
-class GrowableListTest : public HeapTest {
- protected:
-  HeapOptions options() override {
-    HeapOptions o;
-    o.verify_after_gc = true;
-    return o;
-  }
-};
+using GrowableListTest = VerifiedHeapTest;
 
 TEST_F(GrowableListTest, AddGetSetLengthAndGrowth) {
   Ref<GrowableList> l = GrowableList::create();

@@ -13,14 +13,7 @@ namespace {
 Value I(int64_t v) { return Value::from_int(v); }
 Value S(std::string_view s) { return String::create(s).value(); }
 
-class MapTest : public HeapTest {
- protected:
-  HeapOptions options() override {
-    HeapOptions o;
-    o.verify_after_gc = true;
-    return o;
-  }
-};
+using MapTest = VerifiedHeapTest;
 
 TEST_F(MapTest, SetGetContainsRemoveSize) {
   Ref<Map> m = Map::create();
