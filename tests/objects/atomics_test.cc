@@ -126,7 +126,7 @@ class AtomicBarrierTest : public ::testing::TestWithParam<Swap> {};
 
 TEST_P(AtomicBarrierTest, TheOverwrittenValueIsShadedWhileMarking) {
   // The holder [a, arr, cell]: exactly one of a.left, arr[0], cell leads to the list.
-  auto build = [this](Ref<Node> list) {
+  auto build = [](Ref<Node> list) {
     Ref<RefArray> holder = RefArray::create(3);
     Ref<Node> a = make<Node>();
     Ref<RefArray> arr = RefArray::create(1);
@@ -150,7 +150,7 @@ TEST_P(AtomicBarrierTest, TheOverwrittenValueIsShadedWhileMarking) {
     holder->set(2, cell.value());
     return holder.value();
   };
-  auto take = [this](Value holder_value) {
+  auto take = [](Value holder_value) {
     Ref<RefArray> holder = Ref<RefArray>::from_value(holder_value);
     Ref<Node> a = cast<Node>(holder->get(0));
     Ref<RefArray> arr = cast<RefArray>(holder->get(1));

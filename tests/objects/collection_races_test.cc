@@ -366,7 +366,7 @@ TEST_P(CollectionBarrierTest, TheRemovedElementIsShadedWhileMarking) {
     holder->set(0, collection);
     return holder.value();
   };
-  auto take = [this](Value holder) {
+  auto take = [](Value holder) {
     Value c = Ref<RefArray>::from_value(holder)->get(0);
     Value element;
     switch (GetParam()) {
