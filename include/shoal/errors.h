@@ -121,4 +121,41 @@ class CyclicInitializationError : public Error {
   using Error::Error;
 };
 
+// --- The concurrency library (include/shoal/lock.h, executor.h, future.h, actor.h;
+// docs/concurrency.md) ---
+
+// A Lock used against its rules: acquired again by the thread (or ticket) that holds it
+// (it is not reentrant: this would deadlock), released by a thread that does not hold it,
+// or a Condition waited on without holding its lock. The lock is unchanged.
+class LockError : public Error {
+ public:
+  using Error::Error;
+};
+
+// A blocking wait that could never end, refused instead of hanging: Future::get on a
+// thread of the executor that has to complete the future (a pool worker, a serial
+// executor's or actor's own task), a TaskGroup awaited from inside its own serial
+// executor, a thread joining itself, an executor shut down from one of its own tasks.
+class DeadlockError : public Error {
+ public:
+  using Error::Error;
+};
+
+// The task's cancellation token was cancelled (a failing sibling in a TaskGroup, a
+// cancelled parent, ThreadPool::shutdown_now, Thread::cancel): thrown by
+// check_cancelled() and by the blocking waits (Lock::acquire, Condition::wait,
+// Future::get, Thread::join) of a task whose token is cancelled, and stored in the
+// futures of tasks dropped before they ran.
+class CancelledError : public Error {
+ public:
+  using Error::Error;
+};
+
+// A task handed to an executor (ThreadPool, SerialExecutor, Actor, Worker) that has shut
+// down or is shutting down. The task was not queued.
+class ExecutorShutdownError : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace shoal

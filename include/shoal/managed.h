@@ -59,6 +59,10 @@ class Member {
   Member() = default;
   Ref<T> get() const { return Ref<T>::from_value(slot_.load()); }
   Value value() const { return slot_.load(); }
+  // Reads the field and dereferences it (as get()->): also what lets a Member<Lock> name
+  // a lock in SHOAL_GUARDED_BY (Clang treats it as a smart pointer to the capability).
+  T* operator->() const { return get().operator->(); }
+  T& operator*() const { return *get(); }
   Slot& slot() { return slot_; }
   const Slot& slot() const { return slot_; }
 

@@ -1,13 +1,18 @@
 // Shoal: a concurrent garbage-collected heap and object-sharing runtime. Umbrella header.
 #pragma once
 
+#include "shoal/actor.h"
 #include "shoal/atomics.h"
 #include "shoal/builtins.h"
+#include "shoal/cancellation.h"
 #include "shoal/class_table.h"
 #include "shoal/errors.h"
+#include "shoal/executor.h"
+#include "shoal/future.h"
 #include "shoal/growable_list.h"
 #include "shoal/heap.h"
 #include "shoal/isolate.h"
+#include "shoal/lock.h"
 #include "shoal/managed.h"
 #include "shoal/map.h"
 #include "shoal/object.h"
@@ -15,6 +20,8 @@
 #include "shoal/persistent.h"
 #include "shoal/ports.h"
 #include "shoal/sharing.h"
+#include "shoal/task_group.h"
+#include "shoal/thread.h"
 #include "shoal/typed_data.h"
 #include "shoal/value.h"
 #include "shoal/weak_ref.h"

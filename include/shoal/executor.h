@@ -1,0 +1,221 @@
+// Executors: where tasks run (docs/concurrency.md, "Executors").
+//
+//   shoal::ThreadPool pool(heap, 4);                        // 4 attached worker threads
+//   auto f = pool.submit([](shoal::Value s) { return s.as_object()->class_id(); }, str.value());
+//   shoal::SerialExecutor queue(pool);                      // one task at a time, in order
+//   queue.submit([] { ... });
+//
+// Executor is the interface: execute(Task) queues a task, submit(fn, args...) queues
+// fn(args...) and returns a Future of its result. Every executor thread is attached to
+// the executor's heap, so tasks allocate and touch heap objects freely, and every idle
+// or blocked executor thread waits in the GC-safe state.
+//
+// Heap arguments: a Value or Ref<T> passed to submit() as an argument is held by a
+// persistent handle from submission until the task starts, and is on the task's stack
+// from then on - it cannot be collected while the task waits in a queue. References
+// captured by a lambda are invisible to the collector: pass them as arguments (or hold
+// them in a Persistent), never capture them.
+//
+// Cancellation: every task runs with a current cancellation token (cancellation.h): the
+// executor's own token, which ThreadPool::shutdown_now cancels; a TaskGroup's child
+// token for group tasks.
+//
+// Which parts TSan sees: all of it. The pools, queues and futures are built from
+// std::thread, Shoal's annotated Mutex and atomics, with futex parking (which TSan does
+// not model but which carries no ordering of its own; see internal/parking.h). oneTBB
+// is the benchmark peer (bench/concurrency_bench.cc), not a dependency of these
+// classes: Debian's libtbb is not TSan-instrumented, and TBB's workers are not threads
+// the collector knows about.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "shoal/cancellation.h"
+#include "shoal/future.h"
+#include "shoal/heap.h"
+#include "shoal/internal/mutex.h"
+#include "shoal/managed.h"
+#include "shoal/persistent.h"
+
+namespace shoal {
+
+namespace internal {
+// Task arguments held across the queue: heap references in persistent handles,
+// everything else by value.
+template <class A>
+struct RootedArg {
+  std::decay_t<A> value;
+  RootedArg(Heap&, A&& a) : value(std::forward<A>(a)) {}
+  std::decay_t<A>& get() { return value; }
+};
+template <>
+struct RootedArg<Value> {
+  PersistentValue handle;
+  Value immediate;
+  RootedArg(Heap& heap, Value v) : immediate(v) {
+    if (v.is_object()) handle = PersistentValue(heap, v);
+  }
+  Value get() { return handle.empty() ? immediate : handle.get(); }
+};
+template <class U>
+struct RootedArg<Ref<U>> {
+  Persistent<U> handle;
+  RootedArg(Heap& heap, Ref<U> r) {
+    if (r) handle = Persistent<U>(heap, r);
+  }
+  Ref<U> get() { return handle.empty() ? Ref<U>() : handle.get(); }
+};
+template <class U>
+struct IsRef : std::false_type {};
+template <class U>
+struct IsRef<Ref<U>> : std::true_type {};
+template <class A>
+inline constexpr bool kIsHeapArg = std::is_same_v<std::decay_t<A>, Value> || IsRef<std::decay_t<A>>::value;
+
+template <class A>
+auto root_arg(Heap& heap, A&& a) {
+  if constexpr (std::is_same_v<std::decay_t<A>, Value>) return RootedArg<Value>(heap, a);
+  else if constexpr (IsRef<std::decay_t<A>>::value) return RootedArg<std::decay_t<A>>(heap, a);
+  else return RootedArg<A>(heap, std::forward<A>(a));
+}
+
+// A task that runs `body` with `token` current.
+Task with_token(CancellationToken token, Task body);
+}  // namespace internal
+
+class Executor {
+ public:
+  explicit Executor(Heap& heap) : heap_(&heap) {}
+  virtual ~Executor() = default;
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  // Queues `task`; ExecutorShutdownError once the executor is shutting down. A task
+  // should not throw: its exception is caught and counted (uncaught_task_errors()).
+  virtual void execute(Task task) = 0;
+  // True when the calling thread is running a task of this executor.
+  virtual bool is_current() const = 0;
+  // On one of this executor's own threads, runs one queued task and returns true (a
+  // thread that waits for its own children helps instead of blocking); false when there
+  // is none or the executor cannot run tasks out of order here.
+  virtual bool help_one() { return false; }
+  // True when a thread of this executor may wait for other tasks of it by helping
+  // (help_one) - a pool; false for executors whose tasks cannot run until the current
+  // one returns (serial executors, actors).
+  virtual bool helps() const { return false; }
+  // The token its tasks run under.
+  virtual CancellationToken token() const = 0;
+
+  Heap& heap() const { return *heap_; }
+  size_t uncaught_task_errors() const { return uncaught_.load(std::memory_order_relaxed); }
+
+  // Queues fn(args...) and returns the future of its result. Heap arguments (Value,
+  // Ref<T>) are rooted until the task runs; the caller must be a running thread of the
+  // heap if any argument is a reference.
+  template <class F, class... Args>
+  auto submit(F fn, Args&&... args) {
+    using R = std::invoke_result_t<F&, std::decay_t<Args>&...>;
+    Promise<R> promise(this);
+    Future<R> future = promise.future();
+    auto rooted = std::make_tuple(internal::root_arg(heap(), std::forward<Args>(args))...);
+    execute([promise = std::move(promise), fn = std::move(fn), rooted = std::move(rooted)]() mutable {
+      internal::fulfil(promise, [&]() -> R {
+        return std::apply([&](auto&... a) -> R { return std::invoke(fn, a.get()...); }, rooted);
+      });
+    });
+    return future;
+  }
+
+ protected:
+  // Runs a task, counting an escaping exception.
+  void run_task(Task& task) noexcept;
+
+ private:
+  Heap* heap_;
+  std::atomic<size_t> uncaught_{0};
+};
+
+// A fixed set of worker threads, attached to the heap for their lifetime, taking tasks
+// from one FIFO queue. Idle workers park in the GC-safe state.
+//
+// Shutdown: shutdown() refuses new tasks, lets the queued ones run and joins the
+// workers; shutdown_now() also drops the queued tasks (their futures fail with
+// CancelledError) and cancels the pool's token, so running tasks that poll it or block
+// in the library end with CancelledError. Both wait in the GC-safe state; called from a
+// worker of the pool itself they throw DeadlockError. The destructor is shutdown().
+class ThreadPool final : public Executor {
+ public:
+  // threads = 0: std::thread::hardware_concurrency().
+  explicit ThreadPool(Heap& heap, unsigned threads = 0, std::string name = "shoal-pool");
+  ~ThreadPool() override;
+
+  void execute(Task task) override;
+  bool is_current() const override;
+  bool help_one() override;
+  bool helps() const override { return true; }
+  CancellationToken token() const override { return token_; }
+  void shutdown();
+  void shutdown_now();
+  size_t size() const { return workers_.size(); }
+  const std::string& name() const { return name_; }
+
+ private:
+  void worker_main(size_t index);
+  bool pop(Task& out) SHOAL_EXCLUDES(mu_);
+  void stop(bool drop_queued);
+
+  std::string name_;
+  CancellationToken token_;
+  internal::Mutex mu_;
+  std::deque<Task> queue_ SHOAL_GUARDED_BY(mu_);
+  bool accepting_ SHOAL_GUARDED_BY(mu_) = true;
+  bool stopping_ SHOAL_GUARDED_BY(mu_) = false;
+  size_t idle_ SHOAL_GUARDED_BY(mu_) = 0;
+  std::atomic<uint32_t> work_wake_{0};
+  std::vector<std::thread> workers_;
+  internal::Mutex join_mu_;
+};
+
+// Runs its tasks one at a time, in submission order, on another executor (a pool's
+// worker borrows itself for a batch, then hands the rest back): Swift's serial executor,
+// a dispatch queue. Tasks of one serial executor never overlap, and each one sees
+// everything the previous one did. shutdown() (and the destructor) refuses new tasks
+// and waits until the queued ones have run (DeadlockError from one of its own tasks).
+class SerialExecutor final : public Executor {
+ public:
+  explicit SerialExecutor(Executor& target);
+  ~SerialExecutor() override;
+
+  void execute(Task task) override;
+  bool is_current() const override;
+  CancellationToken token() const override { return token_; }
+  void shutdown();
+  // Drops the queued tasks (their futures fail with CancelledError), cancels the token
+  // and waits for the running task.
+  void shutdown_now();
+  Executor& target() const { return *target_; }
+
+ private:
+  struct DrainCall;
+  void drain();
+  void abandon();
+  void stop(bool drop_queued);
+  Executor* target_;
+  CancellationToken token_;
+  internal::Mutex mu_;
+  std::deque<Task> queue_ SHOAL_GUARDED_BY(mu_);
+  bool scheduled_ SHOAL_GUARDED_BY(mu_) = false;
+  bool accepting_ SHOAL_GUARDED_BY(mu_) = true;
+  std::atomic<uint32_t> idle_wake_{0};
+};
+
+}  // namespace shoal

@@ -1,0 +1,314 @@
+// Futures and promises (docs/concurrency.md, "Futures").
+//
+//   shoal::Future<int64_t> f = pool.submit([](int64_t x) { return x * 2; }, 21);
+//   shoal::Future<std::string> g = f.then([](int64_t v) { return std::to_string(v); });
+//   int64_t v = f.get();                 // blocks in the GC-safe state
+//
+// A Future is a shared handle to a result that some task will produce: get() blocks
+// until it is there and returns it (or rethrows the task's exception), then() and
+// catch_error() chain continuations without blocking. Copies share the result (as
+// std::shared_future); any thread may hold, copy and destroy them.
+//
+// A result of a move-only type (LockTicket, std::unique_ptr) goes to the first get().
+//
+// Heap results: a Future<Value> or Future<Ref<T>> keeps its object alive (a persistent
+// handle) until the last copy of the future goes. Reading such a result, like any raw
+// reference, needs a running thread of the heap (ThreadStateError elsewhere). Results of
+// other types are plain C++ values; a struct that hides heap references inside it is
+// not rooted (use Value or Ref<T>).
+//
+// Blocking: get() and wait_for() park in the GC-safe state, so collections never wait
+// for them. get() on a thread of the executor that must complete the future (a pool
+// worker of that pool, a serial executor's or actor's own task) would risk waiting for
+// itself: it throws DeadlockError unless the result is already there. Inside a task
+// whose cancellation token is cancelled, get() throws CancelledError.
+//
+// Continuations run on the executor of the future they chain to (the one its task was
+// submitted to) when it has one, else on the thread that completes it - or at once on
+// the calling thread if it is already complete. If that executor has shut down, the
+// continuation does not run and its future fails with CancelledError.
+#pragma once
+
+#include <chrono>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "shoal/errors.h"
+#include "shoal/heap.h"
+#include "shoal/internal/mutex.h"
+#include "shoal/internal/parking.h"
+#include "shoal/persistent.h"
+#include "shoal/value.h"
+
+namespace shoal {
+
+class Executor;
+template <class T>
+class Future;
+template <class T>
+class Promise;
+template <class T>
+class TaskGroup;
+
+// A move-only `void()` callable: the unit of work an executor runs.
+class Task {
+ public:
+  Task() = default;
+  template <class F, class = std::enable_if_t<!std::is_same_v<std::decay_t<F>, Task>>>
+  Task(F&& f) : impl_(std::make_unique<Impl<std::decay_t<F>>>(std::forward<F>(f))) {}  // NOLINT: implicit by design
+  Task(Task&&) noexcept = default;
+  Task& operator=(Task&&) noexcept = default;
+  void operator()() { impl_->run(); }
+  explicit operator bool() const { return impl_ != nullptr; }
+
+ private:
+  struct Base {
+    virtual ~Base() = default;
+    virtual void run() = 0;
+  };
+  template <class F>
+  struct Impl final : Base {
+    explicit Impl(F&& f) : f(std::move(f)) {}
+    explicit Impl(const F& f) : f(f) {}
+    void run() override { f(); }
+    F f;
+  };
+  std::unique_ptr<Base> impl_;
+};
+
+namespace internal {
+
+// True when the calling thread runs a task of `e` (runtime/executor.cc).
+bool executor_is_current(const Executor* e);
+// Hands `task` to `e`; if `e` refuses it (shut down), drops it (a promise inside then
+// fails its future with CancelledError).
+void execute_or_drop(Executor* e, Task task);
+// The heap the calling thread is attached to, for rooting a reference result; throws
+// ThreadStateError naming `what` if it is not attached and running.
+Heap& heap_for_reference(const char* what);
+
+// The non-template part of a future's shared state.
+class FutureCore {
+ public:
+  explicit FutureCore(Executor* executor) : executor_(executor) {}
+  bool is_ready() const { return ready_.load(std::memory_order_acquire); }
+  // Blocks until ready (see the file comment for the errors). `cancellable`: a
+  // cancelled current token ends the wait with CancelledError. `check_executor`: refuse
+  // (DeadlockError) on a thread of the completing executor.
+  void wait(const char* what, bool cancellable = true, bool check_executor = true);
+  // Waits at most `timeout`; true when ready.
+  bool wait_for(std::chrono::nanoseconds timeout, const char* what);
+  // Marks the result there (value or error set before) and runs the continuations.
+  void complete();
+  // Runs `k` once the future is ready: now, on this thread, if it already is.
+  void on_ready(Task k);
+  Executor* executor() const { return executor_; }
+  std::exception_ptr error;  // written before complete(), read after is_ready()
+
+ private:
+  Executor* executor_;
+  std::atomic<bool> ready_{false};
+  std::atomic<uint32_t> wake_{0};
+  Mutex mu_;
+  std::vector<Task> continuations_ SHOAL_GUARDED_BY(mu_);
+  bool completed_ SHOAL_GUARDED_BY(mu_) = false;
+};
+
+// Where a result of type T waits for its reader. Heap references are held by a
+// persistent handle; everything else by value.
+template <class T>
+struct ResultSlot {
+  mutable std::optional<T> value;
+  void set(T v) { value.emplace(std::move(v)); }
+  // A move-only result goes to the first reader.
+  T get() const {
+    if constexpr (std::is_copy_constructible_v<T>) return *value;
+    else return std::move(*value);
+  }
+};
+template <>
+struct ResultSlot<void> {};
+template <>
+struct ResultSlot<Value> {
+  PersistentValue handle;
+  Value immediate = Value::null();
+  void set(Value v) {
+    if (v.is_object()) handle = PersistentValue(heap_for_reference("a future's result"), v);
+    else immediate = v;
+  }
+  Value get() const { return handle.empty() ? immediate : handle.get(); }
+};
+template <class U>
+struct ResultSlot<Ref<U>> {
+  Persistent<U> handle;
+  void set(Ref<U> r) {
+    if (r) handle = Persistent<U>(heap_for_reference("a future's result"), r);
+  }
+  Ref<U> get() const { return handle.empty() ? Ref<U>() : handle.get(); }
+};
+
+template <class T>
+struct FutureState : FutureCore {
+  using FutureCore::FutureCore;
+  ResultSlot<T> slot;
+};
+
+// Calls produce() and stores its result (or exception) in `promise`.
+template <class T, class F>
+void fulfil(Promise<T>& promise, F&& produce) {
+  try {
+    if constexpr (std::is_void_v<T>) {
+      std::forward<F>(produce)();
+      promise.set_value();
+    } else {
+      promise.set_value(std::forward<F>(produce)());
+    }
+  } catch (...) {
+    promise.set_exception(std::current_exception());
+  }
+}
+
+template <class F, class T>
+struct ThenResult {
+  using type = std::invoke_result_t<F, T>;
+};
+template <class F>
+struct ThenResult<F, void> {
+  using type = std::invoke_result_t<F>;
+};
+
+}  // namespace internal
+
+// The producing end: set a value or an exception once. A promise destroyed unfulfilled
+// fails its future with CancelledError (a task dropped before it ran). Move-only.
+template <class T>
+class Promise {
+ public:
+  // `executor`: where continuations run and whose threads may not block on the future.
+  explicit Promise(Executor* executor = nullptr) : state_(std::make_shared<internal::FutureState<T>>(executor)) {}
+  Promise(Promise&&) noexcept = default;
+  Promise& operator=(Promise&& other) noexcept {
+    if (this != &other) {
+      abandon();
+      state_ = std::move(other.state_);
+    }
+    return *this;
+  }
+  ~Promise() { abandon(); }
+
+  Future<T> future() const { return Future<T>(state_); }
+
+  template <class U = T, class = std::enable_if_t<!std::is_void_v<U>>>
+  void set_value(U v) {
+    check_unfulfilled();
+    state_->slot.set(std::move(v));
+    finish();
+  }
+  template <class U = T, class = std::enable_if_t<std::is_void_v<U>>>
+  void set_value() {
+    check_unfulfilled();
+    finish();
+  }
+  void set_exception(std::exception_ptr e) {
+    check_unfulfilled();
+    state_->error = std::move(e);
+    finish();
+  }
+
+ private:
+  void check_unfulfilled() {
+    if (!state_ || done_) throw InvalidArgument("Promise: the result is already set");
+  }
+  void finish() {
+    done_ = true;
+    state_->complete();
+  }
+  void abandon() {
+    if (state_ && !done_) {
+      state_->error = std::make_exception_ptr(CancelledError("the task was dropped before it ran (its executor shut down)"));
+      finish();
+    }
+  }
+  std::shared_ptr<internal::FutureState<T>> state_;
+  bool done_ = false;
+};
+
+template <class T>
+class Future {
+ public:
+  Future() = default;
+  bool valid() const { return state_ != nullptr; }
+  bool is_ready() const { return state_->is_ready(); }
+
+  // Blocks until the result is there and returns it, or rethrows the task's exception.
+  T get() const {
+    state_->wait("Future::get");
+    if (state_->error) std::rethrow_exception(state_->error);
+    if constexpr (!std::is_void_v<T>) return state_->slot.get();
+  }
+  // Blocks until the result is there, without consuming it or throwing the task's
+  // error (DeadlockError and CancelledError as get()).
+  void wait() const { state_->wait("Future::wait"); }
+  // Waits at most `timeout`; true when the result is there.
+  bool wait_for(std::chrono::nanoseconds timeout) const { return state_->wait_for(timeout, "Future::wait_for"); }
+  // The task's exception, or null (after the future is ready).
+  std::exception_ptr error() const { return state_->is_ready() ? state_->error : nullptr; }
+
+  // A future of fn(result) - or of the same error, without calling fn. fn may return a
+  // plain value or void.
+  template <class F>
+  auto then(F fn) const {
+    using R = typename internal::ThenResult<F, T>::type;
+    Promise<R> next(state_->executor());
+    Future<R> result = next.future();
+    auto state = state_;
+    state_->on_ready([state, fn = std::move(fn), next = std::move(next)]() mutable {
+      if (state->error) {
+        next.set_exception(state->error);
+        return;
+      }
+      internal::fulfil(next, [&]() -> R {
+        if constexpr (std::is_void_v<T>) return fn();
+        else return fn(state->slot.get());
+      });
+    });
+    return result;
+  }
+  // A future of the same value - or, on error, of fn(exception_ptr), which returns a T
+  // (or rethrows).
+  template <class F>
+  Future<T> catch_error(F fn) const {
+    Promise<T> next(state_->executor());
+    Future<T> result = next.future();
+    auto state = state_;
+    state_->on_ready([state, fn = std::move(fn), next = std::move(next)]() mutable {
+      internal::fulfil(next, [&]() -> T {
+        if (state->error) return fn(state->error);
+        if constexpr (!std::is_void_v<T>) return state->slot.get();
+      });
+    });
+    return result;
+  }
+
+ private:
+  friend class Promise<T>;
+  template <class U>
+  friend class TaskGroup;
+  explicit Future(std::shared_ptr<internal::FutureState<T>> s) : state_(std::move(s)) {}
+  std::shared_ptr<internal::FutureState<T>> state_;
+};
+
+// A future that is already complete with `v`.
+template <class T>
+Future<std::decay_t<T>> make_ready_future(T&& v) {
+  Promise<std::decay_t<T>> p;
+  p.set_value(std::forward<T>(v));
+  return p.future();
+}
+
+}  // namespace shoal

@@ -1,0 +1,124 @@
+// Structured concurrency: task groups (docs/concurrency.md, "Task groups").
+//
+//   shoal::TaskGroup<int64_t> group(pool);
+//   for (auto& part : parts) group.spawn([](shoal::Value p) { return count(p); }, part);
+//   std::vector<int64_t> counts = group.wait();   // every result, or the first error
+//
+// A group's children run on its executor under the group's token, a child of the
+// creating thread's current token: cancelling the creator (its task, thread or group)
+// cancels the children, and cancel() cancels them directly. The first child to fail
+// records its exception and cancels the group, so its siblings see CancelledError at
+// their next check_cancelled() or blocking wait. wait() waits for every child - always
+// all of them, so no child outlives the group - then returns every result in spawn
+// order, or rethrows the first failure.
+//
+// Waiting from inside the executor: on a ThreadPool worker, wait() runs queued tasks of
+// the pool while its children are unfinished (fork-join without deadlock); a group over
+// a serial executor or actor cannot be created from that executor's own task (its
+// children could not start before the task returns): DeadlockError.
+//
+// The destructor of a group not waited for cancels it and waits for the children.
+#pragma once
+
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "shoal/cancellation.h"
+#include "shoal/executor.h"
+#include "shoal/future.h"
+
+namespace shoal {
+
+template <class T = void>
+class TaskGroup {
+ public:
+  explicit TaskGroup(Executor& executor)
+      : executor_(&executor), token_(CancellationToken::current().child()), shared_(std::make_shared<Shared>()) {
+    if (executor.is_current() && !executor.helps())
+      throw DeadlockError("TaskGroup: created from a task of its own serial executor; its children could not start "
+                          "before this task returns");
+  }
+  TaskGroup(const TaskGroup&) = delete;
+  TaskGroup& operator=(const TaskGroup&) = delete;
+  ~TaskGroup() {
+    if (futures_.empty()) return;
+    token_.cancel();
+    try {
+      await_all();
+    } catch (...) {
+    }
+  }
+
+  // Queues fn(args...) as a child (heap arguments rooted as Executor::submit does).
+  template <class F, class... Args>
+  void spawn(F fn, Args&&... args) {
+    auto shared = shared_;
+    auto token = token_;
+    futures_.push_back(executor_->submit(
+        [shared, token, fn = std::move(fn)](auto&&... a) mutable -> T {
+          CancellationScope scope(token);
+          try {
+            return fn(std::forward<decltype(a)>(a)...);
+          } catch (...) {
+            {
+              std::lock_guard<std::mutex> lock(shared->mu);
+              if (!shared->first_error) shared->first_error = std::current_exception();
+            }
+            token.cancel();
+            throw;
+          }
+        },
+        std::forward<Args>(args)...));
+  }
+
+  // Waits for every child; their results in spawn order, or the first failure.
+  auto wait() {
+    await_all();
+    std::exception_ptr error;
+    {
+      std::lock_guard<std::mutex> lock(shared_->mu);
+      error = shared_->first_error;
+    }
+    std::vector<Future<T>> done = std::move(futures_);
+    futures_.clear();
+    if (error) std::rethrow_exception(error);
+    if constexpr (std::is_void_v<T>) {
+      for (auto& f : done) f.get();  // a child dropped unrun (executor shut down) fails here
+    } else {
+      std::vector<T> results;
+      results.reserve(done.size());
+      for (auto& f : done) results.push_back(f.get());
+      return results;
+    }
+  }
+
+  void cancel() { token_.cancel(); }
+  const CancellationToken& token() const { return token_; }
+  size_t size() const { return futures_.size(); }
+
+ private:
+  struct Shared {
+    std::mutex mu;
+    std::exception_ptr first_error;
+  };
+  // Waits (not cancellably: the children are cancelled with us) for every child; on the
+  // executor's own threads, helps it run queued tasks meanwhile.
+  void await_all() {
+    for (auto& f : futures_) {
+      while (!f.is_ready() && executor_->help_one()) {
+      }
+      f.state_->wait("TaskGroup::wait", /*cancellable=*/false, /*check_executor=*/false);
+    }
+  }
+
+  Executor* executor_;
+  CancellationToken token_;
+  std::shared_ptr<Shared> shared_;
+  std::vector<Future<T>> futures_;
+};
+
+}  // namespace shoal

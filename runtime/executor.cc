@@ -1,0 +1,354 @@
+// Futures' shared state, thread pools and serial executors (include/shoal/future.h,
+// include/shoal/executor.h).
+//
+// ThreadPool: one FIFO queue under mu_. A worker that finds it empty counts itself idle
+// and reads work_wake_ under mu_, then parks on it (GC-safe); execute() pushes under mu_
+// and, if any worker is idle, bumps work_wake_ and wakes one. Because the push and the
+// idle count are both under mu_, either the worker saw the task or execute() saw the
+// worker idle and changed the word it sleeps on: no task waits while a worker sleeps.
+//
+// SerialExecutor: a queue and a `scheduled` flag under mu_. The first task into an idle
+// queue schedules one drain() on the target; drain runs tasks one by one (a batch of up
+// to kBatch, then it re-schedules itself so one busy queue cannot hold a pool worker
+// forever) and clears `scheduled` when the queue is empty. Exactly one drain is
+// scheduled or running while `scheduled` is set, so tasks never overlap; mu_ orders
+// each task after the previous one. Waiters for an idle queue (shutdown) park on
+// idle_wake_, which drain bumps while still holding mu_, so the executor cannot be
+// destroyed under it.
+#include <cstdio>
+#include <cstdlib>
+
+#include "gc/thread_registry.h"
+#include "shoal/executor.h"
+
+namespace shoal {
+
+namespace {
+constinit thread_local const ThreadPool* tls_pool = nullptr;
+constinit thread_local const SerialExecutor* tls_serial = nullptr;
+constexpr int kBatch = 64;
+// Set while drain() re-schedules itself: a refusal then finishes the queue inline
+// instead of dropping it.
+constinit thread_local bool tls_drain_refusal_handled = false;
+
+[[noreturn]] void abort_with(const char* message) {
+  std::fprintf(stderr, "shoal: %s\n", message);
+  std::abort();
+}
+}  // namespace
+
+namespace internal {
+
+bool executor_is_current(const Executor* e) { return e->is_current(); }
+
+void execute_or_drop(Executor* e, Task task) {
+  try {
+    e->execute(std::move(task));
+  } catch (const ExecutorShutdownError&) {
+    // The task (moved into execute's parameter) is gone; its promise has failed.
+  }
+}
+
+Heap& heap_for_reference(const char* what) {
+  MutatorThread* t = current_thread();
+  if (!t)
+    throw ThreadStateError(std::string(what) +
+                           ": a heap reference needs a running thread of the heap to root it (this one is not attached)");
+  check_heap_access(t, what);
+  return *current_heap();
+}
+
+Task with_token(CancellationToken token, Task body) {
+  return [token = std::move(token), body = std::move(body)]() mutable {
+    CancellationScope scope(token);
+    body();
+  };
+}
+
+void FutureCore::wait(const char* what, bool cancellable, bool check_executor) {
+  if (is_ready()) return;
+  if (check_executor && executor_ && executor_->is_current())
+    throw DeadlockError(std::string(what) +
+                        ": this thread runs a task of the executor that must complete the future; waiting here could "
+                        "wait for itself (chain with then(), or wait outside the executor)");
+  for (;;) {
+    const uint32_t seen = wake_.load(std::memory_order_acquire);
+    if (is_ready()) return;
+    if (cancellable) check_cancelled_in(what);
+    park(wake_, seen, Clock::time_point::max(), cancellable);
+  }
+}
+
+bool FutureCore::wait_for(std::chrono::nanoseconds timeout, const char* what) {
+  if (is_ready()) return true;
+  if (executor_ && executor_->is_current())
+    throw DeadlockError(std::string(what) + ": this thread runs a task of the executor that must complete the future");
+  const auto deadline = deadline_after(timeout);
+  for (;;) {
+    const uint32_t seen = wake_.load(std::memory_order_acquire);
+    if (is_ready()) return true;
+    check_cancelled_in(what);
+    if (!park(wake_, seen, deadline, true)) return is_ready();
+  }
+}
+
+void FutureCore::complete() {
+  std::vector<Task> ks;
+  {
+    MutexLock lock(mu_);
+    ready_.store(true, std::memory_order_release);
+    completed_ = true;
+    ks.swap(continuations_);
+  }
+  bump_and_unpark(wake_, INT32_MAX);
+  for (Task& k : ks) {
+    if (executor_) execute_or_drop(executor_, std::move(k));
+    else k();
+  }
+}
+
+void FutureCore::on_ready(Task k) {
+  {
+    MutexLock lock(mu_);
+    if (!completed_) {
+      continuations_.push_back(std::move(k));
+      return;
+    }
+  }
+  k();
+}
+
+}  // namespace internal
+
+void Executor::run_task(Task& task) noexcept {
+  try {
+    task();
+  } catch (...) {
+    uncaught_.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+// --- ThreadPool ---
+
+ThreadPool::ThreadPool(Heap& heap, unsigned threads, std::string name) : Executor(heap), name_(std::move(name)) {
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  workers_.reserve(threads);
+  for (unsigned i = 0; i < threads; ++i) workers_.emplace_back([this, i] { worker_main(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  if (is_current()) abort_with("a ThreadPool destroyed by one of its own tasks (it would join itself)");
+  stop(false);
+}
+
+void ThreadPool::worker_main(size_t) {
+  MutatorScope attach(heap());
+  tls_pool = this;
+  CancellationScope scope(token_);
+  Task task;
+  while (pop(task)) {
+    run_task(task);
+    task = Task();
+  }
+  tls_pool = nullptr;
+}
+
+bool ThreadPool::pop(Task& out) {
+  for (;;) {
+    uint32_t seen;
+    {
+      internal::MutexLock lock(mu_);
+      if (!queue_.empty()) {
+        out = std::move(queue_.front());
+        queue_.pop_front();
+        return true;
+      }
+      if (stopping_) return false;
+      ++idle_;
+      seen = work_wake_.load(std::memory_order_relaxed);
+    }
+    internal::park(work_wake_, seen, internal::Clock::time_point::max(), /*cancellable=*/false);
+    internal::MutexLock lock(mu_);
+    --idle_;
+  }
+}
+
+void ThreadPool::execute(Task task) {
+  bool wake;
+  {
+    internal::MutexLock lock(mu_);
+    if (!accepting_) throw ExecutorShutdownError("ThreadPool '" + name_ + "': shut down, the task was not queued");
+    queue_.push_back(std::move(task));
+    wake = idle_ > 0;
+  }
+  if (wake) internal::bump_and_unpark(work_wake_, 1);
+}
+
+bool ThreadPool::is_current() const { return tls_pool == this; }
+
+bool ThreadPool::help_one() {
+  if (!is_current()) return false;
+  Task task;
+  {
+    internal::MutexLock lock(mu_);
+    if (queue_.empty()) return false;
+    task = std::move(queue_.front());
+    queue_.pop_front();
+  }
+  run_task(task);
+  return true;
+}
+
+void ThreadPool::shutdown() {
+  if (is_current()) throw DeadlockError("ThreadPool::shutdown from one of the pool's own tasks (it would join itself)");
+  stop(false);
+}
+
+void ThreadPool::shutdown_now() {
+  if (is_current()) throw DeadlockError("ThreadPool::shutdown_now from one of the pool's own tasks (it would join itself)");
+  stop(true);
+}
+
+void ThreadPool::stop(bool drop_queued) {
+  std::deque<Task> dropped;
+  {
+    internal::MutexLock lock(mu_);
+    accepting_ = false;
+    stopping_ = true;
+    if (drop_queued) dropped.swap(queue_);
+  }
+  if (drop_queued) token_.cancel();
+  dropped.clear();  // outside mu_: abandoned promises run their continuations
+  internal::bump_and_unpark(work_wake_, INT32_MAX);
+  internal::block_gc_safe([&] {
+    internal::MutexLock lock(join_mu_);
+    for (std::thread& w : workers_)
+      if (w.joinable()) w.join();
+  });
+}
+
+// --- SerialExecutor ---
+
+// The task that drains a serial executor on its target. If the target drops it unrun
+// (shut down), the serial executor can never run its queue: it stops accepting and
+// drops the queue, failing the queued tasks' futures with CancelledError.
+struct SerialExecutor::DrainCall {
+  SerialExecutor* owner;
+  explicit DrainCall(SerialExecutor* s) : owner(s) {}
+  DrainCall(DrainCall&& o) noexcept : owner(std::exchange(o.owner, nullptr)) {}
+  DrainCall& operator=(DrainCall&&) = delete;
+  void operator()() { std::exchange(owner, nullptr)->drain(); }
+  ~DrainCall() {
+    if (owner && !tls_drain_refusal_handled) owner->abandon();
+  }
+};
+
+
+SerialExecutor::SerialExecutor(Executor& target)
+    : Executor(target.heap()), target_(&target), token_(target.token().child()) {}
+
+SerialExecutor::~SerialExecutor() {
+  if (is_current()) abort_with("a SerialExecutor destroyed by one of its own tasks");
+  stop(false);
+}
+
+void SerialExecutor::execute(Task task) {
+  bool schedule;
+  {
+    internal::MutexLock lock(mu_);
+    if (!accepting_) throw ExecutorShutdownError("SerialExecutor: shut down, the task was not queued");
+    queue_.push_back(std::move(task));
+    schedule = !scheduled_;
+    scheduled_ = true;
+  }
+  if (!schedule) return;
+  try {
+    target_->execute(DrainCall(this));
+  } catch (const ExecutorShutdownError&) {
+    throw ExecutorShutdownError("SerialExecutor: its target executor has shut down, the task was not queued");
+  }
+}
+
+void SerialExecutor::abandon() {
+  std::deque<Task> dropped;
+  {
+    internal::MutexLock lock(mu_);
+    accepting_ = false;
+    dropped.swap(queue_);
+  }
+  dropped.clear();  // outside mu_: the promises' continuations may run here
+  internal::MutexLock lock(mu_);
+  scheduled_ = false;
+  internal::bump_and_unpark(idle_wake_, INT32_MAX);
+}
+
+bool SerialExecutor::is_current() const { return tls_serial == this; }
+
+void SerialExecutor::drain() {
+  const SerialExecutor* outer = tls_serial;
+  tls_serial = this;
+  bool reschedule = false;
+  {
+    CancellationScope scope(token_);
+    for (int n = 0;; ++n) {
+      Task task;
+      {
+        internal::MutexLock lock(mu_);
+        if (queue_.empty()) {
+          scheduled_ = false;
+          internal::bump_and_unpark(idle_wake_, INT32_MAX);  // under mu_: see the file comment
+          break;
+        }
+        if (n >= kBatch) {
+          reschedule = true;
+          break;
+        }
+        task = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      run_task(task);
+    }
+  }
+  tls_serial = outer;
+  if (!reschedule) return;
+  tls_drain_refusal_handled = true;
+  try {
+    target_->execute(DrainCall(this));
+    tls_drain_refusal_handled = false;
+  } catch (const ExecutorShutdownError&) {
+    tls_drain_refusal_handled = false;
+    drain();  // the target is shutting down: finish the queue here
+  }
+}
+
+void SerialExecutor::shutdown() {
+  if (is_current()) throw DeadlockError("SerialExecutor::shutdown from one of its own tasks (it would wait for itself)");
+  stop(false);
+}
+
+void SerialExecutor::shutdown_now() {
+  if (is_current()) throw DeadlockError("SerialExecutor::shutdown_now from one of its own tasks");
+  stop(true);
+}
+
+void SerialExecutor::stop(bool drop_queued) {
+  std::deque<Task> dropped;
+  {
+    internal::MutexLock lock(mu_);
+    accepting_ = false;
+    if (drop_queued) dropped.swap(queue_);
+  }
+  if (drop_queued) token_.cancel();
+  dropped.clear();
+  for (;;) {
+    uint32_t seen;
+    {
+      internal::MutexLock lock(mu_);
+      if (!scheduled_ && queue_.empty()) return;
+      seen = idle_wake_.load(std::memory_order_relaxed);
+    }
+    internal::park(idle_wake_, seen, internal::Clock::time_point::max(), /*cancellable=*/false);
+  }
+}
+
+}  // namespace shoal

@@ -1,0 +1,240 @@
+// Actors, global actors and workers (include/shoal/actor.h): the state is touched only
+// inside the actor's isolate and calls never overlap; the Sendable checks on arguments
+// and results; the DeadlockError of an actor waiting for itself; a global actor bound to
+// the thread that runs it; Kotlin-style workers in every transfer mode, with the sharing
+// model's errors; shutdown with calls in flight.
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "tests/test_support.h"
+
+namespace shoal::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class ActorTest : public ::testing::Test {
+ protected:
+  IsolateGroup group{small_trigger_options()};
+};
+
+TEST_F(ActorTest, CallsRunInOrderInsideTheActorsIsolate) {
+  Actor actor(group, "counter", [] { return GrowableList::create().value(); });
+  std::vector<Future<int64_t>> fs;
+  {
+    MutatorScope attach(group.heap());
+    for (int i = 0; i < 200; ++i)
+      fs.push_back(actor.call(
+          [&actor](Value state, int i) {
+            EXPECT_TRUE(actor.is_current());
+            EXPECT_EQ(current_isolate(), &actor.isolate());
+            Ref<GrowableList> list = cast<GrowableList>(state);
+            EXPECT_EQ(list.object()->owner(), actor.isolate().id());
+            list->add(String::create(std::to_string(i)).value());  // the actor's own mutable state
+            return static_cast<int64_t>(list->length());
+          },
+          i));
+    for (int i = 0; i < 200; ++i) EXPECT_EQ(fs[i].get(), i + 1);
+  }
+  EXPECT_FALSE(actor.is_current());
+}
+
+TEST_F(ActorTest, ConcurrentCallersNeverOverlap) {
+  ThreadPool pool(group.heap(), 3);
+  Actor actor(group, "acc", [] { return make<Node>().value(); }, &pool);
+  std::atomic<int> inside{0};
+  std::atomic<bool> overlapped{false};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 3; ++t)
+    callers.emplace_back([&] {
+      MutatorScope attach(group.heap());
+      std::vector<Future<int>> fs;
+      for (int i = 0; i < 300; ++i)
+        fs.push_back(actor.call([&](Value state) {
+          if (inside.fetch_add(1) != 0) overlapped = true;
+          Ref<Node> n = cast<Node>(state);
+          n->value += 1;  // unsynchronised: the actor serialises
+          make_list(3);
+          inside.fetch_sub(1);
+          return 0;
+        }));
+      for (auto& f : fs) f.get();
+    });
+  for (auto& c : callers) c.join();
+  MutatorScope attach(group.heap());
+  EXPECT_FALSE(overlapped);
+  EXPECT_EQ(actor.call([](Value state) { return cast<Node>(state)->value; }).get(), 900);
+  actor.shutdown();
+}
+
+TEST_F(ActorTest, ArgumentsAndResultsMustBeShareable) {
+  Isolate& a = group.create_isolate("caller");
+  Actor actor(group, "strict", [] { return GrowableList::create().value(); });
+  IsolateScope in(a);
+  Ref<Node> mutable_node = make<Node>();
+  EXPECT_THROW(actor.call([](Value, Value) { return 0; }, mutable_node.value()), NotShareableError);
+  EXPECT_THROW(actor.call([](Value, Ref<Node>) { return 0; }, mutable_node), NotShareableError);
+  // Frozen, immutable and trivially shareable values cross; so do plain C++ values.
+  Ref<Node> frozen = freeze(make_list(3));
+  EXPECT_EQ(actor.call([](Value, Ref<Node> n) { return static_cast<int>(list_length_checked(n)); }, frozen).get(), 3);
+  EXPECT_EQ(actor.call([](Value, Value s) { return std::string(cast<String>(s)->view()); },
+                       String::create("str").value()).get(), "str");
+  EXPECT_EQ(actor.call([](Value, std::string s) { return s + "!"; }, std::string("x")).get(), "x!");
+  // Leaking the actor's own mutable state out is refused, through the future.
+  Future<Value> leak = actor.call([](Value state) { return state; });
+  EXPECT_THROW(leak.get(), NotShareableError);
+  Future<Value> fine = actor.call([](Value) { return freeze(make_list(2)).value(); });
+  EXPECT_EQ(list_length_checked(cast<Node>(fine.get())), 2u);
+}
+
+TEST_F(ActorTest, ShareEverythingGroupsSkipTheSendableCheck) {
+  IsolateGroup open(share_everything_options());
+  Actor actor(open, "open");
+  MutatorScope attach(open.heap());
+  Ref<Node> n = make_list(2);
+  EXPECT_EQ(actor.call([](Value, Ref<Node> l) { return static_cast<int>(list_length_checked(l)); }, n).get(), 2);
+}
+
+TEST_F(ActorTest, WaitingForItselfIsADeadlockError) {
+  Actor actor(group, "self");
+  MutatorScope attach(group.heap());
+  Promise<int> never(&actor.executor());
+  Future<int> pending = never.future();
+  EXPECT_THROW(actor.call([pending](Value) { return pending.get(); }).get(), DeadlockError);
+  EXPECT_THROW(actor.call([&](Value) {
+                      actor.shutdown();
+                      return 0;
+                    }).get(),
+               DeadlockError);
+  never.set_value(0);
+}
+
+TEST_F(ActorTest, ActorsCallEachOtherThroughFutures) {
+  Actor a(group, "a", [] { return Value::from_int(10); });
+  Actor b(group, "b", [] { return Value::from_int(32); });
+  MutatorScope attach(group.heap());
+  // a waits (blocking, GC-safe) for b: fine, b runs elsewhere.
+  Future<int64_t> sum = a.call([&b](Value mine) { return mine.as_int() + b.call([](Value s) { return s.as_int(); }).get(); });
+  EXPECT_EQ(sum.get(), 42);
+}
+
+TEST_F(ActorTest, ShutdownRunsQueuedCallsAndRefusesNewOnes) {
+  std::atomic<int> ran{0};
+  auto actor = std::make_unique<Actor>(group, "busy");
+  {
+    MutatorScope attach(group.heap());
+    for (int i = 0; i < 100; ++i) actor->call([&](Value) {
+      ran++;
+      return 0;
+    });
+  }
+  actor->shutdown();
+  EXPECT_EQ(ran.load(), 100);
+  MutatorScope attach(group.heap());
+  EXPECT_THROW(actor->call([](Value) { return 0; }), ExecutorShutdownError);
+}
+
+TEST_F(ActorTest, GlobalActorRunsOnTheThreadThatRunsIt) {
+  GlobalActor main_actor(group, "main", [] { return Value::from_int(0); });
+  EXPECT_EQ(GlobalActor::find("main"), &main_actor);
+  EXPECT_EQ(GlobalActor::find("nope"), nullptr);
+  EXPECT_THROW(GlobalActor(group, "main"), InvalidArgument);
+  const std::thread::id main_thread = std::this_thread::get_id();
+  std::atomic<int> done{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 2; ++t)
+    callers.emplace_back([&] {
+      MutatorScope attach(group.heap());
+      GlobalActor* m = GlobalActor::find("main");
+      for (int i = 0; i < 50; ++i) {
+        auto f = m->call([main_thread](Value) { return std::this_thread::get_id() == main_thread; });
+        EXPECT_TRUE(f.get());
+      }
+      if (++done == 2) m->call([m](Value) {
+        m->stop();
+        return 0;
+      });
+    });
+  main_actor.run();  // returns after the stop call
+  for (auto& c : callers) c.join();
+  EXPECT_EQ(done.load(), 2);
+  {
+    MutatorScope attach(group.heap());
+    main_actor.call([](Value) { return 1; });
+  }
+  EXPECT_EQ(main_actor.run_pending(), 1u);
+}
+
+class WorkerTest : public ::testing::Test {
+ protected:
+  IsolateGroup group{small_trigger_options()};
+  Isolate& caller = group.create_isolate("caller");
+};
+
+TEST_F(WorkerTest, ExecuteInEveryMode) {
+  Worker worker(group, "w");
+  IsolateScope in(caller);
+  auto job = [&worker](Value v) {
+    EXPECT_EQ(current_isolate(), &worker.isolate());
+    Ref<Node> n = cast<Node>(v);
+    const auto length = static_cast<int64_t>(list_length_checked(n));
+    if (!n.object()->is_shareable()) {
+      EXPECT_EQ(n.object()->owner(), worker.isolate().id());  // copied or transferred in
+      n.set(&Node::right, make<Node>());                      // and writable there
+    }
+    return length;
+  };
+  EXPECT_EQ(worker.execute(SendMode::kShare, [] { return freeze(make_list(4)).value(); }, job).get(), 4);
+  EXPECT_EQ(worker.execute(SendMode::kCopy, [] { return make_list(5).value(); }, job).get(), 5);
+  EXPECT_EQ(worker.execute(SendMode::kTransfer, [] { return make_list(6).value(); }, job).get(), 6);
+  EXPECT_EQ(worker.execute(SendMode::kTransferUnsafe, [] { return make_list(7).value(); }, job).get(), 7);
+}
+
+TEST_F(WorkerTest, SharingErrorsReachTheCallerWithNothingQueued) {
+  Worker worker(group, "w");
+  IsolateScope in(caller);
+  Persistent<Node> kept(group.heap(), make_list(3));
+  std::atomic<int> ran{0};
+  auto job = [&](Value) { return ++ran; };
+  EXPECT_THROW(worker.execute(SendMode::kShare, [&] { return kept.get().value(); }, job), NotShareableError);
+  // SAFE transfer of a graph a persistent handle still refers into.
+  EXPECT_THROW(worker.execute(SendMode::kTransfer, [&] { return kept.get().value(); }, job), TransferError);
+  // The worker stays in step: the next job gets the next value.
+  EXPECT_EQ(worker.execute(SendMode::kCopy, [] { return Value::from_int(5); }, [](Value v) { return v.as_int(); }).get(), 5);
+  EXPECT_EQ(ran.load(), 0);
+  // A result that is the worker's own mutable object is refused.
+  Future<Value> leak = worker.execute(SendMode::kCopy, [] { return Value::null(); }, [](Value) { return make_list(1).value(); });
+  EXPECT_THROW(leak.get(), NotShareableError);
+}
+
+TEST_F(WorkerTest, ConcurrentExecutesPairValuesWithTheirJobs) {
+  Worker worker(group, "w");
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0};
+  for (int t = 0; t < 3; ++t)
+    threads.emplace_back([&, t] {
+      IsolateScope in(group.create_isolate("c" + std::to_string(t)));
+      for (int i = 0; i < 100; ++i) {
+        const int64_t tag = t * 1000 + i;
+        auto f = worker.execute(
+            SendMode::kCopy,
+            [tag] {
+              Ref<Node> n = make_list(2);
+              n->value = tag;
+              return n.value();
+            },
+            [tag](Value v) { return cast<Node>(v)->value == tag; });
+        if (!f.get()) mismatches++;
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(mismatches.load(), 0);
+  worker.shutdown();
+  IsolateScope in(caller);
+  EXPECT_THROW(worker.execute(SendMode::kCopy, [] { return Value::null(); }, [](Value) { return 0; }), ExecutorShutdownError);
+}
+
+}  // namespace
+}  // namespace shoal::test

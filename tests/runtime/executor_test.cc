@@ -1,0 +1,356 @@
+// Executors, futures and cancellation tokens (include/shoal/executor.h, future.h,
+// cancellation.h): results and errors through futures, rooted heap arguments across a
+// queue under GC torture, then/catch_error chains, the DeadlockError of a blocking get
+// on the executor's own thread, serial order and exclusion, shutdown with work in flight
+// (queued tasks run, or are dropped with CancelledError), cancellation reaching running
+// tasks and blocked waits, and GC-safe idle workers.
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <thread>
+#include <vector>
+
+#include "tests/test_support.h"
+
+namespace shoal::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class ExecutorTest : public VerifiedHeapTest {};
+
+TEST_F(ExecutorTest, SubmitReturnsResultsAndErrors) {
+  ThreadPool pool(heap(), 2);
+  EXPECT_EQ(pool.size(), 2u);
+  Future<int> f = pool.submit([](int a, int b) { return a + b; }, 40, 2);
+  EXPECT_EQ(f.get(), 42);
+  EXPECT_EQ(f.get(), 42);  // shared: readable again
+  Future<void> g = pool.submit([] { throw RangeError("boom"); });
+  EXPECT_THROW(g.get(), RangeError);
+  EXPECT_TRUE(g.error() != nullptr);
+  Future<std::string> s = pool.submit([](std::string x) { return x + "!"; }, std::string("hi"));
+  EXPECT_EQ(s.get(), "hi!");
+}
+
+TEST_F(ExecutorTest, HeapArgumentsAndResultsStayAliveAcrossTheQueue) {
+  // GC torture: a collection at every few safepoints. The arguments exist only in the
+  // task's queue entry between submit and run (the submitting frame is gone), and the
+  // results only in the futures.
+  make_heap([] {
+    HeapOptions o;
+    o.gc_torture_interval = 3;
+    o.verify_after_gc = true;
+    return o;
+  }());
+  ThreadPool pool(heap(), 2);
+  std::vector<Future<Value>> futures;
+  for (int i = 0; i < 40; ++i) {
+    in_own_frame([&] {
+      Ref<Node> list = make_list(8);
+      Ref<String> name = String::create("task-" + std::to_string(i));
+      futures.push_back(pool.submit(
+          [](Ref<Node> l, Value n) {
+            make_list(20);  // allocation in the task: collections
+            EXPECT_EQ(list_length_checked(l), 8u);
+            Ref<String> s = cast<String>(n);
+            return String::create(std::string(s->view()) + "-done").value();
+          },
+          list, name.value()));
+    });
+    clobber_stack();
+  }
+  for (int i = 0; i < 40; ++i) {
+    heap().collect();
+    EXPECT_EQ(cast<String>(futures[i].get())->view(), "task-" + std::to_string(i) + "-done");
+  }
+}
+
+TEST_F(ExecutorTest, ThenAndCatchErrorChain) {
+  ThreadPool pool(heap(), 2);
+  Future<int> f = pool.submit([] { return 20; });
+  Future<int> g = f.then([](int v) { return v + 1; }).then([](int v) { return v * 2; });
+  EXPECT_EQ(g.get(), 42);
+  Future<int> failed = pool.submit([]() -> int { throw InvalidArgument("bad"); });
+  std::atomic<bool> then_ran{false};
+  Future<int> skipped = failed.then([&](int v) {
+    then_ran = true;
+    return v;
+  });
+  EXPECT_THROW(skipped.get(), InvalidArgument);
+  EXPECT_FALSE(then_ran);
+  Future<int> recovered = failed.catch_error([](std::exception_ptr e) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const InvalidArgument&) {
+      return -1;
+    }
+  });
+  EXPECT_EQ(recovered.get(), -1);
+  EXPECT_EQ(f.catch_error([](std::exception_ptr) { return 0; }).get(), 20);
+  // A continuation of a value future producing a heap reference.
+  Future<Value> s = f.then([](int v) { return String::create(std::to_string(v)).value(); });
+  EXPECT_EQ(cast<String>(s.get())->view(), "20");
+  // void futures chain too.
+  std::atomic<int> order{0};
+  pool.submit([&] { order = 1; }).then([&] { order = order * 10 + 2; }).get();
+  EXPECT_EQ(order.load(), 12);
+}
+
+TEST_F(ExecutorTest, PromiseAndReadyFuture) {
+  Promise<int> p;
+  Future<int> f = p.future();
+  EXPECT_FALSE(f.is_ready());
+  EXPECT_FALSE(f.wait_for(5ms));
+  std::thread t([&] { p.set_value(7); });
+  EXPECT_EQ(f.get(), 7);
+  t.join();
+  EXPECT_THROW(p.set_value(8), InvalidArgument);
+  EXPECT_EQ(make_ready_future(3).get(), 3);
+  Future<int> abandoned;
+  { abandoned = Promise<int>().future(); }
+  EXPECT_THROW(abandoned.get(), CancelledError);
+}
+
+TEST_F(ExecutorTest, BlockingGetOnTheExecutorsOwnThreadIsADeadlockError) {
+  ThreadPool pool(heap(), 1);
+  Promise<int> never(&pool);
+  Future<int> pending = never.future();
+  Future<bool> refused = pool.submit([pending] {
+    try {
+      pending.get();
+    } catch (const DeadlockError&) {
+      return true;
+    }
+    return false;
+  });
+  EXPECT_TRUE(refused.get());
+  // A ready future is fine to read anywhere.
+  Future<int> ready = pool.submit([] { return 5; });
+  EXPECT_EQ(ready.get(), 5);
+  EXPECT_EQ(pool.submit([ready] { return ready.get(); }).get(), 5);
+  never.set_value(1);
+}
+
+TEST_F(ExecutorTest, IdleAndBlockedWorkersDoNotHoldUpCollections) {
+  ThreadPool pool(heap(), 3);
+  Promise<void> gate;
+  Future<void> opened = gate.future();
+  // One worker blocked in a future wait, two idle.
+  Future<void> blocked = pool.submit([opened] { opened.get(); });
+  std::this_thread::sleep_for(20ms);
+  auto done = std::async(std::launch::async, [&] {
+    MutatorScope attach(heap());
+    heap().collect();
+    heap().start_collection();
+    heap().wait_for_collection();
+  });
+  std::future_status status;
+  run_native([&] { status = done.wait_for(60s); });
+  ASSERT_EQ(status, std::future_status::ready);
+  gate.set_value();
+  blocked.get();
+}
+
+TEST_F(ExecutorTest, ShutdownRunsQueuedTasks) {
+  std::atomic<int> ran{0};
+  std::vector<Future<void>> fs;
+  {
+    ThreadPool pool(heap(), 1);
+    for (int i = 0; i < 50; ++i) fs.push_back(pool.submit([&] {
+      std::this_thread::sleep_for(100us);
+      ran++;
+    }));
+    pool.shutdown();
+    EXPECT_THROW(pool.submit([] {}), ExecutorShutdownError);
+  }
+  EXPECT_EQ(ran.load(), 50);
+  for (auto& f : fs) f.get();
+}
+
+TEST_F(ExecutorTest, ShutdownNowDropsQueuedTasksAndCancelsRunningOnes) {
+  ThreadPool pool(heap(), 1);
+  std::atomic<bool> started{false};
+  Future<int> running = pool.submit([&] {
+    started = true;
+    while (!is_cancelled()) std::this_thread::sleep_for(100us);
+    check_cancelled();  // throws
+    return 0;
+  });
+  std::vector<Future<int>> queued;
+  for (int i = 0; i < 10; ++i) queued.push_back(pool.submit([] { return 1; }));
+  while (!started) std::this_thread::sleep_for(1ms);
+  pool.shutdown_now();
+  EXPECT_THROW(running.get(), CancelledError);
+  for (auto& f : queued) EXPECT_THROW(f.get(), CancelledError);
+}
+
+TEST_F(ExecutorTest, CancellationWakesATaskBlockedOnAFuture) {
+  ThreadPool pool(heap(), 2);
+  Promise<int> never;
+  Future<int> pending = never.future();
+  std::atomic<bool> waiting{false};
+  Future<int> blocked = pool.submit([&, pending] {
+    waiting = true;
+    return pending.get();  // no executor of its own: a plain blocking wait
+  });
+  while (!waiting) std::this_thread::sleep_for(1ms);
+  std::this_thread::sleep_for(10ms);
+  pool.shutdown_now();  // cancels the pool's token: the wait ends
+  EXPECT_THROW(blocked.get(), CancelledError);
+}
+
+TEST_F(ExecutorTest, ShutdownFromOwnTaskIsADeadlockError) {
+  ThreadPool pool(heap(), 1);
+  EXPECT_TRUE(pool.submit([&] {
+                    try {
+                      pool.shutdown();
+                    } catch (const DeadlockError&) {
+                      return true;
+                    }
+                    return false;
+                  })
+                  .get());
+}
+
+TEST_F(ExecutorTest, TasksThatThrowThroughExecuteAreCounted) {
+  ThreadPool pool(heap(), 1);
+  pool.execute([] { throw InvalidArgument("x"); });
+  pool.submit([] {}).get();  // FIFO: the throwing task ran first
+  EXPECT_EQ(pool.uncaught_task_errors(), 1u);
+}
+
+TEST_F(ExecutorTest, SerialExecutorRunsInOrderWithoutOverlap) {
+  ThreadPool pool(heap(), 4);
+  SerialExecutor serial(pool);
+  // A plain vector, no lock: the serial executor must order and exclude.
+  std::vector<int> seen;
+  std::atomic<int> inside{0};
+  std::atomic<bool> overlapped{false};
+  std::vector<Future<void>> fs;
+  for (int i = 0; i < 500; ++i)
+    fs.push_back(serial.submit([&, i] {
+      if (inside.fetch_add(1) != 0) overlapped = true;
+      EXPECT_TRUE(serial.is_current());
+      seen.push_back(i);
+      inside.fetch_sub(1);
+    }));
+  for (auto& f : fs) f.get();
+  EXPECT_FALSE(overlapped);
+  ASSERT_EQ(seen.size(), 500u);
+  for (int i = 0; i < 500; ++i) EXPECT_EQ(seen[i], i);
+  EXPECT_FALSE(serial.is_current());
+  // get() on a future of the serial executor from its own task: DeadlockError.
+  Promise<int> never(&serial);
+  Future<int> pending = never.future();
+  EXPECT_THROW(serial.submit([pending] { return pending.get(); }).get(), DeadlockError);
+  never.set_value(0);
+}
+
+TEST_F(ExecutorTest, SerialExecutorShutdownWithWorkInFlight) {
+  ThreadPool pool(heap(), 2);
+  std::atomic<int> ran{0};
+  {
+    SerialExecutor serial(pool);
+    for (int i = 0; i < 200; ++i) serial.execute([&] { ran++; });
+  }  // destructor: waits for all of them
+  EXPECT_EQ(ran.load(), 200);
+  SerialExecutor dropped(pool);
+  Promise<void> gate;
+  Future<void> opened = gate.future();
+  std::atomic<bool> started{false};
+  Future<void> first = dropped.submit([&, opened] {
+    started = true;
+    opened.wait();
+  });
+  std::vector<Future<int>> rest;
+  for (int i = 0; i < 5; ++i) rest.push_back(dropped.submit([] { return 1; }));
+  while (!started) std::this_thread::sleep_for(1ms);
+  std::thread opener([&] {
+    std::this_thread::sleep_for(20ms);
+    gate.set_value();
+  });
+  dropped.shutdown_now();  // the running one is cancelled (its wait ends)
+  opener.join();
+  EXPECT_THROW(first.get(), CancelledError);
+  for (auto& f : rest) EXPECT_THROW(f.get(), CancelledError);
+  EXPECT_THROW(dropped.submit([] {}), ExecutorShutdownError);
+}
+
+TEST_F(ExecutorTest, SerialExecutorOnAPoolThatShutsDownDropsItsQueue) {
+  auto pool = std::make_unique<ThreadPool>(heap(), 1);
+  SerialExecutor serial(*pool);
+  Promise<void> gate;
+  Future<void> opened = gate.future();
+  Future<void> blocker = pool->submit([opened] { opened.wait(); });
+  Future<int> queued = serial.submit([] { return 1; });  // its drain task waits behind the blocker
+  std::thread opener([&] {
+    std::this_thread::sleep_for(20ms);
+    gate.set_value();
+  });
+  pool->shutdown_now();
+  opener.join();
+  EXPECT_THROW(queued.get(), CancelledError);
+  EXPECT_THROW(serial.submit([] { return 2; }), ExecutorShutdownError);
+}
+
+TEST_F(ExecutorTest, CancellationTokens) {
+  CancellationToken root;
+  CancellationToken child = root.child();
+  CancellationToken grandchild = child.child();
+  EXPECT_FALSE(grandchild.is_cancelled());
+  child.cancel();
+  EXPECT_FALSE(root.is_cancelled());
+  EXPECT_TRUE(child.is_cancelled());
+  EXPECT_TRUE(grandchild.is_cancelled());
+  EXPECT_TRUE(child.child().is_cancelled());  // born cancelled
+  EXPECT_THROW(child.throw_if_cancelled(), CancelledError);
+  EXPECT_NO_THROW(root.throw_if_cancelled());
+  EXPECT_FALSE(is_cancelled());
+  {
+    CancellationScope scope(grandchild);
+    EXPECT_TRUE(is_cancelled());
+    EXPECT_THROW(check_cancelled(), CancelledError);
+    EXPECT_TRUE(CancellationToken::current() == grandchild);
+  }
+  EXPECT_FALSE(is_cancelled());
+  // Many short-lived children do not accumulate.
+  for (int i = 0; i < 10000; ++i) (void)root.child();
+  root.cancel();
+}
+
+TEST_F(ExecutorTest, ManyThreadsSubmitWhileCollectionsRun) {
+  make_heap([] {
+    HeapOptions o;
+    o.min_gc_trigger = 512 << 10;
+    o.verify_after_gc = true;
+    return o;
+  }());
+  ThreadPool pool(heap(), 3);
+  std::atomic<int64_t> total{0};
+  std::vector<std::thread> submitters;
+  for (int t = 0; t < 3; ++t)
+    submitters.emplace_back([&, t] {
+      MutatorScope attach(heap());
+      std::vector<Future<int64_t>> fs;
+      for (int i = 0; i < 300; ++i) {
+        Ref<Node> l = make_list(5);
+        fs.push_back(pool.submit(
+            [](Ref<Node> n, int64_t tag) {
+              make_list(2);
+              return tag + static_cast<int64_t>(list_length_checked(n));
+            },
+            l, int64_t{t * 1000 + i}));
+      }
+      for (auto& f : fs) total += f.get();
+    });
+  run_native([&] {
+    for (auto& s : submitters) s.join();
+  });
+  int64_t expected = 0;
+  for (int t = 0; t < 3; ++t)
+    for (int i = 0; i < 300; ++i) expected += t * 1000 + i + 5;
+  EXPECT_EQ(total.load(), expected);
+}
+
+}  // namespace
+}  // namespace shoal::test

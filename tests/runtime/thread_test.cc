@@ -1,0 +1,219 @@
+// shoal::Thread (include/shoal/thread.h) and structured concurrency with TaskGroup
+// (include/shoal/task_group.h): rooted start arguments, join rethrowing, cancellation of
+// a blocked join, self-join, groups returning every result or the first error, a
+// failing child cancelling its siblings, a cancelled parent cancelling nested groups,
+// fork-join recursion on a small pool (helping instead of deadlocking), and the
+// DeadlockError of a group awaited inside its own serial executor.
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "tests/test_support.h"
+
+namespace shoal::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class ThreadTest : public VerifiedHeapTest {};
+
+TEST_F(ThreadTest, StartRootsItsArgumentsUntilTheThreadHasThem) {
+  make_heap([] {
+    HeapOptions o;
+    o.gc_torture_interval = 2;
+    o.verify_after_gc = true;
+    return o;
+  }());
+  std::atomic<size_t> length{0};
+  std::vector<Thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    in_own_frame([&] {
+      threads.push_back(Thread::start(
+          heap(),
+          [&](Ref<Node> list, Value tag) {
+            make_list(50);
+            length += list_length_checked(list);
+            EXPECT_EQ(cast<String>(tag)->view(), "tag");
+          },
+          make_list(10), String::create("tag").value()));
+    });
+    clobber_stack();
+    heap().collect();
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(length.load(), 40u);
+}
+
+TEST_F(ThreadTest, JoinRethrowsAndIsGcSafe) {
+  Thread t = Thread::start(heap(), [] {
+    std::this_thread::sleep_for(20ms);
+    throw RangeError("from the thread");
+  });
+  heap().collect();  // the new thread is attached: a real pause including it
+  EXPECT_THROW(t.join(), RangeError);
+  EXPECT_FALSE(t.joinable());
+  EXPECT_THROW(t.join(), InvalidArgument);
+}
+
+TEST_F(ThreadTest, StartInEntersTheIsolate) {
+  scope_.reset();
+  IsolateGroup group;
+  Isolate& a = group.create_isolate("a");
+  std::atomic<uint32_t> seen{0};
+  Thread t = Thread::start_in(a, [&] {
+    seen = current_isolate()->id();
+    EXPECT_EQ(make_list(1).object()->owner(), a.id());
+  });
+  t.join();
+  EXPECT_EQ(seen.load(), a.id());
+}
+
+TEST_F(ThreadTest, CancelEndsWaitsInsideTheThreadAndAJoinerCanBeCancelled) {
+  Persistent<Lock> lock(heap(), Lock::create());
+  lock.get()->acquire();
+  Thread t = Thread::start(heap(), [&] {
+    lock.get()->acquire();  // blocks until cancelled
+  });
+  std::this_thread::sleep_for(20ms);
+  t.cancel();
+  EXPECT_THROW(t.join(), CancelledError);
+  lock.get()->release();
+  // A joiner whose own token is cancelled stops waiting.
+  Promise<void> gate;
+  Future<void> opened = gate.future();
+  Thread slow = Thread::start(heap(), [opened] {
+    CancellationScope no_cancel(CancellationToken{});  // this wait is not cancellable by the parent
+    opened.wait();
+  });
+  CancellationToken mine;
+  mine.cancel();
+  {
+    CancellationScope scope(mine);
+    EXPECT_THROW(slow.join(), CancelledError);
+  }
+  EXPECT_TRUE(slow.joinable());
+  gate.set_value();
+  slow.join();
+}
+
+TEST_F(ThreadTest, ThreadCannotJoinItself) {
+  std::atomic<bool> refused{false};
+  Thread* self = nullptr;
+  std::atomic<bool> ready{false};
+  Thread t = Thread::start(heap(), [&] {
+    while (!ready) std::this_thread::yield();
+    try {
+      self->join();
+    } catch (const DeadlockError&) {
+      refused = true;
+    }
+  });
+  self = &t;
+  ready = true;
+  t.join();
+  EXPECT_TRUE(refused);
+}
+
+class TaskGroupTest : public VerifiedHeapTest {};
+
+TEST_F(TaskGroupTest, ReturnsEveryResultInSpawnOrder) {
+  ThreadPool pool(heap(), 3);
+  TaskGroup<int64_t> group(pool);
+  for (int i = 0; i < 50; ++i)
+    group.spawn([](Ref<Node> l, int i) { return static_cast<int64_t>(list_length_checked(l)) * 100 + i; }, make_list(3), i);
+  std::vector<int64_t> r = group.wait();
+  ASSERT_EQ(r.size(), 50u);
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(r[i], 300 + i);
+}
+
+TEST_F(TaskGroupTest, AFailingChildCancelsItsSiblings) {
+  ThreadPool pool(heap(), 3);
+  std::atomic<int> cancelled_siblings{0};
+  TaskGroup<int> group(pool);
+  Persistent<Lock> lock(heap(), Lock::create());
+  lock.get()->acquire();  // siblings block on it until cancelled
+  for (int i = 0; i < 2; ++i)
+    group.spawn([&] {
+      try {
+        lock.get()->acquire();
+      } catch (const CancelledError&) {
+        cancelled_siblings++;
+        throw;
+      }
+      return 0;
+    });
+  group.spawn([]() -> int {
+    std::this_thread::sleep_for(20ms);
+    throw InvalidArgument("first failure");
+  });
+  EXPECT_THROW(group.wait(), InvalidArgument);  // the first error, not the CancelledErrors
+  EXPECT_EQ(cancelled_siblings.load(), 2);
+  lock.get()->release();
+}
+
+TEST_F(TaskGroupTest, CancellingTheParentCancelsNestedGroups) {
+  ThreadPool pool(heap(), 4);
+  std::atomic<int> started{0};
+  CancellationToken parent;
+  Thread outer = Thread::start(heap(), [&] {
+    TaskGroup<void> group(pool);  // a child of the thread's token
+    for (int i = 0; i < 3; ++i)
+      group.spawn([&] {
+        TaskGroup<void> inner(pool);  // nested: a grandchild token
+        inner.spawn([&] {
+          started++;
+          while (true) {
+            check_cancelled();
+            std::this_thread::sleep_for(200us);
+          }
+        });
+        inner.wait();
+      });
+    group.wait();
+  });
+  while (started < 3) std::this_thread::sleep_for(1ms);
+  outer.cancel();
+  EXPECT_THROW(outer.join(), CancelledError);
+}
+
+TEST_F(TaskGroupTest, ForkJoinRecursionOnASmallPoolHelpsInsteadOfDeadlocking) {
+  ThreadPool pool(heap(), 2);
+  std::function<int64_t(int)> fib = [&](int n) -> int64_t {
+    if (n < 2) return n;
+    TaskGroup<int64_t> g(pool);
+    g.spawn(fib, n - 1);
+    g.spawn(fib, n - 2);
+    auto r = g.wait();
+    return r[0] + r[1];
+  };
+  EXPECT_EQ(pool.submit(fib, 15).get(), 610);
+}
+
+TEST_F(TaskGroupTest, GroupOverItsOwnSerialExecutorIsADeadlockError) {
+  ThreadPool pool(heap(), 2);
+  SerialExecutor serial(pool);
+  EXPECT_THROW(serial.submit([&] { TaskGroup<void> g(serial); }).get(), DeadlockError);
+  // From outside it is fine.
+  TaskGroup<int> g(serial);
+  g.spawn([] { return 1; });
+  g.spawn([] { return 2; });
+  EXPECT_EQ(g.wait(), (std::vector<int>{1, 2}));
+}
+
+TEST_F(TaskGroupTest, DestructorCancelsAndWaitsForUnfinishedChildren) {
+  ThreadPool pool(heap(), 2);
+  std::atomic<int> finished{0};
+  {
+    TaskGroup<void> group(pool);
+    for (int i = 0; i < 4; ++i)
+      group.spawn([&] {
+        while (!is_cancelled()) std::this_thread::sleep_for(200us);
+        finished++;
+      });
+  }  // not waited: cancelled, then joined
+  EXPECT_EQ(finished.load(), 4);
+}
+
+}  // namespace
+}  // namespace shoal::test
