@@ -71,9 +71,15 @@ void FutureCore::wait(const char* what, bool cancellable, bool check_executor) {
     throw DeadlockError(std::string(what) +
                         ": this thread runs a task of the executor that must complete the future; waiting here could "
                         "wait for itself (chain with then(), or wait outside the executor)");
+  if (spin_until([&] { return is_ready(); })) return;
+  waiters_.fetch_add(1, std::memory_order_seq_cst);
+  struct Leave {
+    std::atomic<uint32_t>& n;
+    ~Leave() { n.fetch_sub(1, std::memory_order_relaxed); }
+  } leave{waiters_};
   for (;;) {
     const uint32_t seen = wake_.load(std::memory_order_acquire);
-    if (is_ready()) return;
+    if (ready_.load(std::memory_order_seq_cst)) return;
     if (cancellable) check_cancelled_in(what);
     park(wake_, seen, Clock::time_point::max(), cancellable);
   }
@@ -84,9 +90,14 @@ bool FutureCore::wait_for(std::chrono::nanoseconds timeout, const char* what) {
   if (executor_ && executor_->is_current())
     throw DeadlockError(std::string(what) + ": this thread runs a task of the executor that must complete the future");
   const auto deadline = deadline_after(timeout);
+  waiters_.fetch_add(1, std::memory_order_seq_cst);
+  struct Leave {
+    std::atomic<uint32_t>& n;
+    ~Leave() { n.fetch_sub(1, std::memory_order_relaxed); }
+  } leave{waiters_};
   for (;;) {
     const uint32_t seen = wake_.load(std::memory_order_acquire);
-    if (is_ready()) return true;
+    if (ready_.load(std::memory_order_seq_cst)) return true;
     check_cancelled_in(what);
     if (!park(wake_, seen, deadline, true)) return is_ready();
   }
@@ -96,11 +107,11 @@ void FutureCore::complete() {
   std::vector<Task> ks;
   {
     MutexLock lock(mu_);
-    ready_.store(true, std::memory_order_release);
+    ready_.store(true, std::memory_order_seq_cst);
     completed_ = true;
     ks.swap(continuations_);
   }
-  bump_and_unpark(wake_, INT32_MAX);
+  if (waiters_.load(std::memory_order_seq_cst) != 0) bump_and_unpark(wake_, INT32_MAX);
   for (Task& k : ks) {
     if (executor_) execute_or_drop(executor_, std::move(k));
     else k();
@@ -167,7 +178,9 @@ bool ThreadPool::pop(Task& out) {
       ++idle_;
       seen = work_wake_.load(std::memory_order_relaxed);
     }
-    internal::park(work_wake_, seen, internal::Clock::time_point::max(), /*cancellable=*/false);
+    // A task usually follows soon in a busy pool: spin briefly before sleeping.
+    if (!internal::spin_until([&] { return work_wake_.load(std::memory_order_relaxed) != seen; }, 4096))
+      internal::park(work_wake_, seen, internal::Clock::time_point::max(), /*cancellable=*/false);
     internal::MutexLock lock(mu_);
     --idle_;
   }

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <climits>
 #include <ctime>
+#include <thread>
 
 #include "gc/thread_registry.h"
 #include "heap/heap_impl.h"
@@ -98,6 +99,11 @@ bool park(std::atomic<uint32_t>& word, uint32_t expected, Clock::time_point dead
 
 void unpark(std::atomic<uint32_t>& word, int count) {
   syscall(SYS_futex, futex_address(word), FUTEX_WAKE_PRIVATE, count, nullptr, nullptr, 0);
+}
+
+bool spinning_allowed() {
+  static const bool allowed = std::thread::hardware_concurrency() > 1;
+  return allowed;
 }
 
 uint64_t current_holder_id() {

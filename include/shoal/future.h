@@ -114,6 +114,9 @@ class FutureCore {
   Executor* executor_;
   std::atomic<bool> ready_{false};
   std::atomic<uint32_t> wake_{0};
+  // Threads inside wait(): complete() skips the wake-up system call when there are none
+  // (seq_cst on both sides: either the waiter sees ready_ or complete() sees it counted).
+  std::atomic<uint32_t> waiters_{0};
   Mutex mu_;
   std::vector<Task> continuations_ SHOAL_GUARDED_BY(mu_);
   bool completed_ SHOAL_GUARDED_BY(mu_) = false;

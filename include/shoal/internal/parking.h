@@ -24,6 +24,8 @@
 #include <chrono>
 #include <cstdint>
 
+#include "shoal/internal/mutator.h"
+
 namespace shoal::internal {
 
 using Clock = std::chrono::steady_clock;
@@ -36,6 +38,31 @@ void unpark(std::atomic<uint32_t>& word, int count);
 inline void bump_and_unpark(std::atomic<uint32_t>& word, int count) {
   word.fetch_add(1, std::memory_order_release);
   unpark(word, count);
+}
+
+// Spins (CPU pause) up to `rounds` times while !done(); true once done() holds. A wait
+// that is usually short (a task hand-off) spins a few microseconds before it parks, as
+// TBB's and most pools' waits do; on a single-CPU machine it does not spin.
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+// A running thread stops spinning as soon as a safepoint or handshake is requested of it
+// (it then parks, GC-safe), so spinning does not lengthen time-to-safepoint.
+bool spinning_allowed();
+template <class Done>
+bool spin_until(Done done, int rounds = 256) {
+  if (!spinning_allowed()) return done();
+  const MutatorState* self = current_mutator();
+  for (int i = 0; i < rounds; ++i) {
+    if (done()) return true;
+    if (self && self->poll_word.load(std::memory_order_relaxed) != 0) break;
+    cpu_relax();
+  }
+  return done();
 }
 
 // The current token's state (null when none is set) and whether it is cancelled.
