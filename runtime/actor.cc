@@ -242,7 +242,13 @@ Worker::Worker(IsolateGroup& group, std::string name)
   pool_ = std::make_unique<ThreadPool>(group.heap(), 1, "worker:" + name_);
 }
 
-Worker::~Worker() { shutdown(); }
+Worker::~Worker() {
+  if (pool_->is_current()) {
+    std::fprintf(stderr, "shoal: worker '%s' destroyed by one of its own jobs\n", name_.c_str());
+    std::abort();
+  }
+  shutdown();
+}
 
 void Worker::shutdown() {
   {

@@ -208,6 +208,7 @@ bool ThreadPool::help_one() {
     task = std::move(queue_.front());
     queue_.pop_front();
   }
+  CancellationScope scope(token_);  // the task's own context, not the helping waiter's
   run_task(task);
   return true;
 }

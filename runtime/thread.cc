@@ -21,6 +21,16 @@ void Thread::run_body(Heap& heap, Isolate* isolate, const CancellationToken& tok
   }
 }
 
+ThreadInfo Thread::current() {
+  ThreadInfo info;
+  info.id = std::this_thread::get_id();
+  info.heap = current_heap();
+  info.isolate = current_isolate();
+  info.in_shared_isolate = in_shared_isolate();
+  info.token = CancellationToken::current();
+  return info;
+}
+
 void Thread::join() {
   if (!thread_.joinable()) throw InvalidArgument("Thread::join: the thread is not joinable (joined already, or empty)");
   if (thread_.get_id() == std::this_thread::get_id()) throw DeadlockError("Thread::join: a thread cannot join itself");

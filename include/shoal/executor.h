@@ -152,6 +152,7 @@ class Executor {
 // CancelledError) and cancels the pool's token, so running tasks that poll it or block
 // in the library end with CancelledError. Both wait in the GC-safe state; called from a
 // worker of the pool itself they throw DeadlockError. The destructor is shutdown().
+// The heap must outlive the pool (its workers are attached to it).
 class ThreadPool final : public Executor {
  public:
   // threads = 0: std::thread::hardware_concurrency().

@@ -27,6 +27,15 @@
 
 namespace shoal {
 
+// What Thread::current() reports about the calling thread (any thread may ask).
+struct ThreadInfo {
+  std::thread::id id;
+  Heap* heap = nullptr;           // the heap it is attached to, or null
+  Isolate* isolate = nullptr;     // the isolate it has entered, or null
+  bool in_shared_isolate = false;
+  CancellationToken token;        // its current cancellation token
+};
+
 class Thread {
  public:
   Thread() = default;
@@ -51,6 +60,8 @@ class Thread {
   // True once fn has returned or thrown.
   bool is_done() const { return done_.valid() && done_.is_ready(); }
   std::thread::id id() const { return thread_.get_id(); }
+  // The calling thread: its id, heap, isolate and current cancellation token.
+  static ThreadInfo current();
 
  private:
   template <class F, class... Args>

@@ -61,7 +61,11 @@ TEST_F(ThreadTest, StartInEntersTheIsolate) {
   IsolateGroup group;
   Isolate& a = group.create_isolate("a");
   std::atomic<uint32_t> seen{0};
+  EXPECT_EQ(Thread::current().heap, nullptr);
+  EXPECT_EQ(Thread::current().id, std::this_thread::get_id());
   Thread t = Thread::start_in(a, [&] {
+    EXPECT_EQ(Thread::current().isolate, &a);
+    EXPECT_EQ(Thread::current().heap, &a.group().heap());
     seen = current_isolate()->id();
     EXPECT_EQ(make_list(1).object()->owner(), a.id());
   });
