@@ -71,7 +71,7 @@ void FutureCore::wait(const char* what, bool cancellable, bool check_executor) {
     throw DeadlockError(std::string(what) +
                         ": this thread runs a task of the executor that must complete the future; waiting here could "
                         "wait for itself (chain with then(), or wait outside the executor)");
-  if (spin_until([&] { return is_ready(); })) return;
+  if (spin_until([&] { return is_ready(); }, 2048)) return;
   waiters_.fetch_add(1, std::memory_order_seq_cst);
   struct Leave {
     std::atomic<uint32_t>& n;
@@ -178,9 +178,15 @@ bool ThreadPool::pop(Task& out) {
       ++idle_;
       seen = work_wake_.load(std::memory_order_relaxed);
     }
-    // A task usually follows soon in a busy pool: spin briefly before sleeping.
-    if (!internal::spin_until([&] { return work_wake_.load(std::memory_order_relaxed) != seen; }, 4096))
-      internal::park(work_wake_, seen, internal::Clock::time_point::max(), /*cancellable=*/false);
+    // A task usually follows soon in a busy pool: spin briefly before sleeping. Only a
+    // sleeper costs execute() a wake-up system call (seq_cst on both sides: either this
+    // worker sees the bump, or execute() sees it counted in sleepers_).
+    if (!internal::spin_until([&] { return work_wake_.load(std::memory_order_relaxed) != seen; }, 4096)) {
+      sleepers_.fetch_add(1, std::memory_order_seq_cst);
+      if (work_wake_.load(std::memory_order_seq_cst) == seen)
+        internal::park(work_wake_, seen, internal::Clock::time_point::max(), /*cancellable=*/false);
+      sleepers_.fetch_sub(1, std::memory_order_relaxed);
+    }
     internal::MutexLock lock(mu_);
     --idle_;
   }
@@ -194,7 +200,9 @@ void ThreadPool::execute(Task task) {
     queue_.push_back(std::move(task));
     wake = idle_ > 0;
   }
-  if (wake) internal::bump_and_unpark(work_wake_, 1);
+  if (!wake) return;
+  work_wake_.fetch_add(1, std::memory_order_seq_cst);
+  if (sleepers_.load(std::memory_order_seq_cst) != 0) internal::unpark(work_wake_, 1);
 }
 
 bool ThreadPool::is_current() const { return tls_pool == this; }

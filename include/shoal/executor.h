@@ -182,6 +182,7 @@ class ThreadPool final : public Executor {
   bool stopping_ SHOAL_GUARDED_BY(mu_) = false;
   size_t idle_ SHOAL_GUARDED_BY(mu_) = 0;
   std::atomic<uint32_t> work_wake_{0};
+  std::atomic<uint32_t> sleepers_{0};  // workers parked (or about to park) on work_wake_
   std::vector<std::thread> workers_;
   internal::Mutex join_mu_;
 };
