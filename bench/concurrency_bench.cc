@@ -4,7 +4,8 @@
 //
 // Rows (one operation = what "ns/op" divides by):
 //   lock/uncontended       acquire + release of one lock by one thread: shoal::Lock
-//                          (LockHolder; the thread attached) vs std::mutex (lock_guard)
+//                          (LockHolder; the thread attached) vs std::mutex (lock_guard),
+//                          in a process that has had a second thread (make_multithreaded)
 //   lock/contended_T       T threads each add 1 to one shared counter under one lock,
 //                          --lock-ops in total; shoal threads are attached mutators
 //   pool/round_trip        submit one empty task and wait for it, one at a time (the
@@ -152,7 +153,13 @@ void row(const std::string& name, long ops, const std::vector<Peer>& peers) {
 
 // --- lock ---
 
+// glibc runs std::mutex without atomic instructions while a process has never had a
+// second thread (__libc_single_threaded); a program that needs locks has threads. Both
+// uncontended peers start (and join) one thread first, so both pay for real atomics.
+void make_multithreaded() { std::thread([] {}).join(); }
+
 void shoal_lock_uncontended() {
+  make_multithreaded();
   shoal::Heap heap;
   shoal::MutatorScope attach(heap);
   shoal::Ref<shoal::Lock> lock = shoal::Lock::create();
@@ -165,6 +172,7 @@ void shoal_lock_uncontended() {
 }
 
 void std_lock_uncontended() {
+  make_multithreaded();
   std::mutex mu;
   long counter = 0;
   for (long i = 0; i < opt.lock_ops; ++i) {

@@ -62,10 +62,7 @@ struct MutatorThread : MutatorState {
   bool switched_stacks = false;   // switch_stack was called (fibers)
   size_t index = 0;
   int attach_depth = 0;
-  int native_depth = 0;
-  // > 0 while the thread runs code that must not touch the heap: run_native's function
-  // or a handshake operation. Heap entry points throw ThreadStateError meanwhile.
-  int no_heap_depth = 0;
+  // native_depth and no_heap_depth live in MutatorState (inline checks read them).
   uint64_t torture_polls = 0;
   // SATB buffer: objects this thread's write barrier shaded grey during concurrent
   // marking, handed to the marker in batches (and in the final pause).

@@ -2,7 +2,8 @@
 // (include/shoal/internal/parking.h).
 //
 // Lock: `state_` is 0 (free), 1 (held) or 2 (held, and a waiter may be parked). The fast
-// path is one CAS 0 -> 1 and one exchange back to 0. A waiter reads `wake_`, then
+// path (inline in lock.h) is a thread-state check, one CAS 0 -> 1 and one exchange back
+// to 0; a CAS that fails - also the owner's own re-acquire - goes to acquire_slow. A waiter reads `wake_`, then
 // exchanges the state to 2: if it was 0 the waiter now holds the lock (conservatively
 // marked contended); otherwise it parks on `wake_` with the value it read. release()
 // exchanges the state to 0 and, if it was 2, bumps `wake_` and wakes one waiter: a
@@ -68,10 +69,12 @@ bool Lock::is_held_by_current_thread() const {
   return holder_.load(std::memory_order_relaxed) == internal::current_holder_id();
 }
 
-void Lock::acquire() {
+void Lock::acquire_slow() {
   require_running("Lock::acquire");
   acquire_as(internal::current_holder_id(), "Lock::acquire", true);
 }
+
+void Lock::wake_one() { internal::bump_and_unpark(wake_, 1); }
 
 bool Lock::try_acquire() {
   require_running("Lock::try_acquire");
@@ -89,7 +92,7 @@ bool Lock::try_acquire_for(std::chrono::nanoseconds timeout) {
   return acquire_until(internal::current_holder_id(), internal::deadline_after(timeout), "Lock::try_acquire_for", true);
 }
 
-void Lock::release() {
+void Lock::release_slow() {
   require_running("Lock::release");
   release_as(internal::current_holder_id(), "Lock::release");
 }
@@ -131,7 +134,7 @@ void Lock::release_as(uint64_t holder, const char* what) {
                                              ? ": the lock is not held"
                                              : ": the lock is held by another thread or ticket, not the caller"));
   holder_.store(0, std::memory_order_relaxed);
-  if (state_.exchange(0, std::memory_order_release) == 2) internal::bump_and_unpark(wake_, 1);
+  if (state_.exchange(0, std::memory_order_release) == 2) wake_one();
 }
 
 Future<LockTicket> Lock::acquire_async(Executor& executor) {

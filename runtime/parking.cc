@@ -106,11 +106,7 @@ bool spinning_allowed() {
   return allowed;
 }
 
-uint64_t current_holder_id() {
-  static constinit thread_local uint64_t id = 0;
-  if (id == 0) id = new_holder_id();
-  return id;
-}
+constinit thread_local uint64_t tls_holder_id = 0;
 
 uint64_t new_holder_id() { return next_holder_id.fetch_add(1, std::memory_order_relaxed); }
 

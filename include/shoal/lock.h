@@ -46,6 +46,8 @@
 #include <cstdint>
 
 #include "shoal/future.h"
+#include "shoal/internal/mutator.h"
+#include "shoal/internal/parking.h"
 #include "shoal/managed.h"
 #include "shoal/thread_annotations.h"
 
@@ -60,12 +62,30 @@ class SHOAL_CAPABILITY("shoal::Lock") Lock {
   static ClassId class_id();
 
   // Blocks until the calling thread holds the lock.
-  void acquire() SHOAL_ACQUIRE();
+  void acquire() SHOAL_ACQUIRE() {
+    uint32_t expected = 0;
+    const uint64_t me = internal::tls_holder_id;
+    if (me != 0 && internal::may_touch_heap() &&
+        state_.compare_exchange_strong(expected, 1, std::memory_order_acquire, std::memory_order_relaxed)) [[likely]] {
+      holder_.store(me, std::memory_order_relaxed);
+      return;
+    }
+    acquire_slow();
+  }
   // Takes the lock if it is free; never blocks.
   bool try_acquire() SHOAL_TRY_ACQUIRE(true);
   // Waits at most `timeout` for the lock; true when taken.
   bool try_acquire_for(std::chrono::nanoseconds timeout) SHOAL_TRY_ACQUIRE(true);
-  void release() SHOAL_RELEASE();
+  void release() SHOAL_RELEASE() {
+    const uint64_t me = internal::tls_holder_id;
+    if (me != 0 && internal::may_touch_heap() && holder_.load(std::memory_order_relaxed) == me) [[likely]] {
+      holder_.store(0, std::memory_order_relaxed);
+      if (state_.exchange(0, std::memory_order_release) == 2) [[unlikely]]
+        wake_one();
+      return;
+    }
+    release_slow();
+  }
   // A future that completes once a ticket holds the lock; the waiting happens on
   // `executor` (one of its threads blocks, GC-safe, until the lock is free). The caller
   // must be a running thread of the heap (the lock is rooted until the ticket has it).
@@ -77,6 +97,10 @@ class SHOAL_CAPABILITY("shoal::Lock") Lock {
  private:
   friend class Condition;
   friend class LockTicket;
+  // The inline paths' rest: thread-state errors, the holder-id checks, contention.
+  void acquire_slow() SHOAL_NO_THREAD_SAFETY_ANALYSIS;
+  void release_slow() SHOAL_NO_THREAD_SAFETY_ANALYSIS;
+  void wake_one();
   void acquire_as(uint64_t holder, const char* what, bool cancellable) SHOAL_NO_THREAD_SAFETY_ANALYSIS;
   bool acquire_until(uint64_t holder, std::chrono::steady_clock::time_point deadline, const char* what,
                      bool cancellable) SHOAL_NO_THREAD_SAFETY_ANALYSIS;

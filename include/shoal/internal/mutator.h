@@ -50,11 +50,26 @@ struct MutatorState {
   // Non-zero when the thread must enter the safepoint slow path: a stop-the-world
   // request or a pending handshake. Polled with a relaxed load.
   std::atomic<uint32_t> poll_word{0};
+  // > 0 inside run_native (native_depth) and while the thread runs code that must not
+  // touch the heap: run_native's function or a handshake operation (no_heap_depth).
+  // Heap entry points throw ThreadStateError meanwhile. Only the thread itself writes
+  // them.
+  int native_depth = 0;
+  int no_heap_depth = 0;
 };
+
+
 
 // The current thread's mutator record, or null when it is not attached.
 // constinit: no dynamic initialisation, so access needs no TLS wrapper call.
 extern constinit thread_local MutatorState* tls_mutator;
 inline MutatorState* current_mutator() { return tls_mutator; }
+
+// True when the calling thread is attached and may touch the heap now (the inline
+// fast paths' thread-state check; the slow paths say which rule was broken).
+inline bool may_touch_heap() {
+  const MutatorState* m = tls_mutator;
+  return m && (m->native_depth | m->no_heap_depth) == 0;
+}
 
 }  // namespace shoal::internal

@@ -85,8 +85,15 @@ void block_gc_safe(F&& f) {
 
 // A process-wide id for "who holds a lock": each thread gets one on first use, and a
 // LockTicket gets one of its own (never reused).
-uint64_t current_holder_id();
+// 0 until the thread's first use of current_holder_id().
+extern constinit thread_local uint64_t tls_holder_id;
 uint64_t new_holder_id();
+inline uint64_t current_holder_id() {
+  uint64_t id = tls_holder_id;
+  if (id == 0) [[unlikely]]
+    id = tls_holder_id = new_holder_id();
+  return id;
+}
 
 // Deadline helpers.
 inline Clock::time_point deadline_after(std::chrono::nanoseconds timeout) {
