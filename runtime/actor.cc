@@ -52,15 +52,36 @@ void check_sendable(IsolateGroup& group, Value v, const char* who, const std::st
 
 RunLoop::RunLoop(Heap& heap) : Executor(heap) {}
 
-RunLoop::~RunLoop() { shutdown(); }
+RunLoop::~RunLoop() {
+  if (is_current()) {
+    std::fprintf(stderr, "shoal: a RunLoop destroyed by one of its own tasks\n");
+    std::abort();
+  }
+  shutdown();
+  // shutdown() made a running run() return; wait (GC-safe) until it has.
+  for (;;) {
+    uint32_t seen;
+    {
+      internal::MutexLock lock(mu_);
+      if (!running_) return;
+      seen = wake_.load(std::memory_order_relaxed);
+    }
+    internal::park(wake_, seen, internal::Clock::time_point::max(), /*cancellable=*/false);
+  }
+}
 
 void RunLoop::execute(Task task) {
+  if (!try_execute(task)) throw ExecutorShutdownError("RunLoop: shut down, the task was not queued");
+}
+
+bool RunLoop::try_execute(Task& task) {
   {
     internal::MutexLock lock(mu_);
-    if (!accepting_) throw ExecutorShutdownError("RunLoop: shut down, the task was not queued");
+    if (!accepting_) return false;
     queue_.push_back(std::move(task));
   }
   internal::bump_and_unpark(wake_, 1);
+  return true;
 }
 
 bool RunLoop::is_current() const { return tls_loop == this; }
@@ -70,6 +91,7 @@ bool RunLoop::pop(Task& out, bool wait) {
     uint32_t seen;
     {
       internal::MutexLock lock(mu_);
+      if (!accepting_) return false;  // shut down
       if (stop_) {
         stop_ = false;
         return false;
@@ -106,6 +128,7 @@ void RunLoop::run() {
   tls_loop = outer;
   internal::MutexLock lock(mu_);
   running_ = false;
+  internal::bump_and_unpark(wake_, INT32_MAX);  // under mu_: ~RunLoop may be waiting
 }
 
 size_t RunLoop::run_pending() {
@@ -135,6 +158,7 @@ size_t RunLoop::run_pending() {
   tls_loop = outer;
   internal::MutexLock lock(mu_);
   running_ = false;
+  internal::bump_and_unpark(wake_, INT32_MAX);
   return n;
 }
 
@@ -155,6 +179,7 @@ void RunLoop::shutdown() {
   }
   token_.cancel();
   dropped.clear();
+  internal::bump_and_unpark(wake_, INT32_MAX);  // a parked run() returns
 }
 
 // --- Actor ---
@@ -194,7 +219,8 @@ Actor::~Actor() {
 void Actor::shutdown() {
   if (is_current()) throw DeadlockError("Actor '" + name_ + "'::shutdown from one of its own calls");
   if (loop_) {
-    // Nobody may be running the loop any more: what is queued is dropped.
+    // A global actor's calls need its thread: what is queued is dropped, and a running
+    // run() returns.
     loop_->shutdown();
     serial_->shutdown();
   } else {

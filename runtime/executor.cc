@@ -27,9 +27,6 @@ namespace {
 constinit thread_local const ThreadPool* tls_pool = nullptr;
 constinit thread_local const SerialExecutor* tls_serial = nullptr;
 constexpr int kBatch = 64;
-// Set while drain() re-schedules itself: a refusal then finishes the queue inline
-// instead of dropping it.
-constinit thread_local bool tls_drain_refusal_handled = false;
 
 [[noreturn]] void abort_with(const char* message) {
   std::fprintf(stderr, "shoal: %s\n", message);
@@ -44,8 +41,9 @@ bool executor_is_current(const Executor* e) { return e->is_current(); }
 void execute_or_drop(Executor* e, Task task) {
   try {
     e->execute(std::move(task));
-  } catch (const ExecutorShutdownError&) {
-    // The task (moved into execute's parameter) is gone; its promise has failed.
+  } catch (...) {
+    // Refused (shut down) or failed (out of memory): the task, moved into execute's
+    // parameter, is gone and its promise has failed. Runs inside ~Promise: no throw.
   }
 }
 
@@ -144,7 +142,12 @@ void Executor::run_task(Task& task) noexcept {
 ThreadPool::ThreadPool(Heap& heap, unsigned threads, std::string name) : Executor(heap), name_(std::move(name)) {
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   workers_.reserve(threads);
-  for (unsigned i = 0; i < threads; ++i) workers_.emplace_back([this, i] { worker_main(i); });
+  try {
+    for (unsigned i = 0; i < threads; ++i) workers_.emplace_back([this, i] { worker_main(i); });
+  } catch (...) {
+    stop(false);  // join the workers that did start
+    throw;
+  }
 }
 
 ThreadPool::~ThreadPool() {
@@ -193,16 +196,21 @@ bool ThreadPool::pop(Task& out) {
 }
 
 void ThreadPool::execute(Task task) {
+  if (!try_execute(task)) throw ExecutorShutdownError("ThreadPool '" + name_ + "': shut down, the task was not queued");
+}
+
+bool ThreadPool::try_execute(Task& task) {
   bool wake;
   {
     internal::MutexLock lock(mu_);
-    if (!accepting_) throw ExecutorShutdownError("ThreadPool '" + name_ + "': shut down, the task was not queued");
+    if (!accepting_) return false;
     queue_.push_back(std::move(task));
     wake = idle_ > 0;
   }
-  if (!wake) return;
+  if (!wake) return true;
   work_wake_.fetch_add(1, std::memory_order_seq_cst);
   if (sleepers_.load(std::memory_order_seq_cst) != 0) internal::unpark(work_wake_, 1);
+  return true;
 }
 
 bool ThreadPool::is_current() const { return tls_pool == this; }
@@ -216,8 +224,15 @@ bool ThreadPool::help_one() {
     task = std::move(queue_.front());
     queue_.pop_front();
   }
-  CancellationScope scope(token_);  // the task's own context, not the helping waiter's
+  // The task's own context, not the helping waiter's: the pool's token, no serial
+  // executor, and a lock-holder identity of its own (it must not see, or release, the
+  // locks the suspended task below it holds).
+  CancellationScope scope(token_);
+  const SerialExecutor* serial = std::exchange(tls_serial, nullptr);
+  const uint64_t holder = std::exchange(internal::tls_holder_id, 0);
   run_task(task);
+  internal::tls_holder_id = holder;
+  tls_serial = serial;
   return true;
 }
 
@@ -261,7 +276,7 @@ struct SerialExecutor::DrainCall {
   DrainCall& operator=(DrainCall&&) = delete;
   void operator()() { std::exchange(owner, nullptr)->drain(); }
   ~DrainCall() {
-    if (owner && !tls_drain_refusal_handled) owner->abandon();
+    if (owner) owner->abandon();
   }
 };
 
@@ -271,24 +286,33 @@ SerialExecutor::SerialExecutor(Executor& target)
 
 SerialExecutor::~SerialExecutor() {
   if (is_current()) abort_with("a SerialExecutor destroyed by one of its own tasks");
-  stop(false);
+  try {
+    stop(false);
+  } catch (const DeadlockError&) {
+    abort_with("a SerialExecutor destroyed from a task of its own target executor, which must run its queue");
+  }
 }
 
 void SerialExecutor::execute(Task task) {
+  if (!try_execute(task)) throw ExecutorShutdownError("SerialExecutor: shut down, the task was not queued");
+}
+
+bool SerialExecutor::try_execute(Task& task) {
   bool schedule;
   {
     internal::MutexLock lock(mu_);
-    if (!accepting_) throw ExecutorShutdownError("SerialExecutor: shut down, the task was not queued");
+    if (!accepting_) return false;
     queue_.push_back(std::move(task));
     schedule = !scheduled_;
     scheduled_ = true;
   }
-  if (!schedule) return;
-  try {
-    target_->execute(DrainCall(this));
-  } catch (const ExecutorShutdownError&) {
-    throw ExecutorShutdownError("SerialExecutor: its target executor has shut down, the task was not queued");
-  }
+  if (!schedule) return true;
+  Task drain_call = DrainCall(this);
+  if (target_->try_execute(drain_call)) return true;
+  // The target refused: dropping the drain call abandons this executor - the task just
+  // queued fails with CancelledError, and the caller learns it from the exception.
+  drain_call = Task();
+  throw ExecutorShutdownError("SerialExecutor: its target executor has shut down, the task was not queued");
 }
 
 void SerialExecutor::abandon() {
@@ -333,14 +357,8 @@ void SerialExecutor::drain() {
   }
   tls_serial = outer;
   if (!reschedule) return;
-  tls_drain_refusal_handled = true;
-  try {
-    target_->execute(DrainCall(this));
-    tls_drain_refusal_handled = false;
-  } catch (const ExecutorShutdownError&) {
-    tls_drain_refusal_handled = false;
-    drain();  // the target is shutting down: finish the queue here
-  }
+  Task drain_call = DrainCall(this);
+  if (!target_->try_execute(drain_call)) drain_call();  // the target is shutting down: finish the queue here
 }
 
 void SerialExecutor::shutdown() {
@@ -368,6 +386,13 @@ void SerialExecutor::stop(bool drop_queued) {
       internal::MutexLock lock(mu_);
       if (!scheduled_ && queue_.empty()) return;
       seen = idle_wake_.load(std::memory_order_relaxed);
+    }
+    if (target_->is_current()) {
+      // Waiting on a thread of the target, where the drain may be queued behind us:
+      // run the target's queued tasks meanwhile, or give up if it cannot be helped.
+      if (target_->help_one()) continue;
+      if (!target_->helps())
+        throw DeadlockError("SerialExecutor: shut down from a task of its own target executor, which must run its queue");
     }
     internal::park(idle_wake_, seen, internal::Clock::time_point::max(), /*cancellable=*/false);
   }

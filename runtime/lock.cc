@@ -169,7 +169,9 @@ LockTicket::~LockTicket() {
 
 void LockTicket::release() {
   if (!holds()) throw LockError("LockTicket::release: the ticket holds no lock (released already, or moved from)");
-  lock_->release_as(std::exchange(holder_, 0), "LockTicket::release");
+  // A ticket that outlived its heap: the lock is gone with it (the handle reads as null).
+  if (root_) lock_->release_as(holder_, "LockTicket::release");
+  holder_ = 0;
   root_.reset();
   lock_ = nullptr;
 }
@@ -199,7 +201,12 @@ bool Condition::wait_until(Lock& lock, Clock::time_point deadline, const char* w
   lock.release_as(me, what);
   const bool in_time = internal::park(seq_, seen, deadline, true);
   lock.acquire_as(me, what, /*cancellable=*/false);
-  internal::check_cancelled_in(what);
+  if (internal::cancel_state_cancelled(internal::current_cancel_state())) {
+    // This waiter may have consumed a notify() meant for another: pass it on (a
+    // cancelled waiter must not swallow a notification).
+    if (seq_.load(std::memory_order_relaxed) != seen) internal::bump_and_unpark(seq_, 1);
+    internal::throw_cancelled(what);
+  }
   return in_time;
 }
 

@@ -35,7 +35,9 @@
 //
 // Shutdown: shutdown() (and the destructor) refuses new calls, runs the queued ones and
 // stops; from one of the actor's own calls it throws DeadlockError (the destructor
-// aborts). Call shutdown() before the group is destroyed.
+// aborts). A GlobalActor cannot run calls without its thread: its shutdown drops the
+// calls not yet run (their futures fail with CancelledError) and makes a running run()
+// return. Call shutdown() before the group is destroyed.
 #pragma once
 
 #include <functional>
@@ -73,6 +75,7 @@ class RunLoop final : public Executor {
   explicit RunLoop(Heap& heap);
   ~RunLoop() override;
   void execute(Task task) override;
+  bool try_execute(Task& task) override;
   bool is_current() const override;
   CancellationToken token() const override { return token_; }
   // Runs tasks on the calling (attached) thread until stop(), waiting GC-safe while
@@ -80,9 +83,12 @@ class RunLoop final : public Executor {
   void run();
   // Runs the tasks queued now and returns how many ran.
   size_t run_pending();
-  // Makes run() return after the task it is running; new tasks are still accepted.
+  // Makes the current (or, if none runs, the next) run() return after the task it is
+  // running; new tasks are still accepted.
   void stop();
-  // Refuses new tasks; drops the queued ones (their futures fail with CancelledError).
+  // Refuses new tasks, drops the queued ones (their futures fail with CancelledError)
+  // and makes a running run() return. The destructor does this, then waits for run()
+  // to return.
   void shutdown();
 
  private:

@@ -102,6 +102,13 @@ class Executor {
   // Queues `task`; ExecutorShutdownError once the executor is shutting down. A task
   // should not throw: its exception is caught and counted (uncaught_task_errors()).
   virtual void execute(Task task) = 0;
+  // Queues `task` and returns true, or returns false - `task` untouched - when the
+  // executor is shutting down. (What SerialExecutor uses on its target; the default
+  // forwards to execute, so a refusal of a custom executor throws.)
+  virtual bool try_execute(Task& task) {
+    execute(std::move(task));
+    return true;
+  }
   // True when the calling thread is running a task of this executor.
   virtual bool is_current() const = 0;
   // On one of this executor's own threads, runs one queued task and returns true (a
@@ -160,6 +167,7 @@ class ThreadPool final : public Executor {
   ~ThreadPool() override;
 
   void execute(Task task) override;
+  bool try_execute(Task& task) override;
   bool is_current() const override;
   bool help_one() override;
   bool helps() const override { return true; }
@@ -198,6 +206,7 @@ class SerialExecutor final : public Executor {
   ~SerialExecutor() override;
 
   void execute(Task task) override;
+  bool try_execute(Task& task) override;
   bool is_current() const override;
   CancellationToken token() const override { return token_; }
   void shutdown();

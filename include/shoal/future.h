@@ -194,11 +194,12 @@ class Promise {
  public:
   // `executor`: where continuations run and whose threads may not block on the future.
   explicit Promise(Executor* executor = nullptr) : state_(std::make_shared<internal::FutureState<T>>(executor)) {}
-  Promise(Promise&&) noexcept = default;
+  Promise(Promise&& other) noexcept : state_(std::move(other.state_)), done_(std::exchange(other.done_, false)) {}
   Promise& operator=(Promise&& other) noexcept {
     if (this != &other) {
       abandon();
       state_ = std::move(other.state_);
+      done_ = std::exchange(other.done_, false);
     }
     return *this;
   }

@@ -167,6 +167,23 @@ TEST_F(ActorTest, GlobalActorRunsOnTheThreadThatRunsIt) {
   EXPECT_EQ(main_actor.run_pending(), 1u);
 }
 
+TEST_F(ActorTest, DestroyingAGlobalActorEndsItsRunningLoop) {
+  auto actor = std::make_unique<GlobalActor>(group, "ui");
+  std::atomic<bool> returned{false};
+  std::thread loop([&] {
+    actor->run();  // until the actor goes away
+    returned = true;
+  });
+  {
+    MutatorScope attach(group.heap());
+    EXPECT_EQ(actor->call([](Value) { return 7; }).get(), 7);
+  }
+  actor.reset();  // shuts the loop down and waits for run() to return
+  EXPECT_TRUE(returned);
+  loop.join();
+  EXPECT_EQ(GlobalActor::find("ui"), nullptr);
+}
+
 class WorkerTest : public ::testing::Test {
  protected:
   IsolateGroup group{small_trigger_options()};

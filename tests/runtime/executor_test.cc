@@ -111,6 +111,59 @@ TEST_F(ExecutorTest, PromiseAndReadyFuture) {
   EXPECT_THROW(abandoned.get(), CancelledError);
 }
 
+TEST_F(ExecutorTest, MovedPromisesKeepTheirState) {
+  Promise<int> p;
+  Future<int> old = p.future();
+  p = Promise<int>();  // the old promise is abandoned, the new one is fresh
+  EXPECT_THROW(old.get(), CancelledError);
+  Future<int> f = p.future();
+  p.set_value(3);
+  EXPECT_EQ(f.get(), 3);
+  Promise<int> moved(std::move(p));
+  EXPECT_THROW(moved.set_value(4), InvalidArgument);  // already fulfilled, also after a move
+}
+
+TEST_F(ExecutorTest, SerialExecutorShutDownFromItsTargetsOnlyThreadHelps) {
+  ThreadPool pool(heap(), 1);
+  auto serial = std::make_unique<SerialExecutor>(pool);
+  std::atomic<int> ran{0};
+  // From the pool's only worker: the serial executor's drain is queued behind this task;
+  // shutdown must run it (help) instead of waiting for itself.
+  pool.submit([&] {
+        for (int i = 0; i < 10; ++i) serial->execute([&] { ran++; });
+        serial->shutdown();
+      })
+      .get();
+  EXPECT_EQ(ran.load(), 10);
+}
+
+TEST_F(ExecutorTest, HelpedTasksDoNotInheritTheWaitersLocks) {
+  ThreadPool pool(heap(), 1);
+  Persistent<Lock> lock(heap(), Lock::create());
+  // The only worker holds the lock and waits for a group; while waiting it runs the
+  // children itself. A child must see the lock as held by someone else (try_acquire
+  // false), not as its own (a LockError), and must not be able to release it.
+  auto outcome = pool.submit([&]() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
+    Ref<Lock> l = lock.get();
+    l->acquire();
+    TaskGroup<int> g(pool);
+    g.spawn([](Ref<Lock> inner) SHOAL_NO_THREAD_SAFETY_ANALYSIS {
+      if (inner->try_acquire()) return 1;  // wrong: it is held
+      try {
+        inner->release();
+        return 2;  // wrong: released another task's lock
+      } catch (const LockError&) {
+        return 0;
+      }
+    }, l);
+    const int r = g.wait()[0];
+    EXPECT_TRUE(l->is_held_by_current_thread());
+    l->release();
+    return r;
+  });
+  EXPECT_EQ(outcome.get(), 0);
+}
+
 TEST_F(ExecutorTest, BlockingGetOnTheExecutorsOwnThreadIsADeadlockError) {
   ThreadPool pool(heap(), 1);
   Promise<int> never(&pool);

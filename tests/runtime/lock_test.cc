@@ -306,6 +306,69 @@ TEST_F(LockTest, CancelledConditionWaitReacquiresBeforeThrowing) {
   EXPECT_FALSE(lock.get()->is_locked());
 }
 
+TEST_F(LockTest, ACancelledConditionWaiterPassesOnTheNotification) {
+  // Two waiters, one notify(), and the first waiter's token cancelled right after: if
+  // the cancelled waiter consumed the notification it must pass it on, or the other
+  // waiter sleeps forever with the predicate true.
+  for (int round = 0; round < 5; ++round) {
+    Persistent<Lock> lock(heap(), Lock::create());
+    Persistent<Condition> cond(heap(), Condition::create());
+    std::atomic<bool> ready{false};
+    std::atomic<int> waiting{0};
+    CancellationToken token;
+    auto waiter = [&](bool cancellable) {
+      MutatorScope attach(heap());
+      std::optional<CancellationScope> scope;
+      if (cancellable) scope.emplace(token);
+      Ref<Lock> l = lock.get();
+      LockHolder hold(*l);
+      waiting++;
+      try {
+        while (!ready) cond.get()->wait(*l);
+      } catch (const CancelledError&) {
+      }
+    };
+    // The cancellable waiter parks first, so the kernel wakes it first.
+    std::thread w1(waiter, true);
+    while (waiting < 1) std::this_thread::sleep_for(100us);
+    std::this_thread::sleep_for(2ms);
+    std::thread w2(waiter, false);
+    while (waiting < 2) std::this_thread::sleep_for(100us);
+    std::this_thread::sleep_for(2ms);
+    {
+      // Notify and cancel while holding the lock: the woken waiter leaves its park
+      // (withdrawing from the token) and blocks re-acquiring the lock; the cancel then
+      // finds no parked wait to wake, and the waiter sees it once it has the lock.
+      LockHolder hold(*lock.get());
+      ready = true;
+      cond.get()->notify();
+      std::this_thread::sleep_for(2ms);
+      token.cancel();
+    }
+    auto joined = std::async(std::launch::async, [&] {
+      w1.join();
+      w2.join();
+    });
+    std::future_status status;
+    run_native([&] { status = joined.wait_for(30s); });
+    ASSERT_EQ(status, std::future_status::ready) << "a notification was lost to a cancelled waiter";
+  }
+}
+
+TEST_F(LockTest, ATicketMayOutliveItsHeap) {
+  LockTicket ticket;
+  {
+    scope_.reset();
+    Heap h;
+    MutatorScope attach(h);
+    ThreadPool pool(h, 1);
+    ticket = Lock::create()->acquire_async(pool).get();
+    EXPECT_TRUE(ticket.holds());
+  }
+  ticket.release();  // the heap is gone: nothing to release, no crash
+  EXPECT_FALSE(ticket.holds());
+}
+
 TEST_F(LockTest, AlreadyCancelledTokenRefusesToBlock) {
   Ref<Lock> lock = Lock::create();
   CancellationToken token;
