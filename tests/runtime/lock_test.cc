@@ -437,15 +437,18 @@ TEST_F(LockTest, LocksLiveInSharedGraphsAndAcrossIsolates) {
 }
 
 TEST_F(LockTest, UnreachableLocksAreCollected) {
-  HiddenPtr hidden;
-  in_own_frame([&] {
-    Ref<Lock> l = Lock::create();
-    l->acquire();  // even a held lock: nothing native keeps it
-    hidden = HiddenPtr(l.object());
-  });
-  // The same calls again on another lock, so no register or stack slot keeps a stale copy
-  // of the first one's address (conservative roots; sanitizer builds lay frames out
-  // differently).
+  // Sixteen dropped locks, most of them held: nothing native keeps a lock alive, so all
+  // of them are freed - except at most a couple that a stale register or stack slot
+  // keeps as a conservative root (sanitizer builds lay frames out differently).
+  constexpr int kLocks = 16;
+  HiddenPtr hidden[kLocks];
+  for (int i = 0; i < kLocks; ++i) {
+    in_own_frame([&] {
+      Ref<Lock> l = Lock::create();
+      if (i % 4 != 0) l->acquire();
+      hidden[i] = HiddenPtr(l.object());
+    });
+  }
   in_own_frame([&] {
     Ref<Lock> other = Lock::create();
     other->acquire();
@@ -454,7 +457,9 @@ TEST_F(LockTest, UnreachableLocksAreCollected) {
   clobber_stack();
   heap().collect();
   heap().collect();
-  EXPECT_FALSE(is_allocated(heap(), hidden));
+  int alive = 0;
+  for (const HiddenPtr& h : hidden) alive += is_allocated(heap(), h) ? 1 : 0;
+  EXPECT_LE(alive, 2);
 }
 
 TEST_F(LockTest, AcquireAsyncHandsTheLockToATicket) {
