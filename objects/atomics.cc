@@ -14,15 +14,6 @@
 
 namespace shoal {
 
-namespace {
-// Allocates an instance with no owner (the allocator stamps the thread's isolate).
-Object* allocate_unowned(ClassId id) {
-  Object* o = allocate_instance(id);
-  if (o->owner() != 0) o->set_owner(0);
-  return o;
-}
-}  // namespace
-
 template <class I>
 ClassId AtomicInteger<I>::class_id() {
   static const ClassId id =
@@ -33,7 +24,7 @@ ClassId AtomicInteger<I>::class_id() {
 
 template <class I>
 Ref<AtomicInteger<I>> AtomicInteger<I>::create(I initial) {
-  Object* o = allocate_unowned(class_id());
+  Object* o = internal::allocate_unowned(class_id());
   auto* a = new (o->payload()) AtomicInteger();
   a->value_.store(initial, std::memory_order_relaxed);
   return Ref<AtomicInteger>::from_object(o);  // published by the caller's release of the reference
@@ -51,7 +42,7 @@ ClassId AtomicRef::class_id() {
 
 Ref<AtomicRef> AtomicRef::create(Value initial) {
   internal::check_shareable_for_cell(initial, "AtomicRef::create");
-  Object* o = allocate_unowned(class_id());
+  Object* o = internal::allocate_unowned(class_id());
   auto* a = new (o->payload()) AtomicRef();
   internal::write_unchecked(o, a->value_, initial);  // a fresh object's field
   return Ref<AtomicRef>::from_object(o);

@@ -21,6 +21,14 @@ inline ClassId define_fixed_builtin(const char* name, uint32_t size, std::vector
   return define_class(d);
 }
 
+// Allocates an instance of a trivially shareable builtin with no owner (the allocator
+// stamps the allocating thread's isolate; these objects belong to nobody).
+inline Object* allocate_unowned(ClassId id) {
+  Object* o = allocate_instance(id);
+  if (o->owner() != 0) o->set_owner(0);
+  return o;
+}
+
 // Gives a collection's internal part (storage array, map table or entry) the owner of
 // the collection: the collection may be unowned while the thread that grows it runs in
 // an isolate, and freeze, copy and transfer must see one owner across the whole.

@@ -36,8 +36,6 @@ constexpr int kBatch = 64;
 
 namespace internal {
 
-bool executor_is_current(const Executor* e) { return e->is_current(); }
-
 void execute_or_drop(Executor* e, Task task) {
   try {
     e->execute(std::move(task));

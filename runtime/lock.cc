@@ -44,12 +44,6 @@ void require_running(const char* what) {
                       ": a Lock or Condition is a heap object; use it from a thread attached to its heap");
   internal::check_heap_access(t, what);
 }
-
-Object* allocate_unowned(ClassId id) {
-  Object* o = allocate_instance(id);
-  if (o->owner() != 0) o->set_owner(0);
-  return o;
-}
 }  // namespace
 
 // --- Lock ---
@@ -60,7 +54,7 @@ ClassId Lock::class_id() {
 }
 
 Ref<Lock> Lock::create() {
-  Object* o = allocate_unowned(class_id());
+  Object* o = internal::allocate_unowned(class_id());
   new (o->payload()) Lock();
   return Ref<Lock>::from_object(o);
 }
@@ -185,7 +179,7 @@ ClassId Condition::class_id() {
 }
 
 Ref<Condition> Condition::create() {
-  Object* o = allocate_unowned(class_id());
+  Object* o = internal::allocate_unowned(class_id());
   new (o->payload()) Condition();
   return Ref<Condition>::from_object(o);
 }

@@ -12,7 +12,6 @@
 #include <thread>
 
 #include "gc/thread_registry.h"
-#include "heap/heap_impl.h"
 #include "runtime/cancel_state.h"
 #include "shoal/heap.h"
 
@@ -55,17 +54,13 @@ std::atomic<uint64_t> next_holder_id{1};
 }  // namespace
 
 void run_blocking(void (*fn)(void*), void* arg) {
-  MutatorThread* t = current_thread();
-  if (!t || t->native_depth > 0 || t->no_heap_depth > 0) {
+  // Attached: shoal::run_native (which just runs fn when the thread is already off the
+  // heap). Unattached: nothing to be safe from.
+  if (!current_thread()) {
     fn(arg);
     return;
   }
-  t->native_depth = 1;
-  t->heap->threads.run_native(t, [&] {
-    NoHeapAccessScope no_heap(t);
-    fn(arg);  // a futex wait: it does not throw
-  });
-  t->native_depth = 0;
+  run_native([&] { fn(arg); });  // a futex wait: it does not throw
 }
 
 bool park(std::atomic<uint32_t>& word, uint32_t expected, Clock::time_point deadline, bool cancellable) {

@@ -83,8 +83,6 @@ class Task {
 
 namespace internal {
 
-// True when the calling thread runs a task of `e` (runtime/executor.cc).
-bool executor_is_current(const Executor* e);
 // Hands `task` to `e`; if `e` refuses it (shut down), drops it (a promise inside then
 // fails its future with CancelledError).
 void execute_or_drop(Executor* e, Task task);
