@@ -269,7 +269,13 @@ inline void digest_tree(Word root, DigestSink& sink, std::vector<Word>& stack) {
 struct NewDeletePolicy {
   static void* alloc(size_t n) { return std::memset(::operator new(n), 0, n); }
   static void* alloc_atomic(size_t n) { return ::operator new(n); }
-  static void free(void* p, size_t n) { ::operator delete(p, n); }
+  static void free(void* p, [[maybe_unused]] size_t n) {
+#if defined(__cpp_sized_deallocation)
+    ::operator delete(p, n);  // sized: jemalloc's sdallocx
+#else
+    ::operator delete(p);     // clang without -fsized-deallocation
+#endif
+  }
   static Word* alloc_table(size_t n) { return static_cast<Word*>(std::calloc(n, sizeof(Word))); }
   static void free_table(Word* t, size_t) { std::free(t); }
 };

@@ -119,6 +119,7 @@ Sample run_shoal(const std::string& mode, int threads, const CorpusFile& f, cons
   Sample s;
   shoal::IsolateGroupOptions options;
   options.name = "ast";
+  options.heap = bench::shoal_options();  // the defaults unless --shoal-* options changed them
   shoal::IsolateGroup group(options);
   shoal::Heap& heap = group.heap();
   shoal::MutatorScope attach(heap);
@@ -316,6 +317,7 @@ void usage() {
   std::fprintf(stderr,
                "usage: shoal_ast_bench --corpus FILE.sast [--runs N] [--threads 1,2] [--modes a,b]\n"
                "                       [--json FILE] [--svg FILE] [--trace FILE]\n"
+               "                       [--shoal-gc-growth G] [--shoal-min-trigger-mib M] [--shoal-stw]  (tuned runs)\n"
                "modes: shoal-1 shoal-shared shoal-isolate-copy shoal-isolate-serialize boehm new-delete\n");
   std::exit(2);
 }
@@ -325,6 +327,7 @@ Options parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string v;
     if (bench::take_value(i, argc, argv, "--corpus", o.corpus)) continue;
+    if (bench::take_common_option(i, argc, argv)) continue;
     if (bench::take_value(i, argc, argv, "--json", o.json)) continue;
     if (bench::take_value(i, argc, argv, "--svg", o.svg)) continue;
     if (bench::take_value(i, argc, argv, "--trace", o.trace)) continue;
@@ -428,8 +431,15 @@ int main(int argc, char** argv) {
   std::printf("corpus: %s: %zu modules, %llu nodes, %zu kinds, %zu strings, %.1f MB\n", opt.corpus.c_str(),
               file.module_count(), static_cast<unsigned long long>(file.total_nodes()), file.kind_count(),
               file.string_count(), static_cast<double>(file.bytes().size()) / 1e6);
-  std::printf("machine: %u hardware threads; %d runs per row, each in a fresh process; medians\n\n",
+  std::printf("machine: %u hardware threads; %d runs per row, each in a fresh process; medians\n",
               std::thread::hardware_concurrency(), opt.runs);
+  const shoal::HeapOptions defaults;
+  const shoal::HeapOptions& used = bench::shoal_options();
+  const bool tuned = used.gc_growth != defaults.gc_growth || used.min_gc_trigger != defaults.min_gc_trigger ||
+                     used.concurrent_marking != defaults.concurrent_marking;
+  std::printf("shoal heap: gc_growth %.2f, min_gc_trigger %zu MiB, %s marking%s\n\n", used.gc_growth,
+              used.min_gc_trigger >> 20, used.concurrent_marking ? "concurrent" : "stop-the-world",
+              tuned ? " (TUNED: not the defaults)" : " (the defaults)");
 
   std::vector<Row> rows;
   for (const std::string& mode : opt.modes) {

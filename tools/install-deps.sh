@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   g++ clang libclang-rt-14-dev cmake ninja-build pkg-config git ca-certificates
   libjemalloc-dev libtbb-dev libgtest-dev libbenchmark-dev
-  libgc-dev libmimalloc-dev
+  libgc-dev libmimalloc-dev python3
 )
 
 missing=()
