@@ -10,7 +10,13 @@
  * duration and detaches it again, so the threads simply exit when they are done.
  * Errors come back as status codes with a message: the program provokes one (an unknown
  * callback id) and checks it. At the end the fields are checked against a sequential
- * recomputation; "native_threads: ok" and exit status 0 when everything agrees. */
+ * recomputation; "native_threads: ok" and exit status 0 when everything agrees.
+ *
+ * One rule of the C API shows here: a callback runs attached to the heap, so it must not
+ * block - a thread waiting on a pthread mutex inside a callback would hold up every
+ * collection, and the thread holding the mutex may be the one waiting for that
+ * collection. The workers take the mutex that orders the fields' read-modify-write
+ * sequences *before* shoal_call, while they are not attached. */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -25,7 +31,7 @@ typedef struct {
   shoal_field* best_start;
   shoal_field* best_text;
   shoal_field* done;
-  pthread_mutex_t lock; /* the fields' read-modify-write sequences */
+  pthread_mutex_t lock; /* the fields' read-modify-write sequences; taken outside calls */
   uint32_t offer_id, progress_id;
   int64_t items;
 } shared_state;
@@ -45,12 +51,12 @@ static int64_t collatz_length(int64_t n) {
   return steps;
 }
 
-/* Callback: args = {start, length}; keeps the longest chain (smallest start on ties). */
+/* Callback: args = {start, length}; keeps the longest chain (smallest start on ties).
+ * The caller holds s->lock. */
 static int offer(void* user_data, const int64_t* args, size_t nargs, int64_t* result, shoal_error* error) {
   shared_state* s = (shared_state*)user_data;
   if (nargs != 2) return shoal_set_error(error, SHOAL_ERR_INVALID_ARGUMENT, "offer takes (start, length)");
   int rc = SHOAL_OK;
-  pthread_mutex_lock(&s->lock);
   int64_t best = 0, best_start = 0;
   rc = shoal_field_get_int(s->best_length, &best, error);
   if (rc == SHOAL_OK) rc = shoal_field_get_int(s->best_start, &best_start, error);
@@ -61,21 +67,27 @@ static int offer(void* user_data, const int64_t* args, size_t nargs, int64_t* re
     if (rc == SHOAL_OK) rc = shoal_field_set_int(s->best_start, args[0], error);
     if (rc == SHOAL_OK) rc = shoal_field_set_string(s->best_text, text, (size_t)n, error); /* a heap String */
   }
-  pthread_mutex_unlock(&s->lock);
   *result = args[1];
   return rc;
 }
 
-/* Callback: args = {count}; adds to the "done" field. */
+/* Callback: args = {count}; adds to the "done" field. The caller holds s->lock. */
 static int progress(void* user_data, const int64_t* args, size_t nargs, int64_t* result, shoal_error* error) {
   shared_state* s = (shared_state*)user_data;
   (void)nargs;
-  pthread_mutex_lock(&s->lock);
   int64_t done = 0;
   int rc = shoal_field_get_int(s->done, &done, error);
   if (rc == SHOAL_OK) rc = shoal_field_set_int(s->done, done + args[0], error);
-  pthread_mutex_unlock(&s->lock);
   *result = done + args[0];
+  return rc;
+}
+
+/* shoal_call with s->lock held: the thread waits for the mutex unattached. */
+static int locked_call(shared_state* s, uint32_t id, const int64_t* args, size_t n, shoal_error* err) {
+  int64_t r;
+  pthread_mutex_lock(&s->lock);
+  const int rc = shoal_call(s->group, id, args, n, &r, err);
+  pthread_mutex_unlock(&s->lock);
   return rc;
 }
 
@@ -89,19 +101,17 @@ static void* worker(void* p) {
     const int64_t length = collatz_length(n); /* native work: no heap, no attachment */
     if (length > local_best) {
       local_best = length;
-      int64_t args[2] = {n, length}, r;
-      if ((a->status = shoal_call(s->group, s->offer_id, args, 2, &r, &err)) != SHOAL_OK) goto failed;
+      const int64_t args[2] = {n, length};
+      if ((a->status = locked_call(s, s->offer_id, args, 2, &err)) != SHOAL_OK) goto failed;
     }
     if (++pending == 250) {
-      int64_t r;
-      if ((a->status = shoal_call(s->group, s->progress_id, &pending, 1, &r, &err)) != SHOAL_OK) goto failed;
+      if ((a->status = locked_call(s, s->progress_id, &pending, 1, &err)) != SHOAL_OK) goto failed;
       pending = 0;
     }
     if (a->index == 0 && n % 1000 == 0 && (a->status = shoal_collect(s->group, &err)) != SHOAL_OK) goto failed;
   }
   if (pending) {
-    int64_t r;
-    if ((a->status = shoal_call(s->group, s->progress_id, &pending, 1, &r, &err)) != SHOAL_OK) goto failed;
+    if ((a->status = locked_call(s, s->progress_id, &pending, 1, &err)) != SHOAL_OK) goto failed;
   }
   return NULL;
 failed:

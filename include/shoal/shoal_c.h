@@ -58,7 +58,10 @@ typedef struct shoal_group_options {
 
 /* A native callback. It runs in the group's shared isolate on the calling thread. It
  * returns SHOAL_OK, or an error code after filling `error` (shoal_set_error); it may
- * call the other functions of this header, which then run inside the same attachment. */
+ * call the other functions of this header, which then run inside the same attachment.
+ * It runs attached and running, so it must not block (a pthread mutex, a condition, I/O):
+ * every collection would wait for it - a deadlock if the thread it waits for is waiting
+ * for that collection. Take native locks before shoal_call, not inside the callback. */
 typedef int (*shoal_callback_fn)(void* user_data, const int64_t* args, size_t nargs, int64_t* result,
                                  shoal_error* error);
 

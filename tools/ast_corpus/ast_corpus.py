@@ -5,7 +5,7 @@ a node-kind table, a string table, an index, and one self-contained section per 
 that loads independently. docs/ast_format.md specifies format version 1.
 
   ast_corpus.py write [--src DIR] [--copies N] [--limit N] OUT.sast
-  ast_corpus.py check FILE.sast        decode every section, print per-kind counts
+  ast_corpus.py check [--counts] FILE.sast   decode every section, print per-kind counts
 
 `write` defaults to the interpreter's standard library. Files that do not parse (or
 cannot be read as UTF-8) are skipped and counted. `check` is the reference decoder: it
@@ -222,6 +222,7 @@ def check(args):
         if data[off:off + 4] != SECTION_MAGIC or struct.unpack_from("<I", data, off + 4)[0] != count:
             raise ValueError("offset %d: bad section header" % off)
         s.p += 8
+        has_parent = bytearray(count)
         for i in range(count):
             k = s.varint("node kind")
             if k >= nkinds:
@@ -234,8 +235,12 @@ def check(args):
                 t = s.d[s.p]
                 s.p += 1
                 if t == T_NODE:
-                    if s.varint("child") >= i:
+                    c = s.varint("child")
+                    if c >= i:
                         raise ValueError("offset %d: child reference not backwards" % s.p)
+                    if has_parent[c]:
+                        raise ValueError("offset %d: node %d is the child of two nodes" % (s.p, c))
+                    has_parent[c] = 1
                 elif t == T_LIST:
                     for _ in range(s.varint("list length")):
                         val()
@@ -262,6 +267,10 @@ def check(args):
         if s.p != off + length:
             raise ValueError("offset %d: section ends early" % s.p)
         total += count
+    if args.counts:  # every kind, by name: what the C++ loader's counts are compared with
+        for name in sorted(per_kind):
+            print("%s %d" % (name, per_kind[name]))
+        return
     print("%s: %d modules, %d nodes, %d kinds, %d strings: ok" % (args.file, nmodules, total, nkinds, nstrings))
     for name, n in per_kind.most_common(5):
         print("  %-12s %d" % (name, n))
@@ -276,6 +285,7 @@ def main():
     w.add_argument("--limit", type=int, default=0)
     w.add_argument("out")
     c = sub.add_parser("check")
+    c.add_argument("--counts", action="store_true", help="print the node count of every kind, by name")
     c.add_argument("file")
     args = p.parse_args()
     try:
