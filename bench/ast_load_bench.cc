@@ -66,6 +66,7 @@ struct Options {
 struct Sample {
   double wall_s = 0, cpu_s = 0, rss_mib = 0, teardown_s = 0;
   uint64_t gcs = 0, max_pause_ns = 0, p99_pause_ns = 0;
+  double marked_gb = 0;  // Shoal: bytes traced by all the window's cycles
   uint64_t hash = 0, nodes = 0, modules = 0;
   char mismatch[240] = {};
 };
@@ -194,6 +195,7 @@ Sample run_shoal(const std::string& mode, int threads, const CorpusFile& f, cons
   s.wall_s = static_cast<double>(now_ns() - t0) * 1e-9;
   s.cpu_s = cpu_s_self() - c0;
   fill_pauses(window.finish(), s);
+  for (const auto& [index, r] : window.cycles()) s.marked_gb += static_cast<double>(r.bytes_marked) * 1e-9;
   check_digest(digest_forest(forest.get(), classes), f, reference, s);
   if (!trace.empty()) {
     std::ofstream out(trace);
@@ -482,14 +484,16 @@ int main(int argc, char** argv) {
   const Row* base = nullptr;
   for (const Row& r : rows)
     if (r.mode == "shoal-1") base = &r;
-  std::printf("| mode | threads | wall s | speedup vs shoal-1 | CPU s | GCs | max pause ms | p99 pause ms | peak RSS MiB |\n");
-  std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  std::printf("| mode | threads | wall s | speedup vs shoal-1 | CPU s | GCs | marked GB | max pause ms | p99 pause ms | peak RSS MiB |\n");
+  std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (const Row& r : rows) {
     const double w = r.wall();
-    std::printf("| %s | %d | %.3f | %s | %.2f | %.0f | %.1f | %.1f | %.0f |\n", r.mode.c_str(), r.threads, w,
+    const bool shoal_row = r.mode.rfind("shoal", 0) == 0;
+    std::printf("| %s | %d | %.3f | %s | %.2f | %.0f | %s | %.1f | %.1f | %.0f |\n", r.mode.c_str(), r.threads, w,
                 base ? fmt("%.2fx", base->wall() / w).c_str() : "-",
                 r.med([](const Sample& s) { return s.cpu_s; }),
                 r.med([](const Sample& s) { return static_cast<double>(s.gcs); }),
+                shoal_row ? fmt("%.2f", r.med([](const Sample& s) { return s.marked_gb; })).c_str() : "-",
                 r.med([](const Sample& s) { return s.max_pause_ns * 1e-6; }),
                 r.med([](const Sample& s) { return s.p99_pause_ns * 1e-6; }),
                 r.med([](const Sample& s) { return s.rss_mib; }));
@@ -533,6 +537,7 @@ int main(int argc, char** argv) {
         << ", \"max_pause_ms\": " << r.med([](const Sample& s) { return s.max_pause_ns * 1e-6; })
         << ", \"p99_pause_ms\": " << r.med([](const Sample& s) { return s.p99_pause_ns * 1e-6; })
         << ", \"gcs\": " << r.med([](const Sample& s) { return static_cast<double>(s.gcs); })
+        << ", \"marked_gb\": " << r.med([](const Sample& s) { return s.marked_gb; })
         << ", \"peak_rss_mib\": " << r.med([](const Sample& s) { return s.rss_mib; }) << ", \"samples_wall_s\": [";
       for (size_t k = 0; k < r.samples.size(); ++k) o << (k ? ", " : "") << r.samples[k].wall_s;
       o << "]}" << (i + 1 < rows.size() ? "," : "") << "\n";

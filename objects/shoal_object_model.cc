@@ -2,6 +2,7 @@
 // heap is given another. Size and reference slots follow from the header's class id and
 // the class's layout (include/shoal/class_table.h).
 #include <string>
+#include <vector>
 
 #include "shoal/builtins.h"
 #include "shoal/class_table.h"
@@ -32,9 +33,17 @@ class ShoalObjectModel final : public ObjectModel {
     const ClassInfo& c = *find_class(o->class_id());
     const char* payload = static_cast<const char*>(o->payload());
     switch (c.layout) {
-      case Layout::kFixed:
-        for (uint32_t off : c.ref_offsets) v.visit(*reinterpret_cast<const Slot*>(payload + off));
+      case Layout::kFixed: {
+        // One visit per run of adjacent slots (a VM's classes mostly have one run).
+        const std::vector<uint32_t>& offs = c.ref_offsets;
+        for (size_t i = 0; i < offs.size();) {
+          size_t j = i + 1;
+          while (j < offs.size() && offs[j] == offs[j - 1] + 8) ++j;
+          v.visit(reinterpret_cast<const Slot*>(payload + offs[i]), j - i);
+          i = j;
+        }
         break;
+      }
       case Layout::kRefArray: v.visit(reinterpret_cast<const Slot*>(payload + 8), length_of(o)); break;
       case Layout::kByteArray:
       case Layout::kString: break;
