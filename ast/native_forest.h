@@ -9,8 +9,10 @@
 //
 // Policy (P) provides: static void* alloc(size_t) (zeroed, may hold pointers),
 // static void* alloc_atomic(size_t) (no pointers inside), static void free(void*, size_t)
-// (no-op for a collector), and static Word* alloc_table(size_t n) / free_table(Word*, n)
-// for the decoder's node table (a root for a collector).
+// (no-op for a collector), static Word* alloc_table(size_t n) / free_table(Word*, n)
+// for the decoder's node table (a root for a collector), and kManual: true when memory
+// must be freed by hand - then the builder remembers the current module's allocations
+// and frees them if the module fails to decode (a corrupt section leaks nothing).
 #pragma once
 
 #include <atomic>
@@ -19,6 +21,7 @@
 #include <memory>
 #include <span>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ast/corpus_file.h"
@@ -112,6 +115,7 @@ class Builder {
   Builder& operator=(const Builder&) = delete;
 
   void begin_module(uint32_t n) {
+    if constexpr (P::kManual) module_allocations_.clear();
     if (table_size_ < n) {
       if (table_) P::free_table(table_, table_size_);
       table_size_ = std::max<size_t>(n, table_size_ * 2);
@@ -119,7 +123,7 @@ class Builder {
     }
   }
   Word new_node(uint32_t kind, uint32_t nfields, int64_t line) {
-    auto* n = static_cast<NativeNode*>(P::alloc(sizeof(NativeNode) + 8 * nfields));
+    auto* n = static_cast<NativeNode*>(alloc(sizeof(NativeNode) + 8 * nfields, false));
     n->h = {Type::kNode, nfields};
     n->kind = kind;
     n->line = line;
@@ -127,7 +131,7 @@ class Builder {
   }
   void set_field(Word node, uint32_t i, Word v) { reinterpret_cast<NativeNode*>(node)->fields()[i] = v; }
   Word new_list(uint64_t n) {
-    auto* l = static_cast<NativeList*>(P::alloc(sizeof(NativeList) + 8 * n));
+    auto* l = static_cast<NativeList*>(alloc(sizeof(NativeList) + 8 * n, false));
     l->h = {Type::kList, static_cast<uint32_t>(n)};
     return word_of(l);
   }
@@ -148,7 +152,7 @@ class Builder {
   }
   Word boolean(bool v) { return box(Type::kBool, v ? 1 : 0, 0); }
   Word bytes(std::span<const uint8_t> b) {
-    auto* blob = static_cast<NativeBlob*>(P::alloc_atomic(sizeof(NativeBlob) + b.size()));
+    auto* blob = static_cast<NativeBlob*>(alloc(sizeof(NativeBlob) + b.size(), true));
     blob->h = {Type::kBytes, static_cast<uint32_t>(b.size())};
     if (!b.empty()) std::memcpy(blob->data(), b.data(), b.size());
     return word_of(blob);
@@ -160,12 +164,26 @@ class Builder {
     return box(Type::kComplex, a, c);
   }
   Word ellipsis() { return box(Type::kEllipsis, 0, 0); }
-  Word end_module(Word root) { return root; }
+  Word end_module(Word root) {
+    if constexpr (P::kManual) module_allocations_.clear();  // the caller owns the tree now
+    return root;
+  }
+  void abandon_module() {
+    if constexpr (P::kManual) {
+      for (const auto& [p, size] : module_allocations_) P::free(p, size);
+      module_allocations_.clear();
+    }
+  }
 
  private:
+  void* alloc(size_t bytes, bool atomic) {
+    void* p = atomic ? P::alloc_atomic(bytes) : P::alloc(bytes);
+    if constexpr (P::kManual) module_allocations_.emplace_back(p, bytes);
+    return p;
+  }
   Word box(Type t, uint64_t a, uint64_t b) {
     // A big int's box points at an interned string: not atomic memory for a collector.
-    auto* x = static_cast<NativeBox*>(t == Type::kBigInt ? P::alloc(sizeof(NativeBox)) : P::alloc_atomic(sizeof(NativeBox)));
+    auto* x = static_cast<NativeBox*>(alloc(sizeof(NativeBox), t != Type::kBigInt));
     x->h = {t, 0};
     x->a = a;
     x->b = b;
@@ -175,6 +193,7 @@ class Builder {
   StringTable<P>& strings_;
   Word* table_ = nullptr;
   size_t table_size_ = 0;
+  std::vector<std::pair<void*, size_t>> module_allocations_;  // kManual policies only
 };
 
 // Loads module m of f; returns its root.
@@ -267,6 +286,7 @@ inline void digest_tree(Word root, DigestSink& sink, std::vector<Word>& stack) {
 
 // new/delete on the process's malloc (jemalloc in every Shoal program).
 struct NewDeletePolicy {
+  static constexpr bool kManual = true;
   static void* alloc(size_t n) { return std::memset(::operator new(n), 0, n); }
   static void* alloc_atomic(size_t n) { return ::operator new(n); }
   static void free(void* p, [[maybe_unused]] size_t n) {

@@ -26,6 +26,7 @@
 //   Val real(double); Val boolean(bool); Val bytes(std::span<const uint8_t>);
 //   Val complex(double re, double im); Val ellipsis();
 //   Val end_module(Val root);
+// and optionally void abandon_module(), called when the module fails to decode.
 #pragma once
 
 #include <cstdint>
@@ -118,9 +119,9 @@ typename B::Val read_value(ByteReader& r, B& b, const CorpusFile& f, uint32_t no
 
 }  // namespace detail
 
-// Decodes module `m` of `f` through `b` and returns its root. Throws FormatError.
+namespace detail {
 template <class B>
-typename B::Val decode_module(const CorpusFile& f, size_t m, B& b, bool check_crc = true) {
+typename B::Val decode_module_unguarded(const CorpusFile& f, size_t m, B& b, bool check_crc) {
   const ModuleEntry& e = f.module(m);
   const uint8_t* data = f.bytes().data();
   if (check_crc) {
@@ -156,6 +157,24 @@ typename B::Val decode_module(const CorpusFile& f, size_t m, B& b, bool check_cr
   }
   if (r.pos() != r.end()) r.fail("the end of the section (module " + std::string(e.name) + ")", "more bytes");
   return b.end_module(last);
+}
+
+}  // namespace detail
+
+// Decodes module `m` of `f` through `b` and returns its root. Throws FormatError; a
+// builder with an abandon_module() (one that must free what it built) hears of it first.
+template <class B>
+typename B::Val decode_module(const CorpusFile& f, size_t m, B& b, bool check_crc = true) {
+  if constexpr (requires { b.abandon_module(); }) {
+    try {
+      return detail::decode_module_unguarded(f, m, b, check_crc);
+    } catch (...) {
+      b.abandon_module();
+      throw;
+    }
+  } else {
+    return detail::decode_module_unguarded(f, m, b, check_crc);
+  }
 }
 
 // A builder that builds nothing: per-kind node counts straight from the file (the

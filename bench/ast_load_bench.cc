@@ -207,6 +207,7 @@ Sample run_shoal(const std::string& mode, int threads, const CorpusFile& f, cons
 // --- Boehm GC and new/delete ---------------------------------------------------------------
 
 struct BoehmPolicy {
+  static constexpr bool kManual = false;  // the collector frees a failed module's nodes
   static void* alloc(size_t n) { return GC_MALLOC(n); }
   static void* alloc_atomic(size_t n) { return GC_MALLOC_ATOMIC(n); }
   static void free(void*, size_t) {}
