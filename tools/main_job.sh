@@ -23,7 +23,9 @@ if [ ! -s "$corpus" ]; then
   src_args=()
   [ -n "${SHOAL_CORPUS_SRC:-}" ] && src_args=(--src "$SHOAL_CORPUS_SRC")
   echo "shoal: writing the AST corpus $corpus from $(python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])' 2>/dev/null) (once; a few minutes)" >&2
-  python3 tools/ast_corpus/ast_corpus.py write "${src_args[@]}" "$corpus.tmp"
+  # At least 16 M nodes (the sources repeated if need be: a Debian python3 has ~1 M, a
+  # full CPython tree with its tests ~17 M), so that every machine loads the same amount.
+  python3 tools/ast_corpus/ast_corpus.py write "${src_args[@]}" --min-nodes 16000000 "$corpus.tmp"
   mv "$corpus.tmp" "$corpus"
 fi
 out=$(dirname "$corpus")

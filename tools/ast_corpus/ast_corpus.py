@@ -4,7 +4,7 @@ written as one compact binary file in the spirit of a Dart Kernel binary - a hea
 a node-kind table, a string table, an index, and one self-contained section per module
 that loads independently. docs/ast_format.md specifies format version 1.
 
-  ast_corpus.py write [--src DIR] [--copies N] [--limit N] OUT.sast
+  ast_corpus.py write [--src DIR] [--copies N] [--min-nodes N] [--limit N] OUT.sast
   ast_corpus.py check [--counts] FILE.sast   decode every section, print per-kind counts
 
 `write` defaults to the interpreter's standard library. Files that do not parse (or
@@ -133,12 +133,19 @@ def write(args):
             parsed += 1
         except (SyntaxError, UnicodeDecodeError, ValueError, RecursionError, OSError):
             skipped += 1
-    for copy in range(args.copies):
-        for name, tree in trees:
-            data, count = w.section(tree)
+    encoded = []  # each module's section, encoded once: copies repeat the same bytes
+    for name, tree in trees:
+        data, count = w.section(tree)
+        encoded.append((name, data, count, zlib.crc32(data)))
+    copies = args.copies
+    per_copy = sum(c for _, _, c, _ in encoded)
+    if args.min_nodes and per_copy:
+        copies = max(copies, -(-args.min_nodes // per_copy))
+    for copy in range(copies):
+        for name, data, count, crc in encoded:
             module = name if copy == 0 else "%s#%d" % (name, copy)
             sections.append(data)
-            index.append((w.sid(module), len(data), count, zlib.crc32(data)))
+            index.append((w.sid(module), len(data), count, crc))
     kinds = b"".join(varint(n) + varint(len(f)) + b"".join(varint(x) for x in f) for n, f in w.kinds)
     strings = b"".join(varint(len(b)) + b for b in (s.encode("utf-8", "surrogatepass") for s in w.strings))
     kinds_off = HEADER.size
@@ -159,7 +166,7 @@ def write(args):
         out.write(idx)
     nodes = sum(c for _, _, c, _ in index)
     print("%s: %d modules (%d files parsed, %d skipped, x%d), %d nodes, %d kinds, %d strings, %d bytes"
-          % (args.out, len(sections), parsed, skipped, args.copies, nodes, len(w.kinds), len(w.strings), index_off + len(idx)))
+          % (args.out, len(sections), parsed, skipped, copies, nodes, len(w.kinds), len(w.strings), index_off + len(idx)))
 
 
 class Reader:
@@ -283,6 +290,8 @@ def main():
     w.add_argument("--src")
     w.add_argument("--copies", type=int, default=1)
     w.add_argument("--limit", type=int, default=0)
+    w.add_argument("--min-nodes", type=int, default=0,
+                   help="repeat the corpus (as --copies) until it has at least this many nodes")
     w.add_argument("out")
     c = sub.add_parser("check")
     c.add_argument("--counts", action="store_true", help="print the node count of every kind, by name")
