@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <array>
+#include <set>
+#include <utility>
 #include <cerrno>
 #include <cstring>
 
@@ -196,13 +198,13 @@ void CorpusFile::parse() {
     r.fail_at(40, "an index offset inside the file, after the string table", std::to_string(index_off));
 
   // Index first: it tells where the sections begin, that is where the string table ends.
-  // Counts are bounded by the bytes that must hold them (each entry takes at least one
-  // byte), so a corrupt count cannot make us reserve gigabytes.
+  // Counts are bounded by the bytes that must hold them, and tables grow as entries are
+  // read, not from the counts: a corrupt count fails fast and costs no memory.
   if (nmodules > (size_ - index_off) / 25) r.fail_at(20, "a module count that fits the index", std::to_string(nmodules));
   ByteReader x(data_, index_off, size_);
   std::vector<uint64_t> name_ids;
-  modules_.reserve(nmodules);
-  name_ids.reserve(nmodules);
+  // (No reserve from a count the file claims: a corrupt count must not cost memory
+  // before the entries it claims have been read.)
   uint64_t next_section = 0;
   uint64_t sections_begin = index_off;
   for (uint32_t i = 0; i < nmodules; ++i) {
@@ -233,7 +235,6 @@ void CorpusFile::parse() {
   // String table: exactly the bytes between its offset and the first section.
   if (nstrings > sections_begin - strings_off) r.fail_at(16, "a string count that fits the string table", std::to_string(nstrings));
   ByteReader s(data_, strings_off, sections_begin);
-  strings_.reserve(nstrings);
   for (uint32_t i = 0; i < nstrings; ++i) {
     const uint64_t n = s.varint("a string length");
     const auto b = s.bytes(n, "string bytes");
@@ -248,9 +249,9 @@ void CorpusFile::parse() {
   }
 
   // Kind table: exactly the bytes between the header and the string table.
-  if (nkinds > strings_off - kinds_off) r.fail_at(12, "a kind count that fits the kind table", std::to_string(nkinds));
+  if (nkinds > (strings_off - kinds_off) / 2 || nkinds > kMaxKinds)  // each kind takes two bytes at least
+    r.fail_at(12, "a kind count that fits the kind table, at most " + std::to_string(kMaxKinds), std::to_string(nkinds));
   ByteReader k(data_, kinds_off, strings_off);
-  kinds_.reserve(nkinds);
   for (uint32_t i = 0; i < nkinds; ++i) {
     KindInfo info;
     const uint64_t at = k.pos();
@@ -270,6 +271,12 @@ void CorpusFile::parse() {
     kinds_.push_back(std::move(info));
   }
   if (k.pos() != strings_off) k.fail("the string table right after the kind table", "more bytes");
+  // Kinds are distinct: a loader defines one class per kind.
+  std::set<std::pair<std::string_view, std::vector<std::string_view>>> distinct;
+  for (uint32_t i = 0; i < nkinds; ++i)
+    if (!distinct.emplace(kinds_[i].name, kinds_[i].fields).second)
+      throw FormatError(kinds_off, "distinct kinds (a name and field list once each)",
+                        "kind " + std::to_string(i) + " (" + std::string(kinds_[i].name) + ") again");
 }
 
 }  // namespace shoal::ast

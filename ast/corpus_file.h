@@ -44,6 +44,7 @@ class CorpusIoError : public Error {
 
 inline constexpr uint32_t kFormatVersion = 1;
 inline constexpr size_t kHeaderBytes = 48;
+inline constexpr uint32_t kMaxKinds = 65536;
 
 // Value tags (docs/ast_format.md).
 enum Tag : uint8_t {

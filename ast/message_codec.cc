@@ -46,6 +46,7 @@ void serialize_tree(Value root, std::vector<uint8_t>& out) {
   thread_local std::vector<Value> stack;
   thread_local std::unordered_map<Object*, uint64_t> string_index;
   thread_local std::vector<Object*> strings;
+  std::unordered_map<Object*, uint64_t> object_index;  // object -> pre-order position
   order.clear();
   stack.clear();
   string_index.clear();
@@ -57,6 +58,8 @@ void serialize_tree(Value root, std::vector<uint8_t>& out) {
       if (string_index.emplace(o, strings.size()).second) strings.push_back(o);
       return;
     }
+    if (!object_index.emplace(o, object_index.size()).second)  // seen: a DAG or a cycle
+      throw InvalidArgument("serialize_tree: an object reached twice (trees only)");
     stack.push_back(v);
   };
   note(root);
@@ -76,11 +79,7 @@ void serialize_tree(Value root, std::vector<uint8_t>& out) {
     }
   }
   // Object k of the message is order[order.size() - 1 - k]: children before parents.
-  std::unordered_map<Object*, uint64_t> object_index;
-  object_index.reserve(order.size());
-  for (size_t k = 0; k < order.size(); ++k)
-    if (!object_index.emplace(order[order.size() - 1 - k], k).second)
-      throw InvalidArgument("serialize_tree: an object reached twice (trees only)");
+  for (size_t k = 0; k < order.size(); ++k) object_index[order[order.size() - 1 - k]] = k;
   auto encode = [&](Value v) -> uint64_t {
     if (!v.is_object()) return v.raw();
     Object* o = v.as_object();

@@ -8,7 +8,12 @@
 // length and bytes). The receiver builds the objects bottom-up in its own isolate, with
 // fresh strings; deeply immutable instances are built through
 // allocate_immutable_instance. Trees only (plus shared strings): an object reached twice
-// is an InvalidArgument.
+// (a DAG or a cycle) is an InvalidArgument, found during the walk.
+//
+// A message is trusted to come from serialize_tree in the same process (class ids are
+// this process's): deserialize_tree refuses structural damage - truncation, references
+// out of range or not pointing backwards, unknown class ids, trailing bytes - with an
+// InvalidArgument, but it does not validate a kFixed payload's plain words.
 #pragma once
 
 #include <cstdint>

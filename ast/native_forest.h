@@ -10,9 +10,11 @@
 // Policy (P) provides: static void* alloc(size_t) (zeroed, may hold pointers),
 // static void* alloc_atomic(size_t) (no pointers inside), static void free(void*, size_t)
 // (no-op for a collector), static Word* alloc_table(size_t n) / free_table(Word*, n)
-// for the decoder's node table (a root for a collector), and kManual: true when memory
-// must be freed by hand - then the builder remembers the current module's allocations
-// and frees them if the module fails to decode (a corrupt section leaks nothing).
+// for the decoder's node table (a root for a collector), and kFreeFailedModules: true when
+// the builder must remember the current module's allocations and free them if the module
+// fails to decode (a corrupt section leaks nothing). The benchmark's new/delete peer
+// (BenchNewDeletePolicy) does without: it loads only sections checked beforehand, and
+// pays nothing Shoal does not.
 #pragma once
 
 #include <atomic>
@@ -32,17 +34,18 @@ namespace shoal::ast::native {
 
 using Word = uint64_t;
 
-enum class Type : uint32_t { kNode, kList, kString, kInt, kBigInt, kFloat, kComplex, kBool, kBytes, kEllipsis };
+enum class Type : uint8_t { kNode, kList, kString, kInt, kBigInt, kFloat, kComplex, kBool, kBytes, kEllipsis };
 
+// One word, as Shoal's object header: the same node sizes in every representation.
 struct NativeHeader {
-  Type type;
-  uint32_t count;  // node: field count; list: length; string/bytes: byte length
+  Type type : 8;
+  uint32_t kind : 24;  // nodes: the kind
+  uint32_t count;      // node: field count; list: length; string/bytes: byte length
 };
+static_assert(sizeof(NativeHeader) == 8);
 // Variable parts follow the fixed part (fields(), elements(), data()).
 struct NativeNode {
   NativeHeader h;
-  uint32_t kind;
-  uint32_t unused;
   int64_t line;
   Word* fields() { return reinterpret_cast<Word*>(this + 1); }
   const Word* fields() const { return reinterpret_cast<const Word*>(this + 1); }
@@ -57,9 +60,10 @@ struct NativeBlob {  // string, big int digits, bytes
   char* data() { return reinterpret_cast<char*>(this + 1); }
   const char* data() const { return reinterpret_cast<const char*>(this + 1); }
 };
-struct NativeBox {  // int, float, complex, bool, ellipsis, big int (a = NativeBlob*)
+struct NativeBox {  // int, float, bool, ellipsis, big int (a = NativeBlob*); complex: b too
   NativeHeader h;
   uint64_t a, b;
+  static size_t bytes(Type t) { return t == Type::kComplex ? sizeof(NativeBox) : sizeof(NativeBox) - 8; }
 };
 
 inline Word word_of(const void* p) { return reinterpret_cast<Word>(p); }
@@ -90,7 +94,7 @@ class StringTable {
   Word create(uint32_t id, std::atomic_ref<Word> slot) {
     const std::string_view s = file_.string(id);
     auto* b = static_cast<NativeBlob*>(P::alloc_atomic(sizeof(NativeBlob) + s.size() + 1));
-    b->h = {Type::kString, static_cast<uint32_t>(s.size())};
+    b->h = {Type::kString, 0, static_cast<uint32_t>(s.size())};
     std::memcpy(b->data(), s.data(), s.size());
     b->data()[s.size()] = 0;
     Word expected = 0;
@@ -115,7 +119,7 @@ class Builder {
   Builder& operator=(const Builder&) = delete;
 
   void begin_module(uint32_t n) {
-    if constexpr (P::kManual) module_allocations_.clear();
+    if constexpr (P::kFreeFailedModules) module_allocations_.clear();
     if (table_size_ < n) {
       if (table_) P::free_table(table_, table_size_);
       table_size_ = std::max<size_t>(n, table_size_ * 2);
@@ -124,15 +128,14 @@ class Builder {
   }
   Word new_node(uint32_t kind, uint32_t nfields, int64_t line) {
     auto* n = static_cast<NativeNode*>(alloc(sizeof(NativeNode) + 8 * nfields, false));
-    n->h = {Type::kNode, nfields};
-    n->kind = kind;
+    n->h = {Type::kNode, kind, nfields};
     n->line = line;
     return word_of(n);
   }
   void set_field(Word node, uint32_t i, Word v) { reinterpret_cast<NativeNode*>(node)->fields()[i] = v; }
   Word new_list(uint64_t n) {
     auto* l = static_cast<NativeList*>(alloc(sizeof(NativeList) + 8 * n, false));
-    l->h = {Type::kList, static_cast<uint32_t>(n)};
+    l->h = {Type::kList, 0, static_cast<uint32_t>(n)};
     return word_of(l);
   }
   void set_element(Word list, uint64_t i, Word v) { reinterpret_cast<NativeList*>(list)->elements()[i] = v; }
@@ -153,7 +156,7 @@ class Builder {
   Word boolean(bool v) { return box(Type::kBool, v ? 1 : 0, 0); }
   Word bytes(std::span<const uint8_t> b) {
     auto* blob = static_cast<NativeBlob*>(alloc(sizeof(NativeBlob) + b.size(), true));
-    blob->h = {Type::kBytes, static_cast<uint32_t>(b.size())};
+    blob->h = {Type::kBytes, 0, static_cast<uint32_t>(b.size())};
     if (!b.empty()) std::memcpy(blob->data(), b.data(), b.size());
     return word_of(blob);
   }
@@ -165,11 +168,11 @@ class Builder {
   }
   Word ellipsis() { return box(Type::kEllipsis, 0, 0); }
   Word end_module(Word root) {
-    if constexpr (P::kManual) module_allocations_.clear();  // the caller owns the tree now
+    if constexpr (P::kFreeFailedModules) module_allocations_.clear();  // the caller owns the tree now
     return root;
   }
   void abandon_module() {
-    if constexpr (P::kManual) {
+    if constexpr (P::kFreeFailedModules) {
       for (const auto& [p, size] : module_allocations_) P::free(p, size);
       module_allocations_.clear();
     }
@@ -178,22 +181,22 @@ class Builder {
  private:
   void* alloc(size_t bytes, bool atomic) {
     void* p = atomic ? P::alloc_atomic(bytes) : P::alloc(bytes);
-    if constexpr (P::kManual) module_allocations_.emplace_back(p, bytes);
+    if constexpr (P::kFreeFailedModules) module_allocations_.emplace_back(p, bytes);
     return p;
   }
   Word box(Type t, uint64_t a, uint64_t b) {
     // A big int's box points at an interned string: not atomic memory for a collector.
-    auto* x = static_cast<NativeBox*>(alloc(sizeof(NativeBox), t != Type::kBigInt));
-    x->h = {t, 0};
+    auto* x = static_cast<NativeBox*>(alloc(NativeBox::bytes(t), t != Type::kBigInt));
+    x->h = {t, 0, 0};
     x->a = a;
-    x->b = b;
+    if (t == Type::kComplex) x->b = b;
     return word_of(x);
   }
   const CorpusFile& file_;
   StringTable<P>& strings_;
   Word* table_ = nullptr;
   size_t table_size_ = 0;
-  std::vector<std::pair<void*, size_t>> module_allocations_;  // kManual policies only
+  std::vector<std::pair<void*, size_t>> module_allocations_;  // kFreeFailedModules only
 };
 
 // Loads module m of f; returns its root.
@@ -231,7 +234,7 @@ void free_tree(Word root, std::vector<Word>& stack) {
         P::free(h, sizeof(NativeBlob) + h->count);
         break;
       default:
-        P::free(h, sizeof(NativeBox));
+        P::free(h, NativeBox::bytes(h->type));
         break;
     }
   }
@@ -245,7 +248,7 @@ inline void digest_tree(Word root, DigestSink& sink, std::vector<Word>& stack) {
     switch (h->type) {
       case Type::kNode: {
         const auto* n = reinterpret_cast<const NativeNode*>(h);
-        s.node(n->kind, n->line);
+        s.node(h->kind, n->line);
         for (uint32_t i = h->count; i-- > 0;) st.push_back(n->fields()[i]);
         return;
       }
@@ -286,7 +289,7 @@ inline void digest_tree(Word root, DigestSink& sink, std::vector<Word>& stack) {
 
 // new/delete on the process's malloc (jemalloc in every Shoal program).
 struct NewDeletePolicy {
-  static constexpr bool kManual = true;
+  static constexpr bool kFreeFailedModules = true;
   static void* alloc(size_t n) { return std::memset(::operator new(n), 0, n); }
   static void* alloc_atomic(size_t n) { return ::operator new(n); }
   static void free(void* p, [[maybe_unused]] size_t n) {
@@ -298,6 +301,11 @@ struct NewDeletePolicy {
   }
   static Word* alloc_table(size_t n) { return static_cast<Word*>(std::calloc(n, sizeof(Word))); }
   static void free_table(Word* t, size_t) { std::free(t); }
+};
+
+// The same without the failed-module bookkeeping, for sections known to be sound.
+struct BenchNewDeletePolicy : NewDeletePolicy {
+  static constexpr bool kFreeFailedModules = false;
 };
 
 }  // namespace shoal::ast::native

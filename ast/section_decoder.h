@@ -9,7 +9,8 @@
 // Checked here, each failure a FormatError naming the offset and the expectation: the
 // section's CRC-32 and its magic and node count against the index entry, every read
 // inside the section, kind and string ids in range, child references pointing strictly
-// backwards at a node no other node has taken as its child (sections are trees), list lengths that fit the remaining bytes, lists nested at most
+// backwards at a node no other node has taken as its child, every node but the root
+// taken as a child (sections are trees), list lengths that fit the remaining bytes, lists nested at most
 // kMaxListDepth deep, known tags, and the section ending exactly where the index says.
 // A builder sees only checked values; on an error the decoder stops at once and the
 // builder's partial module is dropped (nothing of it was handed out: the root is returned
@@ -30,6 +31,7 @@
 #pragma once
 
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -55,8 +57,16 @@ inline std::vector<uint8_t>& parent_seen() {
   return seen;
 }
 
+// What one section's lists may still claim: every element takes at least one byte of the
+// section, so the elements of all its lists together cannot outnumber its bytes. Checked
+// before a list is allocated, so a corrupt length cannot make the loader allocate more
+// than about 8 bytes per byte of the file.
+struct ListBudget {
+  uint64_t left;
+};
+
 template <class B>
-typename B::Val read_value(ByteReader& r, B& b, const CorpusFile& f, uint32_t node_index, int depth) {
+typename B::Val read_value(ByteReader& r, B& b, const CorpusFile& f, uint32_t node_index, int depth, ListBudget& budget) {
   const uint64_t at = r.pos();
   const uint8_t tag = r.u8("a value tag");
   switch (tag) {
@@ -76,11 +86,14 @@ typename B::Val read_value(ByteReader& r, B& b, const CorpusFile& f, uint32_t no
       if (depth >= kMaxListDepth) r.fail_at(at, "lists nested at most " + std::to_string(kMaxListDepth) + " deep");
       const uint64_t len_at = r.pos();
       const uint64_t n = r.varint("a list length");
-      if (n > r.end() - r.pos())
-        r.fail_at(len_at, "a list length that fits the section's remaining " + std::to_string(r.end() - r.pos()) + " bytes",
+      if (n > r.end() - r.pos() || n > budget.left)
+        r.fail_at(len_at,
+                  "a list length that fits the section (" + std::to_string(std::min<uint64_t>(r.end() - r.pos(), budget.left)) +
+                      " more elements at most)",
                   std::to_string(n));
+      budget.left -= n;
       typename B::Val list = b.new_list(n);
-      for (uint64_t i = 0; i < n; ++i) b.set_element(list, i, read_value(r, b, f, node_index, depth + 1));
+      for (uint64_t i = 0; i < n; ++i) b.set_element(list, i, read_value(r, b, f, node_index, depth + 1, budget));
       return list;
     }
     case kTagString:
@@ -140,6 +153,7 @@ typename B::Val decode_module_unguarded(const CorpusFile& f, size_t m, B& b, boo
   if (count == 0) r.fail_at(count_at, "at least one node (the module's root)", "0");
   if (count > r.end() - r.pos()) r.fail_at(count_at, "a node count that fits the section", std::to_string(count));
   detail::parent_seen().assign(count, 0);
+  detail::ListBudget budget{e.length};
   b.begin_module(count);
   typename B::Val last{};
   for (uint32_t i = 0; i < count; ++i) {
@@ -151,11 +165,17 @@ typename B::Val decode_module_unguarded(const CorpusFile& f, size_t m, B& b, boo
     const KindInfo& k = f.kind(kind);
     const uint32_t nfields = static_cast<uint32_t>(k.fields.size());
     typename B::Val node = b.new_node(static_cast<uint32_t>(kind), nfields, line);
-    for (uint32_t j = 0; j < nfields; ++j) b.set_field(node, j, detail::read_value(r, b, f, i, 0));
+    for (uint32_t j = 0; j < nfields; ++j) b.set_field(node, j, detail::read_value(r, b, f, i, 0, budget));
     b.record_node(i, node);
     last = node;
   }
   if (r.pos() != r.end()) r.fail("the end of the section (module " + std::string(e.name) + ")", "more bytes");
+  // A tree: every node but the root (the last) is some node's child.
+  const std::vector<uint8_t>& seen = detail::parent_seen();
+  for (uint32_t i = 0; i + 1 < count; ++i)
+    if (!seen[i])
+      r.fail_at(e.offset, "a tree: every node but the last is the child of a node (module " + std::string(e.name) + ")",
+                "node " + std::to_string(i) + " without a parent");
   return b.end_module(last);
 }
 

@@ -11,18 +11,15 @@ namespace shoal::ast {
 
 namespace {
 
-// One class per kind signature ("Name(field,field,...)") per process: loading the same
-// corpus twice, or two corpora with the same kinds, reuses the classes.
+// One class per kind signature (name and fields) per process: loading the same corpus
+// twice, or two corpora with the same kinds, reuses the classes. The kinds of one file
+// are distinct (CorpusFile checks), so each gets a class of its own.
 ClassId node_class_for(const KindInfo& k) {
   static std::mutex mu;
   static std::map<std::string, ClassId> classes;
-  std::string signature(k.name);
-  signature += '(';
-  for (size_t i = 0; i < k.fields.size(); ++i) {
-    if (i) signature += ',';
-    signature += k.fields[i];
-  }
-  signature += ')';
+  // Length-prefixed, so no name or field can make two signatures collide.
+  std::string signature = std::to_string(k.name.size()) + ':' + std::string(k.name);
+  for (std::string_view field : k.fields) signature += std::to_string(field.size()) + ':' + std::string(field);
   std::lock_guard<std::mutex> lock(mu);
   auto it = classes.find(signature);
   if (it != classes.end()) return it->second;

@@ -33,8 +33,11 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <fstream>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -93,6 +96,31 @@ class ModuleQueue {
   std::atomic<size_t> next_{0};
 };
 
+// The first exception of any loader thread, rethrown on the main thread (else a failing
+// loader would std::terminate the child with nothing said).
+class ThreadErrors {
+ public:
+  template <class F>
+  void run(F&& f) {
+    try {
+      f();
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!first_) first_ = std::current_exception();
+      failed_.store(true);
+    }
+  }
+  bool failed() const { return failed_.load(); }
+  void rethrow() {
+    if (first_) std::rethrow_exception(first_);
+  }
+
+ private:
+  std::mutex mu_;
+  std::exception_ptr first_;
+  std::atomic<bool> failed_{false};
+};
+
 void check_digest(const ForestDigest& d, const CorpusFile& f, const std::vector<uint64_t>& reference, Sample& s) {
   s.hash = d.hash;
   s.nodes = d.nodes;
@@ -134,6 +162,7 @@ Sample run_shoal(const std::string& mode, int threads, const CorpusFile& f, cons
   const shoal::SendPort to_main = inbox.send_port();
   ModuleQueue queue(f.module_count());
   std::vector<std::thread> loaders;
+  ThreadErrors errors;
 
   bench::ShoalWindow window(heap);
   const double c0 = cpu_s_self();
@@ -144,9 +173,11 @@ Sample run_shoal(const std::string& mode, int threads, const CorpusFile& f, cons
   } else if (mode == "shoal-shared") {
     for (int t = 0; t < threads; ++t)
       loaders.emplace_back([&] {
-        shoal::MutatorScope worker(heap);  // outside isolates: the objects have no owner
-        ShoalBuilder b(heap, f, classes, strings);
-        for (size_t m; queue.next(m);) forest->set(m, load_module(f, m, b));
+        errors.run([&] {
+          shoal::MutatorScope worker(heap);  // outside isolates: the objects have no owner
+          ShoalBuilder b(heap, f, classes, strings);
+          for (size_t m; queue.next(m);) forest->set(m, load_module(f, m, b));
+        });
       });
     shoal::run_native([&] {
       for (auto& l : loaders) l.join();
@@ -154,7 +185,7 @@ Sample run_shoal(const std::string& mode, int threads, const CorpusFile& f, cons
   } else {
     const bool serialize = mode == "shoal-isolate-serialize";
     for (int t = 0; t < threads; ++t)
-      loaders.emplace_back([&, t] {
+      loaders.emplace_back([&, t] { errors.run([&] {
         shoal::IsolateScope in(group.create_isolate("loader-" + std::to_string(t)));
         ShoalBuilder b(heap, f, classes, strings);
         std::vector<uint8_t> bytes;
@@ -175,9 +206,15 @@ Sample run_shoal(const std::string& mode, int threads, const CorpusFile& f, cons
             to_main.send(message.value(), shoal::SendMode::kCopy);  // deep copy into main
           }
         }
-      });
+      }); });
     for (size_t received = 0; received < f.module_count(); ++received) {
-      const shoal::Value v = inbox.receive();
+      const auto next = inbox.receive_for(std::chrono::seconds(1));
+      if (!next) {  // a loader that failed sends nothing more
+        if (errors.failed()) break;
+        --received;
+        continue;
+      }
+      const shoal::Value v = *next;
       if (serialize) {
         auto message = shoal::Ref<shoal::ByteArray>::from_value(v);
         uint64_t index;
@@ -194,6 +231,7 @@ Sample run_shoal(const std::string& mode, int threads, const CorpusFile& f, cons
   }
   s.wall_s = static_cast<double>(now_ns() - t0) * 1e-9;
   s.cpu_s = cpu_s_self() - c0;
+  errors.rethrow();
   fill_pauses(window.finish(), s);
   for (const auto& [index, r] : window.cycles()) s.marked_gb += static_cast<double>(r.bytes_marked) * 1e-9;
   check_digest(digest_forest(forest.get(), classes), f, reference, s);
@@ -207,7 +245,7 @@ Sample run_shoal(const std::string& mode, int threads, const CorpusFile& f, cons
 // --- Boehm GC and new/delete ---------------------------------------------------------------
 
 struct BoehmPolicy {
-  static constexpr bool kManual = false;  // the collector frees a failed module's nodes
+  static constexpr bool kFreeFailedModules = false;  // the collector frees a failed module's nodes
   static void* alloc(size_t n) { return GC_MALLOC(n); }
   static void* alloc_atomic(size_t n) { return GC_MALLOC_ATOMIC(n); }
   static void free(void*, size_t) {}
@@ -228,19 +266,23 @@ Sample run_native(int threads, const CorpusFile& f, const std::vector<uint64_t>&
   if (boehm) window.emplace();
   const double c0 = cpu_s_self();
   const uint64_t t0 = now_ns();
+  ThreadErrors errors;
   for (int t = 0; t < threads; ++t)
     loaders.emplace_back([&] {
-      std::optional<bench::BoehmThread> registered;
-      if (boehm) registered.emplace();
-      native::Builder<P> b(f, strings);
-      for (size_t m; queue.next(m);) {
-        const native::Word root = native::load_module(f, m, b);
-        std::atomic_ref<native::Word>(forest[m]).store(root, std::memory_order_release);
-      }
+      errors.run([&] {
+        std::optional<bench::BoehmThread> registered;
+        if (boehm) registered.emplace();
+        native::Builder<P> b(f, strings);
+        for (size_t m; queue.next(m);) {
+          const native::Word root = native::load_module(f, m, b);
+          std::atomic_ref<native::Word>(forest[m]).store(root, std::memory_order_release);
+        }
+      });
     });
   for (auto& l : loaders) l.join();
   s.wall_s = static_cast<double>(now_ns() - t0) * 1e-9;
   s.cpu_s = cpu_s_self() - c0;
+  errors.rethrow();
   if (window) fill_pauses(window->finish(), s);
   DigestSink sink(f.kind_count());
   std::vector<native::Word> stack;
@@ -266,13 +308,15 @@ Sample run_in_child(const std::string& mode, int threads, const CorpusFile& f, c
   if (pid < 0) bench::die("fork failed");
   if (pid == 0) {
     close(fds[0]);
+    alarm(1800);  // a hung sample ends as a failed child, not a hung benchmark
     Sample s;
     try {
       if (mode == "boehm") {
         bench::boehm_init();
         s = run_native<BoehmPolicy>(threads, f, reference, true);
       } else if (mode == "new-delete") {
-        s = run_native<native::NewDeletePolicy>(threads, f, reference, false);
+        // Every section was checked before any mode ran: no module can fail to decode.
+        s = run_native<native::BenchNewDeletePolicy>(threads, f, reference, false);
       } else {
         s = run_shoal(mode, threads, f, reference, trace);
       }

@@ -58,19 +58,29 @@ struct Builtin {
 
 // Symbols: one String per name for the whole process (deeply immutable, so any thread
 // may hold it); compared by identity. The table's handles keep them alive.
+//
+// The mutex is never held while allocating: a thread blocked on a std::mutex is running
+// as far as the collector knows, so if the holder's allocation needed a pause, the two
+// would wait for each other for ever. The String is made first, outside the lock
+// (a thread that loses the race drops its copy).
 class Symbols {
  public:
   explicit Symbols(shoal::Heap& heap) : heap_(heap) {}
   Value intern(std::string_view name) {
+    if (Value v = find(name); !v.is_null()) return v;
+    Ref<shoal::String> fresh = shoal::String::create(name);  // may reach a safepoint: no lock held
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = table_.find(std::string(name));
-    if (it != table_.end()) return it->second.get().value();
-    Ref<shoal::String> s = shoal::String::create(name);
-    table_.emplace(std::string(name), shoal::Persistent<shoal::String>(heap_, s));
-    return s.value();
+    auto [it, inserted] = table_.try_emplace(std::string(name));
+    if (inserted) it->second = shoal::Persistent<shoal::String>(heap_, fresh);  // no allocation on the heap
+    return it->second.get().value();
   }
 
  private:
+  Value find(std::string_view name) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = table_.find(std::string(name));
+    return it == table_.end() ? Value::null() : it->second.get().value();
+  }
   shoal::Heap& heap_;
   std::mutex mu_;
   std::unordered_map<std::string, shoal::Persistent<shoal::String>> table_;

@@ -74,7 +74,7 @@ static int offer(void* user_data, const int64_t* args, size_t nargs, int64_t* re
 /* Callback: args = {count}; adds to the "done" field. The caller holds s->lock. */
 static int progress(void* user_data, const int64_t* args, size_t nargs, int64_t* result, shoal_error* error) {
   shared_state* s = (shared_state*)user_data;
-  (void)nargs;
+  if (nargs != 1) return shoal_set_error(error, SHOAL_ERR_INVALID_ARGUMENT, "progress takes (count)");
   int64_t done = 0;
   int rc = shoal_field_get_int(s->done, &done, error);
   if (rc == SHOAL_OK) rc = shoal_field_set_int(s->done, done + args[0], error);
@@ -141,7 +141,7 @@ int main(int argc, char** argv) {
   CHECK(shoal_field_create(s.group, "best_start", &s.best_start, &err));
   CHECK(shoal_field_create(s.group, "best_text", &s.best_text, &err));
   CHECK(shoal_field_create(s.group, "done", &s.done, &err));
-  CHECK(shoal_field_set_int(s.best_length, 0, &err));
+  CHECK(shoal_field_set_int(s.best_length, -1, &err));  /* below any chain: the first offer wins */
   CHECK(shoal_field_set_int(s.best_start, 0, &err));
   CHECK(shoal_field_set_int(s.done, 0, &err));
   CHECK(shoal_register_callback(s.group, "offer", offer, &s, &s.offer_id, &err));
@@ -158,14 +158,19 @@ int main(int argc, char** argv) {
 
   pthread_t tids[256];
   worker_arg args[256];
+  int started = 0, failed = 0;
   for (int t = 0; t < threads; ++t) {
     args[t].state = &s;
     args[t].index = t;
     args[t].status = SHOAL_OK;
-    if (pthread_create(&tids[t], NULL, worker, &args[t]) != 0) return 1;
+    if (pthread_create(&tids[t], NULL, worker, &args[t]) != 0) {
+      fprintf(stderr, "native_threads: pthread_create failed\n");
+      failed = 1;
+      break;
+    }
+    ++started;
   }
-  int failed = 0;
-  for (int t = 0; t < threads; ++t) {
+  for (int t = 0; t < started; ++t) {  /* the started ones use s: wait for them */
     pthread_join(tids[t], NULL);
     failed |= args[t].status != SHOAL_OK;
   }

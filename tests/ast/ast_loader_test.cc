@@ -109,6 +109,9 @@ TEST(CorpusFileTest, HeaderErrorsNameOffsetAndExpectation) {
   bad = bytes;
   bad.push_back(0);  // a byte after the index
   expect_format_error([&] { CorpusFile::from_bytes(bad); }, "end of the file");
+  CorpusSpec twice = sample_spec();
+  twice.kinds.push_back(twice.kinds[1]);  // Expr(value) again
+  expect_format_error([&] { CorpusFile::from_bytes(write_corpus(twice)); }, "distinct kinds", kHeaderBytes);
 }
 
 TEST(CorpusFileTest, EveryTruncationIsAFormatErrorNeverACrash) {
@@ -207,6 +210,21 @@ TEST_F(SectionErrorTest, NodeWithTwoParents) {
   SectionBuilder b;
   b.node(4, 0).node(3, 0).str(10).child(0).node(1, 0).child(0);
   expect_rejected(b, "each node is the child of one node");
+}
+
+TEST_F(SectionErrorTest, NodeWithoutAParent) {
+  SectionBuilder b;
+  b.node(4, 0).node(4, 0).node(3, 0).str(10).child(1);  // node 0 is nobody's child
+  expect_rejected(b, "every node but the last is the child of a node");
+}
+
+TEST_F(SectionErrorTest, ListLengthsBeyondTheSection) {
+  // Nested lists that each claim almost the whole section: the second is refused before
+  // it is allocated (the elements of all lists together cannot outnumber the bytes).
+  SectionBuilder b;
+  b.node(0, 0).list(40).list(40);
+  for (int i = 0; i < 50; ++i) b.none();
+  expect_rejected(b, "list length that fits the section");
 }
 
 TEST_F(SectionErrorTest, UnknownTag) {
@@ -459,11 +477,14 @@ TEST(MessageCodecTest, RejectsMalformedMessages) {
   EXPECT_NO_THROW(deserialize_tree(bytes.data(), bytes.size()));
   bytes.push_back(0);
   EXPECT_THROW(deserialize_tree(bytes.data(), bytes.size()), InvalidArgument);
-  // A DAG is not a tree.
+  // A DAG is not a tree, and neither is a cycle (refused, not walked for ever).
   Ref<RefArray> dag = RefArray::create(2);
   dag->set(0, shared.value());
   dag->set(1, shared.value());
   EXPECT_THROW(serialize_tree(dag.value(), bytes), InvalidArgument);
+  Ref<RefArray> cycle = RefArray::create(1);
+  cycle->set(0, cycle.value());
+  EXPECT_THROW(serialize_tree(cycle.value(), bytes), InvalidArgument);
 }
 
 }  // namespace

@@ -273,6 +273,8 @@ def check(args):
                 val()
         if s.p != off + length:
             raise ValueError("offset %d: section ends early" % s.p)
+        if count and not all(has_parent[:count - 1]):
+            raise ValueError("offset %d: a node other than the root has no parent" % off)
         total += count
     if args.counts:  # every kind, by name: what the C++ loader's counts are compared with
         for name in sorted(per_kind):

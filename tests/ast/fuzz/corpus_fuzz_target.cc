@@ -11,6 +11,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "ast/corpus_file.h"
 #include "ast/digest.h"
@@ -56,6 +59,25 @@ void load_all(const CorpusFile& f, bool check_crc) {
       native::free_tree<native::NewDeletePolicy>(root, stack);
     }
     digests.push_back(sink.finish());
+  }
+  // Node classes are defined for good (as a VM's are): past a few thousand distinct kind
+  // signatures, inputs with new ones skip the Shoal half, so a long run cannot fill
+  // the class table.
+  {
+    static std::set<std::string> signatures;
+    size_t fresh = 0;
+    std::vector<std::string> mine;
+    for (size_t k = 0; k < f.kind_count(); ++k) {
+      std::string sig(f.kind(k).name);
+      for (std::string_view field : f.kind(k).fields) {
+        sig.push_back(',');
+        sig.append(field);
+      }
+      if (!signatures.count(sig)) ++fresh;
+      mine.push_back(std::move(sig));
+    }
+    if (fresh > 0 && signatures.size() + fresh > 4096) return;
+    signatures.insert(mine.begin(), mine.end());
   }
   shoal::MutatorScope attach(fuzz_heap());
   const NodeClasses classes(f);
