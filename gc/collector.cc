@@ -664,6 +664,12 @@ void Collector::record_cycle(const CycleRecord& record) {
   const uint64_t longest =
       record.concurrent ? std::max(record.initial_pause_ns, record.final_pause_ns) : record.pause_ns;
   if (longest > totals_.max_pause_ns) totals_.max_pause_ns = longest;
+  if (record.concurrent) {
+    totals_.pauses.record(record.initial_pause_ns);
+    totals_.pauses.record(record.final_pause_ns);
+  } else {
+    totals_.pauses.record(record.pause_ns);
+  }
   totals_.bytes_freed += record.freed_bytes;
   totals_.live_bytes = record.live_bytes;
   recent_.push_back(record);

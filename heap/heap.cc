@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -68,6 +69,10 @@ bool HeapImpl::try_reserve(size_t bytes) {
   do {
     if (cur + bytes > limit) return false;
   } while (!footprint_.compare_exchange_weak(cur, cur + bytes, std::memory_order_relaxed));
+  const size_t now = cur + bytes;
+  size_t peak = peak_footprint_.load(std::memory_order_relaxed);
+  while (now > peak && !peak_footprint_.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
   return true;
 }
 
@@ -202,10 +207,45 @@ VerifyReport Heap::verify() {
   return impl_->collector.verify(t);
 }
 
+int PauseHistogram::bucket_of(uint64_t ns) {
+  if (ns < kSubBuckets) return static_cast<int>(ns);  // 0..7 ns: exact
+  const int top = 63 - __builtin_clzll(ns);           // ns in [2^top, 2^(top+1))
+  const int sub = static_cast<int>((ns >> (top - 3)) & (kSubBuckets - 1));
+  return std::min(kBuckets - 1, (top - 2) * kSubBuckets + sub);
+}
+
+uint64_t PauseHistogram::upper_bound_ns(int bucket) {
+  if (bucket < kSubBuckets) return static_cast<uint64_t>(bucket);
+  const int top = bucket / kSubBuckets + 2;
+  const uint64_t sub = static_cast<uint64_t>(bucket % kSubBuckets);
+  if (top >= 63) return UINT64_MAX;
+  return (uint64_t{1} << top) + ((sub + 1) << (top - 3)) - 1;
+}
+
+void PauseHistogram::record(uint64_t ns) {
+  ++count;
+  total_ns += ns;
+  if (ns > max_ns) max_ns = ns;
+  ++buckets[bucket_of(ns)];
+}
+
+uint64_t PauseHistogram::percentile_ns(double p) const {
+  if (count == 0) return 0;
+  if (p >= 100.0) return max_ns;
+  const auto rank = static_cast<uint64_t>(std::max(1.0, std::ceil(p / 100.0 * static_cast<double>(count))));
+  uint64_t seen = 0;
+  for (int b = 0; b < kBuckets; ++b) {
+    seen += buckets[b];
+    if (seen >= rank) return std::min(upper_bound_ns(b), max_ns);
+  }
+  return max_ns;
+}
+
 GcStats Heap::stats() const {
   GcStats s = impl_->collector.stats();
   s.bytes_allocated = impl_->allocated_total();
   s.footprint_bytes = impl_->footprint();
+  s.peak_footprint_bytes = std::max(impl_->peak_footprint(), s.footprint_bytes);
   s.heap_limit = impl_->limit;
   s.pages_free = impl_->pages.free_pages();
   s.pages_in_use = impl_->pages.carved_pages() - s.pages_free;

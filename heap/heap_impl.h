@@ -42,6 +42,7 @@ class HeapImpl {
   bool try_reserve(size_t bytes);
   void release(size_t bytes) { footprint_.fetch_sub(bytes, std::memory_order_relaxed); }
   size_t footprint() const { return footprint_.load(std::memory_order_relaxed); }
+  size_t peak_footprint() const { return peak_footprint_.load(std::memory_order_relaxed); }
 
   // Pacing: bytes handed out since the last collection versus the trigger.
   void note_allocated(size_t bytes) {
@@ -85,6 +86,7 @@ class HeapImpl {
   void take_run(MutatorThread* self, Tlab& tlab, PageInfo* page);
 
   std::atomic<size_t> footprint_{0};
+  std::atomic<size_t> peak_footprint_{0};  // max of footprint_, raised by try_reserve
   std::atomic<size_t> allocated_since_gc_{0};
   std::atomic<size_t> allocated_total_{0};
   std::atomic<size_t> gc_trigger_{0};  // the goal

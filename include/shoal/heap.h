@@ -102,6 +102,25 @@ struct CycleRecord {
   size_t threads = 0;
 };
 
+// Every stop-the-world pause of a heap's life (a concurrent cycle's initial and final
+// pauses counted separately), in log-linear buckets: 8 per power of two, so a
+// percentile is known to within 12.5 % (the bucket's upper bound is reported), and the
+// maximum exactly. Unlike GcStats::recent it forgets nothing.
+struct PauseHistogram {
+  static constexpr int kSubBuckets = 8;
+  static constexpr int kBuckets = 64 * kSubBuckets;
+  uint64_t count = 0;
+  uint64_t max_ns = 0;
+  uint64_t total_ns = 0;
+  uint64_t buckets[kBuckets] = {};
+  void record(uint64_t ns);
+  // The smallest bucket upper bound below which at least p % of the pauses fall
+  // (p in (0, 100]); max_ns for p = 100; 0 when there are none.
+  uint64_t percentile_ns(double p) const;
+  static int bucket_of(uint64_t ns);
+  static uint64_t upper_bound_ns(int bucket);
+};
+
 struct GcStats {
   uint64_t collections = 0;
   uint64_t total_pause_ns = 0;      // every pause of every cycle
@@ -114,6 +133,8 @@ struct GcStats {
   size_t heap_limit = 0;
   size_t pages_in_use = 0, pages_free = 0;
   size_t large_objects = 0, large_bytes = 0;
+  size_t peak_footprint_bytes = 0;  // the largest footprint_bytes ever reached
+  PauseHistogram pauses;            // every pause since the heap was created
   std::vector<CycleRecord> recent;  // last (up to) 256 cycles, oldest first, in index order;
                                     // the newest index equals `collections`
 };

@@ -1,5 +1,7 @@
 // GcStats and CycleRecord bookkeeping: totals agree with the records, records are in
 // index order, mutator assists are counted.
+#include <algorithm>
+#include <cmath>
 #include <thread>
 #include <vector>
 
@@ -62,7 +64,95 @@ TEST_P(GcStatsTest, RecordsInIndexOrderUnderRacingCollections) {
   EXPECT_EQ(s.recent.back().index, s.collections);
 }
 
+// The lifetime pause histogram holds every pause - also once more than 256 cycles have
+// pushed the oldest records out of `recent` - and its max and percentiles agree with the
+// records (to the histogram's 12.5 % resolution).
+TEST_P(GcStatsTest, LifetimePauseHistogramCountsEveryPause) {
+  Heap heap(options());
+  MutatorScope attach(heap);
+  std::vector<uint64_t> pauses;  // every pause, collected before records drop out
+  uint64_t last_seen = 0;
+  for (int c = 0; c < 300; ++c) {
+    make<Node>();
+    cycle(heap);
+    const GcStats s = heap.stats();
+    for (const CycleRecord& r : s.recent) {
+      if (r.index <= last_seen) continue;
+      last_seen = r.index;
+      if (r.concurrent) {
+        pauses.push_back(r.initial_pause_ns);
+        pauses.push_back(r.final_pause_ns);
+      } else {
+        pauses.push_back(r.pause_ns);
+      }
+    }
+  }
+  const GcStats s = heap.stats();
+  ASSERT_EQ(last_seen, s.collections);
+  EXPECT_GT(s.collections, 256u);  // more than `recent` keeps
+  const PauseHistogram& h = s.pauses;
+  ASSERT_EQ(h.count, pauses.size());
+  std::sort(pauses.begin(), pauses.end());
+  EXPECT_EQ(h.max_ns, pauses.back());
+  EXPECT_EQ(h.max_ns, s.max_pause_ns);
+  uint64_t total = 0;
+  for (uint64_t p : pauses) total += p;
+  EXPECT_EQ(h.total_ns, total);
+  for (double p : {50.0, 90.0, 99.0}) {
+    const uint64_t exact = pauses[static_cast<size_t>(std::ceil(p / 100.0 * pauses.size())) - 1];
+    const uint64_t reported = h.percentile_ns(p);
+    EXPECT_GE(reported, exact) << p;  // an upper bound...
+    EXPECT_LE(reported, exact + exact / 8 + 1) << p;  // ...within one sub-bucket
+  }
+  EXPECT_EQ(h.percentile_ns(100), h.max_ns);
+}
+
 INSTANTIATE_TEST_SUITE_P(Cycles, GcStatsTest, ::testing::Values(false, true), cycle_kind_name);
+
+TEST(PauseHistogramTest, BucketsAreOrderedAndBoundTheirValues) {
+  PauseHistogram h;
+  EXPECT_EQ(h.percentile_ns(99), 0u);
+  uint64_t previous_bound = 0;
+  for (int b = 0; b + 1 < PauseHistogram::kBuckets; ++b) {
+    const uint64_t bound = PauseHistogram::upper_bound_ns(b);
+    if (b > 0) {
+      EXPECT_GT(bound, previous_bound) << b;
+    }
+    previous_bound = bound;
+    if (bound == UINT64_MAX) break;
+  }
+  for (uint64_t ns : {uint64_t{0}, uint64_t{7}, uint64_t{8}, uint64_t{1000}, uint64_t{123456789}, uint64_t{1} << 40}) {
+    const int b = PauseHistogram::bucket_of(ns);
+    EXPECT_LE(ns, PauseHistogram::upper_bound_ns(b)) << ns;
+    if (b > 0) {
+      EXPECT_GT(ns, PauseHistogram::upper_bound_ns(b - 1)) << ns;
+    }
+  }
+  for (int i = 1; i <= 100; ++i) h.record(static_cast<uint64_t>(i) * 1000);
+  EXPECT_EQ(h.count, 100u);
+  EXPECT_EQ(h.max_ns, 100000u);
+  EXPECT_GE(h.percentile_ns(50), 50000u);
+  EXPECT_LE(h.percentile_ns(50), 50000u + 50000u / 8);
+}
+
+// Peak footprint: the high-water mark stays when the footprint falls.
+TEST(GcStatsPeakTest, PeakFootprintIsTheHighWaterMark) {
+  Heap heap;
+  MutatorScope attach(heap);
+  const size_t before = heap.stats().peak_footprint_bytes;
+  in_own_frame([] {
+    Ref<RefArray> big = RefArray::create(size_t{4} << 20);  // a 32 MiB large object
+    keep_alive(big);
+  });
+  clobber_stack();
+  const GcStats grown = heap.stats();
+  EXPECT_GE(grown.peak_footprint_bytes, before + (size_t{32} << 20));
+  heap.collect();
+  const GcStats after = heap.stats();
+  EXPECT_LT(after.footprint_bytes, grown.peak_footprint_bytes);
+  EXPECT_EQ(after.peak_footprint_bytes, grown.peak_footprint_bytes);
+  EXPECT_GE(after.peak_footprint_bytes, after.footprint_bytes);
+}
 
 // Objects traced by a mutator assist (here: idle-time marking while the marker thread is
 // held) count in the cycle's objects_marked and bytes_marked.
