@@ -139,14 +139,8 @@ int main(int argc, char** argv) {
     report = heap.verify();
   }
   const shoal::GcStats s = heap.stats();
-  std::vector<uint64_t> pauses, ttsp, marks, sweeps;
+  std::vector<uint64_t> ttsp, marks, sweeps;  // of the last (up to) 256 cycles
   for (const auto& c : s.recent) {
-    if (c.concurrent) {  // two separate pauses
-      pauses.push_back(c.initial_pause_ns);
-      pauses.push_back(c.final_pause_ns);
-    } else {
-      pauses.push_back(c.pause_ns);
-    }
     ttsp.push_back(c.time_to_safepoint_ns);
     if (c.concurrent) ttsp.push_back(c.final_time_to_safepoint_ns);
     marks.push_back(c.mark_ns);
@@ -154,7 +148,6 @@ int main(int argc, char** argv) {
   }
   std::sort(marks.begin(), marks.end());
   std::sort(sweeps.begin(), sweeps.end());
-  std::sort(pauses.begin(), pauses.end());
   std::sort(ttsp.begin(), ttsp.end());
   auto pct = [](const std::vector<uint64_t>& v, double p) {
     return v.empty() ? 0.0 : ms(v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))]);
@@ -170,12 +163,13 @@ int main(int argc, char** argv) {
   std::printf("  allocated             %.1f MiB (%.0f MiB/s)\n", mib(s.bytes_allocated), mib(s.bytes_allocated) / elapsed);
   std::printf("  freed                 %.1f MiB\n", mib(s.bytes_freed));
   std::printf("  live after last cycle %.2f MiB\n", mib(s.live_bytes));
-  std::printf("  footprint / limit     %.1f / %.0f MiB (%zu pages in use, %zu free)\n", mib(s.footprint_bytes),
-              mib(s.heap_limit), s.pages_in_use, s.pages_free);
+  std::printf("  footprint / limit     %.1f / %.0f MiB (%zu pages in use, %zu free; peak %.1f MiB)\n",
+              mib(s.footprint_bytes), mib(s.heap_limit), s.pages_in_use, s.pages_free, mib(s.peak_footprint_bytes));
   std::printf("  pause total           %.1f ms (%.2f%% of wall time)\n", ms(s.total_pause_ns),
               100.0 * ms(s.total_pause_ns) / (elapsed * 1000.0));
-  std::printf("  pause p50/p99/max     %.3f / %.3f / %.3f ms (%zu pauses of the last %zu cycles)\n", pct(pauses, 0.5),
-              pct(pauses, 0.99), ms(s.max_pause_ns), pauses.size(), s.recent.size());
+  std::printf("  pause p50/p99/max     %.3f / %.3f / %.3f ms (all %llu pauses of the run; p50/p99 within 12.5 %%)\n",
+              ms(s.pauses.percentile_ns(50)), ms(s.pauses.percentile_ns(99)), ms(s.pauses.max_ns),
+              static_cast<unsigned long long>(s.pauses.count));
   std::printf("  time to safepoint     p50 %.3f  p99 %.3f ms\n", pct(ttsp, 0.5), pct(ttsp, 0.99));
   std::printf("  mark / sweep p50      %.3f / %.3f ms\n", pct(marks, 0.5), pct(sweeps, 0.5));
   std::vector<shoal::CycleRecord> slowest(s.recent.begin(), s.recent.end());
