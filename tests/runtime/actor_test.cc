@@ -178,9 +178,12 @@ TEST_F(ActorTest, DestroyingAGlobalActorEndsItsRunningLoop) {
     MutatorScope attach(group.heap());
     EXPECT_EQ(actor->call([](Value) { return 7; }).get(), 7);
   }
-  actor.reset();  // shuts the loop down and waits for run() to return
-  EXPECT_TRUE(returned);
+  actor.reset();  // shuts the loop down and waits until run() is done with the actor
+  // run() returns on its own (the join would hang otherwise). `returned` is set after
+  // run() returned, so it is checked only after the join: checked before it, the test
+  // raced with the loop thread's next statement (a CI flake).
   loop.join();
+  EXPECT_TRUE(returned);
   EXPECT_EQ(GlobalActor::find("ui"), nullptr);
 }
 
