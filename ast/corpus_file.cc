@@ -42,42 +42,6 @@ void ByteReader::throw_bad_varint(uint64_t start, const char* what) const {
   throw FormatError(start, std::string(what) + " (a varint of at most 64 bits)", "an over-long varint");
 }
 
-uint32_t ByteReader::u32(const char* what) {
-  need(4, what);
-  uint32_t v;
-  std::memcpy(&v, file_ + pos_, 4);
-  pos_ += 4;
-  return v;
-}
-uint64_t ByteReader::u64(const char* what) {
-  need(8, what);
-  uint64_t v;
-  std::memcpy(&v, file_ + pos_, 8);
-  pos_ += 8;
-  return v;
-}
-double ByteReader::f64(const char* what) {
-  need(8, what);
-  double v;
-  std::memcpy(&v, file_ + pos_, 8);
-  pos_ += 8;
-  return v;
-}
-uint64_t ByteReader::varint_slow(const char* what) {
-  const uint64_t start = pos_;
-  uint64_t v = 0;
-  for (int shift = 0; shift < 64; shift += 7) {
-    need(1, what);
-    const uint8_t b = file_[pos_++];
-    v |= uint64_t{b & 0x7fu} << shift;
-    if ((b & 0x80) == 0) {
-      if (shift == 63 && b > 1) throw_bad_varint(start, what);
-      return v;
-    }
-  }
-  throw_bad_varint(start, what);
-}
-
 // --- CRC-32 -----------------------------------------------------------------------------
 
 namespace {

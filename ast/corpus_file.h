@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <string>
@@ -129,25 +130,25 @@ class ByteReader {
     need(1, what);
     return file_[pos_++];
   }
-  uint32_t u32(const char* what);
-  uint64_t u64(const char* what);
-  double f64(const char* what);
-  // Unsigned LEB128, at most 64 bits.
+  uint32_t u32(const char* what) { return fixed<uint32_t>(what); }
+  uint64_t u64(const char* what) { return fixed<uint64_t>(what); }
+  double f64(const char* what) { return fixed<double>(what); }
+  // Unsigned LEB128, at most 64 bits. With 10 bytes left (the longest varint) the bytes
+  // are read without a bound check each.
   uint64_t varint(const char* what) {
-    if (end_ - pos_ >= 10) [[likely]] {  // fast path: no bound check per byte
-      const uint64_t start = pos_;
-      uint64_t v = 0;
-      for (int shift = 0; shift < 64; shift += 7) {
-        const uint8_t b = file_[pos_++];
-        v |= uint64_t{b & 0x7fu} << shift;
-        if ((b & 0x80) == 0) {
-          if (shift == 63 && b > 1) throw_bad_varint(start, what);
-          return v;
-        }
+    const bool checked = end_ - pos_ < 10;
+    const uint64_t start = pos_;
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (checked) need(1, what);
+      const uint8_t b = file_[pos_++];
+      v |= uint64_t{b & 0x7fu} << shift;
+      if ((b & 0x80) == 0) {
+        if (shift == 63 && b > 1) throw_bad_varint(start, what);
+        return v;
       }
-      throw_bad_varint(start, what);
     }
-    return varint_slow(what);
+    throw_bad_varint(start, what);
   }
   std::span<const uint8_t> bytes(uint64_t n, const char* what) {
     need(n, what);
@@ -159,7 +160,14 @@ class ByteReader {
   [[noreturn]] void fail_at(uint64_t offset, const std::string& expected, const std::string& found = {}) const;
 
  private:
-  uint64_t varint_slow(const char* what);
+  template <class T>
+  T fixed(const char* what) {
+    need(sizeof(T), what);
+    T v;
+    std::memcpy(&v, file_ + pos_, sizeof(T));
+    pos_ += sizeof(T);
+    return v;
+  }
   [[noreturn]] void throw_truncated(const char* what) const;
   [[noreturn]] void throw_bad_varint(uint64_t start, const char* what) const;
   const uint8_t* file_;
