@@ -506,6 +506,10 @@ inline bool take_common_option(int& i, int argc, char** argv) {
     shoal_options().concurrent_marking = false;
     return true;
   }
+  if (std::string_view(argv[i]) == "--shoal-no-preemption") {
+    shoal_options().async_preemption = false;
+    return true;
+  }
   if (take_value(i, argc, argv, "--shoal-min-trigger-mib", v)) {
     shoal_options().min_gc_trigger = static_cast<size_t>(to_int(v)) << 20;
     return true;

@@ -16,14 +16,16 @@
 // just drop the reference. Steps 1, 2 and 4 run on the main thread; with T = 1 the
 // iterations also run on one worker thread, so the two configurations differ only in T.
 //
-// Shoal's check() calls shoal::safepoint() every 511 nodes: a thread that walks a large
-// tree without allocating would otherwise hold up a collection that another thread
-// requested (docs/safepoints.md, "A loop that does not allocate never polls").
+// Shoal's check() is the peers' walk, with no safepoint() call: a thread that walks a
+// large tree without allocating is stopped for another thread's pause by asynchronous
+// preemption (docs/safepoints.md). --shoal-safepoint-in-check puts back the poll every
+// 511 nodes that the port used to carry (a labelled, tuned variant), and
+// --shoal-no-preemption turns preemption off.
 //
 // Usage: shoal_binary_trees [--depth N] [--threads 1,2] [--runs N]
 //                           [--allocators shoal,boehm,glibc,jemalloc,mimalloc,shared_ptr]
 //                           [--max-others-cpu P] [--shoal-gc-growth G] [--shoal-min-trigger-mib M]
-//                           [--shoal-stw]
+//                           [--shoal-stw] [--shoal-no-preemption] [--shoal-safepoint-in-check]
 // The --shoal-* flags change the Shoal heap's options (HeapOptions::gc_growth,
 // min_gc_trigger; --shoal-stw turns concurrent_marking off) for experiments; the
 // published figures use the defaults (concurrent marking). For a concurrent cycle the
@@ -149,8 +151,9 @@ struct Shoal {
     n.set(&ShoalNode::right, r);
     return n;
   }
+  static inline bool poll_in_check = false;  // --shoal-safepoint-in-check (tuned variant)
   static uint64_t check(Tree t, int depth) {
-    if (depth == 8) shoal::safepoint();  // every 511 nodes of a deeper tree
+    if (poll_in_check && depth == 8) shoal::safepoint();  // every 511 nodes of a deeper tree
     const Tree l = t->left.get();
     return l ? 1 + check(l, depth - 1) + check(t->right.get(), depth - 1) : 1;
   }
@@ -274,6 +277,8 @@ int main(int argc, char** argv) {
       if (thread_counts.empty()) bench::die("--threads needs at least one count");
     } else if (bench::take_value(i, argc, argv, "--allocators", v)) {
       wanted = bench::split(v);
+    } else if (std::string_view(argv[i]) == "--shoal-safepoint-in-check") {
+      Shoal::poll_in_check = true;
     } else if (bench::take_common_option(i, argc, argv)) {
       continue;
     } else {
@@ -281,7 +286,7 @@ int main(int argc, char** argv) {
                    "usage: %s [--depth N] [--threads 1,2] [--runs N] "
                    "[--allocators shoal,boehm,glibc,jemalloc,mimalloc,shared_ptr]\n"
                    "       [--max-others-cpu P] [--shoal-gc-growth G] [--shoal-min-trigger-mib M]\n"
-                   "       [--shoal-stw]\n",
+                   "       [--shoal-stw] [--shoal-no-preemption] [--shoal-safepoint-in-check]\n",
                    argv[0]);
       return 2;
     }

@@ -81,6 +81,7 @@ Collector::~Collector() {
 }
 
 void Collector::collect(MutatorThread* self, const char* cause, bool only_if_needed, const FullMark* seen) {
+  NoPreemptScope no_preempt;  // collector work on a mutator: claimed pages, grey objects
   throw_pending_corruption();
   CycleRecord record;
   std::string corruption;
@@ -125,6 +126,7 @@ void Collector::collect(MutatorThread* self, const char* cause, bool only_if_nee
 }
 
 void Collector::collect_paced(MutatorThread* self) {
+  NoPreemptScope no_preempt;  // collector work on a mutator: claimed pages, grey objects
   if (!heap_.options.concurrent_marking) {
     collect(self, "allocation", /*only_if_needed=*/true);
     return;
@@ -170,6 +172,7 @@ void Collector::torture(MutatorThread* self) {
 }
 
 bool Collector::idle(MutatorThread* self, std::chrono::nanoseconds budget) {
+  NoPreemptScope no_preempt;  // collector work on a mutator: claimed pages, grey objects
   const uint64_t deadline = now_ns() + static_cast<uint64_t>(std::max<int64_t>(0, budget.count()));
   bool worked = false;
   if (heap_.options.concurrent_marking && !marking_.load(std::memory_order_acquire) && !sweeper_.pending() &&
@@ -193,6 +196,7 @@ bool Collector::idle(MutatorThread* self, std::chrono::nanoseconds budget) {
 }
 
 size_t Collector::assist_marking(MutatorThread* self, size_t budget) {
+  NoPreemptScope no_preempt;  // collector work on a mutator: claimed pages, grey objects
   Marker marker(heap_);
   {
     MutexLock lock(work_mu_);
@@ -508,7 +512,7 @@ size_t Collector::flush_satb_by_handshake() {
       MutexLock lock(flushed_mu);
       flushed.insert(flushed.end(), t.satb.begin(), t.satb.end());
       t.satb.clear();
-    });
+    }, /*runs_anywhere=*/true);  // (a buffer only changes inside the barrier's no-preempt region)
   }
   const size_t n = flushed.size();
   if (n != 0) give_grey(std::move(flushed));
@@ -667,8 +671,11 @@ void Collector::record_cycle(const CycleRecord& record) {
   if (record.concurrent) {
     totals_.pauses.record(record.initial_pause_ns);
     totals_.pauses.record(record.final_pause_ns);
+    totals_.time_to_safepoint.record(record.time_to_safepoint_ns);
+    totals_.time_to_safepoint.record(record.final_time_to_safepoint_ns);
   } else {
     totals_.pauses.record(record.pause_ns);
+    totals_.time_to_safepoint.record(record.time_to_safepoint_ns);
   }
   totals_.bytes_freed += record.freed_bytes;
   totals_.live_bytes = record.live_bytes;
@@ -679,6 +686,7 @@ void Collector::record_cycle(const CycleRecord& record) {
 GcStats Collector::stats() const {
   MutexLock lock(stats_mu_);
   GcStats s = totals_;
+  s.preemption_signals = heap_.threads.preemption_signals();
   s.recent.assign(recent_.size() > 256 ? recent_.end() - 256 : recent_.begin(), recent_.end());
   return s;
 }

@@ -27,6 +27,7 @@ void LazySweeper::begin_in_pause() {
 }
 
 bool LazySweeper::sweep_next() {
+  NoPreemptScope no_preempt;  // collector work on a mutator: claimed pages, grey objects
   const size_t end = end_.load(std::memory_order_acquire);
   if (cursor_.load(std::memory_order_relaxed) >= end) return false;
   const size_t i = cursor_.fetch_add(1, std::memory_order_acq_rel);

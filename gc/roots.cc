@@ -45,6 +45,7 @@ void require_running(const HeapImpl& heap, const char* what) {
 RootSet::~RootSet() {
   MutexLock lock(mu_);
   if (in_use_ == 0) return;
+  internal::NoPreemptScope no_preempt_orphans;  // (a running thread may wait for this lock)
   std::lock_guard<std::mutex> orphans(g_orphans_mu);
   for (auto& chunk : chunks_) {
     for (size_t i = 0; i < kChunkSize; ++i) {
@@ -229,6 +230,7 @@ void handle_release(PersistentNode* node) {
 }
 
 Value handle_get(const PersistentNode* node, const char* what) {
+  NoPreemptScope no_preempt;  // (see below: the load and the shade are not split by a pause)
   const Value v = node->slot.load();
   if (!v.is_object() || !node->heap) return v;
   HeapImpl& heap = node->heap->impl();

@@ -16,15 +16,23 @@
 #include <unistd.h>
 #endif
 
+#include "gc/async_preemption.h"
 #include "shoal/errors.h"
 
 namespace shoal::internal {
 
 constinit thread_local MutatorState* tls_mutator = nullptr;
+constinit thread_local uint32_t tls_no_preempt = 0;
 
 MutatorThread* current_thread() { return static_cast<MutatorThread*>(tls_mutator); }
 
 namespace {
+uint64_t now_ns() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
+}
+
 constexpr int kCollectorNice = 5;  // CFS weight ~1/3 of a nice-0 mutator's
 
 // Spin briefly, then yield, then sleep: time-to-safepoint is usually microseconds, but
@@ -66,6 +74,7 @@ MutatorThread* ThreadRegistry::attach(HeapImpl* heap) {
         "switch_stack before switching to the fiber (docs/roots.md, \"Fibers\")");
   auto* t = new MutatorThread();
   t->heap = heap;
+  t->native_thread = pthread_self();
   t->stack_base = t->own_stack_base = stack.hi;
   MutexLock lock(registry_mu_);
   t->index = next_index_++;
@@ -74,8 +83,9 @@ MutatorThread* ThreadRegistry::attach(HeapImpl* heap) {
 }
 
 void ThreadRegistry::detach(MutatorThread* self) {
+  NoPreemptScope no_preempt;
   with_captured_context(self->context, [&] {
-    self->state.store(ThreadState::kNative, std::memory_order_seq_cst);
+    enter_safe_state(self, ThreadState::kNative);
     MutexLock lock(registry_mu_);
     threads_.erase(std::find(threads_.begin(), threads_.end(), self));
   });
@@ -93,14 +103,14 @@ void check_heap_access(const MutatorThread* t, const char* what) {
                            ": the heap may not be touched inside run_native or a handshake operation");
 }
 
-void ThreadRegistry::run_own_handshake(MutatorThread* self) {
+bool ThreadRegistry::run_own_handshake(MutatorThread* self, bool preempted) {
   MutexLock lock(self->hs_mu);
-  if (self->hs_op) {
-    NoHeapAccessScope no_heap(self);
-    (*self->hs_op)(*self);
-    self->hs_op = nullptr;
-    self->poll_word.fetch_and(~kPollHandshake, std::memory_order_seq_cst);
-  }
+  if (!self->hs_op || (preempted && !self->hs_op_runs_anywhere)) return false;
+  NoHeapAccessScope no_heap(self);
+  (*self->hs_op)(*self);
+  self->hs_op = nullptr;
+  self->poll_word.fetch_and(~kPollHandshake, std::memory_order_seq_cst);
+  return true;
 }
 
 void ThreadRegistry::wait_until_stop_cleared(MutatorThread* self) {
@@ -109,13 +119,14 @@ void ThreadRegistry::wait_until_stop_cleared(MutatorThread* self) {
 }
 
 void ThreadRegistry::poll_slow(MutatorThread* self) {
+  NoPreemptScope no_preempt;
   with_captured_context(self->context, [&] {
     for (;;) {
       const uint32_t pw = self->poll_word.load(std::memory_order_seq_cst);
-      if (pw == 0) return;
+      if ((pw & kPollRequests) == 0) return;
       if (pw & kPollHandshake) run_own_handshake(self);
       if (pw & kPollStop) {
-        self->state.store(ThreadState::kParked, std::memory_order_seq_cst);
+        enter_safe_state(self, ThreadState::kParked);
         wait_until_stop_cleared(self);
         self->state.store(ThreadState::kRunning, std::memory_order_seq_cst);
       }
@@ -123,16 +134,50 @@ void ThreadRegistry::poll_slow(MutatorThread* self) {
   });
 }
 
+void ThreadRegistry::serve_preemption(MutatorThread* self) {
+  // The handler may have interrupted code between two transitions that rely on the
+  // context captured on entry to a safe state; keep that one.
+  const CapturedContext outer = self->context;
+  NoPreemptScope no_preempt;
+  with_captured_context(self->context, [&] {
+    for (;;) {
+      const uint32_t pw = self->poll_word.load(std::memory_order_seq_cst);
+      if (pw & kPollNoPreempt) return;  // this stop waits for a genuine poll
+      bool served = (pw & kPollHandshake) != 0 && run_own_handshake(self, /*preempted=*/true);
+      if (pw & kPollStop) {
+        // The same Dekker pair as poll_slow's, with kPreempted for kParked.
+        enter_safe_state(self, ThreadState::kPreempted);
+        self->waiting_in_handler.store(true, std::memory_order_seq_cst);
+        // Until the stop ends - or the stopper backs off and sets kPollNoPreempt.
+        wait_while_bits_set(reinterpret_cast<const uint32_t*>(&self->poll_word), kPollStop, kPollNoPreempt);
+        self->waiting_in_handler.store(false, std::memory_order_relaxed);
+        self->state.store(ThreadState::kRunning, std::memory_order_seq_cst);
+        served = true;
+      }
+      if (!served) return;  // nothing pending, or an operation that waits for a poll
+    }
+  });
+  self->context = outer;
+}
+
 void ThreadRegistry::return_to_running(MutatorThread* self) {
   for (;;) {
     self->state.store(ThreadState::kRunning, std::memory_order_seq_cst);
     const uint32_t pw = self->poll_word.load(std::memory_order_seq_cst);
-    if (pw == 0) return;
+    if ((pw & kPollRequests) == 0) return;
     // Back to the safe state with the context captured on entry, then serve the request.
-    self->state.store(ThreadState::kNative, std::memory_order_seq_cst);
+    enter_safe_state(self, ThreadState::kNative);
     if (pw & kPollHandshake) run_own_handshake(self);
     if (pw & kPollStop) wait_until_stop_cleared(self);
   }
+}
+
+void enter_safe_state(MutatorThread* t, ThreadState s) {
+  t->state.store(s, std::memory_order_seq_cst);
+  // (seq_cst both sides: the stopper sets the flag, then reads the state before it
+  // sleeps; the futex compares the state again.)
+  if (t->stopper_waiting.load(std::memory_order_seq_cst))
+    wake_all_waiters(reinterpret_cast<const uint32_t*>(&t->state));
 }
 
 // Posts a poll request and makes the target's next allocation take the slow path.
@@ -158,18 +203,91 @@ void step_aside_while_stopping(const ThreadRegistry& registry) {
   }
 }
 
+void ThreadRegistry::maybe_preempt(MutatorThread* t, uint64_t now, uint64_t& next) {
+  if (preempt_delay_ns_ == kPreemptionOff || now < next) return;
+  if (send_preemption_signal(t)) preemption_signals_.fetch_add(1, std::memory_order_relaxed);
+  next = now + kPreemptionResendNs;
+}
+
+bool ThreadRegistry::set_no_preempt_if_any_preempted(MutatorThread* self) {
+  bool any = false;
+  for (MutatorThread* t : threads_)
+    if (t != self && t->state.load(std::memory_order_seq_cst) == ThreadState::kPreempted) any = true;
+  if (!any) return false;
+  for (MutatorThread* t : threads_) {
+    if (t == self) continue;
+    t->poll_word.fetch_or(kPollNoPreempt, std::memory_order_seq_cst);
+    if (t->waiting_in_handler.load(std::memory_order_seq_cst))
+      wake_all_waiters(reinterpret_cast<const uint32_t*>(&t->poll_word));
+  }
+  return true;
+}
+
 void ThreadRegistry::stop_the_world(MutatorThread* self) {
   registry_mu_.lock();
   stopping_.store(true, std::memory_order_relaxed);
+  const uint64_t requested = now_ns();
   {
     std::lock_guard<std::mutex> lock(park_mu_);
     for (MutatorThread* t : threads_)
       if (t != self) request_poll(t, kPollStop);
   }
-  for (MutatorThread* t : threads_) {
-    if (t == self) continue;
-    Backoff backoff;
-    while (t->state.load(std::memory_order_seq_cst) == ThreadState::kRunning) backoff.pause();
+  // Spin briefly; then sleep on a running thread's state word, which it wakes when it
+  // reaches a safe state - a stopper that keeps waking up to look would take the core
+  // that a preempted mutator needs to get there. Every thread still running once the
+  // delay has passed is signalled at once (not one after another as each stops: on a
+  // busy machine each of those waits can be a time slice).
+  constexpr uint64_t kSpinNs = 10'000;
+  constexpr uint64_t kMaxSleepNs = 200'000;
+  const bool preempt = preempt_delay_ns_ != kPreemptionOff;
+  uint64_t next_signal = preempt ? requested + preempt_delay_ns_ : kPreemptionOff;
+  // Backing off: a running thread may be blocked on a lock (a user's std::mutex) that a
+  // preempted thread holds - it cannot reach a poll, and the holder cannot run. So when
+  // the world has not stopped kBackOffAfterNs after preemption began and some thread is
+  // preempted, the preempted threads are let go (kPollNoPreempt: they return to their
+  // code and stop at a genuine poll, and no handler parks) for kBackOffForNs, and then
+  // preemption resumes. A deadlock becomes a delay.
+  constexpr uint64_t kBackOffAfterNs = 1'000'000, kBackOffForNs = 1'000'000;
+  uint64_t preempting_since = next_signal, backed_off_until = 0;
+  for (;;) {
+    MutatorThread* running = nullptr;
+    for (MutatorThread* t : threads_)
+      if (t != self && t->state.load(std::memory_order_seq_cst) == ThreadState::kRunning) {
+        running = t;
+        break;
+      }
+    if (!running) break;
+    const uint64_t now = now_ns();
+    if (backed_off_until != 0 && now >= backed_off_until) {
+      for (MutatorThread* t : threads_)
+        if (t != self) t->poll_word.fetch_and(~kPollNoPreempt, std::memory_order_seq_cst);
+      backed_off_until = 0;
+      preempting_since = next_signal = now;
+    } else if (preempt && backed_off_until == 0 && now >= preempting_since + kBackOffAfterNs &&
+               set_no_preempt_if_any_preempted(self)) {
+      backed_off_until = now + kBackOffForNs;
+      next_signal = kPreemptionOff;
+    }
+    if (now >= next_signal) {
+      for (MutatorThread* t : threads_) {
+        if (t == self || t->state.load(std::memory_order_seq_cst) != ThreadState::kRunning) continue;
+        uint64_t due = now;
+        maybe_preempt(t, now, due);
+      }
+      next_signal = now + kPreemptionResendNs;
+    }
+    if (now < requested + kSpinNs) {
+#if defined(__x86_64__)
+      __builtin_ia32_pause();
+#endif
+      continue;
+    }
+    const uint64_t sleep_ns = std::min(kMaxSleepNs, next_signal > now ? next_signal - now : uint64_t{1000});
+    running->stopper_waiting.store(true, std::memory_order_seq_cst);
+    if (running->state.load(std::memory_order_seq_cst) == ThreadState::kRunning)
+      wait_while_equal(reinterpret_cast<const uint32_t*>(&running->state), static_cast<uint32_t>(ThreadState::kRunning),
+                       sleep_ns);
+    running->stopper_waiting.store(false, std::memory_order_relaxed);
   }
   stopping_.store(false, std::memory_order_relaxed);
 }
@@ -177,7 +295,13 @@ void ThreadRegistry::stop_the_world(MutatorThread* self) {
 uint64_t ThreadRegistry::resume_the_world() {
   {
     std::lock_guard<std::mutex> lock(park_mu_);
-    for (MutatorThread* t : threads_) t->poll_word.fetch_and(~kPollStop, std::memory_order_seq_cst);
+    for (MutatorThread* t : threads_) {
+      t->poll_word.fetch_and(~(kPollStop | kPollNoPreempt), std::memory_order_seq_cst);
+      // (seq_cst on both sides: either this load sees the handler's flag, or the
+      // handler's next load of the poll word sees the bit cleared.)
+      if (t->waiting_in_handler.load(std::memory_order_seq_cst))
+        wake_all_waiters(reinterpret_cast<const uint32_t*>(&t->poll_word));
+    }
   }
   const auto released = std::chrono::steady_clock::now().time_since_epoch();
   registry_mu_.unlock();
@@ -185,7 +309,7 @@ uint64_t ThreadRegistry::resume_the_world() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(released).count());
 }
 
-void ThreadRegistry::handshake_all(MutatorThread* self, const HandshakeOp& user_op) {
+void ThreadRegistry::handshake_all(MutatorThread* self, const HandshakeOp& user_op, bool runs_anywhere) {
   // An operation that throws must not leave a thread's request pending: the first
   // exception is kept and rethrown to the requester once every thread is done.
   std::mutex error_mu;
@@ -198,12 +322,13 @@ void ThreadRegistry::handshake_all(MutatorThread* self, const HandshakeOp& user_
       if (!first_error) first_error = std::current_exception();
     }
   };
-  run_handshakes(self, op);
+  run_handshakes(self, op, runs_anywhere);
   if (first_error) std::rethrow_exception(first_error);
 }
 
-void ThreadRegistry::run_handshakes(MutatorThread* self, const HandshakeOp& op) {
+void ThreadRegistry::run_handshakes(MutatorThread* self, const HandshakeOp& op, bool runs_anywhere) {
   MutexLock lock(registry_mu_);
+  const uint64_t requested = now_ns();
   for (MutatorThread* t : threads_) {
     if (t == self) {
       NoHeapAccessScope no_heap(self);
@@ -213,14 +338,20 @@ void ThreadRegistry::run_handshakes(MutatorThread* self, const HandshakeOp& op) 
     {
       MutexLock hs(t->hs_mu);
       t->hs_op = &op;
+      t->hs_op_runs_anywhere = runs_anywhere;
       request_poll(t, kPollHandshake);
     }
     Backoff backoff;
+    uint64_t next_signal = runs_anywhere ? requested + preempt_delay_ns_ : kPreemptionOff;
     for (;;) {
       {
         MutexLock hs(t->hs_mu);
         if (t->hs_op == nullptr) break;  // the thread ran it at its poll
-        if (t->state.load(std::memory_order_seq_cst) != ThreadState::kRunning) {
+        const ThreadState st = t->state.load(std::memory_order_seq_cst);
+        // A preempted thread may be anywhere in its own code: safe only for an
+        // operation that runs anywhere.
+        if (st == ThreadState::kNative || st == ThreadState::kParked ||
+            (st == ThreadState::kPreempted && runs_anywhere)) {
           NoHeapAccessScope no_heap(self);
           op(*t);  // safe thread: it cannot leave the safe state while we hold hs_mu
           t->hs_op = nullptr;
@@ -228,6 +359,7 @@ void ThreadRegistry::run_handshakes(MutatorThread* self, const HandshakeOp& op) 
           break;
         }
       }
+      if (next_signal != kPreemptionOff) maybe_preempt(t, now_ns(), next_signal);
       backoff.pause();
     }
   }

@@ -6,6 +6,10 @@
 //             context (registers, scan start) was captured on entry. The collector does
 //             not wait for it.
 //   kParked   stopped at a safepoint for a pause; context captured.
+//   kPreempted stopped for a pause by asynchronous preemption, at an arbitrary
+//             instruction of its own code (gc/async_preemption.h); context captured in
+//             the signal handler. A pause treats it as kParked; a handshake that needs a
+//             genuine poll waits until it has polled.
 //
 // Poll word: each thread has its own (MutatorState::poll_word). kPollStop asks it to park,
 // kPollHandshake asks it to run a handshake operation. Running threads poll it with a
@@ -40,16 +44,24 @@
 #include <mutex>
 #include <vector>
 
+#include <pthread.h>
+
 #include "gc/stack_scanner.h"
+#include "shoal/internal/preemption.h"
 #include "shoal/internal/mutator.h"
 #include "shoal/internal/mutex.h"
 #include "shoal/object.h"
 
 namespace shoal::internal {
 
-enum class ThreadState : uint32_t { kRunning, kNative, kParked };
+enum class ThreadState : uint32_t { kRunning, kNative, kParked, kPreempted };
 inline constexpr uint32_t kPollStop = 1;
 inline constexpr uint32_t kPollHandshake = 2;
+// Not a request: "reach this stop at a genuine poll" - preempted threads leave their
+// handler and no handler parks (set while a stop backs off preemption; see
+// ThreadRegistry::stop_the_world). Cleared with kPollStop.
+inline constexpr uint32_t kPollNoPreempt = 4;
+inline constexpr uint32_t kPollRequests = kPollStop | kPollHandshake;
 
 struct MutatorThread;
 using HandshakeOp = std::function<void(MutatorThread&)>;
@@ -69,7 +81,21 @@ struct MutatorThread : MutatorState {
   std::vector<Object*> satb;
   Mutex hs_mu;
   const HandshakeOp* hs_op SHOAL_GUARDED_BY(hs_mu) = nullptr;
+  // The pending operation may run on the thread while it is preempted (the collector's
+  // SATB handshake); otherwise only at a genuine poll.
+  bool hs_op_runs_anywhere SHOAL_GUARDED_BY(hs_mu) = false;
+  // Asynchronous preemption (gc/async_preemption.h): the thread to signal, and whether
+  // its signal handler is waiting for kPollStop to clear (resume_the_world wakes it).
+  pthread_t native_thread{};
+  std::atomic<bool> waiting_in_handler{false};
+  // A thread stopping the world sleeps on `state` (a futex) while this thread runs;
+  // entering a safe state then wakes it (enter_safe_state).
+  std::atomic<bool> stopper_waiting{false};
 };
+
+// Stores a safe state (kNative, kParked, kPreempted) into t->state - seq_cst: one side
+// of the Dekker pair - and wakes a stopper sleeping on it.
+void enter_safe_state(MutatorThread* t, ThreadState s);
 
 MutatorThread* current_thread();  // null when unattached
 // Sets `bit` in t's poll word and zeroes its TLAB limits, so t reaches the slow path
@@ -120,13 +146,23 @@ class ThreadRegistry {
 
   // Safepoint slow path for a running thread with a non-zero poll word.
   void poll_slow(MutatorThread* self);
+  // The preemption signal handler's work on the interrupted thread `self` (conditions
+  // checked by the caller, gc/async_preemption.cc): park for a pending stop, run a
+  // pending operation that may run anywhere, return.
+  void serve_preemption(MutatorThread* self);
+  // Threads still running `delay_ns` after a stop (or a collector handshake) was
+  // requested get a preemption signal; called once, before any thread attaches.
+  void enable_async_preemption(uint64_t delay_ns) { preempt_delay_ns_ = delay_ns; }
+  bool async_preemption_enabled() const { return preempt_delay_ns_ != kPreemptionOff; }
+  uint64_t preemption_signals() const { return preemption_signals_.load(std::memory_order_relaxed); }
   // Runs f() with `self` in the native (safe) state, its context captured for the whole
   // call, and returns with `self` running again (having served any pending stop or
   // handshake on the way out).
   template <class F>
   void run_native(MutatorThread* self, F&& f) {
+    NoPreemptScope no_preempt;  // (the transitions; f itself runs in kNative)
     with_captured_context(self->context, [&] {
-      self->state.store(ThreadState::kNative, std::memory_order_seq_cst);
+      enter_safe_state(self, ThreadState::kNative);
       f();
       return_to_running(self);
     });
@@ -141,8 +177,11 @@ class ThreadRegistry {
   uint64_t resume_the_world() SHOAL_RELEASE(registry_mu_);
   // Runs op for every thread at a point where it is safe (see the file comment). `self`
   // is the requesting mutator, or null for a collector thread (the marker thread takes
-  // SATB buffers this way).
-  void handshake_all(MutatorThread* self, const HandshakeOp& op) SHOAL_EXCLUDES(registry_mu_);
+  // SATB buffers this way). With `runs_anywhere`, op may also run on a thread stopped by
+  // asynchronous preemption (and such a thread is signalled if it does not poll): for
+  // operations that need nothing but "not inside a no-preempt region".
+  void handshake_all(MutatorThread* self, const HandshakeOp& op, bool runs_anywhere = false)
+      SHOAL_EXCLUDES(registry_mu_);
 
   // In a pause (registry locked by the caller).
   const std::vector<MutatorThread*>& threads_in_pause() const SHOAL_NO_THREAD_SAFETY_ANALYSIS { return threads_; }
@@ -155,9 +194,22 @@ class ThreadRegistry {
 
  private:
   void return_to_running(MutatorThread* self);
-  void run_handshakes(MutatorThread* self, const HandshakeOp& op) SHOAL_EXCLUDES(registry_mu_);
+  void run_handshakes(MutatorThread* self, const HandshakeOp& op, bool runs_anywhere) SHOAL_EXCLUDES(registry_mu_);
   void wait_until_stop_cleared(MutatorThread* self);
-  void run_own_handshake(MutatorThread* self);
+  // Runs this thread's pending operation (only one that runs anywhere when
+  // `preempted`); true if it ran one.
+  bool run_own_handshake(MutatorThread* self, bool preempted = false);
+  // Signals `t` if asynchronous preemption is on and `now` has reached `next`; moves
+  // `next` on to the next resend.
+  void maybe_preempt(MutatorThread* t, uint64_t now, uint64_t& next);
+  // stop_the_world's back-off: sets kPollNoPreempt everywhere (waking the handlers) if
+  // some thread is preempted; false (and nothing set) if none is.
+  bool set_no_preempt_if_any_preempted(MutatorThread* self) SHOAL_REQUIRES(registry_mu_);
+
+  static constexpr uint64_t kPreemptionOff = ~uint64_t{0};
+  static constexpr uint64_t kPreemptionResendNs = 200'000;
+  uint64_t preempt_delay_ns_ = kPreemptionOff;
+  std::atomic<uint64_t> preemption_signals_{0};
 
   Mutex registry_mu_;
   std::vector<MutatorThread*> threads_ SHOAL_GUARDED_BY(registry_mu_);

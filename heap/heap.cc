@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "gc/async_preemption.h"
 #include "heap/heap_impl.h"
 #include "shoal/errors.h"
 #include "shoal/internal/check.h"
@@ -60,6 +61,8 @@ HeapImpl::HeapImpl(Heap* facade_in, const HeapOptions& opts)
       roots(facade_in),
       collector(*this) {
   reset_pacing(0);
+  if (opts.async_preemption && async_preemption_available())
+    threads.enable_async_preemption(uint64_t{opts.preemption_delay_us} * 1000);
 }
 
 HeapImpl::~HeapImpl() = default;
@@ -172,6 +175,7 @@ MutatorThread* require_this_heap(HeapImpl* heap, const char* what) {
 }  // namespace
 
 void Heap::start_collection() {
+  internal::NoPreemptScope no_preempt;
   MutatorThread* t = require_this_heap(impl_.get(), "Heap::start_collection");
   if (impl_->options.concurrent_marking)
     impl_->collector.start_concurrent_cycle(t, "requested", /*force=*/true);
@@ -180,7 +184,16 @@ void Heap::start_collection() {
 }
 
 void Heap::wait_for_collection() {
+  internal::NoPreemptScope no_preempt;
   impl_->collector.wait_for_concurrent_cycle(require_this_heap(impl_.get(), "Heap::wait_for_collection"));
+}
+
+bool Heap::async_preemption_active() const { return impl_->threads.async_preemption_enabled(); }
+
+std::string Heap::async_preemption_status() const {
+  if (impl_->threads.async_preemption_enabled()) return "active";
+  if (!impl_->options.async_preemption) return "off (HeapOptions::async_preemption = false)";
+  return std::string("unavailable: ") + internal::preemption_unavailable_reason();
 }
 
 bool Heap::is_marking() const { return impl_->collector.marking_concurrently(); }
@@ -202,6 +215,7 @@ size_t Heap::run_finalizers(size_t max) { return impl_->collector.finalizers().r
 size_t Heap::pending_finalizers() const { return impl_->collector.finalizers().pending(); }
 
 VerifyReport Heap::verify() {
+  internal::NoPreemptScope no_preempt;
   MutatorThread* t = internal::require_attached("Heap::verify");
   if (t->heap != impl_.get()) throw NotAttached("Heap::verify: the current thread is attached to another heap");
   return impl_->collector.verify(t);

@@ -41,6 +41,7 @@ class ClassTable {
 
   ClassId define(const ClassDescriptor& d) {
     validate(d);
+    internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
     std::lock_guard<std::mutex> lock(mu_);
     const size_t id = count_.load(std::memory_order_relaxed);
     if (id >= kMaxClasses) throw InvalidArgument("define_class: class table is full (2^24 classes)");

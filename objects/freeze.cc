@@ -126,6 +126,9 @@ void freeze(Value root) {
   internal::check_heap_access(self, "freeze");
   if (root.as_object()->is_frozen()) return;
   internal::HeapImpl& heap = *self->heap;
+  // The found objects sit in a C++ vector between polls: asynchronous preemption must
+  // not put a pause there (the settling handshakes are genuine polls, covered above).
+  internal::NoPreemptScope no_preempt;
 
   Freezer freezer(heap);
   std::vector<Object*> stack{root.as_object()};

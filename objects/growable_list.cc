@@ -189,6 +189,7 @@ void GrowableList::retire(RefArray* old, size_t count) {
   // on the current storage.
   Object* oo = Object::from_payload(old);
   Slot* slots = old->slots();
+  internal::NoPreemptScope no_preempt;  // the flag test decides for the whole loop
   if (internal::g_write_barrier_active.load(std::memory_order_relaxed) != 0) {
     for (size_t i = 0; i < count; ++i) internal::write_unchecked(oo, slots[i], internal::kHole);
   } else {

@@ -3,6 +3,7 @@
 // of it, and nests when the thread is already attached) and every exception into a
 // status code and message. Forced unwinding (pthread_exit, pthread_cancel inside a
 // callback: a foreign exception, with no C++ type) is let through, so the scopes' destructors detach the exiting thread.
+#include "shoal/internal/preemption.h"
 #include "shoal/shoal_c.h"
 
 #include <cxxabi.h>
@@ -157,6 +158,7 @@ int shoal_register_callback(shoal_group* group, const char* name, shoal_callback
   if (!group || !fn || !id_out)
     return fill(error, SHOAL_ERR_INVALID_ARGUMENT, "shoal_register_callback: group, fn and id_out are required");
   return guarded(error, [&]() -> int {
+    shoal::internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
     std::lock_guard<std::mutex> lock(group->mu);
     group->callbacks.push_back({name ? name : "", fn, user_data});
     *id_out = static_cast<uint32_t>(group->callbacks.size() - 1);
@@ -171,6 +173,7 @@ int shoal_call(shoal_group* group, uint32_t id, const int64_t* args, size_t narg
   InFlight counted(group);
   shoal_group::Callback cb;
   {
+    shoal::internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
     std::lock_guard<std::mutex> lock(group->mu);
     if (id >= group->callbacks.size())
       return fill(error, SHOAL_ERR_INVALID_ARGUMENT, "shoal_call: no callback with that id");

@@ -136,6 +136,9 @@ Value deep_copy(Value root, uint32_t owner) {
   if (!self) throw NotAttached("copy on a thread that is not attached to a heap");
   check_heap_access(self, "copy");
   HeapImpl& heap = *self->heap;
+  // Originals and copies sit in C++ vectors between polls (they become scratch roots
+  // only around the allocations): no asynchronous preemption in between.
+  NoPreemptScope no_preempt;
   CopyPlan plan;
   {
     // Breadth first, in index order: originals[k] is traced k-th (no work stack; a graph

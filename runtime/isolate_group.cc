@@ -57,6 +57,7 @@ void set_thread_isolate(const ThreadIsolateState& state) {
 bool IsolateImpl::acquire(bool wait) {
   const std::thread::id me = std::this_thread::get_id();
   {
+    internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
     std::lock_guard<std::mutex> lock(mu_);
     if (holder_ == std::thread::id()) {
       holder_ = me;
@@ -65,6 +66,7 @@ bool IsolateImpl::acquire(bool wait) {
     if (!wait) return false;
   }
   run_native([&] {
+    internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [&] { return holder_ == std::thread::id(); });
     holder_ = me;
@@ -74,6 +76,7 @@ bool IsolateImpl::acquire(bool wait) {
 
 void IsolateImpl::release() {
   {
+    internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
     std::lock_guard<std::mutex> lock(mu_);
     holder_ = std::thread::id();
   }
@@ -81,11 +84,13 @@ void IsolateImpl::release() {
 }
 
 bool IsolateImpl::held_by_me() const {
+  internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
   std::lock_guard<std::mutex> lock(mu_);
   return holder_ == std::this_thread::get_id();
 }
 
 bool IsolateImpl::is_entered() const {
+  internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
   std::lock_guard<std::mutex> lock(mu_);
   return holder_ != std::thread::id();
 }
@@ -116,6 +121,7 @@ GroupImpl::~GroupImpl() {
   std::vector<std::shared_ptr<SharedFieldState>> fields;
   std::vector<std::shared_ptr<PortState>> ports;
   {
+    internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& w : ports_)
       if (auto p = w.lock()) ports.push_back(std::move(p));
@@ -128,6 +134,7 @@ GroupImpl::~GroupImpl() {
   // Ports: close them and drop their queued messages (persistent handles of `heap`).
   for (auto& p : ports) {
     p->close_and_take();
+    internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
     std::lock_guard<std::mutex> lock(p->mu);
     p->group.store(nullptr, std::memory_order_release);
   }
@@ -136,6 +143,7 @@ GroupImpl::~GroupImpl() {
 }
 
 IsolateImpl& GroupImpl::create_isolate(std::string name) {
+  internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
   std::lock_guard<std::mutex> lock(mu_);
   if (isolates_.size() >= kMaxIsolates)
     throw InvalidArgument("create_isolate: the group already has 2^24 - 2 isolates");
@@ -146,6 +154,7 @@ IsolateImpl& GroupImpl::create_isolate(std::string name) {
 }
 
 IsolateImpl* GroupImpl::find_isolate(uint32_t id) const {
+  internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
   std::lock_guard<std::mutex> lock(mu_);
   if (id == 0 || id > isolates_.size()) return nullptr;
   return const_cast<IsolateImpl*>(&isolates_[id - 1]);
@@ -160,12 +169,14 @@ std::string GroupImpl::describe_isolate(uint32_t id) const {
 }
 
 size_t GroupImpl::register_global(std::shared_ptr<IsolatedGlobalDecl> decl) {
+  internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
   std::lock_guard<std::mutex> lock(mu_);
   globals_.push_back(decl);
   return globals_.size() - 1;
 }
 
 void GroupImpl::register_port(std::shared_ptr<PortState> port) {
+  internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
   std::lock_guard<std::mutex> lock(mu_);
   // Forget ports that are gone, so a long-lived group does not accumulate them.
   std::erase_if(ports_, [](const std::weak_ptr<PortState>& w) { return w.expired(); });
@@ -173,6 +184,7 @@ void GroupImpl::register_port(std::shared_ptr<PortState> port) {
 }
 
 void GroupImpl::register_field(std::shared_ptr<SharedFieldState> field) {
+  internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
   std::lock_guard<std::mutex> lock(mu_);
   fields_.push_back(std::move(field));
 }

@@ -28,6 +28,7 @@ struct PortState {
   std::deque<PersistentValue> close_and_take() {
     std::deque<PersistentValue> dropped;
     {
+      internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
       std::lock_guard<std::mutex> lock(mu);
       closed = true;
       dropped.swap(queue);

@@ -51,11 +51,13 @@ template <class Deadline>
 bool wait_for_message(PortState& s, PersistentValue& out, Deadline deadline, bool forever) {
   bool got = false;
   {
+    internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
     std::lock_guard<std::mutex> lock(s.mu);
     got = pop_locked(s, out);
     if (got || s.closed) return got;
   }
   run_native([&] {
+    internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
     std::unique_lock<std::mutex> lock(s.mu);
     auto ready = [&] { return !s.queue.empty() || s.closed; };
     if (forever) s.cv.wait(lock, ready);
@@ -75,6 +77,7 @@ void SendPort::send(Value value, SendMode mode) const {
   internal::GroupImpl* group = internal::live_group(s, "SendPort::send");
   internal::require_running(group->heap.impl(), "SendPort::send");
   {
+    internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
     std::lock_guard<std::mutex> lock(s.mu);
     if (s.closed) throw PortClosedError("SendPort::send: the port of isolate '" + s.owner->name + "' is closed");
   }
@@ -98,6 +101,7 @@ void SendPort::send(Value value, SendMode mode) const {
   }
   PersistentValue handle(group->heap, message);
   {
+    internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
     std::lock_guard<std::mutex> lock(s.mu);
     if (s.closed) throw PortClosedError("SendPort::send: the port of isolate '" + s.owner->name + "' is closed");
     s.queue.push_back(std::move(handle));
@@ -107,6 +111,7 @@ void SendPort::send(Value value, SendMode mode) const {
 
 bool SendPort::is_closed() const {
   if (!state_) return true;
+  internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
   std::lock_guard<std::mutex> lock(state_->mu);
   return state_->closed;
 }
@@ -147,6 +152,7 @@ std::optional<Value> ReceivePort::try_receive() {
   internal::require_receiver(*state_, "ReceivePort::try_receive");
   PersistentValue m;
   {
+    internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
     std::lock_guard<std::mutex> lock(state_->mu);
     if (!internal::pop_locked(*state_, m)) return std::nullopt;
   }
@@ -168,6 +174,7 @@ size_t ReceivePort::dispatch(const std::function<void(Value)>& handler, std::chr
 }
 
 size_t ReceivePort::pending() const {
+  internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
   std::lock_guard<std::mutex> lock(state_->mu);
   return state_->queue.size();
 }

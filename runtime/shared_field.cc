@@ -21,6 +21,7 @@ using internal::SharedFieldState;
 
 namespace internal {
 void SharedFieldState::detach_from_group() {
+  internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
   std::lock_guard<std::mutex> lock(mu);
   if (rooted) group.load(std::memory_order_relaxed)->heap.remove_root(&slot);
   rooted = false;
@@ -57,6 +58,7 @@ SharedField::SharedField(IsolateGroup& group, std::string name, std::function<Va
 }
 
 SharedField::~SharedField() {
+  internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
   std::lock_guard<std::mutex> lock(state_->mu);
   if (state_->rooted) state_->group.load(std::memory_order_relaxed)->heap.remove_root(&state_->slot);
   state_->rooted = false;
@@ -67,6 +69,7 @@ Value SharedField::get() const {
   internal::GroupImpl* g = group_for(s, "SharedField::get");
   if (s.phase.load(std::memory_order_acquire) == SharedFieldState::kDone) return s.slot.load();
   const std::thread::id me = std::this_thread::get_id();
+  internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
   std::unique_lock<std::mutex> lock(s.mu);
   if (s.phase.load(std::memory_order_relaxed) == SharedFieldState::kInitializing) {
     if (s.initializer_thread == me)
@@ -75,6 +78,7 @@ Value SharedField::get() const {
     std::exception_ptr error;
     lock.unlock();
     run_native([&] {
+      internal::NoPreemptScope no_preempt_wait_lock;  // (a running thread may wait for this lock)
       std::unique_lock<std::mutex> wait_lock(s.mu);
       s.cv.wait(wait_lock, [&] {
         return s.phase.load(std::memory_order_relaxed) == SharedFieldState::kDone || s.generation != generation;
@@ -95,6 +99,7 @@ Value SharedField::get() const {
     check_shareable(s, *g, v);
   } catch (...) {
     {
+      internal::NoPreemptScope no_preempt_relock;  // (a running thread may wait for this lock)
       std::lock_guard<std::mutex> relock(s.mu);
       if (s.phase.load(std::memory_order_relaxed) == SharedFieldState::kInitializing)
         s.phase.store(SharedFieldState::kUninitialized, std::memory_order_relaxed);
@@ -106,6 +111,7 @@ Value SharedField::get() const {
     throw;
   }
   {
+    internal::NoPreemptScope no_preempt_relock;  // (a running thread may wait for this lock)
     std::lock_guard<std::mutex> relock(s.mu);
     // A set() while the initializer ran wins: its value stays.
     if (s.phase.load(std::memory_order_relaxed) == SharedFieldState::kInitializing) {
@@ -123,6 +129,7 @@ void SharedField::set(Value value) {
   internal::GroupImpl* g = group_for(s, "SharedField::set");
   check_shareable(s, *g, value);
   {
+    internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
     std::lock_guard<std::mutex> lock(s.mu);
     g->heap.store_root(&s.slot, value);
     s.phase.store(SharedFieldState::kDone, std::memory_order_release);

@@ -62,6 +62,7 @@ void transfer_subgraph(Value root, uint32_t to_owner, bool safe, const char* wha
                            (where.mode == IsolateMode::kShared ? "in the shared isolate)" : "outside isolates)"));
   if (where.group->options.share_everything) return;  // nothing is owned
   HeapImpl& heap = *self->heap;
+  NoPreemptScope no_preempt;  // the owned set is a C++ vector between polls
   std::vector<Object*> objects;
   ObjectIndex index;
   collect_owned_set(heap, root, where.isolate->id, objects, index);
@@ -117,6 +118,7 @@ Value attach(DetachedGraph& graph) {
   internal::MutatorThread* self = internal::current_thread();
   internal::check_heap_access(self, "attach");
   const Value root = graph.state_->root.get();
+  internal::NoPreemptScope no_preempt;  // the owned set is a C++ vector between polls
   // Only the detached owner's objects move; everything else was the boundary at detach.
   if (!where.group->options.share_everything) {
     std::vector<Object*> objects;

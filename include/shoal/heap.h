@@ -51,6 +51,15 @@ struct HeapOptions {
   // the hardware threads, at least 1 (as Go's 25 % background utilisation). Pauses
   // (stop-the-world cycles and the final pause) mark with every hardware thread.
   unsigned marker_threads = 0;
+  // Asynchronous preemption (docs/safepoints.md): a thread still running
+  // preemption_delay_us after a pause asked it to stop - a loop that neither allocates
+  // nor calls safepoint() - is interrupted by a signal (SIGURG) and parked where it is,
+  // unless it is inside one of Shoal's indivisible sequences or in library code; then
+  // the signal is repeated. Off, or where unavailable (not Linux, ThreadSanitizer
+  // builds, a process with its own SIGURG handler, a static executable: see
+  // Heap::async_preemption_active), such a loop delays every pause until it polls.
+  bool async_preemption = true;
+  uint32_t preemption_delay_us = 10;
   // idle(): start a cycle early once this fraction of the pacing trigger is allocated.
   double idle_gc_fraction = 0.5;
   // Run the heap verifier after every collection; a failure throws HeapCorruption.
@@ -135,6 +144,8 @@ struct GcStats {
   size_t large_objects = 0, large_bytes = 0;
   size_t peak_footprint_bytes = 0;  // the largest footprint_bytes ever reached
   PauseHistogram pauses;            // every pause since the heap was created
+  PauseHistogram time_to_safepoint; // every pause's wait for the threads to stop
+  uint64_t preemption_signals = 0;  // asynchronous preemption signals sent (cumulative)
   std::vector<CycleRecord> recent;  // last (up to) 256 cycles, oldest first, in index order;
                                     // the newest index equals `collections`
 };
@@ -183,6 +194,11 @@ class Heap {
 
   GcStats stats() const;
   const HeapOptions& options() const;
+  // True when threads that do not poll are preempted by signal (HeapOptions::
+  // async_preemption, and available in this process); otherwise why not, in
+  // async_preemption_status().
+  bool async_preemption_active() const;
+  std::string async_preemption_status() const;
 
   // The last (up to 4096) cycles as Chrome trace-event JSON: pauses, time-to-safepoint,
   // marking (in the pause and concurrent), sweeping, one track per collecting thread.

@@ -65,6 +65,7 @@ class TaskGroup {
             return fn(std::forward<decltype(a)>(a)...);
           } catch (...) {
             {
+              internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
               std::lock_guard<std::mutex> lock(shared->mu);
               if (!shared->first_error) shared->first_error = std::current_exception();
             }
@@ -80,6 +81,7 @@ class TaskGroup {
     await_all();
     std::exception_ptr error;
     {
+      internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
       std::lock_guard<std::mutex> lock(shared_->mu);
       error = shared_->first_error;
     }

@@ -15,6 +15,7 @@
 #include <atomic>
 
 #include "shoal/internal/mutation_checks.h"
+#include "shoal/internal/preemption.h"
 #include "shoal/object.h"
 #include "shoal/value.h"
 
@@ -30,8 +31,12 @@ extern std::atomic<uint32_t> g_write_barrier_active;
 // While marking, only a store that overwrites a reference calls the slow path: an
 // initialising store into a fresh object (old value null) or over a small integer
 // deletes no snapshot edge, so it costs one load and a branch more than a plain store.
+//
+// The flag test and the store are one no-preempt region (internal/preemption.h): a
+// pause that switches marking on cannot fall between them.
 inline void write(Object* holder, Slot& slot, Value value) {
   internal::check_store(holder);
+  internal::NoPreemptScope no_preempt;
   if (internal::g_write_barrier_active.load(std::memory_order_relaxed) != 0) [[unlikely]] {
     const Value old_value = slot.load();
     if (old_value.is_object()) internal::write_barrier_slow(holder, &slot, old_value, value);
@@ -44,6 +49,7 @@ namespace internal {
 // makes into objects it is building - a deeply immutable instance's initialisation
 // (shoal::make_immutable), a deep copy's fresh objects.
 inline void write_unchecked(Object* holder, Slot& slot, Value value) {
+  NoPreemptScope no_preempt;
   if (g_write_barrier_active.load(std::memory_order_relaxed) != 0) [[unlikely]] {
     const Value old_value = slot.load();
     if (old_value.is_object()) write_barrier_slow(holder, &slot, old_value, value);
@@ -63,11 +69,13 @@ namespace internal {
 // compare-and-swap loop shading each candidate first. Either way a thread the barrier
 // refuses (NotAttached) is refused before the slot changes.
 inline Value compare_and_swap_unchecked(Object* holder, Slot& slot, Value expected, Value desired) {
+  NoPreemptScope no_preempt;
   if (g_write_barrier_active.load(std::memory_order_relaxed) != 0 && expected.is_object()) [[unlikely]]
     write_barrier_slow(holder, &slot, expected, desired);
   return SlotAccess::compare_exchange(slot, expected, desired);
 }
 inline Value exchange_unchecked(Object* holder, Slot& slot, Value desired) {
+  NoPreemptScope no_preempt;
   if (g_write_barrier_active.load(std::memory_order_relaxed) != 0) [[unlikely]] {
     // While marking: a compare-and-swap loop that shades each candidate before it can
     // be overwritten, so a thread the barrier refuses (not running) changes nothing.
@@ -111,6 +119,7 @@ inline Value exchange(Object* holder, Slot& slot, Value desired) {
 // is also why a weak slot in an object allocated during marking (never traced, so never
 // considered for clearing this cycle) cannot be left dangling.
 inline void write_weak(Slot& slot, Value value) {
+  internal::NoPreemptScope no_preempt;
   if (internal::g_write_barrier_active.load(std::memory_order_relaxed) != 0) [[unlikely]] {
     const Value old_value = slot.load();
     if (old_value.is_object()) internal::write_barrier_slow(nullptr, &slot, old_value, value);
@@ -119,6 +128,7 @@ inline void write_weak(Slot& slot, Value value) {
 }
 
 inline Value read_weak(const Slot& slot) {
+  internal::NoPreemptScope no_preempt;
   const Value v = slot.load();
   if (internal::g_write_barrier_active.load(std::memory_order_relaxed) != 0 && v.is_object()) [[unlikely]]
     internal::weak_barrier_slow(v);

@@ -13,6 +13,7 @@
 #include <new>
 
 #include "shoal/internal/mutator.h"
+#include "shoal/internal/preemption.h"
 #include "shoal/internal/size_classes.h"
 #include "shoal/object.h"
 
@@ -20,7 +21,10 @@ namespace shoal::internal {
 
 Object* allocate_slow(size_t bytes, uint64_t header_word);
 
+// The whole call is a no-preempt region (preemption.h): a pause never sees the cursor
+// moved past a cell without its header, nor retires the TLAB in the middle of a bump.
 inline Object* allocate(size_t bytes, uint64_t header_word) {
+  NoPreemptScope no_preempt;
   MutatorState* m = tls_mutator;
   if (bytes <= kMaxSmallSize && m != nullptr) [[likely]] {
     const size_t cls = size_class_of(bytes);

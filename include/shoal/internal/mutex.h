@@ -1,19 +1,35 @@
 // An annotated mutex (internal): std::mutex with Clang thread-safety capability
 // attributes, so fields can be declared SHOAL_GUARDED_BY(mu_) and checked at compile time.
+// Holding one is a no-preempt region (preemption.h): asynchronous preemption never
+// parks a thread that holds a lock a pause may need.
 #pragma once
 
 #include <condition_variable>
 #include <mutex>
 
+#include "shoal/internal/preemption.h"
 #include "shoal/thread_annotations.h"
 
 namespace shoal::internal {
 
 class SHOAL_CAPABILITY("mutex") Mutex {
  public:
-  void lock() SHOAL_ACQUIRE() { mu_.lock(); }
-  void unlock() SHOAL_RELEASE() { mu_.unlock(); }
-  bool try_lock() SHOAL_TRY_ACQUIRE(true) { return mu_.try_lock(); }
+  void lock() SHOAL_ACQUIRE() {
+    ++tls_no_preempt;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    mu_.lock();
+  }
+  void unlock() SHOAL_RELEASE() {
+    mu_.unlock();
+    leave_no_preempt_region();
+  }
+  bool try_lock() SHOAL_TRY_ACQUIRE(true) {
+    ++tls_no_preempt;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (mu_.try_lock()) return true;
+    leave_no_preempt_region();
+    return false;
+  }
   std::mutex& native() { return mu_; }
 
  private:
