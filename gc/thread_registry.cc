@@ -256,13 +256,19 @@ void ThreadRegistry::stop_the_world(MutatorThread* self) {
         running = t;
         break;
       }
-    if (!running) break;
+    // A preempted thread may be about to leave its handler because of kPollNoPreempt
+    // (woken, not yet kRunning): "all stopped" counts only once the bits are cleared
+    // and the states read again - a thread leaving stores kRunning and then rereads
+    // its poll word (the Dekker pair again), so it either shows up as running in the
+    // next round or sees the bit cleared and stays parked.
+    if (!running && backed_off_until == 0) break;
     const uint64_t now = now_ns();
-    if (backed_off_until != 0 && now >= backed_off_until) {
+    if (backed_off_until != 0 && (!running || now >= backed_off_until)) {
       for (MutatorThread* t : threads_)
         if (t != self) t->poll_word.fetch_and(~kPollNoPreempt, std::memory_order_seq_cst);
       backed_off_until = 0;
       preempting_since = next_signal = now;
+      if (!running) continue;  // read the states again
     } else if (preempt && backed_off_until == 0 && now >= preempting_since + kBackOffAfterNs &&
                set_no_preempt_if_any_preempted(self)) {
       backed_off_until = now + kBackOffForNs;

@@ -279,6 +279,9 @@ void Heap::store_root(Slot* slot, Value value) {
 namespace {
 // Detaches the calling thread (its outermost scope is ending, or it is exiting).
 void detach_current_thread(MutatorThread* t) {
+  // A pause retires every thread's TLABs and takes its SATB buffer: it must not fall in
+  // the middle of this thread doing the same.
+  internal::NoPreemptScope no_preempt;
   HeapImpl* h = t->heap;
   // A thread that switched stacks (fibers) may have left its own stack recorded as a
   // suspended root; once it detaches that stack is no root (and may soon be unmapped).
@@ -353,6 +356,7 @@ void run_native(const std::function<void()>& fn) {
 }
 
 [[gnu::noinline]] void switch_stack(void* new_stack_base, const void* save_area, size_t save_bytes) {
+  internal::NoPreemptScope no_preempt;  // the recorded stack and the real one change apart
   MutatorThread* t = internal::require_attached("switch_stack");
   internal::check_heap_access(t, "switch_stack");
   const uintptr_t entering = new_stack_base ? reinterpret_cast<uintptr_t>(new_stack_base) : t->own_stack_base;

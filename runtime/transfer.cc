@@ -56,13 +56,13 @@ void collect_owned_set(HeapImpl& heap, Value root, uint32_t owner, std::vector<O
 
 void transfer_subgraph(Value root, uint32_t to_owner, bool safe, const char* what) {
   MutatorThread* self = require_running_thread(what);
+  NoPreemptScope no_preempt;  // the owned set is a C++ vector between polls
   const ThreadIsolateState& where = tls_isolate;
   if (where.mode != IsolateMode::kIsolate)
     throw ThreadStateError(std::string(what) + ": only an isolate owns objects to transfer (the calling thread is " +
                            (where.mode == IsolateMode::kShared ? "in the shared isolate)" : "outside isolates)"));
   if (where.group->options.share_everything) return;  // nothing is owned
   HeapImpl& heap = *self->heap;
-  NoPreemptScope no_preempt;  // the owned set is a C++ vector between polls
   std::vector<Object*> objects;
   ObjectIndex index;
   collect_owned_set(heap, root, where.isolate->id, objects, index);
@@ -112,13 +112,15 @@ DetachedGraph detach(Value root, bool safe) {
 
 Value attach(DetachedGraph& graph) {
   if (!graph.state_) throw InvalidArgument("attach: the detached graph is empty (already attached, or moved from)");
+  // (Before the thread-local reference below: GCC's UBSan build otherwise sees a null
+  // reference after the scope's signal fence.)
+  internal::NoPreemptScope no_preempt;  // the owned set is a C++ vector between polls
   const internal::ThreadIsolateState& where = internal::tls_isolate;
   if (where.mode != internal::IsolateMode::kIsolate || where.group->serial != graph.state_->group_serial)
     throw ThreadStateError("attach: the calling thread must be in an isolate of the graph's group");
   internal::MutatorThread* self = internal::current_thread();
   internal::check_heap_access(self, "attach");
   const Value root = graph.state_->root.get();
-  internal::NoPreemptScope no_preempt;  // the owned set is a C++ vector between polls
   // Only the detached owner's objects move; everything else was the boundary at detach.
   if (!where.group->options.share_everything) {
     std::vector<Object*> objects;

@@ -7,6 +7,7 @@
 // hanging it.
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -154,6 +155,56 @@ TEST(AsyncPreemptionTest, BarrierHeavyLoopsSurviveConcurrentCycles) {
   EXPECT_TRUE(finished_while_spinning);
   EXPECT_EQ(errors.load(), 0u);
   EXPECT_GT(heap.stats().preemption_signals, 0u);
+}
+
+// A running thread blocked on a lock that a preempted thread holds (against the rules:
+// docs/safepoints.md says to wait inside run_native - but it happens) would deadlock the
+// pause: it is in libc, so it is never preempted, and the holder cannot run to release
+// the lock. The stopper backs off: preempted threads are let go for a while, the holder
+// releases the lock, and the pause completes.
+TEST(AsyncPreemptionTest, ABlockedWaiterOnAPreemptedHoldersLockDelaysThePauseButDoesNotDeadlockIt) {
+  Heap heap(verified_options());
+  if (!heap.async_preemption_active()) GTEST_SKIP() << heap.async_preemption_status();
+  constexpr int64_t kLength = 100;
+  std::mutex mu;
+  std::atomic<bool> holding{false}, release{false}, stop{false}, waiter_done{false};
+  std::atomic<int> gave_up{0};
+  std::thread holder([&] {
+    MutatorScope attach(heap);
+    Ref<Node> list = make_list(kLength);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      holding = true;
+      if (spin_until_stopped(release, [&] { (void)walk_sum(list); })) gave_up++;
+    }
+    if (spin_until_stopped(stop, [&] { (void)walk_sum(list); })) gave_up++;
+  });
+  std::thread waiter([&] {
+    MutatorScope attach(heap);
+    while (!holding.load()) std::this_thread::yield();
+    { std::lock_guard<std::mutex> lock(mu); }  // blocks while running (the misuse)
+    waiter_done = true;
+    while (!stop.load()) safepoint();
+  });
+  std::thread releaser([&] {
+    while (!holding.load()) std::this_thread::yield();
+    std::this_thread::sleep_for(100ms);
+    release = true;
+  });
+  MutatorScope attach(heap);
+  while (!holding.load()) std::this_thread::yield();
+  std::this_thread::sleep_for(10ms);  // the waiter is blocked on mu by now
+  heap.collect();  // completes once the holder, let go, has released mu
+  const bool finished_before_deadline = gave_up.load() == 0;
+  stop = true;
+  run_native([&] {
+    releaser.join();
+    holder.join();
+    waiter.join();
+  });
+  EXPECT_TRUE(finished_before_deadline);
+  EXPECT_TRUE(waiter_done.load());
+  EXPECT_EQ(heap.stats().collections, 1u);
 }
 
 }  // namespace
