@@ -222,9 +222,14 @@ size_t Collector::assist_marking(MutatorThread* self, size_t budget) {
 
 void Collector::mark_roots(Marker& marker) {
   std::vector<uintptr_t> words;
+  // Only words in the carved pages or the large-object index's range can be references
+  // (mark_conservative_batch's own test); the rest are dropped in the scanning loop.
+  const uintptr_t pages_begin = heap_.pages.carved_begin(), pages_end = heap_.pages.carved_end();
+  uintptr_t large_begin, large_end;
+  heap_.large.index_range(large_begin, large_end);
   auto scan_stack = [&](uintptr_t sp, uintptr_t base, std::span<const uintptr_t> registers) {
     words.clear();
-    scan_words(sp, base, [](void* v, uintptr_t w) { static_cast<std::vector<uintptr_t>*>(v)->push_back(w); }, &words);
+    collect_words_in_ranges(sp, base, pages_begin, pages_end, large_begin, large_end, words);
     words.insert(words.end(), registers.begin(), registers.end());
     marker.mark_conservative_batch(words);
   };

@@ -100,4 +100,15 @@ SHOAL_NO_SANITIZE_SCAN void scan_words(uintptr_t lo, uintptr_t hi, WordVisitor v
     visit(state, *reinterpret_cast<const volatile uintptr_t*>(a));
 }
 
+SHOAL_NO_SANITIZE_SCAN void collect_words_in_ranges(uintptr_t lo, uintptr_t hi, uintptr_t a_begin, uintptr_t a_end,
+                                                    uintptr_t b_begin, uintptr_t b_end, std::vector<uintptr_t>& out) {
+  lo = (lo + sizeof(uintptr_t) - 1) & ~(sizeof(uintptr_t) - 1);
+  const uintptr_t a_len = a_end - a_begin, b_len = b_end - b_begin;
+  for (uintptr_t a = lo; a + sizeof(uintptr_t) <= hi; a += sizeof(uintptr_t)) {
+    const uintptr_t w = *reinterpret_cast<const volatile uintptr_t*>(a);
+    if ((w - a_begin < a_len) | (w - b_begin < b_len)) [[unlikely]]
+      out.push_back(w);
+  }
+}
+
 }  // namespace shoal::internal

@@ -69,6 +69,11 @@ class LargeObjectSpace {
   bool index_may_contain(uintptr_t a) const {
     return !index_.empty() && a >= index_.front()->begin() && a < index_.back()->end();
   }
+  // The range index_may_contain accepts, [begin, end); empty when there is no index.
+  void index_range(uintptr_t& begin, uintptr_t& end) const {
+    begin = end = 0;
+    if (!index_.empty()) begin = index_.front()->begin(), end = index_.back()->end();
+  }
   // Pause only: frees unmarked objects, clears marks. Returns {freed bytes, freed count}.
   struct SweepResult {
     size_t freed_bytes = 0, freed_objects = 0, live_bytes = 0;

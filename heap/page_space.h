@@ -51,6 +51,9 @@ class PageSpace {
   }
 
   size_t carved_pages() const { return carved_.load(std::memory_order_acquire); }
+  // [begin, end) of the carved pages: is_carved(a) iff a lies in it.
+  uintptr_t carved_begin() const { return base_; }
+  uintptr_t carved_end() const { return base_ + (carved_pages() << kPageShift); }
   size_t max_pages() const { return max_pages_; }
   PageInfo& page_at(size_t i) const { return infos_[i]; }
 
