@@ -3,7 +3,8 @@
 // Threads attach with a MutatorScope (RAII) before they allocate or touch heap objects,
 // and detach when it ends. While attached, a thread is "running" and must reach a
 // safepoint now and then (every allocation slow path is one; shoal::safepoint() is an
-// explicit one). A thread that blocks or runs long native code does so inside
+// explicit one; on Linux a thread that does not is preempted by a signal -
+// HeapOptions::async_preemption). A thread that blocks or runs long native code does so inside
 // shoal::run_native(): the collector does not wait for it, and it must not touch heap
 // objects until run_native returns. docs/safepoints.md describes the protocol; docs/roots.md what keeps objects alive.
 //
