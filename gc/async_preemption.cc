@@ -25,6 +25,7 @@
 
 #if defined(__linux__) && (defined(__x86_64__) || defined(__aarch64__)) && !defined(SHOAL_TSAN_BUILD)
 #define SHOAL_ASYNC_PREEMPTION 1
+#include <dlfcn.h>
 #include <link.h>
 #include <linux/futex.h>
 #include <signal.h>
@@ -64,6 +65,26 @@ uintptr_t interrupted_pc(const void* ucontext) {
 #else
   return static_cast<uintptr_t>(uc->uc_mcontext.pc);
 #endif
+}
+
+uintptr_t interrupted_sp(const void* ucontext) {
+  const auto* uc = static_cast<const ucontext_t*>(ucontext);
+#if defined(__x86_64__)
+  return static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]);
+#else
+  return static_cast<uintptr_t>(uc->uc_mcontext.sp);
+#endif
+}
+
+// The handler runs on the thread's own stack, below the interrupted frame: not on an
+// alternate signal stack (another handler with SA_ONSTACK was interrupted - the signal
+// frame, holding the registers, would not be in the scanned range).
+bool on_own_stack(const MutatorThread* t, const void* ucontext) {
+  stack_t ss;
+  if (sigaltstack(nullptr, &ss) == 0 && (ss.ss_flags & SS_ONSTACK)) return false;
+  const auto here = reinterpret_cast<uintptr_t>(&ss);
+  const uintptr_t sp = interrupted_sp(ucontext);
+  return here < sp && sp < t->stack_base;
 }
 
 void preemption_handler(int, siginfo_t*, void* ucontext);
@@ -109,7 +130,7 @@ void preemption_handler(int, siginfo_t*, void* ucontext) {
   if (wants_preemption(t)) {
     if ((tls_no_preempt & ~kPreemptPending) != 0) {
       tls_no_preempt |= kPreemptPending;  // condition 2: park where the region ends
-    } else if (pc_in_own_code(interrupted_pc(ucontext))) {
+    } else if (pc_in_own_code(interrupted_pc(ucontext)) && on_own_stack(t, ucontext)) {
       t->heap->threads.serve_preemption(t);
     }
   }
@@ -137,6 +158,18 @@ void install() {
   if (g_range_count == 0) {
     g_unavailable = "the program's code could not be located";
     return;
+  }
+  // An allocator linked into the program itself (a static jemalloc/tcmalloc/mimalloc, a
+  // static sanitizer runtime, a replaced global operator new) runs in code condition 3
+  // cannot tell from the program's: a thread parked inside it could hold a lock the
+  // pause's own allocations need.
+  for (const char* name : {"malloc", "free", "_Znwm", "_ZdlPv"}) {
+    const void* f = dlsym(RTLD_DEFAULT, name);
+    if (f && pc_in_own_code(reinterpret_cast<uintptr_t>(f))) {
+      g_unavailable = "the memory allocator (malloc or operator new) is linked into the program's own code";
+      g_range_count = 0;
+      return;
+    }
   }
   struct sigaction sa {};
   sa.sa_sigaction = preemption_handler;

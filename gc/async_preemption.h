@@ -21,7 +21,9 @@
 //      that contains Shoal - not in libc, libstdc++, the allocator or the dynamic
 //      linker, which may hold locks that a pause needs (malloc's); and
 //   4. the thread has never switched to a fiber stack (its scan range is then only
-//      known at a poll).
+//      known at a poll), and the handler runs on the thread's own stack below the
+//      interrupted stack pointer (not on an alternate signal stack, which it would use
+//      if it interrupted another handler installed with SA_ONSTACK).
 //
 // Why parking there is sound. At an arbitrary instruction of user code:
 //   - Roots. The kernel saved every register of the interrupted code - general, vector
@@ -67,7 +69,10 @@
 // ucontext of the original interruption); when the process had its own SIGURG handler
 // before the first heap was created (Shoal does not take it over); in a statically
 // linked executable (libc is then in the executable's own code, so 3. cannot exclude
-// it); with HeapOptions::async_preemption = false. Polls still work everywhere.
+// it); when malloc, free or the global operator new/delete resolve into the program's
+// own code (a static allocator or sanitizer runtime, a replaced operator new: a thread
+// parked inside could hold a lock that the pause's own allocations need); with
+// HeapOptions::async_preemption = false. Polls still work everywhere.
 #pragma once
 
 #include <cstdint>

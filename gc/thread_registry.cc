@@ -365,7 +365,10 @@ void ThreadRegistry::run_handshakes(MutatorThread* self, const HandshakeOp& op, 
           break;
         }
       }
-      if (next_signal != kPreemptionOff) maybe_preempt(t, now_ns(), next_signal);
+      // (Only a thread still running: a signal to a thread in native code could interrupt
+      // a blocking call there with EINTR.)
+      if (next_signal != kPreemptionOff && t->state.load(std::memory_order_seq_cst) == ThreadState::kRunning)
+        maybe_preempt(t, now_ns(), next_signal);
       backoff.pause();
     }
   }
