@@ -17,7 +17,12 @@ class SHOAL_CAPABILITY("mutex") Mutex {
   void lock() SHOAL_ACQUIRE() {
     ++tls_no_preempt;
     std::atomic_signal_fence(std::memory_order_seq_cst);
-    mu_.lock();
+    try {
+      mu_.lock();
+    } catch (...) {  // (std::system_error: the region was never entered)
+      leave_no_preempt_region();
+      throw;
+    }
   }
   void unlock() SHOAL_RELEASE() {
     mu_.unlock();
