@@ -5,10 +5,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <thread>
 #include <climits>
 #include <cstring>
 #include <mutex>
+#include <thread>
 
 #include "gc/thread_registry.h"
 #include "heap/heap_impl.h"
@@ -58,33 +58,27 @@ bool pc_in_own_code(uintptr_t pc) {
   return false;
 }
 
-uintptr_t interrupted_pc(const void* ucontext) {
+// The interrupted code's program counter and stack pointer.
+struct Interrupted {
+  uintptr_t pc, sp;
+};
+Interrupted interrupted(const void* ucontext) {
   const auto* uc = static_cast<const ucontext_t*>(ucontext);
 #if defined(__x86_64__)
-  return static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]);
+  return {static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]), static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RSP])};
 #else
-  return static_cast<uintptr_t>(uc->uc_mcontext.pc);
-#endif
-}
-
-uintptr_t interrupted_sp(const void* ucontext) {
-  const auto* uc = static_cast<const ucontext_t*>(ucontext);
-#if defined(__x86_64__)
-  return static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]);
-#else
-  return static_cast<uintptr_t>(uc->uc_mcontext.sp);
+  return {static_cast<uintptr_t>(uc->uc_mcontext.pc), static_cast<uintptr_t>(uc->uc_mcontext.sp)};
 #endif
 }
 
 // The handler runs on the thread's own stack, below the interrupted frame: not on an
 // alternate signal stack (another handler with SA_ONSTACK was interrupted - the signal
 // frame, holding the registers, would not be in the scanned range).
-bool on_own_stack(const MutatorThread* t, const void* ucontext) {
+bool on_own_stack(const MutatorThread* t, uintptr_t interrupted_sp) {
   stack_t ss;
   if (sigaltstack(nullptr, &ss) == 0 && (ss.ss_flags & SS_ONSTACK)) return false;
   const auto here = reinterpret_cast<uintptr_t>(&ss);
-  const uintptr_t sp = interrupted_sp(ucontext);
-  return here < sp && sp < t->stack_base;
+  return here < interrupted_sp && interrupted_sp < t->stack_base;
 }
 
 void preemption_handler(int, siginfo_t*, void* ucontext);
@@ -98,21 +92,19 @@ int record_object(dl_phdr_info* info, size_t, void* data) {
   auto* state = static_cast<ScanState*>(data);
   const bool is_main = state->objects++ == 0;
   if (info->dlpi_name && std::strstr(info->dlpi_name, "libc.so")) state->saw_libc = true;
+  // Record the object's executable segments; keep them only if it is the main program
+  // or contains Shoal (this handler).
   const auto handler = reinterpret_cast<uintptr_t>(&preemption_handler);
+  const int first = g_range_count;
   bool contains_shoal = false;
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
-    const uintptr_t b = info->dlpi_addr + ph.p_vaddr;
-    if (handler >= b && handler < b + ph.p_memsz) contains_shoal = true;
-  }
-  if (!is_main && !contains_shoal) return 0;
   for (int i = 0; i < info->dlpi_phnum && g_range_count < kMaxRanges; ++i) {
     const ElfW(Phdr)& ph = info->dlpi_phdr[i];
     if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
     const uintptr_t b = info->dlpi_addr + ph.p_vaddr;
+    contains_shoal |= handler >= b && handler < b + ph.p_memsz;
     g_ranges[g_range_count++] = {b, b + ph.p_memsz};
   }
+  if (!is_main && !contains_shoal) g_range_count = first;
   return 0;
 }
 
@@ -130,7 +122,7 @@ void preemption_handler(int, siginfo_t*, void* ucontext) {
   if (wants_preemption(t)) {
     if ((tls_no_preempt & ~kPreemptPending) != 0) {
       tls_no_preempt |= kPreemptPending;  // condition 2: park where the region ends
-    } else if (pc_in_own_code(interrupted_pc(ucontext)) && on_own_stack(t, ucontext)) {
+    } else if (const Interrupted at = interrupted(ucontext); pc_in_own_code(at.pc) && on_own_stack(t, at.sp)) {
       t->heap->threads.serve_preemption(t);
     }
   }

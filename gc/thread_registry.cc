@@ -203,10 +203,8 @@ void step_aside_while_stopping(const ThreadRegistry& registry) {
   }
 }
 
-void ThreadRegistry::maybe_preempt(MutatorThread* t, uint64_t now, uint64_t& next) {
-  if (preempt_delay_ns_ == kPreemptionOff || now < next) return;
+void ThreadRegistry::signal_preemption(MutatorThread* t) {
   if (send_preemption_signal(t)) preemption_signals_.fetch_add(1, std::memory_order_relaxed);
-  next = now + kPreemptionResendNs;
 }
 
 bool ThreadRegistry::set_no_preempt_if_any_preempted(MutatorThread* self) {
@@ -276,9 +274,7 @@ void ThreadRegistry::stop_the_world(MutatorThread* self) {
     }
     if (now >= next_signal) {
       for (MutatorThread* t : threads_) {
-        if (t == self || t->state.load(std::memory_order_seq_cst) != ThreadState::kRunning) continue;
-        uint64_t due = now;
-        maybe_preempt(t, now, due);
+        if (t != self && t->state.load(std::memory_order_seq_cst) == ThreadState::kRunning) signal_preemption(t);
       }
       next_signal = now + kPreemptionResendNs;
     }
@@ -348,7 +344,8 @@ void ThreadRegistry::run_handshakes(MutatorThread* self, const HandshakeOp& op, 
       request_poll(t, kPollHandshake);
     }
     Backoff backoff;
-    uint64_t next_signal = runs_anywhere ? requested + preempt_delay_ns_ : kPreemptionOff;
+    const bool signal = runs_anywhere && preempt_delay_ns_ != kPreemptionOff;
+    uint64_t next_signal = signal ? requested + preempt_delay_ns_ : kPreemptionOff;
     for (;;) {
       {
         MutexLock hs(t->hs_mu);
@@ -367,8 +364,11 @@ void ThreadRegistry::run_handshakes(MutatorThread* self, const HandshakeOp& op, 
       }
       // (Only a thread still running: a signal to a thread in native code could interrupt
       // a blocking call there with EINTR.)
-      if (next_signal != kPreemptionOff && t->state.load(std::memory_order_seq_cst) == ThreadState::kRunning)
-        maybe_preempt(t, now_ns(), next_signal);
+      const uint64_t now = now_ns();
+      if (now >= next_signal && t->state.load(std::memory_order_seq_cst) == ThreadState::kRunning) {
+        signal_preemption(t);
+        next_signal = now + kPreemptionResendNs;
+      }
       backoff.pause();
     }
   }

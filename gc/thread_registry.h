@@ -199,9 +199,8 @@ class ThreadRegistry {
   // Runs this thread's pending operation (only one that runs anywhere when
   // `preempted`); true if it ran one.
   bool run_own_handshake(MutatorThread* self, bool preempted = false);
-  // Signals `t` if asynchronous preemption is on and `now` has reached `next`; moves
-  // `next` on to the next resend.
-  void maybe_preempt(MutatorThread* t, uint64_t now, uint64_t& next);
+  // Sends `t` the preemption signal (the callers decide when) and counts it.
+  void signal_preemption(MutatorThread* t);
   // stop_the_world's back-off: sets kPollNoPreempt everywhere (waking the handlers) if
   // some thread is preempted; false (and nothing set) if none is.
   bool set_no_preempt_if_any_preempted(MutatorThread* self) SHOAL_REQUIRES(registry_mu_);
