@@ -25,6 +25,29 @@ void write_barrier_slow(Object* holder, const Slot* slot, Value old_value, Value
   self->heap->collector.shade(self, old_value.as_object());
 }
 
+void remember_slow(Object* holder) {
+  // An old holder (neither young nor remembered) is about to hold a young reference.
+  MutatorThread* self = current_thread();
+  if (!self) throw NotAttached("write: a heap object written by a thread that is not attached");
+  check_heap_access(self, "write");
+  // The bit decides who records it: exactly one thread pushes each holder.
+  if ((holder->set_gc_bits(header::kRemembered) & header::kRemembered) != 0) return;
+  self->remembered.push_back(holder);
+}
+
+void remember_weak_slow(const Slot* slot) {
+  MutatorThread* self = current_thread();
+  if (!self) throw NotAttached("write_weak: a heap object written by a thread that is not attached");
+  check_heap_access(self, "write_weak");
+  // The holder is the object whose cell contains the slot (null for a slot outside the
+  // heap: a root, which the collector treats separately). An object still in a TLAB's
+  // unflushed run has no start bit yet and is not found: it is young (or, during
+  // marking, black - and a store made while marking needs no entry: the stored target
+  // is reachable from this thread's snapshot or new, so it is marked by the cycle's end).
+  Object* holder = self->heap->holder_of_slot(reinterpret_cast<uintptr_t>(slot));
+  if (holder && (holder->header_word() & header::kGenerationBits) == 0) remember_slow(holder);
+}
+
 void weak_barrier_slow(Value target) {
   // A weak read during marking: shade what it returns, so the strong reference the
   // caller now holds keeps its target this cycle (see shoal::read_weak).

@@ -64,7 +64,12 @@ uint64_t Collector::pause(MutatorThread* self, const char* name, F&& body) SHOAL
   std::abort();
 }
 
-Collector::Collector(HeapImpl& heap) : heap_(heap), sweeper_(heap) {
+Collector::Collector(HeapImpl& heap)
+    : heap_(heap), generational_(heap.options.generational && heap.options.concurrent_marking), sweeper_(heap) {
+  // A new heap's marks are trivially sticky (no object is marked): the first cycle may
+  // be young.
+  keep_marks_.store(generational_, std::memory_order_relaxed);
+  alloc_tags_.store(generational_ ? header::kYoung : 0, std::memory_order_relaxed);
   const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
   pause_workers_ = hw;
   concurrent_workers_ = heap.options.marker_threads != 0 ? heap.options.marker_threads : std::max(1u, hw / 4);
@@ -168,6 +173,9 @@ void Collector::torture(MutatorThread* self) {
     assist_marking(self, kTortureAssistBudget);
     return;
   }
+  // Generational: every third torture cycle is full, so both kinds interleave with the
+  // mutators at the finest grain.
+  if (generational_ && torture_cycles_.fetch_add(1, std::memory_order_relaxed) % 3 == 2) request_full_cycle();
   start_concurrent_cycle(self, "torture", /*force=*/true);
 }
 
@@ -307,7 +315,12 @@ void Collector::finish_lazy_sweep_in_pause() {
 void Collector::report_lazy_sweep(CycleRecord* current) {
   SweepResult r;
   if (!sweeper_.take_result(r)) return;
-  heap_.set_trigger_from_live(r.live_bytes + heap_.large.footprint_bytes());
+  const size_t live = r.live_bytes + heap_.large.footprint_bytes();
+  heap_.set_trigger_from_live(live);
+  if (generational_) {  // the exact size of the old generation (every survivor is marked)
+    old_estimate_.store(live, std::memory_order_relaxed);
+    if (!last_cycle_young_.load(std::memory_order_relaxed)) live_after_full_.store(live, std::memory_order_relaxed);
+  }
   MutexLock lock(stats_mu_);
   // A record still in its final pause (`current`) adds its freed bytes to the totals
   // when record_cycle records it; adding them here too would count them twice.
@@ -331,6 +344,13 @@ void Collector::run_cycle_in_pause(MutatorThread* self, CycleRecord& record) {
   record.threads = threads.size();
   for (MutatorThread* t : threads) heap_.retire_all_tlabs(t);
   heap_.large.build_index_in_pause();
+  if (generational_) {
+    // Always full: from no marks, and the remembered set is moot.
+    if (keep_marks_.load(std::memory_order_relaxed)) clear_all_marks_in_pause();
+    for (Object* o : take_remembered_in_pause()) o->clear_gc_bits(header::kRemembered);
+    clear_stale_remembered();
+    young_ = false;
+  }
 
   const uint64_t mark_start = now_ns();
   record.mark_start_ns = since_start(mark_start);
@@ -347,6 +367,7 @@ void Collector::run_cycle_in_pause(MutatorThread* self, CycleRecord& record) {
   record.mark_ns = sweep_start - mark_start;
   record.objects_marked = totals.objects_marked;
   record.bytes_marked = totals.bytes_traced;
+  end_generation_in_pause(record.bytes_marked, 0);  // (decides whether the sweep keeps marks)
 
   const SweepResult swept = sweep_in_pause(heap_);
   record.sweep_ns = now_ns() - sweep_start;
@@ -357,18 +378,19 @@ void Collector::run_cycle_in_pause(MutatorThread* self, CycleRecord& record) {
 
 // ---- Concurrent cycles -------------------------------------------------------------
 
-void Collector::start_concurrent_cycle(MutatorThread* self, const char* cause, bool force) {
+void Collector::start_concurrent_cycle(MutatorThread* self, const char* cause, bool force, bool full) {
   // The initial pause needs the last cycle's sweep finished (mark bits clear). Sweep what
   // is left here, on the requesting thread, not in the pause - and again if a final
   // pause handed out new pages to sweep while this thread waited for the lock.
   for (bool retry = true; retry;) {
     sweep_leftovers(self);
     retry = false;
-    start_concurrent_cycle_locked(self, cause, force, retry);
+    start_concurrent_cycle_locked(self, cause, force, full, retry);
   }
 }
 
-void Collector::start_concurrent_cycle_locked(MutatorThread* self, const char* cause, bool force, bool& retry) {
+void Collector::start_concurrent_cycle_locked(MutatorThread* self, const char* cause, bool force, bool full,
+                                              bool& retry) {
   with_collector_lock(self, [&] {
     {
       MutexLock lock(work_mu_);
@@ -389,6 +411,7 @@ void Collector::start_concurrent_cycle_locked(MutatorThread* self, const char* c
     // Threads are started before the pause: starting one can fail, and a pause must not
     // throw. (The marker thread waits for cycle_ready_.)
     if (!marker_thread_.joinable()) marker_thread_ = std::thread([this] { marker_thread_main(); });
+    if (full) request_full_cycle();  // (read only by the initial pause, under gc_mu_)
     const uint64_t t0 = now_ns();
     record.start_ns = since_start(t0);
     record.initial_pause_ns = pause(self, "initial pause", [&] {
@@ -399,6 +422,10 @@ void Collector::start_concurrent_cycle_locked(MutatorThread* self, const char* c
       for (MutatorThread* t : threads) heap_.retire_all_tlabs(t);
       heap_.large.build_index_in_pause();
       const uint64_t mark_start = now_ns();
+      std::vector<Object*> remembered;
+      begin_generation_in_pause(remembered);  // young or full
+      record.young = young_;
+      record.remembered = remembered_in_cycle_;
       Marker roots(heap_);
       mark_roots(roots);  // the snapshot
       record.mark_ns = now_ns() - mark_start;
@@ -411,6 +438,7 @@ void Collector::start_concurrent_cycle_locked(MutatorThread* self, const char* c
         cycle_active_ = true;
         std::vector<Object*> grey = roots.take_grey();
         grey_.insert(grey_.end(), grey.begin(), grey.end());
+        grey_.insert(grey_.end(), remembered.begin(), remembered.end());
       }
     }) - t0;
     {
@@ -471,6 +499,7 @@ void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
       hook = trace_hook_;
       cycle_ready_ = false;
     }
+    clear_stale_remembered();  // a full cycle's remembered set (gc/generations.cc)
     MarkTotals totals;
     // Concurrent marking, then termination rounds: take the SATB buffers by handshake
     // and drain again until little is left for the final pause.
@@ -562,10 +591,13 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
     const size_t assist_bytes = assist_bytes_.exchange(0, std::memory_order_relaxed);
     record.objects_marked += totals.objects_marked + assist_marked_.exchange(0, std::memory_order_relaxed);
     record.bytes_marked = totals.bytes_traced + assist_bytes;
+    const size_t black_bytes =
+        heap_.allocated_since_cycle() - std::min(allocated_at_start_, heap_.allocated_since_cycle());
+    end_generation_in_pause(record.bytes_marked, black_bytes);  // before the sweeps: marks kept?
     // Large objects are swept here; pages are handed to the lazy sweeper, so this pause
     // does not grow with the heap. The cycle record's live/freed bytes cover the large
     // objects; the pages' figures reach GcStats when their sweep completes.
-    const auto large = heap_.large.sweep_in_pause(heap_.options.poison_freed_memory);
+    const auto large = heap_.large.sweep_in_pause(heap_.options.poison_freed_memory, sweep_keeps_marks());
     heap_.release(large.freed_bytes);
     sweeper_.begin_in_pause();
     record.sweep_ns = now_ns() - sweep_start;
@@ -573,7 +605,8 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
     record.freed_bytes = large.freed_bytes;
     record.sweep_complete = false;
     heap_.note_runway(heap_.allocated_since_cycle() - std::min(allocated_at_start_, heap_.allocated_since_cycle()));
-    heap_.reset_pacing(record.bytes_marked);  // estimate until the sweep reports
+    // An estimate until the sweep reports: a young cycle marked only the young survivors.
+    heap_.reset_pacing(generational_ ? old_estimate_.load(std::memory_order_relaxed) : record.bytes_marked);
     if (heap_.options.verify_after_gc) {
       sweeper_.finish();  // the verifier needs exact allocation state
       report_lazy_sweep(&record);
@@ -673,6 +706,7 @@ void Collector::record_cycle(const CycleRecord& record) {
   const uint64_t longest =
       record.concurrent ? std::max(record.initial_pause_ns, record.final_pause_ns) : record.pause_ns;
   if (longest > totals_.max_pause_ns) totals_.max_pause_ns = longest;
+  if (record.young) totals_.young_collections++;
   if (record.concurrent) {
     totals_.pauses.record(record.initial_pause_ns);
     totals_.pauses.record(record.final_pause_ns);

@@ -118,8 +118,9 @@ class Collector {
   // otherwise a stop-the-world collection.
   void torture(MutatorThread* self);
   // Starts a concurrent cycle (unless one is under way and, without `force`, unless the
-  // pacing trigger has been reached). Returns after the initial pause.
-  void start_concurrent_cycle(MutatorThread* self, const char* cause, bool force);
+  // pacing trigger has been reached). Returns after the initial pause. With `full` it
+  // traces the whole heap; else it is young if the marks are sticky (generations).
+  void start_concurrent_cycle(MutatorThread* self, const char* cause, bool force, bool full = false);
   void wait_for_concurrent_cycle(MutatorThread* self) SHOAL_EXCLUDES(work_mu_);
   // Heap::idle: marking, sweeping or an early cycle within roughly `budget`.
   bool idle(MutatorThread* self, std::chrono::nanoseconds budget);
@@ -148,7 +149,20 @@ class Collector {
   // Testing hook: runs on the marker thread after each object it traces concurrently.
   void set_concurrent_trace_hook(std::function<void(Object*)> hook) SHOAL_EXCLUDES(work_mu_);
   // Testing: starts a concurrent cycle now, whatever the pacing trigger says.
-  void start_concurrent_cycle_for_testing(MutatorThread* self) { start_concurrent_cycle(self, "requested", true); }
+  void start_concurrent_cycle_for_testing(MutatorThread* self) { start_concurrent_cycle(self, "requested", true, true); }
+  void start_young_cycle_for_testing(MutatorThread* self) { start_concurrent_cycle(self, "requested", true, false); }
+
+  // Generational collection (HeapOptions::generational; docs/gc.md, "Generations").
+  // True while marks are sticky: the sweep under way (or the last one) keeps the
+  // survivors' mark bits, so the next concurrent cycle may be young. Written in pauses.
+  bool sweep_keeps_marks() const { return keep_marks_.load(std::memory_order_acquire); }
+  // The GC bits a thread attaching now ORs into the headers it allocates (kYoung, or 0
+  // while marking runs). Written in pauses; read under the registry lock at attach.
+  uint64_t allocation_tags() const { return alloc_tags_.load(std::memory_order_relaxed); }
+  // Gives t's remembered-set buffer to the collector (a detaching thread's entries).
+  void hand_over_remembered(MutatorThread* t) SHOAL_EXCLUDES(work_mu_);
+  // The next concurrent cycle traces the whole heap (the pacer's choice otherwise).
+  void request_full_cycle() { full_requested_.store(true, std::memory_order_relaxed); }
   void wait_for_concurrent_cycle_for_testing(MutatorThread* self) { wait_for_concurrent_cycle(self); }
   // Testing: the next pause throws std::bad_alloc at its start (an injected failure).
   void inject_pause_fault_for_testing() { pause_fault_for_testing_.store(true, std::memory_order_relaxed); }
@@ -194,7 +208,7 @@ class Collector {
   // Sweeps the pages the last concurrent cycle left unswept, on the calling (running)
   // thread, polling between pages: so that the next pause does not have to.
   void sweep_leftovers(MutatorThread* self);
-  void start_concurrent_cycle_locked(MutatorThread* self, const char* cause, bool force, bool& retry);
+  void start_concurrent_cycle_locked(MutatorThread* self, const char* cause, bool force, bool full, bool& retry);
   void marker_thread_main();
   // Drains the grey list with the concurrent marker threads until it stays empty.
   void drain_grey_concurrently(MarkTotals& totals, const std::function<void(Object*)>* hook)
@@ -224,6 +238,7 @@ class Collector {
   uint64_t since_start(uint64_t ns) const { return ns - created_ns_; }
 
   HeapImpl& heap_;
+  const bool generational_;  // HeapOptions::generational (with concurrent marking)
   const uint64_t created_ns_ = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
           .count());
@@ -258,6 +273,34 @@ class Collector {
   std::atomic<size_t> assist_marked_{0};   // this cycle's: marked by assists
   std::atomic<size_t> assist_bytes_{0};    // this cycle's: bytes traced by assists
   size_t allocated_at_start_ = 0;  // allocation count at the initial pause (pauses only)
+
+  // Generational state (gc/generations.cc).
+  // In a pause: the remembered set of every thread and of detached ones, emptied.
+  std::vector<Object*> take_remembered_in_pause() SHOAL_EXCLUDES(work_mu_);
+  // Initial pause, before the roots: young or full. A young cycle's remembered holders
+  // come back in `remembered_grey` (to join the grey list); a full cycle clears the
+  // marks if they are sticky.
+  void begin_generation_in_pause(std::vector<Object*>& remembered_grey);
+  // Final (or stop-the-world) pause, marking done: decides whether the sweep keeps the
+  // marks (the next cycle young) and turns young allocation back on.
+  void end_generation_in_pause(size_t bytes_marked, size_t black_bytes);
+  // A full cycle's stale remembered holders: their bits cleared off the pause (marker).
+  void clear_stale_remembered() SHOAL_EXCLUDES(work_mu_);
+  void set_allocation_tags_in_pause(uint64_t tags);
+  void clear_all_marks_in_pause();
+  std::atomic<bool> keep_marks_{false};
+  std::atomic<uint64_t> alloc_tags_{0};
+  std::atomic<bool> full_requested_{false};
+  std::atomic<uint64_t> torture_cycles_{0};
+  bool young_ = false;             // the cycle under way is young (written in pauses)
+  std::atomic<bool> last_cycle_young_{false};  // the newest cycle (its sweep reports) was young
+  size_t remembered_in_cycle_ = 0; // the young cycle's remembered holders (its record)
+  // Pacing of full cycles: bytes live after the newest full cycle, and bytes marked
+  // (old) now - estimated in the final pause, exact when a sweep reports.
+  std::atomic<size_t> live_after_full_{0};
+  std::atomic<size_t> old_estimate_{0};
+  std::vector<Object*> remembered_ SHOAL_GUARDED_BY(work_mu_);        // from detached threads
+  std::vector<Object*> stale_remembered_ SHOAL_GUARDED_BY(work_mu_);  // a full cycle's
   std::atomic<size_t> throttle_waits_{0};
   std::atomic<size_t> finalizers_queued_{0};  // since the last on_finalizers_pending call
   std::vector<Slot*> assist_weak_slots_ SHOAL_GUARDED_BY(work_mu_);  // found by assists

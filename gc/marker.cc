@@ -215,6 +215,10 @@ size_t Marker::drain_some(size_t max_objects, const std::function<void(Object*)>
     head = (head + 1) % kPrefetchDepth;
     --count;
     bytes_traced_ += cell_bytes(*heap_, o);
+    // Traced: no longer young, and off the remembered set if it was on it (the
+    // generational bits; the header line is being read for the trace anyway).
+    if ((o->header_word() & header::kGenerationBits) != 0) [[unlikely]]
+      o->clear_gc_bits(header::kGenerationBits);
     visitor.set_holder(o);
     model.trace(o, visitor);
     ++traced;

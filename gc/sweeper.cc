@@ -20,7 +20,7 @@ struct PageSweep {
   size_t freed_cells = 0;
 };
 
-PageSweep sweep_page(PageInfo& page, bool poison) {
+PageSweep sweep_page(PageInfo& page, bool poison, bool keep_marks) {
   PageSweep r;
   const size_t allocated_before = page.alloc_bits.count();
   if (page.mark_bits.find_next(0) == kGranulesPerPage) {
@@ -69,7 +69,7 @@ PageSweep sweep_page(PageInfo& page, bool poison) {
   SHOAL_DCHECK(allocated_before >= r.live_cells);
   r.freed_cells = allocated_before - r.live_cells;
   page.alloc_bits.copy_from(page.mark_bits);
-  page.mark_bits.clear_all();
+  if (!keep_marks) page.mark_bits.clear_all();  // (kept: the survivors are old)
   page.runs = head;
   page.dirty = true;
   page.live_bytes = r.live_cells * page.cell_size;
@@ -84,7 +84,7 @@ SweepResult sweep_one_page(HeapImpl& heap, PageInfo& page) {
   SweepResult result;
   const bool poison = heap.options.poison_freed_memory;
   SHOAL_DCHECK(page.state != PageState::kOwned && page.state != PageState::kFree);
-  const PageSweep s = sweep_page(page, poison);
+  const PageSweep s = sweep_page(page, poison, heap.collector.sweep_keeps_marks());
   result.freed_bytes = s.freed_cells * page.cell_size;
   result.live_bytes = s.live_cells * page.cell_size;
   if (s.live_cells == 0) {
@@ -154,7 +154,7 @@ SweepResult sweep_in_pause(HeapImpl& heap) {
   } else {
     result = sweep_range(heap, 0, n);
   }
-  const auto large = heap.large.sweep_in_pause(heap.options.poison_freed_memory);
+  const auto large = heap.large.sweep_in_pause(heap.options.poison_freed_memory, heap.collector.sweep_keeps_marks());
   result.freed_bytes += large.freed_bytes;
   result.live_bytes += large.live_bytes;
   heap.release(large.freed_bytes);

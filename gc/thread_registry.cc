@@ -17,6 +17,7 @@
 #endif
 
 #include "gc/async_preemption.h"
+#include "heap/heap_impl.h"
 #include "shoal/errors.h"
 
 namespace shoal::internal {
@@ -77,6 +78,7 @@ MutatorThread* ThreadRegistry::attach(HeapImpl* heap) {
   t->native_thread = pthread_self();
   t->stack_base = t->own_stack_base = stack.hi;
   MutexLock lock(registry_mu_);
+  t->alloc_tags = heap->collector.allocation_tags();  // (pauses change it under this lock)
   t->index = next_index_++;
   threads_.push_back(t);
   return t;

@@ -79,6 +79,9 @@ struct MutatorThread : MutatorState {
   // SATB buffer: objects this thread's write barrier shaded grey during concurrent
   // marking, handed to the marker in batches (and in the final pause).
   std::vector<Object*> satb;
+  // Remembered-set buffer: old objects this thread's write barrier saw store a young
+  // reference (gc/generations.cc); taken in the initial pause, handed over at detach.
+  std::vector<Object*> remembered;
   Mutex hs_mu;
   const HandshakeOp* hs_op SHOAL_GUARDED_BY(hs_mu) = nullptr;
   // The pending operation may run on the thread while it is preempted (the collector's

@@ -6,6 +6,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "gc/marker.h"
 #include "gc/stack_scanner.h"
 #include "heap/heap_impl.h"
 
@@ -15,7 +16,7 @@ namespace {
 
 class Verifier {
  public:
-  explicit Verifier(HeapImpl& heap) : heap_(heap) {}
+  explicit Verifier(HeapImpl& heap) : heap_(heap), sticky_(heap.collector.sweep_keeps_marks()) {}
 
   VerifyReport run() {
     check_pages();
@@ -42,7 +43,16 @@ class Verifier {
     for (size_t i = 0; i < pages.carved_pages(); ++i) {
       PageInfo& p = pages.page_at(i);
       ++report_.pages_checked;
-      if (p.mark_bits.count() != 0) fail("page %zu: mark bits set outside a cycle", i);
+      if (!sticky_) {
+        if (p.mark_bits.count() != 0) fail("page %zu: mark bits set outside a cycle", i);
+      } else {
+        // Sticky marks (generations): marked cells are old objects, so allocated.
+        for (size_t g = p.mark_bits.find_next(0); g < kGranulesPerPage; g = p.mark_bits.find_next(g + 1))
+          if (!p.alloc_bits.test(g)) {
+            fail("page %zu: mark bit %zu on a cell that holds no object (a freed object still old)", i, g);
+            break;
+          }
+      }
       if (p.state == PageState::kFree) {
         if (p.alloc_bits.count() != 0) fail("page %zu: free page has allocated cells", i);
         if (poison && p.dirty) check_poison(i, p.start + sizeof(FreeRun), p.start + kPageSize);
@@ -100,7 +110,8 @@ class Verifier {
     heap_.large.for_each([&](LargeObject& l) {
       if (!seen.insert(&l).second) fail("large object %p registered twice", static_cast<void*>(l.object()));
       if (l.magic != LargeObject::kMagic) fail("large object %p has a bad record", static_cast<void*>(l.object()));
-      if (l.mark.load(std::memory_order_relaxed)) fail("large object %p marked outside a cycle", static_cast<void*>(l.object()));
+      if (!sticky_ && l.mark.load(std::memory_order_relaxed))
+        fail("large object %p marked outside a cycle", static_cast<void*>(l.object()));
     });
   }
 
@@ -146,6 +157,7 @@ class Verifier {
                     static_cast<void*>(holder), i, static_cast<void*>(val.as_object()));
             continue;
           }
+          v->check_generation(holder, val, "strong");
           v->push(val.as_object());
         }
       }
@@ -153,11 +165,16 @@ class Verifier {
       // collector clears it in the pause that finds its target dead.
       void visit_weak(const Slot& slot) override {
         const Value val = slot.load();
-        if (val.is_object() && !v->heap_.is_allocated_object_start(val.as_object()))
+        if (val.is_object() && !v->heap_.is_allocated_object_start(val.as_object())) {
           v->fail("object %p has a weak slot pointing at %p, which is not an allocated object (not cleared when "
                   "its target died)",
                   static_cast<void*>(holder), static_cast<void*>(val.as_object()));
+          return;
+        }
+        v->check_generation(holder, val, "weak");
       }
+      // (Ephemerons: SlotVisitor's default reports the key as weak and the value as
+      // strong, which is what the checks above need.)
     } slot_check;
     slot_check.v = this;
 
@@ -179,11 +196,34 @@ class Verifier {
         fail("large object %p (%zu bytes) overflows its allocation", static_cast<void*>(o), size);
       }
       slot_check.holder = o;
+      check_generation_bits(o);
       model.trace(o, slot_check);
     }
   }
 
+  // The generational invariant (gc/generations.cc), checked on every reachable object
+  // while marks are sticky: a marked (old) object is not young, an unmarked one is; an
+  // old object with a reference to an unmarked (young) object is remembered.
+  void check_generation(Object* holder, Value target, const char* kind) {
+    if (!holder_old_ || holder_remembered_ || !target.is_object()) return;
+    if (!Marker::is_marked(heap_, target.as_object()))
+      fail("old object %p has a %s reference to young object %p but is not on the remembered set",
+           static_cast<void*>(holder), kind, static_cast<void*>(target.as_object()));
+  }
+  void check_generation_bits(Object* o) {
+    holder_old_ = sticky_ && Marker::is_marked(heap_, o);
+    const uint64_t h = o->header_word();
+    holder_remembered_ = (h & header::kRemembered) != 0;
+    if (!sticky_) return;
+    if (holder_old_ && (h & header::kYoung) != 0)
+      fail("object %p is marked (old) but still has the young bit", static_cast<void*>(o));
+    if (!holder_old_ && (h & header::kYoung) == 0)
+      fail("object %p is unmarked (young) but has no young bit: a barrier would miss it", static_cast<void*>(o));
+  }
+
   HeapImpl& heap_;
+  const bool sticky_;
+  bool holder_old_ = false, holder_remembered_ = false;
   VerifyReport report_;
   size_t failures_ = 0;
   std::unordered_set<Object*> visited_;

@@ -69,7 +69,7 @@ Object* allocate_slow(size_t bytes, uint64_t header_word) {
   MutatorThread* self = current_thread();
   if (!self) throw_not_attached();
   check_heap_access(self, "allocation");
-  header_word |= self->owner_bits;
+  header_word |= self->owner_bits;  // (alloc_tags: at the store - a pause below may change them)
   HeapImpl& heap = *self->heap;
   if (self->poll_word.load(std::memory_order_relaxed) != 0) heap.threads.poll_slow(self);
   if (const uint32_t n = heap.options.gc_torture_interval; n != 0 && ++self->torture_polls % n == 0)
@@ -90,7 +90,7 @@ Object* HeapImpl::allocate_small_slow(MutatorThread* self, size_t cls, uint64_t 
   }
   const uintptr_t p = t.cursor;
   t.cursor = p + cell;
-  return new (reinterpret_cast<void*>(p)) Object(header_word);
+  return new (reinterpret_cast<void*>(p)) Object(header_word | self->alloc_tags);
 }
 
 bool HeapImpl::refill(MutatorThread* self, size_t cls) {
@@ -207,7 +207,7 @@ Object* HeapImpl::allocate_large(MutatorThread* self, size_t bytes, uint64_t hea
   auto attempt = [&] {
     for (int decommitted = 0; decommitted < 2; ++decommitted) {
       if (try_reserve(total)) {
-        if ((o = large.allocate(bytes, header_word))) {
+        if ((o = large.allocate(bytes, header_word | self->alloc_tags))) {
           if (collector.marking_concurrently()) LargeObject::of(o)->mark.store(1, std::memory_order_relaxed);  // black
           note_allocated(total);
           return true;

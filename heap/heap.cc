@@ -113,6 +113,18 @@ Object* HeapImpl::object_containing(uintptr_t a) const {
   return l ? l->object() : nullptr;
 }
 
+Object* HeapImpl::holder_of_slot(uintptr_t a) const {
+  if (pages.contains(a)) {
+    if (!pages.is_carved(a)) return nullptr;
+    const PageInfo& page = pages.page_of(a);
+    const size_t cell = (a - reinterpret_cast<uintptr_t>(page.start)) / page.cell_size;
+    if (!page.alloc_bits.test(cell * page.cell_granules)) return nullptr;
+    return reinterpret_cast<Object*>(page.start + cell * page.cell_size);
+  }
+  LargeObject* l = large.find_containing_any(a);
+  return l ? l->object() : nullptr;
+}
+
 bool HeapImpl::is_allocated_object_start(const Object* o) const {
   const auto a = reinterpret_cast<uintptr_t>(o);
   if (a % kObjectAlignment != 0) return false;
@@ -174,11 +186,11 @@ MutatorThread* require_this_heap(HeapImpl* heap, const char* what) {
 }
 }  // namespace
 
-void Heap::start_collection() {
+void Heap::start_collection(CollectionScope scope) {
   internal::NoPreemptScope no_preempt;
   MutatorThread* t = require_this_heap(impl_.get(), "Heap::start_collection");
   if (impl_->options.concurrent_marking)
-    impl_->collector.start_concurrent_cycle(t, "requested", /*force=*/true);
+    impl_->collector.start_concurrent_cycle(t, "requested", /*force=*/true, scope == CollectionScope::kFull);
   else
     impl_->collector.collect(t, "explicit");
 }
@@ -288,6 +300,7 @@ void detach_current_thread(MutatorThread* t) {
   if (t->switched_stacks) h->roots.forget_stack(t->own_stack_base);
   h->retire_all_tlabs(t);
   h->collector.hand_over_satb(t);  // grey objects in its buffer must not leave with it
+  h->collector.hand_over_remembered(t);  // nor old holders of young references
   internal::tls_mutator = nullptr;
   h->threads.detach(t);
 }

@@ -71,6 +71,11 @@ class HeapImpl {
   // The allocated object containing address a (small or large, interior pointers too),
   // or null. Pause only (the large-object index is built at the start of each pause).
   Object* object_containing(uintptr_t a) const;
+  // Any time, from a running thread: the object holding a slot at address a, where the
+  // caller knows a lies in a live object or outside the heap (the weak barrier); null
+  // outside the heap or for an object its TLAB has not flushed yet. Reads only what a
+  // live object's page keeps fixed (cell size) and the atomic start bits.
+  Object* holder_of_slot(uintptr_t a) const;
   bool is_allocated_object_start(const Object* o) const;
 
   // Allocation slow paths (heap/allocator.cc).

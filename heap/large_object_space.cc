@@ -94,13 +94,17 @@ LargeObject* LargeObjectSpace::find_containing(uintptr_t a) const {
   return (a >= l->begin() && a < l->end()) ? l : nullptr;
 }
 
-LargeObjectSpace::SweepResult LargeObjectSpace::sweep_in_pause(bool poison) {
+void LargeObjectSpace::clear_marks_in_pause() {
+  for (LargeObject* l = head_; l; l = l->next) l->mark.store(0, std::memory_order_relaxed);
+}
+
+LargeObjectSpace::SweepResult LargeObjectSpace::sweep_in_pause(bool poison, bool keep_marks) {
   SweepResult r;
   LargeObject* l = head_;
   while (l) {
     LargeObject* next = l->next;
     if (l->mark.load(std::memory_order_relaxed)) {
-      l->mark.store(0, std::memory_order_relaxed);
+      if (!keep_marks) l->mark.store(0, std::memory_order_relaxed);
       r.live_bytes += l->allocation_bytes;
     } else {
       if (l->prev) l->prev->next = l->next;

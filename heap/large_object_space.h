@@ -74,11 +74,14 @@ class LargeObjectSpace {
     begin = end = 0;
     if (!index_.empty()) begin = index_.front()->begin(), end = index_.back()->end();
   }
-  // Pause only: frees unmarked objects, clears marks. Returns {freed bytes, freed count}.
+  // Pause only: frees unmarked objects; clears the survivors' marks unless `keep_marks`
+  // (generational: survivors stay marked, i.e. old). Returns {freed bytes, freed count}.
   struct SweepResult {
     size_t freed_bytes = 0, freed_objects = 0, live_bytes = 0;
   };
-  SweepResult sweep_in_pause(bool poison) SHOAL_NO_THREAD_SAFETY_ANALYSIS;
+  SweepResult sweep_in_pause(bool poison, bool keep_marks) SHOAL_NO_THREAD_SAFETY_ANALYSIS;
+  // Pause only: clears every mark (a full cycle after sticky marks).
+  void clear_marks_in_pause() SHOAL_NO_THREAD_SAFETY_ANALYSIS;
 
   size_t count() const { return count_.load(std::memory_order_relaxed); }
   size_t footprint_bytes() const { return bytes_.load(std::memory_order_relaxed); }

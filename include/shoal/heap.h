@@ -47,6 +47,14 @@ struct HeapOptions {
   // start_collection() and idle(). Explicit collect() and heap-limit collections stay
   // stop-the-world. Off: every collection is stop-the-world.
   bool concurrent_marking = true;
+  // Generational collection without moving (docs/gc.md, "Generations"; needs
+  // concurrent_marking): survivors keep their mark bits ("sticky"), so a young cycle
+  // traces only what was allocated since the last cycle, from the roots and the
+  // remembered set (old objects the write barrier saw store a young reference), and
+  // sweeps what of it died. A full cycle runs once the old generation has grown by
+  // full_gc_growth x its size after the last full cycle (and for collect()).
+  bool generational = true;
+  double full_gc_growth = 0.5;
   // Marker threads for concurrent marking (Shoal's own work-sharing pool,
   // gc/parallel_marker.h). 0 = a quarter of
   // the hardware threads, at least 1 (as Go's 25 % background utilisation). Pauses
@@ -91,6 +99,9 @@ struct CycleRecord {
   uint64_t time_to_safepoint_ns = 0;
   uint64_t mark_ns = 0, sweep_ns = 0;  // in the pause(s)
   bool concurrent = false;          // marked concurrently between two pauses
+  bool young = false;               // a young cycle: traced what was allocated since the
+                                    // last cycle, from the roots and remembered set
+  size_t remembered = 0;            // young cycles: remembered holders traced as roots
   uint64_t initial_pause_ns = 0;    // concurrent cycles: the root-snapshot pause
   uint64_t final_pause_ns = 0;      // concurrent cycles: the termination pause
   uint64_t final_time_to_safepoint_ns = 0;  // concurrent cycles: of the final pause
@@ -147,6 +158,7 @@ struct GcStats {
   PauseHistogram pauses;            // every pause since the heap was created
   PauseHistogram time_to_safepoint; // every pause's wait for the threads to stop
   uint64_t preemption_signals = 0;  // asynchronous preemption signals sent (cumulative)
+  uint64_t young_collections = 0;   // of `collections`, young cycles (generational)
   std::vector<CycleRecord> recent;  // last (up to) 256 cycles, oldest first, in index order;
                                     // the newest index equals `collections`
 };
@@ -165,6 +177,12 @@ struct VerifyReport {
   std::string summary() const;
 };
 
+// What Heap::start_collection traces. kFull: the whole heap (every unreachable object
+// is found). kYoung: with generational collection on and the marks sticky, only what was
+// allocated since the last cycle (from the roots and the remembered set; old garbage
+// waits for a full cycle); otherwise full.
+enum class CollectionScope { kFull, kYoung };
+
 class Heap {
  public:
   explicit Heap(HeapOptions options = {});
@@ -176,8 +194,9 @@ class Heap {
   void collect();
   // Starts a concurrent collection now, unless one is under way, and returns after its
   // initial (root-snapshot) pause; marking and sweeping go on in the background. With
-  // concurrent_marking off it is collect(). The calling thread must be attached.
-  void start_collection();
+  // concurrent_marking off it is collect(). The calling thread must be attached. Full
+  // unless `scope` asks for a young cycle (CollectionScope); pacing chooses by itself.
+  void start_collection(CollectionScope scope = CollectionScope::kFull);
   // Waits, as a blocked thread (it does not hold up pauses), until no concurrent
   // collection is under way. The calling thread must be attached.
   void wait_for_collection();

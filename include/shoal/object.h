@@ -12,9 +12,18 @@
 //                                           refused from now on, but is_frozen() waits
 //                                           until the whole graph is claimed
 //                  29..31 reserved for the sharing model
-//   bits 32..39  GC bits: written only at allocation or inside a pause, never by the
-//                marker (marking uses side bitmaps, so marking and header updates
-//                never race). 32 = has finaliser (reserved), rest reserved.
+//   bits 32..39  GC bits (marking itself uses side bitmaps, never the header):
+//                  32 has finaliser (reserved)
+//                  33 young      - allocated since the last cycle, not yet traced by
+//                                  one (set at allocation outside concurrent marking;
+//                                  cleared, atomically, when a marker traces it)
+//                  34 remembered - an old object on the remembered set: the write
+//                                  barrier recorded it when it stored a young
+//                                  reference into it (set by the barrier, cleared
+//                                  when a marker traces it or a full cycle drops it)
+//                  35..39 reserved
+//                The generational invariant (barriers/write_barrier.h) is stated in
+//                terms of these two bits and the mark bits.
 //   bits 40..63  owner isolate id (0 = none / the shared isolate), for isolation checks
 //
 // The payload follows the header; for variable-length classes (reference arrays, byte
@@ -46,6 +55,9 @@ inline constexpr uint64_t kImmutableMask = kDeeplyImmutable | kFrozen | kFreezin
 // An object with any of these tags may cross isolates by reference: is_shareable().
 inline constexpr uint64_t kShareableMask = kDeeplyImmutable | kTriviallyShareable | kFrozen;
 inline constexpr uint64_t kHasFinalizer = uint64_t{1} << 32;
+inline constexpr uint64_t kYoung = uint64_t{1} << 33;
+inline constexpr uint64_t kRemembered = uint64_t{1} << 34;
+inline constexpr uint64_t kGenerationBits = kYoung | kRemembered;
 inline constexpr uint64_t kOwnerShift = 40;
 inline constexpr uint64_t kOwnerMask = ((uint64_t{1} << 24) - 1) << kOwnerShift;
 
@@ -80,6 +92,11 @@ class Object {
   uint32_t owner() const { return header::owner_of(header_word()); }
   // Sets sharing tags (never clears them).
   void add_tags(uint64_t tags) { header_.fetch_or(tags & header::kTagMask, std::memory_order_acq_rel); }
+  // The generational bits (young, remembered): set_gc_bits returns the word before.
+  uint64_t set_gc_bits(uint64_t bits) {
+    return header_.fetch_or(bits & header::kGenerationBits, std::memory_order_relaxed);
+  }
+  void clear_gc_bits(uint64_t bits) { header_.fetch_and(~(bits & header::kGenerationBits), std::memory_order_relaxed); }
 
   // Moves the object to another owner isolate (transfer, attach): one atomic update of
   // the owner bits, leaving the class, tags and GC bits as they are.

@@ -6,10 +6,13 @@
 // object (InvalidMutabilityError) or into a mutable object another isolate owns
 // (IncorrectDereferenceError / IsolationError) - the slot is left unchanged.
 //
-// The barrier's fast path is one relaxed load of a global flag and one predictable
-// branch. The flag is off unless a collector is marking concurrently with mutators
-// (HeapOptions::concurrent_marking); then the slow path shades the overwritten value
-// (SATB). barriers/write_barrier.h explains why that keeps concurrent marking correct.
+// The barrier has two parts. SATB: one relaxed load of a global flag and one predictable
+// branch; the flag is off unless a collector is marking concurrently with mutators
+// (HeapOptions::concurrent_marking), and then the slow path shades the overwritten value.
+// Generational: storing a reference to a young object into an object that is neither
+// young nor already remembered puts the holder on the remembered set (a test of the
+// holder's header word - the line the mutation check just read - and, for an old
+// holder, of the value's). barriers/write_barrier.h explains why both are enough.
 #pragma once
 
 #include <atomic>
@@ -26,6 +29,18 @@ extern std::atomic<uint32_t> g_write_barrier_active;
 // the flag load and branch themselves; docs/performance.md).
 [[gnu::cold]] void write_barrier_slow(Object* holder, const Slot* slot, Value old_value, Value new_value);
 [[gnu::cold]] void weak_barrier_slow(Value target);
+[[gnu::cold]] void remember_slow(Object* holder);
+[[gnu::cold]] void remember_weak_slow(const Slot* slot);
+
+// The generational barrier (barriers/write_barrier.h): a young holder (most stores:
+// initialising fresh objects) or one already remembered exits on the first test; an old
+// holder storing a young reference goes on the remembered set.
+inline void remember_if_old_to_young(Object* holder, Value value) {
+  if (!value.is_object()) return;
+  if ((holder->header_word() & header::kGenerationBits) != 0) return;
+  if ((value.as_object()->header_word() & header::kYoung) == 0) [[likely]] return;
+  remember_slow(holder);
+}
 }  // namespace internal
 
 // While marking, only a store that overwrites a reference calls the slow path: an
@@ -41,6 +56,7 @@ inline void write(Object* holder, Slot& slot, Value value) {
     const Value old_value = slot.load();
     if (old_value.is_object()) internal::write_barrier_slow(holder, &slot, old_value, value);
   }
+  internal::remember_if_old_to_young(holder, value);
   internal::SlotAccess::store(slot, value);
 }
 
@@ -54,6 +70,7 @@ inline void write_unchecked(Object* holder, Slot& slot, Value value) {
     const Value old_value = slot.load();
     if (old_value.is_object()) write_barrier_slow(holder, &slot, old_value, value);
   }
+  remember_if_old_to_young(holder, value);
   SlotAccess::store(slot, value);
 }
 }  // namespace internal
@@ -72,10 +89,12 @@ inline Value compare_and_swap_unchecked(Object* holder, Slot& slot, Value expect
   NoPreemptScope no_preempt;
   if (g_write_barrier_active.load(std::memory_order_relaxed) != 0 && expected.is_object()) [[unlikely]]
     write_barrier_slow(holder, &slot, expected, desired);
+  remember_if_old_to_young(holder, desired);  // (a failed swap leaves a harmless entry)
   return SlotAccess::compare_exchange(slot, expected, desired);
 }
 inline Value exchange_unchecked(Object* holder, Slot& slot, Value desired) {
   NoPreemptScope no_preempt;
+  remember_if_old_to_young(holder, desired);
   if (g_write_barrier_active.load(std::memory_order_relaxed) != 0) [[unlikely]] {
     // While marking: a compare-and-swap loop that shades each candidate before it can
     // be overwritten, so a thread the barrier refuses (not running) changes nothing.
@@ -118,12 +137,20 @@ inline Value exchange(Object* holder, Slot& slot, Value desired) {
 // does (it may keep a weakly held target one cycle longer; nothing else changes). That
 // is also why a weak slot in an object allocated during marking (never traced, so never
 // considered for clearing this cycle) cannot be left dangling.
+//
+// Generationally, a weak slot is a slot like any other: a young target stored into an old
+// holder puts the holder on the remembered set, so a young cycle traces it, records the
+// weak slot and clears it if the target dies. write_weak has no holder: storing a young
+// target takes the slow path, which finds the holder from the slot's address (rare: weak
+// slots are written when weak tables and cells are, not in tight loops).
 inline void write_weak(Slot& slot, Value value) {
   internal::NoPreemptScope no_preempt;
   if (internal::g_write_barrier_active.load(std::memory_order_relaxed) != 0) [[unlikely]] {
     const Value old_value = slot.load();
     if (old_value.is_object()) internal::write_barrier_slow(nullptr, &slot, old_value, value);
   }
+  if (value.is_object() && (value.as_object()->header_word() & header::kYoung) != 0) [[unlikely]]
+    internal::remember_weak_slow(&slot);
   internal::SlotAccess::store(slot, value);
 }
 

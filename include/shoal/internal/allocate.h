@@ -2,7 +2,7 @@
 //
 // About 8 instructions when the size is a compile-time constant: load the thread's
 // record from TLS, check the TLAB has room, bump, store the header (with the owner bits
-// of the thread's isolate OR-ed in). The room check is
+// of the thread's isolate and the young bit OR-ed in). The room check is
 // also the safepoint poll: another thread requests one by zeroing `limit` (mutator.h). The memory handed
 // out is already zeroed (the slow path zeroes a whole run when it takes it), so every
 // reference field starts out null. Anything else - no TLAB, empty TLAB, a large object,
@@ -33,7 +33,7 @@ inline Object* allocate(size_t bytes, uint64_t header_word) {
     const uintptr_t p = t.cursor;
     if (p + cell <= t.limit.load(std::memory_order_relaxed)) [[likely]] {
       t.cursor = p + cell;
-      return new (reinterpret_cast<void*>(p)) Object(header_word | m->owner_bits);
+      return new (reinterpret_cast<void*>(p)) Object(header_word | m->owner_bits | m->alloc_tags);
     }
   }
   return allocate_slow(bytes, header_word);

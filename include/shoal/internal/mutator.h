@@ -47,6 +47,10 @@ struct MutatorState {
   // every header it allocates: objects record their owner without a store of their own.
   // Equal to tls_owner_key (mutation_checks.h); 0 outside isolates.
   uint64_t owner_bits = 0;
+  // GC bits OR-ed into every header it allocates: header::kYoung while generational
+  // collection is on and no concurrent marking runs (objects allocated during marking
+  // are black, hence old); 0 otherwise. Changed only in pauses (and at attach).
+  uint64_t alloc_tags = 0;
   // Non-zero when the thread must enter the safepoint slow path: a stop-the-world
   // request or a pending handshake. Polled with a relaxed load.
   std::atomic<uint32_t> poll_word{0};
