@@ -1,0 +1,323 @@
+// Generations without moving (gc/generations.cc): sticky mark bits, the young header
+// bit and the remembered set. Every test runs with the verifier after each cycle, which
+// checks the generational invariant (an old object holding a young reference is on the
+// remembered set) besides reachability.
+#include <atomic>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "gc/collector.h"
+#include "heap/heap_impl.h"
+#include "tests/test_support.h"
+
+namespace shoal::test {
+namespace {
+
+class GenerationsTest : public ::testing::Test {
+ protected:
+  static HeapOptions options() {
+    HeapOptions o;
+    o.verify_after_gc = true;
+    o.min_gc_trigger = size_t{64} << 20;  // only the cycles the tests start
+    return o;
+  }
+  static CycleRecord run_cycle(Heap& heap, CollectionScope scope) {
+    heap.start_collection(scope);
+    heap.wait_for_collection();
+    return heap.stats().recent.back();
+  }
+  static CycleRecord young_cycle(Heap& heap) {
+    CycleRecord r = run_cycle(heap, CollectionScope::kYoung);
+    EXPECT_TRUE(r.young) << "marks were sticky: the cycle should have been young";
+    return r;
+  }
+  static CycleRecord full_cycle(Heap& heap) {
+    CycleRecord r = run_cycle(heap, CollectionScope::kFull);
+    EXPECT_FALSE(r.young);
+    return r;
+  }
+  static void expect_ok(Heap& heap) {
+    const VerifyReport r = heap.verify();  // (also finishes the lazy sweep)
+    EXPECT_TRUE(r.ok) << r.summary();
+  }
+  static bool young(const Object* o) { return o->has_tag(header::kYoung); }
+  static bool remembered(const Object* o) { return o->has_tag(header::kRemembered); }
+};
+
+TEST_F(GenerationsTest, NewObjectsAreYoungAndSurvivorsOld) {
+  Heap heap(options());
+  MutatorScope attach(heap);
+  Persistent<Node> kept(heap, make<Node>());
+  EXPECT_TRUE(young(kept.get().object()));
+  young_cycle(heap);
+  EXPECT_FALSE(young(kept.get().object())) << "a survivor is old";
+  Ref<Node> fresh = make<Node>();
+  EXPECT_TRUE(young(fresh.object()));
+  EXPECT_EQ(heap.stats().young_collections, 1u);
+}
+
+TEST_F(GenerationsTest, OffMeansNoYoungBitsAndOnlyFullCycles) {
+  HeapOptions o = options();
+  o.generational = false;
+  Heap heap(o);
+  MutatorScope attach(heap);
+  Persistent<Node> kept(heap, make<Node>());
+  EXPECT_FALSE(young(kept.get().object()));
+  const CycleRecord r = run_cycle(heap, CollectionScope::kYoung);
+  EXPECT_FALSE(r.young);
+  EXPECT_EQ(heap.stats().young_collections, 0u);
+}
+
+TEST_F(GenerationsTest, TheBarrierRemembersOldHoldersOfYoungReferencesOnly) {
+  Heap heap(options());
+  MutatorScope attach(heap);
+  Persistent<Node> old_a(heap, make<Node>()), old_b(heap, make<Node>()), old_c(heap, make<Node>());
+  full_cycle(heap);
+  ASSERT_FALSE(young(old_a.get().object()));
+  // Old into old: nothing to remember.
+  old_a.get().set(&Node::left, old_b.get());
+  EXPECT_FALSE(remembered(old_a.get().object()));
+  // Young into young: nothing either.
+  Ref<Node> y1 = make<Node>(), y2 = make<Node>();
+  y1.set(&Node::left, y2);
+  EXPECT_FALSE(remembered(y1.object()));
+  // Young into old: remembered, once.
+  old_a.get().set(&Node::right, y1);
+  EXPECT_TRUE(remembered(old_a.get().object()));
+  EXPECT_EQ(internal::current_thread()->remembered.size(), 1u);
+  old_a.get().set(&Node::right, y2);
+  EXPECT_EQ(internal::current_thread()->remembered.size(), 1u);
+  // The atomic stores take the same barrier.
+  old_b.get().compare_and_swap(&Node::left, Ref<Node>(), y1);
+  EXPECT_TRUE(remembered(old_b.get().object()));
+  old_c.get().exchange(&Node::left, y2);
+  EXPECT_TRUE(remembered(old_c.get().object()));
+  EXPECT_EQ(internal::current_thread()->remembered.size(), 3u);
+  // A young cycle traces the remembered holders, after which nothing is young.
+  const CycleRecord r = young_cycle(heap);
+  EXPECT_EQ(r.remembered, 3u);
+  EXPECT_FALSE(remembered(old_a.get().object()));
+  EXPECT_FALSE(young(y1.object()));
+  expect_ok(heap);
+}
+
+// The young objects are reachable only through an old object's field: without the
+// remembered set the young cycle would free them (the verifier and the values check it).
+TEST_F(GenerationsTest, YoungObjectsReachableOnlyFromAnOldObjectSurviveAYoungCycle) {
+  Heap heap(options());
+  MutatorScope attach(heap);
+  Persistent<Node> old(heap, make<Node>());
+  full_cycle(heap);
+  constexpr int kChain = 100;
+  std::vector<HiddenPtr> chain(kChain);
+  in_own_frame([&] {
+    Ref<Node> head = make<Node>();
+    head->value = 0;
+    chain[0] = HiddenPtr(head.object());
+    Ref<Node> last = head;
+    for (int i = 1; i < kChain; ++i) {
+      Ref<Node> n = make<Node>();
+      n->value = i;
+      last.set(&Node::left, n);
+      last = n;
+      chain[static_cast<size_t>(i)] = HiddenPtr(n.object());
+    }
+    old.get().set(&Node::left, head);  // the only reference to the chain
+  });
+  clobber_stack();
+  const CycleRecord r = young_cycle(heap);
+  EXPECT_GE(r.remembered, 1u);
+  expect_ok(heap);
+  for (const HiddenPtr& p : chain) EXPECT_TRUE(is_allocated(heap, p));
+  int i = 0;
+  for (Ref<Node> n = old->left.get(); n; n = n->left.get()) EXPECT_EQ(n->value, i++);
+  EXPECT_EQ(i, kChain);
+}
+
+TEST_F(GenerationsTest, AYoungCycleFreesYoungGarbageAndKeepsOldGarbageForAFullCycle) {
+  Heap heap(options());
+  MutatorScope attach(heap);
+  HiddenPtr old_garbage, young_garbage;
+  Persistent<Node> holder(heap, make<Node>());
+  in_own_frame([&] {
+    Ref<Node> n = make<Node>();
+    holder.get().set(&Node::left, n);
+    old_garbage = HiddenPtr(n.object());
+  });
+  full_cycle(heap);  // n is old now
+  in_own_frame([&] {
+    holder.get().set(&Node::left, Ref<Node>());  // old garbage
+    young_garbage = HiddenPtr(make<Node>().object());
+  });
+  clobber_stack();
+  young_cycle(heap);
+  expect_ok(heap);
+  EXPECT_FALSE(is_allocated(heap, young_garbage)) << "a young cycle frees dead young objects";
+  EXPECT_TRUE(is_allocated(heap, old_garbage)) << "and does not trace (so cannot free) old ones";
+  full_cycle(heap);
+  expect_ok(heap);
+  EXPECT_FALSE(is_allocated(heap, old_garbage)) << "a full cycle frees old garbage";
+}
+
+// An old WeakCell pointed at a young target: the weak barrier remembers the cell (it
+// has no holder argument: the slow path finds it), so the young cycle clears the slot
+// when the target dies - else it would dangle (the verifier reports that).
+TEST_F(GenerationsTest, AnOldWeakSlotToAYoungTargetIsClearedWhenTheTargetDies) {
+  Heap heap(options());
+  MutatorScope attach(heap);
+  Persistent<WeakCell> dying(heap, WeakCell::create(Value::null()));
+  Persistent<WeakCell> living(heap, WeakCell::create(Value::null()));
+  Persistent<Node> keep(heap, Ref<Node>());
+  full_cycle(heap);
+  in_own_frame([&] {
+    dying->set(make<Node>().value());
+    Ref<Node> kept = make<Node>();
+    kept->value = 7;
+    living->set(kept.value());
+    keep.set(kept);
+  });
+  EXPECT_TRUE(remembered(dying.get().object()));
+  clobber_stack();
+  young_cycle(heap);
+  expect_ok(heap);
+  EXPECT_TRUE(dying->expired());
+  ASSERT_FALSE(living->expired());
+  EXPECT_EQ(Ref<Node>::from_value(living->get())->value, 7);
+}
+
+TEST_F(GenerationsTest, AnOldEphemeronKeepsItsYoungValueWhileItsOldKeyLives) {
+  Heap heap(options());
+  MutatorScope attach(heap);
+  Persistent<Node> key(heap, make<Node>());
+  Persistent<Ephemeron> entry(heap, Ephemeron::create(key.get().value(), Value::null()));
+  full_cycle(heap);
+  in_own_frame([&] {
+    Ref<Node> v = make<Node>();
+    v->value = 11;
+    entry->set_value(v.value());  // young value, old ephemeron: remembered
+  });
+  clobber_stack();
+  young_cycle(heap);
+  expect_ok(heap);
+  ASSERT_FALSE(entry->expired());
+  EXPECT_EQ(Ref<Node>::from_value(entry->value())->value, 11);
+  // The key dies: a young cycle cannot see it (old), a full one clears the entry.
+  key.reset();
+  clobber_stack();
+  young_cycle(heap);
+  EXPECT_FALSE(entry->expired());
+  full_cycle(heap);
+  expect_ok(heap);
+  EXPECT_TRUE(entry->expired());
+}
+
+TEST_F(GenerationsTest, FinalizersOfDeadYoungObjectsRunAfterAYoungCycle) {
+  Heap heap(options());
+  MutatorScope attach(heap);
+  auto ran = std::make_shared<std::atomic<int>>(0);
+  Persistent<Node> old(heap, make<Node>());
+  heap.add_finalizer(old.get().value(), [ran] { ran->fetch_add(100); });
+  full_cycle(heap);
+  in_own_frame([&] {
+    for (int i = 0; i < 10; ++i) heap.add_finalizer(make<Node>().value(), [ran] { ran->fetch_add(1); });
+  });
+  clobber_stack();
+  young_cycle(heap);
+  heap.run_finalizers();
+  EXPECT_GE(ran->load(), 8) << "dead young objects are finalized (a conservative false root may keep one or two)";
+  EXPECT_LT(ran->load(), 100) << "the live old object is not";
+}
+
+// The verifier catches a broken invariant: an old object given a young reference by a
+// store that bypassed the barrier.
+TEST_F(GenerationsTest, TheVerifierReportsAnOldObjectMissingFromTheRememberedSet) {
+  Heap heap(options());
+  MutatorScope attach(heap);
+  Persistent<Node> old(heap, make<Node>());
+  full_cycle(heap);
+  Ref<Node> y = make<Node>();
+  internal::SlotAccess::store(old->left.slot(), y.value());  // no barrier
+  VerifyReport r = heap.verify();
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.summary().find("not on the remembered set"), std::string::npos) << r.summary();
+  old.get().set(&Node::left, y);  // through the barrier: remembered
+  r = heap.verify();
+  EXPECT_TRUE(r.ok) << r.summary();
+}
+
+// Pacing alone: a program that keeps some of what it allocates gets mostly young
+// cycles, and full ones as the old generation grows.
+TEST_F(GenerationsTest, PacingRunsYoungCyclesAndAFullOneAsTheOldGenerationGrows) {
+  HeapOptions o;
+  o.verify_after_gc = true;
+  o.min_gc_trigger = size_t{1} << 20;
+  Heap heap(o);
+  MutatorScope attach(heap);
+  Persistent<RefArray> kept(heap, RefArray::create(4096));
+  for (size_t i = 0; i < 400000; ++i) {
+    Ref<Node> n = make<Node>();
+    n->value = static_cast<int64_t>(i);
+    if (i % 64 == 0) kept->set((i / 64) % 4096, n.value());
+  }
+  heap.wait_for_collection();
+  const GcStats s = heap.stats();
+  EXPECT_GT(s.young_collections, 0u);
+  EXPECT_GT(s.collections - s.young_collections, 0u) << "old garbage (overwritten slots) needs full cycles";
+  expect_ok(heap);
+  for (size_t i = 0; i < 4096; ++i) {
+    Ref<Node> n = Ref<Node>::from_value(kept->get(i));
+    ASSERT_TRUE(n);
+    EXPECT_EQ(static_cast<size_t>(n->value) / 64 % 4096, i);
+  }
+}
+
+// Several threads keep replacing parts of old structures with young chains while young
+// and full cycles run at every few allocations (torture): the chains' contents and the
+// verifier (after every cycle) check that no young object reachable only from an old
+// one is lost.
+TEST_F(GenerationsTest, ThreadsStoringYoungChainsIntoOldArraysUnderTorture) {
+  HeapOptions o;
+  o.verify_after_gc = true;
+  o.gc_torture_interval = 64;
+  Heap heap(o);
+  constexpr int kThreads = 3, kRounds = 20000, kSlots = 32, kDepth = 3;
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      MutatorScope attach(heap);
+      Persistent<RefArray> table(heap, RefArray::create(kSlots));
+      std::mt19937 rng(static_cast<uint32_t>(t));
+      auto check = [&](size_t slot) {
+        int depth = 0;
+        for (Ref<Node> n = Ref<Node>::from_value(table->get(slot)); n; n = n->left.get(), ++depth)
+          if (static_cast<size_t>(n->value) % kSlots != slot) bad.fetch_add(1);
+        if (!table->get(slot).is_null() && depth != kDepth) bad.fetch_add(1);
+      };
+      for (int round = 0; round < kRounds; ++round) {
+        const size_t slot = rng() % kSlots;
+        check(slot);
+        Ref<Node> head;
+        for (int d = 0; d < kDepth; ++d) {
+          Ref<Node> n = make<Node>();
+          n->value = static_cast<int64_t>(slot + kSlots * static_cast<size_t>(round));
+          n.set(&Node::left, head);
+          head = n;
+        }
+        table->set(slot, head.value());
+      }
+      for (size_t s = 0; s < kSlots; ++s) check(s);
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(bad.load(), 0);
+  MutatorScope attach(heap);
+  const GcStats s = heap.stats();
+  EXPECT_GT(s.young_collections, 0u);
+  EXPECT_GT(s.collections - s.young_collections, 0u);
+  expect_ok(heap);
+}
+
+}  // namespace
+}  // namespace shoal::test
