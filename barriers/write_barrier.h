@@ -45,6 +45,34 @@
 // marker's test agree on who pushes an object; the old value is read with an acquire
 // load, so its header and fields are visible to the marker that traces it.
 //
+// The generational part (gc/generations.cc has the invariant). After the SATB part and
+// before the store, in the same no-preempt region:
+//
+//   if value is a reference
+//      and holder's header has neither the young nor the remembered bit
+//      and value's header has the young bit:
+//     remember_slow(holder)                // fetch_or the remembered bit; the thread
+//                                          // that set it pushes the holder onto its
+//                                          // remembered-set buffer
+//
+// Why no old-to-young edge escapes it (between cycles, marks sticky):
+//   a. A young holder needs no entry: it is traced by the next cycle if it survives.
+//   b. A remembered holder is on the set already (bit set => on some buffer or list;
+//      the bit is cleared only when a marker traces the holder - then its young
+//      references are marked - or when a full cycle drops the stale set).
+//   c. Young is exactly "allocated since the last final pause and not traced": threads
+//      stamp the bit at allocation only while no cycle marks (MutatorState::alloc_tags,
+//      changed in pauses), the marker clears it on tracing, and black allocations never
+//      get it. So a value without the bit is marked or will be by the cycle under way.
+//   d. No pause can fall between the test and the store (no-preempt region; the
+//      remembered set is taken only in pauses), so the initial pause sees either both or
+//      neither.
+//   e. Stores made while a cycle marks: the SATB argument above (1-4) already marks the
+//      stored value by the cycle's end, so the entry only serves the next cycle.
+// CAS and exchange remember on the desired value (a failed CAS leaves a harmless entry).
+// write_weak has no holder: a young target sends it to remember_weak_slow, which finds
+// the holder from the slot's address (HeapImpl::holder_of_slot).
+//
 // Every reference store in Shoal goes through write(): Slot's raw store is private (only
 // internal::SlotAccess reaches it, and tests/barriers/no_bypass_compile_test checks that
 // user code cannot), and Member<T> is writable only through Ref<T>::set, store_field

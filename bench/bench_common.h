@@ -510,6 +510,10 @@ inline bool take_common_option(int& i, int argc, char** argv) {
     shoal_options().async_preemption = false;
     return true;
   }
+  if (std::string_view(argv[i]) == "--shoal-no-generations") {
+    shoal_options().generational = false;
+    return true;
+  }
   if (take_value(i, argc, argv, "--shoal-min-trigger-mib", v)) {
     shoal_options().min_gc_trigger = static_cast<size_t>(to_int(v)) << 20;
     return true;
@@ -527,9 +531,10 @@ inline void print_context(const char* program) {
   std::printf("  glibc peer malloc  : %s\n", glibc_peer_library().c_str());
   std::printf("  boehm markers      : %d (GC_get_parallel()+1; GC_MARKERS env overrides)\n", boehm_markers());
   std::printf("  hardware threads   : %u\n", std::thread::hardware_concurrency());
-  std::printf("  shoal options      : gc_growth %.2f, min_gc_trigger %zu MiB, concurrent_marking %s\n",
+  std::printf("  shoal options      : gc_growth %.2f, min_gc_trigger %zu MiB, concurrent_marking %s, generational %s\n",
               shoal_options().gc_growth, shoal_options().min_gc_trigger >> 20,
-              shoal_options().concurrent_marking ? "on" : "off (stop-the-world)");
+              shoal_options().concurrent_marking ? "on" : "off (stop-the-world)",
+              shoal_options().generational && shoal_options().concurrent_marking ? "on" : "off");
 }
 
 }  // namespace bench

@@ -135,29 +135,40 @@ TEST_F(GenerationsTest, YoungObjectsReachableOnlyFromAnOldObjectSurviveAYoungCyc
   EXPECT_EQ(i, kChain);
 }
 
+// Counted over many objects: under conservative stack scanning one of them may be kept
+// by a stale word (sanitizer builds lay out frames differently); none may be freed early.
 TEST_F(GenerationsTest, AYoungCycleFreesYoungGarbageAndKeepsOldGarbageForAFullCycle) {
   Heap heap(options());
   MutatorScope attach(heap);
-  HiddenPtr old_garbage, young_garbage;
-  Persistent<Node> holder(heap, make<Node>());
+  constexpr size_t kN = 100;
+  std::vector<HiddenPtr> old_garbage(kN), young_garbage(kN);
+  Persistent<RefArray> holder(heap, RefArray::create(kN));
   in_own_frame([&] {
-    Ref<Node> n = make<Node>();
-    holder.get().set(&Node::left, n);
-    old_garbage = HiddenPtr(n.object());
+    for (size_t i = 0; i < kN; ++i) {
+      Ref<Node> n = make<Node>();
+      holder->set(i, n.value());
+      old_garbage[i] = HiddenPtr(n.object());
+    }
   });
-  full_cycle(heap);  // n is old now
+  full_cycle(heap);  // they are old now
   in_own_frame([&] {
-    holder.get().set(&Node::left, Ref<Node>());  // old garbage
-    young_garbage = HiddenPtr(make<Node>().object());
+    for (size_t i = 0; i < kN; ++i) holder->set(i, Value::null());  // old garbage
+    for (size_t i = 0; i < kN; ++i) young_garbage[i] = HiddenPtr(make<Node>().object());
   });
   clobber_stack();
   young_cycle(heap);
   expect_ok(heap);
-  EXPECT_FALSE(is_allocated(heap, young_garbage)) << "a young cycle frees dead young objects";
-  EXPECT_TRUE(is_allocated(heap, old_garbage)) << "and does not trace (so cannot free) old ones";
+  auto count_allocated = [&](const std::vector<HiddenPtr>& v) {
+    size_t n = 0;
+    for (const HiddenPtr& p : v) n += is_allocated(heap, p) ? 1 : 0;
+    return n;
+  };
+  EXPECT_LE(count_allocated(young_garbage), 5u) << "a young cycle frees dead young objects";
+  EXPECT_EQ(count_allocated(old_garbage), kN) << "and does not trace (so cannot free) old ones";
+  clobber_stack();  // (is_allocated's frames held addresses)
   full_cycle(heap);
   expect_ok(heap);
-  EXPECT_FALSE(is_allocated(heap, old_garbage)) << "a full cycle frees old garbage";
+  EXPECT_LE(count_allocated(old_garbage), 5u) << "a full cycle frees old garbage";
 }
 
 // An old WeakCell pointed at a young target: the weak barrier remembers the cell (it
@@ -189,27 +200,48 @@ TEST_F(GenerationsTest, AnOldWeakSlotToAYoungTargetIsClearedWhenTheTargetDies) {
 TEST_F(GenerationsTest, AnOldEphemeronKeepsItsYoungValueWhileItsOldKeyLives) {
   Heap heap(options());
   MutatorScope attach(heap);
-  Persistent<Node> key(heap, make<Node>());
-  Persistent<Ephemeron> entry(heap, Ephemeron::create(key.get().value(), Value::null()));
-  full_cycle(heap);
+  constexpr size_t kN = 50;
+  Persistent<RefArray> keys(heap, RefArray::create(kN));
+  Persistent<RefArray> entries(heap, RefArray::create(kN));
+  in_own_frame([&] {  // (no reference to a key may stay in this frame)
+    for (size_t i = 0; i < kN; ++i) {
+      Ref<Node> key = make<Node>();
+      keys->set(i, key.value());
+      entries->set(i, Ephemeron::create(key.value(), Value::null()).value());
+    }
+  });
+  full_cycle(heap);  // keys and ephemerons old
   in_own_frame([&] {
-    Ref<Node> v = make<Node>();
-    v->value = 11;
-    entry->set_value(v.value());  // young value, old ephemeron: remembered
+    for (size_t i = 0; i < kN; ++i) {
+      Ref<Node> v = make<Node>();
+      v->value = static_cast<int64_t>(i);
+      Ref<Ephemeron>::from_value(entries->get(i))->set_value(v.value());  // young value, old ephemeron
+    }
   });
   clobber_stack();
   young_cycle(heap);
   expect_ok(heap);
-  ASSERT_FALSE(entry->expired());
-  EXPECT_EQ(Ref<Node>::from_value(entry->value())->value, 11);
-  // The key dies: a young cycle cannot see it (old), a full one clears the entry.
-  key.reset();
+  in_own_frame([&] {
+    for (size_t i = 0; i < kN; ++i) {
+      Ref<Ephemeron> e = Ref<Ephemeron>::from_value(entries->get(i));
+      ASSERT_FALSE(e->expired()) << i;
+      EXPECT_EQ(Ref<Node>::from_value(e->value())->value, static_cast<int64_t>(i));
+    }
+  });
+  // The keys die: a young cycle cannot see it (they are old), a full one clears them.
+  in_own_frame([&] {
+    for (size_t i = 0; i < kN; ++i) keys->set(i, Value::null());
+  });
   clobber_stack();
   young_cycle(heap);
-  EXPECT_FALSE(entry->expired());
+  size_t expired = 0;
+  for (size_t i = 0; i < kN; ++i) expired += Ref<Ephemeron>::from_value(entries->get(i))->expired() ? 1 : 0;
+  EXPECT_EQ(expired, 0u);
+  clobber_stack();
   full_cycle(heap);
   expect_ok(heap);
-  EXPECT_TRUE(entry->expired());
+  for (size_t i = 0; i < kN; ++i) expired += Ref<Ephemeron>::from_value(entries->get(i))->expired() ? 1 : 0;
+  EXPECT_GE(expired, kN - 5);
 }
 
 TEST_F(GenerationsTest, FinalizersOfDeadYoungObjectsRunAfterAYoungCycle) {
@@ -254,21 +286,24 @@ TEST_F(GenerationsTest, PacingRunsYoungCyclesAndAFullOneAsTheOldGenerationGrows)
   o.min_gc_trigger = size_t{1} << 20;
   Heap heap(o);
   MutatorScope attach(heap);
-  Persistent<RefArray> kept(heap, RefArray::create(4096));
-  for (size_t i = 0; i < 400000; ++i) {
+  // One node in 8 is kept in a ring of 16384 until it is overwritten: 6 MiB of objects
+  // that survive a cycle or two and then die old.
+  constexpr size_t kRing = 16384, kEvery = 8;
+  Persistent<RefArray> kept(heap, RefArray::create(kRing));
+  for (size_t i = 0; i < 1600000; ++i) {
     Ref<Node> n = make<Node>();
     n->value = static_cast<int64_t>(i);
-    if (i % 64 == 0) kept->set((i / 64) % 4096, n.value());
+    if (i % kEvery == 0) kept->set((i / kEvery) % kRing, n.value());
   }
   heap.wait_for_collection();
   const GcStats s = heap.stats();
   EXPECT_GT(s.young_collections, 0u);
   EXPECT_GT(s.collections - s.young_collections, 0u) << "old garbage (overwritten slots) needs full cycles";
   expect_ok(heap);
-  for (size_t i = 0; i < 4096; ++i) {
+  for (size_t i = 0; i < kRing; ++i) {
     Ref<Node> n = Ref<Node>::from_value(kept->get(i));
     ASSERT_TRUE(n);
-    EXPECT_EQ(static_cast<size_t>(n->value) / 64 % 4096, i);
+    EXPECT_EQ(static_cast<size_t>(n->value) / kEvery % kRing, i);
   }
 }
 
