@@ -99,6 +99,8 @@ std::atomic<RaceHook> g_race_hook{nullptr};
 
 namespace {
 constexpr int kHoleRetries = 64;
+// Elements copied per no-preempt stretch when a list grows (a pause waits at most this).
+constexpr size_t kPlainStoreStretch = 4096;
 
 [[noreturn]] void list_range_error(const char* what, size_t index, size_t length) {
   throw RangeError(std::string("GrowableList::") + what + ": index " + std::to_string(index) +
@@ -167,12 +169,20 @@ RefArray* GrowableList::grow(size_t needed) {
   RefArray* old = storage();
   if (old->length() >= needed) return old;  // a racing writer grew it
   const size_t count = std::min<size_t>(length_.load(std::memory_order_acquire), old->length());
-  // The fresh array is unpublished and allocated black (the marker never traces it), so
-  // no other thread can touch it yet: plain stores (the hole fill vectorises). The old
-  // array may be read and written by racing threads: atomic loads.
+  // The fresh array is unpublished, so no other thread can touch it yet: plain stores
+  // (the hole fill vectorises). The old array may be read and written by racing threads:
+  // atomic loads. The copy runs in no-preempt stretches: none can be split by a pause,
+  // and each starts by remembering the fresh array if a pause in between made it old
+  // (generations; internal::remember_before_plain_stores). While marking, the copied
+  // references are reachable from the old array, which retire() below shades.
   uint64_t* to = reinterpret_cast<uint64_t*>(fresh->slots());
   const Slot* from = old->slots();
-  for (size_t i = 0; i < count; ++i) to[i] = from[i].load_relaxed_raw();
+  for (size_t begin = 0; begin < count; begin += kPlainStoreStretch) {
+    internal::NoPreemptScope no_preempt;
+    internal::remember_before_plain_stores(fresh.object());
+    const size_t end = std::min(count, begin + kPlainStoreStretch);
+    for (size_t i = begin; i < end; ++i) to[i] = from[i].load_relaxed_raw();
+  }
   std::fill(to + count, to + capacity, internal::kHoleBits);
   internal::race_point(internal::RacePoint::kListGrowAfterCopy);
   write(self(), storage_, fresh.value());  // the store check again, and the barrier

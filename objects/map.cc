@@ -62,6 +62,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "objects/builtin_class.h"
@@ -326,13 +327,22 @@ void Map::set(Value key, Value value) {
       auto* cur = payload_of<MapStore>(store_.load());  // re-read after the safepoint
       const size_t used = std::min<size_t>(cur->used.load(std::memory_order_relaxed), cur->capacity);
       size_t n = 0;
+      // Plain stores into the unpublished store, in no-preempt stretches that each start
+      // by remembering it if a pause made it old (see GrowableList::grow).
+      std::optional<internal::NoPreemptScope> stretch;
       for (size_t p = 0; p < used && n < ns->capacity; ++p) {
+        if (p % 4096 == 0) {
+          stretch.reset();
+          stretch.emplace();
+          internal::remember_before_plain_stores(fresh.object());
+        }
         const Value ev = cur->entries()[p].load();
         if (!ev.is_object()) continue;
-        internal::SlotAccess::store_relaxed(ns->entries()[n], ev);  // unpublished, allocated black
+        internal::SlotAccess::store_relaxed(ns->entries()[n], ev);  // unpublished
         place(ns, payload_of<MapEntry>(ev)->hash, n);
         ++n;
       }
+      stretch.reset();
       ns->used.store(n, std::memory_order_relaxed);
       ns->live.store(n, std::memory_order_relaxed);
       internal::race_point(internal::RacePoint::kMapRehashAfterCopy);

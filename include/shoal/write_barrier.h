@@ -41,6 +41,16 @@ inline void remember_if_old_to_young(Object* holder, Value value) {
   if ((value.as_object()->header_word() & header::kYoung) == 0) [[likely]] return;
   remember_slow(holder);
 }
+
+// For runtime code that fills a fresh array with plain stores (a list's growth, a map's
+// rehash): call it at the start of each no-preempt stretch of such stores. A fresh array
+// is young, or black if allocated while marking - but a pause between two stretches may
+// have made it old, and the stores that follow may be of young references: so if it is
+// neither young nor remembered it is remembered now (conservatively, whatever it will
+// hold). No pause can fall inside the stretch, so the entry covers every store in it.
+inline void remember_before_plain_stores(Object* holder) {
+  if ((holder->header_word() & header::kGenerationBits) == 0) remember_slow(holder);
+}
 }  // namespace internal
 
 // While marking, only a store that overwrites a reference calls the slow path: an
