@@ -316,11 +316,11 @@ void Collector::report_lazy_sweep(CycleRecord* current) {
   SweepResult r;
   if (!sweeper_.take_result(r)) return;
   const size_t live = r.live_bytes + heap_.large.footprint_bytes();
-  heap_.set_trigger_from_live(live);
   if (generational_) {  // the exact size of the old generation (every survivor is marked)
     old_estimate_.store(live, std::memory_order_relaxed);
     if (!last_cycle_young_.load(std::memory_order_relaxed)) live_after_full_.store(live, std::memory_order_relaxed);
   }
+  heap_.set_trigger_from_live(pacing_live(live));
   MutexLock lock(stats_mu_);
   // A record still in its final pause (`current`) adds its freed bytes to the totals
   // when record_cycle records it; adding them here too would count them twice.
@@ -606,7 +606,7 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
     record.sweep_complete = false;
     heap_.note_runway(heap_.allocated_since_cycle() - std::min(allocated_at_start_, heap_.allocated_since_cycle()));
     // An estimate until the sweep reports: a young cycle marked only the young survivors.
-    heap_.reset_pacing(generational_ ? old_estimate_.load(std::memory_order_relaxed) : record.bytes_marked);
+    heap_.reset_pacing(generational_ ? pacing_live(old_estimate_.load(std::memory_order_relaxed)) : record.bytes_marked);
     if (heap_.options.verify_after_gc) {
       sweeper_.finish();  // the verifier needs exact allocation state
       report_lazy_sweep(&record);

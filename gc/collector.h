@@ -288,6 +288,8 @@ class Collector {
   void clear_stale_remembered() SHOAL_EXCLUDES(work_mu_);
   void set_allocation_tags_in_pause(uint64_t tags);
   void clear_all_marks_in_pause();
+  // The live size the pacer's trigger is computed from (generations: not the garbage).
+  size_t pacing_live(size_t marked) const;
   std::atomic<bool> keep_marks_{false};
   std::atomic<uint64_t> alloc_tags_{0};
   std::atomic<bool> full_requested_{false};

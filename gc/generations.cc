@@ -118,6 +118,14 @@ void Collector::clear_stale_remembered() {
   for (Object* o : stale) o->clear_gc_bits(header::kRemembered);
 }
 
+size_t Collector::pacing_live(size_t marked) const {
+  // The old generation's marked bytes include old garbage a young cycle cannot see; the
+  // newest full cycle's live bytes are the better estimate of what is really live, so
+  // the trigger (gc_growth x live) does not grow with that garbage.
+  const size_t full = live_after_full_.load(std::memory_order_relaxed);
+  return full != 0 ? std::min(marked, full) : marked;
+}
+
 void Collector::end_generation_in_pause(size_t bytes_marked, size_t black_bytes) {
   if (!generational_) return;
   const size_t marked = bytes_marked + black_bytes;
