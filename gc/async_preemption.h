@@ -43,7 +43,8 @@
 //     is only changed inside the barrier's region.
 //   - Locks. Every internal lock (internal::Mutex) raises the counter while held, and so
 //     does every runtime std::mutex a running thread may wait for (ports, shared fields,
-//     isolate hand-off, the C API's tables, the class table): no thread is parked holding
+//     isolate hand-off, the C API's tables, the class table - all taken through
+//     gc/preempt_safe_lock.h, the one lock type that does both): no thread is parked holding
 //     a lock that a pause, the marker, or a running thread the pause waits for needs.
 //     (A running thread blocked in pthread_mutex_lock is in libc: 3. would never let it
 //     park, so its lock's holder must not be parked either.) Code in libc is excluded

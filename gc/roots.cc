@@ -6,6 +6,7 @@
 #include <mutex>
 #include <string>
 
+#include "gc/preempt_safe_lock.h"
 #include "gc/thread_registry.h"
 #include "heap/heap_impl.h"
 #include "shoal/errors.h"
@@ -45,8 +46,7 @@ void require_running(const HeapImpl& heap, const char* what) {
 RootSet::~RootSet() {
   MutexLock lock(mu_);
   if (in_use_ == 0) return;
-  internal::NoPreemptScope no_preempt_orphans;  // (a running thread may wait for this lock)
-  std::lock_guard<std::mutex> orphans(g_orphans_mu);
+  internal::PreemptSafeLock orphans(g_orphans_mu);  // (a no-preempt region: gc/preempt_safe_lock.h)
   for (auto& chunk : chunks_) {
     for (size_t i = 0; i < kChunkSize; ++i) {
       chunk[i].heap = nullptr;

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 
+#include "gc/preempt_safe_lock.h"
 #include "shoal/errors.h"
 #include "shoal/sharing.h"
 #include "shoal/internal/allocate.h"
@@ -41,8 +42,7 @@ class ClassTable {
 
   ClassId define(const ClassDescriptor& d) {
     validate(d);
-    internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
-    std::lock_guard<std::mutex> lock(mu_);
+    internal::PreemptSafeLock lock(mu_);  // (a no-preempt region: gc/preempt_safe_lock.h)
     const size_t id = count_.load(std::memory_order_relaxed);
     if (id >= kMaxClasses) throw InvalidArgument("define_class: class table is full (2^24 classes)");
     store(id, d);

@@ -19,6 +19,7 @@
 #include <map>
 #include <mutex>
 
+#include "gc/preempt_safe_lock.h"
 #include "gc/thread_registry.h"
 #include "shoal/class_table.h"
 
@@ -238,15 +239,13 @@ std::unique_ptr<RunLoop> make_loop(IsolateGroup& group) { return std::make_uniqu
 GlobalActor::GlobalActor(IsolateGroup& group, std::string name, std::function<Value()> init)
     : Actor(group, name, std::move(init), make_loop(group)) {
   run_loop_ = static_cast<RunLoop*>(&static_cast<SerialExecutor&>(executor()).target());
-  internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
-  std::lock_guard<std::mutex> lock(global_actors_mu());
+  internal::PreemptSafeLock lock(global_actors_mu());  // (a no-preempt region: gc/preempt_safe_lock.h)
   auto [it, inserted] = global_actors().emplace(this->name(), this);
   if (!inserted) throw InvalidArgument("GlobalActor: a global actor named '" + this->name() + "' exists already");
 }
 
 GlobalActor::~GlobalActor() {
-  internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
-  std::lock_guard<std::mutex> lock(global_actors_mu());
+  internal::PreemptSafeLock lock(global_actors_mu());  // (a no-preempt region: gc/preempt_safe_lock.h)
   auto it = global_actors().find(name());
   if (it != global_actors().end() && it->second == this) global_actors().erase(it);
 }
@@ -256,8 +255,7 @@ size_t GlobalActor::run_pending() { return run_loop_->run_pending(); }
 void GlobalActor::stop() { run_loop_->stop(); }
 
 GlobalActor* GlobalActor::find(const std::string& name) {
-  internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
-  std::lock_guard<std::mutex> lock(global_actors_mu());
+  internal::PreemptSafeLock lock(global_actors_mu());  // (a no-preempt region: gc/preempt_safe_lock.h)
   auto it = global_actors().find(name);
   return it == global_actors().end() ? nullptr : it->second;
 }
@@ -282,8 +280,7 @@ Worker::~Worker() {
 void Worker::shutdown() {
   {
     internal::block_gc_safe([&] { mu_.native().lock(); });
-    internal::NoPreemptScope no_preempt_hold;  // (a running thread may wait for this lock)
-    std::unique_lock<std::mutex> hold(mu_.native(), std::adopt_lock);
+    internal::PreemptSafeLock hold(mu_.native(), std::adopt_lock);  // (a no-preempt region: gc/preempt_safe_lock.h)
     closed_ = true;
   }
   if (pool_->is_current()) throw DeadlockError("Worker '" + name_ + "'::shutdown from one of its own jobs");

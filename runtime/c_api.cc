@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "gc/preempt_safe_lock.h"
 #include "gc/thread_registry.h"
 #include "heap/heap_impl.h"
 #include "runtime/isolate_context.h"
@@ -158,8 +159,7 @@ int shoal_register_callback(shoal_group* group, const char* name, shoal_callback
   if (!group || !fn || !id_out)
     return fill(error, SHOAL_ERR_INVALID_ARGUMENT, "shoal_register_callback: group, fn and id_out are required");
   return guarded(error, [&]() -> int {
-    shoal::internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
-    std::lock_guard<std::mutex> lock(group->mu);
+    shoal::internal::PreemptSafeLock lock(group->mu);  // (a no-preempt region: gc/preempt_safe_lock.h)
     group->callbacks.push_back({name ? name : "", fn, user_data});
     *id_out = static_cast<uint32_t>(group->callbacks.size() - 1);
     return SHOAL_OK;
@@ -173,8 +173,7 @@ int shoal_call(shoal_group* group, uint32_t id, const int64_t* args, size_t narg
   InFlight counted(group);
   shoal_group::Callback cb;
   {
-    shoal::internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
-    std::lock_guard<std::mutex> lock(group->mu);
+    shoal::internal::PreemptSafeLock lock(group->mu);  // (a no-preempt region: gc/preempt_safe_lock.h)
     if (id >= group->callbacks.size())
       return fill(error, SHOAL_ERR_INVALID_ARGUMENT, "shoal_call: no callback with that id");
     cb = group->callbacks[id];

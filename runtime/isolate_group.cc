@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "gc/preempt_safe_lock.h"
 #include "gc/thread_registry.h"
 #include "runtime/globals.h"
 #include "runtime/isolate_context.h"
@@ -57,8 +58,7 @@ void set_thread_isolate(const ThreadIsolateState& state) {
 bool IsolateImpl::acquire(bool wait) {
   const std::thread::id me = std::this_thread::get_id();
   {
-    internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
-    std::lock_guard<std::mutex> lock(mu_);
+    internal::PreemptSafeLock lock(mu_);  // (a no-preempt region: gc/preempt_safe_lock.h)
     if (holder_ == std::thread::id()) {
       holder_ = me;
       return true;
@@ -66,8 +66,7 @@ bool IsolateImpl::acquire(bool wait) {
     if (!wait) return false;
   }
   run_native([&] {
-    internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
-    std::unique_lock<std::mutex> lock(mu_);
+    internal::PreemptSafeLock lock(mu_);  // (a no-preempt region: gc/preempt_safe_lock.h)
     cv_.wait(lock, [&] { return holder_ == std::thread::id(); });
     holder_ = me;
   });
@@ -76,22 +75,19 @@ bool IsolateImpl::acquire(bool wait) {
 
 void IsolateImpl::release() {
   {
-    internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
-    std::lock_guard<std::mutex> lock(mu_);
+    internal::PreemptSafeLock lock(mu_);  // (a no-preempt region: gc/preempt_safe_lock.h)
     holder_ = std::thread::id();
   }
   cv_.notify_one();
 }
 
 bool IsolateImpl::held_by_me() const {
-  internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
-  std::lock_guard<std::mutex> lock(mu_);
+  internal::PreemptSafeLock lock(mu_);  // (a no-preempt region: gc/preempt_safe_lock.h)
   return holder_ == std::this_thread::get_id();
 }
 
 bool IsolateImpl::is_entered() const {
-  internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
-  std::lock_guard<std::mutex> lock(mu_);
+  internal::PreemptSafeLock lock(mu_);  // (a no-preempt region: gc/preempt_safe_lock.h)
   return holder_ != std::thread::id();
 }
 
@@ -121,8 +117,7 @@ GroupImpl::~GroupImpl() {
   std::vector<std::shared_ptr<SharedFieldState>> fields;
   std::vector<std::shared_ptr<PortState>> ports;
   {
-    internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
-    std::lock_guard<std::mutex> lock(mu_);
+    internal::PreemptSafeLock lock(mu_);  // (a no-preempt region: gc/preempt_safe_lock.h)
     for (auto& w : ports_)
       if (auto p = w.lock()) ports.push_back(std::move(p));
     for (auto& w : fields_)
@@ -134,8 +129,7 @@ GroupImpl::~GroupImpl() {
   // Ports: close them and drop their queued messages (persistent handles of `heap`).
   for (auto& p : ports) {
     p->close_and_take();
-    internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
-    std::lock_guard<std::mutex> lock(p->mu);
+    internal::PreemptSafeLock lock(p->mu);  // (a no-preempt region: gc/preempt_safe_lock.h)
     p->group.store(nullptr, std::memory_order_release);
   }
   // Each isolate's globals are persistent handles of `heap`: release them while it lives.
@@ -143,8 +137,7 @@ GroupImpl::~GroupImpl() {
 }
 
 IsolateImpl& GroupImpl::create_isolate(std::string name) {
-  internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
-  std::lock_guard<std::mutex> lock(mu_);
+  internal::PreemptSafeLock lock(mu_);  // (a no-preempt region: gc/preempt_safe_lock.h)
   if (isolates_.size() >= kMaxIsolates)
     throw InvalidArgument("create_isolate: the group already has 2^24 - 2 isolates");
   const uint32_t id = static_cast<uint32_t>(isolates_.size() + 1);
@@ -154,8 +147,7 @@ IsolateImpl& GroupImpl::create_isolate(std::string name) {
 }
 
 IsolateImpl* GroupImpl::find_isolate(uint32_t id) const {
-  internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
-  std::lock_guard<std::mutex> lock(mu_);
+  internal::PreemptSafeLock lock(mu_);  // (a no-preempt region: gc/preempt_safe_lock.h)
   if (id == 0 || id > isolates_.size()) return nullptr;
   return const_cast<IsolateImpl*>(&isolates_[id - 1]);
 }
@@ -169,23 +161,20 @@ std::string GroupImpl::describe_isolate(uint32_t id) const {
 }
 
 size_t GroupImpl::register_global(std::shared_ptr<IsolatedGlobalDecl> decl) {
-  internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
-  std::lock_guard<std::mutex> lock(mu_);
+  internal::PreemptSafeLock lock(mu_);  // (a no-preempt region: gc/preempt_safe_lock.h)
   globals_.push_back(decl);
   return globals_.size() - 1;
 }
 
 void GroupImpl::register_port(std::shared_ptr<PortState> port) {
-  internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
-  std::lock_guard<std::mutex> lock(mu_);
+  internal::PreemptSafeLock lock(mu_);  // (a no-preempt region: gc/preempt_safe_lock.h)
   // Forget ports that are gone, so a long-lived group does not accumulate them.
   std::erase_if(ports_, [](const std::weak_ptr<PortState>& w) { return w.expired(); });
   ports_.push_back(std::move(port));
 }
 
 void GroupImpl::register_field(std::shared_ptr<SharedFieldState> field) {
-  internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
-  std::lock_guard<std::mutex> lock(mu_);
+  internal::PreemptSafeLock lock(mu_);  // (a no-preempt region: gc/preempt_safe_lock.h)
   fields_.push_back(std::move(field));
 }
 

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <condition_variable>
 
+#include "gc/preempt_safe_lock.h"
 #include "gc/roots.h"
 #include "heap/heap_impl.h"
 #include "runtime/isolate_context.h"
@@ -51,14 +52,12 @@ template <class Deadline>
 bool wait_for_message(PortState& s, PersistentValue& out, Deadline deadline, bool forever) {
   bool got = false;
   {
-    internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
-    std::lock_guard<std::mutex> lock(s.mu);
+    internal::PreemptSafeLock lock(s.mu);  // (a no-preempt region: gc/preempt_safe_lock.h)
     got = pop_locked(s, out);
     if (got || s.closed) return got;
   }
   run_native([&] {
-    internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
-    std::unique_lock<std::mutex> lock(s.mu);
+    internal::PreemptSafeLock lock(s.mu);  // (a no-preempt region: gc/preempt_safe_lock.h)
     auto ready = [&] { return !s.queue.empty() || s.closed; };
     if (forever) s.cv.wait(lock, ready);
     else s.cv.wait_until(lock, deadline, ready);
@@ -77,8 +76,7 @@ void SendPort::send(Value value, SendMode mode) const {
   internal::GroupImpl* group = internal::live_group(s, "SendPort::send");
   internal::require_running(group->heap.impl(), "SendPort::send");
   {
-    internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
-    std::lock_guard<std::mutex> lock(s.mu);
+    internal::PreemptSafeLock lock(s.mu);  // (a no-preempt region: gc/preempt_safe_lock.h)
     if (s.closed) throw PortClosedError("SendPort::send: the port of isolate '" + s.owner->name + "' is closed");
   }
   Value message = value;
@@ -101,8 +99,7 @@ void SendPort::send(Value value, SendMode mode) const {
   }
   PersistentValue handle(group->heap, message);
   {
-    internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
-    std::lock_guard<std::mutex> lock(s.mu);
+    internal::PreemptSafeLock lock(s.mu);  // (a no-preempt region: gc/preempt_safe_lock.h)
     if (s.closed) throw PortClosedError("SendPort::send: the port of isolate '" + s.owner->name + "' is closed");
     s.queue.push_back(std::move(handle));
   }
@@ -111,8 +108,7 @@ void SendPort::send(Value value, SendMode mode) const {
 
 bool SendPort::is_closed() const {
   if (!state_) return true;
-  internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
-  std::lock_guard<std::mutex> lock(state_->mu);
+  internal::PreemptSafeLock lock(state_->mu);  // (a no-preempt region: gc/preempt_safe_lock.h)
   return state_->closed;
 }
 
@@ -152,8 +148,7 @@ std::optional<Value> ReceivePort::try_receive() {
   internal::require_receiver(*state_, "ReceivePort::try_receive");
   PersistentValue m;
   {
-    internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
-    std::lock_guard<std::mutex> lock(state_->mu);
+    internal::PreemptSafeLock lock(state_->mu);  // (a no-preempt region: gc/preempt_safe_lock.h)
     if (!internal::pop_locked(*state_, m)) return std::nullopt;
   }
   return m.get();
@@ -174,8 +169,7 @@ size_t ReceivePort::dispatch(const std::function<void(Value)>& handler, std::chr
 }
 
 size_t ReceivePort::pending() const {
-  internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
-  std::lock_guard<std::mutex> lock(state_->mu);
+  internal::PreemptSafeLock lock(state_->mu);  // (a no-preempt region: gc/preempt_safe_lock.h)
   return state_->queue.size();
 }
 

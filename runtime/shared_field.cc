@@ -8,6 +8,7 @@
 // changes (the attempt failed: they rethrow its exception). Writes go through
 // Heap::store_root under mu, so a set() and an initializer's result are ordered: an
 // initializer that finishes after a set() discards its value.
+#include "gc/preempt_safe_lock.h"
 #include "gc/roots.h"
 #include "heap/heap_impl.h"
 #include "runtime/globals.h"
@@ -21,8 +22,7 @@ using internal::SharedFieldState;
 
 namespace internal {
 void SharedFieldState::detach_from_group() {
-  internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
-  std::lock_guard<std::mutex> lock(mu);
+  internal::PreemptSafeLock lock(mu);  // (a no-preempt region: gc/preempt_safe_lock.h)
   if (rooted) group.load(std::memory_order_relaxed)->heap.remove_root(&slot);
   rooted = false;
   group.store(nullptr, std::memory_order_release);
@@ -58,8 +58,7 @@ SharedField::SharedField(IsolateGroup& group, std::string name, std::function<Va
 }
 
 SharedField::~SharedField() {
-  internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
-  std::lock_guard<std::mutex> lock(state_->mu);
+  internal::PreemptSafeLock lock(state_->mu);  // (a no-preempt region: gc/preempt_safe_lock.h)
   if (state_->rooted) state_->group.load(std::memory_order_relaxed)->heap.remove_root(&state_->slot);
   state_->rooted = false;
 }
@@ -69,8 +68,7 @@ Value SharedField::get() const {
   internal::GroupImpl* g = group_for(s, "SharedField::get");
   if (s.phase.load(std::memory_order_acquire) == SharedFieldState::kDone) return s.slot.load();
   const std::thread::id me = std::this_thread::get_id();
-  internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
-  std::unique_lock<std::mutex> lock(s.mu);
+  internal::PreemptSafeLock lock(s.mu);  // (a no-preempt region: gc/preempt_safe_lock.h)
   if (s.phase.load(std::memory_order_relaxed) == SharedFieldState::kInitializing) {
     if (s.initializer_thread == me)
       throw CyclicInitializationError("shared field '" + s.name + "': its initializer read it");
@@ -78,8 +76,7 @@ Value SharedField::get() const {
     std::exception_ptr error;
     lock.unlock();
     run_native([&] {
-      internal::NoPreemptScope no_preempt_wait_lock;  // (a running thread may wait for this lock)
-      std::unique_lock<std::mutex> wait_lock(s.mu);
+      internal::PreemptSafeLock wait_lock(s.mu);  // (a no-preempt region: gc/preempt_safe_lock.h)
       s.cv.wait(wait_lock, [&] {
         return s.phase.load(std::memory_order_relaxed) == SharedFieldState::kDone || s.generation != generation;
       });
@@ -99,8 +96,7 @@ Value SharedField::get() const {
     check_shareable(s, *g, v);
   } catch (...) {
     {
-      internal::NoPreemptScope no_preempt_relock;  // (a running thread may wait for this lock)
-      std::lock_guard<std::mutex> relock(s.mu);
+      internal::PreemptSafeLock relock(s.mu);  // (a no-preempt region: gc/preempt_safe_lock.h)
       if (s.phase.load(std::memory_order_relaxed) == SharedFieldState::kInitializing)
         s.phase.store(SharedFieldState::kUninitialized, std::memory_order_relaxed);
       s.error = std::current_exception();
@@ -111,8 +107,7 @@ Value SharedField::get() const {
     throw;
   }
   {
-    internal::NoPreemptScope no_preempt_relock;  // (a running thread may wait for this lock)
-    std::lock_guard<std::mutex> relock(s.mu);
+    internal::PreemptSafeLock relock(s.mu);  // (a no-preempt region: gc/preempt_safe_lock.h)
     // A set() while the initializer ran wins: its value stays.
     if (s.phase.load(std::memory_order_relaxed) == SharedFieldState::kInitializing) {
       g->heap.store_root(&s.slot, v);
@@ -129,8 +124,7 @@ void SharedField::set(Value value) {
   internal::GroupImpl* g = group_for(s, "SharedField::set");
   check_shareable(s, *g, value);
   {
-    internal::NoPreemptScope no_preempt_lock;  // (a running thread may wait for this lock)
-    std::lock_guard<std::mutex> lock(s.mu);
+    internal::PreemptSafeLock lock(s.mu);  // (a no-preempt region: gc/preempt_safe_lock.h)
     g->heap.store_root(&s.slot, value);
     s.phase.store(SharedFieldState::kDone, std::memory_order_release);
   }
