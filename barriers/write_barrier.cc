@@ -30,7 +30,9 @@ void remember_slow(Object* holder) {
   MutatorThread* self = current_thread();
   if (!self) throw NotAttached("write: a heap object written by a thread that is not attached");
   check_heap_access(self, "write");
-  // The bit decides who records it: exactly one thread pushes each holder.
+  // The bit decides who records it: exactly one thread pushes each holder. Room first:
+  // a bad_alloc must not leave the bit set on a holder no list has.
+  self->remembered.reserve(self->remembered.size() + 1);
   if ((holder->set_gc_bits(header::kRemembered) & header::kRemembered) != 0) return;
   self->remembered.push_back(holder);
 }

@@ -313,14 +313,12 @@ void Collector::finish_lazy_sweep_in_pause() {
 }
 
 void Collector::report_lazy_sweep(CycleRecord* current) {
+  MutexLock report_lock(report_mu_);
   SweepResult r;
   if (!sweeper_.take_result(r)) return;
   const size_t live = r.live_bytes + heap_.large.footprint_bytes();
-  if (generational_) {  // the exact size of the old generation (every survivor is marked)
-    old_estimate_.store(live, std::memory_order_relaxed);
-    if (!last_cycle_young_.load(std::memory_order_relaxed)) live_after_full_.store(live, std::memory_order_relaxed);
-  }
-  heap_.set_trigger_from_live(pacing_live(live));
+  if (generational_) note_old_generation(live);
+  else heap_.set_trigger_from_live(live);
   MutexLock lock(stats_mu_);
   // A record still in its final pause (`current`) adds its freed bytes to the totals
   // when record_cycle records it; adding them here too would count them twice.
@@ -345,8 +343,10 @@ void Collector::run_cycle_in_pause(MutatorThread* self, CycleRecord& record) {
   for (MutatorThread* t : threads) heap_.retire_all_tlabs(t);
   heap_.large.build_index_in_pause();
   if (generational_) {
-    // Always full: from no marks, and the remembered set is moot.
+    // Always full: from no marks (cleared here: this pause sweeps every page anyway),
+    // and the remembered set is moot.
     if (keep_marks_.load(std::memory_order_relaxed)) clear_all_marks_in_pause();
+    keep_marks_.store(false, std::memory_order_relaxed);
     for (Object* o : take_remembered_in_pause()) o->clear_gc_bits(header::kRemembered);
     clear_stale_remembered();
     young_ = false;
@@ -367,13 +367,14 @@ void Collector::run_cycle_in_pause(MutatorThread* self, CycleRecord& record) {
   record.mark_ns = sweep_start - mark_start;
   record.objects_marked = totals.objects_marked;
   record.bytes_marked = totals.bytes_traced;
-  end_generation_in_pause(record.bytes_marked, 0);  // (decides whether the sweep keeps marks)
+  end_generation_in_pause(record.bytes_marked);  // (the sweep keeps the marks)
 
   const SweepResult swept = sweep_in_pause(heap_);
   record.sweep_ns = now_ns() - sweep_start;
   record.live_bytes = swept.live_bytes;
   record.freed_bytes = swept.freed_bytes;
   heap_.reset_pacing(swept.live_bytes);
+  if (generational_) note_old_generation(swept.live_bytes);
 }
 
 // ---- Concurrent cycles -------------------------------------------------------------
@@ -404,6 +405,8 @@ void Collector::start_concurrent_cycle_locked(MutatorThread* self, const char* c
     // be in flight; wait for it here, not in the pause. No new claims can appear: every
     // page is claimed, and only a final pause (which needs gc_mu_) hands out new ones.
     while (sweeper_.pending()) std::this_thread::yield();
+    report_lazy_sweep();  // (the exact old-generation size, if nobody reported it yet)
+    choose_full_before_pause(full);  // young or full; a full one's marks cleared here
     CycleRecord record;
     record.cause = cause;
     record.concurrent = true;
@@ -411,7 +414,6 @@ void Collector::start_concurrent_cycle_locked(MutatorThread* self, const char* c
     // Threads are started before the pause: starting one can fail, and a pause must not
     // throw. (The marker thread waits for cycle_ready_.)
     if (!marker_thread_.joinable()) marker_thread_ = std::thread([this] { marker_thread_main(); });
-    if (full) request_full_cycle();  // (read only by the initial pause, under gc_mu_)
     const uint64_t t0 = now_ns();
     record.start_ns = since_start(t0);
     record.initial_pause_ns = pause(self, "initial pause", [&] {
@@ -426,6 +428,15 @@ void Collector::start_concurrent_cycle_locked(MutatorThread* self, const char* c
       begin_generation_in_pause(remembered);  // young or full
       record.young = young_;
       record.remembered = remembered_in_cycle_;
+      if (young_ && heap_.options.verify_after_gc) {
+        // The generational invariant is only interesting here, before a young cycle
+        // relies on it (right after a sweep every allocated object is marked).
+        VerifyReport report = verify_heap_in_pause(heap_);
+        if (!report.ok) {
+          MutexLock lock(stats_mu_);
+          pending_corruption_ = "before a young cycle: " + report.summary();
+        }
+      }
       Marker roots(heap_);
       mark_roots(roots);  // the snapshot
       record.mark_ns = now_ns() - mark_start;
@@ -591,9 +602,7 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
     const size_t assist_bytes = assist_bytes_.exchange(0, std::memory_order_relaxed);
     record.objects_marked += totals.objects_marked + assist_marked_.exchange(0, std::memory_order_relaxed);
     record.bytes_marked = totals.bytes_traced + assist_bytes;
-    const size_t black_bytes =
-        heap_.allocated_since_cycle() - std::min(allocated_at_start_, heap_.allocated_since_cycle());
-    end_generation_in_pause(record.bytes_marked, black_bytes);  // before the sweeps: marks kept?
+    end_generation_in_pause(record.bytes_marked);  // before the sweeps: they keep the marks
     // Large objects are swept here; pages are handed to the lazy sweeper, so this pause
     // does not grow with the heap. The cycle record's live/freed bytes cover the large
     // objects; the pages' figures reach GcStats when their sweep completes.
@@ -606,7 +615,8 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
     record.sweep_complete = false;
     heap_.note_runway(heap_.allocated_since_cycle() - std::min(allocated_at_start_, heap_.allocated_since_cycle()));
     // An estimate until the sweep reports: a young cycle marked only the young survivors.
-    heap_.reset_pacing(generational_ ? pacing_live(old_estimate_.load(std::memory_order_relaxed)) : record.bytes_marked);
+    heap_.reset_pacing(record.bytes_marked);  // estimate until the sweep reports
+    if (generational_) heap_.set_goal(generational_budget());
     if (heap_.options.verify_after_gc) {
       sweeper_.finish();  // the verifier needs exact allocation state
       report_lazy_sweep(&record);

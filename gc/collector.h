@@ -277,19 +277,28 @@ class Collector {
   // Generational state (gc/generations.cc).
   // In a pause: the remembered set of every thread and of detached ones, emptied.
   std::vector<Object*> take_remembered_in_pause() SHOAL_EXCLUDES(work_mu_);
-  // Initial pause, before the roots: young or full. A young cycle's remembered holders
-  // come back in `remembered_grey` (to join the grey list); a full cycle clears the
-  // marks if they are sticky.
+  // Under gc_mu_, before an initial pause, the last sweep finished: whether the cycle is
+  // full (requested, or the old generation has grown past its limit); if so and the
+  // marks are sticky, clears them (not in the pause: O(heap) bitmap words).
+  bool choose_full_before_pause(bool requested);
+  // True once the old generation exceeds (1 + full_gc_growth) x the newest full
+  // cycle's live size: the next cycle is full.
+  bool old_generation_full() const;
+  // Initial pause, before the roots: young (the marks are sticky) or full. A young
+  // cycle's remembered holders come back in `remembered_grey`, to join the grey list.
   void begin_generation_in_pause(std::vector<Object*>& remembered_grey);
-  // Final (or stop-the-world) pause, marking done: decides whether the sweep keeps the
-  // marks (the next cycle young) and turns young allocation back on.
-  void end_generation_in_pause(size_t bytes_marked, size_t black_bytes);
+  // Final (or stop-the-world) pause, marking done: the sweep keeps the marks; young
+  // allocation back on.
+  void end_generation_in_pause(size_t bytes_marked);
+  // A sweep's exact figure (every survivor marked): the old generation's size; sets the
+  // pacer's goal.
+  void note_old_generation(size_t marked_bytes);
   // A full cycle's stale remembered holders: their bits cleared off the pause (marker).
   void clear_stale_remembered() SHOAL_EXCLUDES(work_mu_);
   void set_allocation_tags_in_pause(uint64_t tags);
   void clear_all_marks_in_pause();
-  // The live size the pacer's trigger is computed from (generations: not the garbage).
-  size_t pacing_live(size_t marked) const;
+  // The bytes to allocate before the next cycle (gc/generations.cc, "Pacing").
+  size_t generational_budget() const;
   std::atomic<bool> keep_marks_{false};
   std::atomic<uint64_t> alloc_tags_{0};
   std::atomic<bool> full_requested_{false};
@@ -297,10 +306,13 @@ class Collector {
   bool young_ = false;             // the cycle under way is young (written in pauses)
   std::atomic<bool> last_cycle_young_{false};  // the newest cycle (its sweep reports) was young
   size_t remembered_in_cycle_ = 0; // the young cycle's remembered holders (its record)
-  // Pacing of full cycles: bytes live after the newest full cycle, and bytes marked
-  // (old) now - estimated in the final pause, exact when a sweep reports.
+  // Pacing: bytes live after the newest full cycle, and the old generation's size
+  // (marked bytes) - both exact once the cycle's sweep reports.
   std::atomic<size_t> live_after_full_{0};
-  std::atomic<size_t> old_estimate_{0};
+  std::atomic<size_t> old_bytes_{0};
+  // Serialises sweep reports (report_lazy_sweep): a pause waits for the marker
+  // thread's report in flight, so a stale one cannot land after the pause's own.
+  Mutex report_mu_;
   std::vector<Object*> remembered_ SHOAL_GUARDED_BY(work_mu_);        // from detached threads
   std::vector<Object*> stale_remembered_ SHOAL_GUARDED_BY(work_mu_);  // a full cycle's
   std::atomic<size_t> throttle_waits_{0};

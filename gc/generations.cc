@@ -85,12 +85,32 @@ void Collector::clear_all_marks_in_pause() {
   heap_.large.clear_marks_in_pause();
 }
 
+bool Collector::old_generation_full() const {
+  const double base =
+      static_cast<double>(std::max(live_after_full_.load(std::memory_order_relaxed), heap_.options.min_gc_trigger));
+  return static_cast<double>(old_bytes_.load(std::memory_order_relaxed)) > base * (1.0 + heap_.options.full_gc_growth);
+}
+
+bool Collector::choose_full_before_pause(bool requested) {
+  if (!generational_) return true;
+  const bool full = requested || full_requested_.exchange(false, std::memory_order_relaxed) || old_generation_full();
+  if (full && keep_marks_.load(std::memory_order_relaxed)) {
+    // A full cycle starts from no marks. Clear them here, before the pause, on the
+    // thread starting the cycle: the last sweep has finished, nothing reads marks between
+    // cycles (the barrier reads header bits), and no cycle can start meanwhile (gc_mu_).
+    keep_marks_.store(false, std::memory_order_release);
+    for (size_t i = 0; i < heap_.pages.carved_pages(); ++i) heap_.pages.page_at(i).mark_bits.clear_all();
+    heap_.large.clear_marks();
+  }
+  return full;
+}
+
 void Collector::begin_generation_in_pause(std::vector<Object*>& remembered_grey) {
   young_ = false;
   remembered_in_cycle_ = 0;
   if (!generational_) return;
   std::vector<Object*> remembered = take_remembered_in_pause();
-  young_ = keep_marks_.load(std::memory_order_relaxed) && !full_requested_.exchange(false, std::memory_order_relaxed);
+  young_ = keep_marks_.load(std::memory_order_relaxed);  // (choose_full_before_pause cleared them for a full one)
   set_allocation_tags_in_pause(0);  // black allocation: nothing allocated now is young
   if (young_) {
     // Old holders of young references: grey, traced like the snapshot's objects.
@@ -98,9 +118,6 @@ void Collector::begin_generation_in_pause(std::vector<Object*>& remembered_grey)
     remembered_grey = std::move(remembered);
     return;
   }
-  // A full cycle requested while the marks are sticky (request_full_cycle): start from
-  // no marks. (The pacer's full cycles find them cleared by the last sweep.)
-  if (keep_marks_.load(std::memory_order_relaxed)) clear_all_marks_in_pause();
   MutexLock lock(work_mu_);
   stale_remembered_.insert(stale_remembered_.end(), remembered.begin(), remembered.end());
 }
@@ -118,29 +135,39 @@ void Collector::clear_stale_remembered() {
   for (Object* o : stale) o->clear_gc_bits(header::kRemembered);
 }
 
-size_t Collector::pacing_live(size_t marked) const {
-  // The old generation's marked bytes include old garbage a young cycle cannot see; the
-  // newest full cycle's live bytes are the better estimate of what is really live, so
-  // the trigger (gc_growth x live) does not grow with that garbage.
+size_t Collector::generational_budget() const {
+  // The live size: what the newest full cycle found (the old generation's marked bytes
+  // also count old garbage a young cycle cannot see). Young cycles come every
+  // gc_growth x that. Once the old generation has grown enough for the next cycle to be
+  // full, the budget is what is left to a heap goal of (1 + gc_growth) x the live size,
+  // as Go's pacer has (but at least min_gc_trigger): the full cycle that reclaims the
+  // old garbage starts soon instead of after another whole budget of allocation.
+  const size_t old = old_bytes_.load(std::memory_order_relaxed);
   const size_t full = live_after_full_.load(std::memory_order_relaxed);
-  return full != 0 ? std::min(marked, full) : marked;
+  const double live = static_cast<double>(full != 0 ? std::min(full, old) : old);
+  const double g = heap_.options.gc_growth;
+  double budget = live * g;
+  if (old_generation_full()) budget = live * (1.0 + g) - static_cast<double>(old);
+  return std::max(heap_.options.min_gc_trigger, budget > 0 ? static_cast<size_t>(budget) : size_t{0});
 }
 
-void Collector::end_generation_in_pause(size_t bytes_marked, size_t black_bytes) {
+void Collector::note_old_generation(size_t marked_bytes) {
+  // Every survivor is marked after a sweep that keeps marks: this is the old generation
+  // exactly; after a full cycle it is also the live size the pacer works from.
+  old_bytes_.store(marked_bytes, std::memory_order_relaxed);
+  if (!last_cycle_young_.load(std::memory_order_relaxed)) live_after_full_.store(marked_bytes, std::memory_order_relaxed);
+  heap_.set_goal(generational_budget());
+}
+
+void Collector::end_generation_in_pause(size_t bytes_marked) {
   if (!generational_) return;
-  const size_t marked = bytes_marked + black_bytes;
-  if (young_) {
-    old_estimate_.fetch_add(marked, std::memory_order_relaxed);
-  } else {
-    live_after_full_.store(marked, std::memory_order_relaxed);
-    old_estimate_.store(marked, std::memory_order_relaxed);
-  }
   last_cycle_young_.store(young_, std::memory_order_relaxed);
-  const double base = static_cast<double>(std::max(live_after_full_.load(std::memory_order_relaxed),
-                                                   heap_.options.min_gc_trigger));
-  const bool next_full = static_cast<double>(old_estimate_.load(std::memory_order_relaxed)) >
-                         base * (1.0 + heap_.options.full_gc_growth);
-  keep_marks_.store(!next_full, std::memory_order_release);
+  // An estimate until the sweep reports the exact figure (note_old_generation).
+  if (!young_) {
+    live_after_full_.store(bytes_marked, std::memory_order_relaxed);
+    old_bytes_.store(bytes_marked, std::memory_order_relaxed);
+  }
+  keep_marks_.store(true, std::memory_order_release);  // survivors stay marked: old
   set_allocation_tags_in_pause(header::kYoung);
   young_ = false;
 }

@@ -217,8 +217,7 @@ size_t Marker::drain_some(size_t max_objects, const std::function<void(Object*)>
     bytes_traced_ += cell_bytes(*heap_, o);
     // Traced: no longer young, and off the remembered set if it was on it (the
     // generational bits; the header line is being read for the trace anyway).
-    if ((o->header_word() & header::kGenerationBits) != 0) [[unlikely]]
-      o->clear_gc_bits(header::kGenerationBits);
+    if ((o->header_word() & header::kGenerationBits) != 0) o->clear_gc_bits(header::kGenerationBits);
     visitor.set_holder(o);
     model.trace(o, visitor);
     ++traced;

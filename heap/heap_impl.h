@@ -62,6 +62,9 @@ class HeapImpl {
   void reset_pacing(size_t live_bytes);
   // Sets the goal from a live size without restarting the allocation count.
   void set_trigger_from_live(size_t live_bytes);
+  // Sets the goal (bytes to allocate from the last cycle to the next) directly: the
+  // generational pacer's (gc/generations.cc).
+  void set_goal(size_t goal);
   // A concurrent cycle's final pause: `bytes` were allocated while it marked.
   void note_runway(size_t bytes);
   uint64_t allocated_total() const { return allocated_total_.load(std::memory_order_relaxed); }
@@ -97,7 +100,6 @@ class HeapImpl {
   std::atomic<size_t> gc_trigger_{0};  // the goal
   std::atomic<size_t> gc_start_{0};    // a concurrent cycle starts here (<= the goal)
   std::atomic<size_t> runway_{0};
-  void set_goal(size_t goal);
   static constexpr double kMinStartFraction = 0.3;
 };
 

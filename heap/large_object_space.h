@@ -82,6 +82,11 @@ class LargeObjectSpace {
   SweepResult sweep_in_pause(bool poison, bool keep_marks) SHOAL_NO_THREAD_SAFETY_ANALYSIS;
   // Pause only: clears every mark (a full cycle after sticky marks).
   void clear_marks_in_pause() SHOAL_NO_THREAD_SAFETY_ANALYSIS;
+  // The same outside a pause, with no cycle marking (under the list's lock).
+  void clear_marks() {
+    MutexLock lock(mu_);
+    for (LargeObject* l = head_; l; l = l->next) l->mark.store(0, std::memory_order_relaxed);
+  }
 
   size_t count() const { return count_.load(std::memory_order_relaxed); }
   size_t footprint_bytes() const { return bytes_.load(std::memory_order_relaxed); }
