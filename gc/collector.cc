@@ -418,7 +418,7 @@ void Collector::start_concurrent_cycle_locked(MutatorThread* self, const char* c
     record.start_ns = since_start(t0);
     record.initial_pause_ns = pause(self, "initial pause", [&] {
       record.time_to_safepoint_ns = now_ns() - t0;
-      finish_lazy_sweep_in_pause();  // mark bits must be clear again
+      finish_lazy_sweep_in_pause();  // mark bits clear again (or sticky: the old objects)
       const auto& threads = heap_.threads.threads_in_pause();
       record.threads = threads.size();
       for (MutatorThread* t : threads) heap_.retire_all_tlabs(t);

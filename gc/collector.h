@@ -14,11 +14,13 @@
 //      conservatively, persistent handles and global slots precisely. Allocation colour:
 //      irrelevant here, nothing allocates inside the pause.
 //   5. Sweep (gc/sweeper.h): alloc bits := mark bits, free runs rebuilt, empty pages
-//      pooled, dead large objects freed. Mark bits are all clear again.
+//      pooled, dead large objects freed. Mark bits are all clear again (generations:
+//      the survivors keep theirs - gc/generations.cc).
 //   6. Pacing: the next trigger is max(min_gc_trigger, gc_growth * live bytes).
 //   7. Optionally verify (gc/verifier.h), then resume the world.
 //
-// Invariants: between cycles no mark bit is set; after step 5 an object is allocated
+// Invariants: between cycles no mark bit is set (generations: only old objects'
+// bits are); after step 5 an object is allocated
 // iff it was reachable at step 4 (or is a conservative false positive). The write
 // barrier is off throughout a stop-the-world cycle.
 //

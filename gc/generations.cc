@@ -43,11 +43,15 @@
 //     entries serve the next cycle.
 // The verifier checks the invariant (gc/verifier.cc).
 //
-// Pacing: young cycles start on the usual trigger (gc_growth x the live estimate). The
-// final pause chooses the next kind: full once the old generation (the marked bytes:
-// the last full cycle's live bytes plus what young cycles promoted) exceeds
-// (1 + full_gc_growth) x what the last full cycle left live; the sweep then clears the
-// marks. Explicit collect() is a full stop-the-world cycle.
+// Pacing: a cycle starts after gc_growth x L bytes of allocation (at least
+// min_gc_trigger), L being the live size the newest full cycle found - not the old
+// generation's marked bytes, which include old garbage. The kind is chosen just before
+// the initial pause (choose_full_before_pause, under gc_mu_, the last sweep finished so
+// the old generation's size is exact): full when requested or once the old generation
+// exceeds (1 + full_gc_growth) x max(L, min_gc_trigger); a full cycle's marks are
+// cleared right there, not in the pause. Explicit collect() is a full stop-the-world
+// cycle. Sweep reports are serialised (report_mu_) so that a stale report from the
+// marker thread's background sweep cannot land after a later pause's own.
 #include <algorithm>
 
 #include "gc/collector.h"
@@ -136,19 +140,15 @@ void Collector::clear_stale_remembered() {
 }
 
 size_t Collector::generational_budget() const {
-  // The live size: what the newest full cycle found (the old generation's marked bytes
-  // also count old garbage a young cycle cannot see). Young cycles come every
-  // gc_growth x that. Once the old generation has grown enough for the next cycle to be
-  // full, the budget is what is left to a heap goal of (1 + gc_growth) x the live size,
-  // as Go's pacer has (but at least min_gc_trigger): the full cycle that reclaims the
-  // old garbage starts soon instead of after another whole budget of allocation.
+  // gc_growth x the live size, where the live size is what the newest full cycle found:
+  // the old generation's marked bytes also count old garbage a young cycle cannot see,
+  // and a trigger grown from them would let the heap grow with that garbage. (Tried and
+  // measured, docs/performance.md: shrinking the budget towards a heap goal of
+  // (1 + gc_growth) x live once a full cycle is due - less memory, many more cycles.)
   const size_t old = old_bytes_.load(std::memory_order_relaxed);
   const size_t full = live_after_full_.load(std::memory_order_relaxed);
   const double live = static_cast<double>(full != 0 ? std::min(full, old) : old);
-  const double g = heap_.options.gc_growth;
-  double budget = live * g;
-  if (old_generation_full()) budget = live * (1.0 + g) - static_cast<double>(old);
-  return std::max(heap_.options.min_gc_trigger, budget > 0 ? static_cast<size_t>(budget) : size_t{0});
+  return std::max(heap_.options.min_gc_trigger, static_cast<size_t>(live * heap_.options.gc_growth));
 }
 
 void Collector::note_old_generation(size_t marked_bytes) {

@@ -13,12 +13,13 @@
 //   PageInfo     a page's metadata, kept in a side table (not in the page), indexed by
 //                (address - reservation base) >> kPageShift.
 //   alloc bits   the object-start bitmap: bit set <=> an allocated object starts there.
-//   mark bits    the side mark bitmap; marking never writes object headers.
+//   mark bits    the side mark bitmap (setting a mark never writes the object header).
 //   free run     a maximal range of free cells; its first 16 bytes hold a FreeRun
 //                {next, end}; runs are handed to TLABs whole.
 //
 // Invariants (outside a pause):
-//   - alloc bits are set only at cell starts; mark bits are all clear.
+//   - alloc bits are set only at cell starts; mark bits are all clear, or - with
+//     generations - set exactly on old objects (gc/generations.cc).
 //   - a cell is exactly one of: allocated (alloc bit set), in a free run of the page,
 //     inside a TLAB's bump range, or already handed out by a TLAB but not yet flushed
 //     (between the TLAB's run_start and cursor). Pauses flush TLABs first, so inside a
