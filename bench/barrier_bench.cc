@@ -142,7 +142,41 @@ World& world() {
   return *w;
 }
 
-enum class Variant { kRaw, kUnchecked, kBarrier, kRefArraySet };
+enum class Variant { kRaw, kUnchecked, kBarrier, kRefArraySet, kNoGen, kCard };
+
+// Two emulated stores for the generational barrier's design question (issue 12: "card
+// marking against a holder-is-old test"); neither is Shoal's write():
+//   nogen  write() without its generational part: the mutation check, the SATB flag test
+//          and the store - the barrier as it was before generations.
+//   card   the same plus an unconditional card mark: one byte per 512 bytes of the slot's
+//          address, in a 16 MiB table (indexed modulo, which costs what a table over the
+//          reservation would); a card-marking design's whole barrier cost, without the
+//          young-cycle card scan it implies.
+constexpr size_t kCardShift = 9;
+constexpr size_t kCards = size_t{1} << 24;
+uint8_t* card_table() {
+  static uint8_t* t = new uint8_t[kCards]();
+  return t;
+}
+inline void write_nogen(shoal::Object* holder, shoal::Slot& slot, shoal::Value v) {
+  shoal::internal::check_store(holder);
+  shoal::internal::NoPreemptScope no_preempt;
+  if (shoal::internal::g_write_barrier_active.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+    const shoal::Value old_value = slot.load();
+    if (old_value.is_object()) shoal::internal::write_barrier_slow(holder, &slot, old_value, v);
+  }
+  shoal::internal::SlotAccess::store(slot, v);
+}
+inline void write_card(shoal::Object* holder, shoal::Slot& slot, shoal::Value v, uint8_t* cards) {
+  shoal::internal::check_store(holder);
+  shoal::internal::NoPreemptScope no_preempt;
+  if (shoal::internal::g_write_barrier_active.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+    const shoal::Value old_value = slot.load();
+    if (old_value.is_object()) shoal::internal::write_barrier_slow(holder, &slot, old_value, v);
+  }
+  cards[(reinterpret_cast<uintptr_t>(&slot) >> kCardShift) & (kCards - 1)] = 1;
+  shoal::internal::SlotAccess::store(slot, v);
+}
 enum class Pattern { kSeq, kRandom, kRing };
 
 // One batch of kBatch stores. `cursor` carries the slot index / LCG state across batches.
@@ -152,6 +186,7 @@ template <Variant V, Pattern P>
 void batch(shoal::RefArray* array, shoal::Slot* slots, size_t mask, const shoal::Value* values, uint64_t& cursor,
            uint64_t& vcursor) {
   shoal::Object* holder = shoal::Object::from_payload(array);
+  uint8_t* const cards = card_table();
   uint64_t c = cursor;
   uint64_t k = vcursor;
   if constexpr (P == Pattern::kRing) {
@@ -161,6 +196,8 @@ void batch(shoal::RefArray* array, shoal::Slot* slots, size_t mask, const shoal:
       const shoal::Value v = values[k++ & (kValues - 1)];
       if constexpr (V == Variant::kRaw) shoal::internal::SlotAccess::store(payload->right.slot(), v);
       else if constexpr (V == Variant::kUnchecked) shoal::internal::write_unchecked(n, payload->right.slot(), v);
+      else if constexpr (V == Variant::kNoGen) write_nogen(n, payload->right.slot(), v);
+      else if constexpr (V == Variant::kCard) write_card(n, payload->right.slot(), v, cards);
       else shoal::Ref<Node>::from_object(n).set(&Node::right, shoal::Ref<Node>::from_value(v));
       n = payload->left.get().object();
     }
@@ -180,6 +217,8 @@ void batch(shoal::RefArray* array, shoal::Slot* slots, size_t mask, const shoal:
     if constexpr (V == Variant::kRaw) shoal::internal::SlotAccess::store(slots[j], v);
     else if constexpr (V == Variant::kUnchecked) shoal::internal::write_unchecked(holder, slots[j], v);
     else if constexpr (V == Variant::kBarrier) shoal::write(holder, slots[j], v);
+    else if constexpr (V == Variant::kNoGen) write_nogen(holder, slots[j], v);
+    else if constexpr (V == Variant::kCard) write_card(holder, slots[j], v, cards);
     else array->set(j, v);
   }
   cursor = c;
@@ -325,16 +364,22 @@ int main(int argc, char** argv) {
   add("raw/seq", BM_Store<Variant::kRaw, Pattern::kSeq, false>);
   add("unchecked/seq", BM_Store<Variant::kUnchecked, Pattern::kSeq, false>);
   add("barrier/seq", BM_Store<Variant::kBarrier, Pattern::kSeq, false>);
+  add("nogen/seq", BM_Store<Variant::kNoGen, Pattern::kSeq, false>);
+  add("card/seq", BM_Store<Variant::kCard, Pattern::kSeq, false>);
   add("marking/seq", BM_Store<Variant::kBarrier, Pattern::kSeq, true>);
   add("refarray/seq", BM_Store<Variant::kRefArraySet, Pattern::kSeq, false>);
   add("raw/random", BM_Store<Variant::kRaw, Pattern::kRandom, false>);
   add("unchecked/random", BM_Store<Variant::kUnchecked, Pattern::kRandom, false>);
   add("barrier/random", BM_Store<Variant::kBarrier, Pattern::kRandom, false>);
+  add("nogen/random", BM_Store<Variant::kNoGen, Pattern::kRandom, false>);
+  add("card/random", BM_Store<Variant::kCard, Pattern::kRandom, false>);
   add("marking/random", BM_Store<Variant::kBarrier, Pattern::kRandom, true>);
   add("refarray/random", BM_Store<Variant::kRefArraySet, Pattern::kRandom, false>);
   add("raw/ring", BM_Store<Variant::kRaw, Pattern::kRing, false>);
   add("unchecked/ring", BM_Store<Variant::kUnchecked, Pattern::kRing, false>);
   add("barrier/ring", BM_Store<Variant::kBarrier, Pattern::kRing, false>);
+  add("nogen/ring", BM_Store<Variant::kNoGen, Pattern::kRing, false>);
+  add("card/ring", BM_Store<Variant::kCard, Pattern::kRing, false>);
   add("marking/ring", BM_Store<Variant::kBarrier, Pattern::kRing, true>);
   add("rawread/chase", BM_Read<ReadVariant::kRaw>);
   add("read/chase", BM_Read<ReadVariant::kRef>);
@@ -361,6 +406,16 @@ int main(int argc, char** argv) {
     auto ratio = [&](double x, double base) { return base > 0 && x > 0 ? x / base : 0.0; };
     std::printf("| %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.2f | %.3f |\n", p, raw, unc, bar, mark, ra,
                 ratio(unc, raw), ratio(bar, unc), ratio(mark, raw), ratio(ra, raw));
+  }
+  std::printf("\nThe generational barrier's design question (emulated stores; see Variant):\n\n");
+  std::printf("| pattern | without the generational part ns | holder-is-old test (write) ns | card mark ns | test/without | card/without |\n");
+  std::printf("|---|---:|---:|---:|---:|---:|\n");
+  for (const char* p : {"seq", "ring", "random"}) {
+    const std::string s = p;
+    const double ng = reporter.median("nogen/" + s), bar = reporter.median("barrier/" + s),
+                 card = reporter.median("card/" + s);
+    std::printf("| %s | %.3f | %.3f | %.3f | %.3f | %.3f |\n", p, ng, bar, card, ng > 0 ? bar / ng : 0.0,
+                ng > 0 ? card / ng : 0.0);
   }
   const double rr = reporter.median("rawread/chase"), rd = reporter.median("read/chase"),
                cr = reporter.median("checkedread/chase");
