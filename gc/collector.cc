@@ -448,8 +448,9 @@ void Collector::start_concurrent_cycle_locked(MutatorThread* self, const char* c
         MutexLock lock(work_mu_);
         cycle_active_ = true;
         std::vector<Object*> grey = roots.take_grey();
-        grey_.insert(grey_.end(), grey.begin(), grey.end());
+        if (grey_.empty()) grey_.swap(remembered);  // (no copy of a large remembered set)
         grey_.insert(grey_.end(), remembered.begin(), remembered.end());
+        grey_.insert(grey_.end(), grey.begin(), grey.end());
       }
     }) - t0;
     {
