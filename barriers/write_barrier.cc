@@ -1,6 +1,8 @@
 // Write-barrier state and slow path. See write_barrier.h.
 #include "barriers/write_barrier.h"
 
+#include <string>
+
 #include "gc/thread_registry.h"
 #include "heap/heap_impl.h"
 #include "shoal/errors.h"
@@ -10,26 +12,31 @@ namespace shoal::internal {
 
 std::atomic<uint32_t> g_write_barrier_active{0};
 
+namespace {
+// A thread that is not running may not write heap objects: what its barrier records (a
+// shaded value, a remembered holder) would go to a buffer a handshake or pause may take
+// without it, or to none (an unattached thread). Refused before the store happens.
+MutatorThread* writing_thread(const char* what) {
+  MutatorThread* self = current_thread();
+  if (!self) throw NotAttached(std::string(what) + ": a heap object written by a thread that is not attached");
+  check_heap_access(self, what);
+  return self;
+}
+}  // namespace
+
 void write_barrier_slow(Object* holder, const Slot* slot, Value old_value, Value new_value) {
   (void)holder;
   (void)slot;
   (void)new_value;
   // SATB (Yuasa deletion barrier): shade the value being overwritten.
   if (!old_value.is_object()) return;
-  MutatorThread* self = current_thread();
-  // A thread that is not running may not write heap objects: its overwritten value
-  // cannot be shaded safely (an unattached thread has no SATB buffer; a native one's is
-  // taken by handshakes and pauses without it). Refuse before the store happens.
-  if (!self) throw NotAttached("write: a heap object written by a thread that is not attached");
-  check_heap_access(self, "write");
+  MutatorThread* self = writing_thread("write");
   self->heap->collector.shade(self, old_value.as_object());
 }
 
 void remember_slow(Object* holder) {
   // An old holder (neither young nor remembered) is about to hold a young reference.
-  MutatorThread* self = current_thread();
-  if (!self) throw NotAttached("write: a heap object written by a thread that is not attached");
-  check_heap_access(self, "write");
+  MutatorThread* self = writing_thread("write");
   // The bit decides who records it: exactly one thread pushes each holder. Room first:
   // a bad_alloc must not leave the bit set on a holder no list has.
   self->remembered.reserve(self->remembered.size() + 1);
@@ -38,9 +45,7 @@ void remember_slow(Object* holder) {
 }
 
 void remember_weak_slow(const Slot* slot) {
-  MutatorThread* self = current_thread();
-  if (!self) throw NotAttached("write_weak: a heap object written by a thread that is not attached");
-  check_heap_access(self, "write_weak");
+  MutatorThread* self = writing_thread("write_weak");
   // The holder is the object whose cell contains the slot (null for a slot outside the
   // heap: a root, which the collector treats separately). An object still in a TLAB's
   // unflushed run has no start bit yet and is not found: it is young (or, during

@@ -66,9 +66,6 @@ uint64_t Collector::pause(MutatorThread* self, const char* name, F&& body) SHOAL
 
 Collector::Collector(HeapImpl& heap)
     : heap_(heap), generational_(heap.options.generational && heap.options.concurrent_marking), sweeper_(heap) {
-  // A new heap's marks are trivially sticky (no object is marked): the first cycle may
-  // be young.
-  keep_marks_.store(generational_, std::memory_order_relaxed);
   alloc_tags_.store(generational_ ? header::kYoung : 0, std::memory_order_relaxed);
   const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
   pause_workers_ = hw;
@@ -175,8 +172,8 @@ void Collector::torture(MutatorThread* self) {
   }
   // Generational: every third torture cycle is full, so both kinds interleave with the
   // mutators at the finest grain.
-  if (generational_ && torture_cycles_.fetch_add(1, std::memory_order_relaxed) % 3 == 2) request_full_cycle();
-  start_concurrent_cycle(self, "torture", /*force=*/true);
+  const bool full = generational_ && torture_cycles_.fetch_add(1, std::memory_order_relaxed) % 3 == 2;
+  start_concurrent_cycle(self, "torture", /*force=*/true, full);
 }
 
 bool Collector::idle(MutatorThread* self, std::chrono::nanoseconds budget) {
@@ -345,8 +342,7 @@ void Collector::run_cycle_in_pause(MutatorThread* self, CycleRecord& record) {
   if (generational_) {
     // Always full: from no marks (cleared here: this pause sweeps every page anyway),
     // and the remembered set is moot.
-    if (keep_marks_.load(std::memory_order_relaxed)) clear_all_marks_in_pause();
-    keep_marks_.store(false, std::memory_order_relaxed);
+    clear_all_marks();
     for (Object* o : take_remembered_in_pause()) o->clear_gc_bits(header::kRemembered);
     clear_stale_remembered();
     young_ = false;
@@ -406,7 +402,7 @@ void Collector::start_concurrent_cycle_locked(MutatorThread* self, const char* c
     // page is claimed, and only a final pause (which needs gc_mu_) hands out new ones.
     while (sweeper_.pending()) std::this_thread::yield();
     report_lazy_sweep();  // (the exact old-generation size, if nobody reported it yet)
-    choose_full_before_pause(full);  // young or full; a full one's marks cleared here
+    const bool full_cycle = choose_full_before_pause(full);  // a full one's marks cleared here
     CycleRecord record;
     record.cause = cause;
     record.concurrent = true;
@@ -425,9 +421,9 @@ void Collector::start_concurrent_cycle_locked(MutatorThread* self, const char* c
       heap_.large.build_index_in_pause();
       const uint64_t mark_start = now_ns();
       std::vector<Object*> remembered;
-      begin_generation_in_pause(remembered);  // young or full
+      begin_generation_in_pause(full_cycle, remembered);
       record.young = young_;
-      record.remembered = remembered_in_cycle_;
+      record.remembered = remembered.size();
       if (young_ && heap_.options.verify_after_gc) {
         // The generational invariant is only interesting here, before a young cycle
         // relies on it (right after a sweep every allocated object is marked).
@@ -607,7 +603,7 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
     // Large objects are swept here; pages are handed to the lazy sweeper, so this pause
     // does not grow with the heap. The cycle record's live/freed bytes cover the large
     // objects; the pages' figures reach GcStats when their sweep completes.
-    const auto large = heap_.large.sweep_in_pause(heap_.options.poison_freed_memory, sweep_keeps_marks());
+    const auto large = heap_.large.sweep_in_pause(heap_.options.poison_freed_memory, generational_);
     heap_.release(large.freed_bytes);
     sweeper_.begin_in_pause();
     record.sweep_ns = now_ns() - sweep_start;
@@ -615,7 +611,6 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
     record.freed_bytes = large.freed_bytes;
     record.sweep_complete = false;
     heap_.note_runway(heap_.allocated_since_cycle() - std::min(allocated_at_start_, heap_.allocated_since_cycle()));
-    // An estimate until the sweep reports: a young cycle marked only the young survivors.
     heap_.reset_pacing(record.bytes_marked);  // estimate until the sweep reports
     if (generational_) heap_.set_goal(generational_budget());
     if (heap_.options.verify_after_gc) {

@@ -152,19 +152,16 @@ class Collector {
   void set_concurrent_trace_hook(std::function<void(Object*)> hook) SHOAL_EXCLUDES(work_mu_);
   // Testing: starts a concurrent cycle now, whatever the pacing trigger says.
   void start_concurrent_cycle_for_testing(MutatorThread* self) { start_concurrent_cycle(self, "requested", true, true); }
-  void start_young_cycle_for_testing(MutatorThread* self) { start_concurrent_cycle(self, "requested", true, false); }
 
-  // Generational collection (HeapOptions::generational; docs/gc.md, "Generations").
-  // True while marks are sticky: the sweep under way (or the last one) keeps the
-  // survivors' mark bits, so the next concurrent cycle may be young. Written in pauses.
-  bool sweep_keeps_marks() const { return keep_marks_.load(std::memory_order_acquire); }
+  // Generational collection (HeapOptions::generational; docs/gc.md, "Generations"). When
+  // on, every sweep keeps the survivors' mark bits (they are the old generation) and
+  // marks are sticky between cycles; only a full cycle clears them, before it starts.
+  bool generational() const { return generational_; }
   // The GC bits a thread attaching now ORs into the headers it allocates (kYoung, or 0
   // while marking runs). Written in pauses; read under the registry lock at attach.
   uint64_t allocation_tags() const { return alloc_tags_.load(std::memory_order_relaxed); }
   // Gives t's remembered-set buffer to the collector (a detaching thread's entries).
   void hand_over_remembered(MutatorThread* t) SHOAL_EXCLUDES(work_mu_);
-  // The next concurrent cycle traces the whole heap (the pacer's choice otherwise).
-  void request_full_cycle() { full_requested_.store(true, std::memory_order_relaxed); }
   void wait_for_concurrent_cycle_for_testing(MutatorThread* self) { wait_for_concurrent_cycle(self); }
   // Testing: the next pause throws std::bad_alloc at its start (an injected failure).
   void inject_pause_fault_for_testing() { pause_fault_for_testing_.store(true, std::memory_order_relaxed); }
@@ -280,15 +277,15 @@ class Collector {
   // In a pause: the remembered set of every thread and of detached ones, emptied.
   std::vector<Object*> take_remembered_in_pause() SHOAL_EXCLUDES(work_mu_);
   // Under gc_mu_, before an initial pause, the last sweep finished: whether the cycle is
-  // full (requested, or the old generation has grown past its limit); if so and the
-  // marks are sticky, clears them (not in the pause: O(heap) bitmap words).
+  // full (requested, generations off, or the old generation has grown past its limit);
+  // a full one's sticky marks are cleared here (not in the pause: O(heap) bitmap words).
   bool choose_full_before_pause(bool requested);
   // True once the old generation exceeds (1 + full_gc_growth) x the newest full
   // cycle's live size: the next cycle is full.
   bool old_generation_full() const;
-  // Initial pause, before the roots: young (the marks are sticky) or full. A young
-  // cycle's remembered holders come back in `remembered_grey`, to join the grey list.
-  void begin_generation_in_pause(std::vector<Object*>& remembered_grey);
+  // Initial pause, before the roots. A young cycle's remembered holders come back in
+  // `remembered_grey`, to join the grey list; a full one's become stale.
+  void begin_generation_in_pause(bool full, std::vector<Object*>& remembered_grey);
   // Final (or stop-the-world) pause, marking done: the sweep keeps the marks; young
   // allocation back on.
   void end_generation_in_pause(size_t bytes_marked);
@@ -298,16 +295,15 @@ class Collector {
   // A full cycle's stale remembered holders: their bits cleared off the pause (marker).
   void clear_stale_remembered() SHOAL_EXCLUDES(work_mu_);
   void set_allocation_tags_in_pause(uint64_t tags);
-  void clear_all_marks_in_pause();
+  // Clears every mark bit (pages and large objects): a full cycle's start, with no cycle
+  // marking (before its initial pause, or in a stop-the-world pause).
+  void clear_all_marks();
   // The bytes to allocate before the next cycle (gc/generations.cc, "Pacing").
   size_t generational_budget() const;
-  std::atomic<bool> keep_marks_{false};
   std::atomic<uint64_t> alloc_tags_{0};
-  std::atomic<bool> full_requested_{false};
   std::atomic<uint64_t> torture_cycles_{0};
   bool young_ = false;             // the cycle under way is young (written in pauses)
   std::atomic<bool> last_cycle_young_{false};  // the newest cycle (its sweep reports) was young
-  size_t remembered_in_cycle_ = 0; // the young cycle's remembered holders (its record)
   // Pacing: bytes live after the newest full cycle, and the old generation's size
   // (marked bytes) - both exact once the cycle's sweep reports.
   std::atomic<size_t> live_after_full_{0};

@@ -2,10 +2,10 @@
 // "Combining generational and conservative garbage collection", POPL 1990; WebKit's
 // Riptide, ../shared/READING.md).
 //
-// The old generation is the set of marked objects. A sweep that keeps the marks
-// (Collector::sweep_keeps_marks) leaves every survivor marked; objects allocated after
-// that carry the header's young bit and no mark. A young cycle is a concurrent cycle
-// like any other (gc/collector.h), except that:
+// The old generation is the set of marked objects. With generations on every sweep
+// keeps the marks (Collector::generational), leaving every survivor marked; objects
+// allocated after that carry the header's young bit and no mark. A young cycle is a
+// concurrent cycle like any other (gc/collector.h), except that:
 //   - the initial pause does not clear marks, so the marker stops at old objects (they
 //     are "already marked") and traces only young ones reached from the roots or from
 //     the remembered set;
@@ -15,10 +15,9 @@
 //     resolved), and the SATB barrier protects their snapshot edges like any grey
 //     object's;
 //   - the sweep frees unmarked (dead young) cells and keeps the marks again.
-// A full cycle starts with no marks (the previous sweep cleared them, or the initial
-// pause does when a full cycle is forced while marks are sticky) and traces everything;
-// the remembered set is then stale and its holders' bits are cleared by the marker
-// thread, off the pause.
+// A full cycle starts with no marks (cleared just before its initial pause, or in the
+// stop-the-world pause of collect()) and traces everything; the remembered set is then
+// stale and its holders' bits are cleared by the marker thread, off the pause.
 //
 // The generational invariant (between cycles, marks sticky): every marked object that
 // holds a reference (strong, weak or ephemeron) to an unmarked object has the
@@ -84,9 +83,9 @@ void Collector::set_allocation_tags_in_pause(uint64_t tags) {
   for (MutatorThread* t : heap_.threads.threads_in_pause()) t->alloc_tags = tags;
 }
 
-void Collector::clear_all_marks_in_pause() {
+void Collector::clear_all_marks() {
   for (size_t i = 0; i < heap_.pages.carved_pages(); ++i) heap_.pages.page_at(i).mark_bits.clear_all();
-  heap_.large.clear_marks_in_pause();
+  heap_.large.clear_marks();
 }
 
 bool Collector::old_generation_full() const {
@@ -97,28 +96,22 @@ bool Collector::old_generation_full() const {
 
 bool Collector::choose_full_before_pause(bool requested) {
   if (!generational_) return true;
-  const bool full = requested || full_requested_.exchange(false, std::memory_order_relaxed) || old_generation_full();
-  if (full && keep_marks_.load(std::memory_order_relaxed)) {
-    // A full cycle starts from no marks. Clear them here, before the pause, on the
-    // thread starting the cycle: the last sweep has finished, nothing reads marks between
-    // cycles (the barrier reads header bits), and no cycle can start meanwhile (gc_mu_).
-    keep_marks_.store(false, std::memory_order_release);
-    for (size_t i = 0; i < heap_.pages.carved_pages(); ++i) heap_.pages.page_at(i).mark_bits.clear_all();
-    heap_.large.clear_marks();
-  }
+  const bool full = requested || old_generation_full();
+  // A full cycle starts from no marks. Clear them here, before the pause, on the thread
+  // starting the cycle: the last sweep has finished, nothing reads marks between cycles
+  // (the barrier reads header bits; the verifier runs under gc_mu_, held here), and no
+  // cycle can start meanwhile (gc_mu_).
+  if (full) clear_all_marks();
   return full;
 }
 
-void Collector::begin_generation_in_pause(std::vector<Object*>& remembered_grey) {
-  young_ = false;
-  remembered_in_cycle_ = 0;
+void Collector::begin_generation_in_pause(bool full, std::vector<Object*>& remembered_grey) {
+  young_ = generational_ && !full;
   if (!generational_) return;
   std::vector<Object*> remembered = take_remembered_in_pause();
-  young_ = keep_marks_.load(std::memory_order_relaxed);  // (choose_full_before_pause cleared them for a full one)
   set_allocation_tags_in_pause(0);  // black allocation: nothing allocated now is young
   if (young_) {
     // Old holders of young references: grey, traced like the snapshot's objects.
-    remembered_in_cycle_ = remembered.size();
     remembered_grey = std::move(remembered);
     return;
   }
@@ -167,7 +160,6 @@ void Collector::end_generation_in_pause(size_t bytes_marked) {
     live_after_full_.store(bytes_marked, std::memory_order_relaxed);
     old_bytes_.store(bytes_marked, std::memory_order_relaxed);
   }
-  keep_marks_.store(true, std::memory_order_release);  // survivors stay marked: old
   set_allocation_tags_in_pause(header::kYoung);
   young_ = false;
 }

@@ -84,7 +84,7 @@ SweepResult sweep_one_page(HeapImpl& heap, PageInfo& page) {
   SweepResult result;
   const bool poison = heap.options.poison_freed_memory;
   SHOAL_DCHECK(page.state != PageState::kOwned && page.state != PageState::kFree);
-  const PageSweep s = sweep_page(page, poison, heap.collector.sweep_keeps_marks());
+  const PageSweep s = sweep_page(page, poison, heap.collector.generational());
   result.freed_bytes = s.freed_cells * page.cell_size;
   result.live_bytes = s.live_cells * page.cell_size;
   if (s.live_cells == 0) {
@@ -154,7 +154,7 @@ SweepResult sweep_in_pause(HeapImpl& heap) {
   } else {
     result = sweep_range(heap, 0, n);
   }
-  const auto large = heap.large.sweep_in_pause(heap.options.poison_freed_memory, heap.collector.sweep_keeps_marks());
+  const auto large = heap.large.sweep_in_pause(heap.options.poison_freed_memory, heap.collector.generational());
   result.freed_bytes += large.freed_bytes;
   result.live_bytes += large.live_bytes;
   heap.release(large.freed_bytes);

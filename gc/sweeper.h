@@ -3,8 +3,8 @@
 // For each carved page (heap/page.h):
 //   - new object-start bitmap = mark bitmap (live objects stay allocated, dead ones are
 //     freed by losing their bit); the mark bitmap is cleared for the next cycle - unless
-//     the collector keeps the marks (Collector::sweep_keeps_marks: generational
-//     collection, the next cycle young), in which case the survivors stay marked: old;
+//     generations are on (Collector::generational), in which case the survivors stay
+//     marked: old;
 //   - every maximal range of free cells becomes a FreeRun, linked in address order;
 //   - a page with no live object goes to the free pool (any class may reuse it); a page
 //     with free runs goes to its class's available list; a full page to no list.

@@ -16,7 +16,7 @@ namespace {
 
 class Verifier {
  public:
-  explicit Verifier(HeapImpl& heap) : heap_(heap), sticky_(heap.collector.sweep_keeps_marks()) {}
+  explicit Verifier(HeapImpl& heap) : heap_(heap), sticky_(heap.collector.generational()) {}
 
   VerifyReport run() {
     check_pages();

@@ -94,10 +94,6 @@ LargeObject* LargeObjectSpace::find_containing(uintptr_t a) const {
   return (a >= l->begin() && a < l->end()) ? l : nullptr;
 }
 
-void LargeObjectSpace::clear_marks_in_pause() {
-  for (LargeObject* l = head_; l; l = l->next) l->mark.store(0, std::memory_order_relaxed);
-}
-
 LargeObjectSpace::SweepResult LargeObjectSpace::sweep_in_pause(bool poison, bool keep_marks) {
   SweepResult r;
   LargeObject* l = head_;

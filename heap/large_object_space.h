@@ -80,9 +80,7 @@ class LargeObjectSpace {
     size_t freed_bytes = 0, freed_objects = 0, live_bytes = 0;
   };
   SweepResult sweep_in_pause(bool poison, bool keep_marks) SHOAL_NO_THREAD_SAFETY_ANALYSIS;
-  // Pause only: clears every mark (a full cycle after sticky marks).
-  void clear_marks_in_pause() SHOAL_NO_THREAD_SAFETY_ANALYSIS;
-  // The same outside a pause, with no cycle marking (under the list's lock).
+  // Clears every mark (a full cycle after sticky marks), with no cycle marking.
   void clear_marks() {
     MutexLock lock(mu_);
     for (LargeObject* l = head_; l; l = l->next) l->mark.store(0, std::memory_order_relaxed);
