@@ -27,11 +27,13 @@ MutatorThread* writing_thread(const char* what) {
 void write_barrier_slow(Object* holder, const Slot* slot, Value old_value, Value new_value) {
   (void)holder;
   (void)slot;
-  (void)new_value;
-  // SATB (Yuasa deletion barrier): shade the value being overwritten.
-  if (!old_value.is_object()) return;
   MutatorThread* self = writing_thread("write");
-  self->heap->collector.shade(self, old_value.as_object());
+  // SATB (Yuasa deletion barrier): shade the value being overwritten.
+  if (old_value.is_object()) self->heap->collector.shade(self, old_value.as_object());
+  // While this heap's stacks are being scanned one by one: shade the stored value too
+  // (the insertion half: see write_barrier.h, "Stacks scanned one thread at a time").
+  if (new_value.is_object() && self->heap->collector.stacks_unscanned())
+    self->heap->collector.shade(self, new_value.as_object());
 }
 
 void remember_slow(Object* holder) {
@@ -42,6 +44,11 @@ void remember_slow(Object* holder) {
   self->remembered.reserve(self->remembered.size() + 1);
   if ((holder->set_gc_bits(header::kRemembered) & header::kRemembered) != 0) return;
   self->remembered.push_back(holder);
+  // The entry is read by the next cycle, so the holder must survive this one if one is
+  // marking: with stacks scanned one thread at a time, a holder reachable only from an
+  // unscanned stack could otherwise be dropped and freed by a full cycle's sweep, leaving
+  // a dangling entry (gc/thread_stack_scan.cc).
+  self->heap->collector.shade(self, holder);
 }
 
 void remember_weak_slow(const Slot* slot) {

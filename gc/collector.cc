@@ -225,23 +225,18 @@ size_t Collector::assist_marking(MutatorThread* self, size_t budget) {
   return traced;
 }
 
-void Collector::mark_roots(Marker& marker) {
-  std::vector<uintptr_t> words;
-  // Only words in the carved pages or the large-object index's range can be references
-  // (mark_conservative_batch's own test); the rest are dropped in the scanning loop.
-  const uintptr_t pages_begin = heap_.pages.carved_begin(), pages_end = heap_.pages.carved_end();
-  uintptr_t large_begin, large_end;
-  heap_.large.index_range(large_begin, large_end);
+void Collector::mark_roots(Marker& marker, bool stacks) {
   auto scan_stack = [&](uintptr_t sp, uintptr_t base, std::span<const uintptr_t> registers) {
-    words.clear();
-    collect_words_in_ranges(sp, base, pages_begin, pages_end, large_begin, large_end, words);
-    words.insert(words.end(), registers.begin(), registers.end());
-    marker.mark_conservative_batch(words);
+    mark_stack_range(marker, sp, base, registers, /*concurrent=*/false);
   };
-  for (MutatorThread* t : heap_.threads.threads_in_pause())
-    scan_stack(t->context.sp, t->stack_base, t->context.registers);
+  if (stacks)
+    for (MutatorThread* t : heap_.threads.threads_in_pause())
+      scan_stack(t->context.sp, t->stack_base, t->context.registers);
   heap_.roots.for_each_suspended_range(scan_stack);
-  heap_.roots.for_each_root([&](Value v) { marker.mark_value(v); });
+  if (stacks)
+    heap_.roots.for_each_root([&](Value v) { marker.mark_value(v); });
+  else
+    heap_.roots.for_each_handle_root([&](Value v) { marker.mark_value(v); });
 }
 
 void Collector::take_assist_results(MarkTotals& totals) {
@@ -434,11 +429,13 @@ void Collector::start_concurrent_cycle_locked(MutatorThread* self, const char* c
         }
       }
       Marker roots(heap_);
-      mark_roots(roots);  // the snapshot
+      const bool stacks_now = heap_.options.scan_stacks_in_initial_pause;
+      mark_roots(roots, stacks_now);  // the snapshot (the stacks: per thread, after)
       record.mark_ns = now_ns() - mark_start;
       record.objects_marked = roots.objects_marked();
       marking_.store(true, std::memory_order_release);
-      g_write_barrier_active.fetch_add(1, std::memory_order_acq_rel);
+      g_write_barrier_active.fetch_add(kBarrierMarking, std::memory_order_acq_rel);
+      if (!stacks_now) begin_stack_scan_in_pause();
       allocated_at_start_ = heap_.allocated_since_cycle();
       {
         MutexLock lock(work_mu_);
@@ -501,13 +498,15 @@ void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
       std::unique_lock<Mutex> lock(work_mu_);
       work_cv_.wait(lock, [&]() SHOAL_NO_THREAD_SAFETY_ANALYSIS { return shutdown_ || cycle_ready_; });
       if (shutdown_) {
-        if (marking_.exchange(false)) g_write_barrier_active.fetch_sub(1, std::memory_order_acq_rel);
+        end_stack_scan();
+        if (marking_.exchange(false)) g_write_barrier_active.fetch_sub(kBarrierMarking, std::memory_order_acq_rel);
         return;
       }
       hook = trace_hook_;
       cycle_ready_ = false;
     }
     clear_stale_remembered();  // a full cycle's remembered set (gc/generations.cc)
+    const uint64_t stack_scan_ns = scan_stacks_by_handshake();
     MarkTotals totals;
     // Concurrent marking, then termination rounds: take the SATB buffers by handshake
     // and drain again until little is left for the final pause.
@@ -525,6 +524,8 @@ void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
       record = pending_record_;
       record.concurrent_mark_ns = now_ns() - cycle_started_ns_;
     }
+    record.stack_scan_ns = stack_scan_ns;
+    record.max_stack_scan_ns = max_stack_scan_ns_.load(std::memory_order_relaxed);
     finish_concurrent_cycle(totals, record);
     notify_finalizers();
     // Background sweep of what the allocators have not swept yet.
@@ -571,6 +572,7 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
   record.final_pause_ns = pause(nullptr, "final pause", [&] {
     record.final_time_to_safepoint_ns = now_ns() - t0;
     const auto& threads = heap_.threads.threads_in_pause();
+    scan_pending_stacks_in_pause();  // (normally none: the handshake scanned them all)
     std::vector<Object*> grey;
     for (MutatorThread* t : threads) {
       grey.insert(grey.end(), t->satb.begin(), t->satb.end());
@@ -591,13 +593,14 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
     resolve_ephemerons(totals);
     process_weak_in_pause(totals);
     marking_.store(false, std::memory_order_release);
-    g_write_barrier_active.fetch_sub(1, std::memory_order_acq_rel);
+    g_write_barrier_active.fetch_sub(kBarrierMarking, std::memory_order_acq_rel);
     const uint64_t sweep_start = now_ns();
     record.sweep_start_ns = since_start(sweep_start);
     record.mark_ns += sweep_start - mark_start;
     // (Assists have all returned: their threads are parked.)
     const size_t assist_bytes = assist_bytes_.exchange(0, std::memory_order_relaxed);
-    record.objects_marked += totals.objects_marked + assist_marked_.exchange(0, std::memory_order_relaxed);
+    record.objects_marked += totals.objects_marked + assist_marked_.exchange(0, std::memory_order_relaxed) +
+                             stack_marked_.exchange(0, std::memory_order_relaxed);
     record.bytes_marked = totals.bytes_traced + assist_bytes;
     end_generation_in_pause(record.bytes_marked);  // before the sweeps: they keep the marks
     // Large objects are swept here; pages are handed to the lazy sweeper, so this pause

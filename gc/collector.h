@@ -53,9 +53,10 @@
 // change only inside pauses, so every mutator sees them switch at a safepoint.
 // Explicit collect(), verify() and heap-limit collections wait for a running concurrent
 // cycle to finish, then run stop-the-world.
-// The stacks are snapshotted in the initial pause, not per thread by handshake: with a
-// pure deletion barrier a thread whose stack is not yet scanned could hide an object in
-// an already-traced one (docs/gc.md, "Why the stack snapshot is still one pause").
+// The threads' stacks are not scanned in the initial pause (unless
+// HeapOptions::scan_stacks_in_initial_pause): each thread scans its own at its next
+// safepoint, by handshake, while the barrier also shades stored values
+// (gc/thread_stack_scan.cc has the argument). A thread's scan delays only that thread.
 #pragma once
 
 #include <atomic>
@@ -64,6 +65,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -139,6 +141,12 @@ class Collector {
 
   // True between a concurrent cycle's two pauses. Changes only inside pauses.
   bool marking_concurrently() const { return marking_.load(std::memory_order_acquire); }
+  // True from a concurrent cycle's initial pause until every thread's stack has been
+  // scanned (gc/thread_stack_scan.cc): the barrier shades stored values too.
+  bool stacks_unscanned() const { return stacks_unscanned_.load(std::memory_order_relaxed); }
+  // Heap::switch_stack on a running thread whose stack is still to be scanned: scans the
+  // stack it leaves (its live part from `leaving`, up to `base`) first.
+  void scan_own_stack_before_switch(MutatorThread* self, const CapturedContext& leaving, uintptr_t base);
   // Write-barrier slow path: shade `o` grey if this heap is marking concurrently.
   void shade(MutatorThread* self, Object* o);
   // Root-store barrier (gc/roots.h; called under the root lock from any thread): shades
@@ -191,7 +199,21 @@ class Collector {
   [[noreturn]] static void fatal_in_pause(const char* pause, const char* what);
   void run_cycle_in_pause(MutatorThread* self, CycleRecord& record);
   void record_cycle(const CycleRecord& record) SHOAL_EXCLUDES(stats_mu_);
-  void mark_roots(Marker& marker);
+  // Every root; without `stacks`, all but the threads' stacks and scratch lists (a
+  // concurrent cycle's initial pause: they are scanned per thread afterwards).
+  void mark_roots(Marker& marker, bool stacks = true);
+  // Per-thread stack scanning (gc/thread_stack_scan.cc).
+  void mark_stack_range(Marker& marker, uintptr_t sp, uintptr_t base, std::span<const uintptr_t> registers,
+                        bool concurrent);
+  void begin_stack_scan_in_pause();
+  void end_stack_scan();
+  // t's stack and scratch lists, outside a pause, t not running; clears its flag.
+  void scan_thread_roots(MutatorThread& t, uintptr_t sp, uintptr_t base, std::span<const uintptr_t> registers);
+  // Marker thread, after the initial pause: every flagged stack by handshake; returns
+  // the time it took.
+  uint64_t scan_stacks_by_handshake();
+  // Final pause: the stacks a failed handshake left flagged.
+  void scan_pending_stacks_in_pause();
   // After marking has terminated, in the pause: clears WeakRefs and weak slots whose
   // target is white, and queues the finalizers of white objects.
   void process_weak_in_pause(MarkTotals& totals);
@@ -252,6 +274,9 @@ class Collector {
 
   // Concurrent marking state.
   std::atomic<bool> marking_{false};
+  std::atomic<bool> stacks_unscanned_{false};
+  std::atomic<size_t> stack_marked_{0};         // this cycle's: marked by stack scans
+  std::atomic<uint64_t> max_stack_scan_ns_{0};  // this cycle's longest single stack scan
   Mutex work_mu_;
   std::condition_variable_any work_cv_;
   std::vector<Object*> grey_ SHOAL_GUARDED_BY(work_mu_);  // handed to the marker thread

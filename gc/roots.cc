@@ -135,12 +135,12 @@ void RootSet::remove_global(Slot* slot) {
 
 void RootSet::add_scratch(const std::vector<Object*>* list) {
   MutexLock lock(mu_);
-  scratch_.push_back(list);
+  scratch_.push_back({current_thread(), list});
 }
 
 void RootSet::remove_scratch(const std::vector<Object*>* list) {
   MutexLock lock(mu_);
-  auto it = std::find(scratch_.begin(), scratch_.end(), list);
+  auto it = std::find_if(scratch_.begin(), scratch_.end(), [&](const Scratch& s) { return s.list == list; });
   SHOAL_CHECK(it != scratch_.end());
   scratch_.erase(it);
 }

@@ -9,9 +9,10 @@
 //   5. Scratch lists (ScratchRoots): vectors of objects the runtime holds outside the
 //      heap across a safepoint (freeze's claimed objects, a deep copy's map), registered
 //      for as long as the owning thread needs them. The owner changes a list only while
-//      it is running, so a pause (which parks it) reads it at rest; objects added while
-//      marking were loaded from the heap or freshly allocated, which SATB covers as it
-//      covers a stack.
+//      it is running, so a pause (which parks it) reads it at rest. A list is part of its
+//      owner's stack: a concurrent cycle scans it with that stack, at the owner's own
+//      safepoint (gc/thread_stack_scan.cc), since objects the owner moved into it from
+//      its unscanned stack after the initial pause would be in neither.
 // Weak handles (shoal::WeakRef<T>) live in the same node region but are not roots:
 // after marking, the collector clears every weak node whose target is unmarked, in the
 // pause, before the sweep frees the target - so a weak handle reads either its live
@@ -53,6 +54,7 @@
 #include <vector>
 
 #include "gc/fiber_stacks.h"
+#include "shoal/internal/mutator.h"
 #include "shoal/internal/mutex.h"
 #include "shoal/value.h"
 
@@ -127,8 +129,8 @@ class RootSet {
           if (scan_hook_) scan_hook_(++scanned);
         }
     for (Slot* s : globals_) f(s->load());
-    for (const std::vector<Object*>* list : scratch_)
-      for (Object* o : *list) f(Value::from_object(o));
+    for (const Scratch& scratch : scratch_)
+      for (Object* o : *scratch.list) f(Value::from_object(o));
   }
   // Pause only (root lock held): f(value) for the persistent and global roots (no
   // scratch lists), and f(object) for the scratch lists' objects.
@@ -141,8 +143,18 @@ class RootSet {
   }
   template <class F>
   void for_each_scratch_object(F&& f) SHOAL_NO_THREAD_SAFETY_ANALYSIS {
-    for (const std::vector<Object*>* list : scratch_)
-      for (Object* o : *list) f(o);
+    for (const Scratch& scratch : scratch_)
+      for (Object* o : *scratch.list) f(o);
+  }
+  // Any time (takes the root lock): f(object) for the scratch lists `owner` registered.
+  // The owner must not be running (it is at a safepoint or safe), so its lists are at
+  // rest.
+  template <class F>
+  void for_each_scratch_object_of(const MutatorState* owner, F&& f) SHOAL_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    for (const Scratch& scratch : scratch_)
+      if (scratch.owner == owner)
+        for (Object* o : *scratch.list) f(o);
   }
   void add_scratch(const std::vector<Object*>* list) SHOAL_EXCLUDES(mu_);
   void remove_scratch(const std::vector<Object*>* list) SHOAL_EXCLUDES(mu_);
@@ -177,7 +189,11 @@ class RootSet {
   PersistentNode* free_ SHOAL_GUARDED_BY(mu_) = nullptr;
   size_t in_use_ SHOAL_GUARDED_BY(mu_) = 0;
   std::vector<Slot*> globals_ SHOAL_GUARDED_BY(mu_);
-  std::vector<const std::vector<Object*>*> scratch_ SHOAL_GUARDED_BY(mu_);
+  struct Scratch {
+    const MutatorState* owner;  // the registering thread (null if unattached)
+    const std::vector<Object*>* list;
+  };
+  std::vector<Scratch> scratch_ SHOAL_GUARDED_BY(mu_);
   SuspendedStacks suspended_ SHOAL_GUARDED_BY(mu_);
   std::function<void(size_t)> scan_hook_;
   std::function<void()> copy_hook_ SHOAL_GUARDED_BY(mu_);

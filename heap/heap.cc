@@ -389,6 +389,10 @@ void run_native(const std::function<void()>& fn) {
     if (leaving.sp >= leaving.base)
       throw InvalidArgument("switch_stack: the stack pointer is above the current stack's base: a stack "
                             "switch was made without switch_stack");
+    // A concurrent cycle scanned the suspended stacks in its initial pause; one suspended
+    // now must already be scanned (gc/thread_stack_scan.cc): scan it - and so this
+    // thread - first, if the cycle has not done so yet.
+    t->heap->collector.scan_own_stack_before_switch(t, leaving.registers, leaving.base);
     t->heap->roots.switch_stacks(&leaving, entering);
     t->stack_base = entering;
   });

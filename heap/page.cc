@@ -5,19 +5,19 @@
 
 namespace shoal::internal {
 
-void PageBitmap::set_strided(size_t g0, size_t g_end, size_t step) {
+void PageBitmap::set_strided(size_t g0, size_t g_end, size_t step, std::memory_order order) {
   if (step == 1) {
     // Contiguous: whole words at a time.
     size_t g = g0;
     while (g < g_end && (g & 63) != 0) {
-      words_[g >> 6].fetch_or(uint64_t{1} << (g & 63), std::memory_order_relaxed);
+      words_[g >> 6].fetch_or(uint64_t{1} << (g & 63), order);
       ++g;
     }
     while (g + 64 <= g_end) {
-      words_[g >> 6].fetch_or(~uint64_t{0}, std::memory_order_relaxed);  // markers may share the word
+      words_[g >> 6].fetch_or(~uint64_t{0}, order);  // markers may share the word
       g += 64;
     }
-    for (; g < g_end; ++g) words_[g >> 6].fetch_or(uint64_t{1} << (g & 63), std::memory_order_relaxed);
+    for (; g < g_end; ++g) words_[g >> 6].fetch_or(uint64_t{1} << (g & 63), order);
     return;
   }
   // Accumulate bits per word so each word is written once.
@@ -29,7 +29,7 @@ void PageBitmap::set_strided(size_t g0, size_t g_end, size_t step) {
       bits |= uint64_t{1} << (g & 63);
       g += step;
     }
-    words_[w].fetch_or(bits, std::memory_order_relaxed);
+    words_[w].fetch_or(bits, order);
   }
 }
 
@@ -74,9 +74,14 @@ void PageBitmap::copy_from(const PageBitmap& other) {
 
 void PageInfo::assign_class(size_t cls) {
   size_class = static_cast<uint8_t>(cls);
-  cell_size = kClassSize[cls];
-  cell_count = static_cast<uint32_t>(kPageSize / cell_size);
-  cell_granules = cell_size / static_cast<uint32_t>(kGranule);
+  const auto size = static_cast<uint32_t>(kClassSize[cls]);
+  cell_count = static_cast<uint32_t>(kPageSize / size);
+  cell_granules = size / static_cast<uint32_t>(kGranule);
+  set_cell_size(size);
+}
+
+void PageInfo::set_cell_size(uint32_t size) {
+  std::atomic_ref<uint32_t>(cell_size).store(size, std::memory_order_relaxed);
 }
 
 Object* PageInfo::object_containing(uintptr_t a) const {
@@ -88,10 +93,27 @@ Object* PageInfo::object_containing(uintptr_t a) const {
   return reinterpret_cast<Object*>(start + cell * cell_size);
 }
 
+Object* PageInfo::object_containing_concurrent(uintptr_t a) const {
+  // One read of the class: the geometry below is derived from it, never mixed with a
+  // newer class's. A stale one can only test a granule a start bit may or may not sit
+  // on; a set bit is an object start whatever the class.
+  const uint32_t size = std::atomic_ref<uint32_t>(const_cast<uint32_t&>(cell_size)).load(std::memory_order_relaxed);
+  if (size == 0) return nullptr;
+  const size_t cell = (a - reinterpret_cast<uintptr_t>(start)) / size;
+  if (cell >= kPageSize / size) return nullptr;
+  const size_t offset = cell * size;
+  if (!alloc_bits.test(offset / kGranule, std::memory_order_acquire)) return nullptr;
+  return reinterpret_cast<Object*>(start + offset);
+}
+
 void PageInfo::flush_allocated(const char* from, const char* to, bool black) {
   if (from < to) {
-    alloc_bits.set_strided(granule_of(from), granule_of(to), cell_granules);
+    // Black: the mark bits first, then the start bits with release, so a concurrent
+    // conservative lookup that sees a start bit sees the object marked (and does not
+    // trace an object whose contents it has no happens-before edge to).
     if (black) mark_bits.set_strided(granule_of(from), granule_of(to), cell_granules);
+    alloc_bits.set_strided(granule_of(from), granule_of(to), cell_granules,
+                           black ? std::memory_order_release : std::memory_order_relaxed);
   }
   tlab_run.store(0, std::memory_order_release);  // the bits first (see tlab_run)
 }

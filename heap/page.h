@@ -46,8 +46,8 @@ inline constexpr size_t kBitmapWords = kGranulesPerPage / 64;
 // set bits and conservative lookups can read them while other threads run.
 class PageBitmap {
  public:
-  bool test(size_t g) const {
-    return (words_[g >> 6].load(std::memory_order_relaxed) >> (g & 63)) & 1;
+  bool test(size_t g, std::memory_order order = std::memory_order_relaxed) const {
+    return (words_[g >> 6].load(order) >> (g & 63)) & 1;
   }
   // Returns true if this call set the bit (it was clear before).
   bool test_and_set(size_t g) {
@@ -58,7 +58,7 @@ class PageBitmap {
   }
   void clear_bit(size_t g) { words_[g >> 6].fetch_and(~(uint64_t{1} << (g & 63)), std::memory_order_relaxed); }
   // Sets the bits g0, g0+step, ... below g_end (single writer: the owner or a pause).
-  void set_strided(size_t g0, size_t g_end, size_t step);
+  void set_strided(size_t g0, size_t g_end, size_t step, std::memory_order order = std::memory_order_relaxed);
   // The first set bit at or after g, or kGranulesPerPage.
   size_t find_next(size_t g) const;
   // The first clear bit among g, g + step, g + 2 step, ... or kGranulesPerPage. step is
@@ -94,7 +94,7 @@ struct PageInfo {
   PageState state = PageState::kFree;
   bool dirty = false;      // memory may hold old data: zero before handing it out
   bool committed = true;   // counted in the footprint; false after decommit
-  uint32_t cell_size = 0;
+  uint32_t cell_size = 0;  // 0: no class (written with atomic_ref: see object_containing_concurrent)
   uint32_t cell_count = 0;
   uint32_t cell_granules = 0;
   // The run the owning TLAB allocates from, in granules from start (begin << 16 | end;
@@ -110,12 +110,21 @@ struct PageInfo {
   PageBitmap alloc_bits;
 
   void assign_class(size_t cls);
+  void set_cell_size(uint32_t size);  // (0: the page is free)
   char* cells_end() const { return start + size_t{cell_count} * cell_size; }
   size_t granule_of(const void* p) const {
     return static_cast<size_t>(static_cast<const char*>(p) - start) / kGranule;
   }
   // The allocated object whose cell contains address `a`, or null.
   Object* object_containing(uintptr_t a) const;
+  // The same while other threads allocate, during concurrent marking (a stack scanned
+  // at its thread's own safepoint, gc/thread_stack_scan.cc): reads the page's class once
+  // (a free page may be given one meanwhile) and never `state`. Returns null or an
+  // address whose start bit is set - an object. Objects whose TLAB has not flushed yet
+  // have no start bit and are not found: they were allocated after the initial pause,
+  // so they are black. A start bit that a black flush set is seen with the flush's mark
+  // bits (release/acquire), so such an object is found already marked.
+  Object* object_containing_concurrent(uintptr_t a) const;
   // Marks [from, to) (whole cells) as allocated: a TLAB handing its bump range back.
   // With `black` (during concurrent marking) the cells are marked too: objects
   // allocated while marking runs survive the cycle.

@@ -93,7 +93,7 @@ void PageSpace::give_free(PageInfo* page) {
   page->state = PageState::kFree;
   set_in_use(page->index, false);
   page->runs = nullptr;
-  page->cell_size = 0;
+  page->set_cell_size(0);
   page->next = pool_;
   pool_ = page;
   free_count_.fetch_add(1, std::memory_order_relaxed);

@@ -55,6 +55,11 @@ struct HeapOptions {
   // full_gc_growth x its size after the last full cycle (and for collect()).
   bool generational = true;
   double full_gc_growth = 0.5;
+  // Concurrent cycles scan each thread's stack at that thread's own safepoint after the
+  // initial pause (docs/gc.md, "Stacks scanned one thread at a time"), so no pause grows
+  // with the stacks. On: all stacks are scanned inside the initial pause instead (the
+  // behaviour before; for comparison).
+  bool scan_stacks_in_initial_pause = false;
   // Marker threads for concurrent marking (Shoal's own work-sharing pool,
   // gc/parallel_marker.h). 0 = a quarter of
   // the hardware threads, at least 1 (as Go's 25 % background utilisation). Pauses
@@ -106,6 +111,12 @@ struct CycleRecord {
   uint64_t final_pause_ns = 0;      // concurrent cycles: the termination pause
   uint64_t final_time_to_safepoint_ns = 0;  // concurrent cycles: of the final pause
   uint64_t concurrent_mark_ns = 0;  // concurrent cycles: marking while mutators ran
+  // Concurrent cycles: the threads' stacks are scanned after the initial pause, each at
+  // the thread's own safepoint (or by the marker thread while it is in native):
+  // stack_scan_ns from the initial pause's end until the last stack was scanned;
+  // max_stack_scan_ns the longest single stack's scan (a scan a thread does itself
+  // delays only that thread). Both 0 with HeapOptions::scan_stacks_in_initial_pause.
+  uint64_t stack_scan_ns = 0, max_stack_scan_ns = 0;
   size_t assist_objects = 0;        // concurrent cycles: objects traced by mutator assists
   size_t throttle_waits = 0;        // concurrent cycles: allocations that waited for the end
   // Timestamps for the event trace, ns since the heap was created: the (first) pause's

@@ -24,7 +24,17 @@
 
 namespace shoal {
 namespace internal {
+// Counts heaps marking concurrently (kBarrierMarking each) and, of those, heaps whose
+// threads' stacks are not all scanned yet (kBarrierStacksUnscanned each: the stacks are
+// scanned one thread at a time after the initial pause, gc/collector.h). Zero: no barrier.
 extern std::atomic<uint32_t> g_write_barrier_active;
+inline constexpr uint32_t kBarrierMarking = 1;
+inline constexpr uint32_t kBarrierStacksUnscanned = uint32_t{1} << 16;
+// While some heap's stacks are unscanned, a store of a reference also shades the stored
+// value (the insertion half of the hybrid barrier, barriers/write_barrier.h).
+[[gnu::always_inline]] inline bool barrier_shades_new(uint32_t active, Value value) {
+  return active >= kBarrierStacksUnscanned && value.is_object();
+}
 // Cold: laid out away from the callers' hot code (the tight-loop cost of the fast path is
 // the flag load and branch themselves; docs/performance.md).
 [[gnu::cold]] void write_barrier_slow(Object* holder, const Slot* slot, Value old_value, Value new_value);
@@ -55,16 +65,20 @@ inline void remember_before_plain_stores(Object* holder) {
 
 // While marking, only a store that overwrites a reference calls the slow path: an
 // initialising store into a fresh object (old value null) or over a small integer
-// deletes no snapshot edge, so it costs one load and a branch more than a plain store.
+// deletes no snapshot edge, so it costs one load and a branch more than a plain store -
+// except in the short stretch after an initial pause while the threads' stacks are being
+// scanned, when every store of a reference shades the stored value too.
 //
 // The flag test and the store are one no-preempt region (internal/preemption.h): a
 // pause that switches marking on cannot fall between them.
 inline void write(Object* holder, Slot& slot, Value value) {
   internal::check_store(holder);
   internal::NoPreemptScope no_preempt;
-  if (internal::g_write_barrier_active.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+  if (const uint32_t active = internal::g_write_barrier_active.load(std::memory_order_relaxed); active != 0)
+      [[unlikely]] {
     const Value old_value = slot.load();
-    if (old_value.is_object()) internal::write_barrier_slow(holder, &slot, old_value, value);
+    if (old_value.is_object() || internal::barrier_shades_new(active, value))
+      internal::write_barrier_slow(holder, &slot, old_value, value);
   }
   internal::remember_if_old_to_young(holder, value);
   internal::SlotAccess::store(slot, value);
@@ -76,9 +90,9 @@ namespace internal {
 // (shoal::make_immutable), a deep copy's fresh objects.
 inline void write_unchecked(Object* holder, Slot& slot, Value value) {
   NoPreemptScope no_preempt;
-  if (g_write_barrier_active.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+  if (const uint32_t active = g_write_barrier_active.load(std::memory_order_relaxed); active != 0) [[unlikely]] {
     const Value old_value = slot.load();
-    if (old_value.is_object()) write_barrier_slow(holder, &slot, old_value, value);
+    if (old_value.is_object() || barrier_shades_new(active, value)) write_barrier_slow(holder, &slot, old_value, value);
   }
   remember_if_old_to_young(holder, value);
   SlotAccess::store(slot, value);
@@ -97,7 +111,8 @@ namespace internal {
 // refuses (NotAttached) is refused before the slot changes.
 inline Value compare_and_swap_unchecked(Object* holder, Slot& slot, Value expected, Value desired) {
   NoPreemptScope no_preempt;
-  if (g_write_barrier_active.load(std::memory_order_relaxed) != 0 && expected.is_object()) [[unlikely]]
+  if (const uint32_t active = g_write_barrier_active.load(std::memory_order_relaxed);
+      active != 0 && (expected.is_object() || barrier_shades_new(active, desired))) [[unlikely]]
     write_barrier_slow(holder, &slot, expected, desired);
   remember_if_old_to_young(holder, desired);  // (a failed swap leaves a harmless entry)
   return SlotAccess::compare_exchange(slot, expected, desired);
@@ -105,12 +120,13 @@ inline Value compare_and_swap_unchecked(Object* holder, Slot& slot, Value expect
 inline Value exchange_unchecked(Object* holder, Slot& slot, Value desired) {
   NoPreemptScope no_preempt;
   remember_if_old_to_young(holder, desired);
-  if (g_write_barrier_active.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+  if (const uint32_t active = g_write_barrier_active.load(std::memory_order_relaxed); active != 0) [[unlikely]] {
     // While marking: a compare-and-swap loop that shades each candidate before it can
     // be overwritten, so a thread the barrier refuses (not running) changes nothing.
     Value old_value = slot.load();
     for (;;) {
-      if (old_value.is_object()) write_barrier_slow(holder, &slot, old_value, desired);
+      if (old_value.is_object() || barrier_shades_new(active, desired))
+        write_barrier_slow(holder, &slot, old_value, desired);
       const Value witness = SlotAccess::compare_exchange(slot, old_value, desired);
       if (witness == old_value) return old_value;
       old_value = witness;
@@ -155,9 +171,13 @@ inline Value exchange(Object* holder, Slot& slot, Value desired) {
 // slots are written when weak tables and cells are, not in tight loops).
 inline void write_weak(Slot& slot, Value value) {
   internal::NoPreemptScope no_preempt;
-  if (internal::g_write_barrier_active.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+  if (const uint32_t active = internal::g_write_barrier_active.load(std::memory_order_relaxed); active != 0)
+      [[unlikely]] {
     const Value old_value = slot.load();
-    if (old_value.is_object()) internal::write_barrier_slow(nullptr, &slot, old_value, value);
+    // (The new value is shaded while stacks are unscanned, as write() does: write_weak
+    // accepts any slot, and on a strong one the stored value must survive the cycle.)
+    if (old_value.is_object() || internal::barrier_shades_new(active, value))
+      internal::write_barrier_slow(nullptr, &slot, old_value, value);
   }
   if (value.is_object() && (value.as_object()->header_word() & header::kYoung) != 0) [[unlikely]]
     internal::remember_weak_slow(&slot);

@@ -1,0 +1,173 @@
+// Stacks scanned one thread at a time: a concurrent cycle's initial pause does not scan
+// the threads' stacks. It marks the other roots (handles, global slots, suspended fiber
+// stacks, the remembered set), switches the barrier on and flags every thread's stack as
+// unscanned; then the marker thread asks each thread by handshake to scan its own stack
+// and registers at its next safepoint (a thread in native or blocked is scanned by the
+// marker thread itself, which holds the thread's handshake lock meanwhile so it cannot
+// return). So the initial pause costs the same whatever the stacks' depth, and a thread
+// scanning a deep stack delays only itself. This is Go's design since Go 1.8 (the
+// "hybrid barrier": Clements and Hudson, "Eliminate STW stack re-scanning", 2016).
+//
+// The barrier change that makes it sound (include/shoal/write_barrier.h): from the
+// initial pause until the last stack is scanned, a reference store shades the stored
+// value as well as the overwritten one (Dijkstra insertion plus Yuasa deletion); after
+// that, deletion only. Go applies the insertion half only on threads whose own stack is
+// unscanned; Shoal applies it on every thread of a heap with any stack unscanned - more
+// shading, a simpler test (one flag in the barrier's existing load), and the window is
+// short (every thread's time to its next safepoint).
+//
+// Why nothing reachable is lost. Colour stacks too: a stack is grey until scanned, black
+// after. Invariant (weak tricolour, with heap-only protection): every white object that a
+// black object or a black stack references is reachable from a grey object through a
+// chain of white objects. It holds after the initial pause (no black stack; black objects
+// are old ones, whose white young referents are on the remembered set, i.e. grey - and,
+// in a full cycle, none). Each step keeps it:
+//   - The marker blackens a grey object after shading its referents: the standard step.
+//   - A stack scan shades every word that resolves to an object: the stack turns black
+//     with only non-white direct referents.
+//   - A store into a heap object: the overwritten referent is shaded (a chain through
+//     the deleted edge restarts at it, grey). The stored value is shaded if any stack is
+//     grey; otherwise every stack is black, and the value came from one, so it is
+//     non-white or protected by the invariant - the new edge needs nothing.
+//   - A black stack gains a reference: by allocation (black: objects allocated while
+//     marking are marked), from a root handle (every value stored into a handle while
+//     marking is shaded, and every value present at the initial pause was marked there),
+//     or by a load from a heap object Y it already references: Y is non-white (black:
+//     its white referent is protected; grey: protects it) or white and protected, and
+//     the chain extends through Y.
+//   - Grey stacks may drop references freely: protection never runs through a stack.
+// Once every stack is black and no object is grey, the invariant says no white object is
+// referenced from a stack, a handle or a marked object: everything reachable is marked.
+// The final pause does not rescan stacks.
+//
+// What else a thread's scan covers, and why it must:
+//   - its scratch lists (gc/roots.h, ScratchRoots): the owner may move an object from its
+//     unscanned stack into one after the initial pause and drop it from the stack;
+//   - a fiber stack the thread leaves while its scan is pending (Heap::switch_stack):
+//     the leaving stack is recorded as suspended after the initial pause scanned the
+//     suspended ones, so the thread scans it (and so itself) before switching.
+// What no longer holds, and what replaces it: under a pure snapshot every object a
+// mutator touched while marking survived the cycle. Now an object reachable only from a
+// grey stack may be touched and then dropped, and die in this cycle. So per-thread
+// records that outlive the cycle must not hold such an object: the remembered-set
+// entries a thread records while marking shade their holder (remember_slow), else a
+// full cycle could free a holder still on a buffer the next cycle traces (the stress
+// suites found exactly that). SATB entries are marked by definition.
+// Allocation state: the initial pause flushed every TLAB, so every object that existed
+// then has its start bit; a stack word into a TLAB run taken since finds no start bit
+// and is skipped - its object is newer, black. Pages that get a class while marking runs
+// are read with PageInfo::object_containing_concurrent (one read of the class, no
+// `state`); large objects through the index built in the initial pause (those allocated
+// since are born marked). Nothing is freed while marking runs.
+//
+// Failure: a scan that cannot finish (std::bad_alloc growing a buffer) leaves its thread
+// flagged; the insertion barrier stays on and the final pause scans what is left (inside
+// the pause, so it cannot be missed).
+#include <algorithm>
+#include <chrono>
+#include <span>
+
+#include "barriers/write_barrier.h"
+#include "gc/collector.h"
+#include "gc/marker.h"
+#include "gc/stack_scanner.h"
+#include "heap/heap_impl.h"
+
+namespace shoal::internal {
+
+namespace {
+uint64_t now_ns() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
+}
+}  // namespace
+
+void Collector::begin_stack_scan_in_pause() {
+  for (MutatorThread* t : heap_.threads.threads_in_pause()) t->stack_scan_pending.store(true, std::memory_order_relaxed);
+  max_stack_scan_ns_.store(0, std::memory_order_relaxed);
+  stacks_unscanned_.store(true, std::memory_order_relaxed);
+  g_write_barrier_active.fetch_add(kBarrierStacksUnscanned, std::memory_order_acq_rel);
+}
+
+void Collector::end_stack_scan() {
+  if (stacks_unscanned_.exchange(false, std::memory_order_acq_rel))
+    g_write_barrier_active.fetch_sub(kBarrierStacksUnscanned, std::memory_order_acq_rel);
+}
+
+void Collector::mark_stack_range(Marker& marker, uintptr_t sp, uintptr_t base, std::span<const uintptr_t> registers,
+                                 bool concurrent) {
+  std::vector<uintptr_t> words;
+  // Only words in the carved pages or the large-object index's range can be references
+  // (mark_conservative_batch's own test); the rest are dropped in the scanning loop.
+  uintptr_t large_begin, large_end;
+  heap_.large.index_range(large_begin, large_end);
+  collect_words_in_ranges(sp, base, heap_.pages.carved_begin(), heap_.pages.carved_end(), large_begin, large_end,
+                          words);
+  words.insert(words.end(), registers.begin(), registers.end());
+  marker.mark_conservative_batch(words, concurrent);
+}
+
+void Collector::scan_thread_roots(MutatorThread& t, uintptr_t sp, uintptr_t base,
+                                  std::span<const uintptr_t> registers) {
+  const uint64_t start = now_ns();
+  Marker marker(heap_);
+  mark_stack_range(marker, sp, base, registers, /*concurrent=*/true);
+  heap_.roots.for_each_scratch_object_of(&t, [&](Object* o) { marker.mark_value(Value::from_object(o)); });
+  stack_marked_.fetch_add(marker.objects_marked(), std::memory_order_relaxed);
+  if (marker.has_grey()) give_grey(marker.take_grey());
+  t.stack_scan_pending.store(false, std::memory_order_relaxed);
+  const uint64_t took = now_ns() - start;
+  uint64_t seen = max_stack_scan_ns_.load(std::memory_order_relaxed);
+  while (took > seen && !max_stack_scan_ns_.compare_exchange_weak(seen, took, std::memory_order_relaxed)) {
+  }
+}
+
+uint64_t Collector::scan_stacks_by_handshake() {
+  if (!stacks_unscanned_.load(std::memory_order_acquire)) return 0;
+  const uint64_t start = now_ns();
+  try {
+    MutexLock gc_lock(gc_mu_);  // lock order: gc_mu_ < the registry's locks
+    // runs_anywhere: a thread stopped by asynchronous preemption is outside every
+    // no-preempt region (no barrier or TLAB bump split), and the handler's context
+    // covers the interrupted registers (gc/async_preemption.h) - as for a pause.
+    heap_.threads.handshake_all(
+        nullptr,
+        [&](MutatorThread& t) {
+          if (t.stack_scan_pending.load(std::memory_order_relaxed))
+            scan_thread_roots(t, t.context.sp, t.stack_base, t.context.registers);
+        },
+        /*runs_anywhere=*/true);
+  } catch (const std::bad_alloc&) {
+    return now_ns() - start;  // the final pause scans the stacks still flagged
+  }
+  end_stack_scan();
+  return now_ns() - start;
+}
+
+void Collector::scan_own_stack_before_switch(MutatorThread* self, const CapturedContext& leaving, uintptr_t base) {
+  // Running, inside switch_stack's no-preempt region: no handshake can scan this thread
+  // meanwhile (it would wait for a poll), so the flag is ours to read and clear.
+  if (!self->stack_scan_pending.load(std::memory_order_relaxed)) return;
+  scan_thread_roots(*self, leaving.sp, base, leaving.registers);
+}
+
+void Collector::scan_pending_stacks_in_pause() {
+  if (!stacks_unscanned_.load(std::memory_order_relaxed)) return;
+  Marker marker(heap_);
+  bool any = false;
+  for (MutatorThread* t : heap_.threads.threads_in_pause()) {
+    if (!t->stack_scan_pending.load(std::memory_order_relaxed)) continue;
+    mark_stack_range(marker, t->context.sp, t->stack_base, t->context.registers, /*concurrent=*/false);
+    t->stack_scan_pending.store(false, std::memory_order_relaxed);
+    any = true;
+  }
+  // (The owners of the scratch lists are not told apart here: all of them, as in a
+  // stop-the-world pause - the root lock is held.)
+  if (any) heap_.roots.for_each_scratch_object([&](Object* o) { marker.mark_value(Value::from_object(o)); });
+  stack_marked_.fetch_add(marker.objects_marked(), std::memory_order_relaxed);
+  if (marker.has_grey()) give_grey(marker.take_grey());
+  end_stack_scan();
+}
+
+}  // namespace shoal::internal
