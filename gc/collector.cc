@@ -489,11 +489,17 @@ void Collector::set_concurrent_trace_hook(std::function<void(Object*)> hook) {
   trace_hook_ = std::move(hook);
 }
 
+void Collector::set_before_stack_scan_hook_for_testing(std::function<void()> hook) {
+  MutexLock lock(work_mu_);
+  before_stack_scan_hook_ = std::move(hook);
+}
+
 void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
   // (Normal priority, unlike the marking helpers: a pause waits for the page this thread
   // may be sweeping, so it must not be starved by the mutators - priority inversion.)
   for (;;) {
     std::function<void(Object*)> hook;
+    std::function<void()> before_stack_scan;
     {
       std::unique_lock<Mutex> lock(work_mu_);
       work_cv_.wait(lock, [&]() SHOAL_NO_THREAD_SAFETY_ANALYSIS { return shutdown_ || cycle_ready_; });
@@ -503,9 +509,11 @@ void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
         return;
       }
       hook = trace_hook_;
+      before_stack_scan = before_stack_scan_hook_;
       cycle_ready_ = false;
     }
     clear_stale_remembered();  // a full cycle's remembered set (gc/generations.cc)
+    if (before_stack_scan) before_stack_scan();
     const uint64_t stack_scan_ns = scan_stacks_by_handshake();
     MarkTotals totals;
     // Concurrent marking, then termination rounds: take the SATB buffers by handshake

@@ -158,6 +158,10 @@ class Collector {
   void hand_over_satb(MutatorThread* t);
   // Testing hook: runs on the marker thread after each object it traces concurrently.
   void set_concurrent_trace_hook(std::function<void(Object*)> hook) SHOAL_EXCLUDES(work_mu_);
+  // Testing hook: runs on the marker thread after an initial pause, before the threads'
+  // stacks are scanned (gc/thread_stack_scan.cc); a test holds it to arrange which
+  // stacks are scanned when.
+  void set_before_stack_scan_hook_for_testing(std::function<void()> hook) SHOAL_EXCLUDES(work_mu_);
   // Testing: starts a concurrent cycle now, whatever the pacing trigger says.
   void start_concurrent_cycle_for_testing(MutatorThread* self) { start_concurrent_cycle(self, "requested", true, true); }
 
@@ -286,6 +290,7 @@ class Collector {
   uint64_t cycle_started_ns_ SHOAL_GUARDED_BY(work_mu_) = 0;
   CycleRecord pending_record_ SHOAL_GUARDED_BY(work_mu_);
   std::function<void(Object*)> trace_hook_ SHOAL_GUARDED_BY(work_mu_);
+  std::function<void()> before_stack_scan_hook_ SHOAL_GUARDED_BY(work_mu_);
   LazySweeper sweeper_;
   ParallelMarker parallel_marker_{heap_};
   FinalizerTable finalizers_;

@@ -1,0 +1,348 @@
+// Stacks scanned one thread at a time (gc/thread_stack_scan.cc): deterministic
+// interleavings of a concurrent cycle in which one thread's stack has been scanned and
+// another's has not, built with the before-stack-scan hook (the marker thread waits in it
+// until the test has parked the unscanned thread in a loop that never polls) and with the
+// registry's order (the handshake scans the main thread, attached first, before the
+// helper). Each test drops the only stack reference to a list for real (own frame, then
+// clobber_stack) and checks the list is intact after the cycle, with the verifier and
+// freed-memory poisoning on.
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "gc/collector.h"
+#include "gc/roots.h"
+#include "gc/thread_registry.h"
+#include "heap/heap_impl.h"
+#include "shoal/internal/preemption.h"
+#include "tests/test_support.h"
+
+namespace shoal::test {
+namespace {
+
+constexpr size_t kListLength = 100;
+
+// Phases of the two threads' protocol.
+enum Phase : int {
+  kStart,
+  kHelperHolds,       // the helper holds the list on its stack only
+  kOldEnough,         // (generational variant) a young cycle made the list old
+  kHelperNotPolling,  // the helper has stopped polling: the marker may scan stacks
+  kHelperDropped,     // the helper has moved the list and dropped its stack reference
+  kHelperMayPoll,     // the helper may now poll (and so be scanned)
+  kHelperScanned,
+};
+
+// Waits without polling (a helper waiting here keeps its stack unscanned).
+void wait_for(const std::atomic<int>& phase, int value) {
+  while (phase.load() < value) std::this_thread::yield();
+}
+
+class ThreadStackScanTest : public ::testing::TestWithParam<bool> {
+ protected:
+  HeapOptions options() const {
+    HeapOptions o;
+    o.verify_after_gc = true;
+    o.poison_freed_memory = true;
+    o.min_gc_trigger = size_t{256} << 20;  // only the cycles the tests start
+    o.generational = GetParam();
+    return o;
+  }
+  static bool list_intact(Value head) {
+    size_t n = 0;
+    for (Ref<Node> node = Ref<Node>::from_value(head); node; node = node->left.get()) {
+      if (node->value != static_cast<int64_t>(kListLength - 1 - n)) return false;
+      ++n;
+    }
+    return n == kListLength;
+  }
+  static bool own_stack_scanned() { return !internal::current_thread()->stack_scan_pending.load(); }
+  // The cycle the tests run: full, so the list (old, in the generational variant) is
+  // white at its start.
+  static void start_full_cycle(Heap& heap) { heap.start_collection(CollectionScope::kFull); }
+  // Generational: one young cycle while the helper still holds the list makes it old,
+  // so a later store of it into an old or black object puts nothing on the remembered set
+  // (which would shade the holder and hide what the test is after).
+  void age_if_generational(Heap& heap) {
+    if (!GetParam()) return;
+    heap.start_collection(CollectionScope::kYoung);
+    heap.wait_for_collection();
+  }
+};
+
+// The helper's frame that holds the list: it makes the list, waits (polling) for the
+// cycle's initial pause, stops polling, then hands the list on with `move` and returns -
+// its frame, the list's only stack home, is gone before the helper is scanned.
+template <class Move>
+[[gnu::noinline]] void hold_then_move(Heap& heap, std::atomic<int>& phase, HiddenPtr& hidden, Move&& move) {
+  Ref<Node> list = make_list(kListLength);
+  hidden = HiddenPtr(list.object());
+  phase = kHelperHolds;
+  while (phase.load() < kOldEnough) safepoint();
+  while (!heap.is_marking()) safepoint();  // parks for the initial pause here
+  phase = kHelperNotPolling;
+  move(list);
+  list = Ref<Node>();
+}
+
+// The helper thread's body: everything between the initial pause and its scan runs in
+// a no-preempt region (asynchronous preemption would scan it early) and without a poll.
+template <class Move>
+void helper(Heap& heap, std::atomic<int>& phase, HiddenPtr& hidden, Move&& move) {
+  MutatorScope attach(heap);
+  internal::NoPreemptScope no_preempt;
+  hold_then_move(heap, phase, hidden, move);
+  clobber_stack();
+  phase = kHelperDropped;
+  wait_for(phase, kHelperMayPoll);
+  safepoint();  // the marker's handshake scans this stack here
+  phase = kHelperScanned;
+}
+
+// Unscanned -> scanned: the helper (stack unscanned) stores its only reference into an
+// object the main thread allocated after the initial pause - black, never traced - and
+// drops it; the main thread's stack was scanned before and holds the black object. Only
+// the insertion half of the barrier marks the list.
+TEST_P(ThreadStackScanTest, ObjectStoredFromAnUnscannedStackIntoABlackObjectSurvives) {
+  Heap heap(options());
+  MutatorScope attach(heap);  // attached first: scanned first
+  std::atomic<int> phase{kStart};
+  std::atomic<Object*> box{nullptr};
+  HiddenPtr hidden;
+  std::thread t([&] {
+    helper(heap, phase, hidden, [&](Ref<Node> list) {
+      while (box.load() == nullptr) std::this_thread::yield();
+      Ref<Node>::from_object(box.load()).set(&Node::left, list);
+    });
+  });
+  run_native([&] { wait_for(phase, kHelperHolds); });
+  age_if_generational(heap);
+  heap.impl().collector.set_before_stack_scan_hook_for_testing([&] { wait_for(phase, kHelperNotPolling); });
+  phase = kOldEnough;
+  start_full_cycle(heap);
+  while (!own_stack_scanned()) safepoint();
+  Ref<Node> holder = make<Node>();  // after the initial pause: black
+  box = holder.object();
+  wait_for(phase, kHelperDropped);
+  phase = kHelperMayPoll;
+  heap.wait_for_collection();
+  run_native([&] { t.join(); });
+  heap.impl().collector.set_before_stack_scan_hook_for_testing(nullptr);
+  EXPECT_TRUE(is_allocated(heap, hidden));
+  EXPECT_TRUE(list_intact(holder->left.get().value()));
+  const VerifyReport r = heap.verify();
+  EXPECT_TRUE(r.ok) << r.summary();
+  EXPECT_EQ(heap.stats().recent.back().young, false);
+}
+
+// Scanned -> unscanned: the main thread (scanned) takes the list out of a handle's
+// object and puts it into a black object; the helper (unscanned) takes it from there,
+// clears the slot and keeps it on its stack until it is scanned. The deletions shade it.
+TEST_P(ThreadStackScanTest, ObjectMovedFromAScannedToAnUnscannedStackSurvives) {
+  Heap heap(options());
+  MutatorScope attach(heap);
+  std::atomic<int> phase{kStart};
+  std::atomic<Object*> box{nullptr};
+  Persistent<Node> anchor(heap, make<Node>());
+  HiddenPtr hidden;
+  in_own_frame([&] {
+    Ref<Node> list = make_list(kListLength);
+    hidden = HiddenPtr(list.object());
+    anchor.get().set(&Node::left, list);
+  });
+  clobber_stack();
+  age_if_generational(heap);
+  std::atomic<bool> helper_has_it{false};
+  std::thread t([&] {
+    MutatorScope attach_helper(heap);
+    internal::NoPreemptScope no_preempt;
+    while (!heap.is_marking()) safepoint();
+    phase = kHelperNotPolling;
+    while (box.load() == nullptr) std::this_thread::yield();
+    Ref<Node> from = Ref<Node>::from_object(box.load());
+    Ref<Node> list = from->left.get();
+    from.set(&Node::left, Ref<Node>());  // the slot's deletion
+    helper_has_it = list_intact(list.value());
+    phase = kHelperDropped;
+    wait_for(phase, kHelperMayPoll);
+    safepoint();  // scanned here, the list on this stack
+    EXPECT_TRUE(list_intact(list.value()));
+    phase = kHelperScanned;
+    run_native([&] { wait_for(phase, kHelperScanned + 1); });  // (safe: the final pause needs no poll)
+    EXPECT_TRUE(list_intact(list.value())) << "after the cycle";
+  });
+  heap.impl().collector.set_before_stack_scan_hook_for_testing([&] { wait_for(phase, kHelperNotPolling); });
+  start_full_cycle(heap);
+  while (!own_stack_scanned()) safepoint();
+  in_own_frame([&] {
+    Ref<Node> holder = make<Node>();  // black
+    holder.set(&Node::left, anchor.get()->left.get());
+    anchor.get().set(&Node::left, Ref<Node>());  // the handle's object no longer reaches it
+    box = holder.object();
+  });
+  clobber_stack();
+  wait_for(phase, kHelperDropped);
+  phase = kHelperMayPoll;
+  heap.wait_for_collection();
+  EXPECT_TRUE(is_allocated(heap, hidden));
+  phase = kHelperScanned + 1;
+  run_native([&] { t.join(); });
+  heap.impl().collector.set_before_stack_scan_hook_for_testing(nullptr);
+  EXPECT_TRUE(helper_has_it.load());
+  const VerifyReport r = heap.verify();
+  EXPECT_TRUE(r.ok) << r.summary();
+}
+
+// A scratch list (gc/roots.h) is scanned with its owner's stack: the helper moves the
+// list's head from its unscanned stack into a scratch list registered after the initial
+// pause and drops the stack reference.
+TEST_P(ThreadStackScanTest, ScratchListRegisteredAfterTheInitialPauseIsScannedWithItsOwner) {
+  Heap heap(options());
+  MutatorScope attach(heap);
+  std::atomic<int> phase{kStart};
+  HiddenPtr hidden;
+  std::atomic<bool> survived{false};
+  std::thread t([&] {
+    std::vector<Object*> scratch;  // its buffer is malloc'ed: not a stack root
+    std::unique_ptr<internal::ScratchRoots> keep;
+    helper(heap, phase, hidden, [&](Ref<Node> list) {
+      scratch.push_back(list.object());
+      keep = std::make_unique<internal::ScratchRoots>(heap.impl().roots, &scratch);
+    });
+    wait_for(phase, kHelperScanned + 1);  // the cycle is over; the list still registered
+    survived = is_allocated(heap, hidden) && list_intact(Value::from_object(scratch[0]));
+    keep.reset();
+  });
+  run_native([&] { wait_for(phase, kHelperHolds); });
+  age_if_generational(heap);
+  heap.impl().collector.set_before_stack_scan_hook_for_testing([&] { wait_for(phase, kHelperNotPolling); });
+  phase = kOldEnough;
+  start_full_cycle(heap);
+  while (!own_stack_scanned()) safepoint();
+  wait_for(phase, kHelperDropped);
+  phase = kHelperMayPoll;
+  run_native([&] { wait_for(phase, kHelperScanned); });
+  heap.wait_for_collection();
+  phase = kHelperScanned + 1;
+  run_native([&] { t.join(); });
+  heap.impl().collector.set_before_stack_scan_hook_for_testing(nullptr);
+  EXPECT_TRUE(survived.load());
+  const VerifyReport r = heap.verify();
+  EXPECT_TRUE(r.ok) << r.summary();
+}
+
+// The remembered set outlives the cycle: an old holder that a thread with an unscanned
+// stack makes point at a young object goes on that thread's remembered buffer, for the
+// next cycle. If the holder was reachable only from that stack and is dropped, a full
+// cycle would free it and leave the entry dangling - so the barrier shades the holder
+// while marking runs, and it survives this cycle.
+[[gnu::noinline]] void remember_then_drop(Heap& heap, std::atomic<int>& phase, std::atomic<bool>& young_made,
+                                         HiddenPtr& hidden_holder) {
+  Ref<Node> holder = make<Node>();
+  hidden_holder = HiddenPtr(holder.object());
+  phase = kHelperHolds;
+  while (phase.load() < kOldEnough) safepoint();  // a young cycle makes the holder old
+  Ref<Node> young = make<Node>();                  // allocated after it: young
+  young_made = true;
+  while (!heap.is_marking()) safepoint();          // the full cycle's initial pause
+  phase = kHelperNotPolling;
+  EXPECT_FALSE(holder.object()->has_tag(header::kYoung));
+  holder.set(&Node::left, young);  // old holder, young value: remembered
+  EXPECT_TRUE(holder.object()->has_tag(header::kRemembered));
+  holder = Ref<Node>();
+  young = Ref<Node>();
+}
+
+TEST(ThreadStackScanGenerationsTest, HolderRememberedFromAnUnscannedStackSurvivesTheCycle) {
+  HeapOptions o;
+  o.verify_after_gc = true;
+  o.poison_freed_memory = true;
+  o.min_gc_trigger = size_t{256} << 20;
+  Heap heap(o);
+  MutatorScope attach(heap);
+  std::atomic<int> phase{kStart};
+  std::atomic<bool> young_made{false};
+  HiddenPtr hidden_holder;
+  std::thread t([&] {
+    MutatorScope attach_helper(heap);
+    internal::NoPreemptScope no_preempt;
+    remember_then_drop(heap, phase, young_made, hidden_holder);
+    clobber_stack();
+    phase = kHelperDropped;
+    wait_for(phase, kHelperMayPoll);
+    safepoint();
+  });
+  run_native([&] { wait_for(phase, kHelperHolds); });
+  heap.start_collection(CollectionScope::kYoung);
+  heap.wait_for_collection();
+  heap.impl().collector.set_before_stack_scan_hook_for_testing([&] { wait_for(phase, kHelperNotPolling); });
+  phase = kOldEnough;
+  run_native([&] {
+    while (!young_made.load()) std::this_thread::yield();
+  });
+  heap.start_collection(CollectionScope::kFull);
+  run_native([&] { wait_for(phase, kHelperDropped); });
+  phase = kHelperMayPoll;
+  heap.wait_for_collection();
+  run_native([&] { t.join(); });
+  heap.impl().collector.set_before_stack_scan_hook_for_testing(nullptr);
+  EXPECT_TRUE(is_allocated(heap, hidden_holder)) << "a holder on a remembered buffer was freed";
+  // The next young cycle traces the entry (a dangling one would stop the marker).
+  heap.start_collection(CollectionScope::kYoung);
+  heap.wait_for_collection();
+  const VerifyReport r = heap.verify();
+  EXPECT_TRUE(r.ok) << r.summary();
+}
+
+// A thread blocked in native code never polls: the marker thread scans its stack for it
+// (from the context captured when it entered native code), and it cannot return meanwhile.
+TEST_P(ThreadStackScanTest, StackOfAThreadInNativeIsScannedByTheMarker) {
+  Heap heap(options());
+  MutatorScope attach(heap);
+  std::atomic<int> phase{kStart};
+  std::atomic<bool> intact{false};
+  std::thread t([&] {
+    MutatorScope attach_helper(heap);
+    Ref<Node> list = make_list(kListLength);  // only this stack holds it
+    phase = kHelperHolds;
+    run_native([&] { wait_for(phase, kHelperMayPoll); });
+    intact = list_intact(list.value());
+  });
+  run_native([&] { wait_for(phase, kHelperHolds); });
+  age_if_generational(heap);
+  start_full_cycle(heap);
+  heap.wait_for_collection();
+  const CycleRecord r = heap.stats().recent.back();
+  phase = kHelperMayPoll;
+  run_native([&] { t.join(); });
+  EXPECT_TRUE(intact.load());
+  EXPECT_GT(r.stack_scan_ns, 0u);
+  EXPECT_GE(r.stack_scan_ns, r.max_stack_scan_ns);
+  const VerifyReport v = heap.verify();
+  EXPECT_TRUE(v.ok) << v.summary();
+}
+
+// With scan_stacks_in_initial_pause the initial pause scans them (the former behaviour);
+// nothing is left for a handshake.
+TEST_P(ThreadStackScanTest, StacksInTheInitialPauseWhenAsked) {
+  HeapOptions o = options();
+  o.scan_stacks_in_initial_pause = true;
+  Heap heap(o);
+  MutatorScope attach(heap);
+  Persistent<Node> kept(heap, make_list(kListLength));
+  heap.start_collection();
+  EXPECT_TRUE(own_stack_scanned());
+  EXPECT_FALSE(heap.impl().collector.stacks_unscanned());
+  heap.wait_for_collection();
+  EXPECT_EQ(heap.stats().recent.back().stack_scan_ns, 0u);
+  EXPECT_TRUE(list_intact(kept.get().value()));
+}
+
+INSTANTIATE_TEST_SUITE_P(Generations, ThreadStackScanTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? std::string("Generational") : std::string("NotGenerational");
+                         });
+
+}  // namespace
+}  // namespace shoal::test
