@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <mutex>
 #include <new>
+#include <system_error>
+#include <thread>
 
 #include "barriers/write_barrier.h"
 
@@ -171,8 +173,11 @@ void Collector::torture(MutatorThread* self) {
     return;
   }
   // Generational: every third torture cycle is full, so both kinds interleave with the
-  // mutators at the finest grain.
-  const bool full = generational_ && torture_cycles_.fetch_add(1, std::memory_order_relaxed) % 3 == 2;
+  // mutators at the finest grain; every other one leaves every stack to be scanned after
+  // its initial pause (gc/thread_stack_scan.cc), whatever the budget.
+  const uint64_t n = torture_cycles_.fetch_add(1, std::memory_order_relaxed);
+  const bool full = generational_ && n % 3 == 2;
+  defer_all_stacks_next_.store(n % 2 == 1, std::memory_order_relaxed);
   start_concurrent_cycle(self, "torture", /*force=*/true, full);
 }
 
@@ -233,10 +238,9 @@ void Collector::mark_roots(Marker& marker, bool stacks) {
     for (MutatorThread* t : heap_.threads.threads_in_pause())
       scan_stack(t->context.sp, t->stack_base, t->context.registers);
   heap_.roots.for_each_suspended_range(scan_stack);
-  if (stacks)
-    heap_.roots.for_each_root([&](Value v) { marker.mark_value(v); });
-  else
-    heap_.roots.for_each_handle_root([&](Value v) { marker.mark_value(v); });
+  // (Every scratch list, also those of threads whose stack is scanned later: harmless,
+  // and those threads rescan theirs with their stack.)
+  heap_.roots.for_each_root([&](Value v) { marker.mark_value(v); });
 }
 
 void Collector::take_assist_results(MarkTotals& totals) {
@@ -429,13 +433,12 @@ void Collector::start_concurrent_cycle_locked(MutatorThread* self, const char* c
         }
       }
       Marker roots(heap_);
-      const bool stacks_now = heap_.options.scan_stacks_in_initial_pause;
-      mark_roots(roots, stacks_now);  // the snapshot (the stacks: per thread, after)
+      mark_roots(roots, /*stacks=*/false);  // the snapshot, but for the stacks:
+      scan_stacks_within_budget_in_pause(roots);  // the shallow ones now, the rest after
       record.mark_ns = now_ns() - mark_start;
       record.objects_marked = roots.objects_marked();
       marking_.store(true, std::memory_order_release);
       g_write_barrier_active.fetch_add(kBarrierMarking, std::memory_order_acq_rel);
-      if (!stacks_now) begin_stack_scan_in_pause();
       allocated_at_start_ = heap_.allocated_since_cycle();
       {
         MutexLock lock(work_mu_);
@@ -513,9 +516,27 @@ void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
       cycle_ready_ = false;
     }
     clear_stale_remembered();  // a full cycle's remembered set (gc/generations.cc)
-    if (before_stack_scan) before_stack_scan();
-    const uint64_t stack_scan_ns = scan_stacks_by_handshake();
     MarkTotals totals;
+    uint64_t stack_scan_ns = 0;
+    {
+      // The threads' stacks are scanned by handshake on a thread of its own while this
+      // one traces what the initial pause marked: a mutator slow to reach its safepoint
+      // (descheduled on a busy machine) then delays its own stack's scan, not marking.
+      auto scan = [&] {
+        if (before_stack_scan) before_stack_scan();
+        stack_scan_ns = scan_stacks_by_handshake();
+      };
+      std::thread scanner;
+      if (stacks_unscanned_.load(std::memory_order_acquire)) {
+        try {
+          scanner = std::thread(scan);
+        } catch (const std::system_error&) {
+          scan();  // no thread to be had: scan first, then trace
+        }
+      }
+      drain_grey_concurrently(totals, &hook);
+      if (scanner.joinable()) scanner.join();
+    }
     // Concurrent marking, then termination rounds: take the SATB buffers by handshake
     // and drain again until little is left for the final pause.
     for (int round = 0;; ++round) {

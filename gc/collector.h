@@ -53,10 +53,10 @@
 // change only inside pauses, so every mutator sees them switch at a safepoint.
 // Explicit collect(), verify() and heap-limit collections wait for a running concurrent
 // cycle to finish, then run stop-the-world.
-// The threads' stacks are not scanned in the initial pause (unless
-// HeapOptions::scan_stacks_in_initial_pause): each thread scans its own at its next
+// The initial pause scans only the shallowest stacks, within a byte budget
+// (HeapOptions::initial_pause_stack_budget); each other thread scans its own at its next
 // safepoint, by handshake, while the barrier also shades stored values
-// (gc/thread_stack_scan.cc has the argument). A thread's scan delays only that thread.
+// (gc/thread_stack_scan.cc has the argument). Such a scan delays only that thread.
 #pragma once
 
 #include <atomic>
@@ -203,13 +203,15 @@ class Collector {
   [[noreturn]] static void fatal_in_pause(const char* pause, const char* what);
   void run_cycle_in_pause(MutatorThread* self, CycleRecord& record);
   void record_cycle(const CycleRecord& record) SHOAL_EXCLUDES(stats_mu_);
-  // Every root; without `stacks`, all but the threads' stacks and scratch lists (a
-  // concurrent cycle's initial pause: they are scanned per thread afterwards).
+  // Every root; without `stacks`, all but the threads' stacks (a concurrent cycle's
+  // initial pause: scan_stacks_within_budget_in_pause decides which it scans).
   void mark_roots(Marker& marker, bool stacks = true);
   // Per-thread stack scanning (gc/thread_stack_scan.cc).
   void mark_stack_range(Marker& marker, uintptr_t sp, uintptr_t base, std::span<const uintptr_t> registers,
                         bool concurrent);
-  void begin_stack_scan_in_pause();
+  // Initial pause: scans the shallowest stacks within the budget; flags the others for a
+  // scan after the pause (and turns the insertion barrier on) if there are any.
+  void scan_stacks_within_budget_in_pause(Marker& marker);
   void end_stack_scan();
   // t's stack and scratch lists, outside a pause, t not running; clears its flag.
   void scan_thread_roots(MutatorThread& t, uintptr_t sp, uintptr_t base, std::span<const uintptr_t> registers);
@@ -332,6 +334,7 @@ class Collector {
   size_t generational_budget() const;
   std::atomic<uint64_t> alloc_tags_{0};
   std::atomic<uint64_t> torture_cycles_{0};
+  std::atomic<bool> defer_all_stacks_next_{false};  // torture: the next cycle's stack budget is 0
   bool young_ = false;             // the cycle under way is young (written in pauses)
   std::atomic<bool> last_cycle_young_{false};  // the newest cycle (its sweep reports) was young
   // Pacing: bytes live after the newest full cycle, and the old generation's size

@@ -1,11 +1,15 @@
-// Stacks scanned one thread at a time: a concurrent cycle's initial pause does not scan
-// the threads' stacks. It marks the other roots (handles, global slots, suspended fiber
-// stacks, the remembered set), switches the barrier on and flags every thread's stack as
-// unscanned; then the marker thread asks each thread by handshake to scan its own stack
-// and registers at its next safepoint (a thread in native or blocked is scanned by the
-// marker thread itself, which holds the thread's handshake lock meanwhile so it cannot
-// return). So the initial pause costs the same whatever the stacks' depth, and a thread
-// scanning a deep stack delays only itself. This is Go's design since Go 1.8 (the
+// Stacks scanned one thread at a time: a concurrent cycle's initial pause marks the other
+// roots (handles, global slots, suspended fiber stacks, the remembered set) and scans
+// only the shallowest stacks, while their live parts fit a byte budget
+// (HeapOptions::initial_pause_stack_budget, 128 KiB: ~30 us); it switches the barrier on
+// and flags every other thread's stack as unscanned. Then a collector thread asks each
+// flagged thread by handshake to scan its own stack and registers at its next safepoint
+// (a thread in native or blocked is scanned by the collector thread itself, which holds
+// the thread's handshake lock meanwhile so it cannot return). So no pause grows with a
+// deep stack, and a thread scanning one delays only itself. (Why a budget and not
+// always after: a handshake costs each thread a trip to its safepoint and the collector
+// a wait for it - on a busy machine a scheduling delay - which for the common shallow
+// stack is dearer than the scan itself; measured in docs/performance.md.) This is Go's design since Go 1.8 (the
 // "hybrid barrier": Clements and Hudson, "Eliminate STW stack re-scanning", 2016).
 //
 // The barrier change that makes it sound (include/shoal/write_barrier.h): from the
@@ -65,6 +69,7 @@
 // the pause, so it cannot be missed).
 #include <algorithm>
 #include <chrono>
+#include <vector>
 #include <span>
 
 #include "barriers/write_barrier.h"
@@ -83,9 +88,30 @@ uint64_t now_ns() {
 }
 }  // namespace
 
-void Collector::begin_stack_scan_in_pause() {
-  for (MutatorThread* t : heap_.threads.threads_in_pause()) t->stack_scan_pending.store(true, std::memory_order_relaxed);
+void Collector::scan_stacks_within_budget_in_pause(Marker& marker) {
+  // Shallowest first, so the budget covers as many threads as it can.
+  std::vector<MutatorThread*> threads = heap_.threads.threads_in_pause();
+  auto depth = [](const MutatorThread* t) { return t->stack_base - std::min(t->stack_base, t->context.sp); };
+  std::sort(threads.begin(), threads.end(),
+            [&](const MutatorThread* a, const MutatorThread* b) { return depth(a) < depth(b); });
+  size_t budget = defer_all_stacks_next_.exchange(false, std::memory_order_relaxed)
+                      ? 0
+                      : heap_.options.initial_pause_stack_budget;
+  bool deferred = false;
+  for (MutatorThread* t : threads) {
+    const size_t bytes = depth(t);
+    if (bytes <= budget) {
+      budget -= bytes;
+      mark_stack_range(marker, t->context.sp, t->stack_base, t->context.registers, /*concurrent=*/false);
+      t->stack_scan_pending.store(false, std::memory_order_relaxed);
+    } else {
+      budget = 0;  // (the deeper ones wait too: one deep stack does not pass a shallower one's turn)
+      t->stack_scan_pending.store(true, std::memory_order_relaxed);
+      deferred = true;
+    }
+  }
   max_stack_scan_ns_.store(0, std::memory_order_relaxed);
+  if (!deferred) return;
   stacks_unscanned_.store(true, std::memory_order_relaxed);
   g_write_barrier_active.fetch_add(kBarrierStacksUnscanned, std::memory_order_acq_rel);
 }

@@ -31,6 +31,8 @@
 //                [--stw]                 (every collection stop-the-world; the default is
 //                                         the heap's default: concurrent marking)
 //                [--verify-each-cycle]   (run the heap verifier in every cycle's pause)
+//                [--stacks-after-pause]  (no stack is scanned in an initial pause: each
+//                                         thread's at its own safepoint, by handshake)
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -150,6 +152,7 @@ struct Options {
   bool stop_the_world = false;
   unsigned marker_threads = 0;
   bool verify_each_cycle = false;
+  bool stacks_after_pause = false;
 };
 
 // Handle boxes shared by all threads. A box's handles are used under its mutex; a
@@ -390,8 +393,9 @@ Options parse(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--concurrent")) o.stop_the_world = false;  // the default
     else if (!std::strcmp(argv[i], "--marker-threads")) o.marker_threads = static_cast<unsigned>(std::atoi(value()));
     else if (!std::strcmp(argv[i], "--verify-each-cycle")) o.verify_each_cycle = true;
+    else if (!std::strcmp(argv[i], "--stacks-after-pause")) o.stacks_after_pause = true;
     else {
-      std::fprintf(stderr, "usage: %s [--seconds S|--minutes M] [--threads N] [--seed X] [--torture N] [--heap-mb M] [--stw] [--marker-threads N] [--verify-each-cycle]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--seconds S|--minutes M] [--threads N] [--seed X] [--torture N] [--heap-mb M] [--stw] [--marker-threads N] [--verify-each-cycle] [--stacks-after-pause]\n", argv[0]);
       std::exit(2);
     }
   }
@@ -411,6 +415,7 @@ int main(int argc, char** argv) {
   ho.concurrent_marking = !opt.stop_the_world;
   ho.marker_threads = opt.marker_threads;
   ho.verify_after_gc = opt.verify_each_cycle;  // (sweeps in the pause, so off by default)
+  if (opt.stacks_after_pause) ho.initial_pause_stack_budget = 0;  // every stack by handshake
   shoal::Heap heap(ho);
   shoal::Persistent<shoal::RefArray> shared;
   {

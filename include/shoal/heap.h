@@ -55,11 +55,13 @@ struct HeapOptions {
   // full_gc_growth x its size after the last full cycle (and for collect()).
   bool generational = true;
   double full_gc_growth = 0.5;
-  // Concurrent cycles scan each thread's stack at that thread's own safepoint after the
-  // initial pause (docs/gc.md, "Stacks scanned one thread at a time"), so no pause grows
-  // with the stacks. On: all stacks are scanned inside the initial pause instead (the
-  // behaviour before; for comparison).
-  bool scan_stacks_in_initial_pause = false;
+  // Stacks in concurrent cycles (docs/gc.md, "Stacks scanned one thread at a time"):
+  // the initial pause scans the threads' stacks, shallowest first, while their live
+  // parts add up to at most this many bytes (a 128 KiB budget costs ~30 us); every other
+  // stack is scanned after the pause, at its own thread's safepoint (or, for a thread in
+  // native code, by a collector thread), so no pause grows with a deep stack. 0: every
+  // stack after the pause; SIZE_MAX: every stack in the pause.
+  size_t initial_pause_stack_budget = size_t{128} << 10;
   // Marker threads for concurrent marking (Shoal's own work-sharing pool,
   // gc/parallel_marker.h). 0 = a quarter of
   // the hardware threads, at least 1 (as Go's 25 % background utilisation). Pauses
@@ -115,7 +117,8 @@ struct CycleRecord {
   // the thread's own safepoint (or by the marker thread while it is in native):
   // stack_scan_ns from the initial pause's end until the last stack was scanned;
   // max_stack_scan_ns the longest single stack's scan (a scan a thread does itself
-  // delays only that thread). Both 0 with HeapOptions::scan_stacks_in_initial_pause.
+  // delays only that thread). Both 0 when every stack fit the initial pause's budget
+  // (HeapOptions::initial_pause_stack_budget).
   uint64_t stack_scan_ns = 0, max_stack_scan_ns = 0;
   size_t assist_objects = 0;        // concurrent cycles: objects traced by mutator assists
   size_t throttle_waits = 0;        // concurrent cycles: allocations that waited for the end

@@ -7,6 +7,8 @@
 // clobber_stack) and checks the list is intact after the cycle, with the verifier and
 // freed-memory poisoning on.
 #include <atomic>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -47,6 +49,7 @@ class ThreadStackScanTest : public ::testing::TestWithParam<bool> {
     o.poison_freed_memory = true;
     o.min_gc_trigger = size_t{256} << 20;  // only the cycles the tests start
     o.generational = GetParam();
+    o.initial_pause_stack_budget = 0;  // every stack after the initial pause
     return o;
   }
   static bool list_intact(Value head) {
@@ -259,6 +262,7 @@ TEST(ThreadStackScanGenerationsTest, HolderRememberedFromAnUnscannedStackSurvive
   o.verify_after_gc = true;
   o.poison_freed_memory = true;
   o.min_gc_trigger = size_t{256} << 20;
+  o.initial_pause_stack_budget = 0;
   Heap heap(o);
   MutatorScope attach(heap);
   std::atomic<int> phase{kStart};
@@ -323,11 +327,11 @@ TEST_P(ThreadStackScanTest, StackOfAThreadInNativeIsScannedByTheMarker) {
   EXPECT_TRUE(v.ok) << v.summary();
 }
 
-// With scan_stacks_in_initial_pause the initial pause scans them (the former behaviour);
-// nothing is left for a handshake.
-TEST_P(ThreadStackScanTest, StacksInTheInitialPauseWhenAsked) {
+// The initial pause scans stacks within its budget: with no budget limit every stack
+// is scanned there, nothing is left for a handshake and the insertion barrier stays off.
+TEST_P(ThreadStackScanTest, StacksInTheInitialPauseWithinTheBudget) {
   HeapOptions o = options();
-  o.scan_stacks_in_initial_pause = true;
+  o.initial_pause_stack_budget = SIZE_MAX;
   Heap heap(o);
   MutatorScope attach(heap);
   Persistent<Node> kept(heap, make_list(kListLength));
@@ -337,6 +341,47 @@ TEST_P(ThreadStackScanTest, StacksInTheInitialPauseWhenAsked) {
   heap.wait_for_collection();
   EXPECT_EQ(heap.stats().recent.back().stack_scan_ns, 0u);
   EXPECT_TRUE(list_intact(kept.get().value()));
+}
+
+// The default budget: a shallow stack is scanned in the pause, a deep one (here 1 MiB of
+// frames, blocked in native code) after it - so it is that one's scan that takes time.
+[[gnu::noinline]] int deep_then(int frames, const std::function<void()>& f) {
+  volatile char pad[1024];
+  pad[0] = static_cast<char>(frames);
+  if (frames == 0) {
+    f();
+    return pad[0];
+  }
+  return deep_then(frames - 1, f) + pad[0];
+}
+
+TEST_P(ThreadStackScanTest, DeepStackIsScannedAfterThePauseAndShallowOnesInIt) {
+  HeapOptions o = options();
+  o.initial_pause_stack_budget = HeapOptions().initial_pause_stack_budget;
+  Heap heap(o);
+  MutatorScope attach(heap);
+  std::atomic<int> phase{kStart};
+  std::atomic<bool> intact{false};
+  std::thread t([&] {
+    MutatorScope attach_helper(heap);
+    Ref<Node> list = make_list(kListLength);  // only this (deep) stack holds it
+    deep_then(1024, [&] {
+      phase = kHelperHolds;
+      run_native([&] { wait_for(phase, kHelperMayPoll); });
+    });
+    intact = list_intact(list.value());
+  });
+  run_native([&] { wait_for(phase, kHelperHolds); });
+  heap.start_collection(CollectionScope::kFull);
+  EXPECT_TRUE(own_stack_scanned()) << "a shallow stack fits the initial pause's budget";
+  heap.wait_for_collection();
+  const CycleRecord r = heap.stats().recent.back();
+  phase = kHelperMayPoll;
+  run_native([&] { t.join(); });
+  EXPECT_TRUE(intact.load());
+  EXPECT_GT(r.stack_scan_ns, 0u) << "the deep stack was left for after the pause";
+  const VerifyReport v = heap.verify();
+  EXPECT_TRUE(v.ok) << v.summary();
 }
 
 INSTANTIATE_TEST_SUITE_P(Generations, ThreadStackScanTest, ::testing::Bool(),
