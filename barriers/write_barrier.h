@@ -2,24 +2,38 @@
 // include/shoal/write_barrier.h:
 //
 //   write(holder, slot, value):
-//     if g_write_barrier_active:           // one relaxed load, one predictable branch
+//     if active = g_write_barrier_active:  // one relaxed load, one predictable branch
 //       old = *slot
-//       if old is an object:               // (initialising stores skip the call)
+//       if old is an object                // (initialising stores skip the call...
+//          or (some stack is unscanned     //  ...unless stacks are being scanned)
+//              and value is an object):
 //         write_barrier_slow(holder, slot, old, value)
 //     *slot = value                        // release store
 //
-//   write_barrier_slow(old):               // SATB, Yuasa's deletion barrier
+//   write_barrier_slow(old, value):
 //     refuse (NotAttached / ThreadStateError) if this thread may not touch the heap
 //     if this thread's heap is marking concurrently:
-//       shade(old)                         // mark bit test-and-set; if newly set, push
-//                                          // onto the thread's SATB buffer
+//       shade(old)                         // SATB, Yuasa's deletion barrier: mark bit
+//                                          // test-and-set; if newly set, push onto the
+//                                          // thread's SATB buffer
+//       if its stacks are not all scanned:
+//         shade(value)                     // Dijkstra's insertion barrier, for the
+//                                          // short stack-scanning phase only
 //
-// g_write_barrier_active counts heaps that are marking concurrently
-// (gc/collector.h); it changes only inside a pause of the heap that changes it, so a
-// mutator of that heap sees the barrier switch on and off at a safepoint. Mutators of
-// other heaps may take the slow path for nothing; it checks its own heap's flag.
+// g_write_barrier_active counts heaps that are marking concurrently (kBarrierMarking
+// each) and heaps whose stacks are still being scanned after their initial pause
+// (kBarrierStacksUnscanned each; gc/thread_stack_scan.cc); it changes only inside a
+// pause of the heap that changes it, or - the second count's decrement - once that
+// heap's last stack is scanned (turning a shading off early is safe only then), so a
+// mutator of that heap sees the barrier switch on at a safepoint. Mutators of other
+// heaps may take the slow path for nothing; it checks its own heap's flags.
 //
-// Why this is enough (invariant: every object reachable at the snapshot, the initial
+// Why this is enough. With every stack scanned in the initial pause (the stacks that fit
+// HeapOptions::initial_pause_stack_budget, or all of them) the argument is the classic
+// snapshot one below (1-5); for the stacks scanned later, at their threads' own
+// safepoints, gc/thread_stack_scan.cc gives the weak-tricolour argument, for which the
+// insertion half covers the stores made while any stack is unscanned.
+// The snapshot argument (invariant: every object reachable at the snapshot, the initial
 // pause, is marked by the end of the cycle):
 //   1. The snapshot's roots are marked in the initial pause: every thread's stack and
 //      registers (conservatively), persistent handles and global slots. Stacks are never
@@ -67,8 +81,11 @@
 //   d. No pause can fall between the test and the store (no-preempt region; the
 //      remembered set is taken only in pauses), so the initial pause sees either both or
 //      neither.
-//   e. Stores made while a cycle marks: the SATB argument above (1-4) already marks the
-//      stored value by the cycle's end, so the entry only serves the next cycle.
+//   e. Stores made while a cycle marks: the argument above already marks the stored
+//      value by the cycle's end, so the entry only serves the next cycle - and it must
+//      still point at an allocated object then, so remember_slow shades the holder while
+//      marking runs (with stacks scanned late, a holder reachable only from an unscanned
+//      stack could otherwise die in this cycle with its entry still on the buffer).
 // CAS and exchange remember on the desired value (a failed CAS leaves a harmless entry).
 // write_weak has no holder: a young target sends it to remember_weak_slow, which finds
 // the holder from the slot's address (HeapImpl::holder_of_slot).

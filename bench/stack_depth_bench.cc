@@ -7,11 +7,16 @@
 // (some small integers, some values that look like pointers but are not). At the bottom
 // it walks its chain of nodes in a loop that neither allocates nor polls (asynchronous
 // preemption stops it for each pause). Meanwhile the main thread runs concurrent cycles
-// and then stop-the-world collections, and the program reports the initial pause (which
-// scans the stacks today), the final pause and the stop-the-world pause, per depth.
+// and then stop-the-world collections, and the program reports the initial pause, the
+// final pause and the stop-the-world pause per depth - and, since the initial pause
+// leaves stacks deeper than its budget to their own threads (gc/thread_stack_scan.cc),
+// the deep thread's own scan (the time its handshake took it: CycleRecord::
+// max_stack_scan_ns) and the scan phase (initial pause to last stack scanned).
 // Every depth runs on a fresh heap, in a fresh child process.
 //
 // Usage: shoal_stack_depth_bench [--depths 10,100,1000,10000,30000] [--cycles N]
+//                                [--stacks-in-pause]   (every stack in the initial pause:
+//                                                       the behaviour before, to compare)
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -69,6 +74,7 @@ struct Row {
   int depth = 0;
   double stack_kib = 0;
   double initial_p50 = 0, initial_max = 0, final_p50 = 0, final_max = 0, stw_p50 = 0, stw_max = 0;
+  double own_scan_p50 = 0, scan_phase_p50 = 0;
 };
 
 double p50(std::vector<double> v) {
@@ -77,8 +83,10 @@ double p50(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-Row measure(int depth, int cycles) {
-  shoal::Heap heap;
+Row measure(int depth, int cycles, bool stacks_in_pause) {
+  shoal::HeapOptions options;
+  if (stacks_in_pause) options.initial_pause_stack_budget = SIZE_MAX;
+  shoal::Heap heap(options);
   Row row;
   row.depth = depth;
   uintptr_t top = 0;
@@ -98,11 +106,13 @@ Row measure(int depth, int cycles) {
   for (int i = 0; i < cycles; ++i) heap.collect();
   g_stop = true;
   shoal::run_native([&] { worker.join(); });
-  std::vector<double> initial, fin, stw;
+  std::vector<double> initial, fin, stw, own_scan, scan_phase;
   for (const shoal::CycleRecord& r : heap.stats().recent) {
     if (r.concurrent) {
       initial.push_back(r.initial_pause_ns / 1000.0);
       fin.push_back(r.final_pause_ns / 1000.0);
+      own_scan.push_back(r.max_stack_scan_ns / 1000.0);
+      scan_phase.push_back(r.stack_scan_ns / 1000.0);
     } else {
       stw.push_back(r.pause_ns / 1000.0);
     }
@@ -110,6 +120,8 @@ Row measure(int depth, int cycles) {
   row.initial_p50 = p50(initial);
   row.final_p50 = p50(fin);
   row.stw_p50 = p50(stw);
+  row.own_scan_p50 = p50(own_scan);
+  row.scan_phase_p50 = p50(scan_phase);
   row.initial_max = initial.empty() ? 0 : *std::max_element(initial.begin(), initial.end());
   row.final_max = fin.empty() ? 0 : *std::max_element(fin.begin(), fin.end());
   row.stw_max = stw.empty() ? 0 : *std::max_element(stw.begin(), stw.end());
@@ -121,27 +133,30 @@ Row measure(int depth, int cycles) {
 int main(int argc, char** argv) {
   std::vector<int> depths = {10, 100, 1000, 10000, 30000};
   int cycles = 20;
+  bool stacks_in_pause = false;
   for (int i = 1; i < argc; ++i) {
     std::string v;
-    if (bench::take_value(i, argc, argv, "--depths", v)) {
+    if (std::string(argv[i]) == "--stacks-in-pause") {
+      stacks_in_pause = true;
+    } else if (bench::take_value(i, argc, argv, "--depths", v)) {
       depths.clear();
       for (const std::string& d : bench::split(v)) depths.push_back(std::max(0, bench::to_int(d)));
     } else if (bench::take_value(i, argc, argv, "--cycles", v)) {
       cycles = std::max(1, bench::to_int(v));
     } else {
-      std::fprintf(stderr, "usage: %s [--depths 10,100,1000,10000,30000] [--cycles N]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--depths 10,100,1000,10000,30000] [--cycles N] [--stacks-in-pause]\n", argv[0]);
       return 2;
     }
   }
-  std::printf("| depth (frames) | stack KiB | initial pause p50 / max us | final pause p50 / max us | stop-the-world p50 / max us |\n");
-  std::printf("|---:|---:|---:|---:|---:|\n");
+  std::printf("| depth (frames) | stack KiB | initial pause p50 / max us | final pause p50 / max us | stop-the-world p50 / max us | deep thread's own scan p50 us | scan phase p50 us |\n");
+  std::printf("|---:|---:|---:|---:|---:|---:|---:|\n");
   for (int depth : depths) {
     int fds[2];
     if (pipe(fds) != 0) return 1;
     const pid_t pid = fork();
     if (pid == 0) {
       close(fds[0]);
-      const Row r = measure(depth, cycles);
+      const Row r = measure(depth, cycles, stacks_in_pause);
       if (write(fds[1], &r, sizeof(r)) != static_cast<ssize_t>(sizeof(r))) _exit(1);
       _exit(0);
     }
@@ -152,11 +167,12 @@ int main(int argc, char** argv) {
     int status = 0;
     waitpid(pid, &status, 0);
     if (!ok) {
-      std::printf("| %d | (child failed) | | | |\n", depth);
+      std::printf("| %d | (child failed) | | | | | |\n", depth);
       continue;
     }
-    std::printf("| %d | %.0f | %.0f / %.0f | %.0f / %.0f | %.0f / %.0f |\n", r.depth, r.stack_kib, r.initial_p50,
-                r.initial_max, r.final_p50, r.final_max, r.stw_p50, r.stw_max);
+    std::printf("| %d | %.0f | %.0f / %.0f | %.0f / %.0f | %.0f / %.0f | %.0f | %.0f |\n", r.depth, r.stack_kib,
+                r.initial_p50, r.initial_max, r.final_p50, r.final_max, r.stw_p50, r.stw_max, r.own_scan_p50,
+                r.scan_phase_p50);
     std::fflush(stdout);
   }
   return 0;

@@ -37,9 +37,11 @@
 //     while marking are black (marked at the final pause) and carry no young bit, so
 //     "marked" and "young" never hold together at the end of a cycle.
 //   - Stores made while a cycle marks need no entry for that cycle: the stored reference
-//     was reachable from the snapshot or allocated black, so it is marked by the end
-//     (the SATB argument, barriers/write_barrier.h). The barrier still records them; the
-//     entries serve the next cycle.
+//     is marked by the end (the snapshot argument, barriers/write_barrier.h, or for
+//     stacks scanned after the initial pause the weak-tricolour one,
+//     gc/thread_stack_scan.cc). The barrier still records them; the entries serve the
+//     next cycle, so remember_slow shades the holder while marking runs: it must still be
+//     allocated then.
 // The verifier checks the invariant (gc/verifier.cc).
 //
 // Pacing: a cycle starts after gc_growth x L bytes of allocation (at least

@@ -4,11 +4,15 @@
 // must scan that stack (not the range between it and the thread's own stack).
 #include <ucontext.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <memory>
 #include <thread>
 #include <vector>
 
+#include "gc/collector.h"
+#include "gc/thread_registry.h"
+#include "heap/heap_impl.h"
 #include "tests/test_support.h"
 
 // Under ThreadSanitizer the switches are announced with its fiber API, so it follows the
@@ -112,6 +116,38 @@ void churn(Heap& heap) {
     clobber_stack();
     heap.collect();
   }
+}
+
+// A concurrent cycle that leaves the thread's stack to be scanned after its initial
+// pause (gc/thread_stack_scan.cc): the thread switches to a fiber before its scan, so the
+// stack it leaves becomes a suspended stack the initial pause never saw. switch_stack
+// scans it first; without that, the list only that stack holds would be freed.
+TEST(FiberStackTest, StackLeftBeforeItsScanIsScannedBySwitchStack) {
+  HeapOptions o = verified();
+  o.poison_freed_memory = true;
+  o.initial_pause_stack_budget = 0;  // every stack after the initial pause
+  o.min_gc_trigger = size_t{256} << 20;
+  Heap heap(o);
+  MutatorScope attach(heap);
+  std::atomic<bool> on_fiber{false};
+  heap.impl().collector.set_before_stack_scan_hook_for_testing([&] {
+    while (!on_fiber.load()) std::this_thread::yield();
+  });
+  auto fiber = std::make_unique<Fiber>([&](Fiber& self) {
+    on_fiber = true;              // the scans may start now: this thread is on the fiber
+    heap.wait_for_collection();   // the cycle runs to its end
+    self.yield_to_caller();
+  });
+  Ref<Node> list = make_list(50);  // only this (the thread's own) stack refers to it
+  const HiddenPtr hidden(list.object());
+  heap.start_collection(CollectionScope::kFull);
+  EXPECT_TRUE(internal::current_thread()->stack_scan_pending.load());
+  fiber->resume();  // leaves this stack while its scan is pending
+  heap.impl().collector.set_before_stack_scan_hook_for_testing(nullptr);
+  EXPECT_TRUE(is_allocated(heap, hidden));
+  EXPECT_EQ(list_length_checked(list), 50u);
+  fiber->resume();  // let it end
+  EXPECT_TRUE(heap.verify().ok);
 }
 
 TEST(FiberStackTest, SuspendedFiberKeepsItsObjects) {
