@@ -313,7 +313,8 @@ uint64_t ThreadRegistry::resume_the_world() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(released).count());
 }
 
-void ThreadRegistry::handshake_all(MutatorThread* self, const HandshakeOp& user_op, bool runs_anywhere) {
+void ThreadRegistry::handshake_all(MutatorThread* self, const HandshakeOp& user_op, bool runs_anywhere,
+                                   bool (*wanted)(const MutatorThread&)) {
   // An operation that throws must not leave a thread's request pending: the first
   // exception is kept and rethrown to the requester once every thread is done.
   std::mutex error_mu;
@@ -326,14 +327,16 @@ void ThreadRegistry::handshake_all(MutatorThread* self, const HandshakeOp& user_
       if (!first_error) first_error = std::current_exception();
     }
   };
-  run_handshakes(self, op, runs_anywhere);
+  run_handshakes(self, op, runs_anywhere, wanted);
   if (first_error) std::rethrow_exception(first_error);
 }
 
-void ThreadRegistry::run_handshakes(MutatorThread* self, const HandshakeOp& op, bool runs_anywhere) {
+void ThreadRegistry::run_handshakes(MutatorThread* self, const HandshakeOp& op, bool runs_anywhere,
+                                    bool (*wanted)(const MutatorThread&)) {
   MutexLock lock(registry_mu_);
   const uint64_t requested = now_ns();
   for (MutatorThread* t : threads_) {
+    if (wanted && !wanted(*t)) continue;
     if (t == self) {
       NoHeapAccessScope no_heap(self);
       op(*t);

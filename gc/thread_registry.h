@@ -187,8 +187,9 @@ class ThreadRegistry {
   // SATB buffers this way). With `runs_anywhere`, op may also run on a thread stopped by
   // asynchronous preemption (and such a thread is signalled if it does not poll): for
   // operations that need nothing but "not inside a no-preempt region".
-  void handshake_all(MutatorThread* self, const HandshakeOp& op, bool runs_anywhere = false)
-      SHOAL_EXCLUDES(registry_mu_);
+  // With `wanted`, only the threads it accepts (asked under the registry lock) take part.
+  void handshake_all(MutatorThread* self, const HandshakeOp& op, bool runs_anywhere = false,
+                     bool (*wanted)(const MutatorThread&) = nullptr) SHOAL_EXCLUDES(registry_mu_);
 
   // In a pause (registry locked by the caller).
   const std::vector<MutatorThread*>& threads_in_pause() const SHOAL_NO_THREAD_SAFETY_ANALYSIS { return threads_; }
@@ -201,7 +202,8 @@ class ThreadRegistry {
 
  private:
   void return_to_running(MutatorThread* self);
-  void run_handshakes(MutatorThread* self, const HandshakeOp& op, bool runs_anywhere) SHOAL_EXCLUDES(registry_mu_);
+  void run_handshakes(MutatorThread* self, const HandshakeOp& op, bool runs_anywhere,
+                      bool (*wanted)(const MutatorThread&)) SHOAL_EXCLUDES(registry_mu_);
   void wait_until_stop_cleared(MutatorThread* self);
   // Runs this thread's pending operation (only one that runs anywhere when
   // `preempted`); true if it ran one.

@@ -104,8 +104,7 @@ void Collector::scan_stacks_within_budget_in_pause(Marker& marker) {
       budget -= bytes;
       mark_stack_range(marker, t->context.sp, t->stack_base, t->context.registers, /*concurrent=*/false);
       t->stack_scan_pending.store(false, std::memory_order_relaxed);
-    } else {
-      budget = 0;  // (the deeper ones wait too: one deep stack does not pass a shallower one's turn)
+    } else {  // (and so are all the deeper ones after it)
       t->stack_scan_pending.store(true, std::memory_order_relaxed);
       deferred = true;
     }
@@ -163,7 +162,9 @@ uint64_t Collector::scan_stacks_by_handshake() {
           if (t.stack_scan_pending.load(std::memory_order_relaxed))
             scan_thread_roots(t, t.context.sp, t.stack_base, t.context.registers);
         },
-        /*runs_anywhere=*/true);
+        /*runs_anywhere=*/true,
+        // (Only the flagged threads: the others need not come to a safepoint for it.)
+        [](const MutatorThread& t) { return t.stack_scan_pending.load(std::memory_order_relaxed); });
   } catch (const std::bad_alloc&) {
     return now_ns() - start;  // the final pause scans the stacks still flagged
   }
