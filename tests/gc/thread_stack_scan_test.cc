@@ -348,6 +348,7 @@ TEST_P(ThreadStackScanTest, StacksInTheInitialPauseWithinTheBudget) {
 [[gnu::noinline]] int deep_then(int frames, const std::function<void()>& f) {
   volatile char pad[1024];
   pad[0] = static_cast<char>(frames);
+  asm volatile("" : : "r"(pad) : "memory");  // the whole array lives in the frame
   if (frames == 0) {
     f();
     return pad[0];
