@@ -74,7 +74,7 @@ struct Row {
   int depth = 0;
   double stack_kib = 0;
   double initial_p50 = 0, initial_max = 0, final_p50 = 0, final_max = 0, stw_p50 = 0, stw_max = 0;
-  double own_scan_p50 = 0, scan_phase_p50 = 0;
+  double own_scan_p50 = 0, scan_phase_p50 = 0, initial_ttsp_p50 = 0;
 };
 
 double p50(std::vector<double> v) {
@@ -106,12 +106,13 @@ Row measure(int depth, int cycles, bool stacks_in_pause) {
   for (int i = 0; i < cycles; ++i) heap.collect();
   g_stop = true;
   shoal::run_native([&] { worker.join(); });
-  std::vector<double> initial, fin, stw, own_scan, scan_phase;
+  std::vector<double> initial, fin, stw, own_scan, scan_phase, ttsp;
   for (const shoal::CycleRecord& r : heap.stats().recent) {
     if (r.concurrent) {
       initial.push_back(r.initial_pause_ns / 1000.0);
       fin.push_back(r.final_pause_ns / 1000.0);
       own_scan.push_back(r.max_stack_scan_ns / 1000.0);
+      ttsp.push_back(r.time_to_safepoint_ns / 1000.0);
       scan_phase.push_back(r.stack_scan_ns / 1000.0);
     } else {
       stw.push_back(r.pause_ns / 1000.0);
@@ -122,6 +123,7 @@ Row measure(int depth, int cycles, bool stacks_in_pause) {
   row.stw_p50 = p50(stw);
   row.own_scan_p50 = p50(own_scan);
   row.scan_phase_p50 = p50(scan_phase);
+  row.initial_ttsp_p50 = p50(ttsp);
   row.initial_max = initial.empty() ? 0 : *std::max_element(initial.begin(), initial.end());
   row.final_max = fin.empty() ? 0 : *std::max_element(fin.begin(), fin.end());
   row.stw_max = stw.empty() ? 0 : *std::max_element(stw.begin(), stw.end());
@@ -148,7 +150,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  std::printf("| depth (frames) | stack KiB | initial pause p50 / max us | final pause p50 / max us | stop-the-world p50 / max us | deep thread's own scan p50 us | scan phase p50 us |\n");
+  std::printf("| depth (frames) | stack KiB | initial pause p50 / max us (time-to-safepoint p50) | final pause p50 / max us | stop-the-world p50 / max us | deep thread's own scan p50 us | scan phase p50 us |\n");
   std::printf("|---:|---:|---:|---:|---:|---:|---:|\n");
   for (int depth : depths) {
     int fds[2];
@@ -170,8 +172,8 @@ int main(int argc, char** argv) {
       std::printf("| %d | (child failed) | | | | | |\n", depth);
       continue;
     }
-    std::printf("| %d | %.0f | %.0f / %.0f | %.0f / %.0f | %.0f / %.0f | %.0f | %.0f |\n", r.depth, r.stack_kib,
-                r.initial_p50, r.initial_max, r.final_p50, r.final_max, r.stw_p50, r.stw_max, r.own_scan_p50,
+    std::printf("| %d | %.0f | %.0f / %.0f (%.0f) | %.0f / %.0f | %.0f / %.0f | %.0f | %.0f |\n", r.depth, r.stack_kib,
+                r.initial_p50, r.initial_max, r.initial_ttsp_p50, r.final_p50, r.final_max, r.stw_p50, r.stw_max, r.own_scan_p50,
                 r.scan_phase_p50);
     std::fflush(stdout);
   }
