@@ -57,7 +57,7 @@ void remember_weak_slow(const Slot* slot) {
   // heap: a root, which the collector treats separately). An object still in a TLAB's
   // unflushed run has no start bit yet and is not found: it is young (or, during
   // marking, black - and a store made while marking needs no entry: the stored target
-  // is reachable from this thread's snapshot or new, so it is marked by the cycle's end).
+  // is marked by the cycle's end, barriers/write_barrier.h).
   Object* holder = self->heap->holder_of_slot(reinterpret_cast<uintptr_t>(slot));
   if (holder && (holder->header_word() & header::kGenerationBits) == 0) remember_slow(holder);
 }

@@ -43,7 +43,8 @@
 //      by deleting a snapshot edge before the marker crosses it; the deleted edge's
 //      target is exactly the `old` value this barrier shades. (Moving the only reference
 //      from an unscanned object into an already-scanned one - the classic lost object -
-//      is a delete plus an insert: the delete shades it.) Insertions need no barrier.
+//      is a delete plus an insert: the delete shades it.) Insertions need no barrier -
+//      with every stack in the snapshot.
 //   3. Objects allocated after the snapshot are black (TLAB flushes set their mark bits,
 //      large objects are born marked), so new objects never need tracing to survive,
 //      and storing them anywhere is harmless.

@@ -58,8 +58,12 @@
 //   - Handshakes. A user's handshake_all and freeze's settling handshake rely on the
 //     target being at a genuine poll (a mutation check and its store are not split by
 //     them); they never run on a preempted thread: the requester waits for it to poll.
-//     Only the collector's SATB-buffer handshake, which needs nothing but condition 2,
-//     is run in the handler.
+//     Only the collector's own handshakes, which need nothing but condition 2, run in
+//     the handler: taking a thread's SATB buffer, and scanning its stack after an initial
+//     pause (gc/thread_stack_scan.cc: the handler's context covers the interrupted
+//     registers, as for a pause; the scan takes the root and work locks - internal
+//     Mutexes, which no preemptible code holds - and allocates, which is safe because 3.
+//     keeps the handler out of the allocator).
 // What a preempted thread sees: nothing, except that any instruction of its own code
 // outside those regions may now be a safepoint - exactly what a thread of a concurrent
 // collector sees anyway, except for references kept only in memory the collector does

@@ -50,8 +50,10 @@
 // snapshot edge a mutator deletes before the marker crosses it; every object allocated
 // after the snapshot is black; and a mutator can only obtain references to objects of
 // those two kinds (a weak read shades its result). Stacks need no rescan (Yuasa). Flags
-// change only inside pauses, so every mutator sees them switch at a safepoint. (For
-// stacks scanned after the initial pause, see below and gc/thread_stack_scan.cc.)
+// change only inside pauses, so every mutator sees them switch at a safepoint - except
+// that the insertion half of the barrier, on while stacks scanned after the initial
+// pause are pending, is turned off once the last is scanned (see below and
+// gc/thread_stack_scan.cc, which has the argument for those stacks).
 // Explicit collect(), verify() and heap-limit collections wait for a running concurrent
 // cycle to finish, then run stop-the-world.
 // The initial pause scans only the shallowest stacks, within a byte budget

@@ -82,9 +82,10 @@ struct MutatorThread : MutatorState {
   // Remembered-set buffer: old objects this thread's write barrier saw store a young
   // reference (gc/generations.cc); taken in the initial pause, handed over at detach.
   std::vector<Object*> remembered;
-  // Set for every thread in a concurrent cycle's initial pause; cleared when its stack
-  // has been scanned (gc/thread_stack_scan.cc) - by itself at a safepoint, or by the
-  // marker thread while it is safe. Changed only while the thread is not running.
+  // Set in a concurrent cycle's initial pause for each thread whose stack it leaves for
+  // later; cleared when that stack has been scanned (gc/thread_stack_scan.cc) - by the
+  // thread itself at a safepoint or in switch_stack, or by the collector's scanner thread
+  // while it is safe. Only the thread itself changes it while it runs.
   std::atomic<bool> stack_scan_pending{false};
   Mutex hs_mu;
   const HandshakeOp* hs_op SHOAL_GUARDED_BY(hs_mu) = nullptr;

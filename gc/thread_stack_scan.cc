@@ -25,7 +25,8 @@
 // black object or a black stack references is reachable from a grey object through a
 // chain of white objects. It holds after the initial pause (no black stack; black objects
 // are old ones, whose white young referents are on the remembered set, i.e. grey - and,
-// in a full cycle, none). Each step keeps it:
+// in a full cycle, none; the stacks the pause scanned within its budget are black, with
+// every direct referent marked). Each step keeps it:
 //   - The marker blackens a grey object after shading its referents: the standard step.
 //   - A stack scan shades every word that resolves to an object: the stack turns black
 //     with only non-white direct referents.
@@ -64,11 +65,15 @@
 // `state`); large objects through the index built in the initial pause (those allocated
 // since are born marked). Nothing is freed while marking runs.
 //
-// Failure: a scan that cannot finish (std::bad_alloc growing a buffer) leaves its thread
-// flagged; the insertion barrier stays on and the final pause scans what is left (inside
-// the pause, so it cannot be missed).
+// Failure: a scan that cannot finish (std::bad_alloc growing a word buffer or a mark
+// stack) may have set mark bits on objects it could not push grey, and nothing could
+// then trace their children: it stops the process with a message, as a pause does
+// (docs/errors.md, "Fatal checks"). The final pause still scans any stack left flagged
+// (none, unless a thread's scan never ran), inside the pause.
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <vector>
 #include <span>
 
@@ -81,6 +86,16 @@
 namespace shoal::internal {
 
 namespace {
+[[noreturn]] void fatal_scan_failure(const char* what) {
+  // (See "Failure" above.)
+  std::fprintf(stderr,
+               "shoal: fatal: %s thrown while scanning a thread's stack after a concurrent cycle's initial "
+               "pause. Objects it marked may not have reached the grey list, so the cycle could free what they "
+               "reference; the process stops here (docs/errors.md, \"Fatal checks\")\n",
+               what);
+  std::abort();
+}
+
 uint64_t now_ns() {
   return static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -136,11 +151,15 @@ void Collector::mark_stack_range(Marker& marker, uintptr_t sp, uintptr_t base, s
 void Collector::scan_thread_roots(MutatorThread& t, uintptr_t sp, uintptr_t base,
                                   std::span<const uintptr_t> registers) {
   const uint64_t start = now_ns();
-  Marker marker(heap_);
-  mark_stack_range(marker, sp, base, registers, /*concurrent=*/true);
-  heap_.roots.for_each_scratch_object_of(&t, [&](Object* o) { marker.mark_value(Value::from_object(o)); });
-  stack_marked_.fetch_add(marker.objects_marked(), std::memory_order_relaxed);
-  if (marker.has_grey()) give_grey(marker.take_grey());
+  try {
+    Marker marker(heap_);
+    mark_stack_range(marker, sp, base, registers, /*concurrent=*/true);
+    heap_.roots.for_each_scratch_object_of(&t, [&](Object* o) { marker.mark_value(Value::from_object(o)); });
+    stack_marked_.fetch_add(marker.objects_marked(), std::memory_order_relaxed);
+    if (marker.has_grey()) give_grey(marker.take_grey());
+  } catch (const std::exception& e) {
+    fatal_scan_failure(e.what());
+  }
   t.stack_scan_pending.store(false, std::memory_order_relaxed);
   const uint64_t took = now_ns() - start;
   uint64_t seen = max_stack_scan_ns_.load(std::memory_order_relaxed);
@@ -151,7 +170,7 @@ void Collector::scan_thread_roots(MutatorThread& t, uintptr_t sp, uintptr_t base
 uint64_t Collector::scan_stacks_by_handshake() {
   if (!stacks_unscanned_.load(std::memory_order_acquire)) return 0;
   const uint64_t start = now_ns();
-  try {
+  {
     MutexLock gc_lock(gc_mu_);  // lock order: gc_mu_ < the registry's locks
     // runs_anywhere: a thread stopped by asynchronous preemption is outside every
     // no-preempt region (no barrier or TLAB bump split), and the handler's context
@@ -165,9 +184,10 @@ uint64_t Collector::scan_stacks_by_handshake() {
         /*runs_anywhere=*/true,
         // (Only the flagged threads: the others need not come to a safepoint for it.)
         [](const MutatorThread& t) { return t.stack_scan_pending.load(std::memory_order_relaxed); });
-  } catch (const std::bad_alloc&) {
-    return now_ns() - start;  // the final pause scans the stacks still flagged
   }
+  // (The large-object index and the pages' classes that the scans read stay valid
+  // because no pause can run meanwhile: this holds gc_mu_, which every pause needs, and a
+  // thread scanning itself in switch_stack is running, so no pause can start either.)
   end_stack_scan();
   return now_ns() - start;
 }

@@ -16,6 +16,8 @@
 //      not pass the owner check for them); a weak slot gets the copy of its target if the
 //      target was copied, keeps a shareable target, and is cleared otherwise (the copy
 //      must not reach the sender's mutable objects).
+//   4. While a cycle marks, shade the originals (and a weak slot's kept target): the
+//      copies are black and hold plain-copied references (see the end of deep_copy).
 // Sharing and cycles are preserved: each original has exactly one copy.
 #include <atomic>
 #include <cstring>
@@ -98,7 +100,8 @@ class PlanBuilder final : public SlotVisitor {
 
 class Patcher final : public SlotVisitor {
  public:
-  Patcher(const CopyPlan& plan, const std::vector<Object*>& copies) : plan_(plan), copies_(copies) {}
+  Patcher(const CopyPlan& plan, const std::vector<Object*>& copies, MutatorThread* self)
+      : plan_(plan), copies_(copies), self_(self) {}
   Object* holder = nullptr;
   size_t next_edge = 0;
   void visit(const Slot* slots, size_t n) override {
@@ -122,11 +125,16 @@ class Patcher final : public SlotVisitor {
       write_weak(const_cast<Slot&>(slot), Value::from_object(copies_[j]));
     else if (!v.as_object()->is_shareable())
       write_weak(const_cast<Slot&>(slot), Value::null());
+    else  // kept as copied: a copy allocated while marking is never traced, so its weak
+          // slot is not cleared this cycle - keep the target alive through it (a no-op
+          // unless a cycle marks), as a weak read would
+      self_->heap->collector.shade(self_, v.as_object());
   }
 
  private:
   const CopyPlan& plan_;
   const std::vector<Object*>& copies_;
+  MutatorThread* self_;
 };
 }  // namespace
 
@@ -168,7 +176,7 @@ Value deep_copy(Value root, uint32_t owner) {
       copies.push_back(c);
     }
   }
-  Patcher patch(plan, copies);
+  Patcher patch(plan, copies, self);
   for (size_t i = 0; i < copies.size(); ++i) {
     patch.holder = copies[i];
     patch.next_edge = plan.edge_begin[i];
@@ -182,6 +190,12 @@ Value deep_copy(Value root, uint32_t owner) {
       if (info && info->after_copy) info->after_copy(c);
     }
   }
+  // The copies' references to shareable objects were copied with plain stores, and a
+  // copy allocated while a cycle marks is black, never traced: what keeps those targets
+  // is the originals. If the originals are reachable only from this thread's stack and it
+  // is not scanned yet (gc/thread_stack_scan.cc), the caller may drop them before it is:
+  // so shade them (a no-op unless a cycle marks; under a snapshot they are marked anyway).
+  for (Object* o : originals) heap.collector.shade(self, o);
   return Value::from_object(copies[0]);
 }
 

@@ -113,8 +113,8 @@ struct CycleRecord {
   uint64_t final_pause_ns = 0;      // concurrent cycles: the termination pause
   uint64_t final_time_to_safepoint_ns = 0;  // concurrent cycles: of the final pause
   uint64_t concurrent_mark_ns = 0;  // concurrent cycles: marking while mutators ran
-  // Concurrent cycles: the threads' stacks are scanned after the initial pause, each at
-  // the thread's own safepoint (or by the marker thread while it is in native):
+  // Concurrent cycles: the stacks the initial pause leaves are scanned after it, each at
+  // its thread's own safepoint (or by a collector thread while it is in native):
   // stack_scan_ns from the initial pause's end until the last stack was scanned;
   // max_stack_scan_ns the longest single stack's scan (a scan a thread does itself
   // delays only that thread). Both 0 when every stack fit the initial pause's budget

@@ -157,8 +157,7 @@ inline Value exchange(Object* holder, Slot& slot, Value desired) {
 // with write_weak (which has no holder: callers run internal::check_store on it first). A read, while marking runs, shades its result: it hands out a strong
 // reference to an object the snapshot may only reach weakly, and stacks are not
 // rescanned. A write of a genuine weak slot would need no barrier (the overwritten
-// target was only weakly held; the new target is one this mutator can reach, so SATB
-// marks it or it is black), but write_weak accepts any Slot, and on a strong field it
+// target was only weakly held), but write_weak accepts any Slot, and on a strong field it
 // deletes a snapshot edge: so while marking it shades the overwritten value like write()
 // does (it may keep a weakly held target one cycle longer; nothing else changes). That
 // is also why a weak slot in an object allocated during marking (never traced, so never

@@ -17,6 +17,7 @@
 #include "gc/roots.h"
 #include "gc/thread_registry.h"
 #include "heap/heap_impl.h"
+#include "runtime/subgraph.h"
 #include "shoal/internal/preemption.h"
 #include "tests/test_support.h"
 
@@ -295,6 +296,58 @@ TEST(ThreadStackScanGenerationsTest, HolderRememberedFromAnUnscannedStackSurvive
   // The next young cycle traces the entry (a dangling one would stop the marker).
   heap.start_collection(CollectionScope::kYoung);
   heap.wait_for_collection();
+  const VerifyReport r = heap.verify();
+  EXPECT_TRUE(r.ok) << r.summary();
+}
+
+// A deep copy (SendMode::kCopy) copies references to shareable objects with plain stores
+// into copies that are black while a cycle marks: the helper (stack unscanned) copies an
+// array whose only element is a string, then drops the original; the copy, kept in a
+// handle, must still reach an intact string after the cycle (deep_copy shades the
+// originals).
+[[gnu::noinline]] void copy_then_drop(Heap& heap, std::atomic<int>& phase, PersistentValue& copy, HiddenPtr& hidden) {
+  Ref<RefArray> original = RefArray::create(2048);  // large: its copy is born marked (black)
+  original->set(0, String::create("shared, immutable, copied by reference").value());
+  hidden = HiddenPtr(original->get(0).as_object());
+  phase = kHelperHolds;
+  while (phase.load() < kOldEnough) safepoint();
+  while (!heap.is_marking()) safepoint();
+  phase = kHelperNotPolling;
+  copy = PersistentValue(heap, internal::deep_copy(original.value(), 0));
+  original = Ref<RefArray>();
+}
+
+TEST_P(ThreadStackScanTest, DeepCopyMadeFromAnUnscannedStackKeepsWhatItShares) {
+  Heap heap(options());
+  MutatorScope attach(heap);
+  std::atomic<int> phase{kStart};
+  HiddenPtr hidden_string;
+  PersistentValue copy(heap, Value::null());
+  std::thread t([&] {
+    MutatorScope attach_helper(heap);
+    internal::NoPreemptScope no_preempt;
+    copy_then_drop(heap, phase, copy, hidden_string);
+    clobber_stack();
+    phase = kHelperDropped;
+    wait_for(phase, kHelperMayPoll);
+    safepoint();
+  });
+  run_native([&] { wait_for(phase, kHelperHolds); });
+  age_if_generational(heap);
+  heap.impl().collector.set_before_stack_scan_hook_for_testing([&] { wait_for(phase, kHelperNotPolling); });
+  phase = kOldEnough;
+  start_full_cycle(heap);
+  run_native([&] { wait_for(phase, kHelperDropped); });
+  phase = kHelperMayPoll;
+  heap.wait_for_collection();
+  run_native([&] { t.join(); });
+  heap.impl().collector.set_before_stack_scan_hook_for_testing(nullptr);
+  EXPECT_TRUE(is_allocated(heap, hidden_string));
+  Ref<RefArray> copied = Ref<RefArray>::from_value(copy.get());
+  ASSERT_TRUE(copied);
+  const Value element = copied->get(0);
+  ASSERT_TRUE(element.is_object());
+  EXPECT_EQ(Ref<String>::from_value(element)->view(), "shared, immutable, copied by reference");
   const VerifyReport r = heap.verify();
   EXPECT_TRUE(r.ok) << r.summary();
 }
