@@ -335,19 +335,32 @@ void ThreadRegistry::run_handshakes(MutatorThread* self, const HandshakeOp& op, 
                                     bool (*wanted)(const MutatorThread&)) {
   MutexLock lock(registry_mu_);
   const uint64_t requested = now_ns();
-  for (MutatorThread* t : threads_) {
-    if (wanted && !wanted(*t)) continue;
+  auto post = [&](MutatorThread* t) {
+    MutexLock hs(t->hs_mu);
+    t->hs_op = &op;
+    t->hs_op_runs_anywhere = runs_anywhere;
+    request_poll(t, kPollHandshake);
+  };
+  // The collector's operations (those that run anywhere) are thread-safe: they are
+  // posted to every thread first, so the threads serve them in parallel and the wait is
+  // the slowest thread's, not the sum - on an oversubscribed machine each wait can be a
+  // scheduling delay. Others (a user's handshake_all) run one thread after another.
+  std::vector<MutatorThread*> posted;
+  if (runs_anywhere) {
+    for (MutatorThread* t : threads_)
+      if (t != self && (!wanted || wanted(*t))) {
+        post(t);
+        posted.push_back(t);
+      }
+  }
+  for (MutatorThread* t : runs_anywhere ? posted : threads_) {
+    if (!runs_anywhere && wanted && !wanted(*t)) continue;
     if (t == self) {
       NoHeapAccessScope no_heap(self);
       op(*t);
       continue;
     }
-    {
-      MutexLock hs(t->hs_mu);
-      t->hs_op = &op;
-      t->hs_op_runs_anywhere = runs_anywhere;
-      request_poll(t, kPollHandshake);
-    }
+    if (!runs_anywhere) post(t);
     Backoff backoff;
     const bool signal = runs_anywhere && preempt_delay_ns_ != kPreemptionOff;
     uint64_t next_signal = signal ? requested + preempt_delay_ns_ : kPreemptionOff;
@@ -376,6 +389,10 @@ void ThreadRegistry::run_handshakes(MutatorThread* self, const HandshakeOp& op, 
       }
       backoff.pause();
     }
+  }
+  if (runs_anywhere && self && (!wanted || wanted(*self))) {
+    NoHeapAccessScope no_heap(self);
+    op(*self);
   }
 }
 
