@@ -27,7 +27,10 @@
 // Handshakes (Doligez-Gonthier style): per thread, the requester posts an operation under
 // the thread's hs_mu and sets kPollHandshake. A running thread runs it at its next poll;
 // for a thread that is safe the requester runs it itself, holding hs_mu, which the
-// thread must take before it may leave the safe state with kPollHandshake set.
+// thread must take before it may leave the safe state with kPollHandshake set. The
+// collector's own operations (thread-safe, "runs anywhere") are posted to every thread
+// before the requester waits for any, so the threads serve them in parallel; a user's
+// handshake_all goes one thread after another.
 //
 // Lock order: Collector::gc_mu_ < registry_mu_ < MutatorThread::hs_mu < park_mu_ <
 // the root lock (RootSet::mu_, held through every pause) < the collector's work and
