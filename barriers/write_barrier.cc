@@ -12,22 +12,15 @@ namespace shoal::internal {
 
 std::atomic<uint32_t> g_write_barrier_active{0};
 
-namespace {
 // A thread that is not running may not write heap objects: what its barrier records (a
 // shaded value, a remembered holder) would go to a buffer a handshake or pause may take
-// without it, or to none (an unattached thread). Refused before the store happens.
-MutatorThread* writing_thread(const char* what) {
-  MutatorThread* self = current_thread();
-  if (!self) throw NotAttached(std::string(what) + ": a heap object written by a thread that is not attached");
-  check_heap_access(self, what);
-  return self;
-}
-}  // namespace
+// without it, or to none (an unattached thread). Every slow path below refuses it
+// (require_running_thread) before the store happens.
 
 void write_barrier_slow(Object* holder, const Slot* slot, Value old_value, Value new_value) {
   (void)holder;
   (void)slot;
-  MutatorThread* self = writing_thread("write");
+  MutatorThread* self = require_running_thread("write");
   // SATB (Yuasa deletion barrier): shade the value being overwritten.
   if (old_value.is_object()) self->heap->collector.shade(self, old_value.as_object());
   // While this heap's stacks are being scanned one by one: shade the stored value too
@@ -38,7 +31,7 @@ void write_barrier_slow(Object* holder, const Slot* slot, Value old_value, Value
 
 void remember_slow(Object* holder) {
   // An old holder (neither young nor remembered) is about to hold a young reference.
-  MutatorThread* self = writing_thread("write");
+  MutatorThread* self = require_running_thread("write");
   // The bit decides who records it: exactly one thread pushes each holder. Room first:
   // a bad_alloc must not leave the bit set on a holder no list has.
   self->remembered.reserve(self->remembered.size() + 1);
@@ -52,7 +45,7 @@ void remember_slow(Object* holder) {
 }
 
 void remember_weak_slow(const Slot* slot) {
-  MutatorThread* self = writing_thread("write_weak");
+  MutatorThread* self = require_running_thread("write_weak");
   // The holder is the object whose cell contains the slot (null for a slot outside the
   // heap: a root, which the collector treats separately). An object still in a TLAB's
   // unflushed run has no start bit yet and is not found: it is young (or, during

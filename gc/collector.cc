@@ -232,7 +232,7 @@ size_t Collector::assist_marking(MutatorThread* self, size_t budget) {
 
 void Collector::mark_roots(Marker& marker, bool stacks) {
   auto scan_stack = [&](uintptr_t sp, uintptr_t base, std::span<const uintptr_t> registers) {
-    mark_stack_range(marker, sp, base, registers, /*concurrent=*/false);
+    mark_stack_range(marker, sp, base, registers);
   };
   if (stacks)
     for (MutatorThread* t : heap_.threads.threads_in_pause())
@@ -601,7 +601,6 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
   record.final_pause_ns = pause(nullptr, "final pause", [&] {
     record.final_time_to_safepoint_ns = now_ns() - t0;
     const auto& threads = heap_.threads.threads_in_pause();
-    scan_pending_stacks_in_pause();  // (normally none: the handshake scanned them all)
     std::vector<Object*> grey;
     for (MutatorThread* t : threads) {
       grey.insert(grey.end(), t->satb.begin(), t->satb.end());

@@ -210,8 +210,7 @@ class Collector {
   // initial pause: scan_stacks_within_budget_in_pause decides which it scans).
   void mark_roots(Marker& marker, bool stacks = true);
   // Per-thread stack scanning (gc/thread_stack_scan.cc).
-  void mark_stack_range(Marker& marker, uintptr_t sp, uintptr_t base, std::span<const uintptr_t> registers,
-                        bool concurrent);
+  void mark_stack_range(Marker& marker, uintptr_t sp, uintptr_t base, std::span<const uintptr_t> registers);
   // Initial pause: scans the shallowest stacks within the budget; flags the others for a
   // scan after the pause (and turns the insertion barrier on) if there are any.
   void scan_stacks_within_budget_in_pause(Marker& marker);
@@ -221,8 +220,6 @@ class Collector {
   // Marker thread, after the initial pause: every flagged stack by handshake; returns
   // the time it took.
   uint64_t scan_stacks_by_handshake();
-  // Final pause: the stacks a failed handshake left flagged.
-  void scan_pending_stacks_in_pause();
   // After marking has terminated, in the pause: clears WeakRefs and weak slots whose
   // target is white, and queues the finalizers of white objects.
   void process_weak_in_pause(MarkTotals& totals);

@@ -15,7 +15,7 @@ void Marker::mark_conservative(uintptr_t word) {
   if (Object* o = heap_->object_containing(word)) mark_object(o);
 }
 
-void Marker::mark_conservative_batch(std::vector<uintptr_t>& words, bool concurrent) {
+void Marker::mark_conservative_batch(std::vector<uintptr_t>& words) {
   PageSpace& pages = heap_->pages;
   size_t n = 0;
   for (uintptr_t w : words) {
@@ -30,11 +30,6 @@ void Marker::mark_conservative_batch(std::vector<uintptr_t>& words, bool concurr
   for (uintptr_t w : words) {
     const PageInfo& page = pages.page_of(w);
     __builtin_prefetch(&page.alloc_bits);  // (the word of w's own granule is close by)
-  }
-  if (concurrent) {
-    for (uintptr_t w : words)
-      if (Object* o = pages.page_of(w).object_containing_concurrent(w)) mark_object(o);
-    return;
   }
   for (uintptr_t w : words) mark_conservative(w);
 }

@@ -64,10 +64,10 @@ class Marker {
   // heap and prefetches each candidate's page record and bitmap word
   // before resolving it, so the cache misses overlap instead of adding up. `words` is
   // used as scratch space.
-  // `concurrent`: other threads allocate meanwhile (a stack scanned outside a pause):
-  // pages are resolved with PageInfo::object_containing_concurrent, large objects with
-  // the index built in the initial pause only (those allocated since are black).
-  void mark_conservative_batch(std::vector<uintptr_t>& words, bool concurrent = false);
+  // Also while other threads allocate (a stack scanned outside a pause): pages are
+  // resolved with PageInfo::object_containing, which allows it, large objects with the
+  // index built in the last pause (those allocated since, while marking, are black).
+  void mark_conservative_batch(std::vector<uintptr_t>& words);
   // A root's value (a persistent handle or a global slot): a bad reference is reported
   // as a root slot.
   void mark_value(Value v) {

@@ -99,6 +99,15 @@ size_t ThreadRegistry::count() {
   return threads_.size();
 }
 
+MutatorThread* require_running_thread(const char* what) {
+  MutatorThread* t = current_thread();
+  if (!t)
+    throw NotAttached(std::string(what) +
+                      " on a thread that is not attached to a heap; create a shoal::MutatorScope first");
+  check_heap_access(t, what);
+  return t;
+}
+
 void check_heap_access(const MutatorThread* t, const char* what) {
   if (t->no_heap_depth > 0)
     throw ThreadStateError(std::string(what) +
@@ -345,16 +354,13 @@ void ThreadRegistry::run_handshakes(MutatorThread* self, const HandshakeOp& op, 
   // posted to every thread first, so the threads serve them in parallel and the wait is
   // the slowest thread's, not the sum - on an oversubscribed machine each wait can be a
   // scheduling delay. Others (a user's handshake_all) run one thread after another.
-  std::vector<MutatorThread*> posted;
-  if (runs_anywhere) {
-    for (MutatorThread* t : threads_)
-      if (t != self && (!wanted || wanted(*t))) {
-        post(t);
-        posted.push_back(t);
-      }
-  }
-  for (MutatorThread* t : runs_anywhere ? posted : threads_) {
-    if (!runs_anywhere && wanted && !wanted(*t)) continue;
+  std::vector<MutatorThread*> targets;
+  for (MutatorThread* t : threads_)
+    if (!wanted || wanted(*t)) targets.push_back(t);
+  if (runs_anywhere)
+    for (MutatorThread* t : targets)
+      if (t != self) post(t);
+  for (MutatorThread* t : targets) {
     if (t == self) {
       NoHeapAccessScope no_heap(self);
       op(*t);
@@ -389,10 +395,6 @@ void ThreadRegistry::run_handshakes(MutatorThread* self, const HandshakeOp& op, 
       }
       backoff.pause();
     }
-  }
-  if (runs_anywhere && self && (!wanted || wanted(*self))) {
-    NoHeapAccessScope no_heap(self);
-    op(*self);
   }
 }
 

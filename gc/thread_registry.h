@@ -135,6 +135,10 @@ class NoHeapAccessScope {
 
 // Throws ThreadStateError when `t` may not touch the heap right now.
 void check_heap_access(const MutatorThread* t, const char* what);
+// The calling thread, attached and allowed to touch the heap; else NotAttached (not
+// attached) or ThreadStateError (inside run_native or a handshake operation). `what`
+// names the operation.
+MutatorThread* require_running_thread(const char* what);
 
 // Makes the calling collector thread (marker, marking helper) yield the CPU to mutators
 // when they compete for it: a small positive nice value for this thread only (Linux).

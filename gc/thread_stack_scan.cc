@@ -61,15 +61,16 @@
 // Allocation state: the initial pause flushed every TLAB, so every object that existed
 // then has its start bit; a stack word into a TLAB run taken since finds no start bit
 // and is skipped - its object is newer, black. Pages that get a class while marking runs
-// are read with PageInfo::object_containing_concurrent (one read of the class, no
-// `state`); large objects through the index built in the initial pause (those allocated
-// since are born marked). Nothing is freed while marking runs.
+// are read safely by PageInfo::object_containing (one read of the class, no `state`);
+// large objects through the index built in the initial pause (those allocated since are
+// born marked). Nothing is freed while marking runs.
 //
 // Failure: a scan that cannot finish (std::bad_alloc growing a word buffer or a mark
 // stack) may have set mark bits on objects it could not push grey, and nothing could
 // then trace their children: it stops the process with a message, as a pause does
-// (docs/errors.md, "Fatal checks"). The final pause still scans any stack left flagged
-// (none, unless a thread's scan never ran), inside the pause.
+// (docs/errors.md, "Fatal checks"). So by the final pause every flagged stack has been
+// scanned: the marker thread runs the scans (on the scanner thread, or itself if no
+// thread can be started) before its termination rounds.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -117,7 +118,7 @@ void Collector::scan_stacks_within_budget_in_pause(Marker& marker) {
     const size_t bytes = depth(t);
     if (bytes <= budget) {
       budget -= bytes;
-      mark_stack_range(marker, t->context.sp, t->stack_base, t->context.registers, /*concurrent=*/false);
+      mark_stack_range(marker, t->context.sp, t->stack_base, t->context.registers);
       t->stack_scan_pending.store(false, std::memory_order_relaxed);
     } else {  // (and so are all the deeper ones after it)
       t->stack_scan_pending.store(true, std::memory_order_relaxed);
@@ -135,8 +136,7 @@ void Collector::end_stack_scan() {
     g_write_barrier_active.fetch_sub(kBarrierStacksUnscanned, std::memory_order_acq_rel);
 }
 
-void Collector::mark_stack_range(Marker& marker, uintptr_t sp, uintptr_t base, std::span<const uintptr_t> registers,
-                                 bool concurrent) {
+void Collector::mark_stack_range(Marker& marker, uintptr_t sp, uintptr_t base, std::span<const uintptr_t> registers) {
   std::vector<uintptr_t> words;
   // Only words in the carved pages or the large-object index's range can be references
   // (mark_conservative_batch's own test); the rest are dropped in the scanning loop.
@@ -145,7 +145,7 @@ void Collector::mark_stack_range(Marker& marker, uintptr_t sp, uintptr_t base, s
   collect_words_in_ranges(sp, base, heap_.pages.carved_begin(), heap_.pages.carved_end(), large_begin, large_end,
                           words);
   words.insert(words.end(), registers.begin(), registers.end());
-  marker.mark_conservative_batch(words, concurrent);
+  marker.mark_conservative_batch(words);
 }
 
 void Collector::scan_thread_roots(MutatorThread& t, uintptr_t sp, uintptr_t base,
@@ -153,7 +153,7 @@ void Collector::scan_thread_roots(MutatorThread& t, uintptr_t sp, uintptr_t base
   const uint64_t start = now_ns();
   try {
     Marker marker(heap_);
-    mark_stack_range(marker, sp, base, registers, /*concurrent=*/true);
+    mark_stack_range(marker, sp, base, registers);
     heap_.roots.for_each_scratch_object_of(&t, [&](Object* o) { marker.mark_value(Value::from_object(o)); });
     stack_marked_.fetch_add(marker.objects_marked(), std::memory_order_relaxed);
     if (marker.has_grey()) give_grey(marker.take_grey());
@@ -197,24 +197,6 @@ void Collector::scan_own_stack_before_switch(MutatorThread* self, const Captured
   // meanwhile (it would wait for a poll), so the flag is ours to read and clear.
   if (!self->stack_scan_pending.load(std::memory_order_relaxed)) return;
   scan_thread_roots(*self, leaving.sp, base, leaving.registers);
-}
-
-void Collector::scan_pending_stacks_in_pause() {
-  if (!stacks_unscanned_.load(std::memory_order_relaxed)) return;
-  Marker marker(heap_);
-  bool any = false;
-  for (MutatorThread* t : heap_.threads.threads_in_pause()) {
-    if (!t->stack_scan_pending.load(std::memory_order_relaxed)) continue;
-    mark_stack_range(marker, t->context.sp, t->stack_base, t->context.registers, /*concurrent=*/false);
-    t->stack_scan_pending.store(false, std::memory_order_relaxed);
-    any = true;
-  }
-  // (The owners of the scratch lists are not told apart here: all of them, as in a
-  // stop-the-world pause - the root lock is held.)
-  if (any) heap_.roots.for_each_scratch_object([&](Object* o) { marker.mark_value(Value::from_object(o)); });
-  stack_marked_.fetch_add(marker.objects_marked(), std::memory_order_relaxed);
-  if (marker.has_grey()) give_grey(marker.take_grey());
-  end_stack_scan();
 }
 
 }  // namespace shoal::internal

@@ -44,12 +44,6 @@ size_t validated_limit(const HeapOptions& o) {
   return limit;
 }
 
-MutatorThread* require_attached(const char* what) {
-  MutatorThread* t = current_thread();
-  if (!t) throw NotAttached(std::string(what) + " on a thread that is not attached to a heap; create a shoal::MutatorScope first");
-  check_heap_access(t, what);
-  return t;
-}
 }  // namespace
 
 HeapImpl::HeapImpl(Heap* facade_in, const HeapOptions& opts)
@@ -173,14 +167,14 @@ Heap::~Heap() {
 }
 
 void Heap::collect() {
-  MutatorThread* t = internal::require_attached("Heap::collect");
+  MutatorThread* t = internal::require_running_thread("Heap::collect");
   if (t->heap != impl_.get()) throw NotAttached("Heap::collect: the current thread is attached to another heap");
   impl_->collector.collect(t, "explicit");
 }
 
 namespace {
 MutatorThread* require_this_heap(HeapImpl* heap, const char* what) {
-  MutatorThread* t = internal::require_attached(what);
+  MutatorThread* t = internal::require_running_thread(what);
   if (t->heap != heap) throw NotAttached(std::string(what) + ": the current thread is attached to another heap");
   return t;
 }
@@ -228,7 +222,7 @@ size_t Heap::pending_finalizers() const { return impl_->collector.finalizers().p
 
 VerifyReport Heap::verify() {
   internal::NoPreemptScope no_preempt;
-  MutatorThread* t = internal::require_attached("Heap::verify");
+  MutatorThread* t = internal::require_running_thread("Heap::verify");
   if (t->heap != impl_.get()) throw NotAttached("Heap::verify: the current thread is attached to another heap");
   return impl_->collector.verify(t);
 }
@@ -370,7 +364,7 @@ void run_native(const std::function<void()>& fn) {
 
 [[gnu::noinline]] void switch_stack(void* new_stack_base, const void* save_area, size_t save_bytes) {
   internal::NoPreemptScope no_preempt;  // the recorded stack and the real one change apart
-  MutatorThread* t = internal::require_attached("switch_stack");
+  MutatorThread* t = internal::require_running_thread("switch_stack");
   internal::check_heap_access(t, "switch_stack");
   const uintptr_t entering = new_stack_base ? reinterpret_cast<uintptr_t>(new_stack_base) : t->own_stack_base;
   if (entering == t->stack_base) return;
@@ -403,7 +397,7 @@ bool Heap::forget_stack(void* stack_base) {
 }
 
 void safepoint() {
-  MutatorThread* t = internal::require_attached("safepoint");
+  MutatorThread* t = internal::require_running_thread("safepoint");
   HeapImpl& h = *t->heap;
   if (t->poll_word.load(std::memory_order_relaxed) != 0) h.threads.poll_slow(t);
   if (const uint32_t n = h.options.gc_torture_interval; n != 0 && ++t->torture_polls % n == 0)
@@ -416,7 +410,7 @@ Heap* current_heap() {
 }
 
 void handshake_all(Heap& heap, const std::function<void(size_t)>& fn) {
-  MutatorThread* t = internal::require_attached("handshake_all");
+  MutatorThread* t = internal::require_running_thread("handshake_all");
   if (t->heap != &heap.impl()) throw NotAttached("handshake_all: the current thread is attached to another heap");
   heap.impl().collector.handshake_all(t, [&](MutatorThread& target) { fn(target.index); });
 }

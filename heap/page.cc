@@ -85,23 +85,14 @@ void PageInfo::set_cell_size(uint32_t size) {
 }
 
 Object* PageInfo::object_containing(uintptr_t a) const {
-  if (state == PageState::kFree || cell_size == 0) return nullptr;
-  const size_t offset = a - reinterpret_cast<uintptr_t>(start);
-  const size_t cell = offset / cell_size;
-  if (cell >= cell_count) return nullptr;
-  if (!alloc_bits.test(cell * cell_granules)) return nullptr;
-  return reinterpret_cast<Object*>(start + cell * cell_size);
-}
-
-Object* PageInfo::object_containing_concurrent(uintptr_t a) const {
   // One read of the class: the geometry below is derived from it, never mixed with a
   // newer class's. A stale one can only test a granule a start bit may or may not sit
-  // on; a set bit is an object start whatever the class.
+  // on; a set bit is an object start whatever the class. (A free page has class 0.)
   const uint32_t size = std::atomic_ref<uint32_t>(const_cast<uint32_t&>(cell_size)).load(std::memory_order_relaxed);
   if (size == 0) return nullptr;
   const size_t cell = (a - reinterpret_cast<uintptr_t>(start)) / size;
-  if (cell >= kPageSize / size) return nullptr;
   const size_t offset = cell * size;
+  if (offset + size > kPageSize) return nullptr;  // past the last whole cell
   if (!alloc_bits.test(offset / kGranule, std::memory_order_acquire)) return nullptr;
   return reinterpret_cast<Object*>(start + offset);
 }

@@ -94,7 +94,7 @@ struct PageInfo {
   PageState state = PageState::kFree;
   bool dirty = false;      // memory may hold old data: zero before handing it out
   bool committed = true;   // counted in the footprint; false after decommit
-  uint32_t cell_size = 0;  // 0: no class (written with atomic_ref: see object_containing_concurrent)
+  uint32_t cell_size = 0;  // 0: no class (written with atomic_ref: see object_containing)
   uint32_t cell_count = 0;
   uint32_t cell_granules = 0;
   // The run the owning TLAB allocates from, in granules from start (begin << 16 | end;
@@ -115,16 +115,14 @@ struct PageInfo {
   size_t granule_of(const void* p) const {
     return static_cast<size_t>(static_cast<const char*>(p) - start) / kGranule;
   }
-  // The allocated object whose cell contains address `a`, or null.
+  // The allocated object whose cell contains address `a`, or null. Safe while other
+  // threads allocate (a stack scanned during concurrent marking, gc/thread_stack_scan.cc):
+  // it reads the page's class once (a free page - class 0 - may be given one meanwhile)
+  // and never `state`, and returns null or an address whose start bit is set: an object.
+  // Objects whose TLAB has not flushed yet have no start bit and are not found (while
+  // marking they are black anyway). A start bit that a black flush set is seen with the
+  // flush's mark bits (release/acquire), so such an object is found already marked.
   Object* object_containing(uintptr_t a) const;
-  // The same while other threads allocate, during concurrent marking (a stack scanned
-  // at its thread's own safepoint, gc/thread_stack_scan.cc): reads the page's class once
-  // (a free page may be given one meanwhile) and never `state`. Returns null or an
-  // address whose start bit is set - an object. Objects whose TLAB has not flushed yet
-  // have no start bit and are not found: they were allocated after the initial pause,
-  // so they are black. A start bit that a black flush set is seen with the flush's mark
-  // bits (release/acquire), so such an object is found already marked.
-  Object* object_containing_concurrent(uintptr_t a) const;
   // Marks [from, to) (whole cells) as allocated: a TLAB handing its bump range back.
   // With `black` (during concurrent marking) the cells are marked too: objects
   // allocated while marking runs survive the cycle.

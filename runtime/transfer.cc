@@ -27,15 +27,6 @@
 namespace shoal {
 namespace internal {
 
-namespace {
-MutatorThread* require_running_thread(const char* what) {
-  MutatorThread* self = current_thread();
-  if (!self) throw NotAttached(std::string(what) + " on a thread that is not attached to a heap");
-  check_heap_access(self, what);
-  return self;
-}
-}  // namespace
-
 void collect_owned_set(HeapImpl& heap, Value root, uint32_t owner, std::vector<Object*>& objects, ObjectIndex& index) {
   std::vector<Object*> stack;
   if (root.is_object()) stack.push_back(root.as_object());

@@ -42,6 +42,47 @@ void wait_for(const std::atomic<int>& phase, int value) {
   while (phase.load() < value) std::this_thread::yield();
 }
 
+// Helper side: parks (polling) for the cycle's initial pause, then stops polling.
+void stop_polling_after_the_initial_pause(Heap& heap, std::atomic<int>& phase) {
+  while (!heap.is_marking()) safepoint();  // parks for the initial pause here
+  phase = kHelperNotPolling;
+}
+
+// The helper thread's body: `hold` (a frame of its own, which makes what the test is
+// about, moves it on and returns) and everything up to the helper's scan run in a
+// no-preempt region (asynchronous preemption would scan it early) and without a poll.
+template <class Hold>
+void helper_thread(Heap& heap, std::atomic<int>& phase, Hold&& hold) {
+  MutatorScope attach(heap);
+  internal::NoPreemptScope no_preempt;
+  hold();
+  clobber_stack();
+  phase = kHelperDropped;
+  wait_for(phase, kHelperMayPoll);
+  safepoint();  // the scanner's handshake scans this stack here
+  phase = kHelperScanned;
+}
+
+// Main side: holds the stack scans (the before-stack-scan hook) until the helper has
+// stopped polling, for the object's lifetime.
+class ScansWaitForTheHelper {
+ public:
+  ScansWaitForTheHelper(Heap& heap, const std::atomic<int>& phase) : collector_(heap.impl().collector) {
+    collector_.set_before_stack_scan_hook_for_testing([&phase] { wait_for(phase, kHelperNotPolling); });
+  }
+  ~ScansWaitForTheHelper() { collector_.set_before_stack_scan_hook_for_testing(nullptr); }
+  ScansWaitForTheHelper(const ScansWaitForTheHelper&) = delete;
+  ScansWaitForTheHelper& operator=(const ScansWaitForTheHelper&) = delete;
+
+ private:
+  internal::Collector& collector_;
+};
+
+void expect_verified(Heap& heap) {
+  const VerifyReport r = heap.verify();
+  EXPECT_TRUE(r.ok) << r.summary();
+}
+
 class ThreadStackScanTest : public ::testing::TestWithParam<bool> {
  protected:
   HeapOptions options() const {
@@ -84,24 +125,14 @@ template <class Move>
   hidden = HiddenPtr(list.object());
   phase = kHelperHolds;
   while (phase.load() < kOldEnough) safepoint();
-  while (!heap.is_marking()) safepoint();  // parks for the initial pause here
-  phase = kHelperNotPolling;
+  stop_polling_after_the_initial_pause(heap, phase);
   move(list);
   list = Ref<Node>();
 }
 
-// The helper thread's body: everything between the initial pause and its scan runs in
-// a no-preempt region (asynchronous preemption would scan it early) and without a poll.
 template <class Move>
 void helper(Heap& heap, std::atomic<int>& phase, HiddenPtr& hidden, Move&& move) {
-  MutatorScope attach(heap);
-  internal::NoPreemptScope no_preempt;
-  hold_then_move(heap, phase, hidden, move);
-  clobber_stack();
-  phase = kHelperDropped;
-  wait_for(phase, kHelperMayPoll);
-  safepoint();  // the marker's handshake scans this stack here
-  phase = kHelperScanned;
+  helper_thread(heap, phase, [&] { hold_then_move(heap, phase, hidden, move); });
 }
 
 // Unscanned -> scanned: the helper (stack unscanned) stores its only reference into an
@@ -122,7 +153,7 @@ TEST_P(ThreadStackScanTest, ObjectStoredFromAnUnscannedStackIntoABlackObjectSurv
   });
   run_native([&] { wait_for(phase, kHelperHolds); });
   age_if_generational(heap);
-  heap.impl().collector.set_before_stack_scan_hook_for_testing([&] { wait_for(phase, kHelperNotPolling); });
+  ScansWaitForTheHelper hold_scans(heap, phase);
   phase = kOldEnough;
   start_full_cycle(heap);
   while (!own_stack_scanned()) safepoint();
@@ -132,11 +163,9 @@ TEST_P(ThreadStackScanTest, ObjectStoredFromAnUnscannedStackIntoABlackObjectSurv
   phase = kHelperMayPoll;
   heap.wait_for_collection();
   run_native([&] { t.join(); });
-  heap.impl().collector.set_before_stack_scan_hook_for_testing(nullptr);
   EXPECT_TRUE(is_allocated(heap, hidden));
   EXPECT_TRUE(list_intact(holder->left.get().value()));
-  const VerifyReport r = heap.verify();
-  EXPECT_TRUE(r.ok) << r.summary();
+  expect_verified(heap);
   EXPECT_EQ(heap.stats().recent.back().young, false);
 }
 
@@ -161,8 +190,7 @@ TEST_P(ThreadStackScanTest, ObjectMovedFromAScannedToAnUnscannedStackSurvives) {
   std::thread t([&] {
     MutatorScope attach_helper(heap);
     internal::NoPreemptScope no_preempt;
-    while (!heap.is_marking()) safepoint();
-    phase = kHelperNotPolling;
+    stop_polling_after_the_initial_pause(heap, phase);
     while (box.load() == nullptr) std::this_thread::yield();
     Ref<Node> from = Ref<Node>::from_object(box.load());
     Ref<Node> list = from->left.get();
@@ -176,7 +204,7 @@ TEST_P(ThreadStackScanTest, ObjectMovedFromAScannedToAnUnscannedStackSurvives) {
     run_native([&] { wait_for(phase, kHelperScanned + 1); });  // (safe: the final pause needs no poll)
     EXPECT_TRUE(list_intact(list.value())) << "after the cycle";
   });
-  heap.impl().collector.set_before_stack_scan_hook_for_testing([&] { wait_for(phase, kHelperNotPolling); });
+  ScansWaitForTheHelper hold_scans(heap, phase);
   start_full_cycle(heap);
   while (!own_stack_scanned()) safepoint();
   in_own_frame([&] {
@@ -192,10 +220,8 @@ TEST_P(ThreadStackScanTest, ObjectMovedFromAScannedToAnUnscannedStackSurvives) {
   EXPECT_TRUE(is_allocated(heap, hidden));
   phase = kHelperScanned + 1;
   run_native([&] { t.join(); });
-  heap.impl().collector.set_before_stack_scan_hook_for_testing(nullptr);
   EXPECT_TRUE(helper_has_it.load());
-  const VerifyReport r = heap.verify();
-  EXPECT_TRUE(r.ok) << r.summary();
+  expect_verified(heap);
 }
 
 // A scratch list (gc/roots.h) is scanned with its owner's stack: the helper moves the
@@ -220,7 +246,7 @@ TEST_P(ThreadStackScanTest, ScratchListRegisteredAfterTheInitialPauseIsScannedWi
   });
   run_native([&] { wait_for(phase, kHelperHolds); });
   age_if_generational(heap);
-  heap.impl().collector.set_before_stack_scan_hook_for_testing([&] { wait_for(phase, kHelperNotPolling); });
+  ScansWaitForTheHelper hold_scans(heap, phase);
   phase = kOldEnough;
   start_full_cycle(heap);
   while (!own_stack_scanned()) safepoint();
@@ -230,10 +256,8 @@ TEST_P(ThreadStackScanTest, ScratchListRegisteredAfterTheInitialPauseIsScannedWi
   heap.wait_for_collection();
   phase = kHelperScanned + 1;
   run_native([&] { t.join(); });
-  heap.impl().collector.set_before_stack_scan_hook_for_testing(nullptr);
   EXPECT_TRUE(survived.load());
-  const VerifyReport r = heap.verify();
-  EXPECT_TRUE(r.ok) << r.summary();
+  expect_verified(heap);
 }
 
 // The remembered set outlives the cycle: an old holder that a thread with an unscanned
@@ -249,8 +273,7 @@ TEST_P(ThreadStackScanTest, ScratchListRegisteredAfterTheInitialPauseIsScannedWi
   while (phase.load() < kOldEnough) safepoint();  // a young cycle makes the holder old
   Ref<Node> young = make<Node>();                  // allocated after it: young
   young_made = true;
-  while (!heap.is_marking()) safepoint();          // the full cycle's initial pause
-  phase = kHelperNotPolling;
+  stop_polling_after_the_initial_pause(heap, phase);
   EXPECT_FALSE(holder.object()->has_tag(header::kYoung));
   holder.set(&Node::left, young);  // old holder, young value: remembered
   EXPECT_TRUE(holder.object()->has_tag(header::kRemembered));
@@ -269,19 +292,11 @@ TEST(ThreadStackScanGenerationsTest, HolderRememberedFromAnUnscannedStackSurvive
   std::atomic<int> phase{kStart};
   std::atomic<bool> young_made{false};
   HiddenPtr hidden_holder;
-  std::thread t([&] {
-    MutatorScope attach_helper(heap);
-    internal::NoPreemptScope no_preempt;
-    remember_then_drop(heap, phase, young_made, hidden_holder);
-    clobber_stack();
-    phase = kHelperDropped;
-    wait_for(phase, kHelperMayPoll);
-    safepoint();
-  });
+  std::thread t([&] { helper_thread(heap, phase, [&] { remember_then_drop(heap, phase, young_made, hidden_holder); }); });
   run_native([&] { wait_for(phase, kHelperHolds); });
   heap.start_collection(CollectionScope::kYoung);
   heap.wait_for_collection();
-  heap.impl().collector.set_before_stack_scan_hook_for_testing([&] { wait_for(phase, kHelperNotPolling); });
+  ScansWaitForTheHelper hold_scans(heap, phase);
   phase = kOldEnough;
   run_native([&] {
     while (!young_made.load()) std::this_thread::yield();
@@ -291,13 +306,11 @@ TEST(ThreadStackScanGenerationsTest, HolderRememberedFromAnUnscannedStackSurvive
   phase = kHelperMayPoll;
   heap.wait_for_collection();
   run_native([&] { t.join(); });
-  heap.impl().collector.set_before_stack_scan_hook_for_testing(nullptr);
   EXPECT_TRUE(is_allocated(heap, hidden_holder)) << "a holder on a remembered buffer was freed";
   // The next young cycle traces the entry (a dangling one would stop the marker).
   heap.start_collection(CollectionScope::kYoung);
   heap.wait_for_collection();
-  const VerifyReport r = heap.verify();
-  EXPECT_TRUE(r.ok) << r.summary();
+  expect_verified(heap);
 }
 
 // A deep copy (SendMode::kCopy) copies references to shareable objects with plain stores
@@ -311,8 +324,7 @@ TEST(ThreadStackScanGenerationsTest, HolderRememberedFromAnUnscannedStackSurvive
   hidden = HiddenPtr(original->get(0).as_object());
   phase = kHelperHolds;
   while (phase.load() < kOldEnough) safepoint();
-  while (!heap.is_marking()) safepoint();
-  phase = kHelperNotPolling;
+  stop_polling_after_the_initial_pause(heap, phase);
   copy = PersistentValue(heap, internal::deep_copy(original.value(), 0));
   original = Ref<RefArray>();
 }
@@ -323,33 +335,23 @@ TEST_P(ThreadStackScanTest, DeepCopyMadeFromAnUnscannedStackKeepsWhatItShares) {
   std::atomic<int> phase{kStart};
   HiddenPtr hidden_string;
   PersistentValue copy(heap, Value::null());
-  std::thread t([&] {
-    MutatorScope attach_helper(heap);
-    internal::NoPreemptScope no_preempt;
-    copy_then_drop(heap, phase, copy, hidden_string);
-    clobber_stack();
-    phase = kHelperDropped;
-    wait_for(phase, kHelperMayPoll);
-    safepoint();
-  });
+  std::thread t([&] { helper_thread(heap, phase, [&] { copy_then_drop(heap, phase, copy, hidden_string); }); });
   run_native([&] { wait_for(phase, kHelperHolds); });
   age_if_generational(heap);
-  heap.impl().collector.set_before_stack_scan_hook_for_testing([&] { wait_for(phase, kHelperNotPolling); });
+  ScansWaitForTheHelper hold_scans(heap, phase);
   phase = kOldEnough;
   start_full_cycle(heap);
   run_native([&] { wait_for(phase, kHelperDropped); });
   phase = kHelperMayPoll;
   heap.wait_for_collection();
   run_native([&] { t.join(); });
-  heap.impl().collector.set_before_stack_scan_hook_for_testing(nullptr);
   EXPECT_TRUE(is_allocated(heap, hidden_string));
   Ref<RefArray> copied = Ref<RefArray>::from_value(copy.get());
   ASSERT_TRUE(copied);
   const Value element = copied->get(0);
   ASSERT_TRUE(element.is_object());
   EXPECT_EQ(Ref<String>::from_value(element)->view(), "shared, immutable, copied by reference");
-  const VerifyReport r = heap.verify();
-  EXPECT_TRUE(r.ok) << r.summary();
+  expect_verified(heap);
 }
 
 // A thread blocked in native code never polls: the marker thread scans its stack for it
@@ -376,8 +378,7 @@ TEST_P(ThreadStackScanTest, StackOfAThreadInNativeIsScannedByTheMarker) {
   EXPECT_TRUE(intact.load());
   EXPECT_GT(r.stack_scan_ns, 0u);
   EXPECT_GE(r.stack_scan_ns, r.max_stack_scan_ns);
-  const VerifyReport v = heap.verify();
-  EXPECT_TRUE(v.ok) << v.summary();
+  expect_verified(heap);
 }
 
 // The initial pause scans stacks within its budget: with no budget limit every stack
@@ -434,8 +435,7 @@ TEST_P(ThreadStackScanTest, DeepStackIsScannedAfterThePauseAndShallowOnesInIt) {
   run_native([&] { t.join(); });
   EXPECT_TRUE(intact.load());
   EXPECT_GT(r.stack_scan_ns, 0u) << "the deep stack was left for after the pause";
-  const VerifyReport v = heap.verify();
-  EXPECT_TRUE(v.ok) << v.summary();
+  expect_verified(heap);
 }
 
 INSTANTIATE_TEST_SUITE_P(Generations, ThreadStackScanTest, ::testing::Bool(),
