@@ -306,6 +306,7 @@ class ShoalWindow {
     std::lock_guard<std::mutex> lock(mu_);
     merge_locked();
     const uint64_t gcs = heap_.stats().collections - first_collection_;
+    if (cycle_log()) print_cycles_locked();
     std::vector<uint64_t> pauses;
     for (const auto& [index, r] : cycles_) {
       if (r.concurrent) {  // two pauses: root snapshot, then termination + sweep
@@ -318,8 +319,23 @@ class ShoalWindow {
     return summarize(gcs, pauses);
   }
   const std::map<uint64_t, shoal::CycleRecord>& cycles() const { return cycles_; }
+  // --shoal-cycle-log: every cycle of every window, one line each, on stderr.
+  static bool& cycle_log() {
+    static bool on = false;
+    return on;
+  }
 
  private:
+  void print_cycles_locked() const {
+    for (const auto& [index, r] : cycles_)
+      std::fprintf(stderr,
+                   "cycle %llu at %.1f ms: %s %s, marked %.1f MiB, swept live %.1f MiB, concurrent mark %.2f ms, "
+                   "assist objects %zu, throttle waits %zu\n",
+                   static_cast<unsigned long long>(index), static_cast<double>(r.start_ns) / 1e6,
+                   r.young ? "young" : "full", r.cause, static_cast<double>(r.bytes_marked) / 1048576.0,
+                   static_cast<double>(r.live_bytes) / 1048576.0, static_cast<double>(r.concurrent_mark_ns) / 1e6,
+                   r.assist_objects, r.throttle_waits);
+  }
   void merge_locked() {
     const shoal::GcStats s = heap_.stats();
     for (const shoal::CycleRecord& r : s.recent)
@@ -508,6 +524,10 @@ inline bool take_common_option(int& i, int argc, char** argv) {
   }
   if (std::string_view(argv[i]) == "--shoal-no-preemption") {
     shoal_options().async_preemption = false;
+    return true;
+  }
+  if (std::string_view(argv[i]) == "--shoal-cycle-log") {
+    ShoalWindow::cycle_log() = true;
     return true;
   }
   if (std::string_view(argv[i]) == "--shoal-no-generations") {

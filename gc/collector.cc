@@ -312,9 +312,11 @@ void Collector::report_lazy_sweep(CycleRecord* current) {
   MutexLock report_lock(report_mu_);
   SweepResult r;
   if (!sweeper_.take_result(r)) return;
-  const size_t live = r.live_bytes + heap_.large.footprint_bytes();
-  if (generational_) note_old_generation(live);
-  else heap_.set_trigger_from_live(live);
+  // Generations: the old generation's exact size. The goal stays what the final pause
+  // set from the bytes marked: the sweep's survivors include what was allocated (black)
+  // while the cycle marked, and pacing from them would let floating garbage grow the goal
+  // (gc/generations.cc, "Pacing").
+  if (generational_) note_old_generation(r.live_bytes + heap_.large.footprint_bytes());
   MutexLock lock(stats_mu_);
   // A record still in its final pause (`current`) adds its freed bytes to the totals
   // when record_cycle records it; adding them here too would count them twice.
@@ -368,7 +370,7 @@ void Collector::run_cycle_in_pause(MutatorThread* self, CycleRecord& record) {
   record.sweep_ns = now_ns() - sweep_start;
   record.live_bytes = swept.live_bytes;
   record.freed_bytes = swept.freed_bytes;
-  heap_.reset_pacing(swept.live_bytes);
+  heap_.reset_pacing(record.bytes_marked);  // (no black allocation here: the same as the survivors)
   if (generational_) note_old_generation(swept.live_bytes);
 }
 
@@ -642,7 +644,7 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
     record.freed_bytes = large.freed_bytes;
     record.sweep_complete = false;
     heap_.note_runway(heap_.allocated_since_cycle() - std::min(allocated_at_start_, heap_.allocated_since_cycle()));
-    heap_.reset_pacing(record.bytes_marked);  // estimate until the sweep reports
+    heap_.reset_pacing(record.bytes_marked);  // the goal: from what was marked, not what survives
     if (generational_) heap_.set_goal(generational_budget());
     if (heap_.options.verify_after_gc) {
       sweeper_.finish();  // the verifier needs exact allocation state

@@ -16,7 +16,7 @@
 //   5. Sweep (gc/sweeper.h): alloc bits := mark bits, free runs rebuilt, empty pages
 //      pooled, dead large objects freed. Mark bits are all clear again (generations:
 //      the survivors keep theirs - gc/generations.cc).
-//   6. Pacing: the next trigger is max(min_gc_trigger, gc_growth * live bytes).
+//   6. Pacing: the next trigger is max(min_gc_trigger, gc_growth * bytes marked).
 //   7. Optionally verify (gc/verifier.h), then resume the world.
 //
 // Invariants: between cycles no mark bit is set (generations: only old objects'
@@ -312,8 +312,8 @@ class Collector {
   // full (requested, generations off, or the old generation has grown past its limit);
   // a full one's sticky marks are cleared here (not in the pause: O(heap) bitmap words).
   bool choose_full_before_pause(bool requested);
-  // True once the old generation exceeds (1 + full_gc_growth) x the newest full
-  // cycle's live size: the next cycle is full.
+  // True once the old generation has grown by more than full_gc_growth x the newest
+  // full cycle's live size since that cycle's sweep: the next cycle is full.
   bool old_generation_full() const;
   // Initial pause, before the roots. A young cycle's remembered holders come back in
   // `remembered_grey`, to join the grey list; a full one's become stale.
@@ -337,10 +337,13 @@ class Collector {
   std::atomic<bool> defer_all_stacks_next_{false};  // torture: the next cycle's stack budget is 0
   bool young_ = false;             // the cycle under way is young (written in pauses)
   std::atomic<bool> last_cycle_young_{false};  // the newest cycle (its sweep reports) was young
-  // Pacing: bytes live after the newest full cycle, and the old generation's size
-  // (marked bytes) - both exact once the cycle's sweep reports.
+  // Pacing: the bytes the newest full cycle traced (its live size); the old
+  // generation's size (marked bytes, exact once a cycle's sweep reports); and that size
+  // right after the newest full cycle's sweep (its survivors, black-allocated included).
   std::atomic<size_t> live_after_full_{0};
   std::atomic<size_t> old_bytes_{0};
+  std::atomic<size_t> old_after_full_{0};
+  std::atomic<bool> full_cycle_seen_{false};  // (before the first, the old generation is the live size)
   // Serialises sweep reports (report_lazy_sweep): a pause waits for the marker
   // thread's report in flight, so a stale one cannot land after the pause's own.
   Mutex report_mu_;

@@ -45,11 +45,19 @@
 // The verifier checks the invariant (gc/verifier.cc).
 //
 // Pacing: a cycle starts after gc_growth x L bytes of allocation (at least
-// min_gc_trigger), L being the live size the newest full cycle found - not the old
-// generation's marked bytes, which include old garbage. The kind is chosen just before
+// min_gc_trigger), L being the bytes the newest full cycle traced - what was reachable
+// at its snapshot. Not the old generation's marked bytes, which include old garbage, and
+// not what the full cycle's sweep kept, which includes everything allocated (black)
+// while it marked: on a busy heap that is as much again as the live size, and a goal
+// grown from it lets the heap grow by its own floating garbage, cycle after cycle (a
+// 4-thread interpreter with 5 KiB live reached ~85 MiB so). Go's pacer works from
+// the marked bytes for the same reason. The kind is chosen just before
 // the initial pause (choose_full_before_pause, under gc_mu_, the last sweep finished so
 // the old generation's size is exact): full when requested or once the old generation
-// exceeds (1 + full_gc_growth) x max(L, min_gc_trigger); a full cycle's marks are
+// has grown by more than full_gc_growth x max(L, min_gc_trigger) since the newest full
+// cycle's sweep (growth, not size: that sweep keeps the black-allocated objects too, and
+// a limit on the size would make every cycle full while they are more than
+// full_gc_growth x L); a full cycle's marks are
 // cleared right there, not in the pause. Explicit collect() is a full stop-the-world
 // cycle. Sweep reports are serialised (report_mu_) so that a stale report from the
 // marker thread's background sweep cannot land after a later pause's own.
@@ -93,7 +101,9 @@ void Collector::clear_all_marks() {
 bool Collector::old_generation_full() const {
   const double base =
       static_cast<double>(std::max(live_after_full_.load(std::memory_order_relaxed), heap_.options.min_gc_trigger));
-  return static_cast<double>(old_bytes_.load(std::memory_order_relaxed)) > base * (1.0 + heap_.options.full_gc_growth);
+  const size_t old = old_bytes_.load(std::memory_order_relaxed);
+  const size_t start = std::min(old, old_after_full_.load(std::memory_order_relaxed));
+  return static_cast<double>(old - start) > base * heap_.options.full_gc_growth;
 }
 
 bool Collector::choose_full_before_pause(bool requested) {
@@ -135,22 +145,24 @@ void Collector::clear_stale_remembered() {
 }
 
 size_t Collector::generational_budget() const {
-  // gc_growth x the live size, where the live size is what the newest full cycle found:
-  // the old generation's marked bytes also count old garbage a young cycle cannot see,
-  // and a trigger grown from them would let the heap grow with that garbage. (Tried and
+  // gc_growth x the live size, where the live size is what the newest full cycle traced:
+  // the old generation's marked bytes also count old garbage a young cycle cannot see
+  // (and black-allocated objects), and a trigger grown from them would let the heap grow
+  // with that garbage. (Tried and
   // measured, docs/performance.md: shrinking the budget towards a heap goal of
   // (1 + gc_growth) x live once a full cycle is due - less memory, many more cycles.)
   const size_t old = old_bytes_.load(std::memory_order_relaxed);
   const size_t full = live_after_full_.load(std::memory_order_relaxed);
-  const double live = static_cast<double>(full != 0 ? std::min(full, old) : old);
+  const double live = static_cast<double>(full_cycle_seen_.load(std::memory_order_relaxed) ? std::min(full, old) : old);
   return std::max(heap_.options.min_gc_trigger, static_cast<size_t>(live * heap_.options.gc_growth));
 }
 
 void Collector::note_old_generation(size_t marked_bytes) {
   // Every survivor is marked after a sweep that keeps marks: this is the old generation
-  // exactly; after a full cycle it is also the live size the pacer works from.
+  // exactly; after a full cycle, the size its growth is measured from. (The live size
+  // the pacer works from stays the bytes the full cycle traced: end_generation_in_pause.)
   old_bytes_.store(marked_bytes, std::memory_order_relaxed);
-  if (!last_cycle_young_.load(std::memory_order_relaxed)) live_after_full_.store(marked_bytes, std::memory_order_relaxed);
+  if (!last_cycle_young_.load(std::memory_order_relaxed)) old_after_full_.store(marked_bytes, std::memory_order_relaxed);
   heap_.set_goal(generational_budget());
 }
 
@@ -159,8 +171,10 @@ void Collector::end_generation_in_pause(size_t bytes_marked) {
   last_cycle_young_.store(young_, std::memory_order_relaxed);
   // An estimate until the sweep reports the exact figure (note_old_generation).
   if (!young_) {
+    full_cycle_seen_.store(true, std::memory_order_relaxed);
     live_after_full_.store(bytes_marked, std::memory_order_relaxed);
     old_bytes_.store(bytes_marked, std::memory_order_relaxed);
+    old_after_full_.store(bytes_marked, std::memory_order_relaxed);
   }
   set_allocation_tags_in_pause(header::kYoung);
   young_ = false;

@@ -83,13 +83,9 @@ void HeapImpl::set_goal(size_t goal) {
   gc_start_.store(start, std::memory_order_relaxed);
 }
 
-void HeapImpl::set_trigger_from_live(size_t live_bytes) {
-  const auto grown = static_cast<size_t>(static_cast<double>(live_bytes) * options.gc_growth);
+void HeapImpl::reset_pacing(size_t marked_bytes) {
+  const auto grown = static_cast<size_t>(static_cast<double>(marked_bytes) * options.gc_growth);
   set_goal(std::max(options.min_gc_trigger, grown));
-}
-
-void HeapImpl::reset_pacing(size_t live_bytes) {
-  set_trigger_from_live(live_bytes);
   allocated_since_gc_.store(0, std::memory_order_relaxed);
 }
 

@@ -50,7 +50,7 @@ class HeapImpl {
     allocated_total_.fetch_add(bytes, std::memory_order_relaxed);
   }
   // Pacing (like Go's pacer, simplified). The goal is max(min_gc_trigger, gc_growth x
-  // live): the bytes a cycle may allocate before the next one must be done. A
+  // the bytes the last cycle marked): the bytes a cycle may allocate before the next one must be done. A
   // stop-the-world heap collects at the goal; a concurrent heap starts marking earlier,
   // at goal - runway, where the runway is a running average of what the mutators
   // allocated while the last cycles marked - so marking usually ends as the goal is
@@ -59,9 +59,7 @@ class HeapImpl {
   bool over_trigger() const {
     return allocated_since_gc_.load(std::memory_order_relaxed) > gc_start_.load(std::memory_order_relaxed);
   }
-  void reset_pacing(size_t live_bytes);
-  // Sets the goal from a live size without restarting the allocation count.
-  void set_trigger_from_live(size_t live_bytes);
+  void reset_pacing(size_t marked_bytes);
   // Sets the goal (bytes to allocate from the last cycle to the next) directly: the
   // generational pacer's (gc/generations.cc).
   void set_goal(size_t goal);

@@ -61,6 +61,9 @@ def main():
     p.add_argument("--allocators", default="shoal,boehm,jemalloc,mimalloc")
     p.add_argument("--baseline", help="the allocator the ratios are to (default: the first)")
     p.add_argument("--build", default=os.path.join(ROOT, "build", "release"))
+    p.add_argument("--also-build", action="append", default=[], metavar="LABEL=DIR",
+                   help="also run Shoal from another build directory (e.g. the commit before a "
+                        "change), interleaved with the rest, as the row 'shoal (LABEL)'")
     p.add_argument("--json")
     argv = sys.argv[1:]
     extra = []
@@ -72,14 +75,22 @@ def main():
     binary = os.path.join(args.build, "bench", "shoal_" + args.program)
     if not os.access(binary, os.X_OK):
         sys.exit("%s not found: cmake --build %s --target shoal_%s" % (binary, args.build, args.program))
-    allocators = [a for a in args.allocators.split(",") if a]
+    # (row name, program binary, allocator)
+    entries = [(a, binary, a) for a in args.allocators.split(",") if a]
+    for spec in args.also_build:
+        label, _, build = spec.partition("=")
+        other = os.path.join(build, "bench", "shoal_" + args.program)
+        if not label or not os.access(other, os.X_OK):
+            sys.exit("--also-build %s: want LABEL=DIR with DIR/bench/shoal_%s built" % (spec, args.program))
+        entries.append(("shoal (%s)" % label, other, "shoal"))
+    allocators = [name for name, _, _ in entries]
     baseline = args.baseline or allocators[0]
     samples = {a: [] for a in allocators}
     for r in range(args.runs):
-        for a in allocators:
-            samples[a].append(run_one(binary, a, args.extra))
+        for name, program, allocator in entries:
+            samples[name].append(run_one(program, allocator, args.extra))
             if sys.stderr.isatty():
-                print("\rrun %d/%d %-10s" % (r + 1, args.runs, a), end="", file=sys.stderr, flush=True)
+                print("\rrun %d/%d %-10s" % (r + 1, args.runs, name), end="", file=sys.stderr, flush=True)
     if sys.stderr.isatty():
         print("\r" + " " * 30 + "\r", end="", file=sys.stderr)
 

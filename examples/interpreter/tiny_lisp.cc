@@ -306,11 +306,17 @@ Value make_globals(Symbols& symbols, shoal::AtomicInt64& calls) {
 
 int main(int argc, char** argv) {
   int threads = 4, rounds = 20;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--threads") == 0) threads = std::atoi(argv[i + 1]);
-    else if (std::strcmp(argv[i], "--rounds") == 0) rounds = std::atoi(argv[i + 1]);
+  shoal::HeapOptions options;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--stop-the-world") == 0) options.concurrent_marking = false;
+    else if (i + 1 < argc && std::strcmp(argv[i], "--threads") == 0) threads = std::atoi(argv[++i]);
+    else if (i + 1 < argc && std::strcmp(argv[i], "--rounds") == 0) rounds = std::atoi(argv[++i]);
+    else {
+      std::fprintf(stderr, "usage: %s [--threads N] [--rounds N] [--stop-the-world]\n", argv[0]);
+      return 2;
+    }
   }
-  shoal::Heap heap;
+  shoal::Heap heap(options);
   shoal::MutatorScope attach(heap);
   lisp::Symbols symbols(heap);
   shoal::Persistent<shoal::AtomicInt64> calls(heap, shoal::AtomicInt64::create());
@@ -351,9 +357,11 @@ int main(int argc, char** argv) {
   heap.collect();
   const shoal::VerifyReport report = heap.verify();
   const shoal::GcStats stats = heap.stats();
-  std::printf("tiny_lisp: %d threads x %d rounds, %lld calls, %llu collections (max pause %.2f ms), heap %s, answers %s\n",
+  std::printf("tiny_lisp: %d threads x %d rounds, %lld calls, %llu collections (max pause %.2f ms), "
+              "peak footprint %.1f MiB, heap %s, answers %s\n",
               threads, rounds, static_cast<long long>(calls.get()->load()),
               static_cast<unsigned long long>(stats.collections), static_cast<double>(stats.max_pause_ns) / 1e6,
+              static_cast<double>(stats.peak_footprint_bytes) / 1048576.0,
               report.ok ? "verified" : "CORRUPT", wrong.load() == 0 ? "all correct" : "WRONG");
   return report.ok && wrong.load() == 0 ? 0 : 1;
 }

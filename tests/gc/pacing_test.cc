@@ -1,0 +1,116 @@
+// Pacing from what a cycle marked, not from what it kept (gc/generations.cc, "Pacing";
+// heap/heap_impl.h). A concurrent cycle keeps everything allocated while it marks
+// (black allocation); that is floating garbage, not live data, and a goal grown from it
+// would let a busy heap grow by its own garbage cycle after cycle.
+//
+// Each test holds a concurrent cycle's stack scans (the before-stack-scan hook, with
+// every stack deferred) so the cycle is still marking while the main thread allocates
+// kGarbage bytes of garbage, then lets it finish and checks the pacer.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "gc/collector.h"
+#include "heap/heap_impl.h"
+#include "tests/test_support.h"
+
+namespace shoal::test {
+namespace {
+
+constexpr size_t kMiB = size_t{1} << 20;
+constexpr double kGrowth = 4.0;
+
+class PacingTest : public ::testing::TestWithParam<bool> {
+ protected:
+  HeapOptions options(size_t min_trigger) const {
+    HeapOptions o;
+    o.min_gc_trigger = min_trigger;
+    o.gc_growth = kGrowth;
+    o.generational = GetParam();
+    o.initial_pause_stack_budget = 0;  // the main thread's stack is scanned after the pause
+    return o;
+  }
+
+  // Waits in native code (where the collector scans this thread's stack and stops it
+  // without its help) until the cycle is over.
+  static void wait_for_the_cycle(Heap& heap) {
+    while (heap.is_marking()) run_native([] { std::this_thread::sleep_for(std::chrono::microseconds(200)); });
+  }
+
+  // Runs one concurrent cycle (`scope`) during which `garbage` bytes of small objects
+  // are allocated and dropped, and waits until its sweep has reported. `garbage` must
+  // stay below twice the goal (past it an allocation waits for the held cycle).
+  static CycleRecord cycle_with_black_garbage(Heap& heap, CollectionScope scope, size_t garbage) {
+    internal::Collector& collector = heap.impl().collector;
+    std::atomic<bool> allocated{false};
+    collector.set_before_stack_scan_hook_for_testing([&allocated] {
+      while (!allocated.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+    });
+    const uint64_t before = heap.stats().collections;
+    heap.start_collection(scope);
+    EXPECT_TRUE(heap.is_marking());
+    size_t bytes = 0;
+    while (bytes < garbage) {
+      (void)RefArray::create(30);  // 256-byte cells, garbage at once: black while marking
+      bytes += 256;
+    }
+    allocated = true;
+    for (;;) {  // the cycle ends, then its lazy sweep reports
+      heap.idle(std::chrono::milliseconds(1));
+      const GcStats s = heap.stats();
+      if (s.collections > before && !heap.is_marking() && s.recent.back().sweep_complete) break;
+      run_native([] { std::this_thread::sleep_for(std::chrono::microseconds(200)); });
+    }
+    collector.set_before_stack_scan_hook_for_testing(nullptr);
+    return heap.stats().recent.back();
+  }
+};
+
+TEST_P(PacingTest, BlackAllocatedGarbageDoesNotGrowTheGoal) {
+  constexpr size_t kMinTrigger = 64 * kMiB, kGarbage = 40 * kMiB;
+  Heap heap(options(kMinTrigger));
+  MutatorScope attach(heap);
+  const CycleRecord r = cycle_with_black_garbage(heap, CollectionScope::kFull, kGarbage);
+  EXPECT_FALSE(r.young);
+  // The cycle kept the garbage (black) but marked almost nothing: the goal is the
+  // minimum, not gc_growth x what the sweep kept (4 x 40 MiB).
+  EXPECT_GE(heap.stats().live_bytes, kGarbage * 9 / 10) << "the garbage was allocated black and kept";
+  EXPECT_LT(r.bytes_marked, kMiB);
+  EXPECT_EQ(heap.impl().trigger_bytes(), kMinTrigger);
+}
+
+class GenerationalPacingTest : public PacingTest {};
+
+TEST_P(GenerationalPacingTest, OldGenerationGrowthCountsFromTheFullCyclesSurvivors) {
+  constexpr size_t kMinTrigger = 16 * kMiB, kGarbage = 28 * kMiB;
+  const HeapOptions o = options(kMinTrigger);
+  Heap heap(o);
+  MutatorScope attach(heap);
+  // A full cycle that keeps kGarbage of black garbage: the old generation is then more
+  // than (1 + full_gc_growth) x max(live, min_gc_trigger), but it has not grown since
+  // that cycle - so the next cycle asked to be young is young (were the old
+  // generation's size the test, every cycle would be full until the garbage is gone,
+  // and a full cycle keeps the next batch of it).
+  const CycleRecord full = cycle_with_black_garbage(heap, CollectionScope::kFull, kGarbage);
+  EXPECT_FALSE(full.young);
+  ASSERT_GT(static_cast<double>(heap.stats().live_bytes), (1.0 + o.full_gc_growth) * static_cast<double>(kMinTrigger));
+  heap.start_collection(CollectionScope::kYoung);
+  wait_for_the_cycle(heap);
+  EXPECT_TRUE(heap.stats().recent.back().young);
+  // Growth past the allowance does make the next cycle full.
+  const CycleRecord young = cycle_with_black_garbage(heap, CollectionScope::kYoung, kGarbage);
+  EXPECT_TRUE(young.young);
+  heap.start_collection(CollectionScope::kYoung);
+  wait_for_the_cycle(heap);
+  EXPECT_FALSE(heap.stats().recent.back().young);
+}
+
+INSTANTIATE_TEST_SUITE_P(Generations, PacingTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& p) { return p.param ? "generational" : "non_generational"; });
+INSTANTIATE_TEST_SUITE_P(Generations, GenerationalPacingTest, ::testing::Values(true),
+                         [](const ::testing::TestParamInfo<bool>&) { return "generational"; });
+
+}  // namespace
+}  // namespace shoal::test
