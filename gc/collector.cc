@@ -312,11 +312,11 @@ void Collector::report_lazy_sweep(CycleRecord* current) {
   MutexLock report_lock(report_mu_);
   SweepResult r;
   if (!sweeper_.take_result(r)) return;
-  // Generations: the old generation's exact size. The goal stays what the final pause
-  // set from the bytes marked: the sweep's survivors include what was allocated (black)
-  // while the cycle marked, and pacing from them would let floating garbage grow the goal
-  // (gc/generations.cc, "Pacing").
-  if (generational_) note_old_generation(r.live_bytes + heap_.large.footprint_bytes());
+  // The survivors include what was allocated (black) while the cycle marked: the goal
+  // grows from them only as far as HeapImpl::pacing_size allows.
+  const size_t survivors = r.live_bytes + heap_.large.footprint_bytes();
+  if (generational_) note_old_generation(survivors);
+  else heap_.set_goal_from(HeapImpl::pacing_size(survivors, last_marked_bytes_.load(std::memory_order_relaxed)));
   MutexLock lock(stats_mu_);
   // A record still in its final pause (`current`) adds its freed bytes to the totals
   // when record_cycle records it; adding them here too would count them twice.
@@ -644,7 +644,8 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
     record.freed_bytes = large.freed_bytes;
     record.sweep_complete = false;
     heap_.note_runway(heap_.allocated_since_cycle() - std::min(allocated_at_start_, heap_.allocated_since_cycle()));
-    heap_.reset_pacing(record.bytes_marked);  // the goal: from what was marked, not what survives
+    last_marked_bytes_.store(record.bytes_marked, std::memory_order_relaxed);
+    heap_.reset_pacing(record.bytes_marked);  // an estimate until the sweep reports
     if (generational_) heap_.set_goal(generational_budget());
     if (heap_.options.verify_after_gc) {
       sweeper_.finish();  // the verifier needs exact allocation state

@@ -16,7 +16,8 @@
 //   5. Sweep (gc/sweeper.h): alloc bits := mark bits, free runs rebuilt, empty pages
 //      pooled, dead large objects freed. Mark bits are all clear again (generations:
 //      the survivors keep theirs - gc/generations.cc).
-//   6. Pacing: the next trigger is max(min_gc_trigger, gc_growth * bytes marked).
+//   6. Pacing: the next trigger is max(min_gc_trigger, gc_growth * live bytes) (for a
+//      concurrent cycle, floating garbage counted up to the bytes marked: HeapImpl::pacing_size).
 //   7. Optionally verify (gc/verifier.h), then resume the world.
 //
 // Invariants: between cycles no mark bit is set (generations: only old objects'
@@ -332,18 +333,21 @@ class Collector {
   void clear_all_marks();
   // The bytes to allocate before the next cycle (gc/generations.cc, "Pacing").
   size_t generational_budget() const;
+  // L, the live size pacing works from (gc/generations.cc, "Pacing").
+  size_t pacing_live() const;
   std::atomic<uint64_t> alloc_tags_{0};
   std::atomic<uint64_t> torture_cycles_{0};
   std::atomic<bool> defer_all_stacks_next_{false};  // torture: the next cycle's stack budget is 0
   bool young_ = false;             // the cycle under way is young (written in pauses)
   std::atomic<bool> last_cycle_young_{false};  // the newest cycle (its sweep reports) was young
-  // Pacing: the bytes the newest full cycle traced (its live size); the old
-  // generation's size (marked bytes, exact once a cycle's sweep reports); and that size
-  // right after the newest full cycle's sweep (its survivors, black-allocated included).
+  // Pacing: the bytes the newest full cycle marked; the old generation's size (marked
+  // bytes, exact once a cycle's sweep reports); and that size right after the newest
+  // full cycle's sweep (its survivors, black-allocated included).
   std::atomic<size_t> live_after_full_{0};
   std::atomic<size_t> old_bytes_{0};
   std::atomic<size_t> old_after_full_{0};
-  std::atomic<bool> full_cycle_seen_{false};  // (before the first, the old generation is the live size)
+  std::atomic<bool> full_cycle_seen_{false};
+  std::atomic<size_t> last_marked_bytes_{0};  // the newest concurrent cycle's (for its sweep report)  // (before the first, the old generation is the live size)
   // Serialises sweep reports (report_lazy_sweep): a pause waits for the marker
   // thread's report in flight, so a stale one cannot land after the pause's own.
   Mutex report_mu_;

@@ -45,19 +45,19 @@
 // The verifier checks the invariant (gc/verifier.cc).
 //
 // Pacing: a cycle starts after gc_growth x L bytes of allocation (at least
-// min_gc_trigger), L being the bytes the newest full cycle traced - what was reachable
-// at its snapshot. Not the old generation's marked bytes, which include old garbage, and
-// not what the full cycle's sweep kept, which includes everything allocated (black)
-// while it marked: on a busy heap that is as much again as the live size, and a goal
-// grown from it lets the heap grow by its own floating garbage, cycle after cycle (a
-// 4-thread interpreter with 5 KiB live reached ~85 MiB so). Go's pacer works from
-// the marked bytes for the same reason. The kind is chosen just before
+// min_gc_trigger). L comes from the newest full cycle: what its sweep kept, but with
+// floating garbage counted only up to the bytes it marked (HeapImpl::pacing_size) - that
+// sweep also keeps everything allocated (black) while the cycle marked, and on a heap
+// whose cycles run long next to what they mark that is many times the live data, from
+// which a goal would grow cycle after cycle (a 4-thread interpreter with 5 KiB live
+// reached ~85 MiB so). Not the old generation's marked bytes either, which include old
+// garbage a young cycle cannot see. The kind is chosen just before
 // the initial pause (choose_full_before_pause, under gc_mu_, the last sweep finished so
 // the old generation's size is exact): full when requested or once the old generation
 // has grown by more than full_gc_growth x max(L, min_gc_trigger) since the newest full
 // cycle's sweep (growth, not size: that sweep keeps the black-allocated objects too, and
-// a limit on the size would make every cycle full while they are more than
-// full_gc_growth x L); a full cycle's marks are
+// a limit on the size would make cycle after cycle full while they exceed the
+// allowance); a full cycle's marks are
 // cleared right there, not in the pause. Explicit collect() is a full stop-the-world
 // cycle. Sweep reports are serialised (report_mu_) so that a stale report from the
 // marker thread's background sweep cannot land after a later pause's own.
@@ -98,9 +98,16 @@ void Collector::clear_all_marks() {
   heap_.large.clear_marks();
 }
 
+size_t Collector::pacing_live() const {
+  const size_t old = old_bytes_.load(std::memory_order_relaxed);
+  if (!full_cycle_seen_.load(std::memory_order_relaxed)) return old;
+  const size_t l = HeapImpl::pacing_size(old_after_full_.load(std::memory_order_relaxed),
+                                         live_after_full_.load(std::memory_order_relaxed));
+  return std::min(l, old);
+}
+
 bool Collector::old_generation_full() const {
-  const double base =
-      static_cast<double>(std::max(live_after_full_.load(std::memory_order_relaxed), heap_.options.min_gc_trigger));
+  const double base = static_cast<double>(std::max(pacing_live(), heap_.options.min_gc_trigger));
   const size_t old = old_bytes_.load(std::memory_order_relaxed);
   const size_t start = std::min(old, old_after_full_.load(std::memory_order_relaxed));
   return static_cast<double>(old - start) > base * heap_.options.full_gc_growth;
@@ -145,22 +152,19 @@ void Collector::clear_stale_remembered() {
 }
 
 size_t Collector::generational_budget() const {
-  // gc_growth x the live size, where the live size is what the newest full cycle traced:
-  // the old generation's marked bytes also count old garbage a young cycle cannot see
-  // (and black-allocated objects), and a trigger grown from them would let the heap grow
-  // with that garbage. (Tried and
+  // gc_growth x L (pacing_live, "Pacing" above): the old generation's marked bytes also
+  // count old garbage a young cycle cannot see, and a trigger grown from them would let
+  // the heap grow with that garbage. (Tried and
   // measured, docs/performance.md: shrinking the budget towards a heap goal of
   // (1 + gc_growth) x live once a full cycle is due - less memory, many more cycles.)
-  const size_t old = old_bytes_.load(std::memory_order_relaxed);
-  const size_t full = live_after_full_.load(std::memory_order_relaxed);
-  const double live = static_cast<double>(full_cycle_seen_.load(std::memory_order_relaxed) ? std::min(full, old) : old);
+  const double live = static_cast<double>(pacing_live());
   return std::max(heap_.options.min_gc_trigger, static_cast<size_t>(live * heap_.options.gc_growth));
 }
 
 void Collector::note_old_generation(size_t marked_bytes) {
   // Every survivor is marked after a sweep that keeps marks: this is the old generation
-  // exactly; after a full cycle, the size its growth is measured from. (The live size
-  // the pacer works from stays the bytes the full cycle traced: end_generation_in_pause.)
+  // exactly; after a full cycle, the size its growth is measured from and (with the
+  // bytes it marked: end_generation_in_pause) what L comes from.
   old_bytes_.store(marked_bytes, std::memory_order_relaxed);
   if (!last_cycle_young_.load(std::memory_order_relaxed)) old_after_full_.store(marked_bytes, std::memory_order_relaxed);
   heap_.set_goal(generational_budget());

@@ -83,9 +83,13 @@ void HeapImpl::set_goal(size_t goal) {
   gc_start_.store(start, std::memory_order_relaxed);
 }
 
-void HeapImpl::reset_pacing(size_t marked_bytes) {
-  const auto grown = static_cast<size_t>(static_cast<double>(marked_bytes) * options.gc_growth);
+void HeapImpl::set_goal_from(size_t size) {
+  const auto grown = static_cast<size_t>(static_cast<double>(size) * options.gc_growth);
   set_goal(std::max(options.min_gc_trigger, grown));
+}
+
+void HeapImpl::reset_pacing(size_t marked_bytes) {
+  set_goal_from(marked_bytes);
   allocated_since_gc_.store(0, std::memory_order_relaxed);
 }
 

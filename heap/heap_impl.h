@@ -10,6 +10,7 @@
 // It may never exceed the heap limit; try_reserve() is the only way to grow it.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 
@@ -50,7 +51,7 @@ class HeapImpl {
     allocated_total_.fetch_add(bytes, std::memory_order_relaxed);
   }
   // Pacing (like Go's pacer, simplified). The goal is max(min_gc_trigger, gc_growth x
-  // the bytes the last cycle marked): the bytes a cycle may allocate before the next one must be done. A
+  // pacing_size(what the last cycle kept, what it marked)): the bytes a cycle may allocate before the next one must be done. A
   // stop-the-world heap collects at the goal; a concurrent heap starts marking earlier,
   // at goal - runway, where the runway is a running average of what the mutators
   // allocated while the last cycles marked - so marking usually ends as the goal is
@@ -60,6 +61,17 @@ class HeapImpl {
     return allocated_since_gc_.load(std::memory_order_relaxed) > gc_start_.load(std::memory_order_relaxed);
   }
   void reset_pacing(size_t marked_bytes);
+  // Sets the goal from a pacing size without restarting the allocation count.
+  void set_goal_from(size_t size);
+  // The size a goal grows from, given what a cycle marked and what its sweep kept (the
+  // marked objects plus, for a concurrent cycle, everything allocated - black - while it
+  // marked): the survivors, but floating garbage counted only up to the marked bytes.
+  // Counting all of it lets a heap whose cycles run long next to what they mark (a
+  // small live set, threads slow to answer handshakes) grow its goal from its own
+  // garbage, cycle after cycle; counting none makes a busy heap with a large live set
+  // collect twice as often for little memory (docs/performance.md, "Pacing from marked
+  // bytes").
+  static size_t pacing_size(size_t survivors, size_t marked) { return std::min(survivors, 2 * marked); }
   // Sets the goal (bytes to allocate from the last cycle to the next) directly: the
   // generational pacer's (gc/generations.cc).
   void set_goal(size_t goal);

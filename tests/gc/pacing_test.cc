@@ -1,7 +1,7 @@
-// Pacing from what a cycle marked, not from what it kept (gc/generations.cc, "Pacing";
-// heap/heap_impl.h). A concurrent cycle keeps everything allocated while it marks
-// (black allocation); that is floating garbage, not live data, and a goal grown from it
-// would let a busy heap grow by its own garbage cycle after cycle.
+// Pacing from what a cycle marked as well as what it kept (HeapImpl::pacing_size,
+// gc/generations.cc "Pacing"). A concurrent cycle keeps everything allocated while it
+// marks (black allocation); that is floating garbage, not live data, and a goal grown
+// from all of it would let a busy heap grow by its own garbage cycle after cycle.
 //
 // Each test holds a concurrent cycle's stack scans (the before-stack-scan hook, with
 // every stack deferred) so the cycle is still marking while the main thread allocates
@@ -79,6 +79,22 @@ TEST_P(PacingTest, BlackAllocatedGarbageDoesNotGrowTheGoal) {
   EXPECT_GE(heap.stats().live_bytes, kGarbage * 9 / 10) << "the garbage was allocated black and kept";
   EXPECT_LT(r.bytes_marked, kMiB);
   EXPECT_EQ(heap.impl().trigger_bytes(), kMinTrigger);
+}
+
+// Floating garbage counts toward the goal, but only up to the bytes marked
+// (HeapImpl::pacing_size): 12 MiB live and 40 MiB of black garbage make a goal of
+// gc_growth x 2 x the marked bytes - not x 52 MiB, and not x 12 MiB.
+TEST_P(PacingTest, FloatingGarbageCountsUpToTheMarkedBytes) {
+  constexpr size_t kMinTrigger = 64 * kMiB, kGarbage = 40 * kMiB, kLive = 12 * kMiB;
+  Heap heap(options(kMinTrigger));
+  MutatorScope attach(heap);
+  Persistent<RefArray> live(heap, RefArray::create(kLive / 256));
+  for (size_t i = 0; i < kLive / 256; ++i) live->set(i, RefArray::create(30).value());  // 256-byte cells
+  const CycleRecord r = cycle_with_black_garbage(heap, CollectionScope::kFull, kGarbage);
+  EXPECT_GT(r.bytes_marked, kLive);
+  EXPECT_LT(r.bytes_marked, kLive * 3 / 2);
+  EXPECT_GT(heap.stats().live_bytes, 2 * r.bytes_marked) << "the black garbage survived the cycle";
+  EXPECT_EQ(heap.impl().trigger_bytes(), static_cast<size_t>(static_cast<double>(2 * r.bytes_marked) * kGrowth));
 }
 
 class GenerationalPacingTest : public PacingTest {};

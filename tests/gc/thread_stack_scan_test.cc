@@ -354,6 +354,58 @@ TEST_P(ThreadStackScanTest, DeepCopyMadeFromAnUnscannedStackKeepsWhatItShares) {
   expect_verified(heap);
 }
 
+// A deep copy keeps a weak slot's shareable target as copied. The copy, made while the
+// cycle marks, is black and never traced, so its weak slot is not among those the final
+// pause clears: the target must survive the cycle (deep_copy shades it, as a weak read
+// would), or the copy's slot would point at a freed string. Here the string is only
+// weakly reachable - through the original's WeakCell - and the copy is made while the
+// stack scans (and so the cycle) are held.
+[[gnu::noinline]] void make_weakly_held(Heap& heap, Persistent<RefArray>& original, Persistent<String>& strong,
+                                        HiddenPtr& hidden) {
+  Ref<String> target = String::create("weakly held, shareable");
+  hidden = HiddenPtr(target.object());
+  Ref<RefArray> array = RefArray::create(1);
+  array->set(0, WeakCell::create(target.value()).value());
+  original = Persistent<RefArray>(heap, array);
+  strong = Persistent<String>(heap, target);  // until the cycle (and old, if generational)
+}
+
+[[gnu::noinline]] void copy_while_marking(Heap& heap, PersistentValue& copy, const Persistent<RefArray>& original) {
+  copy = PersistentValue(heap, internal::deep_copy(original.get().value(), 0));
+}
+
+TEST_P(ThreadStackScanTest, DeepCopyKeepsAWeakSlotsShareableTarget) {
+  Heap heap(options());
+  MutatorScope attach(heap);
+  Persistent<RefArray> original(heap, Ref<RefArray>());
+  Persistent<String> strong(heap, Ref<String>());
+  PersistentValue copy(heap, Value::null());
+  HiddenPtr hidden;
+  make_weakly_held(heap, original, strong, hidden);
+  clobber_stack();
+  age_if_generational(heap);
+  strong.reset();  // from here on only the WeakCell reaches the string
+  std::atomic<int> phase{kStart};
+  {
+    ScansWaitForTheHelper hold_scans(heap, phase);  // (no helper: the test releases them)
+    start_full_cycle(heap);
+    ASSERT_TRUE(heap.is_marking());
+    copy_while_marking(heap, copy, original);
+    clobber_stack();
+    phase = kHelperNotPolling;
+  }
+  heap.wait_for_collection();
+  ASSERT_TRUE(is_allocated(heap, hidden)) << "the copy's weakly held target was freed";
+  Ref<RefArray> copied = Ref<RefArray>::from_value(copy.get());
+  ASSERT_TRUE(copied);
+  Ref<WeakCell> cell = Ref<WeakCell>::from_value(copied->get(0));
+  ASSERT_TRUE(cell);
+  const Value target = cell->get();
+  ASSERT_TRUE(target.is_object());
+  EXPECT_EQ(Ref<String>::from_value(target)->view(), "weakly held, shareable");
+  expect_verified(heap);
+}
+
 // A thread blocked in native code never polls: the marker thread scans its stack for it
 // (from the context captured when it entered native code), and it cannot return meanwhile.
 TEST_P(ThreadStackScanTest, StackOfAThreadInNativeIsScannedByTheMarker) {
