@@ -2,7 +2,9 @@
 // include/shoal/internal/mutation_checks.h).
 //
 // store_check_slow runs when the holder's header differs from the thread's store key in
-// the owner bits or carries an immutability tag. In order:
+// the owner bits or carries an immutability tag, or the thread is not running. In order:
+//   0. the thread is not attached, or inside run_native or a handshake operation
+//                                                    -> NotAttached / ThreadStateError
 //   1. frozen, being frozen or deeply immutable      -> InvalidMutabilityError
 //   2. no owner (allocated outside isolates, in the shared isolate or in a
 //      share-everything group), or tagged kShared  -> allowed
@@ -15,6 +17,7 @@
 // The error is thrown before the store: the holder is unchanged.
 #include <string>
 
+#include "gc/thread_registry.h"
 #include "runtime/isolate_context.h"
 #include "shoal/class_table.h"
 #include "shoal/errors.h"
@@ -22,7 +25,7 @@
 
 namespace shoal::internal {
 
-constinit thread_local uint64_t tls_owner_key = 0;
+constinit thread_local uint64_t tls_owner_key = kNotRunningKey;  // not attached yet
 std::atomic<uint32_t> g_checked_reads{0};
 
 namespace {
@@ -62,6 +65,8 @@ std::string describe_self() {
 
 void store_check_slow(const Object* holder, uint64_t h, const char* what) {
   (void)holder;
+  // Not a running thread: NotAttached or ThreadStateError (kNotRunningKey).
+  if (tls_owner_key & kNotRunningKey) require_running_thread(what);
   if (h & header::kImmutableMask) {
     const char* state = (h & header::kDeeplyImmutable) ? "deeply immutable"
                         : (h & header::kFrozen)        ? "frozen"

@@ -50,6 +50,7 @@
 #include <pthread.h>
 
 #include "gc/stack_scanner.h"
+#include "shoal/internal/mutation_checks.h"
 #include "shoal/internal/preemption.h"
 #include "shoal/internal/mutator.h"
 #include "shoal/internal/mutex.h"
@@ -118,13 +119,15 @@ void request_poll(MutatorThread* t, uint32_t bit);
 class NoHeapAccessScope {
  public:
   // (t may be null: a collector thread that is not a mutator.)
+  // t is the calling thread (or null). Its stores take the slow path and throw meanwhile
+  // (kNotRunningKey, include/shoal/internal/mutation_checks.h).
   explicit NoHeapAccessScope(MutatorThread* t) : t_(t) {
     if (!t_) return;
-    ++t_->no_heap_depth;
+    if (t_->no_heap_depth++ == 0) set_store_key_running(false);
     for (Tlab& tlab : t_->tlabs) tlab.limit.store(0, std::memory_order_relaxed);
   }
   ~NoHeapAccessScope() {
-    if (t_) --t_->no_heap_depth;
+    if (t_ && --t_->no_heap_depth == 0) set_store_key_running(true);
   }
   NoHeapAccessScope(const NoHeapAccessScope&) = delete;
   NoHeapAccessScope& operator=(const NoHeapAccessScope&) = delete;

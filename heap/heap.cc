@@ -296,6 +296,7 @@ void detach_current_thread(MutatorThread* t) {
   h->collector.hand_over_satb(t);  // grey objects in its buffer must not leave with it
   h->collector.hand_over_remembered(t);  // nor old holders of young references
   internal::tls_mutator = nullptr;
+  internal::set_store_key_running(false);
   h->threads.detach(t);
 }
 
@@ -326,6 +327,7 @@ MutatorScope::MutatorScope(Heap& heap) {
   MutatorThread* t = h->threads.attach(h);
   t->attach_depth = 1;
   internal::tls_mutator = t;
+  internal::set_store_key_running(true);
   outermost_ = true;
   detach_at_exit.armed = true;  // constructs the exit guard on this thread's first attach
 }

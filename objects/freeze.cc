@@ -107,7 +107,7 @@ class Freezer {
   // Only the calling thread can store into it: owned by this thread's isolate (store
   // key non-zero and equal), not kShared.
   static bool own_object(uint64_t h) {
-    const uint64_t key = internal::tls_owner_key;
+    const uint64_t key = internal::tls_owner_key & header::kOwnerMask;
     return key != 0 && (h & header::kOwnerMask) == key && !(h & header::kShared);
   }
 

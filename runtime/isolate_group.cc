@@ -47,7 +47,7 @@ uint64_t owner_key_for(const ThreadIsolateState& state) {
 void set_thread_isolate(const ThreadIsolateState& state) {
   tls_isolate = state;
   const uint64_t key = owner_key_for(state);
-  tls_owner_key = key;
+  tls_owner_key = key | (tls_owner_key & kNotRunningKey);
   tls_cells_need_shareable = state.mode != IsolateMode::kOutside && state.group &&
                              !state.group->options.share_everything;
   if (MutatorThread* t = current_thread()) t->owner_bits = key;

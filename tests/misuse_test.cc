@@ -103,6 +103,46 @@ TEST(MisuseTest, AllocatingInsideAHandshakeOperationThrowsToTheRequester) {
   run_native([&] { other.join(); });
 }
 
+// A reference store from a thread that may not touch the heap is refused before it
+// happens, whether or not a cycle is marking (the store key's not-running bit sends it to
+// the slow path): unattached -> NotAttached; inside run_native or a handshake operation ->
+// ThreadStateError. Running again, the same stores succeed.
+TEST(MisuseTest, StoresFromAThreadThatIsNotRunningThrowWithoutACycle) {
+  Heap heap;
+  MutatorScope attach(heap);
+  Persistent<Node> holder(heap, make<Node>());
+  Persistent<Node> value(heap, make<Node>());
+  Persistent<RefArray> array(heap, RefArray::create(4));
+  ASSERT_FALSE(heap.is_marking());
+  const Ref<Node> h = holder.get(), v = value.get();  // (the handles keep them alive)
+  const Ref<RefArray> a = array.get();
+  auto stores = [&](auto expect_error) {
+    expect_error([&] { h.set(&Node::left, v); });
+    expect_error([&] { h.set(&Node::left, Ref<Node>()); });  // null too: it could still drop an edge
+    expect_error([&] { h.compare_and_swap(&Node::right, Ref<Node>(), v); });
+    expect_error([&] { h.exchange(&Node::right, v); });
+    expect_error([&] { a->set(0, v.value()); });
+  };
+  std::thread([&] {
+    stores([](auto store) { EXPECT_THROW(store(), NotAttached); });
+  }).join();
+  run_native([&] { stores([](auto store) { EXPECT_THROW(store(), ThreadStateError); }); });
+  std::atomic<int> refused{0};
+  handshake_all(heap, [&](size_t) {
+    try {
+      h.set(&Node::left, v);
+    } catch (const ThreadStateError&) {
+      ++refused;
+    }
+  });
+  EXPECT_EQ(refused.load(), 1);
+  EXPECT_FALSE(holder->left.get()) << "a refused store must not happen";
+  EXPECT_FALSE(holder->right.get());
+  EXPECT_TRUE(array->get(0).is_null());
+  stores([](auto store) { EXPECT_NO_THROW(store()); });  // running: allowed
+  EXPECT_TRUE(heap.verify().ok);
+}
+
 TEST(MisuseTest, SettingAnEmptyPersistentThrows) {
   Heap heap;
   MutatorScope attach(heap);

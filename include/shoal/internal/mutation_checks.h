@@ -14,6 +14,13 @@
 // proceed (an unowned or shared object written from an isolate, any object written by a
 // thread outside isolates). One load, one xor, one and, one branch.
 //
+// A thread that may not touch the heap - not attached (no MutatorScope), or inside
+// run_native's function or a handshake operation - has kNotRunningKey in its store key:
+// a tag bit that no header carries, so every store it makes takes the slow path, which
+// throws NotAttached or ThreadStateError before the store. (Such a thread's stack is
+// not scanned as a running one's, so a store from it could hide an object from the
+// collector.) The fast path costs nothing more for it: the bit is in the same mask.
+//
 // Checked reads (IsolateGroupOptions::checked_reads) are off unless some group turned
 // them on: g_checked_reads counts such groups, and Ref<T>::operator-> then checks the
 // object it dereferences (check_read).
@@ -32,7 +39,18 @@ extern std::atomic<uint32_t> g_checked_reads;
 [[gnu::cold]] void store_check_slow(const Object* holder, uint64_t header_word, const char* what);
 [[gnu::cold]] void read_check_slow(const Object* object, uint64_t header_word);
 
-inline constexpr uint64_t kStoreCheckMask = header::kOwnerMask | header::kImmutableMask;
+// In a store key only, never in a header (a free tag bit): see the file comment.
+inline constexpr uint64_t kNotRunningKey = uint64_t{1} << 29;
+static_assert((kNotRunningKey & header::kTagMask) != 0 &&
+                  (kNotRunningKey & (header::kImmutableMask | header::kShareableMask | header::kShared)) == 0,
+              "kNotRunningKey must be a tag bit no object header uses");
+inline constexpr uint64_t kStoreCheckMask = header::kOwnerMask | header::kImmutableMask | kNotRunningKey;
+
+// Sets or clears kNotRunningKey in the calling thread's store key (attach and detach,
+// entering and leaving run_native and handshake operations).
+inline void set_store_key_running(bool running) {
+  tls_owner_key = running ? (tls_owner_key & ~kNotRunningKey) : (tls_owner_key | kNotRunningKey);
+}
 
 // Throws unless the calling thread may mutate `holder` (see the file comment).
 inline void check_store(const Object* holder, const char* what = "write") {
