@@ -312,12 +312,20 @@ void Collector::report_lazy_sweep(CycleRecord* current) {
   MutexLock report_lock(report_mu_);
   SweepResult r;
   if (!sweeper_.take_result(r)) return;
+  sweep_reports_.fetch_add(1, std::memory_order_release);
   // The survivors include what was allocated (black) while the cycle marked: the goal
   // grows from them only as far as HeapImpl::pacing_size allows.
   const size_t survivors = r.live_bytes + heap_.large.footprint_bytes();
   if (generational_) note_old_generation(survivors);
   else heap_.set_goal_from(HeapImpl::pacing_size(survivors, last_marked_bytes_.load(std::memory_order_relaxed)));
   MutexLock lock(stats_mu_);
+  // Swept between the final pause and record_cycle (allocating threads sweep as soon as
+  // the world resumes): the figures go into the record when it is recorded.
+  if (!current && cycle_unrecorded_) {
+    early_sweep_ = r;
+    early_sweep_pending_ = true;
+    return;
+  }
   // A record still in its final pause (`current`) adds its freed bytes to the totals
   // when record_cycle records it; adding them here too would count them twice.
   if (!current) totals_.bytes_freed += r.freed_bytes;
@@ -638,13 +646,17 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
     // objects; the pages' figures reach GcStats when their sweep completes.
     const auto large = heap_.large.sweep_in_pause(heap_.options.poison_freed_memory, generational_);
     heap_.release(large.freed_bytes);
+    last_marked_bytes_.store(record.bytes_marked, std::memory_order_relaxed);  // (read by the sweep's report)
+    {
+      MutexLock lock(stats_mu_);
+      cycle_unrecorded_ = true;  // until record_cycle: see report_lazy_sweep
+    }
     sweeper_.begin_in_pause();
     record.sweep_ns = now_ns() - sweep_start;
     record.live_bytes = large.live_bytes;
     record.freed_bytes = large.freed_bytes;
     record.sweep_complete = false;
     heap_.note_runway(heap_.allocated_since_cycle() - std::min(allocated_at_start_, heap_.allocated_since_cycle()));
-    last_marked_bytes_.store(record.bytes_marked, std::memory_order_relaxed);
     heap_.reset_pacing(record.bytes_marked);  // an estimate until the sweep reports
     if (generational_) heap_.set_goal(generational_budget());
     if (heap_.options.verify_after_gc) {
@@ -739,8 +751,16 @@ void Collector::handshake_all(MutatorThread* self, const HandshakeOp& op) {
   with_collector_lock(self, [&] { heap_.threads.handshake_all(self, op); });
 }
 
-void Collector::record_cycle(const CycleRecord& record) {
+void Collector::record_cycle(const CycleRecord& cycle) {
   MutexLock lock(stats_mu_);
+  CycleRecord record = cycle;
+  if (early_sweep_pending_) {  // its sweep completed before it was recorded
+    record.live_bytes += early_sweep_.live_bytes;
+    record.freed_bytes += early_sweep_.freed_bytes;
+    record.sweep_complete = true;
+    early_sweep_pending_ = false;
+  }
+  cycle_unrecorded_ = false;
   totals_.collections++;
   totals_.total_pause_ns += record.pause_ns;
   const uint64_t longest =

@@ -184,6 +184,8 @@ class Collector {
   // Testing: marker threads used in pauses (default: the hardware threads). Call it
   // before the heap's first collection.
   void set_pause_workers_for_testing(unsigned n) { pause_workers_ = n; }
+  // Testing: how many lazy sweeps have completed and reported (pacing tests wait for it).
+  uint64_t sweep_reports_for_testing() const { return sweep_reports_.load(std::memory_order_acquire); }
 
   GcStats stats() const SHOAL_EXCLUDES(stats_mu_);
   // The last kCycleLogSize cycles (stats().recent holds the last 256 of them).
@@ -276,6 +278,11 @@ class Collector {
   std::atomic<uint64_t> full_allocated_{0};
   mutable Mutex stats_mu_;
   GcStats totals_ SHOAL_GUARDED_BY(stats_mu_);
+  // A concurrent cycle between its final pause and record_cycle, and its sweep's result
+  // if that completed meanwhile (report_lazy_sweep keeps it for record_cycle).
+  bool cycle_unrecorded_ SHOAL_GUARDED_BY(stats_mu_) = false;
+  bool early_sweep_pending_ SHOAL_GUARDED_BY(stats_mu_) = false;
+  SweepResult early_sweep_ SHOAL_GUARDED_BY(stats_mu_);
   std::deque<CycleRecord> recent_ SHOAL_GUARDED_BY(stats_mu_);
   std::string pending_corruption_ SHOAL_GUARDED_BY(stats_mu_);  // from a background cycle
 
@@ -346,8 +353,9 @@ class Collector {
   std::atomic<size_t> live_after_full_{0};
   std::atomic<size_t> old_bytes_{0};
   std::atomic<size_t> old_after_full_{0};
-  std::atomic<bool> full_cycle_seen_{false};
-  std::atomic<size_t> last_marked_bytes_{0};  // the newest concurrent cycle's (for its sweep report)  // (before the first, the old generation is the live size)
+  std::atomic<bool> full_cycle_seen_{false};  // (before the first, the old generation is the live size)
+  std::atomic<uint64_t> sweep_reports_{0};
+  std::atomic<size_t> last_marked_bytes_{0};  // the newest concurrent cycle's (for its sweep report)
   // Serialises sweep reports (report_lazy_sweep): a pause waits for the marker
   // thread's report in flight, so a stale one cannot land after the pause's own.
   Mutex report_mu_;

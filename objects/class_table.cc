@@ -74,6 +74,8 @@ class ClassTable {
     if (d.tags & ~header::kTagMask) throw InvalidArgument(who + "tags outside the sharing-tag bits");
     if (d.tags & (header::kFreezing | header::kShared))
       throw InvalidArgument(who + "kFreezing and kShared are set by the runtime, not by a class");
+    if (d.tags & ~(header::kDeeplyImmutable | header::kTriviallyShareable | header::kFrozen))
+      throw InvalidArgument(who + "tags other than kDeeplyImmutable, kTriviallyShareable and kFrozen are reserved");
     if ((d.tags & header::kFrozen) && !(d.tags & header::kDeeplyImmutable))
       throw InvalidArgument(who + "kFrozen at birth needs kDeeplyImmutable (freeze instances with shoal::freeze)");
     switch (d.layout) {

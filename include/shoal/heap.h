@@ -36,8 +36,9 @@ struct HeapOptions {
   // 0 means "the machine's physical memory". Smaller than one page (256 KiB) is an error.
   size_t heap_limit = 0;
   // Pacing (as GOGC/100): a collection starts once the bytes allocated since the last
-  // collection exceed max(min_gc_trigger, gc_growth * the bytes it marked) - marked,
-  // not kept: what a concurrent cycle allocated while it marked is not counted.
+  // collection exceed max(min_gc_trigger, gc_growth * live), live being what it kept
+  // with floating garbage (what a concurrent cycle allocated while it marked) counted
+  // only up to the bytes it marked: min(kept, 2 x marked).
   double gc_growth = 1.0;
   size_t min_gc_trigger = size_t{4} << 20;
   // GC torture: collect at every Nth safepoint poll (0 = off). With torture on, every
@@ -53,8 +54,8 @@ struct HeapOptions {
   // traces only what was allocated since the last cycle, from the roots and the
   // remembered set (old objects the write barrier saw store a young reference), and
   // sweeps what of it died. A full cycle runs once the old generation has grown by
-  // full_gc_growth x the last full cycle's marked bytes since that cycle (and for
-  // collect()).
+  // full_gc_growth x max(live, min_gc_trigger) since the last full cycle, live as for
+  // gc_growth (and for collect()).
   bool generational = true;
   double full_gc_growth = 0.5;
   // Stacks in concurrent cycles (docs/gc.md, "Stacks scanned one thread at a time"):

@@ -11,7 +11,8 @@
 //                  28 freezing            - a freeze has claimed it: every mutation is
 //                                           refused from now on, but is_frozen() waits
 //                                           until the whole graph is claimed
-//                  29..31 reserved for the sharing model
+//                  29..31 reserved (29 is never in a header: a thread's store key
+//                                 uses it to say "not running", mutation_checks.h)
 //   bits 32..39  GC bits (marking itself uses side bitmaps, never the header):
 //                  32 has finaliser (reserved)
 //                  33 young      - allocated since the last cycle, not yet traced by

@@ -33,10 +33,18 @@ class PacingTest : public ::testing::TestWithParam<bool> {
     return o;
   }
 
-  // Waits in native code (where the collector scans this thread's stack and stops it
-  // without its help) until the cycle is over.
-  static void wait_for_the_cycle(Heap& heap) {
-    while (heap.is_marking()) run_native([] { std::this_thread::sleep_for(std::chrono::microseconds(200)); });
+  // Waits until the cycle under way has ended (record included) and its lazy sweep has
+  // reported - the point where the pacer has its final figures. `reports` is the sweep
+  // count taken after the cycle's initial pause (which reports the previous sweep).
+  static void wait_for_the_cycle_and_its_sweep(Heap& heap, uint64_t reports) {
+    heap.wait_for_collection();
+    const internal::Collector& collector = heap.impl().collector;
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (collector.sweep_reports_for_testing() == reports) {
+      ASSERT_LT(std::chrono::steady_clock::now(), give_up) << "the cycle's sweep never reported";
+      heap.idle(std::chrono::milliseconds(1));  // sweeps (and reports) what is left
+      run_native([] { std::this_thread::sleep_for(std::chrono::microseconds(200)); });
+    }
   }
 
   // Runs one concurrent cycle (`scope`) during which `garbage` bytes of small objects
@@ -48,8 +56,8 @@ class PacingTest : public ::testing::TestWithParam<bool> {
     collector.set_before_stack_scan_hook_for_testing([&allocated] {
       while (!allocated.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
     });
-    const uint64_t before = heap.stats().collections;
     heap.start_collection(scope);
+    const uint64_t reports = collector.sweep_reports_for_testing();
     EXPECT_TRUE(heap.is_marking());
     size_t bytes = 0;
     while (bytes < garbage) {
@@ -57,14 +65,11 @@ class PacingTest : public ::testing::TestWithParam<bool> {
       bytes += 256;
     }
     allocated = true;
-    for (;;) {  // the cycle ends, then its lazy sweep reports
-      heap.idle(std::chrono::milliseconds(1));
-      const GcStats s = heap.stats();
-      if (s.collections > before && !heap.is_marking() && s.recent.back().sweep_complete) break;
-      run_native([] { std::this_thread::sleep_for(std::chrono::microseconds(200)); });
-    }
+    wait_for_the_cycle_and_its_sweep(heap, reports);
     collector.set_before_stack_scan_hook_for_testing(nullptr);
-    return heap.stats().recent.back();
+    const CycleRecord r = heap.stats().recent.back();
+    EXPECT_TRUE(r.sweep_complete);
+    return r;
   }
 };
 
@@ -113,13 +118,13 @@ TEST_P(GenerationalPacingTest, OldGenerationGrowthCountsFromTheFullCyclesSurvivo
   EXPECT_FALSE(full.young);
   ASSERT_GT(static_cast<double>(heap.stats().live_bytes), (1.0 + o.full_gc_growth) * static_cast<double>(kMinTrigger));
   heap.start_collection(CollectionScope::kYoung);
-  wait_for_the_cycle(heap);
+  heap.wait_for_collection();
   EXPECT_TRUE(heap.stats().recent.back().young);
   // Growth past the allowance does make the next cycle full.
   const CycleRecord young = cycle_with_black_garbage(heap, CollectionScope::kYoung, kGarbage);
   EXPECT_TRUE(young.young);
   heap.start_collection(CollectionScope::kYoung);
-  wait_for_the_cycle(heap);
+  heap.wait_for_collection();
   EXPECT_FALSE(heap.stats().recent.back().young);
 }
 

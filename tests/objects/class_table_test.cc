@@ -29,6 +29,10 @@ TEST(ClassTableTest, RejectsMalformedDescriptors) {
   d.layout = Layout::kFixed;
   d.tags = 1;
   EXPECT_THROW(define_class(d), InvalidArgument);  // not a tag bit
+  d.tags = uint64_t{1} << 29;
+  EXPECT_THROW(define_class(d), InvalidArgument);  // reserved: a thread's store key uses it
+  d.tags = header::kShared;
+  EXPECT_THROW(define_class(d), InvalidArgument);  // set by the runtime
 }
 
 TEST(ClassTableTest, VmDefinedClassAtRunTime) {

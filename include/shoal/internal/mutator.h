@@ -45,7 +45,7 @@ struct MutatorState {
   HeapImpl* heap = nullptr;
   // Owner bits (object.h, bits 40..63) of the isolate this thread has entered, OR-ed into
   // every header it allocates: objects record their owner without a store of their own.
-  // Equal to tls_owner_key (mutation_checks.h); 0 outside isolates.
+  // Equal to tls_owner_key's owner bits (mutation_checks.h); 0 outside isolates.
   uint64_t owner_bits = 0;
   // GC bits OR-ed into every header it allocates: header::kYoung while generational
   // collection is on and no concurrent marking runs (objects allocated during marking
