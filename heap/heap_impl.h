@@ -51,8 +51,8 @@ class HeapImpl {
     allocated_total_.fetch_add(bytes, std::memory_order_relaxed);
   }
   // Pacing (like Go's pacer, simplified). The goal is max(min_gc_trigger, gc_growth x
-  // pacing_size(what the last cycle kept, what it marked)): the bytes a cycle may allocate before the next one must be done. A
-  // stop-the-world heap collects at the goal; a concurrent heap starts marking earlier,
+  // pacing_size(what the last cycle kept, what it marked)): the bytes a cycle may
+  // allocate before the next one must be done. A stop-the-world heap collects at the goal; a concurrent heap starts marking earlier,
   // at goal - runway, where the runway is a running average of what the mutators
   // allocated while the last cycles marked - so marking usually ends as the goal is
   // reached and the heap peaks near live + goal instead of overshooting it. (The
