@@ -30,7 +30,7 @@ void write_barrier_slow(Object* holder, const Slot* slot, Value old_value, Value
 }
 
 void remember_slow(Object* holder) {
-  // An old holder (neither young nor remembered) is about to hold a young reference.
+  // An old holder (no generational bit) is about to hold a young reference.
   MutatorThread* self = require_running_thread("write");
   // The bit decides who records it: exactly one thread pushes each holder. Room first:
   // a bad_alloc must not leave the bit set on a holder no list has.
@@ -52,7 +52,29 @@ void remember_weak_slow(const Slot* slot) {
   // marking, black - and a store made while marking needs no entry: the stored target
   // is marked by the cycle's end, barriers/write_barrier.h).
   Object* holder = self->heap->holder_of_slot(reinterpret_cast<uintptr_t>(slot));
-  if (holder && (holder->header_word() & header::kGenerationBits) == 0) remember_slow(holder);
+  if (!holder) return;
+  if (const uint64_t skip = self->marking_remember_skip; skip != 0) {
+    // While a generational cycle marks: the marking rule (write_barrier.h).
+    if ((holder->header_word() & skip) == 0) remember_while_marking_slow(holder);
+    return;
+  }
+  if ((holder->header_word() & header::kGenerationBits) == 0) remember_slow(holder);
+}
+
+void remember_while_marking_slow(Object* holder) {
+  // A generational cycle marks: a young value goes into a holder that is not this
+  // cycle's newborn and not recorded for the next cycle yet (write_barrier.h, "While a
+  // cycle marks"). Recorded with this cycle's remembered-next bit, which the marker
+  // leaves alone, so the entry stands whatever the marker does to the holder meanwhile.
+  MutatorThread* self = require_running_thread("write");
+  const uint64_t next = self->marking_remember_skip & header::kRememberedNextBits;
+  SHOAL_DCHECK(next != 0);
+  self->remembered.reserve(self->remembered.size() + 1);
+  if ((holder->set_gc_bits(next) & next) != 0) return;
+  self->remembered.push_back(holder);
+  // As in remember_slow: the entry is read by the next cycle, so the holder survives
+  // this one.
+  self->heap->collector.shade(self, holder);
 }
 
 void weak_barrier_slow(Value target) {

@@ -316,7 +316,7 @@ void Collector::report_lazy_sweep(CycleRecord* current) {
   // The survivors include what was allocated (black) while the cycle marked: the goal
   // grows from them only as far as HeapImpl::pacing_size allows.
   const size_t survivors = r.live_bytes + heap_.large.footprint_bytes();
-  if (generational_) note_old_generation(survivors);
+  if (generational_) note_old_generation(survivors - r.newborn_bytes, r.newborn_bytes);  // (newborns: young now)
   else heap_.set_goal_from(HeapImpl::pacing_size(survivors, last_marked_bytes_.load(std::memory_order_relaxed)));
   MutexLock lock(stats_mu_);
   // Swept between the final pause and record_cycle (allocating threads sweep as soon as
@@ -352,7 +352,7 @@ void Collector::run_cycle_in_pause(MutatorThread* self, CycleRecord& record) {
     // Always full: from no marks (cleared here: this pause sweeps every page anyway),
     // and the remembered set is moot.
     clear_all_marks();
-    for (Object* o : take_remembered_in_pause()) o->clear_gc_bits(header::kRemembered);
+    for (Object* o : take_remembered_in_pause()) o->clear_gc_bits(header::kRememberedBits);
     clear_stale_remembered();
     young_ = false;
   }
@@ -379,7 +379,7 @@ void Collector::run_cycle_in_pause(MutatorThread* self, CycleRecord& record) {
   record.live_bytes = swept.live_bytes;
   record.freed_bytes = swept.freed_bytes;
   heap_.reset_pacing(record.bytes_marked);  // (no black allocation here: the same as the survivors)
-  if (generational_) note_old_generation(swept.live_bytes);
+  if (generational_) note_old_generation(swept.live_bytes, 0);
 }
 
 // ---- Concurrent cycles -------------------------------------------------------------

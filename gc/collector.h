@@ -173,9 +173,14 @@ class Collector {
   // on, every sweep keeps the survivors' mark bits (they are the old generation) and
   // marks are sticky between cycles; only a full cycle clears them, before it starts.
   bool generational() const { return generational_; }
-  // The GC bits a thread attaching now ORs into the headers it allocates (kYoung, or 0
-  // while marking runs). Written in pauses; read under the registry lock at attach.
+  // The GC bits a thread attaching now ORs into the headers it allocates (kYoung, or the
+  // cycle's newborn bit while marking runs), and its barrier's marking rule's skip mask.
+  // Written in pauses; read under the registry lock at attach.
   uint64_t allocation_tags() const { return alloc_tags_.load(std::memory_order_relaxed); }
+  uint64_t marking_remember_skip() const { return marking_remember_skip_.load(std::memory_order_relaxed); }
+  // The generational bits a marker must not clear when it traces an object (see
+  // marker_keeps_). Set in pauses; markers read it while a cycle marks.
+  uint64_t marker_keeps() const { return marker_keeps_.load(std::memory_order_relaxed); }
   // Gives t's remembered-set buffer to the collector (a detaching thread's entries).
   void hand_over_remembered(MutatorThread* t) SHOAL_EXCLUDES(work_mu_);
   void wait_for_concurrent_cycle_for_testing(MutatorThread* self) { wait_for_concurrent_cycle(self); }
@@ -186,6 +191,9 @@ class Collector {
   void set_pause_workers_for_testing(unsigned n) { pause_workers_ = n; }
   // Testing: how many lazy sweeps have completed and reported (pacing tests wait for it).
   uint64_t sweep_reports_for_testing() const { return sweep_reports_.load(std::memory_order_acquire); }
+  // The old generation's size (marked bytes; exact once the newest cycle's sweep has
+  // reported): 0 with generations off.
+  size_t old_generation_bytes() const { return generational_ ? old_bytes_.load(std::memory_order_relaxed) : 0; }
 
   GcStats stats() const SHOAL_EXCLUDES(stats_mu_);
   // The last kCycleLogSize cycles (stats().recent holds the last 256 of them).
@@ -331,10 +339,10 @@ class Collector {
   void end_generation_in_pause(size_t bytes_marked);
   // A sweep's exact figure (every survivor marked): the old generation's size; sets the
   // pacer's goal.
-  void note_old_generation(size_t marked_bytes);
+  void note_old_generation(size_t old_bytes, size_t newborn_bytes);
   // A full cycle's stale remembered holders: their bits cleared off the pause (marker).
   void clear_stale_remembered() SHOAL_EXCLUDES(work_mu_);
-  void set_allocation_tags_in_pause(uint64_t tags);
+  void set_allocation_tags_in_pause(uint64_t tags, uint64_t remember_skip);
   // Clears every mark bit (pages and large objects): a full cycle's start, with no cycle
   // marking (before its initial pause, or in a stop-the-world pause).
   void clear_all_marks();
@@ -343,16 +351,22 @@ class Collector {
   // L, the live size pacing works from (gc/generations.cc, "Pacing").
   size_t pacing_live() const;
   std::atomic<uint64_t> alloc_tags_{0};
+  std::atomic<uint64_t> marking_remember_skip_{0};  // MutatorState::marking_remember_skip for attaching threads
+  // The generational bits a marker leaves on the objects it traces: the marking cycle's
+  // newborn and remembered-next bits (0 outside generational concurrent marking).
+  std::atomic<uint64_t> marker_keeps_{0};
+  bool odd_cycle_ = false;  // which newborn / remembered-next bit the cycle under way uses (pauses)
   std::atomic<uint64_t> torture_cycles_{0};
   std::atomic<bool> defer_all_stacks_next_{false};  // torture: the next cycle's stack budget is 0
   bool young_ = false;             // the cycle under way is young (written in pauses)
   std::atomic<bool> last_cycle_young_{false};  // the newest cycle (its sweep reports) was young
   // Pacing: the bytes the newest full cycle marked; the old generation's size (marked
   // bytes, exact once a cycle's sweep reports); and that size right after the newest
-  // full cycle's sweep (its survivors, black-allocated included).
+  // full cycle's sweep (its traced survivors; the newborns are young after it).
   std::atomic<size_t> live_after_full_{0};
   std::atomic<size_t> old_bytes_{0};
   std::atomic<size_t> old_after_full_{0};
+  std::atomic<size_t> kept_after_full_{0};  // what that sweep kept: old_after_full_ and the newborns
   std::atomic<bool> full_cycle_seen_{false};  // (before the first, the old generation is the live size)
   std::atomic<uint64_t> sweep_reports_{0};
   std::atomic<size_t> last_marked_bytes_{0};  // the newest concurrent cycle's (for its sweep report)

@@ -88,9 +88,13 @@ std::vector<Object*> Collector::take_remembered_in_pause() {
   return all;
 }
 
-void Collector::set_allocation_tags_in_pause(uint64_t tags) {
+void Collector::set_allocation_tags_in_pause(uint64_t tags, uint64_t remember_skip) {
   alloc_tags_.store(tags, std::memory_order_relaxed);
-  for (MutatorThread* t : heap_.threads.threads_in_pause()) t->alloc_tags = tags;
+  marking_remember_skip_.store(remember_skip, std::memory_order_relaxed);
+  for (MutatorThread* t : heap_.threads.threads_in_pause()) {
+    t->alloc_tags = tags;
+    t->marking_remember_skip = remember_skip;
+  }
 }
 
 void Collector::clear_all_marks() {
@@ -101,9 +105,8 @@ void Collector::clear_all_marks() {
 size_t Collector::pacing_live() const {
   const size_t old = old_bytes_.load(std::memory_order_relaxed);
   if (!full_cycle_seen_.load(std::memory_order_relaxed)) return old;
-  const size_t l = HeapImpl::pacing_size(old_after_full_.load(std::memory_order_relaxed),
-                                         live_after_full_.load(std::memory_order_relaxed));
-  return std::min(l, old);
+  return HeapImpl::pacing_size(kept_after_full_.load(std::memory_order_relaxed),
+                               live_after_full_.load(std::memory_order_relaxed));
 }
 
 bool Collector::old_generation_full() const {
@@ -128,7 +131,13 @@ void Collector::begin_generation_in_pause(bool full, std::vector<Object*>& remem
   young_ = generational_ && !full;
   if (!generational_) return;
   std::vector<Object*> remembered = take_remembered_in_pause();
-  set_allocation_tags_in_pause(0);  // black allocation: nothing allocated now is young
+  // Black allocation, tagged newborn (this cycle's bit); the barrier's marking rule skips
+  // holders with this cycle's newborn or remembered-next bit; the marker keeps both.
+  odd_cycle_ = !odd_cycle_;
+  const uint64_t newborn = odd_cycle_ ? header::kNewbornOdd : header::kNewbornEven;
+  const uint64_t remembered_next = odd_cycle_ ? header::kRememberedNextOdd : header::kRememberedNextEven;
+  set_allocation_tags_in_pause(newborn, newborn | remembered_next);
+  marker_keeps_.store(newborn | remembered_next, std::memory_order_relaxed);
   if (young_) {
     // Old holders of young references: grey, traced like the snapshot's objects.
     remembered_grey = std::move(remembered);
@@ -148,7 +157,9 @@ void Collector::clear_stale_remembered() {
   // objects are freed only by a full cycle's sweep, which comes after this). A holder
   // the barrier re-records meanwhile may lose its bit here and be recorded twice later:
   // harmless (traced twice).
-  for (Object* o : stale) o->clear_gc_bits(header::kRemembered);
+  // (Not this cycle's remembered-next bit: those holders are on a buffer for the next.)
+  const uint64_t keep = marker_keeps_.load(std::memory_order_relaxed);
+  for (Object* o : stale) o->clear_gc_bits(header::kRememberedBits & ~keep);
 }
 
 size_t Collector::generational_budget() const {
@@ -161,12 +172,16 @@ size_t Collector::generational_budget() const {
   return std::max(heap_.options.min_gc_trigger, static_cast<size_t>(live * heap_.options.gc_growth));
 }
 
-void Collector::note_old_generation(size_t marked_bytes) {
-  // Every survivor is marked after a sweep that keeps marks: this is the old generation
-  // exactly; after a full cycle, the size its growth is measured from and (with the
-  // bytes it marked: end_generation_in_pause) what L comes from.
-  old_bytes_.store(marked_bytes, std::memory_order_relaxed);
-  if (!last_cycle_young_.load(std::memory_order_relaxed)) old_after_full_.store(marked_bytes, std::memory_order_relaxed);
+void Collector::note_old_generation(size_t old_bytes, size_t newborn_bytes) {
+  // After a sweep that keeps marks every survivor but the newborns is marked: this is
+  // the old generation exactly. After a full cycle it is also the size the old
+  // generation's growth is measured from; and with the newborns (capped by the bytes
+  // marked: pacing_live) what L comes from.
+  old_bytes_.store(old_bytes, std::memory_order_relaxed);
+  if (!last_cycle_young_.load(std::memory_order_relaxed)) {
+    old_after_full_.store(old_bytes, std::memory_order_relaxed);
+    kept_after_full_.store(old_bytes + newborn_bytes, std::memory_order_relaxed);
+  }
   heap_.set_goal(generational_budget());
 }
 
@@ -179,8 +194,10 @@ void Collector::end_generation_in_pause(size_t bytes_marked) {
     live_after_full_.store(bytes_marked, std::memory_order_relaxed);
     old_bytes_.store(bytes_marked, std::memory_order_relaxed);
     old_after_full_.store(bytes_marked, std::memory_order_relaxed);
+    kept_after_full_.store(bytes_marked, std::memory_order_relaxed);
   }
-  set_allocation_tags_in_pause(header::kYoung);
+  set_allocation_tags_in_pause(header::kYoung, 0);
+  marker_keeps_.store(0, std::memory_order_relaxed);
   young_ = false;
 }
 

@@ -18,6 +18,7 @@ void LazySweeper::begin_in_pause() {
   for (size_t w = 0; w < (n + 63) / 64; ++w)
     unswept_[w].store(pages.in_use_word(w), std::memory_order_relaxed);
   live_.store(0, std::memory_order_relaxed);
+  newborn_.store(0, std::memory_order_relaxed);
   freed_.store(0, std::memory_order_relaxed);
   pages_freed_.store(0, std::memory_order_relaxed);
   cursor_.store(0, std::memory_order_relaxed);
@@ -37,6 +38,7 @@ bool LazySweeper::sweep_next() {
     PageInfo& page = heap_.pages.page_at(i);
     const SweepResult r = sweep_one_page(heap_, page);
     live_.fetch_add(r.live_bytes, std::memory_order_relaxed);
+    newborn_.fetch_add(r.newborn_bytes, std::memory_order_relaxed);
     freed_.fetch_add(r.freed_bytes, std::memory_order_relaxed);
     pages_freed_.fetch_add(r.pages_freed, std::memory_order_relaxed);
   }
@@ -65,6 +67,7 @@ void LazySweeper::finish() {
 bool LazySweeper::take_result(SweepResult& out) {
   if (pending() || !unreported_.exchange(false, std::memory_order_acq_rel)) return false;
   out.live_bytes = live_.load(std::memory_order_relaxed);
+  out.newborn_bytes = newborn_.load(std::memory_order_relaxed);
   out.freed_bytes = freed_.load(std::memory_order_relaxed);
   out.pages_freed = pages_freed_.load(std::memory_order_relaxed);
   return true;

@@ -63,7 +63,7 @@ class LazySweeper {
   std::atomic<size_t> cursor_{0};
   std::atomic<size_t> end_{0};
   std::atomic<size_t> swept_{0};
-  std::atomic<size_t> live_{0}, freed_{0}, pages_freed_{0};
+  std::atomic<size_t> live_{0}, newborn_{0}, freed_{0}, pages_freed_{0};
   std::atomic<bool> unreported_{false};
 };
 

@@ -200,6 +200,7 @@ class MarkingVisitor final : public SlotVisitor {
 size_t Marker::drain_some(size_t max_objects, const std::function<void(Object*)>* after_each) {
   MarkingVisitor visitor(*this);
   const ObjectModel& model = heap_->model;
+  const uint64_t clear_bits = header::kGenerationBits & ~heap_->collector.marker_keeps();
   Object* fifo[kPrefetchDepth];
   size_t head = 0, count = 0, traced = 0;
   while (traced < max_objects) {
@@ -216,8 +217,9 @@ size_t Marker::drain_some(size_t max_objects, const std::function<void(Object*)>
     --count;
     bytes_traced_ += cell_bytes(*heap_, o);
     // Traced: no longer young, and off the remembered set if it was on it (the
-    // generational bits; the header line is being read for the trace anyway).
-    if ((o->header_word() & header::kGenerationBits) != 0) o->clear_gc_bits(header::kGenerationBits);
+    // generational bits; the header line is being read for the trace anyway) - except
+    // the marking cycle's newborn and remembered-next bits (gc/generations.cc).
+    if ((o->header_word() & clear_bits) != 0) o->clear_gc_bits(clear_bits);
     visitor.set_holder(o);
     model.trace(o, visitor);
     ++traced;

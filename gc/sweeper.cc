@@ -18,15 +18,18 @@ namespace {
 struct PageSweep {
   size_t live_cells = 0;
   size_t freed_cells = 0;
+  size_t newborn_cells = 0;  // of the live ones: allocated while the cycle marked
 };
 
 PageSweep sweep_page(PageInfo& page, bool poison, bool keep_marks) {
   PageSweep r;
   const size_t allocated_before = page.alloc_bits.count();
-  if (page.mark_bits.find_next(0) == kGranulesPerPage) {
+  if (page.mark_bits.empty()) {
     // Nothing survived: the page goes back to the pool whole; no runs to build.
     r.freed_cells = allocated_before;
     page.alloc_bits.clear_all();
+    page.newborn_bits.clear_all();
+    page.newborn_cells = 0;
     page.runs = nullptr;
     page.dirty = true;
     page.live_bytes = 0;
@@ -69,7 +72,18 @@ PageSweep sweep_page(PageInfo& page, bool poison, bool keep_marks) {
   SHOAL_DCHECK(allocated_before >= r.live_cells);
   r.freed_cells = allocated_before - r.live_cells;
   page.alloc_bits.copy_from(page.mark_bits);
-  if (!keep_marks) page.mark_bits.clear_all();  // (kept: the survivors are old)
+  if (!keep_marks) {
+    page.mark_bits.clear_all();
+    if (page.newborn_cells != 0) page.newborn_bits.clear_all();
+  } else if (page.newborn_cells != 0) {
+    // Kept: the traced survivors are old. Objects allocated while the cycle marked were
+    // black only for that cycle: unmarked now, they are young (gc/generations.cc,
+    // "Newborns"), and the next cycle - young or full - decides about them.
+    page.mark_bits.clear_those_of(page.newborn_bits);
+    page.newborn_bits.clear_all();
+    r.newborn_cells = page.newborn_cells;
+  }
+  page.newborn_cells = 0;
   page.runs = head;
   page.dirty = true;
   page.live_bytes = r.live_cells * page.cell_size;
@@ -87,6 +101,7 @@ SweepResult sweep_one_page(HeapImpl& heap, PageInfo& page) {
   const PageSweep s = sweep_page(page, poison, heap.collector.generational());
   result.freed_bytes = s.freed_cells * page.cell_size;
   result.live_bytes = s.live_cells * page.cell_size;
+  result.newborn_bytes = s.newborn_cells * page.cell_size;
   if (s.live_cells == 0) {
     if (poison) std::memset(page.start + sizeof(FreeRun), kPoisonByte, kPageSize - sizeof(FreeRun));
     heap.pages.give_free(&page);
@@ -119,6 +134,7 @@ SweepResult sweep_range(HeapImpl& heap, size_t begin, size_t end) {
 
 SweepResult combine(SweepResult a, const SweepResult& b) {
   a.live_bytes += b.live_bytes;
+  a.newborn_bytes += b.newborn_bytes;
   a.freed_bytes += b.freed_bytes;
   a.pages_freed += b.pages_freed;
   return a;

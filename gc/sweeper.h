@@ -30,6 +30,9 @@ inline constexpr size_t kPagesPerSweepTask = 32;
 
 struct SweepResult {
   size_t live_bytes = 0;
+  // Of live_bytes: objects allocated while the cycle marked, which a sweep keeping the
+  // marks leaves unmarked (young), not old.
+  size_t newborn_bytes = 0;
   size_t freed_bytes = 0;
   size_t pages_freed = 0;
 };

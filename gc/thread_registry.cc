@@ -78,7 +78,8 @@ MutatorThread* ThreadRegistry::attach(HeapImpl* heap) {
   t->native_thread = pthread_self();
   t->stack_base = t->own_stack_base = stack.hi;
   MutexLock lock(registry_mu_);
-  t->alloc_tags = heap->collector.allocation_tags();  // (pauses change it under this lock)
+  t->alloc_tags = heap->collector.allocation_tags();  // (pauses change them under this lock)
+  t->marking_remember_skip = heap->collector.marking_remember_skip();
   t->index = next_index_++;
   threads_.push_back(t);
   return t;

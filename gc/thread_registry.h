@@ -80,6 +80,9 @@ struct MutatorThread : MutatorState {
   int attach_depth = 0;
   // native_depth and no_heap_depth live in MutatorState (inline checks read them).
   uint64_t torture_polls = 0;
+  // TLAB bytes taken but not yet added to the heap's shared counters: added a batch at a
+  // time (HeapImpl::count_allocated), and whenever the TLABs are retired (pauses, detach).
+  size_t allocated_unreported = 0;
   // SATB buffer: objects this thread's write barrier shaded grey during concurrent
   // marking, handed to the marker in batches (and in the final pause).
   std::vector<Object*> satb;

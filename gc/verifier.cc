@@ -213,11 +213,11 @@ class Verifier {
   void check_generation_bits(Object* o) {
     holder_old_ = sticky_ && Marker::is_marked(heap_, o);
     const uint64_t h = o->header_word();
-    holder_remembered_ = (h & header::kRemembered) != 0;
+    holder_remembered_ = (h & header::kRememberedBits) != 0;
     if (!sticky_) return;
-    if (holder_old_ && (h & header::kYoung) != 0)
-      fail("object %p is marked (old) but still has the young bit", static_cast<void*>(o));
-    if (!holder_old_ && (h & header::kYoung) == 0)
+    if (holder_old_ && (h & header::kYoungBits) != 0)
+      fail("object %p is marked (old) but still has a young or newborn bit", static_cast<void*>(o));
+    if (!holder_old_ && (h & header::kYoungBits) == 0)
       fail("object %p is unmarked (young) but has no young bit: a barrier would miss it", static_cast<void*>(o));
   }
 

@@ -97,8 +97,9 @@ bool HeapImpl::refill(MutatorThread* self, size_t cls) {
   Tlab& t = self->tlabs[cls];
   PageInfo* page = t.page;
   if (page) {
-    page->flush_allocated(reinterpret_cast<char*>(t.run_start), reinterpret_cast<char*>(t.cursor),
-                          collector.marking_concurrently());
+    const bool black = collector.marking_concurrently();
+    page->flush_allocated(reinterpret_cast<char*>(t.run_start), reinterpret_cast<char*>(t.cursor), black,
+                          black && collector.generational());
     t.cursor = t.end = t.run_start = 0;
     t.limit.store(0, std::memory_order_relaxed);
     if (page->runs) {
@@ -116,6 +117,7 @@ bool HeapImpl::refill(MutatorThread* self, size_t cls) {
 }
 
 PageInfo* HeapImpl::acquire_page(MutatorThread* self, size_t cls) {
+  report_allocated(self);  // (a page at a time: the pacer's check below sees it all)
   if (over_trigger()) collector.collect_paced(self);
   if (PageInfo* p = pages.take_available(cls)) return p;
   PageInfo* p = pages.take_free();
@@ -147,8 +149,18 @@ PageInfo* HeapImpl::acquire_page(MutatorThread* self, size_t cls) {
   return p;
 }
 
+void HeapImpl::count_allocated(MutatorThread* self, size_t bytes) {
+  self->allocated_unreported += bytes;
+  if (self->allocated_unreported >= kAllocationReportBatch) report_allocated(self);
+}
+
+void HeapImpl::report_allocated(MutatorThread* self) {
+  if (self->allocated_unreported == 0) return;
+  note_allocated(self->allocated_unreported);
+  self->allocated_unreported = 0;
+}
+
 void HeapImpl::take_run(MutatorThread* self, Tlab& t, PageInfo* page) {
-  (void)self;
   FreeRun* run = page->runs;
   char* start = reinterpret_cast<char*>(run);
   char* end = run->end;
@@ -182,14 +194,15 @@ void HeapImpl::take_run(MutatorThread* self, Tlab& t, PageInfo* page) {
   t.cursor = t.run_start = reinterpret_cast<uintptr_t>(start);
   t.end = reinterpret_cast<uintptr_t>(end);
   t.limit.store(t.end, std::memory_order_relaxed);
-  note_allocated(static_cast<size_t>(end - start));
+  count_allocated(self, static_cast<size_t>(end - start));
 }
 
 void HeapImpl::retire_tlab(Tlab& t) {
   PageInfo* page = t.page;
   if (!page) return;
-  page->flush_allocated(reinterpret_cast<char*>(t.run_start), reinterpret_cast<char*>(t.cursor),
-                          collector.marking_concurrently());
+  const bool black = collector.marking_concurrently();
+  page->flush_allocated(reinterpret_cast<char*>(t.run_start), reinterpret_cast<char*>(t.cursor), black,
+                        black && collector.generational());
   // The unused tail [cursor, end) stays free but unlisted until the next sweep.
   if (page->runs) pages.give_available(page);
   else page->state = PageState::kFull;
@@ -198,6 +211,7 @@ void HeapImpl::retire_tlab(Tlab& t) {
 
 void HeapImpl::retire_all_tlabs(MutatorThread* thread) {
   for (Tlab& t : thread->tlabs) retire_tlab(t);
+  report_allocated(thread);
 }
 
 Object* HeapImpl::allocate_large(MutatorThread* self, size_t bytes, uint64_t header_word) {
@@ -207,7 +221,9 @@ Object* HeapImpl::allocate_large(MutatorThread* self, size_t bytes, uint64_t hea
   auto attempt = [&] {
     for (int decommitted = 0; decommitted < 2; ++decommitted) {
       if (try_reserve(total)) {
-        if ((o = large.allocate(bytes, header_word | self->alloc_tags))) {
+        // (No newborn bit: a large object allocated while a cycle marks stays marked -
+        // old - after the sweep, so it must not look young to the barrier.)
+        if ((o = large.allocate(bytes, header_word | (self->alloc_tags & ~header::kNewbornBits)))) {
           if (collector.marking_concurrently()) LargeObject::of(o)->mark.store(1, std::memory_order_relaxed);  // black
           note_allocated(total);
           return true;

@@ -50,6 +50,13 @@ class HeapImpl {
     allocated_since_gc_.fetch_add(bytes, std::memory_order_relaxed);
     allocated_total_.fetch_add(bytes, std::memory_order_relaxed);
   }
+  // A thread's TLAB took `bytes`: counted a batch at a time, so that threads refilling
+  // from small free runs do not contend on the two shared counters for every run (it
+  // was most of a refill's cost with four threads). The pacer sees a thread's
+  // allocation at most kAllocationReportBatch late.
+  static constexpr size_t kAllocationReportBatch = size_t{64} << 10;
+  void count_allocated(MutatorThread* self, size_t bytes);
+  void report_allocated(MutatorThread* self);
   // Pacing (like Go's pacer, simplified). The goal is max(min_gc_trigger, gc_growth x
   // pacing_size(what the last cycle kept, what it marked)): the bytes a cycle may
   // allocate before the next one must be done. A stop-the-world heap collects at the goal; a concurrent heap starts marking earlier,

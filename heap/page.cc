@@ -72,6 +72,31 @@ void PageBitmap::copy_from(const PageBitmap& other) {
     words_[i].store(other.words_[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
 }
 
+void PageBitmap::set_strided_single_writer(size_t g0, size_t g_end, size_t step) {
+  size_t g = g0;
+  while (g < g_end) {
+    const size_t w = g >> 6;
+    uint64_t bits = 0;
+    if (step == 1 && (g & 63) == 0 && g + 64 <= g_end) {
+      bits = ~uint64_t{0};
+      g += 64;
+    } else {
+      while (g < g_end && (g >> 6) == w) {
+        bits |= uint64_t{1} << (g & 63);
+        g += step;
+      }
+    }
+    words_[w].store(words_[w].load(std::memory_order_relaxed) | bits, std::memory_order_relaxed);
+  }
+}
+
+void PageBitmap::clear_those_of(const PageBitmap& other) {
+  for (size_t i = 0; i < kBitmapWords; ++i) {
+    const uint64_t o = other.words_[i].load(std::memory_order_relaxed);
+    if (o != 0) words_[i].fetch_and(~o, std::memory_order_relaxed);  // (markers: none now, but atomic anyway)
+  }
+}
+
 void PageInfo::assign_class(size_t cls) {
   size_class = static_cast<uint8_t>(cls);
   const auto size = static_cast<uint32_t>(kClassSize[cls]);
@@ -97,11 +122,15 @@ Object* PageInfo::object_containing(uintptr_t a) const {
   return reinterpret_cast<Object*>(start + offset);
 }
 
-void PageInfo::flush_allocated(const char* from, const char* to, bool black) {
+void PageInfo::flush_allocated(const char* from, const char* to, bool black, bool newborn) {
   if (from < to) {
     // Black: the mark bits first, then the start bits with release, so a concurrent
     // conservative lookup that sees a start bit sees the object marked (and does not
     // trace an object whose contents it has no happens-before edge to).
+    if (black && newborn) {
+      newborn_bits.set_strided_single_writer(granule_of(from), granule_of(to), cell_granules);
+      newborn_cells += static_cast<size_t>(to - from) / cell_size;
+    }
     if (black) mark_bits.set_strided(granule_of(from), granule_of(to), cell_granules);
     alloc_bits.set_strided(granule_of(from), granule_of(to), cell_granules,
                            black ? std::memory_order_release : std::memory_order_relaxed);

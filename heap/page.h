@@ -14,6 +14,7 @@
 //                (address - reservation base) >> kPageShift.
 //   alloc bits   the object-start bitmap: bit set <=> an allocated object starts there.
 //   mark bits    the side mark bitmap (setting a mark never writes the object header).
+//   newborn bits the cells a TLAB flushed black while a cycle marked (until the sweep).
 //   free run     a maximal range of free cells; its first 16 bytes hold a FreeRun
 //                {next, end}; runs are handed to TLABs whole.
 //
@@ -68,6 +69,11 @@ class PageBitmap {
   size_t count() const;
   void clear_all();
   void copy_from(const PageBitmap& other);
+  // set_strided for a bitmap no other thread writes meanwhile (plain loads and stores).
+  void set_strided_single_writer(size_t g0, size_t g_end, size_t step);
+  // Clears the bits set in `other` (single writer: whoever owns the page, or a pause).
+  void clear_those_of(const PageBitmap& other);
+  bool empty() const { return find_next(0) == kGranulesPerPage; }
 
  private:
   std::atomic<uint64_t> words_[kBitmapWords] = {};
@@ -108,6 +114,12 @@ struct PageInfo {
   size_t live_bytes = 0;     // after the last sweep
   PageBitmap mark_bits;
   PageBitmap alloc_bits;
+  // Objects allocated (black) while the last concurrent cycle marked: with generations
+  // on, the sweep keeps them but clears their marks - they are young after it, not old
+  // (gc/generations.cc, "Newborns"). Empty outside the stretch from a black flush to
+  // the page's sweep.
+  PageBitmap newborn_bits;  // (written only by the page's owner, a pause or its sweep)
+  size_t newborn_cells = 0;  // how many: the sweep keeps them all (they are marked)
 
   void assign_class(size_t cls);
   void set_cell_size(uint32_t size);  // (0: the page is free)
@@ -127,7 +139,8 @@ struct PageInfo {
   // With `black` (during concurrent marking) the cells are marked too: objects
   // allocated while marking runs survive the cycle.
   // Also clears tlab_run.
-  void flush_allocated(const char* from, const char* to, bool black);
+  // `newborn` (black, with generations on): recorded in newborn_bits as well.
+  void flush_allocated(const char* from, const char* to, bool black, bool newborn);
   void set_tlab_run(const char* begin, const char* end) {
     tlab_run.store(static_cast<uint32_t>(granule_of(begin) << 16 | granule_of(end)), std::memory_order_release);
   }

@@ -22,9 +22,16 @@
 //                                  barrier recorded it when it stored a young
 //                                  reference into it (set by the barrier, cleared
 //                                  when a marker traces it or a full cycle drops it)
-//                  35..39 reserved
-//                The generational invariant (barriers/write_barrier.h) is stated in
-//                terms of these two bits and the mark bits.
+//                  35, 36 newborn - allocated while a cycle marks (black for that
+//                                  cycle, young after its sweep); the two bits
+//                                  alternate from cycle to cycle, so this cycle's
+//                                  newborns are told from the last one's
+//                  37, 38 remembered-next - recorded by the barrier while a cycle
+//                                  marks, for the next cycle (alternating likewise;
+//                                  the marker of this cycle never clears it)
+//                  39 reserved
+//                The generational invariant (gc/generations.cc) is stated in terms of
+//                these bits and the mark bits.
 //   bits 40..63  owner isolate id (0 = none / the shared isolate), for isolation checks
 //
 // The payload follows the header; for variable-length classes (reference arrays, byte
@@ -58,7 +65,18 @@ inline constexpr uint64_t kShareableMask = kDeeplyImmutable | kTriviallyShareabl
 inline constexpr uint64_t kHasFinalizer = uint64_t{1} << 32;
 inline constexpr uint64_t kYoung = uint64_t{1} << 33;
 inline constexpr uint64_t kRemembered = uint64_t{1} << 34;
-inline constexpr uint64_t kGenerationBits = kYoung | kRemembered;
+inline constexpr uint64_t kNewbornEven = uint64_t{1} << 35;
+inline constexpr uint64_t kNewbornOdd = uint64_t{1} << 36;
+inline constexpr uint64_t kRememberedNextEven = uint64_t{1} << 37;
+inline constexpr uint64_t kRememberedNextOdd = uint64_t{1} << 38;
+inline constexpr uint64_t kNewbornBits = kNewbornEven | kNewbornOdd;
+// Young in any sense (what the barrier's value test looks for): allocated outside
+// marking and untraced, or allocated while some cycle marked.
+inline constexpr uint64_t kYoungBits = kYoung | kNewbornBits;
+inline constexpr uint64_t kRememberedNextBits = kRememberedNextEven | kRememberedNextOdd;
+// On some remembered-set buffer or list.
+inline constexpr uint64_t kRememberedBits = kRemembered | kRememberedNextBits;
+inline constexpr uint64_t kGenerationBits = kYoungBits | kRememberedBits;
 inline constexpr uint64_t kOwnerShift = 40;
 inline constexpr uint64_t kOwnerMask = ((uint64_t{1} << 24) - 1) << kOwnerShift;
 

@@ -18,6 +18,7 @@
 #include <atomic>
 
 #include "shoal/internal/mutation_checks.h"
+#include "shoal/internal/mutator.h"
 #include "shoal/internal/preemption.h"
 #include "shoal/object.h"
 #include "shoal/value.h"
@@ -41,6 +42,24 @@ inline constexpr uint32_t kBarrierStacksUnscanned = uint32_t{1} << 16;
 [[gnu::cold]] void weak_barrier_slow(Value target);
 [[gnu::cold]] void remember_slow(Object* holder);
 [[gnu::cold]] void remember_weak_slow(const Slot* slot);
+[[gnu::cold]] void remember_while_marking_slow(Object* holder);
+
+// The generational barrier's marking rule (barriers/write_barrier.h, "While a cycle
+// marks"): while a generational cycle marks concurrently, a young value stored into a
+// holder that is neither this cycle's newborn nor already recorded for the next cycle
+// records the holder for the next cycle - whatever the holder's age: the marker may be
+// tracing it at this moment and miss the store, and a newborn value is young again
+// after the sweep. Fresh objects (this cycle's newborns, the stores that initialise
+// them) exit on the holder test; a thread whose heap is not marking, on the first.
+[[gnu::always_inline]] inline void remember_while_marking(Object* holder, Value value) {
+  const MutatorState* m = tls_mutator;
+  if (m == nullptr) return;
+  const uint64_t skip = m->marking_remember_skip;
+  if (skip == 0 || !value.is_object()) return;
+  if ((holder->header_word() & skip) != 0) return;
+  if ((value.as_object()->header_word() & header::kYoungBits) == 0) return;
+  remember_while_marking_slow(holder);
+}
 
 // The generational barrier (barriers/write_barrier.h): a young holder (most stores:
 // initialising fresh objects) or one already remembered exits on the first test; an old
@@ -48,7 +67,7 @@ inline constexpr uint32_t kBarrierStacksUnscanned = uint32_t{1} << 16;
 inline void remember_if_old_to_young(Object* holder, Value value) {
   if (!value.is_object()) return;
   if ((holder->header_word() & header::kGenerationBits) != 0) return;
-  if ((value.as_object()->header_word() & header::kYoung) == 0) [[likely]] return;
+  if ((value.as_object()->header_word() & header::kYoungBits) == 0) [[likely]] return;
   remember_slow(holder);
 }
 
@@ -59,6 +78,10 @@ inline void remember_if_old_to_young(Object* holder, Value value) {
 // neither young nor remembered it is remembered now (conservatively, whatever it will
 // hold). No pause can fall inside the stretch, so the entry covers every store in it.
 inline void remember_before_plain_stores(Object* holder) {
+  if (const MutatorState* m = tls_mutator; m != nullptr && m->marking_remember_skip != 0) {
+    if ((holder->header_word() & m->marking_remember_skip) == 0) remember_while_marking_slow(holder);
+    return;
+  }
   if ((holder->header_word() & header::kGenerationBits) == 0) remember_slow(holder);
 }
 }  // namespace internal
@@ -79,6 +102,7 @@ inline void write(Object* holder, Slot& slot, Value value) {
     const Value old_value = slot.load();
     if (old_value.is_object() || internal::barrier_shades_new(active, value))
       internal::write_barrier_slow(holder, &slot, old_value, value);
+    internal::remember_while_marking(holder, value);
   }
   internal::remember_if_old_to_young(holder, value);
   internal::SlotAccess::store(slot, value);
@@ -93,6 +117,7 @@ inline void write_unchecked(Object* holder, Slot& slot, Value value) {
   if (const uint32_t active = g_write_barrier_active.load(std::memory_order_relaxed); active != 0) [[unlikely]] {
     const Value old_value = slot.load();
     if (old_value.is_object() || barrier_shades_new(active, value)) write_barrier_slow(holder, &slot, old_value, value);
+    remember_while_marking(holder, value);
   }
   remember_if_old_to_young(holder, value);
   SlotAccess::store(slot, value);
@@ -111,16 +136,18 @@ namespace internal {
 // refuses (NotAttached) is refused before the slot changes.
 inline Value compare_and_swap_unchecked(Object* holder, Slot& slot, Value expected, Value desired) {
   NoPreemptScope no_preempt;
-  if (const uint32_t active = g_write_barrier_active.load(std::memory_order_relaxed);
-      active != 0 && (expected.is_object() || barrier_shades_new(active, desired))) [[unlikely]]
-    write_barrier_slow(holder, &slot, expected, desired);
+  if (const uint32_t active = g_write_barrier_active.load(std::memory_order_relaxed); active != 0) [[unlikely]] {
+    if (expected.is_object() || barrier_shades_new(active, desired)) write_barrier_slow(holder, &slot, expected, desired);
+    remember_while_marking(holder, desired);
+  }
   remember_if_old_to_young(holder, desired);  // (a failed swap leaves a harmless entry)
   return SlotAccess::compare_exchange(slot, expected, desired);
 }
 inline Value exchange_unchecked(Object* holder, Slot& slot, Value desired) {
   NoPreemptScope no_preempt;
-  remember_if_old_to_young(holder, desired);
   if (const uint32_t active = g_write_barrier_active.load(std::memory_order_relaxed); active != 0) [[unlikely]] {
+    remember_while_marking(holder, desired);
+    remember_if_old_to_young(holder, desired);
     // While marking: a compare-and-swap loop that shades each candidate before it can
     // be overwritten, so a thread the barrier refuses (not running) changes nothing.
     Value old_value = slot.load();
@@ -132,6 +159,7 @@ inline Value exchange_unchecked(Object* holder, Slot& slot, Value desired) {
       old_value = witness;
     }
   }
+  remember_if_old_to_young(holder, desired);
   return SlotAccess::exchange(slot, desired);
 }
 }  // namespace internal
@@ -178,7 +206,7 @@ inline void write_weak(Slot& slot, Value value) {
     if (old_value.is_object() || internal::barrier_shades_new(active, value))
       internal::write_barrier_slow(nullptr, &slot, old_value, value);
   }
-  if (value.is_object() && (value.as_object()->header_word() & header::kYoung) != 0) [[unlikely]]
+  if (value.is_object() && (value.as_object()->header_word() & header::kYoungBits) != 0) [[unlikely]]
     internal::remember_weak_slow(&slot);
   internal::SlotAccess::store(slot, value);
 }

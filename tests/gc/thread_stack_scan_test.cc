@@ -276,7 +276,7 @@ TEST_P(ThreadStackScanTest, ScratchListRegisteredAfterTheInitialPauseIsScannedWi
   stop_polling_after_the_initial_pause(heap, phase);
   EXPECT_FALSE(holder.object()->has_tag(header::kYoung));
   holder.set(&Node::left, young);  // old holder, young value: remembered
-  EXPECT_TRUE(holder.object()->has_tag(header::kRemembered));
+  EXPECT_TRUE(holder.object()->has_tag(header::kRememberedBits));  // (for the next cycle: marking runs)
   holder = Ref<Node>();
   young = Ref<Node>();
 }

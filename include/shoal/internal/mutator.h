@@ -47,10 +47,16 @@ struct MutatorState {
   // every header it allocates: objects record their owner without a store of their own.
   // Equal to tls_owner_key's owner bits (mutation_checks.h); 0 outside isolates.
   uint64_t owner_bits = 0;
-  // GC bits OR-ed into every header it allocates: header::kYoung while generational
-  // collection is on and no concurrent marking runs (objects allocated during marking
-  // are black, hence old); 0 otherwise. Changed only in pauses (and at attach).
+  // GC bits OR-ed into every header it allocates: with generational collection on,
+  // header::kYoung while no concurrent marking runs and the cycle's newborn bit while
+  // one does (black for that cycle, young after its sweep: gc/generations.cc); 0 with
+  // generations off. Changed only in pauses (and at attach).
   uint64_t alloc_tags = 0;
+  // While a generational cycle marks concurrently: the cycle's newborn and
+  // remembered-next bits. A reference store of a young value into a holder with neither
+  // records the holder for the next cycle (the barrier's marking rule,
+  // barriers/write_barrier.h). 0 otherwise. Changed only in pauses (and at attach).
+  uint64_t marking_remember_skip = 0;
   // Non-zero when the thread must enter the safepoint slow path: a stop-the-world
   // request or a pending handshake. Polled with a relaxed load.
   std::atomic<uint32_t> poll_word{0};
