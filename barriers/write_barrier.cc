@@ -48,9 +48,8 @@ void remember_weak_slow(const Slot* slot) {
   MutatorThread* self = require_running_thread("write_weak");
   // The holder is the object whose cell contains the slot (null for a slot outside the
   // heap: a root, which the collector treats separately). An object still in a TLAB's
-  // unflushed run has no start bit yet and is not found: it is young (or, during
-  // marking, black - and a store made while marking needs no entry: the stored target
-  // is marked by the cycle's end, barriers/write_barrier.h).
+  // unflushed run has no start bit yet and is not found: it is young (or, while a cycle
+  // marks, that cycle's newborn, which the marking rule exempts: young after the sweep).
   Object* holder = self->heap->holder_of_slot(reinterpret_cast<uintptr_t>(slot));
   if (!holder) return;
   if (const uint64_t skip = self->marking_remember_skip; skip != 0) {

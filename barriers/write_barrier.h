@@ -63,30 +63,53 @@
 // The generational part (gc/generations.cc has the invariant). After the SATB part and
 // before the store, in the same no-preempt region:
 //
+//   if a generational cycle is marking (the thread's marking_remember_skip is set):
+//     if value is young or newborn
+//        and holder has neither this cycle's newborn bit nor its remembered-next bit:
+//       remember_while_marking_slow(holder) // fetch_or the remembered-next bit; the
+//                                          // thread that set it pushes the holder
 //   if value is a reference
-//      and holder's header has neither the young nor the remembered bit
-//      and value's header has the young bit:
+//      and holder's header has no generational bit (young, newborn, remembered)
+//      and value's header has the young or a newborn bit:
 //     remember_slow(holder)                // fetch_or the remembered bit; the thread
 //                                          // that set it pushes the holder onto its
 //                                          // remembered-set buffer
 //
 // Why no old-to-young edge escapes it (between cycles, marks sticky):
-//   a. A young holder needs no entry: it is traced by the next cycle if it survives.
+//   a. A young or newborn holder needs no entry: it is traced by the next cycle if it
+//      survives.
 //   b. A remembered holder is on the set already (bit set => on some buffer or list;
-//      the bit is cleared only when a marker traces the holder - then its young
-//      references are marked - or when a full cycle drops the stale set).
-//   c. Young is exactly "allocated since the last final pause and not traced": threads
-//      stamp the bit at allocation only while no cycle marks (MutatorState::alloc_tags,
-//      changed in pauses), the marker clears it on tracing, and black allocations never
-//      get it. So a value without the bit is marked or will be by the cycle under way.
+//      the remembered bit is cleared only when a marker traces the holder - then its
+//      young references are marked - or when a full cycle drops the stale set; the
+//      remembered-next bit of the marking cycle is never cleared by that cycle).
+//   c. Young is exactly "allocated since the last final pause, or while the last cycle
+//      marked, and not traced": threads stamp the young bit at allocation while no
+//      cycle marks and the cycle's newborn bit while one does (MutatorState::alloc_tags,
+//      changed in pauses), the marker clears them on tracing (not the marking cycle's
+//      own newborn bit: an unflushed newborn it traces stays a newborn, unmarked by the
+//      sweep). So a value with neither bit is marked or will be by the cycle under way,
+//      and stays marked.
 //   d. No pause can fall between the test and the store (no-preempt region; the
 //      remembered set is taken only in pauses), so the initial pause sees either both or
 //      neither.
 //   e. Stores made while a cycle marks: the argument above already marks the stored
-//      value by the cycle's end, so the entry only serves the next cycle - and it must
-//      still point at an allocated object then, so remember_slow shades the holder while
-//      marking runs (with stacks scanned late, a holder reachable only from an unscanned
-//      stack could otherwise die in this cycle with its entry still on the buffer).
+//      value by the cycle's end, so an entry only serves the next cycle - and it must
+//      still point at an allocated object then, so both slow paths shade the holder
+//      while marking runs (with stacks scanned late, a holder reachable only from an
+//      unscanned stack could otherwise die in this cycle with its entry on the buffer).
+//      But the next cycle does need the entry when the value is a newborn: unmarked by
+//      the sweep, it is young then. The second test alone would not do: a marker
+//      tracing a young holder clears its young bit and then reads its slots, and a
+//      thread that read the bit before the clear and stored after the read leaves an
+//      old holder whose newborn the marker never saw, with no entry. Hence the marking
+//      rule, which reads only bits no marker of this cycle clears (its newborn and
+//      remembered-next bits): any holder that is not this cycle's newborn is recorded,
+//      whatever the marker has done to it - a young one too (one entry per holder per
+//      cycle at most; it is shaded, traced and old by the cycle's end, so the entry
+//      is an old holder's). This cycle's newborns need none: they are young after the
+//      sweep, like their referents. The first test exits for every thread whose heap is
+//      not marking, the second for a fresh holder (this cycle's newborn: the
+//      initialising stores).
 // CAS and exchange remember on the desired value (a failed CAS leaves a harmless entry).
 // write_weak has no holder: a young target sends it to remember_weak_slow, which finds
 // the holder from the slot's address (HeapImpl::holder_of_slot).

@@ -3,9 +3,9 @@
 // Riptide, ../shared/READING.md).
 //
 // The old generation is the set of marked objects. With generations on every sweep
-// keeps the marks (Collector::generational), leaving every survivor marked; objects
-// allocated after that carry the header's young bit and no mark. A young cycle is a
-// concurrent cycle like any other (gc/collector.h), except that:
+// keeps the marks (Collector::generational), leaving every traced survivor marked;
+// objects allocated after that carry the header's young bit and no mark. A young cycle
+// is a concurrent cycle like any other (gc/collector.h), except that:
 //   - the initial pause does not clear marks, so the marker stops at old objects (they
 //     are "already marked") and traces only young ones reached from the roots or from
 //     the remembered set;
@@ -19,45 +19,73 @@
 // stop-the-world pause of collect()) and traces everything; the remembered set is then
 // stale and its holders' bits are cleared by the marker thread, off the pause.
 //
+// Newborns. An object allocated while a cycle marks is black for that cycle - its
+// TLAB's flush marks it - so the cycle cannot free it. It is not old, though: it also
+// carries the cycle's newborn header bit and is recorded in its page's newborn bitmap
+// (PageInfo::newborn_bits), and the sweep (gc/sweeper.cc), after keeping it, clears its
+// mark. It is then young like everything allocated since, and the next cycle keeps it
+// only if it is reachable then. (Before, newborns stayed marked: a program building
+// big short-lived structures while cycles mark filled the old generation with garbage
+// only a full cycle could free - binary-trees' in-progress trees.) The cycles alternate
+// between two newborn bits (and two remembered-next bits, below), so a cycle tells its
+// own newborns - fresh, never traced by it, exempt from the barrier's marking rule -
+// from the last cycle's, which are ordinary young objects now. A marker clears every
+// generational bit of an object it traces except the marking cycle's own two
+// (Collector::marker_keeps), so by the time a bit's parity comes round again (two
+// cycles later) no object still has it from before: last cycle's newborns and
+// remembered-next holders are either traced by this cycle, freed by it, or (a full
+// cycle's stale remembered set) cleared by clear_stale_remembered. Large objects
+// allocated while marking carry no newborn bit and stay marked (old).
+//
 // The generational invariant (between cycles, marks sticky): every marked object that
-// holds a reference (strong, weak or ephemeron) to an unmarked object has the
-// remembered bit and is on the remembered set (a thread's buffer or the collector's
-// list). Why it holds:
-//   - At the end of any cycle every survivor is marked (the sweep freed the rest), so
-//     there are no old-to-young edges; the remembered set may be emptied (it is not:
-//     holders recorded while marking stay for the next young cycle - harmless).
+// holds a reference (strong, weak or ephemeron) to an unmarked object has a remembered
+// bit (kRemembered or a remembered-next bit) and is on the remembered set (a thread's
+// buffer or the collector's list). Why it holds:
+//   - At the end of a cycle every traced survivor is marked (the sweep freed the rest),
+//     and the only unmarked survivors are its newborns. A marked object can reference a
+//     newborn only through a store made while the cycle marked (a newborn did not exist
+//     before), and every such store recorded its holder (the barrier's marking rule,
+//     below) - unless the holder is itself a newborn, young after the sweep too.
 //   - Afterwards an old-to-young edge can only be made by a store of a young reference
 //     into an old object, and every reference store runs the barrier
-//     (include/shoal/write_barrier.h): the holder is young (nothing to do), remembered
-//     (done), or old - then it is remembered, in the same no-preempt region as the store,
-//     so no pause falls between them. write_weak finds the holder from the slot.
-//   - Young means "allocated since the last cycle's final pause and not traced": the
-//     header's young bit is set at allocation (MutatorState::alloc_tags) only while no
-//     marking runs, and the marker clears it when it traces an object. Objects allocated
-//     while marking are black (marked at the final pause) and carry no young bit, so
-//     "marked" and "young" never hold together at the end of a cycle.
-//   - Stores made while a cycle marks need no entry for that cycle: the stored reference
-//     is marked by the end (the snapshot argument, barriers/write_barrier.h, or for
-//     stacks scanned after the initial pause the weak-tricolour one,
-//     gc/thread_stack_scan.cc). The barrier still records them; the entries serve the
-//     next cycle, so remember_slow shades the holder while marking runs: it must still be
-//     allocated then.
+//     (include/shoal/write_barrier.h): the holder is young or newborn (nothing to do),
+//     remembered (done), or old - then it is remembered, in the same no-preempt region
+//     as the store, so no pause falls between them. write_weak finds the holder from the
+//     slot.
+//   - Young means "allocated since the last cycle's final pause, or while it marked,
+//     and not traced": the young bit is set at allocation (MutatorState::alloc_tags)
+//     while no marking runs, the cycle's newborn bit while it marks, and the marker
+//     clears both when it traces an object (bar the marking cycle's own newborn bit, on
+//     objects it traced before their TLAB flushed: they are unmarked by the sweep
+//     anyway). So after the sweep "marked" and "young or newborn" never hold together.
+//   - The marking rule: while a generational cycle marks, a store of a young or newborn
+//     reference into a holder with neither this cycle's newborn nor its remembered-next
+//     bit sets that bit and records the holder (remember_while_marking_slow). Needed
+//     because the marker may trace a young holder concurrently with the store: reading
+//     the holder's young bit before the marker clears it and storing after the marker
+//     read the slot, a barrier testing "is the holder old?" would skip a holder that is
+//     old at the end, with a newborn in the slot the marker never saw. The rule reads
+//     only bits the marker never clears, so no interleaving defeats it; the cost is
+//     entries for young holders too (bounded: one per holder per cycle). Stores made
+//     while a cycle marks need no entry *for that cycle* - the stored reference is
+//     marked by its end (the snapshot argument, barriers/write_barrier.h, or for stacks
+//     scanned after the initial pause the weak-tricolour one, gc/thread_stack_scan.cc)
+//     - the entries serve the next cycle, so the barrier shades the holder while marking
+//     runs: it must still be allocated then.
 // The verifier checks the invariant (gc/verifier.cc).
 //
 // Pacing: a cycle starts after gc_growth x L bytes of allocation (at least
-// min_gc_trigger). L comes from the newest full cycle: what its sweep kept, but with
-// floating garbage counted only up to the bytes it marked (HeapImpl::pacing_size) - that
-// sweep also keeps everything allocated (black) while the cycle marked, and on a heap
-// whose cycles run long next to what they mark that is many times the live data, from
-// which a goal would grow cycle after cycle (a 4-thread interpreter with 5 KiB live
-// reached ~85 MiB so). Not the old generation's marked bytes either, which include old
-// garbage a young cycle cannot see. The kind is chosen just before
-// the initial pause (choose_full_before_pause, under gc_mu_, the last sweep finished so
-// the old generation's size is exact): full when requested or once the old generation
-// has grown by more than full_gc_growth x max(L, min_gc_trigger) since the newest full
-// cycle's sweep (growth, not size: that sweep keeps the black-allocated objects too, and
-// a limit on the size would make cycle after cycle full while they exceed the
-// allowance); a full cycle's marks are
+// min_gc_trigger). L comes from the newest full cycle: what its sweep kept (newborns
+// included), but with floating garbage counted only up to the bytes it marked
+// (HeapImpl::pacing_size) - on a heap whose cycles run long next to what they mark,
+// what is allocated while they mark is many times the live data, from which a goal
+// would grow cycle after cycle (a 4-thread interpreter with 5 KiB live reached ~85 MiB
+// so). Not the old generation's marked bytes either, which include old garbage a young
+// cycle cannot see. The kind is chosen just before the initial pause
+// (choose_full_before_pause, under gc_mu_, the last sweep finished so the old
+// generation's size is exact): full when requested or once the old generation (newborns
+// excluded) has grown by more than full_gc_growth x max(L, min_gc_trigger) since the
+// newest full cycle's sweep; a full cycle's marks are
 // cleared right there, not in the pause. Explicit collect() is a full stop-the-world
 // cycle. Sweep reports are serialised (report_mu_) so that a stale report from the
 // marker thread's background sweep cannot land after a later pause's own.
@@ -102,6 +130,8 @@ void Collector::clear_all_marks() {
   heap_.large.clear_marks();
 }
 
+// (L may exceed the old generation right after a full cycle - by the newborns it
+// counts, up to the bytes marked: intended, as without generations, pacing_size.)
 size_t Collector::pacing_live() const {
   const size_t old = old_bytes_.load(std::memory_order_relaxed);
   if (!full_cycle_seen_.load(std::memory_order_relaxed)) return old;

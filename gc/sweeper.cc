@@ -28,7 +28,7 @@ PageSweep sweep_page(PageInfo& page, bool poison, bool keep_marks) {
     // Nothing survived: the page goes back to the pool whole; no runs to build.
     r.freed_cells = allocated_before;
     page.alloc_bits.clear_all();
-    page.newborn_bits.clear_all();
+    if (page.newborn_cells != 0) page.newborn_bits.clear_all();
     page.newborn_cells = 0;
     page.runs = nullptr;
     page.dirty = true;

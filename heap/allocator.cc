@@ -151,7 +151,11 @@ PageInfo* HeapImpl::acquire_page(MutatorThread* self, size_t cls) {
 
 void HeapImpl::count_allocated(MutatorThread* self, size_t bytes) {
   self->allocated_unreported += bytes;
-  if (self->allocated_unreported >= kAllocationReportBatch) report_allocated(self);
+  // At once when the heap cannot grow by another page: a thread at the limit decides
+  // between another round and OutOfMemory by whether anything was handed out since its
+  // collection (retry_at_limit), and a run taken by another thread must count.
+  if (self->allocated_unreported >= kAllocationReportBatch || footprint() + kPageSize > limit)
+    report_allocated(self);
 }
 
 void HeapImpl::report_allocated(MutatorThread* self) {

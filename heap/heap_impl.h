@@ -53,7 +53,7 @@ class HeapImpl {
   // A thread's TLAB took `bytes`: counted a batch at a time, so that threads refilling
   // from small free runs do not contend on the two shared counters for every run (it
   // was most of a refill's cost with four threads). The pacer sees a thread's
-  // allocation at most kAllocationReportBatch late.
+  // allocation at most kAllocationReportBatch late; near the heap limit, at once.
   static constexpr size_t kAllocationReportBatch = size_t{64} << 10;
   void count_allocated(MutatorThread* self, size_t bytes);
   void report_allocated(MutatorThread* self);

@@ -12,7 +12,9 @@
 // Generational: storing a reference to a young object into an object that is neither
 // young nor already remembered puts the holder on the remembered set (a test of the
 // holder's header word - the line the mutation check just read - and, for an old
-// holder, of the value's). barriers/write_barrier.h explains why both are enough.
+// holder, of the value's); while a generational cycle marks, so does storing one into
+// any holder that is not fresh (the marking rule, below). barriers/write_barrier.h
+// explains why both are enough.
 #pragma once
 
 #include <atomic>
@@ -73,10 +75,12 @@ inline void remember_if_old_to_young(Object* holder, Value value) {
 
 // For runtime code that fills a fresh array with plain stores (a list's growth, a map's
 // rehash): call it at the start of each no-preempt stretch of such stores. A fresh array
-// is young, or black if allocated while marking - but a pause between two stretches may
-// have made it old, and the stores that follow may be of young references: so if it is
-// neither young nor remembered it is remembered now (conservatively, whatever it will
-// hold). No pause can fall inside the stretch, so the entry covers every store in it.
+// is young, or newborn if allocated while marking - but a pause between two stretches
+// may have made it old, and the stores that follow may be of young references: so if it
+// is neither young nor remembered it is remembered now (conservatively, whatever it will
+// hold); while a generational cycle marks, by the marking rule (any holder but this
+// cycle's newborns). No pause can fall inside the stretch, so the entry covers every
+// store in it.
 inline void remember_before_plain_stores(Object* holder) {
   if (const MutatorState* m = tls_mutator; m != nullptr && m->marking_remember_skip != 0) {
     if ((holder->header_word() & m->marking_remember_skip) == 0) remember_while_marking_slow(holder);

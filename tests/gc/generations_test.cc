@@ -43,8 +43,8 @@ class GenerationsTest : public ::testing::Test {
     const VerifyReport r = heap.verify();  // (also finishes the lazy sweep)
     EXPECT_TRUE(r.ok) << r.summary();
   }
-  static bool young(const Object* o) { return o->has_tag(header::kYoung); }
-  static bool remembered(const Object* o) { return o->has_tag(header::kRemembered); }
+  static bool young(const Object* o) { return o->has_tag(header::kYoungBits); }  // (newborn too)
+  static bool remembered(const Object* o) { return o->has_tag(header::kRememberedBits); }
 };
 
 TEST_F(GenerationsTest, NewObjectsAreYoungAndSurvivorsOld) {

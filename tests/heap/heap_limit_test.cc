@@ -143,6 +143,65 @@ ChurnResult churn_at_the_limit(int threads, size_t nodes_per_thread) {
   return r;
 }
 
+// A thread at the limit whose collection freed a few scattered cells, which another
+// thread then takes into its TLAB before the first retries: the first must go round
+// once more (a second collection retires the other TLAB), not throw. Allocation is
+// counted per thread in batches; near the limit a taken run must count at once, or the
+// first thread sees nothing handed out since its collection and gives up.
+TEST(HeapLimitThreads, AThreadWhoseFreedRoomAnotherTookGoesRoundOnceMore) {
+  HeapOptions o;
+  o.heap_limit = size_t{512} << 10;    // two pages
+  o.min_gc_trigger = size_t{1} << 30;  // no paced cycles: only heap-limit collections
+  std::atomic<int> phase{0};           // 1: the collection ran, B may take the room; 2: it did
+  o.on_finalizers_pending = [&phase] {
+    int expected = 0;
+    if (phase.compare_exchange_strong(expected, 1))
+      while (phase.load() != 2) std::this_thread::yield();
+  };
+  Heap heap(o);
+  std::atomic<bool> b_attached{false};
+  std::thread b([&] {
+    MutatorScope attach(heap);
+    b_attached = true;
+    run_native([&] {
+      while (phase.load() != 1) std::this_thread::yield();
+    });
+    (void)make<Node>();  // takes the page with the freed cells as its TLAB's page
+    phase = 2;
+    run_native([&] {
+      while (phase.load() != 3) std::this_thread::yield();
+    });
+  });
+  while (!b_attached) std::this_thread::yield();
+  bool out_of_memory = false;
+  {
+    MutatorScope attach(heap);
+    Ref<Node> head;
+    for (int i = 0; i < 10000; ++i) {  // a live chain (within the limit)
+      Ref<Node> n = make<Node>();
+      n.set(&Node::left, head);
+      head = n;
+    }
+    try {
+      // More of it, with a dead finalizable object now and then: the heap-limit
+      // collection queues their finalizers, which lets B in (above).
+      for (int i = 0; i < 20000 && phase.load() < 2; ++i) {
+        Ref<Node> n = make<Node>();
+        n.set(&Node::left, head);
+        head = n;
+        if (i % 4 == 0) in_own_frame([&] { heap.add_finalizer(make<Node>().value(), [] {}); });
+      }
+      for (int i = 0; i < 10; ++i) (void)make<Node>();
+    } catch (const OutOfMemory&) {
+      out_of_memory = true;
+    }
+    EXPECT_EQ(phase.load(), 2) << "the heap never reached its limit";
+    phase = 3;
+  }
+  b.join();
+  EXPECT_FALSE(out_of_memory) << "another thread took the freed room; a second round would have served this one";
+}
+
 TEST(HeapLimitThreads, ThreadsChurningAtTheLimitNeverThrowSpuriously) {
   constexpr size_t kNodes = 120000;  // per thread: ~3.8 MB of nodes and ~3.7 MB of arrays
   const ChurnResult one = churn_at_the_limit(1, 4 * kNodes);
