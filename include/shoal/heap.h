@@ -164,7 +164,9 @@ struct GcStats {
   uint64_t total_pause_ns = 0;      // every pause of every cycle
   uint64_t max_pause_ns = 0;        // the longest single pause: for a concurrent cycle the
                                     // longer of its initial and final pause, not their sum
-  uint64_t bytes_allocated = 0;     // cumulative, cell sizes (handed-out TLAB space)
+  uint64_t bytes_allocated = 0;     // cumulative, cell sizes (handed-out TLAB space;
+                                    // a thread's share counted 64 KiB at a time, and
+                                    // in full at every pause)
   uint64_t bytes_freed = 0;         // cumulative
   size_t live_bytes = 0;            // after the last collection
   size_t footprint_bytes = 0;       // pages carved + large objects, now
