@@ -43,6 +43,28 @@ class GenerationsTest : public ::testing::Test {
     const VerifyReport r = heap.verify();  // (also finishes the lazy sweep)
     EXPECT_TRUE(r.ok) << r.summary();
   }
+  // Holds the stack scans of the cycle started next (with initial_pause_stack_budget 0
+  // every stack is scanned after the initial pause), so that it keeps marking until
+  // release() - or the end of the scope, should an assertion return early.
+  class CycleHeldOpen {
+   public:
+    explicit CycleHeldOpen(Heap& heap) : collector_(heap.impl().collector) {
+      collector_.set_before_stack_scan_hook_for_testing([this] {
+        while (!released_.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+      });
+    }
+    ~CycleHeldOpen() {
+      release();
+      collector_.set_before_stack_scan_hook_for_testing(nullptr);
+    }
+    CycleHeldOpen(const CycleHeldOpen&) = delete;
+    CycleHeldOpen& operator=(const CycleHeldOpen&) = delete;
+    void release() { released_ = true; }
+
+   private:
+    internal::Collector& collector_;
+    std::atomic<bool> released_{false};
+  };
   static bool young(const Object* o) { return o->has_tag(header::kYoungBits); }  // (newborn too)
   static bool remembered(const Object* o) { return o->has_tag(header::kRememberedBits); }
 };
@@ -176,24 +198,21 @@ TEST_F(GenerationsTest, ObjectsAllocatedWhileACycleMarksAreYoungAfterIt) {
   o.initial_pause_stack_budget = 0;  // the cycle waits for this thread's stack scan (held)
   Heap heap(o);
   MutatorScope attach(heap);
-  internal::Collector& collector = heap.impl().collector;
-  std::atomic<bool> allocated{false};
-  collector.set_before_stack_scan_hook_for_testing([&allocated] {
-    while (!allocated.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
-  });
   Persistent<Node> kept(heap, Ref<Node>());
   HiddenPtr dead_newborn;
-  heap.start_collection(CollectionScope::kYoung);
-  ASSERT_TRUE(heap.is_marking());  // and it goes on marking until `allocated`
-  in_own_frame([&] {
-    Ref<Node> live = make<Node>();
-    live->value = 5;
-    kept.set(live);
-    dead_newborn = HiddenPtr(make<Node>().object());
-  });
-  allocated = true;
-  heap.wait_for_collection();
-  collector.set_before_stack_scan_hook_for_testing(nullptr);
+  {
+    CycleHeldOpen held(heap);
+    heap.start_collection(CollectionScope::kYoung);
+    ASSERT_TRUE(heap.is_marking());  // and it goes on marking until released
+    in_own_frame([&] {
+      Ref<Node> live = make<Node>();
+      live->value = 5;
+      kept.set(live);
+      dead_newborn = HiddenPtr(make<Node>().object());
+    });
+    held.release();
+    heap.wait_for_collection();
+  }
   expect_ok(heap);
   const Object* live = kept.get().object();
   EXPECT_TRUE(live->has_tag(header::kNewbornBits)) << "allocated while the cycle marked";
@@ -220,13 +239,9 @@ TEST_F(GenerationsTest, AYoungHolderGivenANewbornWhileACycleMarksIsRememberedFor
   o.initial_pause_stack_budget = 0;  // the main thread's stack is scanned after the pause
   Heap heap(o);
   MutatorScope attach(heap);
-  internal::Collector& collector = heap.impl().collector;
-  std::atomic<bool> stored{false};
-  collector.set_before_stack_scan_hook_for_testing([&stored] {
-    while (!stored.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
-  });
   Persistent<Node> kept(heap, Ref<Node>());
   HiddenPtr newborn_hidden;
+  CycleHeldOpen held(heap);  // (released, it lets later cycles through at once)
   in_own_frame([&] {
     Ref<Node> holder = make<Node>();  // young, and only this (unscanned) stack reaches it
     heap.start_collection(CollectionScope::kYoung);
@@ -240,9 +255,8 @@ TEST_F(GenerationsTest, AYoungHolderGivenANewbornWhileACycleMarksIsRememberedFor
     EXPECT_TRUE(holder.object()->has_tag(header::kRememberedNextBits)) << "not recorded for the next cycle";
     kept.set(holder);
   });
-  stored = true;
+  held.release();
   heap.wait_for_collection();
-  collector.set_before_stack_scan_hook_for_testing(nullptr);
   expect_ok(heap);
   EXPECT_TRUE(internal::Marker::is_marked(heap.impl(), kept.get().object())) << "the holder is old";
   clobber_stack();
