@@ -330,11 +330,14 @@ class ShoalWindow {
     for (const auto& [index, r] : cycles_)
       std::fprintf(stderr,
                    "cycle %llu at %.1f ms: %s %s, marked %.1f MiB, swept live %.1f MiB, concurrent mark %.2f ms, "
-                   "assist objects %zu, throttle waits %zu\n",
+                   "assist objects %zu, throttle waits %zu; pauses us: initial %.0f, final %.0f (ttsp %.0f, mark %.0f, "
+                   "sweep %.0f)\n",
                    static_cast<unsigned long long>(index), static_cast<double>(r.start_ns) / 1e6,
                    r.young ? "young" : "full", r.cause, static_cast<double>(r.bytes_marked) / 1048576.0,
                    static_cast<double>(r.live_bytes) / 1048576.0, static_cast<double>(r.concurrent_mark_ns) / 1e6,
-                   r.assist_objects, r.throttle_waits);
+                   r.assist_objects, r.throttle_waits, static_cast<double>(r.concurrent ? r.initial_pause_ns : r.pause_ns) / 1e3,
+                   static_cast<double>(r.final_pause_ns) / 1e3, static_cast<double>(r.final_time_to_safepoint_ns) / 1e3,
+                   static_cast<double>(r.mark_ns) / 1e3, static_cast<double>(r.sweep_ns) / 1e3);
   }
   void merge_locked() {
     const shoal::GcStats s = heap_.stats();
@@ -593,13 +596,15 @@ inline ShoalBreakdown breakdown(const std::map<uint64_t, shoal::CycleRecord>& cy
 
 namespace bench {
 
-// Heap sizes after the runs: Shoal's footprint (pages carved + large objects) and Boehm's
+// Heap sizes after the runs: Shoal's footprint (pages carved + large objects) now and at
+// its peak, and Boehm's
 // heap (GC_get_heap_size).
 inline void print_heap_sizes() {
   const shoal::GcStats s = shoal_heap().stats();
-  std::printf("\nHeap sizes at exit: shoal footprint %.1f MiB (%zu pages in use, %zu free), "
+  std::printf("\nHeap sizes at exit: shoal footprint %.1f MiB (%zu pages in use, %zu free; peak %.1f MiB), "
               "boehm heap %.1f MiB\n",
               static_cast<double>(s.footprint_bytes) / 1048576.0, s.pages_in_use, s.pages_free,
+              static_cast<double>(s.peak_footprint_bytes) / 1048576.0,
               static_cast<double>(GC_get_heap_size()) / 1048576.0);
 }
 

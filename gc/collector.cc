@@ -140,6 +140,10 @@ void Collector::collect_paced(MutatorThread* self) {
     const size_t trigger = heap_.trigger_bytes();
     if (allocated > kThrottleFactor * trigger) {
       throttle_waits_.fetch_add(1, std::memory_order_relaxed);
+      // Trace before waiting: the cycle ends sooner if this thread helps. (Each assist
+      // hands back what it holds, so polling between them is safe.)
+      while (marking_.load(std::memory_order_acquire) && assist_marking(self, kAssistBudget) != 0)
+        if (self->poll_word.load(std::memory_order_relaxed) != 0) heap_.threads.poll_slow(self);
       wait_for_concurrent_cycle(self);
     } else if (allocated > kAssistFactor * trigger) {
       assist_marking(self, kAssistBudget);
@@ -208,25 +212,40 @@ bool Collector::idle(MutatorThread* self, std::chrono::nanoseconds budget) {
 size_t Collector::assist_marking(MutatorThread* self, size_t budget) {
   NoPreemptScope no_preempt;  // collector work on a mutator: claimed pages, grey objects
   Marker marker(heap_);
+  hand_over_satb(self);  // our own shaded objects are work too
+  bool holding = false;
   {
     MutexLock lock(work_mu_);
     const size_t n = std::min(grey_.size(), budget);
     for (size_t i = 0; i < n; ++i) marker.push_grey(grey_[grey_.size() - 1 - i]);
     grey_.resize(grey_.size() - n);
+    // Until they are traced or back: the marker thread waits for them before it
+    // decides that the grey list is empty (drain_grey_concurrently).
+    if (n != 0) ++assists_holding_grey_;
+    holding = n != 0;
   }
-  hand_over_satb(self);  // our own shaded objects are work too
-  const size_t traced = marker.drain_some(budget);
+  size_t traced = marker.drain_some(budget);
+  // The marker threads hold the rest of the work: take a chunk of it.
+  if (traced < budget && !marker.has_grey()) traced += parallel_marker_.assist(marker, budget - traced);
   assist_objects_.fetch_add(traced, std::memory_order_relaxed);
   // What the assist marked and traced belongs in the cycle's record and pacing figures,
   // like the marker threads' work (the final pause adds it; see finish_concurrent_cycle).
   assist_marked_.fetch_add(marker.objects_marked(), std::memory_order_relaxed);
   assist_bytes_.fetch_add(marker.bytes_traced(), std::memory_order_relaxed);
-  if (marker.has_grey()) give_grey(marker.take_grey());
-  if (!marker.weak_slots().empty() || !marker.ephemerons().empty()) {
+  // What is left goes to the marker threads' running drain if there is one, else back
+  // on the grey list.
+  if (marker.has_grey()) parallel_marker_.give_to_drain(marker);
+  {
     MutexLock lock(work_mu_);
+    if (marker.has_grey()) {
+      std::vector<Object*> left = marker.take_grey();
+      grey_.insert(grey_.end(), left.begin(), left.end());
+    }
+    if (holding) --assists_holding_grey_;
     assist_weak_slots_.insert(assist_weak_slots_.end(), marker.weak_slots().begin(), marker.weak_slots().end());
     assist_ephemerons_.insert(assist_ephemerons_.end(), marker.ephemerons().begin(), marker.ephemerons().end());
   }
+  work_cv_.notify_all();
   return traced;
 }
 
@@ -573,11 +592,16 @@ void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
   }
 }
 
-void Collector::drain_grey_concurrently(MarkTotals& totals, const std::function<void(Object*)>* hook) {
+void Collector::drain_grey_concurrently(MarkTotals& totals, const std::function<void(Object*)>* hook)
+    SHOAL_NO_THREAD_SAFETY_ANALYSIS {  // (a condition wait: std::unique_lock)
   for (;;) {
     std::vector<Object*> grey;
     {
-      MutexLock lock(work_mu_);
+      // An assist that took objects off the grey list gives back what it did not trace
+      // (one assist budget at most, and an assist never waits for this thread): wait
+      // for it, or a cycle could reach its final pause with a large untraced subgraph.
+      std::unique_lock<Mutex> lock(work_mu_);
+      work_cv_.wait(lock, [&]() SHOAL_NO_THREAD_SAFETY_ANALYSIS { return !grey_.empty() || assists_holding_grey_ == 0; });
       grey.swap(grey_);
     }
     if (grey.empty()) return;

@@ -119,7 +119,8 @@ class Collector {
   // none is running yet), else a stop-the-world collect(..., only_if_needed).
   // While a concurrent cycle marks, pacing also slows allocators down: past
   // kAssistFactor x the trigger a thread traces kAssistBudget grey objects itself before
-  // it gets its page (assist); past kThrottleFactor x it waits for the cycle to end.
+  // it gets its page (assist); past kThrottleFactor x it assists until it finds no work,
+  // then waits for the cycle to end.
   void collect_paced(MutatorThread* self);
   // GC torture (HeapOptions::gc_torture_interval): with concurrent marking, starts a
   // concurrent cycle unless one is marking (so marking runs almost all the time);
@@ -269,7 +270,11 @@ class Collector {
   static constexpr size_t kThrottleFactor = 2;
   static constexpr size_t kAssistBudget = 4096;
   static constexpr size_t kPagesSweptPerPacing = 32;
-  // Traces up to `budget` grey objects on the calling mutator; returns how many.
+  // Traces up to `budget` grey objects on the calling mutator - its SATB buffer, the grey
+  // list, then a chunk of the marker threads' running drain (ParallelMarker::assist) -
+  // and hands back what it did not trace; returns how many it traced. While it holds
+  // objects from the grey list the marker thread does not conclude that list is empty
+  // (drain_grey_concurrently), so nothing an assist holds is left to the final pause.
   size_t assist_marking(MutatorThread* self, size_t budget) SHOAL_EXCLUDES(work_mu_);
   static constexpr size_t kTortureAssistBudget = 16;
 
@@ -302,6 +307,7 @@ class Collector {
   Mutex work_mu_;
   std::condition_variable_any work_cv_;
   std::vector<Object*> grey_ SHOAL_GUARDED_BY(work_mu_);  // handed to the marker thread
+  size_t assists_holding_grey_ SHOAL_GUARDED_BY(work_mu_) = 0;  // assists tracing objects from grey_
   bool cycle_active_ SHOAL_GUARDED_BY(work_mu_) = false;  // initial pause .. end of final
   bool cycle_ready_ SHOAL_GUARDED_BY(work_mu_) = false;   // pending_record_ complete
   bool shutdown_ SHOAL_GUARDED_BY(work_mu_) = false;

@@ -114,8 +114,14 @@ void ParallelMarker::work(size_t index, const std::function<void(Object*)>* afte
     if (!m.has_grey() && !take_chunk(m)) return;
     m.drain_some(kStep, after_each);
     if (step_aside) step_aside_while_stopping(*step_aside);
-    if (m.grey_count() >= 2 * kMinDonation && hungry_.load(std::memory_order_relaxed) > 0)
+    // (For an assist any stack will do: a deep object graph's stack is shallow - a
+    // tree's is its depth - and its bottom entries are the roots of large subgraphs.)
+    if (m.grey_count() >= 2 * kMinDonation && hungry_.load(std::memory_order_relaxed) > 0) {
       donate(m.split_off(m.grey_count() / 2));
+    } else if (m.grey_count() >= 2 && assist_wanted_.load(std::memory_order_relaxed)) {
+      assist_wanted_.store(false, std::memory_order_relaxed);
+      donate(m.split_off(m.grey_count() / 2));
+    }
   }
 }
 
@@ -129,7 +135,7 @@ bool ParallelMarker::take_chunk(Marker& m) SHOAL_NO_THREAD_SAFETY_ANALYSIS {
       return true;
     }
     if (terminated_) return false;
-    if (++idle_ == joined_) {  // everyone who joined is idle and no chunk is left
+    if (++idle_ == joined_ && assists_ == 0) {  // everyone is idle and no chunk is left
       terminated_ = true;
       lock.unlock();
       work_cv_.notify_all();
@@ -140,6 +146,48 @@ bool ParallelMarker::take_chunk(Marker& m) SHOAL_NO_THREAD_SAFETY_ANALYSIS {
     hungry_.fetch_sub(1, std::memory_order_relaxed);
     --idle_;
   }
+}
+
+size_t ParallelMarker::assist(Marker& m, size_t budget) {
+  {
+    MutexLock lock(mu_);
+    // (No drain, or one with a test hook that wants a single tracing thread.)
+    if (terminated_ || (after_each_ && *after_each_)) return 0;
+    if (chunks_.empty()) {
+      assist_wanted_.store(true, std::memory_order_relaxed);
+      return 0;
+    }
+    std::vector<Object*> chunk = std::move(chunks_.back());
+    chunks_.pop_back();
+    for (Object* o : chunk) m.push_grey(o);
+    ++assists_;  // the drain cannot end while this assist holds grey objects
+  }
+  const size_t traced = m.drain_some(budget);
+  bool wake_one = false, ended = false;
+  {
+    MutexLock lock(mu_);
+    --assists_;
+    if (m.has_grey()) {
+      chunks_.push_back(m.take_grey());
+      wake_one = true;
+    } else if (assists_ == 0 && idle_ == joined_ && chunks_.empty()) {
+      terminated_ = true;  // every worker waits for work and none is left: the drain ends
+      ended = true;
+    }
+  }
+  if (wake_one) work_cv_.notify_one();
+  if (ended) work_cv_.notify_all();
+  return traced;
+}
+
+bool ParallelMarker::give_to_drain(Marker& m) {
+  {
+    MutexLock lock(mu_);
+    if (terminated_ || (after_each_ && *after_each_)) return false;
+    chunks_.push_back(m.take_grey());
+  }
+  work_cv_.notify_one();
+  return true;
 }
 
 void ParallelMarker::donate(std::vector<Object*>&& chunk) {

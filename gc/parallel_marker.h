@@ -10,9 +10,15 @@
 //     idle ("hungry") and waits. A worker whose stack is deep and who sees a hungry peer
 //     donates the bottom half of its stack (the oldest entries: roots of untraced
 //     subgraphs, so the donation is worth the lock) as a new chunk.
-//   - Termination: marking is finished exactly when every joined worker is idle and the
-//     work list is empty - new grey objects only come from a worker tracing, and an idle
-//     worker has nothing to trace. The last worker to go idle sets `terminated_`.
+//   - Termination: marking is finished exactly when every joined worker is idle, the
+//     work list is empty and no mutator assist holds grey objects - new grey objects
+//     only come from a worker or an assist tracing, and an idle worker has nothing to
+//     trace. The last worker to go idle (or the last assist to let go) sets
+//     `terminated_`.
+//   - Mutator assists (assist(), during a concurrent drain) take chunks too, without
+//     joining: a worker donates half its stack, however shallow, when an assist has
+//     asked for work, and termination also waits until no assist holds grey objects
+//     (an assist hands back what it did not trace before it lets go).
 // Invariant when drain() returns: no grey object is left on any stack or in the list,
 // so (marker.h) no black object points at a white one - as far as this drain knows;
 // concurrent mutators may have shaded more objects into their SATB buffers meanwhile
@@ -77,6 +83,22 @@ class ParallelMarker {
   // thread (which can fail: a pause must not throw). May throw std::system_error.
   void start_helpers(unsigned workers) SHOAL_EXCLUDES(mu_);
 
+  // A mutator's marking assist (Collector::assist_marking) during a concurrent drain:
+  // takes a chunk of grey objects from the work list into `m` and traces at most
+  // `budget` objects; returns how many it traced. The objects it has not traced go back
+  // on the work list while the drain runs, else stay on m's stack for the caller (the
+  // collector's grey list). With no chunk to take it asks the workers to donate one -
+  // the next assist finds it - and returns 0 at once: an assist never waits for the
+  // marker. What it has not traced goes back on the work list: the drain does not
+  // terminate while an assist holds grey objects (else a concurrent drain would end
+  // early and leave them to the final pause), so the workers may wait for an assist
+  // to finish its budget - never the other way round.
+  size_t assist(Marker& m, size_t budget) SHOAL_EXCLUDES(mu_);
+
+  // Moves m's grey objects onto the work list of the running concurrent drain; false
+  // (and m unchanged) when no drain runs or its test hook wants a single tracing thread.
+  bool give_to_drain(Marker& m) SHOAL_EXCLUDES(mu_);
+
   static constexpr size_t kChunk = 512;        // objects per seeded chunk
   static constexpr size_t kStep = 128;         // objects traced between donation checks
   static constexpr size_t kMinDonation = 64;   // donate only from a stack this deep
@@ -101,11 +123,13 @@ class ParallelMarker {
   size_t joined_ SHOAL_GUARDED_BY(mu_) = 0;
   size_t idle_ SHOAL_GUARDED_BY(mu_) = 0;
   size_t left_ SHOAL_GUARDED_BY(mu_) = 0;
+  size_t assists_ SHOAL_GUARDED_BY(mu_) = 0;  // mutator assists holding grey objects
   bool terminated_ SHOAL_GUARDED_BY(mu_) = true;
   bool shutdown_ SHOAL_GUARDED_BY(mu_) = false;
   const std::function<void(Object*)>* after_each_ SHOAL_GUARDED_BY(mu_) = nullptr;
   const ThreadRegistry* step_aside_ SHOAL_GUARDED_BY(mu_) = nullptr;
   std::atomic<size_t> hungry_{0};
+  std::atomic<bool> assist_wanted_{false};  // an assist found no chunk: donate one
   std::vector<std::thread> helpers_;
 };
 

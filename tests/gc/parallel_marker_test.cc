@@ -1,6 +1,7 @@
 // Parallel marking (gc/parallel_marker.h): with several workers, every reachable object
 // is marked exactly once (the counts are exact, not just "nothing was lost"), deep
 // structures that cannot be split still work, and the idle hook does collection work.
+#include <atomic>
 #include <thread>
 #include <vector>
 
@@ -97,6 +98,64 @@ TEST_P(ParallelMarkerTest, LongListCannotBeSplitButIsMarked) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Workers, ParallelMarkerTest, ::testing::Values(1u, 2u, 4u, 8u));
+
+using internal::HeapImpl;
+using internal::Marker;
+using internal::MarkTotals;
+using internal::ParallelMarker;
+
+size_t count_unmarked(HeapImpl& heap, Ref<RefArray> forest) {
+  size_t n = Marker::is_marked(heap, forest.object()) ? 0 : 1;
+  for (size_t i = 0; i < kLists; ++i)
+    for (Ref<Node> p = Ref<Node>::from_value(forest->get(i)); p; p = p->left.get())
+      if (!Marker::is_marked(heap, p.object())) ++n;
+  return n;
+}
+
+// A mutator's marking assist (ParallelMarker::assist) takes grey objects from a running
+// drain - the workers donate a chunk when an assist asks, however shallow their stack -
+// and hands back what it does not trace; the drain does not end while an assist holds
+// grey objects. So when drain() returns every reachable object is marked (before, an
+// assist could still be tracing a chunk: a concurrent cycle then left that subgraph to
+// its final pause), and the drain's workers and the assist together marked each object
+// exactly once. Several forests, in case the assisting thread is not scheduled during a
+// drain; each drain must be complete whatever happens.
+TEST_P(ParallelMarkerTest, AssistsShareARunningDrainWhichWaitsForThem) {
+  HeapOptions o;
+  o.concurrent_marking = false;
+  o.min_gc_trigger = size_t{1} << 30;  // no collection: this test owns the mark bits
+  Heap heap(o);
+  MutatorScope attach(heap);
+  HeapImpl& impl = heap.impl();
+  constexpr int kAttempts = 5;
+  std::vector<Persistent<RefArray>> forests;
+  for (int i = 0; i < kAttempts; ++i) forests.emplace_back(heap, build_forest());
+  ParallelMarker marker(impl);
+  marker.start_helpers(GetParam());
+  size_t assisted = 0;
+  for (int i = 0; i < kAttempts && assisted == 0; ++i) {
+    Object* root = forests[static_cast<size_t>(i)].get().object();
+    ASSERT_TRUE(Marker::try_mark(impl, root));
+    std::atomic<bool> drained{false};
+    size_t assist_traced = 0, assist_marked = 0, assist_left = 0;
+    std::thread assistant([&] {
+      Marker m(impl);
+      while (!drained.load()) assist_traced += marker.assist(m, 64);
+      assist_marked = m.objects_marked();
+      assist_left = m.grey_count();
+    });
+    MarkTotals totals;
+    marker.drain({root}, GetParam(), totals);
+    const size_t unmarked = count_unmarked(impl, forests[static_cast<size_t>(i)].get());
+    drained.store(true);
+    assistant.join();
+    EXPECT_EQ(unmarked, 0u) << "attempt " << i << ": the drain ended while an assist held grey objects";
+    EXPECT_EQ(assist_left, 0u);
+    EXPECT_EQ(totals.objects_marked + assist_marked, kReachable - 1) << "attempt " << i;  // (the root: marked here)
+    assisted += assist_traced;
+  }
+  EXPECT_GT(assisted, 0u) << "no assist found work in " << kAttempts << " drains";
+}
 
 // A concurrent cycle's record gets the pages' live/freed bytes once its lazy sweep is
 // done; bytes_marked is the marked live size.
