@@ -17,8 +17,14 @@
 // final pause, concurrent marking time and bytes marked. Flat columns as the old size
 // grows 10x are the claim.
 //
+// --big-array-mib M adds one old RefArray of M MiB of slots, each holding an old tree,
+// into which every young cycle's churn stores one young tree (a random slot): an old
+// holder remembered by the barrier is traced whole by the young cycle, so this shows
+// what remembering objects rather than cards costs a young cycle when the holder is
+// large (a big table of objects that keeps getting new entries).
+//
 // Usage: shoal_generations_bench [--steps 10] [--old-step-mib 16] [--cycles-per-step 8]
-//                                [--churn-mib 16] [--modes gen,nogen]
+//                                [--churn-mib 16] [--big-array-mib 0] [--modes gen,nogen]
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -73,6 +79,7 @@ struct Config {
   int old_step_mib = 16;
   int cycles_per_step = 8;
   int churn_mib = 16;
+  int big_array_mib = 0;
 };
 
 void run_mode(const Config& c, bool generational, int out_fd) {
@@ -92,6 +99,15 @@ void run_mode(const Config& c, bool generational, int out_fd) {
   const size_t ring_slots = 4 * std::max<size_t>(1, churn_trees / kSurvivorEvery);
   shoal::Persistent<shoal::RefArray> ring(heap, shoal::RefArray::create(ring_slots));
   size_t ring_pos = 0;
+  // The big array: old (a requested full cycle below makes it so) and full of old trees.
+  const size_t big_slots = (size_t{static_cast<size_t>(c.big_array_mib)} << 20) / sizeof(shoal::Value);
+  shoal::Persistent<shoal::RefArray> big(heap, shoal::RefArray::create(big_slots));
+  if (big_slots != 0) {
+    shoal::Ref<TreeNode> shared = build(kChurnTreeDepth);
+    for (size_t i = 0; i < big_slots; ++i) big->set(i, shared.value());
+    heap.collect();  // everything so far is old
+  }
+  uint64_t rng = 0x9e3779b97f4a7c15ull;
   size_t next = 0;
   int64_t sink = 0;
   for (int step = 0; step < c.steps; ++step) {
@@ -102,6 +118,10 @@ void run_mode(const Config& c, bool generational, int out_fd) {
         shoal::Ref<TreeNode> t = build(kChurnTreeDepth);
         sink += t->value;
         if (i % kSurvivorEvery == 0) ring->set(ring_pos++ % ring_slots, t.value());
+      }
+      if (big_slots != 0) {
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        big->set(static_cast<size_t>(rng % big_slots), build(kChurnTreeDepth).value());
       }
       heap.start_collection(shoal::CollectionScope::kYoung);
       heap.wait_for_collection();
@@ -148,17 +168,20 @@ int main(int argc, char** argv) {
     else if (bench::take_value(i, argc, argv, "--old-step-mib", v)) c.old_step_mib = std::max(1, bench::to_int(v));
     else if (bench::take_value(i, argc, argv, "--cycles-per-step", v)) c.cycles_per_step = std::max(1, bench::to_int(v));
     else if (bench::take_value(i, argc, argv, "--churn-mib", v)) c.churn_mib = std::max(1, bench::to_int(v));
+    else if (bench::take_value(i, argc, argv, "--big-array-mib", v)) c.big_array_mib = std::max(0, bench::to_int(v));
     else if (bench::take_value(i, argc, argv, "--modes", v)) modes = bench::split(v);
     else if (!bench::take_common_option(i, argc, argv)) {
       std::fprintf(stderr,
-                   "usage: %s [--steps 10] [--old-step-mib 16] [--cycles-per-step 8] [--churn-mib 16] [--modes gen,nogen]\n",
+                   "usage: %s [--steps 10] [--old-step-mib 16] [--cycles-per-step 8] [--churn-mib 16] [--big-array-mib 0] "
+                   "[--modes gen,nogen]\n",
                    argv[0]);
       return 2;
     }
   }
   bench::print_context("shoal_generations_bench");
-  std::printf("  old generation     : %d steps of %d MiB (trees of depth %d); per step %d cycles, each after %d MiB of garbage\n\n",
+  std::printf("  old generation     : %d steps of %d MiB (trees of depth %d); per step %d cycles, each after %d MiB of garbage\n",
               c.steps, c.old_step_mib, kOldTreeDepth, c.cycles_per_step, c.churn_mib);
+  std::printf("  big old array      : %d MiB of slots, one young store per cycle\n\n", c.big_array_mib);
   for (const std::string& mode : modes) {
     const bool gen = mode == "gen";
     std::printf("%s (fresh process)\n\n", gen ? "generational (default)" : "--shoal-no-generations: every cycle full");
