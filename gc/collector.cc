@@ -140,10 +140,7 @@ void Collector::collect_paced(MutatorThread* self) {
     const size_t trigger = heap_.trigger_bytes();
     if (allocated > kThrottleFactor * trigger) {
       throttle_waits_.fetch_add(1, std::memory_order_relaxed);
-      // Trace before waiting: the cycle ends sooner if this thread helps. (Each assist
-      // hands back what it holds, so polling between them is safe.)
-      while (marking_.load(std::memory_order_acquire) && assist_marking(self, kAssistBudget) != 0)
-        if (self->poll_word.load(std::memory_order_relaxed) != 0) heap_.threads.poll_slow(self);
+      assist_while_work(self, UINT64_MAX);  // the cycle ends sooner if this thread helps
       wait_for_concurrent_cycle(self);
     } else if (allocated > kAssistFactor * trigger) {
       assist_marking(self, kAssistBudget);
@@ -197,7 +194,7 @@ bool Collector::idle(MutatorThread* self, std::chrono::nanoseconds budget) {
   }
   while (now_ns() < deadline) {
     if (marking_.load(std::memory_order_acquire)) {
-      if (assist_marking(self, kAssistBudget) == 0) break;  // the marker threads have the rest
+      if (!assist_while_work(self, deadline)) break;  // the marker threads have the rest
     } else if (sweeper_.pending()) {
       sweeper_.sweep_some(kPagesSweptPerPacing);
       report_lazy_sweep();
@@ -205,15 +202,31 @@ bool Collector::idle(MutatorThread* self, std::chrono::nanoseconds budget) {
       break;
     }
     worked = true;
+    // (Between batches nothing is held: a pause or handshake may go ahead.)
+    if (self->poll_word.load(std::memory_order_relaxed) != 0) heap_.threads.poll_slow(self);
   }
   return worked;
 }
 
-size_t Collector::assist_marking(MutatorThread* self, size_t budget) {
+bool Collector::assist_while_work(MutatorThread* self, uint64_t deadline) {
+  bool worked = false;
+  for (int empty = 0; empty < 2 && marking_.load(std::memory_order_acquire) && now_ns() < deadline;) {
+    if (assist_marking(self, kAssistBudget) != 0) {
+      worked = true;
+      empty = 0;
+    } else if (++empty < 2) {
+      std::this_thread::yield();  // (the first empty assist asked the workers to donate)
+    }
+    if (self->poll_word.load(std::memory_order_relaxed) != 0) heap_.threads.poll_slow(self);
+  }
+  return worked;
+}
+
+size_t Collector::assist_marking(MutatorThread* self, size_t budget) noexcept {
   NoPreemptScope no_preempt;  // collector work on a mutator: claimed pages, grey objects
   Marker marker(heap_);
   hand_over_satb(self);  // our own shaded objects are work too
-  bool holding = false;
+  bool holding = false, gave_back = false;
   {
     MutexLock lock(work_mu_);
     const size_t n = std::min(grey_.size(), budget);
@@ -240,12 +253,13 @@ size_t Collector::assist_marking(MutatorThread* self, size_t budget) {
     if (marker.has_grey()) {
       std::vector<Object*> left = marker.take_grey();
       grey_.insert(grey_.end(), left.begin(), left.end());
+      gave_back = true;
     }
     if (holding) --assists_holding_grey_;
     assist_weak_slots_.insert(assist_weak_slots_.end(), marker.weak_slots().begin(), marker.weak_slots().end());
     assist_ephemerons_.insert(assist_ephemerons_.end(), marker.ephemerons().begin(), marker.ephemerons().end());
   }
-  work_cv_.notify_all();
+  if (holding || gave_back) work_cv_.notify_all();  // (the marker thread may wait for either)
   return traced;
 }
 

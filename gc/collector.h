@@ -275,7 +275,13 @@ class Collector {
   // and hands back what it did not trace; returns how many it traced. While it holds
   // objects from the grey list the marker thread does not conclude that list is empty
   // (drain_grey_concurrently), so nothing an assist holds is left to the final pause.
-  size_t assist_marking(MutatorThread* self, size_t budget) SHOAL_EXCLUDES(work_mu_);
+  // noexcept: see ParallelMarker::assist.
+  size_t assist_marking(MutatorThread* self, size_t budget) noexcept SHOAL_EXCLUDES(work_mu_);
+  // Assists until the marker threads have no work to share, the cycle ends or `deadline`
+  // (ns, now_ns's clock) passes, polling between assists (each hands back all it held);
+  // an assist that finds nothing has asked the workers for a donation, so one more try
+  // follows a yield. True if any assist traced something.
+  bool assist_while_work(MutatorThread* self, uint64_t deadline);
   static constexpr size_t kTortureAssistBudget = 16;
 
   uint64_t since_start(uint64_t ns) const { return ns - created_ns_; }

@@ -98,6 +98,11 @@ class Marker {
   // The size of o's cell (small objects) or of the large object: what marking it keeps.
   static size_t cell_bytes(HeapImpl& heap, const Object* o);
   void push_grey(Object* o) { stack_.push_back(o); }
+  // Makes `objects` grey on this marker's stack (moved, not copied, onto an empty one).
+  void adopt_grey(std::vector<Object*>&& objects) {
+    if (stack_.empty()) stack_.swap(objects);
+    else stack_.insert(stack_.end(), objects.begin(), objects.end());
+  }
   std::vector<Object*> take_grey() { return std::move(stack_); }
   bool has_grey() const { return !stack_.empty(); }
   size_t grey_count() const { return stack_.size(); }

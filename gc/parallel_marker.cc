@@ -60,6 +60,7 @@ void ParallelMarker::drain(std::vector<Object*>&& grey, unsigned workers, MarkTo
     } else {
       chunks_.push_back(std::move(grey));
     }
+    assist_wanted_.store(false, std::memory_order_relaxed);  // (a request from an earlier drain)
     job_workers_ = parallel ? workers : 1;
     joined_ = 1;  // the caller
     idle_ = 0;
@@ -148,7 +149,7 @@ bool ParallelMarker::take_chunk(Marker& m) SHOAL_NO_THREAD_SAFETY_ANALYSIS {
   }
 }
 
-size_t ParallelMarker::assist(Marker& m, size_t budget) {
+size_t ParallelMarker::assist(Marker& m, size_t budget) noexcept {
   {
     MutexLock lock(mu_);
     // (No drain, or one with a test hook that wants a single tracing thread.)
@@ -157,9 +158,8 @@ size_t ParallelMarker::assist(Marker& m, size_t budget) {
       assist_wanted_.store(true, std::memory_order_relaxed);
       return 0;
     }
-    std::vector<Object*> chunk = std::move(chunks_.back());
+    m.adopt_grey(std::move(chunks_.back()));
     chunks_.pop_back();
-    for (Object* o : chunk) m.push_grey(o);
     ++assists_;  // the drain cannot end while this assist holds grey objects
   }
   const size_t traced = m.drain_some(budget);

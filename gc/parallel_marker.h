@@ -84,16 +84,16 @@ class ParallelMarker {
   void start_helpers(unsigned workers) SHOAL_EXCLUDES(mu_);
 
   // A mutator's marking assist (Collector::assist_marking) during a concurrent drain:
-  // takes a chunk of grey objects from the work list into `m` and traces at most
-  // `budget` objects; returns how many it traced. The objects it has not traced go back
-  // on the work list while the drain runs, else stay on m's stack for the caller (the
-  // collector's grey list). With no chunk to take it asks the workers to donate one -
-  // the next assist finds it - and returns 0 at once: an assist never waits for the
-  // marker. What it has not traced goes back on the work list: the drain does not
-  // terminate while an assist holds grey objects (else a concurrent drain would end
-  // early and leave them to the final pause), so the workers may wait for an assist
-  // to finish its budget - never the other way round.
-  size_t assist(Marker& m, size_t budget) SHOAL_EXCLUDES(mu_);
+  // takes a chunk of grey objects from the work list into `m` (whose stack is empty)
+  // and traces at most `budget` objects; returns how many it traced. With no chunk to
+  // take it asks the workers to donate one - a later assist finds it - and returns 0 at
+  // once: an assist never waits for the marker. What it has not traced goes back on the
+  // work list: the drain does not terminate while an assist holds grey objects (else a
+  // concurrent drain would end early and leave them to the final pause), so the
+  // workers may wait for an assist to finish its budget - never the other way round.
+  // noexcept: a mark stack that cannot grow would lose grey objects (live objects
+  // freed), so that is fatal here, as on the marker threads.
+  size_t assist(Marker& m, size_t budget) noexcept SHOAL_EXCLUDES(mu_);
 
   // Moves m's grey objects onto the work list of the running concurrent drain; false
   // (and m unchanged) when no drain runs or its test hook wants a single tracing thread.
