@@ -117,10 +117,10 @@ void ParallelMarker::work(size_t index, const std::function<void(Object*)>* afte
     if (step_aside) step_aside_while_stopping(*step_aside);
     // (For an assist any stack will do: a deep object graph's stack is shallow - a
     // tree's is its depth - and its bottom entries are the roots of large subgraphs.)
-    if (m.grey_count() >= 2 * kMinDonation && hungry_.load(std::memory_order_relaxed) > 0) {
-      donate(m.split_off(m.grey_count() / 2));
-    } else if (m.grey_count() >= 2 && assist_wanted_.load(std::memory_order_relaxed)) {
-      assist_wanted_.store(false, std::memory_order_relaxed);
+    const bool for_peer = m.grey_count() >= 2 * kMinDonation && hungry_.load(std::memory_order_relaxed) > 0;
+    const bool for_assist = m.grey_count() >= 2 && assist_wanted_.load(std::memory_order_relaxed);
+    if (for_peer || for_assist) {
+      if (for_assist) assist_wanted_.store(false, std::memory_order_relaxed);
       donate(m.split_off(m.grey_count() / 2));
     }
   }
@@ -130,9 +130,8 @@ bool ParallelMarker::take_chunk(Marker& m) SHOAL_NO_THREAD_SAFETY_ANALYSIS {
   std::unique_lock<Mutex> lock(mu_);
   for (;;) {
     if (!chunks_.empty()) {
-      std::vector<Object*> chunk = std::move(chunks_.back());
+      m.adopt_grey(std::move(chunks_.back()));
       chunks_.pop_back();
-      for (Object* o : chunk) m.push_grey(o);
       return true;
     }
     if (terminated_) return false;
@@ -152,8 +151,7 @@ bool ParallelMarker::take_chunk(Marker& m) SHOAL_NO_THREAD_SAFETY_ANALYSIS {
 size_t ParallelMarker::assist(Marker& m, size_t budget) noexcept {
   {
     MutexLock lock(mu_);
-    // (No drain, or one with a test hook that wants a single tracing thread.)
-    if (terminated_ || (after_each_ && *after_each_)) return 0;
+    if (!takes_assists_locked()) return 0;
     if (chunks_.empty()) {
       assist_wanted_.store(true, std::memory_order_relaxed);
       return 0;
@@ -183,7 +181,7 @@ size_t ParallelMarker::assist(Marker& m, size_t budget) noexcept {
 bool ParallelMarker::give_to_drain(Marker& m) {
   {
     MutexLock lock(mu_);
-    if (terminated_ || (after_each_ && *after_each_)) return false;
+    if (!takes_assists_locked()) return false;
     chunks_.push_back(m.take_grey());
   }
   work_cv_.notify_one();

@@ -109,6 +109,8 @@ class ParallelMarker {
   void donate(std::vector<Object*>&& chunk) SHOAL_EXCLUDES(mu_);
   void helper_main(size_t index) SHOAL_EXCLUDES(mu_);
   void start_helpers_locked(unsigned workers) SHOAL_REQUIRES(mu_);
+  // A drain is running and its test hook (if any) does not want a single tracing thread.
+  bool takes_assists_locked() const SHOAL_REQUIRES(mu_) { return !terminated_ && !(after_each_ && *after_each_); }
 
   HeapImpl& heap_;
   Mutex drain_mu_;  // one drain at a time
