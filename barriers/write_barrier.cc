@@ -29,9 +29,39 @@ void write_barrier_slow(Object* holder, const Slot* slot, Value old_value, Value
     self->heap->collector.shade(self, new_value.as_object());
 }
 
-void remember_slow(Object* holder) {
+namespace {
+// A large holder is remembered by card (heap/large_object_space.h; gc/generations.cc,
+// "Cards"): the cards of [first, first + count) are dirtied in the set the barrier
+// records into now, and the holder is listed for that set if it is not yet - by the
+// thread that turns `listed` on, which also shades it (as remember_slow does for an
+// object). No header bit: later stores into other cards must still reach this path.
+// The set changes only in pauses, and this runs in the store's no-preempt region, so
+// the cards, the listing and the store are seen together by the cycle that consumes it.
+void remember_cards(MutatorThread* self, Object* holder, const Slot* first, size_t count) {
+  LargeObject* l = LargeObject::of(holder);
+  SHOAL_DCHECK(l->magic == LargeObject::kMagic);
+  const auto a = reinterpret_cast<uintptr_t>(first);
+  SHOAL_DCHECK(a >= l->begin() && a + count * sizeof(Slot) <= l->end());
+  const unsigned set = self->heap->collector.card_record_set();
+  std::atomic<uint8_t>& listed = l->listed[set];
+  // Room first: a bad_alloc must not leave dirty cards on a holder no buffer has.
+  if (listed.load(std::memory_order_relaxed) == 0) self->remembered.reserve(self->remembered.size() + 1);
+  uint8_t* cards = l->cards(set);
+  const size_t last = l->card_of(a + count * sizeof(Slot) - 1);
+  for (size_t c = l->card_of(a); c <= last; ++c) {
+    std::atomic_ref<uint8_t> card(cards[c]);
+    if (card.load(std::memory_order_relaxed) == 0) card.store(1, std::memory_order_relaxed);
+  }
+  if (listed.load(std::memory_order_relaxed) != 0 || listed.exchange(1, std::memory_order_relaxed) != 0) return;
+  self->remembered.push_back(holder);
+  self->heap->collector.shade(self, holder);
+}
+}  // namespace
+
+void remember_slow(Object* holder, const Slot* first, size_t count) {
   // An old holder (no generational bit) is about to hold a young reference.
   MutatorThread* self = require_running_thread("write");
+  if (!self->heap->pages.contains(holder)) return remember_cards(self, holder, first, count);
   // The bit decides who records it: exactly one thread pushes each holder. Room first:
   // a bad_alloc must not leave the bit set on a holder no list has.
   self->remembered.reserve(self->remembered.size() + 1);
@@ -54,18 +84,20 @@ void remember_weak_slow(const Slot* slot) {
   if (!holder) return;
   if (const uint64_t skip = self->marking_remember_skip; skip != 0) {
     // While a generational cycle marks: the marking rule (write_barrier.h).
-    if ((holder->header_word() & skip) == 0) remember_while_marking_slow(holder);
+    if ((holder->header_word() & skip) == 0) remember_while_marking_slow(holder, slot);
     return;
   }
-  if ((holder->header_word() & header::kGenerationBits) == 0) remember_slow(holder);
+  if ((holder->header_word() & header::kGenerationBits) == 0) remember_slow(holder, slot);
 }
 
-void remember_while_marking_slow(Object* holder) {
+void remember_while_marking_slow(Object* holder, const Slot* first, size_t count) {
   // A generational cycle marks: a young value goes into a holder that is not this
   // cycle's newborn and not recorded for the next cycle yet (write_barrier.h, "While a
   // cycle marks"). Recorded with this cycle's remembered-next bit, which the marker
   // leaves alone, so the entry stands whatever the marker does to the holder meanwhile.
+  // (A large holder: by card, in the set this cycle does not consume.)
   MutatorThread* self = require_running_thread("write");
+  if (!self->heap->pages.contains(holder)) return remember_cards(self, holder, first, count);
   const uint64_t next = self->marking_remember_skip & header::kRememberedNextBits;
   SHOAL_DCHECK(next != 0);
   self->remembered.reserve(self->remembered.size() + 1);

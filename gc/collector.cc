@@ -385,7 +385,7 @@ void Collector::run_cycle_in_pause(MutatorThread* self, CycleRecord& record) {
     // Always full: from no marks (cleared here: this pause sweeps every page anyway),
     // and the remembered set is moot.
     clear_all_marks();
-    for (Object* o : take_remembered_in_pause()) o->clear_gc_bits(header::kRememberedBits);
+    for (Object* o : take_remembered_in_pause()) forget_remembered(o, 0, (1u << kCardSets) - 1);
     clear_stale_remembered();
     young_ = false;
   }
@@ -463,9 +463,8 @@ void Collector::start_concurrent_cycle_locked(MutatorThread* self, const char* c
       heap_.large.build_index_in_pause();
       const uint64_t mark_start = now_ns();
       std::vector<Object*> remembered;
-      begin_generation_in_pause(full_cycle, remembered);
+      record.remembered = begin_generation_in_pause(full_cycle, remembered);
       record.young = young_;
-      record.remembered = remembered.size();
       if (young_ && heap_.options.verify_after_gc) {
         // The generational invariant is only interesting here, before a young cycle
         // relies on it (right after a sweep every allocated object is marked).
@@ -560,6 +559,7 @@ void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
     }
     clear_stale_remembered();  // a full cycle's remembered set (gc/generations.cc)
     MarkTotals totals;
+    const size_t remembered_cards = trace_remembered_cards(totals);  // a young cycle's large holders
     uint64_t stack_scan_ns = 0;
     {
       // The threads' stacks are scanned by handshake on a thread of its own while this
@@ -597,6 +597,7 @@ void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
       record.concurrent_mark_ns = now_ns() - cycle_started_ns_;
     }
     record.stack_scan_ns = stack_scan_ns;
+    record.remembered_cards = remembered_cards;
     record.max_stack_scan_ns = max_stack_scan_ns_.load(std::memory_order_relaxed);
     finish_concurrent_cycle(totals, record);
     notify_finalizers();

@@ -86,6 +86,7 @@ namespace shoal::internal {
 class HeapImpl;
 
 class Marker;
+struct LargeObject;
 
 class Collector {
  public:
@@ -182,6 +183,11 @@ class Collector {
   // The generational bits a marker must not clear when it traces an object (see
   // marker_keeps_). Set in pauses; markers read it while a cycle marks.
   uint64_t marker_keeps() const { return marker_keeps_.load(std::memory_order_relaxed); }
+  // Cards of large objects (gc/generations.cc, "Cards"): the card set the write barrier
+  // records into now, and the set holding what the next young cycle - or, from its
+  // initial pause to its final one, the running one - consumes (the verifier's).
+  unsigned card_record_set() const { return card_record_set_.load(std::memory_order_relaxed); }
+  unsigned card_pending_set() const { return card_pending_set_.load(std::memory_order_relaxed); }
   // Gives t's remembered-set buffer to the collector (a detaching thread's entries).
   void hand_over_remembered(MutatorThread* t) SHOAL_EXCLUDES(work_mu_);
   void wait_for_concurrent_cycle_for_testing(MutatorThread* self) { wait_for_concurrent_cycle(self); }
@@ -343,9 +349,11 @@ class Collector {
   // True once the old generation has grown by more than full_gc_growth x the newest
   // full cycle's live size since that cycle's sweep: the next cycle is full.
   bool old_generation_full() const;
-  // Initial pause, before the roots. A young cycle's remembered holders come back in
-  // `remembered_grey`, to join the grey list; a full one's become stale.
-  void begin_generation_in_pause(bool full, std::vector<Object*>& remembered_grey);
+  // Initial pause, before the roots. A young cycle's remembered objects come back in
+  // `remembered_grey`, to join the grey list, its large ones wait for the marker thread
+  // (trace_remembered_cards); a full one's become stale. Returns the young cycle's
+  // remembered holders (0 for a full one).
+  size_t begin_generation_in_pause(bool full, std::vector<Object*>& remembered_grey);
   // Final (or stop-the-world) pause, marking done: the sweep keeps the marks; young
   // allocation back on.
   void end_generation_in_pause(size_t bytes_marked);
@@ -354,6 +362,14 @@ class Collector {
   void note_old_generation(size_t old_bytes, size_t newborn_bytes);
   // A full cycle's stale remembered holders: their bits cleared off the pause (marker).
   void clear_stale_remembered() SHOAL_EXCLUDES(work_mu_);
+  // A young cycle's remembered large objects (listed for the card set it consumes): the
+  // marker thread traces the slots in their dirty cards, then cleans the cards. Returns
+  // the dirty cards traced.
+  size_t trace_remembered_cards(MarkTotals& totals) SHOAL_EXCLUDES(work_mu_);
+  // Takes `o` off the remembered set's bookkeeping: an object's remembered bits but
+  // `keep`, or a large object's cards and listing in the card sets in `card_sets` (a
+  // bit per set).
+  void forget_remembered(Object* o, uint64_t keep, unsigned card_sets);
   void set_allocation_tags_in_pause(uint64_t tags, uint64_t remember_skip);
   // Clears every mark bit (pages and large objects): a full cycle's start, with no cycle
   // marking (before its initial pause, or in a stop-the-world pause).
@@ -368,6 +384,12 @@ class Collector {
   // newborn and remembered-next bits (0 outside generational concurrent marking).
   std::atomic<uint64_t> marker_keeps_{0};
   bool odd_cycle_ = false;  // which newborn / remembered-next bit the cycle under way uses (pauses)
+  // Cards (gc/generations.cc): the card set the barrier records into (odd_cycle_; read by
+  // mutators), and the one the verifier checks the invariant against (both change in
+  // pauses only).
+  std::atomic<unsigned> card_record_set_{0};
+  std::atomic<unsigned> card_pending_set_{0};
+  std::vector<LargeObject*> remembered_carded_ SHOAL_GUARDED_BY(work_mu_);  // a young cycle's
   std::atomic<uint64_t> torture_cycles_{0};
   std::atomic<bool> defer_all_stacks_next_{false};  // torture: the next cycle's stack budget is 0
   bool young_ = false;             // the cycle under way is young (written in pauses)

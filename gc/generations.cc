@@ -93,6 +93,7 @@
 
 #include "gc/collector.h"
 #include "heap/heap_impl.h"
+#include "shoal/internal/check.h"
 
 namespace shoal::internal {
 
@@ -157,9 +158,9 @@ bool Collector::choose_full_before_pause(bool requested) {
   return full;
 }
 
-void Collector::begin_generation_in_pause(bool full, std::vector<Object*>& remembered_grey) {
+size_t Collector::begin_generation_in_pause(bool full, std::vector<Object*>& remembered_grey) {
   young_ = generational_ && !full;
-  if (!generational_) return;
+  if (!generational_) return 0;
   std::vector<Object*> remembered = take_remembered_in_pause();
   // Black allocation, tagged newborn (this cycle's bit); the barrier's marking rule skips
   // holders with this cycle's newborn or remembered-next bit; the marker keeps both.
@@ -168,13 +169,59 @@ void Collector::begin_generation_in_pause(bool full, std::vector<Object*>& remem
   const uint64_t remembered_next = odd_cycle_ ? header::kRememberedNextOdd : header::kRememberedNextEven;
   set_allocation_tags_in_pause(newborn, newborn | remembered_next);
   marker_keeps_.store(newborn | remembered_next, std::memory_order_relaxed);
+  // Cards: this cycle consumes the set recorded into until now; the barrier records
+  // into the other, which the previous cycle left clean ("Cards" above).
+  const unsigned consumed = card_record_set_.load(std::memory_order_relaxed);
+  card_record_set_.store(odd_cycle_ ? 1 : 0, std::memory_order_relaxed);
+  SHOAL_DCHECK(card_record_set_.load(std::memory_order_relaxed) != consumed);
+  card_pending_set_.store(consumed, std::memory_order_relaxed);
+  MutexLock lock(work_mu_);
   if (young_) {
-    // Old holders of young references: grey, traced like the snapshot's objects.
-    remembered_grey = std::move(remembered);
+    // Old holders of young references: grey, traced like the snapshot's objects - but
+    // large ones by their dirty cards, which the marker thread traces.
+    for (Object* o : remembered) {
+      if (heap_.pages.contains(o)) remembered_grey.push_back(o);
+      else remembered_carded_.push_back(LargeObject::of(o));
+    }
+    return remembered.size();
+  }
+  stale_remembered_.insert(stale_remembered_.end(), remembered.begin(), remembered.end());
+  return 0;
+}
+
+size_t Collector::trace_remembered_cards(MarkTotals& totals) {
+  std::vector<LargeObject*> carded;
+  {
+    MutexLock lock(work_mu_);
+    carded.swap(remembered_carded_);
+  }
+  if (carded.empty()) return 0;
+  // The set this cycle consumes: no mutator writes it while the cycle marks (they
+  // record into the other), so it is read and cleaned with plain accesses.
+  const unsigned set = card_pending_set_.load(std::memory_order_relaxed);
+  Marker m(heap_);
+  size_t cards = 0;
+  for (LargeObject* l : carded) {
+    cards += m.trace_dirty_cards(*l, set);
+    std::fill_n(l->cards(set), l->card_count, uint8_t{0});
+    l->listed[set].store(0, std::memory_order_relaxed);
+  }
+  totals.add(m);  // (its weak slots and ephemerons: the holders are black)
+  if (m.has_grey()) give_grey(m.take_grey());
+  return cards;
+}
+
+void Collector::forget_remembered(Object* o, uint64_t keep, unsigned card_sets) {
+  if (heap_.pages.contains(o)) {
+    o->clear_gc_bits(header::kRememberedBits & ~keep);
     return;
   }
-  MutexLock lock(work_mu_);
-  stale_remembered_.insert(stale_remembered_.end(), remembered.begin(), remembered.end());
+  LargeObject* l = LargeObject::of(o);
+  for (unsigned set = 0; set < kCardSets; ++set) {
+    if ((card_sets >> set & 1) == 0) continue;
+    std::fill_n(l->cards(set), l->card_count, uint8_t{0});
+    l->listed[set].store(0, std::memory_order_relaxed);
+  }
 }
 
 void Collector::clear_stale_remembered() {
@@ -187,9 +234,11 @@ void Collector::clear_stale_remembered() {
   // objects are freed only by a full cycle's sweep, which comes after this). A holder
   // the barrier re-records meanwhile may lose its bit here and be recorded twice later:
   // harmless (traced twice).
-  // (Not this cycle's remembered-next bit: those holders are on a buffer for the next.)
+  // (Not this cycle's remembered-next bit: those holders are on a buffer for the next;
+  // nor the card set the barrier records into now.)
   const uint64_t keep = marker_keeps_.load(std::memory_order_relaxed);
-  for (Object* o : stale) o->clear_gc_bits(header::kRememberedBits & ~keep);
+  const unsigned consumed = 1u << (card_record_set_.load(std::memory_order_relaxed) ^ 1);
+  for (Object* o : stale) forget_remembered(o, keep, consumed);
 }
 
 size_t Collector::generational_budget() const {
@@ -228,6 +277,7 @@ void Collector::end_generation_in_pause(size_t bytes_marked) {
   }
   set_allocation_tags_in_pause(header::kYoung, 0);
   marker_keeps_.store(0, std::memory_order_relaxed);
+  card_pending_set_.store(card_record_set_.load(std::memory_order_relaxed), std::memory_order_relaxed);
   young_ = false;
 }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "heap/heap_impl.h"
@@ -191,6 +192,61 @@ class MarkingVisitor final : public SlotVisitor {
   Marker& m_;
   const Object* holder_ = nullptr;  // the object being traced
 };
+
+namespace {
+// Passes on only the slots that lie in dirty cards of one card set of a large object:
+// a slot range is cut at card boundaries (a memchr for the next dirty card, so clean
+// stretches cost a byte each); an ephemeron counts if its key or its value slot is in a
+// dirty card (the barrier dirties the card of the slot it wrote).
+class DirtyCardVisitor final : public SlotVisitor {
+ public:
+  DirtyCardVisitor(SlotVisitor& inner, LargeObject& holder, unsigned set)
+      : inner_(inner), holder_(holder), cards_(holder.cards(set)) {}
+  size_t dirty_cards() const {
+    return static_cast<size_t>(std::count(cards_, cards_ + holder_.card_count, uint8_t{1}));
+  }
+  void visit(const Slot* slots, size_t count) override {
+    if (count == 0) return;
+    const auto begin = reinterpret_cast<uintptr_t>(slots);
+    const uintptr_t end = begin + count * sizeof(Slot);
+    const uintptr_t base = holder_.begin();
+    size_t card = holder_.card_of(begin);
+    const size_t last = holder_.card_of(end - 1);
+    while (card <= last) {
+      const void* next = std::memchr(cards_ + card, 1, last + 1 - card);
+      if (!next) return;
+      card = static_cast<size_t>(static_cast<const uint8_t*>(next) - cards_);
+      size_t run_end = card + 1;
+      while (run_end <= last && cards_[run_end] != 0) ++run_end;
+      const uintptr_t from = std::max(begin, base + (card << kCardShift));
+      const uintptr_t to = std::min(end, base + (run_end << kCardShift));
+      inner_.visit(reinterpret_cast<const Slot*>(from), (to - from) / sizeof(Slot));
+      card = run_end;
+    }
+  }
+  void visit_weak(const Slot& slot) override {
+    if (dirty(&slot)) inner_.visit_weak(slot);
+  }
+  void visit_ephemeron(const Slot& key, const Slot& value) override {
+    if (dirty(&key) || dirty(&value)) inner_.visit_ephemeron(key, value);
+  }
+
+ private:
+  bool dirty(const Slot* s) const { return cards_[holder_.card_of(reinterpret_cast<uintptr_t>(s))] != 0; }
+  SlotVisitor& inner_;
+  LargeObject& holder_;
+  const uint8_t* cards_;
+};
+}  // namespace
+
+size_t Marker::trace_dirty_cards(LargeObject& holder, unsigned set) {
+  MarkingVisitor marking(*this);
+  Object* o = holder.object();
+  marking.set_holder(o);
+  DirtyCardVisitor cards(marking, holder, set);
+  heap_->model.trace(o, cards);
+  return cards.dirty_cards();
+}
 
 // Objects popped from the stack wait in a small FIFO, prefetched, before they are
 // traced (Boehm GC's prefetch-on-pop; Cher, Hosking and Vijaykumar, "Software

@@ -54,6 +54,7 @@
 namespace shoal::internal {
 
 class HeapImpl;
+struct LargeObject;
 
 class Marker {
  public:
@@ -112,6 +113,11 @@ class Marker {
   // Traces grey objects until none is left; after_each (if set) runs after every object
   // with that object (a test hook for interleaving mutations with concurrent marking).
   void drain(const std::function<void(Object*)>* after_each = nullptr) { drain_some(SIZE_MAX, after_each); }
+  // A young cycle's remembered large object (gc/generations.cc, "Cards"): marks what the
+  // slots in its dirty cards of card set `set` reference, as tracing it would for those
+  // slots (weak slots recorded, ephemerons resolved or recorded), and leaves the rest
+  // alone. The holder is black already (old). Returns the dirty cards.
+  size_t trace_dirty_cards(LargeObject& holder, unsigned set);
   // Traces at most max_objects grey objects; returns how many it traced.
   size_t drain_some(size_t max_objects, const std::function<void(Object*)>* after_each = nullptr);
   size_t objects_marked() const { return marked_; }

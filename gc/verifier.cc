@@ -115,7 +115,24 @@ class Verifier {
       if (l.magic != LargeObject::kMagic) fail("large object %p has a bad record", static_cast<void*>(l.object()));
       if (!sticky_ && l.mark.load(std::memory_order_relaxed))
         fail("large object %p marked outside a cycle", static_cast<void*>(l.object()));
+      check_cards(l);
     });
+  }
+
+  // Cards (gc/generations.cc, "Cards"): a set with a dirty card is listed; outside
+  // generations no card is ever dirty; and the set nobody consumes next is clean (the
+  // cycle that consumed it cleaned it, and the barrier records into it only from the
+  // next initial pause on).
+  void check_cards(LargeObject& l) {
+    const unsigned pending = heap_.collector.card_pending_set();
+    for (unsigned set = 0; set < kCardSets; ++set) {
+      const bool dirty = l.any_dirty(set);
+      const bool listed = l.listed[set].load(std::memory_order_relaxed) != 0;
+      if (dirty && (!sticky_ || set != pending))
+        fail("large object %p has dirty cards in card set %u, which no cycle will consume", static_cast<void*>(l.object()), set);
+      else if (dirty && !listed)
+        fail("large object %p has dirty cards in card set %u but is not on the remembered set", static_cast<void*>(l.object()), set);
+    }
   }
 
   void visit_root_word(uintptr_t w) {
@@ -160,7 +177,7 @@ class Verifier {
                     static_cast<void*>(holder), i, static_cast<void*>(val.as_object()));
             continue;
           }
-          v->check_generation(holder, val, "strong");
+          v->check_generation(holder, &slots[i], val, "strong");
           v->push(val.as_object());
         }
       }
@@ -174,7 +191,7 @@ class Verifier {
                   static_cast<void*>(holder), static_cast<void*>(val.as_object()));
           return;
         }
-        v->check_generation(holder, val, "weak");
+        v->check_generation(holder, &slot, val, "weak");
       }
       // (Ephemerons: SlotVisitor's default reports the key as weak and the value as
       // strong, which is what the checks above need.)
@@ -207,11 +224,23 @@ class Verifier {
   // The generational invariant (gc/generations.cc), checked on every reachable object
   // while marks are sticky: a marked (old) object is not young, an unmarked one is; an
   // old object with a reference to an unmarked (young) object is remembered.
-  void check_generation(Object* holder, Value target, const char* kind) {
+  // A large holder is remembered by card: the slot's card must be dirty in the card
+  // set the next young cycle consumes, and the holder listed for that set.
+  void check_generation(Object* holder, const Slot* slot, Value target, const char* kind) {
     if (!holder_old_ || holder_remembered_ || !target.is_object()) return;
-    if (!Marker::is_marked(heap_, target.as_object()))
+    if (Marker::is_marked(heap_, target.as_object())) return;
+    if (heap_.pages.contains(holder)) {
       fail("old object %p has a %s reference to young object %p but is not on the remembered set",
            static_cast<void*>(holder), kind, static_cast<void*>(target.as_object()));
+      return;
+    }
+    LargeObject* l = LargeObject::of(holder);
+    const unsigned set = heap_.collector.card_pending_set();
+    const size_t card = l->card_of(reinterpret_cast<uintptr_t>(slot));
+    if (l->cards(set)[card] == 0 || l->listed[set].load(std::memory_order_relaxed) == 0)
+      fail("old large object %p has a %s reference to young object %p in card %zu, which is not %s",
+           static_cast<void*>(holder), kind, static_cast<void*>(target.as_object()), card,
+           l->cards(set)[card] == 0 ? "dirty" : "on the remembered set");
   }
   void check_generation_bits(Object* o) {
     holder_old_ = sticky_ && Marker::is_marked(heap_, o);

@@ -49,6 +49,7 @@ Object* LargeObjectSpace::allocate(size_t bytes, uint64_t header_word) {
   auto* l = new (mem) LargeObject{};
   l->object_bytes = bytes;
   l->allocation_bytes = total;
+  l->card_count = LargeObject::cards_for(bytes);
   l->magic = LargeObject::kMagic;
   Object* o = new (l->object()) Object(header_word);
   {

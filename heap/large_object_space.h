@@ -14,8 +14,18 @@
 // objects that existed at the last pause, then - for those allocated since, which a
 // concurrent marker meets while mutators allocate - a hash set under the list's mutex.
 // The index changes only in pauses, when no marker runs, so its search takes no lock.
+//
+// Cards (generations, gc/generations.cc "Cards"). A young cycle must not trace a large
+// remembered object whole - one young store into a 64 MiB array would cost every young
+// cycle 64 MiB - so a large object's remembered-set entry is the set of its dirty
+// cards: kCardBytes of the object each, one byte per card, in two card sets (the cycles
+// alternate between them, as the remembered-next header bits do). The card bytes lie
+// after the object in the same allocation, zeroed with it. `listed[set]` says the
+// object is on a remembered-set buffer for that set: the thread that turns it on pushes
+// the object, so each object is listed once per set however many cards are dirtied.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -27,6 +37,10 @@
 
 namespace shoal::internal {
 
+inline constexpr size_t kCardShift = 9;
+inline constexpr size_t kCardBytes = size_t{1} << kCardShift;  // 64 slots
+inline constexpr unsigned kCardSets = 2;
+
 struct LargeObject {
   LargeObject* prev;
   LargeObject* next;
@@ -34,9 +48,25 @@ struct LargeObject {
   size_t allocation_bytes;
   std::atomic<uint32_t> mark;
   uint32_t magic;
-  uint64_t padding[3];
+  size_t card_count;                       // cards per set
+  std::atomic<uint8_t> listed[kCardSets];  // on a remembered-set buffer for that card set
+  uint8_t padding[6];
+  uint64_t padding2;
 
   static constexpr uint32_t kMagic = 0x5ea1b16u;
+  static size_t cards_for(size_t object_bytes) { return (object_bytes + kCardBytes - 1) >> kCardShift; }
+  // Card set `set`: card_count bytes, 0 clean, 1 dirty. Mutators write only the set the
+  // barrier records into (atomically: std::atomic_ref); the other set is read and
+  // cleared by the collector alone (gc/generations.cc, "Cards").
+  uint8_t* cards(unsigned set) {
+    return reinterpret_cast<uint8_t*>(begin() + ((object_bytes + 15) & ~size_t{15})) + set * card_count;
+  }
+  size_t card_of(uintptr_t a) const { return (a - begin()) >> kCardShift; }
+  // Whether set `set` has a dirty card (the collector's read: no mutator writes it then).
+  bool any_dirty(unsigned set) {
+    const uint8_t* c = cards(set);
+    return std::find(c, c + card_count, uint8_t{1}) != c + card_count;
+  }
   Object* object() { return reinterpret_cast<Object*>(this + 1); }
   static LargeObject* of(const Object* o) {
     return reinterpret_cast<LargeObject*>(const_cast<Object*>(o)) - 1;
@@ -89,7 +119,10 @@ class LargeObjectSpace {
   size_t count() const { return count_.load(std::memory_order_relaxed); }
   size_t footprint_bytes() const { return bytes_.load(std::memory_order_relaxed); }
   // Bytes of jemalloc memory one object of `bytes` occupies (what the footprint counts).
-  static size_t allocation_size(size_t bytes) { return sizeof(LargeObject) + ((bytes + 15) & ~size_t{15}); }
+  // (The object rounded to 16 bytes, then its two card sets.)
+  static size_t allocation_size(size_t bytes) {
+    return sizeof(LargeObject) + ((bytes + 15) & ~size_t{15}) + kCardSets * LargeObject::cards_for(bytes);
+  }
 
   template <class F>
   void for_each(F&& f) {

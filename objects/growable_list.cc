@@ -179,8 +179,8 @@ RefArray* GrowableList::grow(size_t needed) {
   const Slot* from = old->slots();
   for (size_t begin = 0; begin < count; begin += kPlainStoreStretch) {
     internal::NoPreemptScope no_preempt;
-    internal::remember_before_plain_stores(fresh.object());
     const size_t end = std::min(count, begin + kPlainStoreStretch);
+    internal::remember_before_plain_stores(fresh.object(), fresh->slots() + begin, end - begin);
     for (size_t i = begin; i < end; ++i) to[i] = from[i].load_relaxed_raw();
   }
   std::fill(to + count, to + capacity, internal::kHoleBits);

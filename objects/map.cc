@@ -334,7 +334,10 @@ void Map::set(Value key, Value value) {
         if (p % 4096 == 0) {
           stretch.reset();
           stretch.emplace();
-          internal::remember_before_plain_stores(fresh.object());
+          // (The stretch writes entries n.. at most: a large store is remembered by
+          // their cards.)
+          internal::remember_before_plain_stores(fresh.object(), ns->entries() + n,
+                                                 std::min<size_t>(4096, ns->capacity - n));
         }
         const Value ev = cur->entries()[p].load();
         if (!ev.is_object()) continue;

@@ -112,6 +112,8 @@ struct CycleRecord {
   bool young = false;               // a young cycle: traced what was allocated since the
                                     // last cycle, from the roots and remembered set
   size_t remembered = 0;            // young cycles: remembered holders traced as roots
+  size_t remembered_cards = 0;      // young cycles: dirty cards of remembered large objects
+                                    // traced (their slots only, not the whole object)
   uint64_t initial_pause_ns = 0;    // concurrent cycles: the root-snapshot pause
   uint64_t final_pause_ns = 0;      // concurrent cycles: the termination pause
   uint64_t final_time_to_safepoint_ns = 0;  // concurrent cycles: of the final pause

@@ -42,9 +42,12 @@ inline constexpr uint32_t kBarrierStacksUnscanned = uint32_t{1} << 16;
 // the flag load and branch themselves; docs/performance.md).
 [[gnu::cold]] void write_barrier_slow(Object* holder, const Slot* slot, Value old_value, Value new_value);
 [[gnu::cold]] void weak_barrier_slow(Value target);
-[[gnu::cold]] void remember_slow(Object* holder);
+// The remembering slow paths take the slots the store writes ([first, first + count)):
+// a large holder is remembered by the cards those slots lie in, not whole
+// (heap/large_object_space.h, gc/generations.cc "Cards").
+[[gnu::cold]] void remember_slow(Object* holder, const Slot* first, size_t count = 1);
 [[gnu::cold]] void remember_weak_slow(const Slot* slot);
-[[gnu::cold]] void remember_while_marking_slow(Object* holder);
+[[gnu::cold]] void remember_while_marking_slow(Object* holder, const Slot* first, size_t count = 1);
 
 // The generational barrier's marking rule (barriers/write_barrier.h, "While a cycle
 // marks"): while a generational cycle marks concurrently, a young value stored into a
@@ -52,25 +55,27 @@ inline constexpr uint32_t kBarrierStacksUnscanned = uint32_t{1} << 16;
 // records the holder for the next cycle - whatever the holder's age: the marker may be
 // tracing it at this moment and miss the store, and a newborn value is young again
 // after the sweep. Fresh objects (this cycle's newborns, the stores that initialise
-// them) exit on the holder test; a thread whose heap is not marking, on the first.
-[[gnu::always_inline]] inline void remember_while_marking(Object* holder, Value value) {
+// them) exit on the holder test; a thread whose heap is not marking, on the first. (A
+// large holder never has the header bits: each such store records its slot's card.)
+[[gnu::always_inline]] inline void remember_while_marking(Object* holder, const Slot& slot, Value value) {
   const MutatorState* m = tls_mutator;
   if (m == nullptr) return;
   const uint64_t skip = m->marking_remember_skip;
   if (skip == 0 || !value.is_object()) return;
   if ((holder->header_word() & skip) != 0) return;
   if ((value.as_object()->header_word() & header::kYoungBits) == 0) return;
-  remember_while_marking_slow(holder);
+  remember_while_marking_slow(holder, &slot);
 }
 
 // The generational barrier (barriers/write_barrier.h): a young holder (most stores:
 // initialising fresh objects) or one already remembered exits on the first test; an old
-// holder storing a young reference goes on the remembered set.
-inline void remember_if_old_to_young(Object* holder, Value value) {
+// holder storing a young reference goes on the remembered set - a large one by the
+// slot's card, so it never takes the remembered bit and each such store comes here.
+inline void remember_if_old_to_young(Object* holder, const Slot& slot, Value value) {
   if (!value.is_object()) return;
   if ((holder->header_word() & header::kGenerationBits) != 0) return;
   if ((value.as_object()->header_word() & header::kYoungBits) == 0) [[likely]] return;
-  remember_slow(holder);
+  remember_slow(holder, &slot);
 }
 
 // For runtime code that fills a fresh array with plain stores (a list's growth, a map's
@@ -80,13 +85,15 @@ inline void remember_if_old_to_young(Object* holder, Value value) {
 // is neither young nor remembered it is remembered now (conservatively, whatever it will
 // hold); while a generational cycle marks, by the marking rule (any holder but this
 // cycle's newborns). No pause can fall inside the stretch, so the entry covers every
-// store in it.
-inline void remember_before_plain_stores(Object* holder) {
+// store in it. [first, first + count) are the slots the stretch may write: a large
+// holder is remembered by their cards.
+inline void remember_before_plain_stores(Object* holder, const Slot* first, size_t count) {
+  if (count == 0) return;
   if (const MutatorState* m = tls_mutator; m != nullptr && m->marking_remember_skip != 0) {
-    if ((holder->header_word() & m->marking_remember_skip) == 0) remember_while_marking_slow(holder);
+    if ((holder->header_word() & m->marking_remember_skip) == 0) remember_while_marking_slow(holder, first, count);
     return;
   }
-  if ((holder->header_word() & header::kGenerationBits) == 0) remember_slow(holder);
+  if ((holder->header_word() & header::kGenerationBits) == 0) remember_slow(holder, first, count);
 }
 }  // namespace internal
 
@@ -106,9 +113,9 @@ inline void write(Object* holder, Slot& slot, Value value) {
     const Value old_value = slot.load();
     if (old_value.is_object() || internal::barrier_shades_new(active, value))
       internal::write_barrier_slow(holder, &slot, old_value, value);
-    internal::remember_while_marking(holder, value);
+    internal::remember_while_marking(holder, slot, value);
   }
-  internal::remember_if_old_to_young(holder, value);
+  internal::remember_if_old_to_young(holder, slot, value);
   internal::SlotAccess::store(slot, value);
 }
 
@@ -121,9 +128,9 @@ inline void write_unchecked(Object* holder, Slot& slot, Value value) {
   if (const uint32_t active = g_write_barrier_active.load(std::memory_order_relaxed); active != 0) [[unlikely]] {
     const Value old_value = slot.load();
     if (old_value.is_object() || barrier_shades_new(active, value)) write_barrier_slow(holder, &slot, old_value, value);
-    remember_while_marking(holder, value);
+    remember_while_marking(holder, slot, value);
   }
-  remember_if_old_to_young(holder, value);
+  remember_if_old_to_young(holder, slot, value);
   SlotAccess::store(slot, value);
 }
 }  // namespace internal
@@ -142,16 +149,16 @@ inline Value compare_and_swap_unchecked(Object* holder, Slot& slot, Value expect
   NoPreemptScope no_preempt;
   if (const uint32_t active = g_write_barrier_active.load(std::memory_order_relaxed); active != 0) [[unlikely]] {
     if (expected.is_object() || barrier_shades_new(active, desired)) write_barrier_slow(holder, &slot, expected, desired);
-    remember_while_marking(holder, desired);
+    remember_while_marking(holder, slot, desired);
   }
-  remember_if_old_to_young(holder, desired);  // (a failed swap leaves a harmless entry)
+  remember_if_old_to_young(holder, slot, desired);  // (a failed swap leaves a harmless entry)
   return SlotAccess::compare_exchange(slot, expected, desired);
 }
 inline Value exchange_unchecked(Object* holder, Slot& slot, Value desired) {
   NoPreemptScope no_preempt;
   if (const uint32_t active = g_write_barrier_active.load(std::memory_order_relaxed); active != 0) [[unlikely]] {
-    remember_while_marking(holder, desired);
-    remember_if_old_to_young(holder, desired);
+    remember_while_marking(holder, slot, desired);
+    remember_if_old_to_young(holder, slot, desired);
     // While marking: a compare-and-swap loop that shades each candidate before it can
     // be overwritten, so a thread the barrier refuses (not running) changes nothing.
     Value old_value = slot.load();
@@ -163,7 +170,7 @@ inline Value exchange_unchecked(Object* holder, Slot& slot, Value desired) {
       old_value = witness;
     }
   }
-  remember_if_old_to_young(holder, desired);
+  remember_if_old_to_young(holder, slot, desired);
   return SlotAccess::exchange(slot, desired);
 }
 }  // namespace internal
