@@ -110,6 +110,12 @@
 //      sweep, like their referents. The first test exits for every thread whose heap is
 //      not marking, the second for a fresh holder (this cycle's newborn: the
 //      initialising stores).
+// A large holder (not in the small-object pages) is remembered by card, not by header
+// bit (gc/generations.cc, "Cards"): the slow paths get the slot, dirty its card in the
+// card set the barrier records into and list the holder for that set. With no header
+// bit set, a.-e. hold for each store and its card: every young store into an old large
+// holder reaches the slow path (the holder test never exits for it), and while a cycle
+// marks the card set written is the one that cycle does not consume.
 // CAS and exchange remember on the desired value (a failed CAS leaves a harmless entry).
 // write_weak has no holder: a young target sends it to remember_weak_slow, which finds
 // the holder from the slot's address (HeapImpl::holder_of_slot).

@@ -74,6 +74,31 @@
 //     runs: it must still be allocated then.
 // The verifier checks the invariant (gc/verifier.cc).
 //
+// Cards. A remembered holder is traced whole by the young cycle that takes it, which is
+// right for small objects and wrong for large ones: one young store into a 64 MiB
+// array would cost every young cycle the array. So a large object (heap/
+// large_object_space.h) is remembered by card instead: the barrier's slow paths get
+// the slots the store writes, dirty their 512-byte cards and list the object (once per
+// card set: LargeObject::listed, not a header bit - later stores into other cards must
+// still reach the slow path, so a large holder never takes a remembered bit). A young
+// cycle's marker thread traces only the slots in the dirty cards (Marker::
+// trace_dirty_cards: strong slots marked, weak slots recorded, an ephemeron whose key or
+// value slot lies in a dirty card resolved) and cleans them. For cards the invariant
+// reads: a marked large object's slot holding a reference to an unmarked object lies in
+// a dirty card of the pending card set, and the object is listed for that set.
+//   The concurrent catch is the one the remembered-next bits solve for objects: the
+// marker cleans a card after tracing it, and a store made while the cycle marks must
+// not be lost to that cleaning - its value may be a newborn, young again after the
+// sweep. So there are two card sets, and a cycle consumes the one the barrier recorded
+// into until its initial pause, while from that pause on the barrier records into the
+// other (card_record_set_ = odd_cycle_, flipped with it): no mutator writes the set
+// being consumed, and the set recorded into starts clean - the previous cycle consumed
+// (young) or dropped (full: clear_stale_remembered, on the marker thread before that
+// cycle's final pause) it. A stop-the-world cycle traces everything and cleans both
+// sets in its pause. Stores made while a cycle marks shade the holder when they list
+// it, as for objects, so a listed holder is alive when its cards are read. Plain-store
+// stretches (a list's growth, a map's rehash) pass the slots they may write.
+//
 // Pacing: a cycle starts after gc_growth x L bytes of allocation (at least
 // min_gc_trigger). L comes from the newest full cycle: what its sweep kept (newborns
 // included), but with floating garbage counted only up to the bytes it marked
@@ -204,7 +229,7 @@ size_t Collector::trace_remembered_cards(MarkTotals& totals) {
   for (LargeObject* l : carded) {
     cards += m.trace_dirty_cards(*l, set);
     std::fill_n(l->cards(set), l->card_count, uint8_t{0});
-    l->listed[set].store(0, std::memory_order_relaxed);
+    l->listed[set].store(0, std::memory_order_release);  // (clean cards before it: tests poll it)
   }
   totals.add(m);  // (its weak slots and ephemerons: the holders are black)
   if (m.has_grey()) give_grey(m.take_grey());
