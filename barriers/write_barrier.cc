@@ -39,10 +39,10 @@ namespace {
 // the cards, the listing and the store are seen together by the cycle that consumes it.
 void remember_cards(MutatorThread* self, Object* holder, const Slot* first, size_t count) {
   LargeObject* l = LargeObject::of(holder);
-  SHOAL_DCHECK(l->magic == LargeObject::kMagic);
+  SHOAL_DCHECK(l->magic == LargeObject::kMagic && !self->heap->pages.contains(holder));
   const auto a = reinterpret_cast<uintptr_t>(first);
   SHOAL_DCHECK(a >= l->begin() && a + count * sizeof(Slot) <= l->end());
-  const unsigned set = self->heap->collector.card_record_set();
+  const unsigned set = self->card_record_set;
   std::atomic<uint8_t>& listed = l->listed[set];
   // Room first: a bad_alloc must not leave dirty cards on a holder no buffer has.
   if (listed.load(std::memory_order_relaxed) == 0) self->remembered.reserve(self->remembered.size() + 1);
@@ -61,7 +61,7 @@ void remember_cards(MutatorThread* self, Object* holder, const Slot* first, size
 void remember_slow(Object* holder, const Slot* first, size_t count) {
   // An old holder (no generational bit) is about to hold a young reference.
   MutatorThread* self = require_running_thread("write");
-  if (!self->heap->pages.contains(holder)) return remember_cards(self, holder, first, count);
+  if ((holder->header_word() & header::kCarded) != 0) return remember_cards(self, holder, first, count);
   // The bit decides who records it: exactly one thread pushes each holder. Room first:
   // a bad_alloc must not leave the bit set on a holder no list has.
   self->remembered.reserve(self->remembered.size() + 1);
@@ -97,7 +97,7 @@ void remember_while_marking_slow(Object* holder, const Slot* first, size_t count
   // leaves alone, so the entry stands whatever the marker does to the holder meanwhile.
   // (A large holder: by card, in the set this cycle does not consume.)
   MutatorThread* self = require_running_thread("write");
-  if (!self->heap->pages.contains(holder)) return remember_cards(self, holder, first, count);
+  if ((holder->header_word() & header::kCarded) != 0) return remember_cards(self, holder, first, count);
   const uint64_t next = self->marking_remember_skip & header::kRememberedNextBits;
   SHOAL_DCHECK(next != 0);
   self->remembered.reserve(self->remembered.size() + 1);

@@ -148,6 +148,7 @@ void Collector::set_allocation_tags_in_pause(uint64_t tags, uint64_t remember_sk
   for (MutatorThread* t : heap_.threads.threads_in_pause()) {
     t->alloc_tags = tags;
     t->marking_remember_skip = remember_skip;
+    t->card_record_set = card_record_set_.load(std::memory_order_relaxed);
   }
 }
 
@@ -192,14 +193,14 @@ size_t Collector::begin_generation_in_pause(bool full, std::vector<Object*>& rem
   odd_cycle_ = !odd_cycle_;
   const uint64_t newborn = odd_cycle_ ? header::kNewbornOdd : header::kNewbornEven;
   const uint64_t remembered_next = odd_cycle_ ? header::kRememberedNextOdd : header::kRememberedNextEven;
-  set_allocation_tags_in_pause(newborn, newborn | remembered_next);
-  marker_keeps_.store(newborn | remembered_next, std::memory_order_relaxed);
   // Cards: this cycle consumes the set recorded into until now; the barrier records
   // into the other, which the previous cycle left clean ("Cards" above).
   const unsigned consumed = card_record_set_.load(std::memory_order_relaxed);
   card_record_set_.store(odd_cycle_ ? 1 : 0, std::memory_order_relaxed);
   SHOAL_DCHECK(card_record_set_.load(std::memory_order_relaxed) != consumed);
   card_pending_set_.store(consumed, std::memory_order_relaxed);
+  set_allocation_tags_in_pause(newborn, newborn | remembered_next);  // (and the threads' card set)
+  marker_keeps_.store(newborn | remembered_next, std::memory_order_relaxed);
   MutexLock lock(work_mu_);
   if (young_) {
     // Old holders of young references: grey, traced like the snapshot's objects - but

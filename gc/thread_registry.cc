@@ -80,6 +80,7 @@ MutatorThread* ThreadRegistry::attach(HeapImpl* heap) {
   MutexLock lock(registry_mu_);
   t->alloc_tags = heap->collector.allocation_tags();  // (pauses change them under this lock)
   t->marking_remember_skip = heap->collector.marking_remember_skip();
+  t->card_record_set = heap->collector.card_record_set();
   t->index = next_index_++;
   threads_.push_back(t);
   return t;

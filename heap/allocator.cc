@@ -227,7 +227,10 @@ Object* HeapImpl::allocate_large(MutatorThread* self, size_t bytes, uint64_t hea
       if (try_reserve(total)) {
         // (No newborn bit: a large object allocated while a cycle marks stays marked -
         // old - after the sweep, so it must not look young to the barrier.)
-        if ((o = large.allocate(bytes, header_word | (self->alloc_tags & ~header::kNewbornBits)))) {
+        // (kCarded, with generations: the barrier remembers a large object by card,
+        // gc/generations.cc.)
+        const uint64_t carded = collector.generational() ? header::kCarded : 0;
+        if ((o = large.allocate(bytes, header_word | carded | (self->alloc_tags & ~header::kNewbornBits)))) {
           if (collector.marking_concurrently()) LargeObject::of(o)->mark.store(1, std::memory_order_relaxed);  // black
           note_allocated(total);
           return true;

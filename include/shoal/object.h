@@ -29,7 +29,9 @@
 //                  37, 38 remembered-next - recorded by the barrier while a cycle
 //                                  marks, for the next cycle (alternating likewise;
 //                                  the marker of this cycle never clears it)
-//                  39 reserved
+//                  39 carded     - a large object (heap/large_object_space.h): the
+//                                  barrier remembers it by card, never by bit 34 or
+//                                  37/38 (set at allocation, never cleared)
 //                The generational invariant (gc/generations.cc) is stated in terms of
 //                these bits and the mark bits.
 //   bits 40..63  owner isolate id (0 = none / the shared isolate), for isolation checks
@@ -69,6 +71,7 @@ inline constexpr uint64_t kNewbornEven = uint64_t{1} << 35;
 inline constexpr uint64_t kNewbornOdd = uint64_t{1} << 36;
 inline constexpr uint64_t kRememberedNextEven = uint64_t{1} << 37;
 inline constexpr uint64_t kRememberedNextOdd = uint64_t{1} << 38;
+inline constexpr uint64_t kCarded = uint64_t{1} << 39;
 inline constexpr uint64_t kNewbornBits = kNewbornEven | kNewbornOdd;
 // Young in any sense (what the barrier's value test looks for): allocated outside
 // marking and untraced, or allocated while some cycle marked.

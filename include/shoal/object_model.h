@@ -63,7 +63,8 @@ const ObjectModel& default_object_model();
 // The sharing model reads bits 24..63 of every header (tags, owner: include/shoal/object.h)
 // and ORs the allocating isolate's owner bits into them: a custom header layout must
 // leave those bits clear (then nothing is ever refused) or use isolates and freeze only
-// with Shoal's meanings for them.
+// with Shoal's meanings for them. The collector owns bits 32..39 (with generations on it
+// sets and clears them: young, remembered, carded), so a model must not read them.
 Object* allocate_raw(size_t bytes, uint64_t header_word);
 
 }  // namespace shoal

@@ -5,13 +5,14 @@
 namespace shoal::test {
 namespace {
 
-// Mock layout: header word = (number of reference slots << 8) | 0x4d ('M'); the slots
-// follow the header. Size = 8 + 8 * slots.
+// Mock layout: header word = (number of reference slots << 8) | 0x4d ('M'), the count in
+// bits 8..23 (bits 24..63 are Shoal's: allocate_raw); the slots follow the header.
+// Size = 8 + 8 * slots.
 class MockModel final : public ObjectModel {
  public:
   static constexpr uint64_t kTag = 0x4d;
   static uint64_t header_for(size_t slots) { return (slots << 8) | kTag; }
-  static size_t slots_of(const Object* o) { return o->header_word() >> 8; }
+  static size_t slots_of(const Object* o) { return (o->header_word() >> 8) & 0xffff; }
   size_t size_of(const Object* o) const override { return 8 + 8 * slots_of(o); }
   void trace(const Object* o, SlotVisitor& v) const override {
     traced++;

@@ -57,6 +57,9 @@ struct MutatorState {
   // records the holder for the next cycle (the barrier's marking rule,
   // barriers/write_barrier.h). 0 otherwise. Changed only in pauses (and at attach).
   uint64_t marking_remember_skip = 0;
+  // The card set the barrier records a large holder's young references into
+  // (gc/generations.cc, "Cards"). Changed only in pauses (and at attach).
+  uint32_t card_record_set = 0;
   // Non-zero when the thread must enter the safepoint slow path: a stop-the-world
   // request or a pending handshake. Polled with a relaxed load.
   std::atomic<uint32_t> poll_word{0};
