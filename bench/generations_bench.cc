@@ -18,13 +18,15 @@
 // grows 10x are the claim.
 //
 // --big-array-mib M adds one old RefArray of M MiB of slots, each holding an old tree,
-// into which every young cycle's churn stores one young tree (a random slot): an old
-// holder remembered by the barrier is traced whole by the young cycle, so this shows
-// what remembering objects rather than cards costs a young cycle when the holder is
-// large (a big table of objects that keeps getting new entries).
+// into which every young cycle's churn stores one young tree (a random slot; with
+// --big-array-stores N the same young tree into N random slots): a large old holder is
+// remembered by card (gc/generations.cc, "Cards"), so a young cycle traces the dirty
+// cards' slots, not the array (a big table of objects that keeps getting new entries).
+// (Before cards, the array was traced whole by every young cycle.)
 //
 // Usage: shoal_generations_bench [--steps 10] [--old-step-mib 16] [--cycles-per-step 8]
-//                                [--churn-mib 16] [--big-array-mib 0] [--modes gen,nogen]
+//                                [--churn-mib 16] [--big-array-mib 0] [--big-array-stores 1]
+//                                [--modes gen,nogen]
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -80,6 +82,7 @@ struct Config {
   int cycles_per_step = 8;
   int churn_mib = 16;
   int big_array_mib = 0;
+  int big_array_stores = 1;
 };
 
 void run_mode(const Config& c, bool generational, int out_fd) {
@@ -120,8 +123,12 @@ void run_mode(const Config& c, bool generational, int out_fd) {
         if (i % kSurvivorEvery == 0) ring->set(ring_pos++ % ring_slots, t.value());
       }
       if (big_slots != 0) {
-        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-        big->set(static_cast<size_t>(rng % big_slots), build(kChurnTreeDepth).value());
+        // One young tree, stored into --big-array-stores random slots (dirty cards).
+        shoal::Ref<TreeNode> young = build(kChurnTreeDepth);
+        for (int n = 0; n < c.big_array_stores; ++n) {
+          rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+          big->set(static_cast<size_t>(rng % big_slots), young.value());
+        }
       }
       heap.start_collection(shoal::CollectionScope::kYoung);
       heap.wait_for_collection();
@@ -132,9 +139,9 @@ void run_mode(const Config& c, bool generational, int out_fd) {
     for (const shoal::CycleRecord& r : s.recent) {
       if (r.index < first) continue;
       if (std::getenv("SHOAL_GEN_BENCH_VERBOSE"))
-        std::fprintf(stderr, "cycle %llu young %d initial %.0f us (ttsp %.0f, in-pause mark %.0f us) final %.0f us mark %.2f ms marked %.2f MiB remembered %zu\n",
+        std::fprintf(stderr, "cycle %llu young %d initial %.0f us (ttsp %.0f, in-pause mark %.0f us) final %.0f us mark %.2f ms marked %.2f MiB remembered %zu (cards %zu)\n",
                      static_cast<unsigned long long>(r.index), r.young ? 1 : 0, r.initial_pause_ns / 1e3, r.time_to_safepoint_ns / 1e3, r.mark_ns / 1e3,
-                     r.final_pause_ns / 1e3, r.concurrent_mark_ns / 1e6, r.bytes_marked / 1048576.0, r.remembered);
+                     r.final_pause_ns / 1e3, r.concurrent_mark_ns / 1e6, r.bytes_marked / 1048576.0, r.remembered, r.remembered_cards);
       if (r.young) {
         ++row.young;
         initial.push_back(static_cast<double>(r.initial_pause_ns) / 1e3);
@@ -169,11 +176,12 @@ int main(int argc, char** argv) {
     else if (bench::take_value(i, argc, argv, "--cycles-per-step", v)) c.cycles_per_step = std::max(1, bench::to_int(v));
     else if (bench::take_value(i, argc, argv, "--churn-mib", v)) c.churn_mib = std::max(1, bench::to_int(v));
     else if (bench::take_value(i, argc, argv, "--big-array-mib", v)) c.big_array_mib = std::max(0, bench::to_int(v));
+    else if (bench::take_value(i, argc, argv, "--big-array-stores", v)) c.big_array_stores = std::max(1, bench::to_int(v));
     else if (bench::take_value(i, argc, argv, "--modes", v)) modes = bench::split(v);
     else if (!bench::take_common_option(i, argc, argv)) {
       std::fprintf(stderr,
                    "usage: %s [--steps 10] [--old-step-mib 16] [--cycles-per-step 8] [--churn-mib 16] [--big-array-mib 0] "
-                   "[--modes gen,nogen]\n",
+                   "[--big-array-stores 1] [--modes gen,nogen]\n",
                    argv[0]);
       return 2;
     }
@@ -181,7 +189,7 @@ int main(int argc, char** argv) {
   bench::print_context("shoal_generations_bench");
   std::printf("  old generation     : %d steps of %d MiB (trees of depth %d); per step %d cycles, each after %d MiB of garbage\n",
               c.steps, c.old_step_mib, kOldTreeDepth, c.cycles_per_step, c.churn_mib);
-  std::printf("  big old array      : %d MiB of slots, one young store per cycle\n\n", c.big_array_mib);
+  std::printf("  big old array      : %d MiB of slots, %d young stores per cycle\n\n", c.big_array_mib, c.big_array_stores);
   for (const std::string& mode : modes) {
     const bool gen = mode == "gen";
     std::printf("%s (fresh process)\n\n", gen ? "generational (default)" : "--shoal-no-generations: every cycle full");
