@@ -58,6 +58,18 @@ void remember_cards(MutatorThread* self, Object* holder, const Slot* first, size
 }
 }  // namespace
 
+void remember_card(Object* holder, const Slot* slot) {
+  const MutatorState* m = tls_mutator;
+  if (m != nullptr && LargeObject::of(holder)->card_recorded(m->card_record_set, slot)) return;
+  remember_slow(holder, slot);
+}
+
+void remember_card_while_marking(Object* holder, const Slot* slot) {
+  const MutatorState* m = tls_mutator;
+  if (m != nullptr && LargeObject::of(holder)->card_recorded(m->card_record_set, slot)) return;
+  remember_while_marking_slow(holder, slot);
+}
+
 void remember_slow(Object* holder, const Slot* first, size_t count) {
   // An old holder (no generational bit) is about to hold a young reference.
   MutatorThread* self = require_running_thread("write");

@@ -19,7 +19,6 @@
 
 #include <atomic>
 
-#include "shoal/internal/large_object.h"
 #include "shoal/internal/mutation_checks.h"
 #include "shoal/internal/mutator.h"
 #include "shoal/internal/preemption.h"
@@ -49,6 +48,14 @@ inline constexpr uint32_t kBarrierStacksUnscanned = uint32_t{1} << 16;
 [[gnu::cold]] void remember_slow(Object* holder, const Slot* first, size_t count = 1);
 [[gnu::cold]] void remember_weak_slow(const Slot* slot);
 [[gnu::cold]] void remember_while_marking_slow(Object* holder, const Slot* first, size_t count = 1);
+// A large holder's young store (barriers/write_barrier.cc): returns at once when the
+// slot's card is already recorded (LargeObject::card_recorded, loads only), else the
+// slow path above. Out of line but not cold, and a leaf until it tail-calls the slow
+// path: no stack stores, which would stall stores that miss the cache (a young store
+// at random into a big old array: 39 ns with the slow path's, docs/performance.md), and
+// the callers keep no extra values live (inlined, the test cost every store a spill).
+[[gnu::noinline]] void remember_card(Object* holder, const Slot* slot);
+[[gnu::noinline]] void remember_card_while_marking(Object* holder, const Slot* slot);
 
 // The generational barrier's marking rule (barriers/write_barrier.h, "While a cycle
 // marks"): while a generational cycle marks concurrently, a young value stored into a
@@ -66,7 +73,7 @@ inline constexpr uint32_t kBarrierStacksUnscanned = uint32_t{1} << 16;
   const uint64_t h = holder->header_word();
   if ((h & skip) != 0) return;
   if ((value.as_object()->header_word() & header::kYoungBits) == 0) return;
-  if ((h & header::kCarded) != 0 && LargeObject::of(holder)->card_recorded(m->card_record_set, &slot)) return;
+  if ((h & header::kCarded) != 0) return remember_card_while_marking(holder, &slot);
   remember_while_marking_slow(holder, &slot);
 }
 
@@ -74,19 +81,14 @@ inline constexpr uint32_t kBarrierStacksUnscanned = uint32_t{1} << 16;
 // initialising fresh objects) or one already remembered exits on the first test; an old
 // holder storing a young reference goes on the remembered set - a large one by the
 // slot's card, so it never takes the remembered bit and each such store comes here.
-// A large holder whose card is already recorded exits on a test of its card (loads
-// only: LargeObject::card_recorded) - the slow path's stack traffic would otherwise
-// stall stores that miss the cache (a young store into a big array at random: 39 ns
-// with the call, docs/performance.md).
+// A large holder goes to remember_card, which returns at once if the slot's card is
+// already recorded.
 inline void remember_if_old_to_young(Object* holder, const Slot& slot, Value value) {
   if (!value.is_object()) return;
   const uint64_t h = holder->header_word();
   if ((h & header::kGenerationBits) != 0) return;
   if ((value.as_object()->header_word() & header::kYoungBits) == 0) [[likely]] return;
-  if ((h & header::kCarded) != 0) {
-    const MutatorState* m = tls_mutator;
-    if (m != nullptr && LargeObject::of(holder)->card_recorded(m->card_record_set, &slot)) return;
-  }
+  if ((h & header::kCarded) != 0) return remember_card(holder, &slot);
   remember_slow(holder, &slot);
 }
 
