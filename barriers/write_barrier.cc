@@ -41,7 +41,10 @@ void remember_cards(MutatorThread* self, Object* holder, const Slot* first, size
   LargeObject* l = LargeObject::of(holder);
   SHOAL_DCHECK(l->magic == LargeObject::kMagic && !self->heap->pages.contains(holder));
   const auto a = reinterpret_cast<uintptr_t>(first);
-  SHOAL_DCHECK(a >= l->begin() && a + count * sizeof(Slot) <= l->end());
+  // A store through a slot of another object (a wrong holder passed to shoal::write)
+  // would dirty a byte outside the cards: refused before the store.
+  if (a < l->begin() || a >= l->end() || count > (l->end() - a) / sizeof(Slot))
+    throw InvalidArgument("write: the slot does not lie in the holder object passed with it");
   const unsigned set = self->card_record_set;
   std::atomic<uint8_t>& listed = l->listed[set];
   // Room first: a bad_alloc must not leave dirty cards on a holder no buffer has.
@@ -58,6 +61,7 @@ void remember_cards(MutatorThread* self, Object* holder, const Slot* first, size
 }
 }  // namespace
 
+// (A slot outside the holder is not "recorded": the slow path refuses it.)
 void remember_card(Object* holder, const Slot* slot) {
   const MutatorState* m = tls_mutator;
   if (m != nullptr && LargeObject::of(holder)->card_recorded(m->card_record_set, slot)) return;

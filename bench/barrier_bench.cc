@@ -33,9 +33,10 @@
 //   young    shoal::write as `barrier`, but the stored values are young (64 Ki Nodes
 //            allocated just before the run; the run fails if a cycle came between): the
 //            generational barrier's remembering path. The seq and random arrays are
-//            large objects, remembered by card - every young store into them takes the
-//            slow path (a call, the card's byte test); the ring's holders are small Nodes,
-//            each remembered once by its header bit, then exiting on the header test.
+//            large objects, remembered by card - every young store into them calls a
+//            leaf function that tests the slot's card (the slow path only for a card's
+//            first store per cycle); the ring's holders are small Nodes, each remembered
+//            once by its header bit, then exiting on the header test.
 // Reads (pattern `chase`, the ring followed through `left` for kBatch steps, summing a
 // field): rawread dereferences the payload directly; read goes through Ref<T>::operator->
 // (the checked-read flag load and branch, flag off); checkedread the same with checked

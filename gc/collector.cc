@@ -559,7 +559,7 @@ void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
     }
     clear_stale_remembered();  // a full cycle's remembered set (gc/generations.cc)
     MarkTotals totals;
-    const size_t remembered_cards = trace_remembered_cards(totals);  // a young cycle's large holders
+    size_t remembered_cards = 0;
     uint64_t stack_scan_ns = 0;
     {
       // The threads' stacks are scanned by handshake on a thread of its own while this
@@ -577,6 +577,9 @@ void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
           scan();  // no thread to be had: scan first, then trace
         }
       }
+      // A young cycle's large remembered holders: their dirty cards (after the scanner
+      // has started - the stacks' scan ends the insertion barrier's stretch).
+      remembered_cards = trace_remembered_cards(totals);
       drain_grey_concurrently(totals, &hook);
       if (scanner.joinable()) scanner.join();
     }

@@ -228,6 +228,8 @@ size_t Collector::trace_remembered_cards(MarkTotals& totals) {
   Marker m(heap_);
   size_t cards = 0;
   for (LargeObject* l : carded) {
+    // Old (marked), or this young cycle would lose what its clean cards reference.
+    SHOAL_DCHECK(l->mark.load(std::memory_order_relaxed) != 0);
     cards += m.trace_dirty_cards(*l, set);
     std::fill_n(l->cards(set), l->card_count, uint8_t{0});
     l->listed[set].store(0, std::memory_order_release);  // (clean cards before it: tests poll it)

@@ -251,6 +251,12 @@ class Verifier {
       fail("object %p is marked (old) but still has a young or newborn bit", static_cast<void*>(o));
     if (!holder_old_ && (h & header::kYoungBits) == 0)
       fail("object %p is unmarked (young) but has no young bit: a barrier would miss it", static_cast<void*>(o));
+    // Large objects are remembered by card, and only they (gc/generations.cc, "Cards").
+    const bool large = !heap_.pages.contains(o);
+    if (large != ((h & header::kCarded) != 0))
+      fail("%s object %p %s the carded bit", large ? "large" : "small", static_cast<void*>(o), large ? "lacks" : "has");
+    if (large && holder_remembered_)
+      fail("large object %p has a remembered bit: it must be remembered by card", static_cast<void*>(o));
   }
 
   HeapImpl& heap_;

@@ -200,7 +200,10 @@ TEST_F(GenerationsTest, ObjectsAllocatedWhileACycleMarksAreYoungAfterIt) {
   Heap heap(o);
   MutatorScope attach(heap);
   Persistent<Node> kept(heap, Ref<Node>());
-  HiddenPtr dead_newborn;
+  // Counted over many dead newborns: a stale conservative word (another test's, in the
+  // same process, or a sanitizer build's frame layout) may keep one or two.
+  constexpr size_t kDead = 32;
+  std::vector<HiddenPtr> dead_newborns(kDead);
   {
     CycleHeldOpen held(heap);
     heap.start_collection(CollectionScope::kYoung);
@@ -209,7 +212,7 @@ TEST_F(GenerationsTest, ObjectsAllocatedWhileACycleMarksAreYoungAfterIt) {
       Ref<Node> live = make<Node>();
       live->value = 5;
       kept.set(live);
-      dead_newborn = HiddenPtr(make<Node>().object());
+      for (HiddenPtr& p : dead_newborns) p = HiddenPtr(make<Node>().object());
     });
     held.release();
     heap.wait_for_collection();
@@ -225,7 +228,9 @@ TEST_F(GenerationsTest, ObjectsAllocatedWhileACycleMarksAreYoungAfterIt) {
   EXPECT_TRUE(internal::Marker::is_marked(heap.impl(), live)) << "traced by the young cycle: old now";
   EXPECT_FALSE(live->has_tag(header::kYoungBits));
   EXPECT_EQ(kept->value, 5);
-  EXPECT_FALSE(is_allocated(heap, dead_newborn)) << "a dead newborn survived the next young cycle";
+  size_t survived = 0;
+  for (const HiddenPtr& p : dead_newborns) survived += is_allocated(heap, p) ? 1 : 0;
+  EXPECT_LE(survived, 2u) << "dead newborns survived the next young cycle";
 }
 
 // The barrier's marking rule (barriers/write_barrier.h, "While a cycle marks"): a young
@@ -311,22 +316,27 @@ TEST_F(GenerationsTest, AYoungCycleFreesYoungGarbageAndKeepsOldGarbageForAFullCy
 TEST_F(GenerationsTest, AnOldWeakSlotToAYoungTargetIsClearedWhenTheTargetDies) {
   Heap heap(options());
   MutatorScope attach(heap);
-  Persistent<WeakCell> dying(heap, WeakCell::create(Value::null()));
+  constexpr size_t kDying = 32;
+  Persistent<RefArray> dying(heap, RefArray::create(kDying));
+  for (size_t i = 0; i < kDying; ++i) dying->set(i, WeakCell::create(Value::null()).value());
   Persistent<WeakCell> living(heap, WeakCell::create(Value::null()));
   Persistent<Node> keep(heap, Ref<Node>());
   full_cycle(heap);
+  auto cell = [&](size_t i) { return Ref<WeakCell>::from_value(dying->get(i)); };
   in_own_frame([&] {
-    dying->set(make<Node>().value());
+    for (size_t i = 0; i < kDying; ++i) cell(i)->set(make<Node>().value());
     Ref<Node> kept = make<Node>();
     kept->value = 7;
     living->set(kept.value());
     keep.set(kept);
   });
-  EXPECT_TRUE(remembered(dying.get().object()));
+  EXPECT_TRUE(remembered(cell(0).object()));
   clobber_stack();
   young_cycle(heap);
   expect_ok(heap);
-  EXPECT_TRUE(dying->expired());
+  size_t expired = 0;
+  for (size_t i = 0; i < kDying; ++i) expired += cell(i)->expired() ? 1 : 0;
+  EXPECT_GE(expired, kDying - 2) << "weak slots to dead young targets kept";
   ASSERT_FALSE(living->expired());
   EXPECT_EQ(Ref<Node>::from_value(living->get())->value, 7);
 }
@@ -674,6 +684,63 @@ TEST_F(GenerationsCardsTest, TheVerifierReportsAYoungReferenceInACleanCard) {
   EXPECT_FALSE(r.ok);
   EXPECT_NE(r.summary().find("not on the remembered set"), std::string::npos) << r.summary();
   l.listed[set].store(1);
+  // A dirty card in the set no cycle consumes next (a barrier that wrote the wrong set).
+  l.cards(set ^ 1)[7] = 1;
+  l.listed[set ^ 1].store(1);
+  r = heap.verify();
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.summary().find("which no cycle will consume"), std::string::npos) << r.summary();
+  l.cards(set ^ 1)[7] = 0;
+  l.listed[set ^ 1].store(0);
+  EXPECT_TRUE(heap.verify().ok);
+}
+
+// shoal::write takes the holder and the slot apart: a slot outside a large holder would
+// have the barrier dirty a byte outside its cards - refused before the store.
+TEST_F(GenerationsCardsTest, AStoreThroughASlotOutsideItsLargeHolderIsRefused) {
+  Heap heap(options());
+  MutatorScope attach(heap);
+  Persistent<RefArray> big(heap, RefArray::create(kSlots));
+  Persistent<RefArray> other(heap, RefArray::create(4));
+  full_cycle(heap);
+  Ref<Node> y = make<Node>();
+  Slot& foreign = other->slots()[0];
+  EXPECT_THROW(write(big.get().object(), foreign, y.value()), InvalidArgument);
+  EXPECT_TRUE(other->get(0).is_null()) << "the store happened";
+  expect_ok(heap);
+}
+
+// A thread attaching after a cycle has flipped the card set records into the new set
+// (MutatorThread::card_record_set is copied at attach), and a detaching thread's listed
+// holder is handed over with its remembered-set buffer.
+TEST_F(GenerationsCardsTest, ThreadsAttachingAtEitherCardSetRecordIntoIt) {
+  Heap heap(options());
+  Persistent<RefArray> big;
+  {
+    MutatorScope attach(heap);
+    big = Persistent<RefArray>(heap, RefArray::create(kSlots));
+    full_cycle(heap);
+  }
+  for (int round = 0; round < 4; ++round) {
+    const size_t index = 100 + static_cast<size_t>(round) * 3 * kSlotsPerCard;
+    unsigned set = 0;
+    std::thread([&] {
+      MutatorScope attach(heap);
+      set = heap.impl().collector.card_record_set();
+      Ref<Node> n = make<Node>();
+      n->value = static_cast<int64_t>(index);
+      big->set(index, n.value());
+    }).join();  // (detached: its buffer went to the collector)
+    MutatorScope attach(heap);
+    internal::LargeObject& l = large(big);
+    EXPECT_EQ(l.cards(set)[l.card_of(reinterpret_cast<uintptr_t>(&big->slots()[index]))], 1) << round;
+    expect_ok(heap);
+    clobber_stack();
+    const CycleRecord r = young_cycle(heap);  // (flips the set for the next round)
+    EXPECT_EQ(r.remembered_cards, 1u) << round;
+    expect_ok(heap);
+    expect_values(big, {index});
+  }
 }
 
 // A large object of a custom class with strong, weak and ephemeron slots: the young
@@ -681,8 +748,8 @@ TEST_F(GenerationsCardsTest, TheVerifierReportsAYoungReferenceInACleanCard) {
 // young target dies) and resolves their ephemerons.
 struct WeakTable {
   uint64_t entries;
-  struct Entry {
-    Slot strong, weak, key, value;
+  struct Entry {  // (40 bytes: some entries straddle two cards)
+    Slot strong, weak, key, value, spare;
   };
   Entry* at(size_t i) { return reinterpret_cast<Entry*>(this + 1) + i; }
   static size_t bytes(size_t entries) { return kHeaderSize + sizeof(WeakTable) + entries * sizeof(Entry); }
@@ -719,6 +786,20 @@ TEST_F(GenerationsCardsTest, WeakSlotsAndEphemeronsOfABigOldObjectInAYoungCycle)
   auto* table = static_cast<WeakTable*>(t->payload());
   ASSERT_TRUE(internal::Marker::is_marked(heap.impl(), t));
   constexpr size_t kDying = 100, kLiving = 2000, kEph = 3500;
+  // An ephemeron whose key and value slots lie in two cards: the barrier dirties the
+  // value's card only, and the pair must still be resolved.
+  internal::LargeObject& l = *internal::LargeObject::of(t);
+  size_t straddling = 0;
+  for (size_t i = 0; i < kEntries; ++i) {
+    const auto key = reinterpret_cast<uintptr_t>(&table->at(i)->key), value = reinterpret_cast<uintptr_t>(&table->at(i)->value);
+    if (l.card_of(key) != l.card_of(value) && i > kEph) {
+      straddling = i;
+      break;
+    }
+  }
+  ASSERT_NE(straddling, 0u);
+  write(t, table->at(straddling)->key, old_key.get().value());
+  full_cycle(heap);  // the key slot's card clean again
   Persistent<Node> keep(heap, Ref<Node>());
   in_own_frame([&] {
     write_weak(table->at(kDying)->weak, make<Node>().value());
@@ -730,19 +811,23 @@ TEST_F(GenerationsCardsTest, WeakSlotsAndEphemeronsOfABigOldObjectInAYoungCycle)
     Ref<Node> v = make<Node>();
     v->value = 9;
     write(t, table->at(kEph)->value, v.value());  // young value, old key
+    Ref<Node> w = make<Node>();
+    w->value = 10;
+    write(t, table->at(straddling)->value, w.value());  // its key's card stays clean
   });
-  internal::LargeObject& l = *internal::LargeObject::of(t);
-  EXPECT_EQ(dirty_cards(l, heap.impl().collector.card_record_set()), 3u);
+  EXPECT_EQ(dirty_cards(l, heap.impl().collector.card_record_set()), 4u);
   expect_ok(heap);
   clobber_stack();
   const CycleRecord r = young_cycle(heap);
-  EXPECT_EQ(r.remembered_cards, 3u);
+  EXPECT_EQ(r.remembered_cards, 4u);
   expect_ok(heap);
   EXPECT_TRUE(table->at(kDying)->weak.load().is_null()) << "a dead young target left in a weak slot";
   ASSERT_FALSE(table->at(kLiving)->weak.load().is_null());
   EXPECT_EQ(Ref<Node>::from_value(table->at(kLiving)->weak.load())->value, 7);
   ASSERT_FALSE(table->at(kEph)->value.load().is_null()) << "the ephemeron's key lives: so does its value";
   EXPECT_EQ(Ref<Node>::from_value(table->at(kEph)->value.load())->value, 9);
+  ASSERT_FALSE(table->at(straddling)->value.load().is_null());
+  EXPECT_EQ(Ref<Node>::from_value(table->at(straddling)->value.load())->value, 10);
 }
 
 // Threads keep big old arrays and big growable lists (whose storage is a large object,
@@ -763,6 +848,7 @@ TEST_F(GenerationsCardsTest, ThreadsStoringYoungChainsIntoBigOldArraysAndListsUn
       MutatorScope attach(heap);
       Persistent<RefArray> table(heap, RefArray::create(kTable));
       Persistent<GrowableList> list(heap, GrowableList::create());
+      Persistent<Map> map(heap, Map::create(MapKeys::kIdentity));  // its store grows large
       std::mt19937 rng(static_cast<uint32_t>(t + 7));
       auto chain_ok = [&](Value v, size_t tag) {
         int depth = 0;
@@ -788,7 +874,7 @@ TEST_F(GenerationsCardsTest, ThreadsStoringYoungChainsIntoBigOldArraysAndListsUn
         }
         table->set(slot, head.value());
         if (round % 4 == 0) {
-          if (list->length() == 8192) {  // (a fresh list: the heap stays small, growth goes on)
+          if (list->length() == 20000) {  // (a fresh list: the heap stays small, growth goes on)
             for (size_t i = 0; i < list->length(); ++i)
               if (!chain_ok(list->get(i), i)) bad.fetch_add(1);
             list.set(GrowableList::create());
@@ -799,6 +885,20 @@ TEST_F(GenerationsCardsTest, ThreadsStoringYoungChainsIntoBigOldArraysAndListsUn
           m2->value = m->value;
           m.set(&Node::left, m2);
           list->add(m.value());
+          // The map: small-integer keys, young values; rehashed as it grows (plain
+          // stores into a fresh large store), reset at 4000 entries.
+          const int64_t key = static_cast<int64_t>(round / 4 % 4000);
+          if (key == 0) {
+            for (int64_t k = 0; k < static_cast<int64_t>(map->size()); ++k)
+              if (!chain_ok(map->get_or(Value::from_int(k), Value::null()), static_cast<size_t>(k))) bad.fetch_add(1);
+            map.set(Map::create(MapKeys::kIdentity));
+          }
+          Ref<Node> v = make<Node>();
+          v->value = key;
+          Ref<Node> v2 = make<Node>();
+          v2->value = key;
+          v.set(&Node::left, v2);
+          map->set(Value::from_int(key), v.value());
         }
       }
       for (size_t s = 0; s < kTable; ++s)
