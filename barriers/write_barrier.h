@@ -114,8 +114,11 @@
 // bit (gc/generations.cc, "Cards"): the slow paths get the slot, dirty its card in the
 // card set the barrier records into and list the holder for that set. With no header
 // bit set, a.-e. hold for each store and its card: every young store into an old large
-// holder reaches the slow path (the holder test never exits for it), and while a cycle
-// marks the card set written is the one that cycle does not consume.
+// holder reaches remember_card (the holder test never exits for it), which leaves it
+// out of the slow path only if the slot's card is dirty already in the set recorded
+// into now - then the thread that dirtied it listed the holder, or will before its
+// no-preempt region ends, so before any pause; and while a cycle marks the card set
+// written is the one that cycle does not consume.
 // CAS and exchange remember on the desired value (a failed CAS leaves a harmless entry).
 // write_weak has no holder: a young target sends it to remember_weak_slow, which finds
 // the holder from the slot's address (HeapImpl::holder_of_slot).
