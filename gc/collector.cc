@@ -82,6 +82,29 @@ Collector::~Collector() {
   }
   work_cv_.notify_all();
   if (marker_thread_.joinable()) marker_thread_.join();
+  if (scanner_thread_.joinable()) scanner_thread_.join();  // (it finishes a scan requested before)
+}
+
+void Collector::scanner_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
+  for (;;) {
+    std::function<void()> hook;
+    {
+      std::unique_lock<Mutex> lock(work_mu_);
+      work_cv_.wait(lock, [&]() SHOAL_NO_THREAD_SAFETY_ANALYSIS { return shutdown_ || scan_requested_; });
+      if (!scan_requested_) return;  // shutdown, nothing asked
+      scan_requested_ = false;
+      hook = std::move(scan_hook_);
+      scan_hook_ = nullptr;
+    }
+    if (hook) hook();
+    const uint64_t ns = scan_stacks_by_handshake();
+    {
+      MutexLock lock(work_mu_);
+      scan_ns_ = ns;
+      scan_running_ = false;
+    }
+    work_cv_.notify_all();
+  }
 }
 
 void Collector::collect(MutatorThread* self, const char* cause, bool only_if_needed, const FullMark* seen) {
@@ -565,23 +588,39 @@ void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
       // The threads' stacks are scanned by handshake on a thread of its own while this
       // one traces what the initial pause marked: a mutator slow to reach its safepoint
       // (descheduled on a busy machine) then delays its own stack's scan, not marking.
-      auto scan = [&] {
-        if (before_stack_scan) before_stack_scan();
-        stack_scan_ns = scan_stacks_by_handshake();
-      };
-      std::thread scanner;
+      // The scanner thread is started by the first cycle that needs it and kept.
+      bool scanning = false;
       if (stacks_unscanned_.load(std::memory_order_acquire)) {
-        try {
-          scanner = std::thread(scan);
-        } catch (const std::system_error&) {
-          scan();  // no thread to be had: scan first, then trace
+        if (!scanner_thread_.joinable()) {
+          try {
+            scanner_thread_ = std::thread([this] { scanner_thread_main(); });
+          } catch (const std::system_error&) {
+          }
+        }
+        if (scanner_thread_.joinable()) {
+          {
+            MutexLock lock(work_mu_);
+            scan_requested_ = true;
+            scan_running_ = true;
+            scan_hook_ = before_stack_scan;
+          }
+          work_cv_.notify_all();
+          scanning = true;
+        } else {
+          // No thread to be had: scan first, then trace.
+          if (before_stack_scan) before_stack_scan();
+          stack_scan_ns = scan_stacks_by_handshake();
         }
       }
-      // A young cycle's large remembered holders: their dirty cards (after the scanner
-      // has started - the stacks' scan ends the insertion barrier's stretch).
+      // A young cycle's large remembered holders: their dirty cards (after the scan has
+      // been requested - the stacks' scan ends the insertion barrier's stretch).
       remembered_cards = trace_remembered_cards(totals);
       drain_grey_concurrently(totals, &hook);
-      if (scanner.joinable()) scanner.join();
+      if (scanning) {
+        std::unique_lock<Mutex> lock(work_mu_);
+        work_cv_.wait(lock, [&]() SHOAL_NO_THREAD_SAFETY_ANALYSIS { return !scan_running_; });
+        stack_scan_ns = scan_ns_;
+      }
     }
     // Concurrent marking, then termination rounds: take the SATB buffers by handshake
     // and drain again until little is left for the final pause.

@@ -255,6 +255,11 @@ class Collector {
   void sweep_leftovers(MutatorThread* self);
   void start_concurrent_cycle_locked(MutatorThread* self, const char* cause, bool force, bool full, bool& retry);
   void marker_thread_main();
+  // The stack scanner: a thread of its own (started by the first cycle that leaves a
+  // stack unscanned after its initial pause, then kept), which scans the deferred stacks
+  // by handshake (scan_stacks_by_handshake) when the marker thread asks - so that a
+  // mutator slow to reach its safepoint delays its own stack's scan, not marking.
+  void scanner_thread_main();
   // Drains the grey list with the concurrent marker threads until it stays empty.
   void drain_grey_concurrently(MarkTotals& totals, const std::function<void(Object*)>* hook)
       SHOAL_EXCLUDES(work_mu_);
@@ -414,6 +419,11 @@ class Collector {
   std::vector<Slot*> assist_weak_slots_ SHOAL_GUARDED_BY(work_mu_);  // found by assists
   std::vector<Marker::EphemeronSlots> assist_ephemerons_ SHOAL_GUARDED_BY(work_mu_);
   std::thread marker_thread_;
+  std::thread scanner_thread_;  // (started and joined by the marker thread's owner paths only)
+  bool scan_requested_ SHOAL_GUARDED_BY(work_mu_) = false;  // the marker thread asks for a scan
+  bool scan_running_ SHOAL_GUARDED_BY(work_mu_) = false;    // asked for and not finished
+  std::function<void()> scan_hook_ SHOAL_GUARDED_BY(work_mu_);  // the request's before-scan test hook
+  uint64_t scan_ns_ SHOAL_GUARDED_BY(work_mu_) = 0;          // the last scan's duration
 };
 
 }  // namespace shoal::internal
