@@ -99,6 +99,21 @@ bool FutureCore::wait_for(std::chrono::nanoseconds timeout, const char* what) {
   }
 }
 
+bool FutureCore::wait_briefly(std::chrono::nanoseconds timeout) {
+  if (is_ready()) return true;
+  const auto deadline = deadline_after(timeout);
+  waiters_.fetch_add(1, std::memory_order_seq_cst);
+  struct Leave {
+    std::atomic<uint32_t>& n;
+    ~Leave() { n.fetch_sub(1, std::memory_order_relaxed); }
+  } leave{waiters_};
+  for (;;) {
+    const uint32_t seen = wake_.load(std::memory_order_acquire);
+    if (ready_.load(std::memory_order_seq_cst)) return true;
+    if (!park(wake_, seen, deadline, false)) return is_ready();
+  }
+}
+
 void FutureCore::complete() {
   std::vector<Task> ks;
   {

@@ -101,6 +101,9 @@ class FutureCore {
   void wait(const char* what, bool cancellable = true, bool check_executor = true);
   // Waits at most `timeout`; true when ready.
   bool wait_for(std::chrono::nanoseconds timeout, const char* what);
+  // The same, neither cancellable nor checked against the executor: for a waiter that
+  // returns to the executor's queue between naps (TaskGroup::wait on a pool thread).
+  bool wait_briefly(std::chrono::nanoseconds timeout);
   // Marks the result there (value or error set before) and runs the continuations.
   void complete();
   // Runs `k` once the future is ready: now, on this thread, if it already is.

@@ -20,6 +20,8 @@
 // The destructor of a group not waited for cancels it and waits for the children.
 #pragma once
 
+#include <algorithm>
+#include <chrono>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -108,12 +110,25 @@ class TaskGroup {
     std::exception_ptr first_error;
   };
   // Waits (not cancellably: the children are cancelled with us) for every child; on the
-  // executor's own threads, helps it run queued tasks meanwhile.
+  // executor's own threads, helps it run queued tasks meanwhile - and keeps coming back
+  // to the queue while it waits (naps of 50 us growing to 1 ms): a task queued after this
+  // thread found the queue empty may be the one a child needs, with every other worker
+  // busy or waiting like this one (nested groups on a small pool: parked for good, the
+  // waiters starved the pool - a hang found by a CI run).
   void await_all() {
     for (auto& f : futures_) {
       while (!f.is_ready() && executor_->help_one()) {
       }
-      f.state_->wait("TaskGroup::wait", /*cancellable=*/false, /*check_executor=*/false);
+      if (!executor_->is_current()) {
+        f.state_->wait("TaskGroup::wait", /*cancellable=*/false, /*check_executor=*/false);
+        continue;
+      }
+      std::chrono::nanoseconds nap = std::chrono::microseconds(50);
+      while (!f.state_->wait_briefly(nap)) {
+        bool helped = false;
+        while (!f.is_ready() && executor_->help_one()) helped = true;
+        nap = helped ? std::chrono::microseconds(50) : std::min<std::chrono::nanoseconds>(2 * nap, std::chrono::milliseconds(1));
+      }
     }
   }
 

@@ -181,6 +181,41 @@ TEST_F(TaskGroupTest, CancellingTheParentCancelsNestedGroups) {
   EXPECT_THROW(outer.join(), CancelledError);
 }
 
+// The same shape, with the interleaving that starved the pool made deterministic by
+// sleeps (found hanging in a CI run, where a loaded machine did the sleeping): each outer
+// task's inner task is taken by an idle worker before the outer task waits, so its
+// worker finds the queue empty and waits; the next outer task is queued only after two
+// workers wait and two spin. A waiting worker must come back to the queue, or the third
+// outer task never runs.
+TEST_F(TaskGroupTest, AWorkerWaitingForItsGroupStillRunsTasksQueuedAfterItWaited) {
+  ThreadPool pool(heap(), 4);
+  std::atomic<int> started{0};
+  Thread outer = Thread::start(heap(), [&] {
+    TaskGroup<void> group(pool);
+    for (int i = 0; i < 3; ++i) {
+      group.spawn([&] {
+        TaskGroup<void> inner(pool);
+        inner.spawn([&] {
+          started++;
+          while (true) {
+            check_cancelled();
+            std::this_thread::sleep_for(200us);
+          }
+        });
+        std::this_thread::sleep_for(5ms);  // an idle worker takes the inner task
+        inner.wait();
+      });
+      std::this_thread::sleep_for(20ms);  // queued after the workers have settled
+    }
+    group.wait();
+  });
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (started < 3 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(started.load(), 3) << "the pool starved: the third outer task never ran";
+  outer.cancel();
+  EXPECT_THROW(outer.join(), CancelledError);
+}
+
 TEST_F(TaskGroupTest, ForkJoinRecursionOnASmallPoolHelpsInsteadOfDeadlocking) {
   ThreadPool pool(heap(), 2);
   std::function<int64_t(int)> fib = [&](int n) -> int64_t {
