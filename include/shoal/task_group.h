@@ -13,7 +13,8 @@
 // order, or rethrows the first failure.
 //
 // Waiting from inside the executor: on a ThreadPool worker, wait() runs queued tasks of
-// the pool while its children are unfinished (fork-join without deadlock); a group over
+// the pool while its children are unfinished, looking at the queue again after each
+// short nap (fork-join without deadlock, even for tasks queued later); a group over
 // a serial executor or actor cannot be created from that executor's own task (its
 // children could not start before the task returns): DeadlockError.
 //
