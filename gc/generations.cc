@@ -231,8 +231,7 @@ size_t Collector::trace_remembered_cards(MarkTotals& totals) {
     // Old (marked), or this young cycle would lose what its clean cards reference.
     SHOAL_DCHECK(l->mark.load(std::memory_order_relaxed) != 0);
     cards += m.trace_dirty_cards(*l, set);
-    std::fill_n(l->cards(set), l->card_count, uint8_t{0});
-    l->listed[set].store(0, std::memory_order_release);  // (clean cards before it: tests poll it)
+    l->clean_cards(set);
   }
   totals.add(m);  // (its weak slots and ephemerons: the holders are black)
   if (m.has_grey()) give_grey(m.take_grey());
@@ -245,11 +244,8 @@ void Collector::forget_remembered(Object* o, uint64_t keep, unsigned card_sets) 
     return;
   }
   LargeObject* l = LargeObject::of(o);
-  for (unsigned set = 0; set < kCardSets; ++set) {
-    if ((card_sets >> set & 1) == 0) continue;
-    std::fill_n(l->cards(set), l->card_count, uint8_t{0});
-    l->listed[set].store(0, std::memory_order_relaxed);
-  }
+  for (unsigned set = 0; set < kCardSets; ++set)
+    if ((card_sets >> set & 1) != 0) l->clean_cards(set);
 }
 
 void Collector::clear_stale_remembered() {

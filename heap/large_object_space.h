@@ -62,6 +62,11 @@ struct LargeObject {
     return reinterpret_cast<uint8_t*>(begin() + ((object_bytes + 15) & ~size_t{15})) + set * card_count;
   }
   size_t card_of(uintptr_t a) const { return (a - begin()) >> kCardShift; }
+  // The collector's: set `set` clean and the object off its list (no mutator writes it).
+  void clean_cards(unsigned set) {
+    std::fill_n(cards(set), card_count, uint8_t{0});
+    listed[set].store(0, std::memory_order_release);  // (clean cards before it: tests poll it)
+  }
   // The write barrier's test (remember_card, barriers/write_barrier.cc): is `slot`'s
   // card dirty in `set`? Loads only - a store that finds it needs no slow path. Within
   // one recording epoch (between two initial pauses) a card only goes from 0 to 1, and

@@ -82,7 +82,11 @@ class ShoalObjectModel final : public ObjectModel {
 
 }  // namespace
 
-Object* allocate_raw(size_t bytes, uint64_t header_word) { return internal::allocate(bytes, header_word); }
+// (The collector's bits 32..39 of a custom header word are dropped: the only entry that
+// takes an arbitrary header - class-table headers carry sharing tags only, define_class.)
+Object* allocate_raw(size_t bytes, uint64_t header_word) {
+  return internal::allocate(bytes, header_word & ~header::kGcMask);
+}
 
 const ObjectModel& default_object_model() {
   static const ShoalObjectModel model;

@@ -68,40 +68,21 @@ void FutureCore::wait(const char* what, bool cancellable, bool check_executor) {
                         ": this thread runs a task of the executor that must complete the future; waiting here could "
                         "wait for itself (chain with then(), or wait outside the executor)");
   if (spin_until([&] { return is_ready(); }, 2048)) return;
-  waiters_.fetch_add(1, std::memory_order_seq_cst);
-  struct Leave {
-    std::atomic<uint32_t>& n;
-    ~Leave() { n.fetch_sub(1, std::memory_order_relaxed); }
-  } leave{waiters_};
-  for (;;) {
-    const uint32_t seen = wake_.load(std::memory_order_acquire);
-    if (ready_.load(std::memory_order_seq_cst)) return;
-    if (cancellable) check_cancelled_in(what);
-    park(wake_, seen, Clock::time_point::max(), cancellable);
-  }
+  park_until_ready(Clock::time_point::max(), what, cancellable);
 }
 
 bool FutureCore::wait_for(std::chrono::nanoseconds timeout, const char* what) {
   if (is_ready()) return true;
   if (executor_ && executor_->is_current())
     throw DeadlockError(std::string(what) + ": this thread runs a task of the executor that must complete the future");
-  const auto deadline = deadline_after(timeout);
-  waiters_.fetch_add(1, std::memory_order_seq_cst);
-  struct Leave {
-    std::atomic<uint32_t>& n;
-    ~Leave() { n.fetch_sub(1, std::memory_order_relaxed); }
-  } leave{waiters_};
-  for (;;) {
-    const uint32_t seen = wake_.load(std::memory_order_acquire);
-    if (ready_.load(std::memory_order_seq_cst)) return true;
-    check_cancelled_in(what);
-    if (!park(wake_, seen, deadline, true)) return is_ready();
-  }
+  return park_until_ready(deadline_after(timeout), what, true);
 }
 
 bool FutureCore::wait_briefly(std::chrono::nanoseconds timeout) {
-  if (is_ready()) return true;
-  const auto deadline = deadline_after(timeout);
+  return is_ready() || park_until_ready(deadline_after(timeout), "TaskGroup::wait", false);
+}
+
+bool FutureCore::park_until_ready(Clock::time_point deadline, const char* what, bool cancellable) {
   waiters_.fetch_add(1, std::memory_order_seq_cst);
   struct Leave {
     std::atomic<uint32_t>& n;
@@ -110,7 +91,8 @@ bool FutureCore::wait_briefly(std::chrono::nanoseconds timeout) {
   for (;;) {
     const uint32_t seen = wake_.load(std::memory_order_acquire);
     if (ready_.load(std::memory_order_seq_cst)) return true;
-    if (!park(wake_, seen, deadline, false)) return is_ready();
+    if (cancellable) check_cancelled_in(what);
+    if (!park(wake_, seen, deadline, cancellable)) return is_ready();
   }
 }
 

@@ -112,6 +112,9 @@ class FutureCore {
   std::exception_ptr error;  // written before complete(), read after is_ready()
 
  private:
+  // The waiters' loop: parks (GC-safe) until ready, the deadline passes (false) or - if
+  // `cancellable` - the current token is cancelled (CancelledError naming `what`).
+  bool park_until_ready(std::chrono::steady_clock::time_point deadline, const char* what, bool cancellable);
   Executor* executor_;
   std::atomic<bool> ready_{false};
   std::atomic<uint32_t> wake_{0};

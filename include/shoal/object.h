@@ -80,7 +80,7 @@ inline constexpr uint64_t kRememberedNextBits = kRememberedNextEven | kRemembere
 // On some remembered-set buffer or list.
 inline constexpr uint64_t kRememberedBits = kRemembered | kRememberedNextBits;
 inline constexpr uint64_t kGenerationBits = kYoungBits | kRememberedBits;
-// Bits 32..39: the collector's alone (allocation clears whatever a caller put there).
+// Bits 32..39: the collector's alone (allocate_raw clears whatever a caller put there).
 inline constexpr uint64_t kGcMask = uint64_t{0xff} << 32;
 inline constexpr uint64_t kOwnerShift = 40;
 inline constexpr uint64_t kOwnerMask = ((uint64_t{1} << 24) - 1) << kOwnerShift;

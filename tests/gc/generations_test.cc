@@ -66,6 +66,24 @@ class GenerationsTest : public ::testing::Test {
     internal::Collector& collector_;
     std::atomic<bool> released_{false};
   };
+  // Torture tests run until both kinds of cycle have run a few times (torture cycles
+  // wait for the marker thread, so how many a fixed number of rounds gets depends on
+  // scheduling).
+  static bool both_kinds_of_cycle_ran(Heap& heap) {
+    const GcStats s = heap.stats();
+    return s.young_collections >= 20 && s.collections - s.young_collections >= 5;
+  }
+  // A chain of `depth` fresh Nodes linked through `left`, each valued `value`.
+  static Ref<Node> chain(int depth, int64_t value) {
+    Ref<Node> head;
+    for (int d = 0; d < depth; ++d) {
+      Ref<Node> n = make<Node>();
+      n->value = value;
+      n.set(&Node::left, head);
+      head = n;
+    }
+    return head;
+  }
   static bool young(const Object* o) { return o->has_tag(header::kYoungBits); }  // (newborn too)
   static bool remembered(const Object* o) { return o->has_tag(header::kRememberedBits); }
 };
@@ -475,24 +493,11 @@ TEST_F(GenerationsTest, ThreadsStoringYoungChainsIntoOldArraysUnderTorture) {
           if (static_cast<size_t>(n->value) % kSlots != slot) bad.fetch_add(1);
         if (!table->get(slot).is_null() && depth != kDepth) bad.fetch_add(1);
       };
-      // Run until both kinds of cycle have run a few times (torture cycles wait for the
-      // marker thread, so how many a fixed number of rounds gets depends on scheduling).
       for (int round = 0; round < kMaxRounds && !enough.load(std::memory_order_relaxed); ++round) {
-        if (t == 0 && round % 1000 == 999) {
-          const GcStats s = heap.stats();
-          if (round >= kMinRounds && s.young_collections >= 20 && s.collections - s.young_collections >= 5)
-            enough.store(true);
-        }
+        if (t == 0 && round % 1000 == 999 && round >= kMinRounds && both_kinds_of_cycle_ran(heap)) enough.store(true);
         const size_t slot = rng() % kSlots;
         check(slot);
-        Ref<Node> head;
-        for (int d = 0; d < kDepth; ++d) {
-          Ref<Node> n = make<Node>();
-          n->value = static_cast<int64_t>(slot + kSlots * static_cast<size_t>(round));
-          n.set(&Node::left, head);
-          head = n;
-        }
-        table->set(slot, head.value());
+        table->set(slot, chain(kDepth, static_cast<int64_t>(slot + kSlots * static_cast<size_t>(round))).value());
       }
       for (size_t s = 0; s < kSlots; ++s) check(s);
     });
@@ -856,35 +861,18 @@ TEST_F(GenerationsCardsTest, ThreadsStoringYoungChainsIntoBigOldArraysAndListsUn
           if (static_cast<size_t>(n->value) != tag) return false;
         return depth == kDepth;
       };
-      // Until both kinds of cycle have run a few times (as in the test above).
       for (int round = 0; round < kMaxRounds && !enough.load(std::memory_order_relaxed); ++round) {
-        if (t == 0 && round % 1000 == 999) {
-          const GcStats s = heap.stats();
-          if (round >= kMinRounds && s.young_collections >= 20 && s.collections - s.young_collections >= 5)
-            enough.store(true);
-        }
+        if (t == 0 && round % 1000 == 999 && round >= kMinRounds && both_kinds_of_cycle_ran(heap)) enough.store(true);
         const size_t slot = rng() % kTable;
         if (!table->get(slot).is_null() && !chain_ok(table->get(slot), slot)) bad.fetch_add(1);
-        Ref<Node> head;
-        for (int d = 0; d < kDepth; ++d) {
-          Ref<Node> n = make<Node>();
-          n->value = static_cast<int64_t>(slot);
-          n.set(&Node::left, head);
-          head = n;
-        }
-        table->set(slot, head.value());
+        table->set(slot, chain(kDepth, static_cast<int64_t>(slot)).value());
         if (round % 4 == 0) {
           if (list->length() == 20000) {  // (a fresh list: the heap stays small, growth goes on)
             for (size_t i = 0; i < list->length(); ++i)
               if (!chain_ok(list->get(i), i)) bad.fetch_add(1);
             list.set(GrowableList::create());
           }
-          Ref<Node> m = make<Node>();
-          m->value = static_cast<int64_t>(list->length());
-          Ref<Node> m2 = make<Node>();
-          m2->value = m->value;
-          m.set(&Node::left, m2);
-          list->add(m.value());
+          list->add(chain(kDepth, static_cast<int64_t>(list->length())).value());
           // The map: small-integer keys, young values; rehashed as it grows (plain
           // stores into a fresh large store), reset at 4000 entries.
           const int64_t key = static_cast<int64_t>(round / 4 % 4000);
@@ -893,12 +881,7 @@ TEST_F(GenerationsCardsTest, ThreadsStoringYoungChainsIntoBigOldArraysAndListsUn
               if (!chain_ok(map->get_or(Value::from_int(k), Value::null()), static_cast<size_t>(k))) bad.fetch_add(1);
             map.set(Map::create(MapKeys::kIdentity));
           }
-          Ref<Node> v = make<Node>();
-          v->value = key;
-          Ref<Node> v2 = make<Node>();
-          v2->value = key;
-          v.set(&Node::left, v2);
-          map->set(Value::from_int(key), v.value());
+          map->set(Value::from_int(key), chain(kDepth, key).value());
         }
       }
       for (size_t s = 0; s < kTable; ++s)

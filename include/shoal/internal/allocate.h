@@ -24,7 +24,6 @@ Object* allocate_slow(size_t bytes, uint64_t header_word);
 // The whole call is a no-preempt region (preemption.h): a pause never sees the cursor
 // moved past a cell without its header, nor retires the TLAB in the middle of a bump.
 inline Object* allocate(size_t bytes, uint64_t header_word) {
-  header_word &= ~header::kGcMask;  // (the collector's bits: a custom header's are dropped)
   NoPreemptScope no_preempt;
   MutatorState* m = tls_mutator;
   if (bytes <= kMaxSmallSize && m != nullptr) [[likely]] {
