@@ -4,12 +4,18 @@
 //                pages from low to high addresses; the heap never moves objects.
 //   page         kPageSize bytes, aligned to kPageSize, holding cells of one size class.
 //                256 KiB: big enough that per-page work (taking a page, sweeping a page's
-//                bitmaps: 2 x 2 KiB) is amortised over 32..16384 objects and the 8 KiB
+//                bitmaps: 2 x 4 KiB) is amortised over 32..16384 objects and the 8 KiB
 //                largest class wastes nothing; small enough that a thread's page costs
 //                little when it stops allocating, that the side table stays small
-//                (~4.1 KiB per page, 1.6%), and that a page fits in L2 while it is zeroed.
+//                (12.1 KiB per page, three bitmaps: 4.7%), and that a page fits in L2
+//                while it is zeroed.
 //   cell         a slot of the page's class size; cell i starts at start + i*cell_size.
-//   granule      16 bytes; bitmaps have one bit per granule (16384 bits per page).
+//   granule      8 bytes, the object alignment; bitmaps have one bit per granule (32768
+//                bits per page). 8 rather than 16 so that the common small objects - a
+//                header and one, three, five or seven slots (24, 40, 56, 72 bytes... a
+//                cons cell, a two-child tree node) - get cells of their own size: with
+//                16-byte granules a 24-byte node took a 32-byte cell, a third more memory
+//                to allocate, zero, mark and sweep (docs/performance.md).
 //   PageInfo     a page's metadata, kept in a side table (not in the page), indexed by
 //                (address - reservation base) >> kPageShift.
 //   alloc bits   the object-start bitmap: bit set <=> an allocated object starts there.

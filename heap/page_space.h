@@ -41,13 +41,13 @@ class PageSpace {
     return contains(a) && ((a - base_) >> kPageShift) < carved_.load(std::memory_order_acquire);
   }
   // is_carved(a) && a is granule-aligned, in one compare (for the marker's fast path):
-  // rotating the offset right by 4 bits moves a misaligned address's low bits to the
+  // rotating the offset right by 3 bits (log2 kGranule) moves a misaligned address's low bits to the
   // top, beyond any carved offset. (Relaxed: exact for an address whose page a
   // happens-before chain shows carved - a reference to an object - so a valid reference
   // always passes.)
   bool in_carved_pages_aligned(uintptr_t a) const {
-    static_assert(kGranule == 16);
-    return std::rotr(a - base_, 4) < carved_granules_.load(std::memory_order_relaxed);
+    static_assert(kGranule == 8);
+    return std::rotr(a - base_, 3) < carved_granules_.load(std::memory_order_relaxed);
   }
 
   size_t carved_pages() const { return carved_.load(std::memory_order_acquire); }

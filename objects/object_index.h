@@ -46,7 +46,7 @@ class ObjectIndex {
   // Fibonacci hashing: the top log2(size) bits of the product (the low bits of an
   // address-times-constant product cluster for objects laid out at a fixed stride).
   size_t hash(const Object* o) const {
-    const uint64_t x = (reinterpret_cast<uintptr_t>(o) >> 4) * 0x9E3779B97F4A7C15ull;
+    const uint64_t x = (reinterpret_cast<uintptr_t>(o) >> 3) * 0x9E3779B97F4A7C15ull;
     return static_cast<size_t>(x >> shift_);
   }
   size_t mask() const { return slots_.size() - 1; }

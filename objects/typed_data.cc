@@ -1,8 +1,9 @@
 // Typed data (include/shoal/typed_data.h): fixed-length number lists as views on
 // ByteArrays. The view triple (buffer, offset, length) is written once, before the list
 // is published, and never changes, so there is nothing to race on but the elements,
-// which are accessed through std::atomic_ref (aligned: ByteArray data starts 16-byte
-// aligned and view offsets are multiples of the element size).
+// which are accessed through std::atomic_ref (aligned: ByteArray data starts at offset
+// 16 of an 8-byte-aligned object, and view offsets are multiples of the element size,
+// at most 8).
 #include "shoal/typed_data.h"
 
 #include <string>

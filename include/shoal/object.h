@@ -98,7 +98,7 @@ constexpr uint64_t make(ClassId cls, uint64_t tags, uint32_t owner = 0) {
 
 // Size of the header word, and the alignment of every heap object.
 inline constexpr size_t kHeaderSize = 8;
-inline constexpr size_t kObjectAlignment = 16;
+inline constexpr size_t kObjectAlignment = 8;
 
 class Object {
  public:

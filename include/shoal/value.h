@@ -1,10 +1,10 @@
 // Value: one machine word that is either a reference to a heap object, null, or a tagged
 // small integer ("Smi"), as VM prototypes expect.
 //
-//   bit 0 = 0 : reference (object address, 16-byte aligned) or null (all zero)
+//   bit 0 = 0 : reference (object address, 8-byte aligned) or null (all zero)
 //   bit 0 = 1 : small integer, value in bits 63..1 (63-bit two's complement)
 //
-// The even words 2..14 are no object (objects are 16-byte aligned and never below 16):
+// The even words 2..14 are no object (objects are 8-byte aligned and never below 16):
 // the builtin collections use 2 internally as the "no element here" marker of a
 // removed position (objects/growable_list.cc), which every walker of the heap (marker,
 // verifier, freeze, copy, transfer) skips because is_object() is false for it. They are

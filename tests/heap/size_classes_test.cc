@@ -18,10 +18,24 @@ TEST(SizeClasses, SmallestClassThatFits) {
 
 TEST(SizeClasses, KnownBoundaries) {
   EXPECT_EQ(kClassSize[size_class_of(16)], 16u);
-  EXPECT_EQ(kClassSize[size_class_of(17)], 32u);
+  // Up to 64 bytes in steps of one granule (8): a header and one to seven slots take
+  // exactly their size (a cons cell or two-child node is 24 bytes, not 32).
+  EXPECT_EQ(kClassSize[size_class_of(17)], 24u);
+  EXPECT_EQ(kClassSize[size_class_of(24)], 24u);
+  EXPECT_EQ(kClassSize[size_class_of(25)], 32u);
+  EXPECT_EQ(kClassSize[size_class_of(40)], 40u);
+  EXPECT_EQ(kClassSize[size_class_of(57)], 64u);
+  EXPECT_EQ(kClassSize[size_class_of(65)], 80u);
   EXPECT_EQ(kClassSize[size_class_of(129)], 160u);
   EXPECT_EQ(kClassSize[size_class_of(1025)], 1280u);
   EXPECT_EQ(kClassSize[size_class_of(8192)], 8192u);
+}
+
+TEST(SizeClasses, EveryClassIsAWholeNumberOfGranulesAndHoldsAFreeRunHeader) {
+  for (size_t c = 0; c < kNumSizeClasses; ++c) {
+    EXPECT_EQ(kClassSize[c] % kGranule, 0u) << kClassSize[c];
+    EXPECT_GE(kClassSize[c], 16u) << "a free run's first cell holds its 16-byte FreeRun";
+  }
 }
 
 TEST(SizeClasses, FragmentationBounded) {
