@@ -2,7 +2,6 @@
 #include "gc/sweeper.h"
 
 #include <algorithm>
-#include <bit>
 #include <cstring>
 
 #include <tbb/blocked_range.h>
@@ -47,9 +46,9 @@ PageSweep sweep_page(PageInfo& page, bool poison, bool keep_marks) {
   };
 
   // Walk runs of live cells, not live cells: a page allocated black during concurrent
-  // marking is live from end to end, and for the 16-byte class that is 16K cells. For
-  // power-of-two cell sizes a run ends at the next clear cell-start bit, found a word at
-  // a time; other sizes step one cell at a time.
+  // marking is live from end to end, and for the 16-byte class that is 16K cells. A run
+  // ends at the next clear cell-start bit, found a word at a time
+  // (find_next_clear_strided).
   char* free_from = page.start;
   char* const cells_end = page.cells_end();
   const size_t step = page.cell_granules;
@@ -57,12 +56,7 @@ PageSweep sweep_page(PageInfo& page, bool poison, bool keep_marks) {
     char* object = page.start + g * kGranule;
     SHOAL_DCHECK(object < cells_end && g % step == 0);
     if (object > free_from) add_run(free_from, object);
-    size_t run_end = g + step;
-    if (std::has_single_bit(step) && step <= 64) {
-      run_end = page.mark_bits.find_next_clear_strided(g, step);
-    } else {
-      while (run_end < kGranulesPerPage && page.mark_bits.test(run_end)) run_end += step;
-    }
+    const size_t run_end = page.mark_bits.find_next_clear_strided(g, step);
     r.live_cells += (run_end - g) / step;
     free_from = std::min(page.start + run_end * kGranule, cells_end);
     g = page.mark_bits.find_next(run_end);

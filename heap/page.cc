@@ -6,31 +6,11 @@
 namespace shoal::internal {
 
 void PageBitmap::set_strided(size_t g0, size_t g_end, size_t step, std::memory_order order) {
-  if (step == 1) {
-    // Contiguous: whole words at a time.
-    size_t g = g0;
-    while (g < g_end && (g & 63) != 0) {
-      words_[g >> 6].fetch_or(uint64_t{1} << (g & 63), order);
-      ++g;
-    }
-    while (g + 64 <= g_end) {
-      words_[g >> 6].fetch_or(~uint64_t{0}, order);  // markers may share the word
-      g += 64;
-    }
-    for (; g < g_end; ++g) words_[g >> 6].fetch_or(uint64_t{1} << (g & 63), order);
-    return;
-  }
-  // Accumulate bits per word so each word is written once.
-  size_t g = g0;
-  while (g < g_end) {
-    const size_t w = g >> 6;
-    uint64_t bits = 0;
-    while (g < g_end && (g >> 6) == w) {
-      bits |= uint64_t{1} << (g & 63);
-      g += step;
-    }
+  // (fetch_or: markers may share a word of mark bits.)
+  for_each_strided_word(g0, g_end, step, [&](size_t w, uint64_t bits) {
     words_[w].fetch_or(bits, order);
-  }
+    return false;
+  });
 }
 
 size_t PageBitmap::find_next(size_t g) const {
@@ -45,16 +25,14 @@ size_t PageBitmap::find_next(size_t g) const {
 }
 
 size_t PageBitmap::find_next_clear_strided(size_t g, size_t step) const {
-  if (g >= kGranulesPerPage) return kGranulesPerPage;
-  uint64_t positions = 0;  // bits at the multiples of step
-  for (size_t i = 0; i < 64; i += step) positions |= uint64_t{1} << i;
-  size_t w = g >> 6;
-  uint64_t bits = ~words_[w].load(std::memory_order_relaxed) & positions & (~uint64_t{0} << (g & 63));
-  while (bits == 0) {
-    if (++w == kBitmapWords) return kGranulesPerPage;
-    bits = ~words_[w].load(std::memory_order_relaxed) & positions;
-  }
-  return (w << 6) + static_cast<size_t>(std::countr_zero(bits));
+  size_t found = kGranulesPerPage;
+  for_each_strided_word(g, kGranulesPerPage, step, [&](size_t w, uint64_t positions) {
+    const uint64_t clear = ~words_[w].load(std::memory_order_relaxed) & positions;
+    if (clear == 0) return false;
+    found = (w << 6) + static_cast<size_t>(std::countr_zero(clear));
+    return true;
+  });
+  return found;
 }
 
 size_t PageBitmap::count() const {
@@ -73,21 +51,10 @@ void PageBitmap::copy_from(const PageBitmap& other) {
 }
 
 void PageBitmap::set_strided_single_writer(size_t g0, size_t g_end, size_t step) {
-  size_t g = g0;
-  while (g < g_end) {
-    const size_t w = g >> 6;
-    uint64_t bits = 0;
-    if (step == 1 && (g & 63) == 0 && g + 64 <= g_end) {
-      bits = ~uint64_t{0};
-      g += 64;
-    } else {
-      while (g < g_end && (g >> 6) == w) {
-        bits |= uint64_t{1} << (g & 63);
-        g += step;
-      }
-    }
+  for_each_strided_word(g0, g_end, step, [&](size_t w, uint64_t bits) {
     words_[w].store(words_[w].load(std::memory_order_relaxed) | bits, std::memory_order_relaxed);
-  }
+    return false;
+  });
 }
 
 void PageBitmap::clear_those_of(const PageBitmap& other) {
