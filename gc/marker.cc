@@ -35,7 +35,9 @@ void Marker::mark_conservative_batch(std::vector<uintptr_t>& words) {
   for (uintptr_t w : words) mark_conservative(w);
 }
 
-Marker::Mark Marker::mark(HeapImpl& heap, Object* o) {
+Marker::Marker(HeapImpl& heap) : heap_(&heap), layout_mask_(heap.model.layout_key_mask()) {}
+
+Marker::Mark Marker::mark_inline(HeapImpl& heap, Object* o) {
   // The checks ride on work the unchecked marker did anyway: the page test compares with
   // the end of the carved pages instead of the reservation's (alignment included, see
   // in_carved_pages_aligned), and a white object's start bit sits beside its mark bit.
@@ -50,6 +52,8 @@ Marker::Mark Marker::mark(HeapImpl& heap, Object* o) {
     return Mark::kGrey;
   return check_unflushed(heap, o);
 }
+
+Marker::Mark Marker::mark(HeapImpl& heap, Object* o) { return mark_inline(heap, o); }
 
 Marker::Mark Marker::mark_outside_pages(HeapImpl& heap, Object* o) {
   if (heap.pages.contains(o) || !heap.large.is_object_start(o)) [[unlikely]]
@@ -168,7 +172,7 @@ class MarkingVisitor final : public SlotVisitor {
     for (size_t i = 0; i < count; ++i) {
       const Value v = slots[i].load();
       if (!v.is_object()) continue;
-      const Marker::Mark r = Marker::mark(heap, v.as_object());
+      const Marker::Mark r = Marker::mark_inline(heap, v.as_object());
       if (r == Marker::Mark::kAlreadyMarked) continue;
       if (r == Marker::Mark::kBad) [[unlikely]]
         bad_slot(&slots[i], v);
@@ -248,6 +252,31 @@ size_t Marker::trace_dirty_cards(LargeObject& holder, unsigned set) {
   return cards.dirty_cards();
 }
 
+void Marker::mark_slots(const Slot* first, size_t count, const Object* holder) {
+  HeapImpl& heap = *heap_;
+  for (size_t i = 0; i < count; ++i) {
+    const Value v = first[i].load();
+    if (!v.is_object()) continue;
+    const Mark r = mark_inline(heap, v.as_object());
+    if (r == Mark::kAlreadyMarked) continue;
+    if (r == Mark::kBad) [[unlikely]]
+      bad_reference(heap, v.as_object(), holder, &first[i]);
+    ++marked_;
+    stack_.push_back(v.as_object());
+  }
+}
+
+const SlotLayout& Marker::layout_of(const Object* o, uint64_t key) {
+  if (layouts_.empty()) layouts_.resize(size_t{1} << kLayoutCacheBits);
+  CachedLayout& e = layouts_[(key * 0x9E3779B97F4A7C15ull) >> (64 - kLayoutCacheBits)];
+  if (!e.filled || e.key != key) [[unlikely]] {
+    e.layout = heap_->model.slot_layout(o);
+    e.key = key;
+    e.filled = true;
+  }
+  return e.layout;
+}
+
 // Objects popped from the stack wait in a small FIFO, prefetched, before they are
 // traced (Boehm GC's prefetch-on-pop; Cher, Hosking and Vijaykumar, "Software
 // prefetching for mark-sweep garbage collection", ASPLOS 2004): by the time an object
@@ -276,8 +305,24 @@ size_t Marker::drain_some(size_t max_objects, const std::function<void(Object*)>
     // generational bits; the header line is being read for the trace anyway) - except
     // the marking cycle's newborn and remembered-next bits (gc/generations.cc).
     if ((o->header_word() & clear_bits) != 0) o->clear_gc_bits(clear_bits);
-    visitor.set_holder(o);
-    model.trace(o, visitor);
+    if (layout_mask_ != 0) {
+      // The layout cache (marker.h): the same slots trace() would visit.
+      const SlotLayout& l = layout_of(o, o->header_word() & layout_mask_);
+      const char* base = reinterpret_cast<const char*>(o);
+      if (l.kind == SlotLayout::Kind::kRuns) {
+        for (size_t r = 0; r < l.run_count; ++r)
+          mark_slots(reinterpret_cast<const Slot*>(base + l.runs[r].offset), l.runs[r].count, o);
+      } else if (l.kind == SlotLayout::Kind::kArray) {
+        const uint64_t count = *reinterpret_cast<const uint64_t*>(base + l.length_offset);
+        mark_slots(reinterpret_cast<const Slot*>(base + l.runs[0].offset), static_cast<size_t>(count), o);
+      } else {
+        visitor.set_holder(o);
+        model.trace(o, visitor);
+      }
+    } else {
+      visitor.set_holder(o);
+      model.trace(o, visitor);
+    }
     ++traced;
     if (after_each && *after_each) (*after_each)(o);
   }

@@ -74,6 +74,43 @@ class ShoalObjectModel final : public ObjectModel {
     return true;
   }
 
+  // The class id is the key: a class's layout and offsets never change once defined.
+  uint64_t layout_key_mask() const override { return header::kClassIdMask; }
+  SlotLayout slot_layout(const Object* o) const override {
+    SlotLayout l;
+    const ClassInfo* c = find_class(o->class_id());
+    if (!c) return l;  // (trace() reports it)
+    switch (c->layout) {
+      case Layout::kFixed: {
+        // The runs trace() visits, in the same order.
+        const std::vector<uint32_t>& offs = c->ref_offsets;
+        size_t n = 0;
+        for (size_t i = 0; i < offs.size();) {
+          size_t j = i + 1;
+          while (j < offs.size() && offs[j] == offs[j - 1] + 8) ++j;
+          if (n == SlotLayout::kMaxRuns) return SlotLayout{};  // too many runs: trace()
+          l.runs[n++] = {static_cast<uint32_t>(kHeaderSize + offs[i]), static_cast<uint32_t>(j - i)};
+          i = j;
+        }
+        l.kind = SlotLayout::Kind::kRuns;
+        l.run_count = static_cast<uint8_t>(n);
+        return l;
+      }
+      case Layout::kRefArray:
+        l.kind = SlotLayout::Kind::kArray;
+        l.length_offset = kHeaderSize;
+        l.runs[0] = {kHeaderSize + 8, 0};
+        return l;
+      case Layout::kByteArray:
+      case Layout::kString:
+        l.kind = SlotLayout::Kind::kRuns;  // no references
+        return l;
+      case Layout::kCustom:
+        return l;  // kTrace: the class's own function (it may report weak slots)
+    }
+    return l;
+  }
+
   std::string class_name(const Object* o) const override {
     const ClassInfo* c = find_class(o->class_id());
     return c ? c->name : "unknown class id " + std::to_string(o->class_id());

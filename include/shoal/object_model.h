@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "shoal/object.h"
@@ -37,6 +38,25 @@ class SlotVisitor {
   ~SlotVisitor() = default;
 };
 
+// Where an object's strong reference slots lie, when that is simple enough for the marker
+// to read them itself (ObjectModel::slot_layout).
+struct SlotLayout {
+  enum class Kind : uint8_t {
+    kTrace,  // irregular, or weak slots or ephemerons: the marker calls trace()
+    kRuns,   // runs[0, run_count) at fixed offsets; run_count 0: no references at all
+    kArray,  // runs[0].offset is the first slot; the count is the word at length_offset
+  };
+  struct Run {
+    uint32_t offset;  // bytes from the start of the object (the header), a multiple of 8
+    uint32_t count;   // adjacent slots
+  };
+  static constexpr size_t kMaxRuns = 4;
+  Kind kind = Kind::kTrace;
+  uint8_t run_count = 0;
+  uint32_t length_offset = 0;
+  Run runs[kMaxRuns] = {};
+};
+
 class ObjectModel {
  public:
   virtual ~ObjectModel() = default;
@@ -50,6 +70,19 @@ class ObjectModel {
   // found while marking names the object that holds it). Models without names keep the
   // default, an empty string.
   virtual std::string class_name(const Object* object) const {
+    (void)object;
+    return {};
+  }
+  // Optional, for marking speed: the marker, which calls trace() once per object it
+  // marks, may instead ask once per *layout key* - the header bits in
+  // layout_key_mask() - for a SlotLayout, keep it, and read the slots of every object
+  // with that key itself, with no virtual call. The default mask, 0, turns this off.
+  // Contract: for every object o with (o->header_word() & mask) == key, slot_layout(o)
+  // returns the same layout, forever, and unless it is kTrace, that layout names exactly
+  // the slots trace(o) passes to visit() (and trace(o) reports no weak slot or
+  // ephemeron). Keys must not include the collector's bits 32..39 (they change).
+  virtual uint64_t layout_key_mask() const { return 0; }
+  virtual SlotLayout slot_layout(const Object* object) const {
     (void)object;
     return {};
   }
