@@ -219,7 +219,10 @@ void HeapImpl::retire_all_tlabs(MutatorThread* thread) {
 }
 
 Object* HeapImpl::allocate_large(MutatorThread* self, size_t bytes, uint64_t header_word) {
-  const size_t total = LargeObjectSpace::allocation_size(bytes);
+  // (kCarded, with generations: the barrier remembers a large object by card,
+  // gc/generations.cc; the cards follow the object.)
+  const uint64_t carded = collector.generational() ? header::kCarded : 0;
+  const size_t total = LargeObjectSpace::allocation_size(bytes, carded != 0);
   if (over_trigger()) collector.collect_paced(self);
   Object* o = nullptr;
   auto attempt = [&] {
@@ -227,9 +230,6 @@ Object* HeapImpl::allocate_large(MutatorThread* self, size_t bytes, uint64_t hea
       if (try_reserve(total)) {
         // (No newborn bit: a large object allocated while a cycle marks stays marked -
         // old - after the sweep, so it must not look young to the barrier.)
-        // (kCarded, with generations: the barrier remembers a large object by card,
-        // gc/generations.cc.)
-        const uint64_t carded = collector.generational() ? header::kCarded : 0;
         if ((o = large.allocate(bytes, header_word | carded | (self->alloc_tags & ~header::kNewbornBits)))) {
           if (collector.marking_concurrently()) LargeObject::of(o)->mark.store(1, std::memory_order_relaxed);  // black
           note_allocated(total);

@@ -43,13 +43,16 @@ LargeObjectSpace::~LargeObjectSpace() {
 }
 
 Object* LargeObjectSpace::allocate(size_t bytes, uint64_t header_word) {
-  const size_t total = allocation_size(bytes);
+  // Cards only for an object the barrier remembers by card (header::kCarded, with
+  // generations): card_count 0 otherwise, and nothing after the object.
+  const bool carded = (header_word & header::kCarded) != 0;
+  const size_t total = allocation_size(bytes, carded);
   void* mem = raw_allocate(total);
   if (!mem) return nullptr;
   auto* l = new (mem) LargeObject{};
   l->object_bytes = bytes;
   l->allocation_bytes = total;
-  l->card_count = LargeObject::cards_for(bytes);
+  l->card_count = carded ? LargeObject::cards_for(bytes) : 0;
   l->magic = LargeObject::kMagic;
   Object* o = new (l->object()) Object(header_word);
   {

@@ -136,9 +136,10 @@ class LargeObjectSpace {
   size_t count() const { return count_.load(std::memory_order_relaxed); }
   size_t footprint_bytes() const { return bytes_.load(std::memory_order_relaxed); }
   // Bytes of jemalloc memory one object of `bytes` occupies (what the footprint counts).
-  // (The object rounded to 16 bytes, then its two card sets.)
-  static size_t allocation_size(size_t bytes) {
-    return sizeof(LargeObject) + ((bytes + 15) & ~size_t{15}) + kCardSets * LargeObject::cards_for(bytes);
+  // (The object rounded to 16 bytes, then - if `carded`: with generations - its two card
+  // sets.)
+  static size_t allocation_size(size_t bytes, bool carded) {
+    return sizeof(LargeObject) + ((bytes + 15) & ~size_t{15}) + (carded ? kCardSets * LargeObject::cards_for(bytes) : 0);
   }
 
   template <class F>

@@ -228,7 +228,7 @@ TEST(HeapLimitThreads, ThreadsThatFailTogetherShareOneCollection) {
   Persistent<Node> anchor(heap, make<Node>());
   constexpr int kThreads = 4, kRounds = 4;
   constexpr size_t kLarge = size_t{64} << 10;
-  const size_t large_bytes = internal::LargeObjectSpace::allocation_size(kLarge);
+  const size_t large_bytes = internal::LargeObjectSpace::allocation_size(kLarge, o.generational);
   std::atomic<int> round{0}, arrived{0}, done{0}, out_of_memory{0};
   std::vector<internal::MutatorThread*> threads(kThreads, nullptr);
   std::vector<std::thread> workers;

@@ -20,6 +20,29 @@ TEST_F(LargeObjectTest, AllocatedZeroedAndTracked) {
   expect_heap_ok();
 }
 
+TEST_F(LargeObjectTest, CardsOnlyWithGenerations) {
+  // With generations the barrier remembers a large object by 512-byte card, two sets of
+  // one byte each after the object; without, there is nothing to remember and no card.
+  for (bool generational : {true, false}) {
+    HeapOptions o;
+    o.generational = generational;
+    o.min_gc_trigger = size_t{1} << 30;
+    make_heap(o);
+    const size_t before = heap().stats().large_bytes;
+    Ref<RefArray> big = RefArray::create(100000);
+    internal::LargeObject* l = internal::LargeObject::of(big.object());
+    EXPECT_EQ(l->card_count, generational ? internal::LargeObject::cards_for(l->object_bytes) : 0u);
+    EXPECT_EQ((big.object()->header_word() & header::kCarded) != 0, generational);
+    EXPECT_EQ(heap().stats().large_bytes - before,
+              internal::LargeObjectSpace::allocation_size(l->object_bytes, generational));
+    EXPECT_EQ(l->allocation_bytes, internal::LargeObjectSpace::allocation_size(l->object_bytes, generational));
+    big->set(99999, Value::from_object(make<Node>().object()));
+    heap().collect();
+    EXPECT_TRUE(big->get(99999).is_object());
+    expect_heap_ok();
+  }
+}
+
 TEST_F(LargeObjectTest, UnreferencedLargeObjectsAreFreed) {
   HeapOptions o;
   o.min_gc_trigger = size_t{1} << 30;  // no paced collection while they are created
