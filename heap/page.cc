@@ -50,9 +50,9 @@ void PageBitmap::copy_from(const PageBitmap& other) {
     words_[i].store(other.words_[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
 }
 
-void PageBitmap::set_strided_single_writer(size_t g0, size_t g_end, size_t step) {
+void PageBitmap::set_strided_single_writer(size_t g0, size_t g_end, size_t step, std::memory_order order) {
   for_each_strided_word(g0, g_end, step, [&](size_t w, uint64_t bits) {
-    words_[w].store(words_[w].load(std::memory_order_relaxed) | bits, std::memory_order_relaxed);
+    words_[w].store(words_[w].load(std::memory_order_relaxed) | bits, order);
     return false;
   });
 }
@@ -99,8 +99,9 @@ void PageInfo::flush_allocated(const char* from, const char* to, bool black, boo
       newborn_cells += static_cast<size_t>(to - from) / cell_size;
     }
     if (black) mark_bits.set_strided(granule_of(from), granule_of(to), cell_granules);
-    alloc_bits.set_strided(granule_of(from), granule_of(to), cell_granules,
-                           black ? std::memory_order_release : std::memory_order_relaxed);
+    // (Alloc bits have one writer: the page's owner - this TLAB, its sweep or a pause.)
+    alloc_bits.set_strided_single_writer(granule_of(from), granule_of(to), cell_granules,
+                                         black ? std::memory_order_release : std::memory_order_relaxed);
   }
   tlab_run.store(0, std::memory_order_release);  // the bits first (see tlab_run)
 }

@@ -36,6 +36,7 @@
 #pragma once
 
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 
@@ -64,11 +65,12 @@ inline void for_each_strided_word(size_t g0, size_t g_end, size_t step, Fn&& fn)
   uint64_t pattern = 0;
   for (size_t i = 0; i < 64; i += step) pattern |= uint64_t{1} << i;
   for (size_t g = g0; g < g_end;) {  // g: the first position in its word
-    const size_t word_end = ((g >> 6) + 1) << 6;
-    uint64_t bits = pattern << (g & 63);
-    if (g_end < word_end) bits &= (uint64_t{1} << (g_end & 63)) - 1;
+    const uint64_t positions = pattern << (g & 63);  // (bit g & 63 is set: never 0)
+    uint64_t bits = positions;
+    if (g_end < (((g >> 6) + 1) << 6)) bits &= (uint64_t{1} << (g_end & 63)) - 1;
     if (fn(g >> 6, bits)) return;
-    g += (word_end - g + step - 1) / step * step;  // the first position at or after word_end
+    // The next position: one step past the word's last.
+    g = (g & ~size_t{63}) + static_cast<size_t>(63 - std::countl_zero(positions)) + step;
   }
 }
 
@@ -97,8 +99,10 @@ class PageBitmap {
   size_t count() const;
   void clear_all();
   void copy_from(const PageBitmap& other);
-  // set_strided for a bitmap no other thread writes meanwhile (plain loads and stores).
-  void set_strided_single_writer(size_t g0, size_t g_end, size_t step);
+  // set_strided for a bitmap no other thread writes meanwhile (a load and a store per
+  // word, no read-modify-write; readers may read it meanwhile).
+  void set_strided_single_writer(size_t g0, size_t g_end, size_t step,
+                                 std::memory_order order = std::memory_order_relaxed);
   // Clears the bits set in `other` (single writer: whoever owns the page, or a pause).
   void clear_those_of(const PageBitmap& other);
   bool empty() const { return find_next(0) == kGranulesPerPage; }
