@@ -10,6 +10,16 @@
 // zero and only the 16-byte run header is cleared). With poisoning on, a dirty run is
 // first checked to still hold the poison pattern the sweeper wrote.
 //
+// Pacing counts: a run is counted toward the pacing trigger kPacingChunk at a time, not
+// whole when it is taken. The TLAB's limit is the end of the counted part, so the fast
+// path falls into the slow path there, which counts the next chunk. A run is up to a
+// page (256 KiB), and every pause retires every TLAB: counted whole at the take, each
+// class a thread allocates in counted a run after every cycle however little of it was
+// used before the next - on a small heap, with a dozen classes in use, enough to start
+// the next cycle at once (a cycle storm: 75 cycles in the first 45 ms of the AST
+// loader). What is used past the counted part without the slow path (none today) is
+// counted when the run is given back.
+//
 // When the limit is hit: collect and retry (large objects first decommit free-pool pages
 // to make room in the footprint, before and after collecting); only then throw
 // OutOfMemory. The heap is unchanged by a failed allocation.
@@ -24,6 +34,7 @@
 // took the memory the collection freed, that memory may be garbage again by the next
 // collection, so the thread goes round once more. At most kLimitRounds rounds, one
 // (shared) full collection each: no livelock.
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -36,6 +47,7 @@ namespace shoal::internal {
 
 namespace {
 constexpr size_t kPagesSweptPerRefill = 32;
+constexpr size_t kPacingChunk = size_t{32} << 10;  // > kMaxSmallSize: one chunk holds a cell
 constexpr int kLimitRounds = 8;
 
 // The heap limit: `attempt` (which allocates and returns true, or changes nothing and
@@ -82,8 +94,14 @@ Object* HeapImpl::allocate_small_slow(MutatorThread* self, size_t cls, uint64_t 
   Tlab& t = self->tlabs[cls];
   const size_t cell = kClassSize[cls];
   if (t.cursor + cell <= t.end) {
-    // Room left: we are here because a safepoint request lowered the limit (served above).
-    t.limit.store(t.end, std::memory_order_relaxed);
+    // Room left: we are here because a safepoint request lowered the limit (served
+    // above), or at the end of the run's counted part: count the next chunk.
+    if (t.cursor + cell > t.counted_end) {
+      const uintptr_t next = std::min(t.end, t.counted_end + kPacingChunk);
+      count_allocated(self, next - t.counted_end);
+      t.counted_end = next;
+    }
+    t.limit.store(t.counted_end, std::memory_order_relaxed);
   } else if (const Collector::FullMark seen = collector.last_full_collection(); !refill(self, cls)) {
     if (!retry_at_limit(*this, self, seen, [&] { return refill(self, cls); }))
       throw OutOfMemory(cell, limit, footprint());
@@ -100,7 +118,8 @@ bool HeapImpl::refill(MutatorThread* self, size_t cls) {
     const bool black = collector.marking_concurrently();
     page->flush_allocated(reinterpret_cast<char*>(t.run_start), reinterpret_cast<char*>(t.cursor), black,
                           black && collector.generational());
-    t.cursor = t.end = t.run_start = 0;
+    count_uncounted(self, t);
+    t.cursor = t.end = t.run_start = t.counted_end = 0;
     t.limit.store(0, std::memory_order_relaxed);
     if (page->runs) {
       take_run(self, t, page);
@@ -197,13 +216,19 @@ void HeapImpl::take_run(MutatorThread* self, Tlab& t, PageInfo* page) {
   page->set_tlab_run(start, end);
   t.cursor = t.run_start = reinterpret_cast<uintptr_t>(start);
   t.end = reinterpret_cast<uintptr_t>(end);
-  t.limit.store(t.end, std::memory_order_relaxed);
-  count_allocated(self, static_cast<size_t>(end - start));
+  t.counted_end = std::min(t.end, t.run_start + kPacingChunk);  // ("Pacing counts" above)
+  t.limit.store(t.counted_end, std::memory_order_relaxed);
+  count_allocated(self, t.counted_end - t.run_start);
+}
+
+void HeapImpl::count_uncounted(MutatorThread* self, const Tlab& t) {
+  if (t.cursor > t.counted_end) count_allocated(self, t.cursor - t.counted_end);
 }
 
 void HeapImpl::retire_tlab(Tlab& t) {
   PageInfo* page = t.page;
   if (!page) return;
+  if (t.cursor > t.counted_end) note_allocated(t.cursor - t.counted_end);  // (count_uncounted, no thread)
   const bool black = collector.marking_concurrently();
   page->flush_allocated(reinterpret_cast<char*>(t.run_start), reinterpret_cast<char*>(t.cursor), black,
                         black && collector.generational());

@@ -10,7 +10,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "gc/collector.h"
 #include "heap/heap_impl.h"
@@ -161,6 +163,78 @@ TEST_P(GenerationalPacingTest, OldGenerationGrowthMakesTheNextCycleFull) {
   heap.start_collection(CollectionScope::kYoung);
   heap.wait_for_collection();
   EXPECT_FALSE(heap.stats().recent.back().young) << "the old generation grew past the allowance";
+}
+
+// Pacing counts (heap/allocator.cc): a TLAB's run is counted toward the trigger a chunk
+// at a time, so a few objects in many classes count a little each, not a page each; and
+// what a thread really allocates is all counted.
+ClassId byte_class_of_cell(size_t cell) {
+  ClassDescriptor d;
+  d.name = "pacing.bytes" + std::to_string(cell);
+  d.instance_size = static_cast<uint32_t>(cell - kHeaderSize);
+  return define_class(d);
+}
+
+TEST(PacingCountsTest, AFewObjectsInEveryClassCountAChunkEachNotARun) {
+  HeapOptions o;
+  o.min_gc_trigger = size_t{1} << 30;  // no cycle: only the counts
+  Heap heap(o);
+  MutatorScope attach(heap);
+  std::vector<ClassId> classes;
+  for (size_t c = 0; c < internal::kNumSizeClasses; ++c) classes.push_back(byte_class_of_cell(internal::kClassSize[c]));
+  heap.collect();  // every TLAB retired: the next allocation in each class takes a fresh run
+  internal::HeapImpl& impl = heap.impl();
+  const size_t before = impl.allocated_since_cycle();
+  for (ClassId id : classes)
+    for (int i = 0; i < 3; ++i) (void)allocate_instance(id);
+  impl.report_allocated(internal::current_thread());
+  const size_t counted = impl.allocated_since_cycle() - before;
+  // A fresh page is one 256 KiB run: whole-run counting would say 35 x 256 KiB.
+  EXPECT_LE(counted, internal::kNumSizeClasses * (size_t{32} << 10)) << counted;
+  EXPECT_GE(counted, internal::kNumSizeClasses * 3 * 16);
+}
+
+TEST(PacingCountsTest, EverythingAThreadAllocatesIsCounted) {
+  HeapOptions o;
+  o.min_gc_trigger = size_t{1} << 30;
+  Heap heap(o);
+  MutatorScope attach(heap);
+  heap.collect();
+  internal::HeapImpl& impl = heap.impl();
+  const size_t before = impl.allocated_since_cycle();
+  constexpr size_t kObjects = 100000;  // 2.4 MiB of 24-byte cells: many chunks and runs
+  Persistent<RefArray> keep(heap, RefArray::create(kObjects));
+  for (size_t i = 0; i < kObjects; ++i) keep->set(i, make<Node>().value());
+  impl.report_allocated(internal::current_thread());
+  const size_t counted = impl.allocated_since_cycle() - before;
+  const size_t used = kObjects * internal::kClassSize[internal::size_class_of(kHeaderSize + sizeof(Node))];
+  EXPECT_GE(counted, used);
+  EXPECT_LE(counted, used + (size_t{1} << 20)) << "the array and at most a chunk per class beyond";
+}
+
+TEST(PacingCountsTest, NoCycleStormOnASmallHeapAllocatingInManyClasses) {
+  // A small live set, objects of every small class in turn: with whole runs counted, each
+  // cycle's retired TLABs made the next cycle due almost at once.
+  HeapOptions o;
+  o.min_gc_trigger = size_t{4} << 20;
+  Heap heap(o);
+  MutatorScope attach(heap);
+  std::vector<ClassId> classes;
+  for (size_t c = 0; c < 16; ++c) classes.push_back(byte_class_of_cell(internal::kClassSize[c]));
+  size_t bytes = 0;
+  const uint64_t cycles_before = heap.stats().collections;
+  while (bytes < (size_t{64} << 20)) {
+    for (ClassId id : classes) {
+      (void)allocate_instance(id);
+      bytes += class_info(id).instance_size + kHeaderSize;
+    }
+  }
+  heap.wait_for_collection();
+  const uint64_t cycles = heap.stats().collections - cycles_before;
+  // 64 MiB at one cycle per 4 MiB or so (the runway may start them earlier): far fewer
+  // than one per MiB.
+  EXPECT_LE(cycles, 40u) << "cycles for 64 MiB of garbage";
+  EXPECT_GE(cycles, 4u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Generations, PacingTest, ::testing::Bool(),

@@ -28,13 +28,16 @@ struct PageInfo;
 // next slow path - later, never lost.
 struct Tlab {
   uintptr_t cursor = 0;            // next free byte
-  std::atomic<uintptr_t> limit{0}; // end, or 0 to force the slow path
+  std::atomic<uintptr_t> limit{0}; // counted_end, or 0 to force the slow path
   uintptr_t end = 0;               // end of the current run
+  // The run is counted toward pacing a chunk at a time (heap/allocator.cc, "Pacing
+  // counts"): [run_start, counted_end) has been; the fast path stops at it.
+  uintptr_t counted_end = 0;
   uintptr_t run_start = 0;         // where the current run began (for the object-start bitmap)
   PageInfo* page = nullptr;        // the page the run lies in; owned by this thread
 
   void reset() {
-    cursor = end = run_start = 0;
+    cursor = end = run_start = counted_end = 0;
     limit.store(0, std::memory_order_relaxed);
     page = nullptr;
   }
