@@ -30,7 +30,7 @@ void Marker::mark_conservative_batch(std::vector<uintptr_t>& words) {
   for (uintptr_t w : words) __builtin_prefetch(&pages.page_of(w));
   for (uintptr_t w : words) {
     const PageInfo& page = pages.page_of(w);
-    __builtin_prefetch(&page.alloc_bits);  // (the word of w's own granule is close by)
+    __builtin_prefetch(page.alloc_bits.word_address(page.granule_of(reinterpret_cast<const void*>(w))));
   }
   for (uintptr_t w : words) mark_conservative(w);
 }
@@ -267,7 +267,6 @@ void Marker::mark_slots(const Slot* first, size_t count, const Object* holder) {
 }
 
 const SlotLayout& Marker::layout_of(const Object* o, uint64_t key) {
-  if (layouts_.empty()) layouts_.resize(size_t{1} << kLayoutCacheBits);
   CachedLayout& e = layouts_[(key * 0x9E3779B97F4A7C15ull) >> (64 - kLayoutCacheBits)];
   if (!e.filled || e.key != key) [[unlikely]] {
     e.layout = heap_->model.slot_layout(o);
@@ -313,8 +312,8 @@ size_t Marker::drain_some(size_t max_objects, const std::function<void(Object*)>
         for (size_t r = 0; r < l.run_count; ++r)
           mark_slots(reinterpret_cast<const Slot*>(base + l.runs[r].offset), l.runs[r].count, o);
       } else if (l.kind == SlotLayout::Kind::kArray) {
-        const uint64_t count = *reinterpret_cast<const uint64_t*>(base + l.length_offset);
-        mark_slots(reinterpret_cast<const Slot*>(base + l.runs[0].offset), static_cast<size_t>(count), o);
+        const uint64_t n = *reinterpret_cast<const uint64_t*>(base + l.length_offset);
+        mark_slots(reinterpret_cast<const Slot*>(base + l.runs[0].offset), static_cast<size_t>(n), o);
       } else {
         visitor.set_holder(o);
         model.trace(o, visitor);

@@ -50,6 +50,7 @@
 // iterates to a fixpoint after the drain (resolve_ephemerons).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -159,19 +160,20 @@ class Marker {
   [[noreturn, gnu::cold]] static void bad_reference(HeapImpl& heap, const Object* o, const Object* holder,
                                                     const Slot* slot);
   // The layout cache (see the file comment): direct-mapped by layout key, filled on a
-  // miss, allocated on the first drain. Empty when the model's layout_key_mask is 0.
+  // miss; in place (a marker made for one assist allocates nothing), unused when the
+  // model's layout_key_mask is 0.
   struct CachedLayout {
     uint64_t key = 0;
     bool filled = false;
     SlotLayout layout;
   };
-  static constexpr size_t kLayoutCacheBits = 6;
+  static constexpr size_t kLayoutCacheBits = 4;
   const SlotLayout& layout_of(const Object* o, uint64_t key);
   // Marks what `count` slots from `first` reference, pushing newly grey objects.
   void mark_slots(const Slot* first, size_t count, const Object* holder);
   HeapImpl* heap_;
   uint64_t layout_mask_ = 0;
-  std::vector<CachedLayout> layouts_;
+  std::array<CachedLayout, size_t{1} << kLayoutCacheBits> layouts_{};
   std::vector<Object*> stack_;
   std::vector<Slot*> weak_slots_;
   std::vector<EphemeronSlots> ephemerons_;

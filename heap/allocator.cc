@@ -17,8 +17,8 @@
 // class a thread allocates in counted a run after every cycle however little of it was
 // used before the next - on a small heap, with a dozen classes in use, enough to start
 // the next cycle at once (a cycle storm: 75 cycles in the first 45 ms of the AST
-// loader). What is used past the counted part without the slow path (none today) is
-// counted when the run is given back.
+// loader). Nothing is used uncounted: the slow path counts before it bumps past
+// counted_end, and a chunk holds the largest cell.
 //
 // When the limit is hit: collect and retry (large objects first decommit free-pool pages
 // to make room in the footprint, before and after collecting); only then throw
@@ -47,7 +47,8 @@ namespace shoal::internal {
 
 namespace {
 constexpr size_t kPagesSweptPerRefill = 32;
-constexpr size_t kPacingChunk = size_t{32} << 10;  // > kMaxSmallSize: one chunk holds a cell
+constexpr size_t kPacingChunk = size_t{32} << 10;
+static_assert(kPacingChunk >= kMaxSmallSize, "the slow path counts one chunk to make room for any cell");
 constexpr int kLimitRounds = 8;
 
 // The heap limit: `attempt` (which allocates and returns true, or changes nothing and
@@ -118,7 +119,6 @@ bool HeapImpl::refill(MutatorThread* self, size_t cls) {
     const bool black = collector.marking_concurrently();
     page->flush_allocated(reinterpret_cast<char*>(t.run_start), reinterpret_cast<char*>(t.cursor), black,
                           black && collector.generational());
-    count_uncounted(self, t);
     t.cursor = t.end = t.run_start = t.counted_end = 0;
     t.limit.store(0, std::memory_order_relaxed);
     if (page->runs) {
@@ -221,14 +221,10 @@ void HeapImpl::take_run(MutatorThread* self, Tlab& t, PageInfo* page) {
   count_allocated(self, t.counted_end - t.run_start);
 }
 
-void HeapImpl::count_uncounted(MutatorThread* self, const Tlab& t) {
-  if (t.cursor > t.counted_end) count_allocated(self, t.cursor - t.counted_end);
-}
 
 void HeapImpl::retire_tlab(Tlab& t) {
   PageInfo* page = t.page;
   if (!page) return;
-  if (t.cursor > t.counted_end) note_allocated(t.cursor - t.counted_end);  // (count_uncounted, no thread)
   const bool black = collector.marking_concurrently();
   page->flush_allocated(reinterpret_cast<char*>(t.run_start), reinterpret_cast<char*>(t.cursor), black,
                         black && collector.generational());

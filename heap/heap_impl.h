@@ -109,8 +109,6 @@ class HeapImpl {
   bool refill(MutatorThread* self, size_t cls);
   PageInfo* acquire_page(MutatorThread* self, size_t cls);
   void take_run(MutatorThread* self, Tlab& tlab, PageInfo* page);
-  // Counts what a TLAB used past its counted part (heap/allocator.cc, "Pacing counts").
-  void count_uncounted(MutatorThread* self, const Tlab& tlab);
 
   std::atomic<size_t> footprint_{0};
   std::atomic<size_t> peak_footprint_{0};  // max of footprint_, raised by try_reserve

@@ -12,8 +12,8 @@
 //   cell         a slot of the page's class size; cell i starts at start + i*cell_size.
 //   granule      8 bytes, the object alignment; bitmaps have one bit per granule (32768
 //                bits per page). 8 rather than 16 so that the common small objects - a
-//                header and one, three, five or seven slots (24, 40, 56, 72 bytes... a
-//                cons cell, a two-child tree node) - get cells of their own size: with
+//                header and two, four or six slots (24, 40, 56 bytes: a cons cell, a
+//                two-child tree node) - get cells of their own size: with
 //                16-byte granules a 24-byte node took a 32-byte cell, a third more memory
 //                to allocate, zero, mark and sweep (docs/performance.md).
 //   PageInfo     a page's metadata, kept in a side table (not in the page), indexed by
@@ -89,7 +89,8 @@ class PageBitmap {
     return (w.fetch_or(mask, std::memory_order_relaxed) & mask) == 0;
   }
   void clear_bit(size_t g) { words_[g >> 6].fetch_and(~(uint64_t{1} << (g & 63)), std::memory_order_relaxed); }
-  // Sets the bits g0, g0+step, ... below g_end (single writer: the owner or a pause).
+  // Sets the bits g0, g0+step, ... below g_end, with an atomic OR per word (other
+  // writers allowed: markers share the mark bitmap).
   void set_strided(size_t g0, size_t g_end, size_t step, std::memory_order order = std::memory_order_relaxed);
   // The first set bit at or after g, or kGranulesPerPage.
   size_t find_next(size_t g) const;
@@ -106,6 +107,8 @@ class PageBitmap {
   // Clears the bits set in `other` (single writer: whoever owns the page, or a pause).
   void clear_those_of(const PageBitmap& other);
   bool empty() const { return find_next(0) == kGranulesPerPage; }
+  // The word holding bit g (for prefetching).
+  const void* word_address(size_t g) const { return &words_[g >> 6]; }
 
  private:
   std::atomic<uint64_t> words_[kBitmapWords] = {};

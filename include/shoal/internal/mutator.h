@@ -20,9 +20,11 @@ namespace shoal::internal {
 class HeapImpl;
 struct PageInfo;
 
-// The bump range is [cursor, end). `limit` equals `end`, except that a thread asking this
+// The bump range is [cursor, end). `limit` equals `counted_end` (the end of the part of
+// the run counted toward pacing, heap/allocator.cc), except that a thread asking this
 // one to reach a safepoint (stop-the-world, handshake) lowers it to 0, so the very next
-// allocation takes the slow path, which polls and then restores limit = end. `limit` is
+// allocation takes the slow path, which polls and then restores limit = counted_end
+// (counting the next chunk if the cursor reached it). `limit` is
 // the only field another thread writes, hence atomic (relaxed: a plain load on x86). If
 // the owner's refill races with the lowering and wins, the request is still seen at the
 // next slow path - later, never lost.

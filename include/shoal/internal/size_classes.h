@@ -39,7 +39,7 @@ constexpr std::array<uint8_t, kMaxSmallSize / kGranule + 1> make_size_to_class()
   }
   return table;
 }
-// Indexed by ceil(bytes / 16).
+// Indexed by ceil(bytes / kGranule).
 inline constexpr std::array<uint8_t, kMaxSmallSize / kGranule + 1> kSizeToClass =
     make_size_to_class();
 
