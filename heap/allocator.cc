@@ -221,7 +221,6 @@ void HeapImpl::take_run(MutatorThread* self, Tlab& t, PageInfo* page) {
   count_allocated(self, t.counted_end - t.run_start);
 }
 
-
 void HeapImpl::retire_tlab(Tlab& t) {
   PageInfo* page = t.page;
   if (!page) return;
