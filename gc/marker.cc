@@ -159,27 +159,29 @@ std::vector<Object*> Marker::split_off(size_t n) {
   return out;
 }
 
+// The hot loop of marking. A bad reference's report context (holder, slot) is touched
+// only on the cold path.
+void Marker::mark_slots(const Slot* first, size_t count, const Object* holder) {
+  HeapImpl& heap = *heap_;
+  for (size_t i = 0; i < count; ++i) {
+    const Value v = first[i].load();
+    if (!v.is_object()) continue;
+    const Mark r = mark_inline(heap, v.as_object());
+    if (r == Mark::kAlreadyMarked) continue;
+    if (r == Mark::kBad) [[unlikely]]
+      bad_reference(heap, v.as_object(), holder, &first[i]);
+    ++marked_;
+    stack_.push_back(v.as_object());
+  }
+}
+
 // Marks every reference in the visited slots (pushing newly grey objects); records weak
 // slots without following them.
 class MarkingVisitor final : public SlotVisitor {
  public:
   explicit MarkingVisitor(Marker& m) : m_(m) {}
   void set_holder(const Object* o) { holder_ = o; }
-  // The hot loop. The report's context (holder, slot) is touched only on the cold path,
-  // so the loop keeps what the unchecked loop kept in registers.
-  void visit(const Slot* slots, size_t count) override {
-    HeapImpl& heap = *m_.heap_;
-    for (size_t i = 0; i < count; ++i) {
-      const Value v = slots[i].load();
-      if (!v.is_object()) continue;
-      const Marker::Mark r = Marker::mark_inline(heap, v.as_object());
-      if (r == Marker::Mark::kAlreadyMarked) continue;
-      if (r == Marker::Mark::kBad) [[unlikely]]
-        bad_slot(&slots[i], v);
-      ++m_.marked_;
-      m_.stack_.push_back(v.as_object());
-    }
-  }
+  void visit(const Slot* slots, size_t count) override { m_.mark_slots(slots, count, holder_); }
   void visit_weak(const Slot& slot) override { m_.weak_slots_.push_back(const_cast<Slot*>(&slot)); }
   void visit_ephemeron(const Slot& key, const Slot& value) override {
     const Value k = key.load();
@@ -190,9 +192,6 @@ class MarkingVisitor final : public SlotVisitor {
   }
 
  private:
-  [[noreturn, gnu::cold, gnu::noinline]] void bad_slot(const Slot* slot, Value v) {
-    Marker::bad_reference(*m_.heap_, v.as_object(), holder_, slot);
-  }
   Marker& m_;
   const Object* holder_ = nullptr;  // the object being traced
 };
@@ -252,20 +251,6 @@ size_t Marker::trace_dirty_cards(LargeObject& holder, unsigned set) {
   return cards.dirty_cards();
 }
 
-void Marker::mark_slots(const Slot* first, size_t count, const Object* holder) {
-  HeapImpl& heap = *heap_;
-  for (size_t i = 0; i < count; ++i) {
-    const Value v = first[i].load();
-    if (!v.is_object()) continue;
-    const Mark r = mark_inline(heap, v.as_object());
-    if (r == Mark::kAlreadyMarked) continue;
-    if (r == Mark::kBad) [[unlikely]]
-      bad_reference(heap, v.as_object(), holder, &first[i]);
-    ++marked_;
-    stack_.push_back(v.as_object());
-  }
-}
-
 const SlotLayout& Marker::layout_of(const Object* o, uint64_t key) {
   CachedLayout& e = layouts_[(key * 0x9E3779B97F4A7C15ull) >> (64 - kLayoutCacheBits)];
   if (!e.filled || e.key != key) [[unlikely]] {
@@ -304,20 +289,15 @@ size_t Marker::drain_some(size_t max_objects, const std::function<void(Object*)>
     // generational bits; the header line is being read for the trace anyway) - except
     // the marking cycle's newborn and remembered-next bits (gc/generations.cc).
     if ((o->header_word() & clear_bits) != 0) o->clear_gc_bits(clear_bits);
-    if (layout_mask_ != 0) {
-      // The layout cache (marker.h): the same slots trace() would visit.
-      const SlotLayout& l = layout_of(o, o->header_word() & layout_mask_);
-      const char* base = reinterpret_cast<const char*>(o);
-      if (l.kind == SlotLayout::Kind::kRuns) {
-        for (size_t r = 0; r < l.run_count; ++r)
-          mark_slots(reinterpret_cast<const Slot*>(base + l.runs[r].offset), l.runs[r].count, o);
-      } else if (l.kind == SlotLayout::Kind::kArray) {
-        const uint64_t n = *reinterpret_cast<const uint64_t*>(base + l.length_offset);
-        mark_slots(reinterpret_cast<const Slot*>(base + l.runs[0].offset), static_cast<size_t>(n), o);
-      } else {
-        visitor.set_holder(o);
-        model.trace(o, visitor);
-      }
+    // The layout cache (marker.h): the same slots trace() would visit. (None: trace().)
+    const SlotLayout* l = layout_mask_ != 0 ? &layout_of(o, o->header_word() & layout_mask_) : nullptr;
+    const char* base = reinterpret_cast<const char*>(o);
+    if (l != nullptr && l->kind == SlotLayout::Kind::kRuns) {
+      for (size_t r = 0; r < l->run_count; ++r)
+        mark_slots(reinterpret_cast<const Slot*>(base + l->runs[r].offset), l->runs[r].count, o);
+    } else if (l != nullptr && l->kind == SlotLayout::Kind::kArray) {
+      const uint64_t n = *reinterpret_cast<const uint64_t*>(base + l->length_offset);
+      mark_slots(reinterpret_cast<const Slot*>(base + l->runs[0].offset), static_cast<size_t>(n), o);
     } else {
       visitor.set_holder(o);
       model.trace(o, visitor);

@@ -10,6 +10,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "heap/heap_impl.h"
 #include "shoal/shoal.h"
@@ -146,6 +148,31 @@ class CycleKindTest : public ::testing::TestWithParam<bool> {
 };
 inline std::string cycle_kind_name(const ::testing::TestParamInfo<bool>& info) {
   return info.param ? "Concurrent" : "StopTheWorld";
+}
+
+// Class-table classes the tests define at run time.
+// A kFixed class: `payload` bytes after the header, reference slots at `ref_offsets`.
+inline ClassId define_fixed_class(std::string name, uint32_t payload, std::vector<uint32_t> ref_offsets = {}) {
+  ClassDescriptor d;
+  d.name = std::move(name);
+  d.instance_size = payload;
+  d.ref_offsets = std::move(ref_offsets);
+  return define_class(d);
+}
+// A kCustom layout: payload word 0 holds a count n, then n slots of which only every
+// other one (0, 2, 4, ...) holds a reference.
+inline size_t every_other_slot_size(const Object* o) { return 16 + 8 * *static_cast<const uint64_t*>(o->payload()); }
+inline void every_other_slot_trace(const Object* o, SlotVisitor& v) {
+  const auto* words = static_cast<const uint64_t*>(o->payload());
+  for (uint64_t i = 0; i < words[0]; i += 2) v.visit(reinterpret_cast<const Slot*>(words + 1)[i]);
+}
+inline ClassId define_every_other_slot_class(std::string name) {
+  ClassDescriptor d;
+  d.name = std::move(name);
+  d.layout = Layout::kCustom;
+  d.size = every_other_slot_size;
+  d.trace = every_other_slot_trace;
+  return define_class(d);
 }
 
 // Isolate group options for the runtime tests.

@@ -169,10 +169,7 @@ TEST_P(GenerationalPacingTest, OldGenerationGrowthMakesTheNextCycleFull) {
 // at a time, so a few objects in many classes count a little each, not a page each; and
 // what a thread really allocates is all counted.
 ClassId byte_class_of_cell(size_t cell) {
-  ClassDescriptor d;
-  d.name = "pacing.bytes" + std::to_string(cell);
-  d.instance_size = static_cast<uint32_t>(cell - kHeaderSize);
-  return define_class(d);
+  return define_fixed_class("pacing.bytes" + std::to_string(cell), static_cast<uint32_t>(cell - kHeaderSize));
 }
 
 TEST(PacingCountsTest, AFewObjectsInEveryClassCountAChunkEachNotARun) {

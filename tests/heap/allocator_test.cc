@@ -15,12 +15,7 @@ using internal::kPageSize;
 
 class AllocatorTest : public HeapTest {};
 
-ClassId byte_class(uint32_t payload) {
-  ClassDescriptor d;
-  d.name = "bytes" + std::to_string(payload);
-  d.instance_size = payload;
-  return define_class(d);
-}
+ClassId byte_class(uint32_t payload) { return define_fixed_class("bytes" + std::to_string(payload), payload); }
 
 TEST_F(AllocatorTest, EverySizeClassGivesAlignedZeroedDistinctCells) {
   for (size_t c = 0; c < kNumSizeClasses; ++c) {

@@ -56,29 +56,15 @@ SlotLayout::Kind check_layout(const Object* o) {
   return l.kind;
 }
 
-ClassId fixed_class(const char* name, uint32_t payload, std::vector<uint32_t> refs) {
-  ClassDescriptor d;
-  d.name = name;
-  d.instance_size = payload;
-  d.ref_offsets = std::move(refs);
-  return define_class(d);
-}
-
-size_t every_other_size(const Object* o) { return 16 + 8 * *static_cast<const uint64_t*>(o->payload()); }
-void every_other_trace(const Object* o, SlotVisitor& v) {
-  const auto* words = static_cast<const uint64_t*>(o->payload());
-  for (uint64_t i = 0; i < words[0]; i += 2) v.visit(reinterpret_cast<const Slot*>(words + 1)[i]);
-}
-
 TEST(SlotLayoutTest, EveryLayoutNamesExactlyTheSlotsTraceVisits) {
   Heap heap;
   MutatorScope attach(heap);
   // Fixed classes: one run, several runs, runs in any declared order, no references,
   // and more runs than a layout holds (then trace() it is).
-  const ClassId pair = fixed_class("layout.Pair", 16, {0, 8});
-  const ClassId gaps = fixed_class("layout.Gaps", 64, {40, 0, 8, 24, 56});
-  const ClassId plain = fixed_class("layout.Plain", 24, {});
-  const ClassId many = fixed_class("layout.ManyRuns", 80, {0, 16, 32, 48, 64});
+  const ClassId pair = define_fixed_class("layout.Pair", 16, {0, 8});
+  const ClassId gaps = define_fixed_class("layout.Gaps", 64, {40, 0, 8, 24, 56});
+  const ClassId plain = define_fixed_class("layout.Plain", 24, {});
+  const ClassId many = define_fixed_class("layout.ManyRuns", 80, {0, 16, 32, 48, 64});
   EXPECT_EQ(check_layout(allocate_instance(pair)), SlotLayout::Kind::kRuns);
   EXPECT_EQ(check_layout(allocate_instance(gaps)), SlotLayout::Kind::kRuns);
   EXPECT_EQ(check_layout(allocate_instance(plain)), SlotLayout::Kind::kRuns);
@@ -89,12 +75,7 @@ TEST(SlotLayoutTest, EveryLayoutNamesExactlyTheSlotsTraceVisits) {
   EXPECT_EQ(check_layout(ByteArray::create(40).object()), SlotLayout::Kind::kRuns);
   EXPECT_EQ(check_layout(String::create("no references in here").object()), SlotLayout::Kind::kRuns);
   // A custom class keeps its own trace function (it may report weak slots).
-  ClassDescriptor d;
-  d.name = "layout.EveryOther";
-  d.layout = Layout::kCustom;
-  d.size = every_other_size;
-  d.trace = every_other_trace;
-  const ClassId custom = define_class(d);
+  const ClassId custom = define_every_other_slot_class("layout.EveryOther");
   Object* frame = allocate_custom(custom, 16 + 8 * 4);
   *static_cast<uint64_t*>(frame->payload()) = 4;
   EXPECT_EQ(check_layout(frame), SlotLayout::Kind::kTrace);
@@ -106,8 +87,8 @@ TEST(SlotLayoutTest, MarkingThroughLayoutsKeepsWhatEveryLayoutReferences) {
   // A graph over every layout kind, reachable only through its slots: a collection that
   // read a wrong offset or count would free some of it (the verifier would also report
   // a dangling reference).
-  const ClassId gaps = fixed_class("layout.Gaps2", 64, {40, 0, 8, 24, 56});
-  const ClassId many = fixed_class("layout.ManyRuns2", 80, {0, 16, 32, 48, 64});
+  const ClassId gaps = define_fixed_class("layout.Gaps2", 64, {40, 0, 8, 24, 56});
+  const ClassId many = define_fixed_class("layout.ManyRuns2", 80, {0, 16, 32, 48, 64});
   Heap heap;
   MutatorScope attach(heap);
   std::vector<HiddenPtr> leaves;
