@@ -84,6 +84,9 @@ struct PauseSummary {
   uint64_t p99_ns = 0;
   uint64_t p50_ns = 0;
   uint64_t recorded = 0;  // pauses actually seen (can be < collections if records were lost)
+  // Shoal: stopped threads' waits for a core after a pause ended (GcStats::resume_latency,
+  // this window's share; bucket upper bounds, within 12.5 %). resumes == 0: not known.
+  uint64_t resumes = 0, p99_resume_ns = 0, max_resume_ns = 0;
 };
 
 inline PauseSummary summarize(uint64_t collections, const std::vector<uint64_t>& pauses) {
@@ -288,6 +291,7 @@ class ShoalWindow {
   explicit ShoalWindow(shoal::Heap& heap) : heap_(heap) {
     const shoal::GcStats s = heap_.stats();
     first_collection_ = s.collections;  // cycle indices count from 1
+    resume_at_start_ = s.resume_latency;
     sampler_ = std::thread([this] {
       std::unique_lock<std::mutex> lock(mu_);
       while (!stop_) {
@@ -316,7 +320,9 @@ class ShoalWindow {
         pauses.push_back(r.pause_ns);
       }
     }
-    return summarize(gcs, pauses);
+    PauseSummary summary = summarize(gcs, pauses);
+    add_resume_latency(summary);
+    return summary;
   }
   const std::map<uint64_t, shoal::CycleRecord>& cycles() const { return cycles_; }
   // --shoal-cycle-log: every cycle of every window, one line each, on stderr.
@@ -326,6 +332,22 @@ class ShoalWindow {
   }
 
  private:
+  // The window's share of the heap's resume-latency histogram: the difference of two
+  // snapshots (a maximum cannot be subtracted: the highest bucket that grew stands in).
+  void add_resume_latency(PauseSummary& summary) const {
+    const shoal::PauseHistogram end = heap_.stats().resume_latency;
+    shoal::PauseHistogram window;
+    for (int b = 0; b < shoal::PauseHistogram::kBuckets; ++b) {
+      const uint64_t n = end.buckets[b] - resume_at_start_.buckets[b];
+      window.buckets[b] = n;
+      window.count += n;
+      if (n > 0) window.max_ns = std::min(end.max_ns, shoal::PauseHistogram::upper_bound_ns(b));
+    }
+    summary.resumes = window.count;
+    summary.p99_resume_ns = window.percentile_ns(99);
+    summary.max_resume_ns = window.max_ns;
+  }
+
   void print_cycles_locked() const {
     for (const auto& [index, r] : cycles_)
       std::fprintf(stderr,
@@ -356,6 +378,7 @@ class ShoalWindow {
 
   shoal::Heap& heap_;
   uint64_t first_collection_ = 0;
+  shoal::PauseHistogram resume_at_start_;
   std::map<uint64_t, shoal::CycleRecord> cycles_;
   std::mutex mu_;
   std::condition_variable cv_;
@@ -634,22 +657,29 @@ inline double med_ms(const std::vector<Sample>& v) {
 // the largest pause of all runs. `threads` < 0 leaves the threads column out.
 inline void print_pause_header(bool with_threads) {
   std::printf("| collector |%s collections | total pause ms | pause share | p50 pause us | p99 pause us "
-              "| max pause us | worst max us |\n",
+              "| max pause us | worst max us | p99 resume us | max resume us |\n",
               with_threads ? " threads |" : "");
-  std::printf("|---|%s---:|---:|---:|---:|---:|---:|---:|\n", with_threads ? "---:|" : "");
+  std::printf("|---|%s---:|---:|---:|---:|---:|---:|---:|---:|---:|\n", with_threads ? "---:|" : "");
 }
 inline void print_pause_row(const std::string& name, int threads, const std::vector<Sample>& v) {
   uint64_t worst = 0;
   for (const Sample& s : v) worst = std::max(worst, s.pauses.max_ns);
   std::printf("| %s |", name.c_str());
   if (threads >= 0) std::printf(" %d |", threads);
-  std::printf(" %.0f | %.1f | %.1f%% | %.0f | %.0f | %.0f | %.0f |\n",
+  std::printf(" %.0f | %.1f | %.1f%% | %.0f | %.0f | %.0f | %.0f |",
               med(v, [](const Sample& s) { return static_cast<double>(s.pauses.collections); }),
               med(v, [](const Sample& s) { return ms(s.pauses.total_ns); }),
               100.0 * med(v, [](const Sample& s) { return ms(s.pauses.total_ns) / s.ms; }),
               med(v, [](const Sample& s) { return us(s.pauses.p50_ns); }),
               med(v, [](const Sample& s) { return us(s.pauses.p99_ns); }),
               med(v, [](const Sample& s) { return us(s.pauses.max_ns); }), us(worst));
+  // Resume latency (Shoal only): medians of each run's p99 and max.
+  if (v.empty() || v.front().pauses.resumes == 0) {
+    std::printf(" - | - |\n");
+  } else {
+    std::printf(" %.0f | %.0f |\n", med(v, [](const Sample& s) { return us(s.pauses.p99_resume_ns); }),
+                med(v, [](const Sample& s) { return us(s.pauses.max_resume_ns); }));
+  }
 }
 
 // Where Shoal's pauses went (CycleRecord sums per run, medians over runs). "mark ms" is

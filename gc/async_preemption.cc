@@ -189,14 +189,7 @@ const char* preemption_unavailable_reason() { return g_unavailable ? g_unavailab
 
 bool send_preemption_signal(MutatorThread* t) { return pthread_kill(t->native_thread, kPreemptionSignal) == 0; }
 
-void wait_while_bits_set(const uint32_t* word, uint32_t mask, uint32_t unless) {
-  const auto* a = reinterpret_cast<const std::atomic<uint32_t>*>(word);
-  for (;;) {
-    const uint32_t v = a->load(std::memory_order_seq_cst);
-    if ((v & mask) == 0 || (v & unless) != 0) return;
-    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, v, nullptr, nullptr, 0);
-  }
-}
+bool futex_waits_available() { return true; }
 
 void wait_while_equal(const uint32_t* word, uint32_t value, uint64_t timeout_ns) {
   timespec ts{static_cast<time_t>(timeout_ns / 1000000000u), static_cast<long>(timeout_ns % 1000000000u)};
@@ -217,12 +210,7 @@ const char* preemption_unavailable_reason() {
 }
 bool send_preemption_signal(MutatorThread*) { return false; }
 void preempt_at_region_exit() { tls_no_preempt = 0; }
-void wait_while_bits_set(const uint32_t* word, uint32_t mask, uint32_t unless) {
-  // Never reached without preemption (only the handler waits); a polite spin.
-  const auto* a = reinterpret_cast<const std::atomic<uint32_t>*>(word);
-  for (uint32_t v; ((v = a->load(std::memory_order_seq_cst)) & mask) && !(v & unless);) {
-  }
-}
+bool futex_waits_available() { return false; }
 void wake_all_waiters(const uint32_t*) {}
 void wait_while_equal(const uint32_t* word, uint32_t value, uint64_t timeout_ns) {
   if (reinterpret_cast<const std::atomic<uint32_t>*>(word)->load() == value)

@@ -98,10 +98,11 @@ bool send_preemption_signal(MutatorThread* t);
 // The native thread handle of the calling thread, for send_preemption_signal.
 uint64_t current_native_thread();
 
-// Blocks until *word & mask == 0 or *word & unless != 0 (a futex wait on Linux;
-// async-signal-safe), and wakes all waiters on word.
-void wait_while_bits_set(const uint32_t* word, uint32_t mask, uint32_t unless = 0);
+// Wakes every thread sleeping in wait_while_equal on word (async-signal-safe).
 void wake_all_waiters(const uint32_t* word);
+// True where wait_while_equal sleeps until wake_all_waiters (a futex); elsewhere (a
+// ThreadSanitizer build, another platform) it naps and the caller must look again.
+bool futex_waits_available();
 // Blocks while *word == value, for at most timeout_ns (it may also return early).
 void wait_while_equal(const uint32_t* word, uint32_t value, uint64_t timeout_ns);
 

@@ -474,7 +474,10 @@ void Collector::start_concurrent_cycle_locked(MutatorThread* self, const char* c
     record.marker_threads = concurrent_workers_;
     // Threads are started before the pause: starting one can fail, and a pause must not
     // throw. (The marker thread waits for cycle_ready_.)
-    if (!marker_thread_.joinable()) marker_thread_ = std::thread([this] { marker_thread_main(); });
+    if (!marker_thread_.joinable()) {
+      marker_thread_ = std::thread([this] { marker_thread_main(); });
+      name_thread(marker_thread_, "shoal-marker");
+    }
     const uint64_t t0 = now_ns();
     record.start_ns = since_start(t0);
     record.initial_pause_ns = pause(self, "initial pause", [&] {
@@ -594,6 +597,7 @@ void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
         if (!scanner_thread_.joinable()) {
           try {
             scanner_thread_ = std::thread([this] { scanner_thread_main(); });
+            name_thread(scanner_thread_, "shoal-scanner");
           } catch (const std::system_error&) {
           }
         }
@@ -867,6 +871,7 @@ GcStats Collector::stats() const {
   MutexLock lock(stats_mu_);
   GcStats s = totals_;
   s.preemption_signals = heap_.threads.preemption_signals();
+  s.resume_latency = heap_.threads.resume_latency();
   s.recent.assign(recent_.size() > 256 ? recent_.end() - 256 : recent_.begin(), recent_.end());
   return s;
 }

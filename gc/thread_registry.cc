@@ -127,6 +127,15 @@ bool ThreadRegistry::run_own_handshake(MutatorThread* self, bool preempted) {
 }
 
 void ThreadRegistry::wait_until_stop_cleared(MutatorThread* self) {
+  if (futex_waits_available()) {
+    // On the resume word, as the preemption handlers wait (serve_preemption): one
+    // wake-up call releases every parked thread (resume_the_world).
+    for (;;) {
+      const uint32_t seq = resume_seq_.load(std::memory_order_seq_cst);
+      if ((self->poll_word.load(std::memory_order_seq_cst) & kPollStop) == 0) return;
+      wait_for_resume(seq);
+    }
+  }
   std::unique_lock<std::mutex> lock(park_mu_);
   park_cv_.wait(lock, [&] { return (self->poll_word.load(std::memory_order_acquire) & kPollStop) == 0; });
 }
@@ -141,6 +150,7 @@ void ThreadRegistry::poll_slow(MutatorThread* self) {
       if (pw & kPollStop) {
         enter_safe_state(self, ThreadState::kParked);
         wait_until_stop_cleared(self);
+        resume_latency_.record_resumed(now_ns());
         self->state.store(ThreadState::kRunning, std::memory_order_seq_cst);
       }
     }
@@ -160,10 +170,22 @@ void ThreadRegistry::serve_preemption(MutatorThread* self) {
       if (pw & kPollStop) {
         // The same Dekker pair as poll_slow's, with kPreempted for kParked.
         enter_safe_state(self, ThreadState::kPreempted);
-        self->waiting_in_handler.store(true, std::memory_order_seq_cst);
-        // Until the stop ends - or the stopper backs off and sets kPollNoPreempt.
-        wait_while_bits_set(reinterpret_cast<const uint32_t*>(&self->poll_word), kPollStop, kPollNoPreempt);
-        self->waiting_in_handler.store(false, std::memory_order_relaxed);
+        // Until the stop ends - or the stopper backs off and sets kPollNoPreempt. Every
+        // handler sleeps on the registry's one resume word, so the thread that clears
+        // the bits wakes them all with a single call (resume_the_world). (seq_cst: the
+        // word is read before the poll word, and bumped after the bits change, so a
+        // change between the two reads makes the wait return at once. The timeout is
+        // only a safety net: the loop looks again.)
+        for (;;) {
+          const uint32_t seq = resume_seq_.load(std::memory_order_seq_cst);
+          const uint32_t now = self->poll_word.load(std::memory_order_seq_cst);
+          if ((now & kPollNoPreempt) != 0) break;  // (still stopped: parks at its poll)
+          if ((now & kPollStop) == 0) {
+            resume_latency_.record_resumed(now_ns());
+            break;
+          }
+          wait_for_resume(seq);
+        }
         self->state.store(ThreadState::kRunning, std::memory_order_seq_cst);
         served = true;
       }
@@ -207,6 +229,14 @@ void lower_collector_thread_priority() {
 #endif
 }
 
+void name_thread(std::thread& t, const std::string& name) {
+#if defined(__linux__)
+  (void)pthread_setname_np(t.native_handle(), name.substr(0, 15).c_str());
+#else
+  (void)t, (void)name;
+#endif
+}
+
 void step_aside_while_stopping(const ThreadRegistry& registry) {
   for (int i = 0; registry.stopping(); ++i) {
     if (i < 16)
@@ -225,12 +255,9 @@ bool ThreadRegistry::set_no_preempt_if_any_preempted(MutatorThread* self) {
   for (MutatorThread* t : threads_)
     if (t != self && t->state.load(std::memory_order_seq_cst) == ThreadState::kPreempted) any = true;
   if (!any) return false;
-  for (MutatorThread* t : threads_) {
-    if (t == self) continue;
-    t->poll_word.fetch_or(kPollNoPreempt, std::memory_order_seq_cst);
-    if (t->waiting_in_handler.load(std::memory_order_seq_cst))
-      wake_all_waiters(reinterpret_cast<const uint32_t*>(&t->poll_word));
-  }
+  for (MutatorThread* t : threads_)
+    if (t != self) t->poll_word.fetch_or(kPollNoPreempt, std::memory_order_seq_cst);
+  wake_handlers();
   return true;
 }
 
@@ -307,21 +334,35 @@ void ThreadRegistry::stop_the_world(MutatorThread* self) {
   stopping_.store(false, std::memory_order_relaxed);
 }
 
+void ThreadRegistry::wake_handlers() {
+  resume_seq_.fetch_add(1, std::memory_order_seq_cst);
+  wake_all_waiters(reinterpret_cast<const uint32_t*>(&resume_seq_));
+}
+
+void ThreadRegistry::wait_for_resume(uint32_t seq) {
+  wait_while_equal(reinterpret_cast<const uint32_t*>(&resume_seq_), seq, resume_wait_ns_.load(std::memory_order_relaxed));
+}
+
 uint64_t ThreadRegistry::resume_the_world() {
+  // Every stop bit is cleared first, and then all sleepers are woken with one call:
+  // threads parked in a preemption handler or at a poll all sleep on resume_seq_ (the
+  // condition variable serves builds without futex waits). Woken one by one - or with
+  // one call per kind - a wake-up could hand this thread's core to the woken thread on
+  // a busy machine, and every thread not yet woken waited a time slice: pauses of
+  // 1-5 ms at the end of an otherwise short pause, with two mutators on two cores.
+  //
+  // The pause ends here, when the bits clear; how long each thread then waited for a
+  // core is its resume latency (GcStats::resume_latency), recorded by the thread.
+  const uint64_t released = now_ns();
+  resume_latency_.pause_ends_at(released);
   {
     std::lock_guard<std::mutex> lock(park_mu_);
-    for (MutatorThread* t : threads_) {
-      t->poll_word.fetch_and(~(kPollStop | kPollNoPreempt), std::memory_order_seq_cst);
-      // (seq_cst on both sides: either this load sees the handler's flag, or the
-      // handler's next load of the poll word sees the bit cleared.)
-      if (t->waiting_in_handler.load(std::memory_order_seq_cst))
-        wake_all_waiters(reinterpret_cast<const uint32_t*>(&t->poll_word));
-    }
+    for (MutatorThread* t : threads_) t->poll_word.fetch_and(~(kPollStop | kPollNoPreempt), std::memory_order_seq_cst);
   }
-  const auto released = std::chrono::steady_clock::now().time_since_epoch();
-  registry_mu_.unlock();
+  wake_handlers();
   park_cv_.notify_all();
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(released).count());
+  registry_mu_.unlock();
+  return released;
 }
 
 void ThreadRegistry::handshake_all(MutatorThread* self, const HandshakeOp& user_op, bool runs_anywhere,

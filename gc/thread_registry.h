@@ -45,10 +45,13 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include <pthread.h>
 
+#include "gc/resume_latency.h"
 #include "gc/stack_scanner.h"
 #include "shoal/internal/mutation_checks.h"
 #include "shoal/internal/preemption.h"
@@ -99,10 +102,8 @@ struct MutatorThread : MutatorState {
   // The pending operation may run on the thread while it is preempted (the collector's
   // SATB handshake); otherwise only at a genuine poll.
   bool hs_op_runs_anywhere SHOAL_GUARDED_BY(hs_mu) = false;
-  // Asynchronous preemption (gc/async_preemption.h): the thread to signal, and whether
-  // its signal handler is waiting for kPollStop to clear (resume_the_world wakes it).
+  // Asynchronous preemption (gc/async_preemption.h): the thread to signal.
   pthread_t native_thread{};
-  std::atomic<bool> waiting_in_handler{false};
   // A thread stopping the world sleeps on `state` (a futex) while this thread runs;
   // entering a safe state then wakes it (enter_safe_state).
   std::atomic<bool> stopper_waiting{false};
@@ -150,6 +151,11 @@ MutatorThread* require_running_thread(const char* what);
 // when they compete for it: a small positive nice value for this thread only (Linux).
 void lower_collector_thread_priority();
 
+// Names a collector thread for debuggers, top and perf (at most 15 characters kept;
+// Linux only, a no-op elsewhere): "shoal-marker", "shoal-scanner", "shoal-mark-2". Called
+// by the thread that started it, so the name is there before the thread first runs.
+void name_thread(std::thread& t, const std::string& name);
+
 // Gives up the CPU while `registry` is stopping the world (see ThreadRegistry::stopping).
 class ThreadRegistry;
 void step_aside_while_stopping(const ThreadRegistry& registry);
@@ -176,6 +182,11 @@ class ThreadRegistry {
   void enable_async_preemption(uint64_t delay_ns) { preempt_delay_ns_ = delay_ns; }
   bool async_preemption_enabled() const { return preempt_delay_ns_ != kPreemptionOff; }
   uint64_t preemption_signals() const { return preemption_signals_.load(std::memory_order_relaxed); }
+  // Every stopped thread's wait, after a pause ended, until it ran again (GcStats).
+  PauseHistogram resume_latency() const { return resume_latency_.snapshot(); }
+  // Tests: a long safety-net timeout turns a lost wake-up at the end of a stop into a
+  // thread that stays parked long enough for a test to see it (see resume_seq_).
+  void set_resume_wait_for_testing(uint64_t ns) { resume_wait_ns_.store(ns, std::memory_order_relaxed); }
   // Runs f() with `self` in the native (safe) state, its context captured for the whole
   // call, and returns with `self` running again (having served any pending stop or
   // handshake on the way out).
@@ -231,6 +242,17 @@ class ThreadRegistry {
   static constexpr uint64_t kPreemptionOff = ~uint64_t{0};
   static constexpr uint64_t kPreemptionResendNs = 200'000;
   uint64_t preempt_delay_ns_ = kPreemptionOff;
+  // Threads waiting for their stop to end - in a preemption handler, or parked at a
+  // poll where futex waits are available - sleep on this word; wake_handlers bumps it
+  // and wakes them all with one call. resume_wait_ns_ bounds one sleep: a safety net
+  // only (the waiter looks again), so a lost wake-up costs that much, never a hang.
+  std::atomic<uint32_t> resume_seq_{0};
+  static constexpr uint64_t kDefaultResumeWaitNs = 2'000'000;
+  std::atomic<uint64_t> resume_wait_ns_{kDefaultResumeWaitNs};
+  void wake_handlers();
+  ResumeLatency resume_latency_;
+  // Sleeps while resume_seq_ == seq (woken by wake_handlers; async-signal-safe).
+  void wait_for_resume(uint32_t seq);
   std::atomic<uint64_t> preemption_signals_{0};
 
   Mutex registry_mu_;

@@ -178,6 +178,10 @@ struct GcStats {
   size_t peak_footprint_bytes = 0;  // the largest footprint_bytes ever reached
   PauseHistogram pauses;            // every pause since the heap was created
   PauseHistogram time_to_safepoint; // every pause's wait for the threads to stop
+  PauseHistogram resume_latency;    // every stopped thread's wait, after a pause ended,
+                                    // until it ran again (the scheduler's share: a pause
+                                    // ends when the stopper wakes everyone; with more
+                                    // runnable threads than cores a woken thread waits)
   uint64_t preemption_signals = 0;  // asynchronous preemption signals sent (cumulative)
   uint64_t young_collections = 0;   // of `collections`, young cycles (generational)
   std::vector<CycleRecord> recent;  // last (up to) 256 cycles, oldest first, in index order;

@@ -157,6 +157,75 @@ TEST(AsyncPreemptionTest, BarrierHeavyLoopsSurviveConcurrentCycles) {
   EXPECT_GT(heap.stats().preemption_signals, 0u);
 }
 
+// The end of a pause releases every stopped thread at once, whichever way it stopped:
+// parked at a poll (an allocating loop) or inside its preemption handler (a loop that
+// never polls). All of them sleep on one resume word (ThreadRegistry::resume_the_world);
+// the safety-net timeout of that sleep is raised to a minute here, so a thread the
+// wake-up missed stays parked and the deadline below fails the test.
+TEST(AsyncPreemptionTest, EveryStoppedThreadIsReleasedWhenThePauseEnds) {
+  Heap heap(verified_options());
+  if (!heap.async_preemption_active()) GTEST_SKIP() << heap.async_preemption_status();
+  heap.impl().threads.set_resume_wait_for_testing(60'000'000'000ull);
+  constexpr int kPollers = 2, kSpinners = 2, kThreads = kPollers + kSpinners;
+  constexpr int kPauses = 20;
+  constexpr auto kReleaseDeadline = 20s;
+  std::atomic<bool> stop{false};
+  std::atomic<int> started{0}, gave_up{0};
+  std::vector<std::atomic<uint64_t>> progress(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      MutatorScope attach(heap);
+      Ref<Node> list = make_list(50);
+      started++;
+      const bool out_of_time = spin_until_stopped(stop, [&] {
+        if (t < kPollers) {
+          Ref<Node> n = make<Node>();  // allocates: stops at a poll
+          n.set(&Node::left, list);
+        } else {
+          (void)walk_sum(list);  // no poll: stopped by the preemption signal
+        }
+        progress[t].fetch_add(1, std::memory_order_relaxed);
+      });
+      if (out_of_time) gave_up++;
+    });
+  }
+  MutatorScope attach(heap);
+  while (started.load() < kThreads) std::this_thread::yield();
+  int missed = 0;
+  for (int i = 0; i < kPauses && missed == 0; ++i) {
+    heap.collect();
+    // Every thread was stopped by that pause; each must run again well before the
+    // safety net would have let it go.
+    std::vector<uint64_t> at_resume(kThreads);
+    for (int t = 0; t < kThreads; ++t) at_resume[t] = progress[t].load();
+    const auto deadline = std::chrono::steady_clock::now() + kReleaseDeadline;
+    run_native([&] {
+      for (int t = 0; t < kThreads; ++t) {
+        while (progress[t].load() == at_resume[t] && std::chrono::steady_clock::now() < deadline)
+          std::this_thread::sleep_for(50us);
+        if (progress[t].load() == at_resume[t]) missed++;
+      }
+    });
+  }
+  stop = true;
+  heap.impl().threads.set_resume_wait_for_testing(1'000'000);  // (a missed thread: let it go)
+  run_native([&] {
+    for (auto& th : threads) th.join();
+  });
+  EXPECT_EQ(missed, 0);
+  EXPECT_EQ(gave_up.load(), 0);
+  const GcStats stats = heap.stats();
+  EXPECT_GE(stats.collections, static_cast<uint64_t>(kPauses));
+  EXPECT_GT(stats.preemption_signals, 0u);
+  // Each pause stopped every looping thread, and each recorded how long it then waited
+  // to run again.
+  EXPECT_GE(stats.resume_latency.count, static_cast<uint64_t>(kPauses * kThreads));
+  uint64_t in_buckets = 0;
+  for (uint64_t n : stats.resume_latency.buckets) in_buckets += n;
+  EXPECT_EQ(in_buckets, stats.resume_latency.count);
+}
+
 // A running thread blocked on a lock that a preempted thread holds (against the rules:
 // docs/safepoints.md says to wait inside run_native - but it happens) would deadlock the
 // pause: it is in libc, so it is never preempted, and the holder cannot run to release
@@ -165,6 +234,9 @@ TEST(AsyncPreemptionTest, BarrierHeavyLoopsSurviveConcurrentCycles) {
 TEST(AsyncPreemptionTest, ABlockedWaiterOnAPreemptedHoldersLockDelaysThePauseButDoesNotDeadlockIt) {
   Heap heap(verified_options());
   if (!heap.async_preemption_active()) GTEST_SKIP() << heap.async_preemption_status();
+  // (Backing off wakes the preempted holder; a missed wake-up must not be hidden by
+  // the resume wait's short safety-net timeout.)
+  heap.impl().threads.set_resume_wait_for_testing(60'000'000'000ull);
   constexpr int64_t kLength = 100;
   std::mutex mu;
   std::atomic<bool> holding{false}, release{false}, stop{false}, waiter_done{false};

@@ -2,6 +2,10 @@
 // is marked exactly once (the counts are exact, not just "nothing was lost"), deep
 // structures that cannot be split still work, and the idle hook does collection work.
 #include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -174,5 +178,34 @@ TEST_P(ParallelMarkerTest, AssistsShareARunningDrainWhichWaitsForThem) {
   RecordProperty("attempts", attempts);
 }
 
+
+#if defined(__linux__)
+// The names of the process's threads (/proc/self/task/*/comm).
+std::set<std::string> thread_names() {
+  std::set<std::string> names;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name)) names.insert(name);
+  }
+  return names;
+}
+
+// The collector's threads carry names (for top, perf sched and debuggers): the marker
+// thread of a concurrent cycle and the marking helpers of a pause.
+TEST(CollectorThreadNamesTest, MarkerAndHelperThreadsAreNamed) {
+  HeapOptions o;
+  o.marker_threads = 2;
+  Heap heap(o);
+  heap.impl().collector.set_pause_workers_for_testing(2);
+  MutatorScope attach(heap);
+  Persistent<RefArray> forest(heap, build_forest());
+  heap.start_collection();
+  heap.wait_for_collection();
+  const std::set<std::string> names = thread_names();
+  EXPECT_EQ(names.count("shoal-marker"), 1u);
+  EXPECT_EQ(names.count("shoal-mark-1"), 1u);
+}
+#endif
 }  // namespace
 }  // namespace shoal::test

@@ -34,6 +34,42 @@ TEST(SafepointTest, CollectionWaitsForRunningThreadsToPark) {
   EXPECT_EQ(s.recent.back().threads, 2u);
 }
 
+// Every thread a pause stopped records, when it runs again, how long after the pause's
+// end that was (GcStats::resume_latency); the thread that collects, never stopped,
+// records nothing. A thread still waiting for a core when the next pause begins stays
+// stopped through both and records once, so the test lets the spinner run in between.
+TEST(SafepointTest, EachStoppedThreadRecordsItsResumeLatency) {
+  Heap heap;
+  constexpr int kPauses = 20;
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> polls{0};
+  std::thread spinner([&] {
+    MutatorScope attach(heap);
+    while (!stop.load()) {
+      safepoint();
+      polls++;
+    }
+  });
+  MutatorScope attach(heap);
+  while (polls.load() < 100) std::this_thread::yield();
+  for (int i = 0; i < kPauses; ++i) {
+    heap.collect();
+    const uint64_t at_resume = polls.load();
+    run_native([&] {
+      while (polls.load() == at_resume) std::this_thread::yield();
+    });
+  }
+  stop = true;
+  run_native([&] { spinner.join(); });
+  const PauseHistogram r = heap.stats().resume_latency;
+  EXPECT_EQ(r.count, static_cast<uint64_t>(kPauses));
+  uint64_t in_buckets = 0;
+  for (uint64_t n : r.buckets) in_buckets += n;
+  EXPECT_EQ(in_buckets, r.count);
+  EXPECT_LE(r.percentile_ns(50), r.max_ns);
+  EXPECT_GE(r.total_ns, r.max_ns);
+}
+
 TEST(SafepointTest, NativeThreadDoesNotBlockCollectionAndKeepsItsReferences) {
   Heap heap;
   std::atomic<bool> in_native{false}, release{false};

@@ -216,6 +216,8 @@ TEST_P(ThreadStackScanTest, ObjectMovedFromAScannedToAnUnscannedStackSurvives) {
   clobber_stack();
   wait_for(phase, kHelperDropped);
   phase = kHelperMayPoll;
+  // (Not later than the helper's own step: the cycle may end before it takes it.)
+  run_native([&] { wait_for(phase, kHelperScanned); });
   heap.wait_for_collection();
   EXPECT_TRUE(is_allocated(heap, hidden));
   phase = kHelperScanned + 1;
