@@ -531,8 +531,19 @@ void Collector::start_concurrent_cycle_locked(MutatorThread* self, const char* c
 void Collector::shade(MutatorThread* self, Object* o) {
   if (!marking_.load(std::memory_order_acquire)) return;
   if (!Marker::try_mark(heap_, o)) return;
-  self->satb.push_back(o);
-  if (self->satb.size() >= kSatbBatch) hand_over_satb(self);
+  // (No preemption from the mark to the grey list: a batch taken out of the buffer must
+  // reach the grey list before a pause can stop this thread, and the buffer's lock is
+  // never held by a stopped thread. The write barrier's callers are in such a region
+  // already; this one covers the other callers.)
+  NoPreemptScope no_preempt;
+  std::vector<Object*> batch;
+  {
+    MutexLock lock(self->satb_mu);
+    self->satb.push_back(o);
+    if (self->satb.size() < kSatbBatch) return;
+    batch.swap(self->satb);
+  }
+  give_grey(std::move(batch));
 }
 
 void Collector::shade_root(Object* o) {
@@ -542,9 +553,13 @@ void Collector::shade_root(Object* o) {
 }
 
 void Collector::hand_over_satb(MutatorThread* t) {
-  if (t->satb.empty()) return;
-  give_grey(std::move(t->satb));
-  t->satb.clear();
+  NoPreemptScope no_preempt;  // (as in shade)
+  std::vector<Object*> batch;
+  {
+    MutexLock lock(t->satb_mu);
+    batch.swap(t->satb);
+  }
+  if (!batch.empty()) give_grey(std::move(batch));
 }
 
 void Collector::give_grey(std::vector<Object*>&& objects) {
@@ -631,7 +646,7 @@ void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
     for (int round = 0;; ++round) {
       drain_grey_concurrently(totals, &hook);
       if (round == kTerminationRounds || stopping_.load(std::memory_order_relaxed)) break;
-      if (flush_satb_by_handshake() < kFinalPauseGreyLimit) {
+      if (flush_satb_buffers() < kFinalPauseGreyLimit) {
         drain_grey_concurrently(totals, &hook);
         break;
       }
@@ -670,17 +685,18 @@ void Collector::drain_grey_concurrently(MarkTotals& totals, const std::function<
   }
 }
 
-size_t Collector::flush_satb_by_handshake() {
+size_t Collector::flush_satb_buffers() {
+  // Taken under each buffer's lock while the threads run: no handshake, so a thread that
+  // is descheduled on a busy machine delays nothing (a handshake waited for every
+  // thread's next safepoint: a scheduling delay each round). An object a thread marks
+  // but has not yet pushed (it is between the two, inside its no-preempt region) is
+  // taken by a later round or by the final pause, which waits for that region to end.
   std::vector<Object*> flushed;
-  Mutex flushed_mu;
-  {
-    MutexLock gc_lock(gc_mu_);  // lock order: gc_mu_ < the registry's locks
-    heap_.threads.handshake_all(nullptr, [&](MutatorThread& t) {
-      MutexLock lock(flushed_mu);
-      flushed.insert(flushed.end(), t.satb.begin(), t.satb.end());
-      t.satb.clear();
-    }, /*runs_anywhere=*/true);  // (a buffer only changes inside the barrier's no-preempt region)
-  }
+  heap_.threads.for_each_thread([&](MutatorThread& t) {
+    MutexLock lock(t.satb_mu);
+    flushed.insert(flushed.end(), t.satb.begin(), t.satb.end());
+    t.satb.clear();
+  });
   const size_t n = flushed.size();
   if (n != 0) give_grey(std::move(flushed));
   return n;
@@ -698,6 +714,7 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
     const auto& threads = heap_.threads.threads_in_pause();
     std::vector<Object*> grey;
     for (MutatorThread* t : threads) {
+      MutexLock lock(t->satb_mu);  // (uncontended: the threads are stopped)
       grey.insert(grey.end(), t->satb.begin(), t->satb.end());
       t->satb.clear();
     }

@@ -36,9 +36,11 @@
 //      Barrier-shaded objects arrive from per-thread SATB buffers, handed over in
 //      batches; mutators that outrun the marker assist or wait (pacing, below).
 //   3. Termination without a long pause: when the grey list is empty, the marker thread
-//      collects every thread's SATB buffer by handshake (no pause: each thread hands its
-//      buffer over at its next safepoint) and drains again, until a round finds fewer
-//      than kFinalPauseGreyLimit objects (or kTerminationRounds have passed).
+//      takes every thread's SATB buffer (no pause and no handshake: under the buffer's
+//      lock, which its owner holds only inside a no-preempt region) and drains again,
+//      until a round finds fewer than kFinalPauseGreyLimit objects (or
+//      kTerminationRounds have passed). An object marked but not yet in a buffer is in
+//      its thread's no-preempt region; the final pause waits for that to end.
 //   4. Final pause: stop the world, take the few SATB objects left, drain to the end
 //      with every core, flush TLABs (black), clear dead weak references and weak slots,
 //      queue the finalizers of dead objects, sweep large objects, hand the pages to the
@@ -263,8 +265,9 @@ class Collector {
   // Drains the grey list with the concurrent marker threads until it stays empty.
   void drain_grey_concurrently(MarkTotals& totals, const std::function<void(Object*)>* hook)
       SHOAL_EXCLUDES(work_mu_);
-  // Takes every mutator's SATB buffer by handshake into the grey list; returns how many.
-  size_t flush_satb_by_handshake() SHOAL_EXCLUDES(work_mu_);
+  // Takes every mutator's SATB buffer into the grey list, under each buffer's lock while
+  // the threads run; returns how many objects.
+  size_t flush_satb_buffers() SHOAL_EXCLUDES(work_mu_);
   void finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record);
   void notify_finalizers();
   void give_grey(std::vector<Object*>&& objects) SHOAL_EXCLUDES(work_mu_);

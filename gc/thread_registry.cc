@@ -365,6 +365,11 @@ uint64_t ThreadRegistry::resume_the_world() {
   return released;
 }
 
+void ThreadRegistry::for_each_thread(const std::function<void(MutatorThread&)>& fn) {
+  MutexLock lock(registry_mu_);
+  for (MutatorThread* t : threads_) fn(*t);
+}
+
 void ThreadRegistry::handshake_all(MutatorThread* self, const HandshakeOp& user_op, bool runs_anywhere,
                                    bool (*wanted)(const MutatorThread&)) {
   // An operation that throws must not leave a thread's request pending: the first

@@ -87,8 +87,12 @@ struct MutatorThread : MutatorState {
   // time (HeapImpl::count_allocated), and whenever the TLABs are retired (pauses, detach).
   size_t allocated_unreported = 0;
   // SATB buffer: objects this thread's write barrier shaded grey during concurrent
-  // marking, handed to the marker in batches (and in the final pause).
-  std::vector<Object*> satb;
+  // marking, handed to the marker in batches of Collector::kSatbBatch, and taken by the
+  // marker thread directly (no handshake) in its termination rounds and in the final
+  // pause. The lock is uncontended but for those takes; the owner holds it only inside a
+  // no-preempt region, so it is never parked holding it.
+  Mutex satb_mu;
+  std::vector<Object*> satb SHOAL_GUARDED_BY(satb_mu);
   // Remembered-set buffer: old objects this thread's write barrier saw store a young
   // reference (gc/generations.cc); taken in the initial pause, handed over at detach.
   std::vector<Object*> remembered;
@@ -218,6 +222,9 @@ class ThreadRegistry {
 
   // In a pause (registry locked by the caller).
   const std::vector<MutatorThread*>& threads_in_pause() const SHOAL_NO_THREAD_SAFETY_ANALYSIS { return threads_; }
+  // Calls fn for every attached thread, under the registry lock (no thread attaches or
+  // detaches meanwhile; a pause waits). fn must not take the registry lock or block.
+  void for_each_thread(const std::function<void(MutatorThread&)>& fn) SHOAL_EXCLUDES(registry_mu_);
   size_t count() SHOAL_EXCLUDES(registry_mu_);
   // True while stop_the_world waits for threads to reach a safepoint. Collector threads
   // doing background work (concurrent marking, background sweeping) step aside then, so

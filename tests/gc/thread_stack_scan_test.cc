@@ -304,8 +304,13 @@ TEST(ThreadStackScanGenerationsTest, HolderRememberedFromAnUnscannedStackSurvive
     while (!young_made.load()) std::this_thread::yield();
   });
   heap.start_collection(CollectionScope::kFull);
-  run_native([&] { wait_for(phase, kHelperDropped); });
-  phase = kHelperMayPoll;
+  // (The helper is let poll from inside run_native: a pause that begins meanwhile - the
+  // final one, once the helper's stack is scanned - waits for the helper, which waits for
+  // this; back in running state first, this thread would park for that pause.)
+  run_native([&] {
+    wait_for(phase, kHelperDropped);
+    phase = kHelperMayPoll;
+  });
   heap.wait_for_collection();
   run_native([&] { t.join(); });
   EXPECT_TRUE(is_allocated(heap, hidden_holder)) << "a holder on a remembered buffer was freed";
@@ -343,8 +348,13 @@ TEST_P(ThreadStackScanTest, DeepCopyMadeFromAnUnscannedStackKeepsWhatItShares) {
   ScansWaitForTheHelper hold_scans(heap, phase);
   phase = kOldEnough;
   start_full_cycle(heap);
-  run_native([&] { wait_for(phase, kHelperDropped); });
-  phase = kHelperMayPoll;
+  // (The helper is let poll from inside run_native: a pause that begins meanwhile - the
+  // final one, once the helper's stack is scanned - waits for the helper, which waits for
+  // this; back in running state first, this thread would park for that pause.)
+  run_native([&] {
+    wait_for(phase, kHelperDropped);
+    phase = kHelperMayPoll;
+  });
   heap.wait_for_collection();
   run_native([&] { t.join(); });
   EXPECT_TRUE(is_allocated(heap, hidden_string));
