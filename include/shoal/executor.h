@@ -162,7 +162,9 @@ class Executor {
 // The heap must outlive the pool (its workers are attached to it).
 class ThreadPool final : public Executor {
  public:
-  // threads = 0: std::thread::hardware_concurrency().
+  // threads = 0: std::thread::hardware_concurrency(). Worker i's thread is named
+  // "<name>-<i>" (for top, perf and debuggers; Linux keeps 15 characters, so a long name
+  // is shortened before the suffix).
   explicit ThreadPool(Heap& heap, unsigned threads = 0, std::string name = "shoal-pool");
   ~ThreadPool() override;
 
