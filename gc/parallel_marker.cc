@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <mutex>
-#include <string>
 
 #include "gc/thread_registry.h"
 #include "shoal/internal/check.h"
@@ -38,7 +37,7 @@ void ParallelMarker::start_helpers_locked(unsigned workers) {
   while (helpers_.size() + 1 < workers) {
     const size_t index = helpers_.size() + 1;
     helpers_.emplace_back([this, index] { helper_main(index); });
-    name_thread(helpers_.back(), "shoal-mark-" + std::to_string(index));
+    name_thread(helpers_.back(), "shoal-mark", index);
   }
 }
 

@@ -237,6 +237,14 @@ void name_thread(std::thread& t, const std::string& name) {
 #endif
 }
 
+void name_thread(std::thread& t, const std::string& base, size_t index) {
+  const std::string suffix = std::to_string(index);
+  std::string name = base.substr(0, 15 - std::min<size_t>(14, suffix.size()) - 1);
+  name += '-';
+  name += suffix;
+  name_thread(t, name);
+}
+
 void step_aside_while_stopping(const ThreadRegistry& registry) {
   for (int i = 0; registry.stopping(); ++i) {
     if (i < 16)

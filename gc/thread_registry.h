@@ -155,10 +155,13 @@ MutatorThread* require_running_thread(const char* what);
 // when they compete for it: a small positive nice value for this thread only (Linux).
 void lower_collector_thread_priority();
 
-// Names a collector thread for debuggers, top and perf (at most 15 characters kept;
-// Linux only, a no-op elsewhere): "shoal-marker", "shoal-scanner", "shoal-mark-2". Called
-// by the thread that started it, so the name is there before the thread first runs.
+// Names a thread for debuggers, top and perf (Linux keeps 15 characters; a no-op
+// elsewhere): "shoal-marker", "shoal-scanner". Called by the thread that started it, so
+// the name is there before the thread first runs.
 void name_thread(std::thread& t, const std::string& name);
+// The same for one of a pool's threads: "<base>-<index>", base shortened so that the
+// index always fits ("shoal-mark-2", a ThreadPool's "loader-0").
+void name_thread(std::thread& t, const std::string& base, size_t index);
 
 // Gives up the CPU while `registry` is stopping the world (see ThreadRegistry::stopping).
 class ThreadRegistry;

@@ -15,10 +15,8 @@
 // each task after the previous one. Waiters for an idle queue (shutdown) park on
 // idle_wake_, which drain bumps while still holding mu_, so the executor cannot be
 // destroyed under it.
-#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <string>
 
 #include "gc/thread_registry.h"
 #include "shoal/executor.h"
@@ -142,11 +140,7 @@ ThreadPool::ThreadPool(Heap& heap, unsigned threads, std::string name) : Executo
   try {
     for (unsigned i = 0; i < threads; ++i) {
       workers_.emplace_back([this, i] { worker_main(i); });
-      char suffix[16];
-      const int n = std::snprintf(suffix, sizeof suffix, "-%u", i);
-      std::string thread_name = name_.substr(0, 15 - std::min<size_t>(15, static_cast<size_t>(n)));
-      thread_name.append(suffix);
-      internal::name_thread(workers_.back(), thread_name);
+      internal::name_thread(workers_.back(), name_, i);
     }
   } catch (...) {
     stop(false);  // join the workers that did start

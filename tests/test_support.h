@@ -5,10 +5,13 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -146,6 +149,19 @@ class CycleKindTest : public ::testing::TestWithParam<bool> {
     }
   }
 };
+#if defined(__linux__)
+// The names of the process's threads (/proc/self/task/*/comm).
+inline std::set<std::string> thread_names() {
+  std::set<std::string> names;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name)) names.insert(name);
+  }
+  return names;
+}
+#endif
+
 inline std::string cycle_kind_name(const ::testing::TestParamInfo<bool>& info) {
   return info.param ? "Concurrent" : "StopTheWorld";
 }

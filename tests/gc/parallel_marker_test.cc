@@ -2,8 +2,6 @@
 // is marked exactly once (the counts are exact, not just "nothing was lost"), deep
 // structures that cannot be split still work, and the idle hook does collection work.
 #include <atomic>
-#include <filesystem>
-#include <fstream>
 #include <set>
 #include <string>
 #include <thread>
@@ -178,19 +176,7 @@ TEST_P(ParallelMarkerTest, AssistsShareARunningDrainWhichWaitsForThem) {
   RecordProperty("attempts", attempts);
 }
 
-
 #if defined(__linux__)
-// The names of the process's threads (/proc/self/task/*/comm).
-std::set<std::string> thread_names() {
-  std::set<std::string> names;
-  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
-    std::ifstream comm(task.path() / "comm");
-    std::string name;
-    if (std::getline(comm, name)) names.insert(name);
-  }
-  return names;
-}
-
 // The collector's threads carry names (for top, perf sched and debuggers): the marker
 // thread of a concurrent cycle and the marking helpers of a pause.
 TEST(CollectorThreadNamesTest, MarkerAndHelperThreadsAreNamed) {
@@ -207,5 +193,6 @@ TEST(CollectorThreadNamesTest, MarkerAndHelperThreadsAreNamed) {
   EXPECT_EQ(names.count("shoal-mark-1"), 1u);
 }
 #endif
+
 }  // namespace
 }  // namespace shoal::test

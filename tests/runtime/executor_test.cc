@@ -6,8 +6,6 @@
 // tasks and blocked waits, and GC-safe idle workers.
 #include <atomic>
 #include <chrono>
-#include <filesystem>
-#include <fstream>
 #include <future>
 #include <set>
 #include <string>
@@ -409,27 +407,18 @@ TEST_F(ExecutorTest, ManyThreadsSubmitWhileCollectionsRun) {
   EXPECT_EQ(total.load(), expected);
 }
 
-
 #if defined(__linux__)
 // A pool's workers carry its name and their index, a long name shortened to fit the
 // 15 characters Linux keeps.
 TEST_F(ExecutorTest, WorkerThreadsAreNamedAfterThePool) {
-  auto names = [] {
-    std::set<std::string> out;
-    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
-      std::ifstream comm(task.path() / "comm");
-      std::string name;
-      if (std::getline(comm, name)) out.insert(name);
-    }
-    return out;
-  };
   ThreadPool short_name(heap(), 2, "loader");
   ThreadPool long_name(heap(), 1, "a-very-long-pool-name");
-  const std::set<std::string> seen = names();
+  const std::set<std::string> seen = thread_names();
   EXPECT_EQ(seen.count("loader-0"), 1u);
   EXPECT_EQ(seen.count("loader-1"), 1u);
   EXPECT_EQ(seen.count("a-very-long-p-0"), 1u);
 }
 #endif
+
 }  // namespace
 }  // namespace shoal::test
