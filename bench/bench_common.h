@@ -564,6 +564,10 @@ inline bool take_common_option(int& i, int argc, char** argv) {
     shoal_options().min_gc_trigger = static_cast<size_t>(to_int(v)) << 20;
     return true;
   }
+  if (take_value(i, argc, argv, "--shoal-soft-limit-mib", v)) {
+    shoal_options().soft_heap_limit = static_cast<size_t>(to_int(v)) << 20;
+    return true;
+  }
   return false;
 }
 

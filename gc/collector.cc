@@ -373,7 +373,7 @@ void Collector::report_lazy_sweep(CycleRecord* current) {
   // grows from them only as far as HeapImpl::pacing_size allows.
   const size_t survivors = r.live_bytes + heap_.large.footprint_bytes();
   if (generational_) note_old_generation(survivors - r.newborn_bytes, r.newborn_bytes);  // (newborns: young now)
-  else heap_.set_goal_from(HeapImpl::pacing_size(survivors, last_marked_bytes_.load(std::memory_order_relaxed)));
+  else heap_.set_goal_from(HeapImpl::pacing_size(survivors, last_marked_bytes_.load(std::memory_order_relaxed)), survivors);
   MutexLock lock(stats_mu_);
   // Swept between the final pause and record_cycle (allocating threads sweep as soon as
   // the world resumes): the figures go into the record when it is recorded.
@@ -434,7 +434,7 @@ void Collector::run_cycle_in_pause(MutatorThread* self, CycleRecord& record) {
   record.sweep_ns = now_ns() - sweep_start;
   record.live_bytes = swept.live_bytes;
   record.freed_bytes = swept.freed_bytes;
-  heap_.reset_pacing(record.bytes_marked);  // (no black allocation here: the same as the survivors)
+  heap_.reset_pacing(record.bytes_marked, record.bytes_marked);  // (no black allocation here: the same as the survivors)
   if (generational_) note_old_generation(swept.live_bytes, 0);
 }
 
@@ -758,9 +758,14 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
     record.live_bytes = large.live_bytes;
     record.freed_bytes = large.freed_bytes;
     record.sweep_complete = false;
-    heap_.note_runway(heap_.allocated_since_cycle() - std::min(allocated_at_start_, heap_.allocated_since_cycle()));
-    heap_.reset_pacing(record.bytes_marked);  // an estimate until the sweep reports
-    if (generational_) heap_.set_goal(generational_budget());
+    const size_t black = heap_.allocated_since_cycle() - std::min(allocated_at_start_, heap_.allocated_since_cycle());
+    heap_.note_runway(black);
+    // An estimate until the sweep reports: what was marked, allocated black, and (young)
+    // the old generation before it.
+    heap_.reset_pacing(record.bytes_marked, record.bytes_marked + black);
+    if (generational_)
+      set_generational_goal((last_cycle_young_.load(std::memory_order_relaxed) ? old_generation_bytes() : 0) + record.bytes_marked,
+                            black);
     if (heap_.options.verify_after_gc) {
       sweeper_.finish();  // the verifier needs exact allocation state
       report_lazy_sweep(&record);

@@ -384,6 +384,9 @@ class Collector {
   void clear_all_marks();
   // The bytes to allocate before the next cycle (gc/generations.cc, "Pacing").
   size_t generational_budget() const;
+  // Sets the heap's goal from generational_budget(), fitted under the soft limit:
+  // `old_bytes` the old generation, `young_bytes` what else the last cycle kept.
+  void set_generational_goal(size_t old_bytes, size_t young_bytes);
   // L, the live size pacing works from (gc/generations.cc, "Pacing").
   size_t pacing_live() const;
   std::atomic<uint64_t> alloc_tags_{0};

@@ -175,7 +175,7 @@ bool Collector::old_generation_full() const {
 
 bool Collector::choose_full_before_pause(bool requested) {
   if (!generational_) return true;
-  const bool full = requested || old_generation_full();
+  const bool full = requested || old_generation_full() || heap_.soft_limit_wants_full();
   // A full cycle starts from no marks. Clear them here, before the pause, on the thread
   // starting the cycle: the last sweep has finished, nothing reads marks between cycles
   // (the barrier reads header bits; the verifier runs under gc_mu_, held here), and no
@@ -285,7 +285,13 @@ void Collector::note_old_generation(size_t old_bytes, size_t newborn_bytes) {
     old_after_full_.store(old_bytes, std::memory_order_relaxed);
     kept_after_full_.store(old_bytes + newborn_bytes, std::memory_order_relaxed);
   }
-  heap_.set_goal(generational_budget());
+  set_generational_goal(old_bytes, newborn_bytes);
+}
+
+void Collector::set_generational_goal(size_t old_bytes, size_t young_bytes) {
+  const size_t old_start = old_after_full_.load(std::memory_order_relaxed);
+  const size_t old_growth = old_bytes > old_start ? old_bytes - old_start : 0;
+  heap_.set_paced_goal(generational_budget(), old_bytes + young_bytes, pacing_live(), old_growth);
 }
 
 void Collector::end_generation_in_pause(size_t bytes_marked) {

@@ -54,7 +54,8 @@ HeapImpl::HeapImpl(Heap* facade_in, const HeapOptions& opts)
       pages(limit),
       roots(facade_in),
       collector(*this) {
-  reset_pacing(0);
+  soft_limit_.store(opts.soft_heap_limit, std::memory_order_relaxed);
+  reset_pacing(0, 0);
   if (opts.async_preemption && async_preemption_available())
     threads.enable_async_preemption(uint64_t{opts.preemption_delay_us} * 1000);
 }
@@ -83,14 +84,54 @@ void HeapImpl::set_goal(size_t goal) {
   gc_start_.store(start, std::memory_order_relaxed);
 }
 
-void HeapImpl::set_goal_from(size_t size) {
+void HeapImpl::set_goal_from(size_t size, size_t survivors) {
   const auto grown = static_cast<size_t>(static_cast<double>(size) * options.gc_growth);
-  set_goal(std::max(options.min_gc_trigger, grown));
+  set_paced_goal(std::max(options.min_gc_trigger, grown), survivors, size, 0);
 }
 
-void HeapImpl::reset_pacing(size_t marked_bytes) {
-  set_goal_from(marked_bytes);
+void HeapImpl::reset_pacing(size_t marked_bytes, size_t survivors) {
+  set_goal_from(marked_bytes, survivors);
   allocated_since_gc_.store(0, std::memory_order_relaxed);
+}
+
+// Soft limit (HeapOptions::soft_heap_limit). The pacer's budget B is what the heap may
+// allocate from the end of one cycle to the end of the next, and the survivors S of the
+// last cycle are still there when that cycle ends: the heap then holds about S + B
+// (concurrent marking starts a runway early so that it ends near the goal, set_goal).
+// Under a soft limit M the budget is cut to M - S - F, where F is the heap's slack: the
+// footprint the last goal's peak held beyond S + B (partly used pages of other size
+// classes, runs not yet reused, free pages), so that the footprint rather than the
+// bytes in objects stays near M. The cut stops at a floor, kSoftLimitFloor x B (and
+// min_gc_trigger): when live data alone needs more than M the heap grows past it
+// rather than collecting without end, at most 1 / kSoftLimitFloor times as often as
+// without the limit. With generations, a cut that reaches the floor while the old
+// generation holds what only a full cycle frees (it grew by more than the floor since
+// the last full cycle) makes the next cycle full (Collector::old_generation_full).
+void HeapImpl::set_paced_goal(size_t budget, size_t survivors, size_t live, size_t old_growth) {
+  MutexLock lock(pacing_mu_);
+  pacing_ = {budget, survivors, live, old_growth};
+  apply_paced_goal();
+}
+
+void HeapImpl::set_soft_limit(size_t bytes) {
+  soft_limit_.store(bytes, std::memory_order_relaxed);
+  MutexLock lock(pacing_mu_);
+  if (pacing_.budget != 0) apply_paced_goal();  // (before the first cycle: reset_pacing applies it)
+}
+
+void HeapImpl::apply_paced_goal() {
+  const size_t m = soft_limit();
+  const PacingInputs& in = pacing_;
+  if (m == 0) {
+    soft_limit_wants_full_.store(false, std::memory_order_relaxed);
+    set_goal(in.budget);
+    return;
+  }
+  const size_t floor =
+      std::max(options.min_gc_trigger, static_cast<size_t>(static_cast<double>(in.budget) * kSoftLimitFloor));
+  const size_t room = m > in.survivors ? m - in.survivors : 0;
+  soft_limit_wants_full_.store(room < floor && in.old_growth > floor, std::memory_order_relaxed);
+  set_goal(std::min(in.budget, std::max(room, floor)));
 }
 
 void HeapImpl::note_runway(size_t bytes) {
@@ -275,6 +316,8 @@ GcStats Heap::stats() const {
 }
 
 const HeapOptions& Heap::options() const { return impl_->options; }
+void Heap::set_soft_heap_limit(size_t bytes) { impl_->set_soft_limit(bytes); }
+size_t Heap::soft_heap_limit() const { return impl_->soft_limit(); }
 void Heap::add_root(Slot* slot) { impl_->roots.add_global(slot); }
 void Heap::remove_root(Slot* slot) { impl_->roots.remove_global(slot); }
 void Heap::store_root(Slot* slot, Value value) {

@@ -20,6 +20,7 @@
 #include "heap/large_object_space.h"
 #include "heap/page_space.h"
 #include "shoal/heap.h"
+#include "shoal/internal/mutex.h"
 #include "shoal/object_model.h"
 
 namespace shoal::internal {
@@ -67,9 +68,11 @@ class HeapImpl {
   bool over_trigger() const {
     return allocated_since_gc_.load(std::memory_order_relaxed) > gc_start_.load(std::memory_order_relaxed);
   }
-  void reset_pacing(size_t marked_bytes);
-  // Sets the goal from a pacing size without restarting the allocation count.
-  void set_goal_from(size_t size);
+  // Restarts the allocation count; the goal grows from `marked_bytes` (set_goal_from).
+  void reset_pacing(size_t marked_bytes, size_t survivors);
+  // Sets the goal from a pacing size without restarting the allocation count;
+  // `survivors` as for set_paced_goal.
+  void set_goal_from(size_t size, size_t survivors);
   // The size a goal grows from, given what a cycle marked and what its sweep kept (the
   // marked objects plus, for a concurrent cycle, everything allocated - black - while it
   // marked): the survivors, but floating garbage counted only up to the marked bytes.
@@ -82,6 +85,17 @@ class HeapImpl {
   // Sets the goal (bytes to allocate from the last cycle to the next) directly: the
   // generational pacer's (gc/generations.cc).
   void set_goal(size_t goal);
+  // Sets the goal to `budget`, the pacer's choice, fitted under the soft limit ("Soft
+  // limit" in heap/heap.cc). `survivors`: what the last cycle kept (cells and large
+  // objects, old and newborn); `live`: the pacer's live size L; `old_growth`: how far
+  // the old generation has grown since the last full cycle (0 without generations).
+  void set_paced_goal(size_t budget, size_t survivors, size_t live, size_t old_growth) SHOAL_EXCLUDES(pacing_mu_);
+  // HeapOptions::soft_heap_limit now (Heap::set_soft_heap_limit changes it); 0: none.
+  size_t soft_limit() const { return soft_limit_.load(std::memory_order_relaxed); }
+  void set_soft_limit(size_t bytes) SHOAL_EXCLUDES(pacing_mu_);
+  // The last goal was cut by the soft limit below its floor while the old generation
+  // held garbage only a full cycle frees: the next cycle should be full.
+  bool soft_limit_wants_full() const { return soft_limit_wants_full_.load(std::memory_order_relaxed); }
   // A concurrent cycle's final pause: `bytes` were allocated while it marked.
   void note_runway(size_t bytes);
   uint64_t allocated_total() const { return allocated_total_.load(std::memory_order_relaxed); }
@@ -118,6 +132,18 @@ class HeapImpl {
   std::atomic<size_t> gc_start_{0};    // a concurrent cycle starts here (<= the goal)
   std::atomic<size_t> runway_{0};
   static constexpr double kMinStartFraction = 0.3;
+  // The soft limit's floor: a goal it cuts is at least this fraction of the pacer's
+  // own budget (and min_gc_trigger), so collections never come more than 1 / kSoftLimitFloor
+  // times as often as without the limit.
+  static constexpr double kSoftLimitFloor = 0.25;
+  void apply_paced_goal() SHOAL_REQUIRES(pacing_mu_);
+  std::atomic<size_t> soft_limit_{0};
+  std::atomic<bool> soft_limit_wants_full_{false};
+  Mutex pacing_mu_;
+  struct PacingInputs {
+    size_t budget = 0, survivors = 0, live = 0, old_growth = 0;
+  };
+  PacingInputs pacing_ SHOAL_GUARDED_BY(pacing_mu_);
 };
 
 // Debug poisoning of free memory (heap/allocator.cc, gc/sweeper.cc).

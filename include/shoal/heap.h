@@ -58,6 +58,16 @@ struct HeapOptions {
   // gc_growth (and for collect()).
   bool generational = true;
   double full_gc_growth = 0.5;
+  // A soft limit on the footprint, bytes (0 = none), as Go's GOMEMLIMIT: the pacer
+  // collects sooner so that what the last cycle kept plus what the heap allocates
+  // before the next cycle ends fits under it, and - with generations - makes a cycle
+  // full instead of young when old garbage leaves too little room. Memory traded for
+  // collector CPU: a cycle is never started after less than a quarter of the budget
+  // gc_growth would give (nor below min_gc_trigger), so a live set that needs more
+  // than the limit grows the heap past it - at most four times as many cycles, never a
+  // collection storm; that is what makes the limit soft (heap_limit is the hard one).
+  // Heap::set_soft_heap_limit changes it at run time.
+  size_t soft_heap_limit = 0;
   // Stacks in concurrent cycles (docs/gc.md, "Stacks scanned one thread at a time"):
   // the initial pause scans the threads' stacks, shallowest first, while their live
   // parts add up to at most this many bytes (a 128 KiB budget costs ~30 us); every other
@@ -239,6 +249,12 @@ class Heap {
 
   GcStats stats() const;
   const HeapOptions& options() const;
+  // Changes HeapOptions::soft_heap_limit (0: none) from any thread, attached or not,
+  // including finalizer and handshake callbacks: the goal is refitted at once from the
+  // last cycle's figures and every later cycle uses the new limit. options() keeps
+  // the value the heap was created with; soft_heap_limit() says the current one.
+  void set_soft_heap_limit(size_t bytes);
+  size_t soft_heap_limit() const;
   // True when threads that do not poll are preempted by signal (HeapOptions::
   // async_preemption, and available in this process); otherwise why not, in
   // async_preemption_status().
