@@ -400,6 +400,7 @@ void Collector::report_lazy_sweep(CycleRecord* current) {
 void Collector::run_cycle_in_pause(MutatorThread* self, CycleRecord& record) {
   (void)self;
   finish_lazy_sweep_in_pause();
+  heap_.note_peak_in_use();  // (before this cycle's sweep: its largest heap)
   const auto& threads = heap_.threads.threads_in_pause();
   record.threads = threads.size();
   for (MutatorThread* t : threads) heap_.retire_all_tlabs(t);
@@ -733,6 +734,7 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
     resolve_ephemerons(totals);
     process_weak_in_pause(totals);
     marking_.store(false, std::memory_order_release);
+    heap_.note_peak_in_use();  // (before the sweep: the cycle's largest heap)
     g_write_barrier_active.fetch_sub(kBarrierMarking, std::memory_order_acq_rel);
     const uint64_t sweep_start = now_ns();
     record.sweep_start_ns = since_start(sweep_start);

@@ -98,10 +98,12 @@ void HeapImpl::reset_pacing(size_t marked_bytes, size_t survivors) {
 // allocate from the end of one cycle to the end of the next, and the survivors S of the
 // last cycle are still there when that cycle ends: the heap then holds about S + B
 // (concurrent marking starts a runway early so that it ends near the goal, set_goal).
-// Under a soft limit M the budget is cut to M - S - F, where F is the heap's slack: the
-// footprint the last goal's peak held beyond S + B (partly used pages of other size
-// classes, runs not yet reused, free pages), so that the footprint rather than the
-// bytes in objects stays near M. The cut stops at a floor, kSoftLimitFloor x B (and
+// The pages holding them hold more, by a factor k: partly filled pages of each size
+// class, the unused tails of runs. k is measured at each cycle's peak (its final pause,
+// note_peak_in_use: pages in use over S + what was allocated since) and averaged.
+// Under a soft limit M the budget is cut to M / k - S, so that pages in use - and the
+// footprint, which grows only when they outgrow it - stay near M, not just the bytes
+// in objects. The cut stops at a floor, kSoftLimitFloor x B (and
 // min_gc_trigger): when live data alone needs more than M the heap grows past it
 // rather than collecting without end, at most 1 / kSoftLimitFloor times as often as
 // without the limit. With generations, a cut that reaches the floor while the old
@@ -111,6 +113,16 @@ void HeapImpl::set_paced_goal(size_t budget, size_t survivors, size_t live, size
   MutexLock lock(pacing_mu_);
   pacing_ = {budget, survivors, live, old_growth};
   apply_paced_goal();
+}
+
+void HeapImpl::note_peak_in_use() {
+  const size_t free_bytes = pages.free_pages() * kPageSize;
+  const size_t in_use = footprint() > free_bytes ? footprint() - free_bytes : 0;
+  MutexLock lock(pacing_mu_);
+  const size_t accounted = pacing_.survivors + allocated_since_cycle();
+  if (accounted < options.min_gc_trigger) return;  // too little to tell
+  const double r = std::clamp(static_cast<double>(in_use) / static_cast<double>(accounted), 1.0, kMaxOverhead);
+  overhead_ = (overhead_ + r) / 2;
 }
 
 void HeapImpl::set_soft_limit(size_t bytes) {
@@ -129,7 +141,8 @@ void HeapImpl::apply_paced_goal() {
   }
   const size_t floor =
       std::max(options.min_gc_trigger, static_cast<size_t>(static_cast<double>(in.budget) * kSoftLimitFloor));
-  const size_t room = m > in.survivors ? m - in.survivors : 0;
+  const auto fits = static_cast<size_t>(static_cast<double>(m) / overhead_);
+  const size_t room = fits > in.survivors ? fits - in.survivors : 0;
   soft_limit_wants_full_.store(room < floor && in.old_growth > floor, std::memory_order_relaxed);
   set_goal(std::min(in.budget, std::max(room, floor)));
 }

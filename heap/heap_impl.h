@@ -90,6 +90,14 @@ class HeapImpl {
   // objects, old and newborn); `live`: the pacer's live size L; `old_growth`: how far
   // the old generation has grown since the last full cycle (0 without generations).
   void set_paced_goal(size_t budget, size_t survivors, size_t live, size_t old_growth) SHOAL_EXCLUDES(pacing_mu_);
+  // A cycle's final pause (or a stop-the-world cycle's pause, before its sweep): the
+  // heap is at its largest for the cycle; compares the pages in use with what the pacer
+  // accounts for (the last survivors plus what was allocated since), for the soft limit.
+  void note_peak_in_use() SHOAL_EXCLUDES(pacing_mu_);
+  double pacing_overhead() SHOAL_EXCLUDES(pacing_mu_) {
+    MutexLock lock(pacing_mu_);
+    return overhead_;
+  }
   // HeapOptions::soft_heap_limit now (Heap::set_soft_heap_limit changes it); 0: none.
   size_t soft_limit() const { return soft_limit_.load(std::memory_order_relaxed); }
   void set_soft_limit(size_t bytes) SHOAL_EXCLUDES(pacing_mu_);
@@ -144,6 +152,11 @@ class HeapImpl {
     size_t budget = 0, survivors = 0, live = 0, old_growth = 0;
   };
   PacingInputs pacing_ SHOAL_GUARDED_BY(pacing_mu_);
+  // Pages in use per byte the pacer accounts for, at the cycles' peaks (a running
+  // average, 1 to kMaxOverhead): partly filled pages of each size class, runs not yet
+  // reused. The soft limit divides by it.
+  static constexpr double kMaxOverhead = 2.0;
+  double overhead_ SHOAL_GUARDED_BY(pacing_mu_) = 1.0;
 };
 
 // Debug poisoning of free memory (heap/allocator.cc, gc/sweeper.cc).

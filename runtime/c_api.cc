@@ -211,6 +211,15 @@ int shoal_collect(shoal_group* group, shoal_error* error) {
   });
 }
 
+int shoal_set_soft_heap_limit(shoal_group* group, size_t bytes, shoal_error* error) {
+  if (!group) return fill(error, SHOAL_ERR_INVALID_ARGUMENT, "shoal_set_soft_heap_limit: group is NULL");
+  InFlight counted(group);
+  return guarded(error, [&]() -> int {
+    group->group.heap().set_soft_heap_limit(bytes);  // (no attachment needed)
+    return SHOAL_OK;
+  });
+}
+
 int shoal_field_create(shoal_group* group, const char* name, shoal_field** out, shoal_error* error) {
   if (!group || !out) return fill(error, SHOAL_ERR_INVALID_ARGUMENT, "shoal_field_create: group and out are required");
   *out = nullptr;

@@ -87,6 +87,9 @@ int shoal_call(shoal_group* group, uint32_t id, const int64_t* args, size_t narg
 
 /* A full collection (any thread). */
 int shoal_collect(shoal_group* group, shoal_error* error);
+/* Sets the heap's soft limit, bytes (0 = none): HeapOptions::soft_heap_limit, as Go's
+ * GOMEMLIMIT (any thread, also inside a callback). */
+int shoal_set_soft_heap_limit(shoal_group* group, size_t bytes, shoal_error* error);
 
 /* Shared fields (one copy per group). Values set from C are small integers or strings
  * (both shareable). */

@@ -77,5 +77,29 @@ TEST(CApiErrorsTest, CallbackExceptionsAndIsolationBecomeCodes) {
   EXPECT_EQ(shoal_group_destroy(g, &err), SHOAL_OK);
 }
 
+// shoal_set_soft_heap_limit: from an unattached thread, from inside a callback (attached,
+// in the shared isolate), and a NULL group as a code.
+TEST(CApiErrorsTest, SoftHeapLimitFromAnyThreadAndInsideACallback) {
+  shoal_group* g = nullptr;
+  shoal_error err;
+  ASSERT_EQ(shoal_group_create(nullptr, &g, &err), SHOAL_OK);
+  const Heap& heap = group_of(g).heap();
+  EXPECT_EQ(heap.soft_heap_limit(), 0u);
+  ASSERT_EQ(shoal_set_soft_heap_limit(g, size_t{64} << 20, &err), SHOAL_OK);
+  EXPECT_EQ(heap.soft_heap_limit(), size_t{64} << 20);
+  uint32_t id;
+  auto sets_limit = [](void* group, const int64_t*, size_t, int64_t*, shoal_error* e) -> int {
+    return shoal_set_soft_heap_limit(static_cast<shoal_group*>(group), size_t{32} << 20, e);
+  };
+  ASSERT_EQ(shoal_register_callback(g, "soft", sets_limit, g, &id, &err), SHOAL_OK);
+  std::thread([&] {
+    shoal_error e;
+    EXPECT_EQ(shoal_call(g, id, nullptr, 0, nullptr, &e), SHOAL_OK) << e.message;
+  }).join();
+  EXPECT_EQ(heap.soft_heap_limit(), size_t{32} << 20);
+  EXPECT_EQ(shoal_set_soft_heap_limit(nullptr, 0, &err), SHOAL_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(shoal_group_destroy(g, &err), SHOAL_OK);
+}
+
 }  // namespace
 }  // namespace shoal::test
