@@ -291,7 +291,7 @@ void Collector::note_old_generation(size_t old_bytes, size_t newborn_bytes) {
 void Collector::set_generational_goal(size_t old_bytes, size_t young_bytes) {
   const size_t old_start = old_after_full_.load(std::memory_order_relaxed);
   const size_t old_growth = old_bytes > old_start ? old_bytes - old_start : 0;
-  heap_.set_paced_goal(generational_budget(), old_bytes + young_bytes, pacing_live(), old_growth);
+  heap_.set_paced_goal(generational_budget(), old_bytes + young_bytes, old_growth);
 }
 
 void Collector::end_generation_in_pause(size_t bytes_marked) {

@@ -86,7 +86,7 @@ void HeapImpl::set_goal(size_t goal) {
 
 void HeapImpl::set_goal_from(size_t size, size_t survivors) {
   const auto grown = static_cast<size_t>(static_cast<double>(size) * options.gc_growth);
-  set_paced_goal(std::max(options.min_gc_trigger, grown), survivors, size, 0);
+  set_paced_goal(std::max(options.min_gc_trigger, grown), survivors, 0);
 }
 
 void HeapImpl::reset_pacing(size_t marked_bytes, size_t survivors) {
@@ -108,10 +108,11 @@ void HeapImpl::reset_pacing(size_t marked_bytes, size_t survivors) {
 // rather than collecting without end, at most 1 / kSoftLimitFloor times as often as
 // without the limit. With generations, a cut that reaches the floor while the old
 // generation holds what only a full cycle frees (it grew by more than the floor since
-// the last full cycle) makes the next cycle full (Collector::old_generation_full).
-void HeapImpl::set_paced_goal(size_t budget, size_t survivors, size_t live, size_t old_growth) {
+// the last full cycle) makes the next cycle full (soft_limit_wants_full, read by
+// Collector::choose_full_before_pause).
+void HeapImpl::set_paced_goal(size_t budget, size_t survivors, size_t old_growth) {
   MutexLock lock(pacing_mu_);
-  pacing_ = {budget, survivors, live, old_growth};
+  pacing_ = {budget, survivors, old_growth};
   apply_paced_goal();
 }
 

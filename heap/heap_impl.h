@@ -87,13 +87,14 @@ class HeapImpl {
   void set_goal(size_t goal);
   // Sets the goal to `budget`, the pacer's choice, fitted under the soft limit ("Soft
   // limit" in heap/heap.cc). `survivors`: what the last cycle kept (cells and large
-  // objects, old and newborn); `live`: the pacer's live size L; `old_growth`: how far
-  // the old generation has grown since the last full cycle (0 without generations).
-  void set_paced_goal(size_t budget, size_t survivors, size_t live, size_t old_growth) SHOAL_EXCLUDES(pacing_mu_);
+  // objects, old and newborn); `old_growth`: how far the old generation has grown since
+  // the last full cycle (0 without generations).
+  void set_paced_goal(size_t budget, size_t survivors, size_t old_growth) SHOAL_EXCLUDES(pacing_mu_);
   // A cycle's final pause (or a stop-the-world cycle's pause, before its sweep): the
   // heap is at its largest for the cycle; compares the pages in use with what the pacer
   // accounts for (the last survivors plus what was allocated since), for the soft limit.
   void note_peak_in_use() SHOAL_EXCLUDES(pacing_mu_);
+  // The overhead note_peak_in_use measured, averaged (for tests).
   double pacing_overhead() SHOAL_EXCLUDES(pacing_mu_) {
     MutexLock lock(pacing_mu_);
     return overhead_;
@@ -149,7 +150,7 @@ class HeapImpl {
   std::atomic<bool> soft_limit_wants_full_{false};
   Mutex pacing_mu_;
   struct PacingInputs {
-    size_t budget = 0, survivors = 0, live = 0, old_growth = 0;
+    size_t budget = 0, survivors = 0, old_growth = 0;
   };
   PacingInputs pacing_ SHOAL_GUARDED_BY(pacing_mu_);
   // Pages in use per byte the pacer accounts for, at the cycles' peaks (a running
