@@ -266,8 +266,8 @@ class BoehmThread {
 
 // The options of the process's one Shoal heap: the defaults (heap limit = physical
 // memory, pacing gc_growth 1.0, min_gc_trigger 4 MiB, concurrent marking) unless
-// --shoal-gc-growth, --shoal-min-trigger-mib or --shoal-stw changed them before the
-// heap was first used.
+// --shoal-gc-growth, --shoal-min-trigger-mib, --shoal-soft-limit-mib or --shoal-stw
+// changed them before the heap was first used.
 inline shoal::HeapOptions& shoal_options() {
   static shoal::HeapOptions options{};
   return options;
@@ -581,10 +581,12 @@ inline void print_context(const char* program) {
   std::printf("  glibc peer malloc  : %s\n", glibc_peer_library().c_str());
   std::printf("  boehm markers      : %d (GC_get_parallel()+1; GC_MARKERS env overrides)\n", boehm_markers());
   std::printf("  hardware threads   : %u\n", std::thread::hardware_concurrency());
-  std::printf("  shoal options      : gc_growth %.2f, min_gc_trigger %zu MiB, concurrent_marking %s, generational %s\n",
+  std::printf("  shoal options      : gc_growth %.2f, min_gc_trigger %zu MiB, concurrent_marking %s, generational %s, "
+              "soft limit %zu MiB (0 = none)\n",
               shoal_options().gc_growth, shoal_options().min_gc_trigger >> 20,
               shoal_options().concurrent_marking ? "on" : "off (stop-the-world)",
-              shoal_options().generational && shoal_options().concurrent_marking ? "on" : "off");
+              shoal_options().generational && shoal_options().concurrent_marking ? "on" : "off",
+              shoal_options().soft_heap_limit >> 20);
 }
 
 }  // namespace bench

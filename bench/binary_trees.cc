@@ -24,7 +24,7 @@
 //
 // Usage: shoal_binary_trees [--depth N] [--threads 1,2] [--runs N]
 //                           [--allocators shoal,boehm,glibc,jemalloc,mimalloc,shared_ptr]
-//                           [--max-others-cpu P] [--shoal-gc-growth G] [--shoal-min-trigger-mib M]
+//                           [--max-others-cpu P] [--shoal-gc-growth G] [--shoal-min-trigger-mib M] [--shoal-soft-limit-mib M]
 //                           [--shoal-stw] [--shoal-no-preemption] [--shoal-no-generations] [--shoal-safepoint-in-check] [--shoal-cycle-log]
 // The --shoal-* flags change the Shoal heap's options (HeapOptions::gc_growth,
 // min_gc_trigger; --shoal-stw turns concurrent_marking off) for experiments; the
@@ -285,7 +285,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: %s [--depth N] [--threads 1,2] [--runs N] "
                    "[--allocators shoal,boehm,glibc,jemalloc,mimalloc,shared_ptr]\n"
-                   "       [--max-others-cpu P] [--shoal-gc-growth G] [--shoal-min-trigger-mib M]\n"
+                   "       [--max-others-cpu P] [--shoal-gc-growth G] [--shoal-min-trigger-mib M] [--shoal-soft-limit-mib M]\n"
                    "       [--shoal-stw] [--shoal-no-preemption] [--shoal-no-generations] [--shoal-safepoint-in-check] [--shoal-cycle-log]\n",
                    argv[0]);
       return 2;

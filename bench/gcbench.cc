@@ -17,7 +17,7 @@
 // root handle goes away.
 //
 // Usage: shoal_gcbench [--runs N] [--allocators shoal,boehm,glibc,jemalloc,mimalloc,shared_ptr]
-//                      [--max-others-cpu P] [--shoal-gc-growth G] [--shoal-min-trigger-mib M]
+//                      [--max-others-cpu P] [--shoal-gc-growth G] [--shoal-min-trigger-mib M] [--shoal-soft-limit-mib M]
 //                      [--shoal-stw]
 // The --shoal-* flags change the Shoal heap's options (HeapOptions::gc_growth,
 // min_gc_trigger; --shoal-stw turns concurrent_marking off) for experiments; the
@@ -295,7 +295,7 @@ int main(int argc, char** argv) {
     else {
       std::fprintf(stderr,
                    "usage: %s [--runs N] [--allocators shoal,boehm,glibc,jemalloc,mimalloc,shared_ptr]\n"
-                   "       [--max-others-cpu P] [--shoal-gc-growth G] [--shoal-min-trigger-mib M]\n"
+                   "       [--max-others-cpu P] [--shoal-gc-growth G] [--shoal-min-trigger-mib M] [--shoal-soft-limit-mib M]\n"
                    "       [--shoal-stw]\n",
                    argv[0]);
       return 2;

@@ -81,7 +81,7 @@
 //          [--csv FILE] [--reads N] [--no-baseline] [--baseline-gib W]
 //          [--marker-threads N] [--warmup-max-s S] [--min-cycles N] [--max-window-s S]
 //          [--trace] [--shoal-heap-limit-gib G] [--boehm-time-limit-ms T]
-//          [--max-others-cpu P] [--shoal-gc-growth G] [--shoal-min-trigger-mib M]
+//          [--max-others-cpu P] [--shoal-gc-growth G] [--shoal-min-trigger-mib M] [--shoal-soft-limit-mib M]
 // Prints Markdown tables; --csv writes one row per (collector, live size, threads) for
 // tools/plot_pauses.py. --max-others-cpu P re-runs a churn sample during which other
 // processes used more than P% of the cores (bench_common.h, "Interference").
@@ -1073,7 +1073,7 @@ int main(int argc, char** argv) {
                    "       [--no-baseline] [--baseline-gib W] [--marker-threads N] [--shoal-heap-limit-gib G]\n"
                    "       [--boehm-time-limit-ms T] [--warmup-max-s S] [--trace] [--reads N]\n"
                    "       [--min-cycles N] [--max-window-s S]\n"
-                   "       [--max-others-cpu P] [--shoal-gc-growth G] [--shoal-min-trigger-mib M]\n",
+                   "       [--max-others-cpu P] [--shoal-gc-growth G] [--shoal-min-trigger-mib M] [--shoal-soft-limit-mib M]\n",
                    argv[0]);
       return 2;
     }
