@@ -33,6 +33,8 @@
 //                [--verify-each-cycle]   (run the heap verifier in every cycle's pause)
 //                [--stacks-after-pause]  (no stack is scanned in an initial pause: each
 //                                         thread's at its own safepoint, by handshake)
+//                [--soft-limit-mb M]     (HeapOptions::soft_heap_limit; the threads also
+//                                         move it between M/2 and 2M now and then)
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -153,6 +155,7 @@ struct Options {
   unsigned marker_threads = 0;
   bool verify_each_cycle = false;
   bool stacks_after_pause = false;
+  size_t soft_limit_mb = 0;
 };
 
 // Handle boxes shared by all threads. A box's handles are used under its mutex; a
@@ -327,7 +330,15 @@ class Worker {
     } else if (op < 997) {
       heap_.collect();
     } else if (op < 998) {
-      heap_.start_collection();
+      if (const size_t m = heap_.options().soft_heap_limit; m != 0 && rng_() % 2 == 0) {
+        // --soft-limit-mb: move the limit between half and twice the option, here or
+        // from native code (unattached state).
+        const size_t limit = m / 2 + rng_() % (m + m / 2);
+        if (rng_() % 2) heap_.set_soft_heap_limit(limit);
+        else shoal::run_native([&] { heap_.set_soft_heap_limit(limit); });
+      } else {
+        heap_.start_collection();
+      }
     } else if (op < 999) {
       heap_.idle(std::chrono::microseconds(200));
     } else {
@@ -394,8 +405,9 @@ Options parse(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--marker-threads")) o.marker_threads = static_cast<unsigned>(std::atoi(value()));
     else if (!std::strcmp(argv[i], "--verify-each-cycle")) o.verify_each_cycle = true;
     else if (!std::strcmp(argv[i], "--stacks-after-pause")) o.stacks_after_pause = true;
+    else if (!std::strcmp(argv[i], "--soft-limit-mb")) o.soft_limit_mb = std::strtoull(value(), nullptr, 10);
     else {
-      std::fprintf(stderr, "usage: %s [--seconds S|--minutes M] [--threads N] [--seed X] [--torture N] [--heap-mb M] [--stw] [--marker-threads N] [--verify-each-cycle] [--stacks-after-pause]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--seconds S|--minutes M] [--threads N] [--seed X] [--torture N] [--heap-mb M] [--stw] [--marker-threads N] [--verify-each-cycle] [--stacks-after-pause] [--soft-limit-mb M]\n", argv[0]);
       std::exit(2);
     }
   }
@@ -416,6 +428,7 @@ int main(int argc, char** argv) {
   ho.marker_threads = opt.marker_threads;
   ho.verify_after_gc = opt.verify_each_cycle;  // (sweeps in the pause, so off by default)
   if (opt.stacks_after_pause) ho.initial_pause_stack_budget = 0;  // every stack by handshake
+  ho.soft_heap_limit = opt.soft_limit_mb << 20;
   shoal::Heap heap(ho);
   shoal::Persistent<shoal::RefArray> shared;
   {
