@@ -121,7 +121,7 @@ void HeapImpl::note_peak_in_use() {
   const size_t in_use = footprint() > free_bytes ? footprint() - free_bytes : 0;
   MutexLock lock(pacing_mu_);
   const size_t accounted = pacing_.survivors + allocated_since_cycle();
-  if (accounted < options.min_gc_trigger) return;  // too little to tell
+  if (accounted < 16 * kPageSize) return;  // too little to tell: a page per class is most of it
   const double r = std::clamp(static_cast<double>(in_use) / static_cast<double>(accounted), 1.0, kMaxOverhead);
   overhead_ = (overhead_ + r) / 2;
 }
