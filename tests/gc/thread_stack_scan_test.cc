@@ -190,6 +190,7 @@ TEST_P(ThreadStackScanTest, ObjectMovedFromAScannedToAnUnscannedStackSurvives) {
   std::thread t([&] {
     MutatorScope attach_helper(heap);
     internal::NoPreemptScope no_preempt;
+    phase = kHelperHolds;  // attached: the cycle's initial pause will flag its stack
     stop_polling_after_the_initial_pause(heap, phase);
     while (box.load() == nullptr) std::this_thread::yield();
     Ref<Node> from = Ref<Node>::from_object(box.load());
@@ -204,6 +205,10 @@ TEST_P(ThreadStackScanTest, ObjectMovedFromAScannedToAnUnscannedStackSurvives) {
     run_native([&] { wait_for(phase, kHelperScanned + 1); });  // (safe: the final pause needs no poll)
     EXPECT_TRUE(list_intact(list.value())) << "after the cycle";
   });
+  // (A helper attached only after the initial pause would have no stack to scan and
+  // would hold up the final pause in its loop, with this thread parked before it sets
+  // the box: wait for it to attach.)
+  run_native([&] { wait_for(phase, kHelperHolds); });
   ScansWaitForTheHelper hold_scans(heap, phase);
   start_full_cycle(heap);
   while (!own_stack_scanned()) safepoint();
