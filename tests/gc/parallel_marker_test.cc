@@ -2,6 +2,7 @@
 // is marked exactly once (the counts are exact, not just "nothing was lost"), deep
 // structures that cannot be split still work, and the idle hook does collection work.
 #include <atomic>
+#include <chrono>
 #include <set>
 #include <string>
 #include <thread>
@@ -123,15 +124,17 @@ size_t count_unmarked(HeapImpl& heap, Ref<RefArray> forest) {
 // assist could still be tracing a chunk: a concurrent cycle then left that subgraph to
 // its final pause), and the drain's workers and the assist together marked each object
 // exactly once. The drain is seeded with the lists' heads, so with several workers the
-// helpers join and share them. Up to kAttempts heaps, one drain each, until an assist
-// found work (on a loaded machine the assisting thread may not get a core during a
-// drain); every drain must be complete whatever happens.
+// helpers join and share them. Heaps, one drain each, until an assist found work or
+// kPatience has passed (on a loaded machine - CI runs two tests at once, some with four
+// threads - the assisting thread may not get a core during a drain of a few ms: 20
+// attempts were once not enough); every drain must be complete whatever happens.
 TEST_P(ParallelMarkerTest, AssistsShareARunningDrainWhichWaitsForThem) {
-  constexpr int kAttempts = 20;
+  constexpr auto kPatience = std::chrono::seconds(20);
   constexpr size_t kObjects = 1 + kLists * kLongLength;
   size_t assisted = 0;
   int attempts = 0;
-  for (; attempts < kAttempts && assisted == 0; ++attempts) {
+  const auto give_up = std::chrono::steady_clock::now() + kPatience;
+  for (; assisted == 0 && (attempts == 0 || std::chrono::steady_clock::now() < give_up); ++attempts) {
     HeapOptions o;
     o.concurrent_marking = false;
     o.min_gc_trigger = size_t{1} << 30;  // no collection: this test owns the mark bits
