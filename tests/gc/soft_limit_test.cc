@@ -121,7 +121,7 @@ TEST_P(SoftLimitTest, TheCutStopsAtAQuarterOfTheBudget) {
 }
 
 // Callable from any thread state the docs allow: unattached, while a concurrent cycle
-// marks, and inside a handshake callback.
+// marks, and inside a handshake callback (the rest in the next test).
 TEST_P(SoftLimitTest, SetFromAnUnattachedThreadDuringACycleAndInAHandshake) {
   Heap heap(options(0));
   MutatorScope attach(heap);
@@ -143,6 +143,33 @@ TEST_P(SoftLimitTest, SetFromAnUnattachedThreadDuringACycleAndInAHandshake) {
   EXPECT_EQ(heap.soft_heap_limit(), 35 * kMiB);
   heap.collect();  // the goal from this cycle's figures, under the new limit
   EXPECT_NEAR(goal(heap), room(heap, 35.0 * kMiB), 0.5 * kMiB);
+  EXPECT_TRUE(heap.verify().ok);
+}
+
+// The other states: inside run_native, in a finalizer (run by run_finalizers on an
+// attached thread) and in the on_finalizers_pending notification (on the thread that
+// ended the cycle, possibly the marker thread).
+TEST_P(SoftLimitTest, SetInsideRunNativeAFinalizerAndTheFinalizerNotification) {
+  std::atomic<int> notified{0};
+  HeapOptions o = options(0);
+  Heap* self = nullptr;
+  o.on_finalizers_pending = [&] {
+    if (notified.fetch_add(1) == 0) self->set_soft_heap_limit(48 * kMiB);
+  };
+  Heap heap(o);
+  self = &heap;
+  MutatorScope attach(heap);
+  run_native([&] { heap.set_soft_heap_limit(20 * kMiB); });
+  EXPECT_EQ(heap.soft_heap_limit(), 20 * kMiB);
+  in_own_frame([&] {
+    (void)heap.add_finalizer(make<Node>().value(), [&heap] { heap.set_soft_heap_limit(64 * kMiB); });
+  });
+  clobber_stack();  // (no stale copy keeps the object alive)
+  heap.collect();
+  EXPECT_GE(notified.load(), 1);
+  EXPECT_EQ(heap.soft_heap_limit(), 48 * kMiB) << "set by the notification";
+  EXPECT_EQ(heap.run_finalizers(), 1u);
+  EXPECT_EQ(heap.soft_heap_limit(), 64 * kMiB) << "set by the finalizer";
   EXPECT_TRUE(heap.verify().ok);
 }
 
