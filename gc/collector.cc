@@ -36,8 +36,29 @@ template <class F>
 void Collector::with_collector_lock(MutatorThread* self, F&& work) {
   heap_.threads.run_native(self, [&] {
     MutexLock lock(gc_mu_);
-    work();
+    const bool outer = t_holds_collector_lock_;
+    t_holds_collector_lock_ = true;
+    try {
+      work();
+    } catch (...) {
+      t_holds_collector_lock_ = outer;
+      throw;
+    }
+    t_holds_collector_lock_ = outer;
   });
+}
+
+thread_local bool Collector::t_holds_collector_lock_ = false;
+
+size_t Collector::release_free_memory() SHOAL_NO_THREAD_SAFETY_ANALYSIS {  // (gc_mu_ held or not)
+  if (t_holds_collector_lock_) return heap_.release_all_free_pages();
+  MutatorThread* t = current_thread();
+  if (t && t->heap == &heap_ && t->state.load(std::memory_order_seq_cst) == ThreadState::kRunning) {
+    NoPreemptScope no_preempt;  // (a pause waits for this thread: none rebuilds the pool)
+    return heap_.release_all_free_pages();
+  }
+  MutexLock lock(gc_mu_);
+  return heap_.release_all_free_pages();
 }
 
 // See collector.h.
@@ -146,6 +167,8 @@ void Collector::collect(MutatorThread* self, const char* cause, bool only_if_nee
       // Recorded under gc_mu_, as concurrent cycles are: records stay in index order
       // and the newest index equals stats().collections.
       record_cycle(record);
+      // Without a marker thread to do it later, this thread scavenges (a bounded part).
+      if (!heap_.options.concurrent_marking) heap_.scavenge_batch(kScavengePagesAfterPause);
     });
   }
   notify_finalizers();
@@ -589,7 +612,14 @@ void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
     std::function<void()> before_stack_scan;
     {
       std::unique_lock<Mutex> lock(work_mu_);
-      work_cv_.wait(lock, [&]() SHOAL_NO_THREAD_SAFETY_ANALYSIS { return shutdown_ || cycle_ready_; });
+      // Idle: scavenge now and then, so that a heap whose threads stopped allocating
+      // still gives back what its last peaks no longer justify (heap/scavenger.cc).
+      while (!work_cv_.wait_for(lock, kScavengeIdleWake,
+                                [&]() SHOAL_NO_THREAD_SAFETY_ANALYSIS { return shutdown_ || cycle_ready_; })) {
+        lock.unlock();  // (gc_mu_ before work_mu_)
+        scavenge_in_background();
+        lock.lock();
+      }
       if (shutdown_) {
         end_stack_scan();
         if (marking_.exchange(false)) g_write_barrier_active.fetch_sub(kBarrierMarking, std::memory_order_acq_rel);
@@ -666,6 +696,19 @@ void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
     // Background sweep of what the allocators have not swept yet.
     while (!stopping_.load(std::memory_order_relaxed) && sweeper_.sweep_next()) step_aside_while_stopping(heap_.threads);
     report_lazy_sweep();
+    scavenge_in_background();
+  }
+}
+
+void Collector::scavenge_in_background() {
+  // A batch at a time under gc_mu_ (no pause rebuilds the free pool meanwhile), and
+  // never while a cycle is due: the threads that want to start it need the lock, and
+  // the pages they are about to allocate.
+  for (;;) {
+    if (stopping_.load(std::memory_order_relaxed) || heap_.over_trigger()) return;
+    if (heap_.pages.committed_free_pages() == 0) return;
+    MutexLock lock(gc_mu_);
+    if (heap_.scavenge_batch(kScavengeBatchPages) == 0) return;
   }
 }
 

@@ -205,6 +205,10 @@ class Collector {
   size_t old_generation_bytes() const { return generational_ ? old_bytes_.load(std::memory_order_relaxed) : 0; }
 
   GcStats stats() const SHOAL_EXCLUDES(stats_mu_);
+  // Heap::release_free_memory: every committed free page, decommitted, from any thread
+  // (a running mutator of this heap keeps pauses out itself; any other takes gc_mu_,
+  // unless it holds it already, running a handshake operation it requested).
+  size_t release_free_memory();
   // The last kCycleLogSize cycles (stats().recent holds the last 256 of them).
   std::vector<CycleRecord> cycle_log() const SHOAL_EXCLUDES(stats_mu_);
   static constexpr size_t kCycleLogSize = 4096;
@@ -342,6 +346,17 @@ class Collector {
   unsigned pause_workers_ = 1;       // marker threads in a pause
   std::atomic<bool> stopping_{false};
   std::atomic<bool> pause_fault_for_testing_{false};
+  // The scavenger's share of the marker thread (heap/scavenger.cc): after each cycle's
+  // background sweep and when idle this long, kScavengeBatchPages at a time under
+  // gc_mu_; a stop-the-world heap's collecting thread releases at most
+  // kScavengePagesAfterPause per cycle.
+  static constexpr std::chrono::milliseconds kScavengeIdleWake{1000};
+  static constexpr size_t kScavengeBatchPages = 16;
+  static constexpr size_t kScavengePagesAfterPause = 256;
+  void scavenge_in_background() SHOAL_EXCLUDES(gc_mu_);
+  // Set while this thread holds gc_mu_ through with_collector_lock (a handshake it
+  // requested may run user code on it, for a thread in a safe state).
+  static thread_local bool t_holds_collector_lock_;
   std::atomic<size_t> assist_objects_{0};  // this cycle's: traced by assists
   std::atomic<size_t> assist_marked_{0};   // this cycle's: marked by assists
   std::atomic<size_t> assist_bytes_{0};    // this cycle's: bytes traced by assists

@@ -101,11 +101,20 @@ class Verifier {
       if (in_pool && p.state != PageState::kFree) fail("page %u is in the free pool but not free", p.index);
       if (!in_pool && p.state != PageState::kAvailable) fail("page %u is on a class list but not available", p.index);
     });
+    size_t committed_free = 0;
     for (size_t i = 0; i < seen.size(); ++i) {
-      const PageState s = heap_.pages.page_at(i).state;
+      const PageInfo& p = heap_.pages.page_at(i);
+      const PageState s = p.state;
       if ((s == PageState::kFree || s == PageState::kAvailable) && !seen[i])
         fail("page %zu is free/available but on no list (leaked)", i);
+      // Only a free page may be decommitted (heap/scavenger.cc): memory the heap
+      // allocates in is counted in the footprint.
+      if (s != PageState::kFree && !p.committed) fail("page %zu is in use but decommitted", i);
+      if (s == PageState::kFree && p.committed) ++committed_free;
+      if (!p.committed && p.dirty) fail("page %zu is decommitted but marked dirty", i);
     }
+    if (committed_free != heap_.pages.committed_free_pages())
+      fail("%zu committed free pages, but the pool counts %zu", committed_free, heap_.pages.committed_free_pages());
   }
 
   void check_large_objects() {

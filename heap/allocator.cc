@@ -257,7 +257,7 @@ Object* HeapImpl::allocate_large(MutatorThread* self, size_t bytes, uint64_t hea
         }
         release(total);
       }
-      if (decommitted == 0) release(pages.decommit_free_pages());  // free pages give their footprint back
+      if (decommitted == 0) release_all_free_pages();  // free pages give their footprint back
     }
     return false;
   };

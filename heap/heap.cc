@@ -117,9 +117,10 @@ void HeapImpl::set_paced_goal(size_t budget, size_t survivors, size_t old_growth
 }
 
 void HeapImpl::note_peak_in_use() {
-  const size_t free_bytes = pages.free_pages() * kPageSize;
+  const size_t free_bytes = pages.committed_free_pages() * kPageSize;
   const size_t in_use = footprint() > free_bytes ? footprint() - free_bytes : 0;
   MutexLock lock(pacing_mu_);
+  remember_peak(in_use);
   const size_t accounted = pacing_.survivors + allocated_since_cycle();
   if (accounted < 16 * kPageSize) return;  // too little to tell: a page per class is most of it
   const double r = std::clamp(static_cast<double>(in_use) / static_cast<double>(accounted), 1.0, kMaxOverhead);
@@ -323,6 +324,8 @@ GcStats Heap::stats() const {
   s.peak_footprint_bytes = std::max(impl_->peak_footprint(), s.footprint_bytes);
   s.heap_limit = impl_->limit;
   s.pages_free = impl_->pages.free_pages();
+  s.pages_decommitted = s.pages_free - std::min(s.pages_free, impl_->pages.committed_free_pages());
+  s.bytes_released = impl_->bytes_released();
   s.pages_in_use = impl_->pages.carved_pages() - s.pages_free;
   s.large_objects = impl_->large.count();
   s.large_bytes = impl_->large.footprint_bytes();
@@ -332,6 +335,7 @@ GcStats Heap::stats() const {
 const HeapOptions& Heap::options() const { return impl_->options; }
 void Heap::set_soft_heap_limit(size_t bytes) { impl_->set_soft_limit(bytes); }
 size_t Heap::soft_heap_limit() const { return impl_->soft_limit(); }
+size_t Heap::release_free_memory() { return impl_->collector.release_free_memory(); }
 void Heap::add_root(Slot* slot) { impl_->roots.add_global(slot); }
 void Heap::remove_root(Slot* slot) { impl_->roots.remove_global(slot); }
 void Heap::store_root(Slot* slot, Value value) {

@@ -99,6 +99,17 @@ class HeapImpl {
     MutexLock lock(pacing_mu_);
     return overhead_;
   }
+  // The scavenger (heap/scavenger.cc): decommits up to `max_pages` free pages that the
+  // footprint holds beyond what recent cycles needed; returns bytes released. The caller
+  // excludes the pauses that rebuild the free pool: it holds the collector's lock
+  // (gc_mu_). Cheap when there is nothing to release.
+  size_t scavenge_batch(size_t max_pages) SHOAL_EXCLUDES(pacing_mu_);
+  // Every committed free page, now (Heap::release_free_memory, and large objects at
+  // the heap limit); the caller is a running mutator or holds gc_mu_.
+  size_t release_all_free_pages();
+  // The footprint the scavenger keeps (for tests and the docs' figures).
+  size_t scavenge_retain_bytes() SHOAL_EXCLUDES(pacing_mu_);
+  uint64_t bytes_released() const { return bytes_released_.load(std::memory_order_relaxed); }
   // HeapOptions::soft_heap_limit now (Heap::set_soft_heap_limit changes it); 0: none.
   size_t soft_limit() const { return soft_limit_.load(std::memory_order_relaxed); }
   void set_soft_limit(size_t bytes) SHOAL_EXCLUDES(pacing_mu_);
@@ -158,6 +169,17 @@ class HeapImpl {
   // reused. The soft limit divides by it.
   static constexpr double kMaxOverhead = 2.0;
   double overhead_ SHOAL_GUARDED_BY(pacing_mu_) = 1.0;
+  // The scavenger's memory of demand: pages in use at the last kScavengeCycles cycles'
+  // peaks (note_peak_in_use), with when each was seen (heap/scavenger.cc).
+  static constexpr size_t kScavengeCycles = 8;
+  struct PeakSample {
+    size_t bytes = 0;
+    uint64_t ns = 0;  // steady clock; 0: no sample
+  };
+  PeakSample peaks_[kScavengeCycles] SHOAL_GUARDED_BY(pacing_mu_);
+  size_t next_peak_ SHOAL_GUARDED_BY(pacing_mu_) = 0;
+  void remember_peak(size_t in_use) SHOAL_REQUIRES(pacing_mu_);
+  std::atomic<uint64_t> bytes_released_{0};
 };
 
 // Debug poisoning of free memory (heap/allocator.cc, gc/sweeper.cc).

@@ -57,6 +57,11 @@ PageInfo* PageSpace::take_free() {
   PageInfo* p = pool_;
   if (p) {
     pool_ = p->next;
+    committed_free_count_.fetch_sub(1, std::memory_order_relaxed);
+  } else if ((p = decommitted_)) {
+    decommitted_ = p->next;
+  }
+  if (p) {
     p->next = nullptr;
     p->state = PageState::kOwned;
     set_in_use(p->index, true);
@@ -94,9 +99,19 @@ void PageSpace::give_free(PageInfo* page) {
   set_in_use(page->index, false);
   page->runs = nullptr;
   page->set_cell_size(0);
-  page->next = pool_;
-  pool_ = page;
+  push_free(page);
   free_count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void PageSpace::push_free(PageInfo* page) {
+  if (page->committed) {
+    page->next = pool_;
+    pool_ = page;
+    committed_free_count_.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    page->next = decommitted_;
+    decommitted_ = page;
+  }
 }
 
 void PageSpace::reset_class_lists_in_pause() {
@@ -105,21 +120,59 @@ void PageSpace::reset_class_lists_in_pause() {
 
 void PageSpace::reset_lists_in_pause() {
   pool_ = nullptr;
+  decommitted_ = nullptr;
   free_count_.store(0, std::memory_order_relaxed);
+  committed_free_count_.store(0, std::memory_order_relaxed);
   for (auto& list : classes_) list.head = nullptr;
 }
+
+namespace {
+void decommit(PageInfo* p) {
+  madvise(p->start, kPageSize, MADV_DONTNEED);
+  p->committed = false;
+  p->dirty = false;  // DONTNEED on private anonymous memory reads back as zero
+}
+}  // namespace
 
 size_t PageSpace::decommit_free_pages() {
   MutexLock lock(pool_mu_);
   size_t released = 0;
-  for (PageInfo* p = pool_; p; p = p->next) {
-    if (!p->committed) continue;
-    madvise(p->start, kPageSize, MADV_DONTNEED);
-    p->committed = false;
-    p->dirty = false;  // DONTNEED on private anonymous memory reads back as zero
+  while (PageInfo* p = pool_) {
+    pool_ = p->next;
+    committed_free_count_.fetch_sub(1, std::memory_order_relaxed);
+    decommit(p);
+    push_free(p);
     released += kPageSize;
   }
   return released;
+}
+
+size_t PageSpace::decommit_free_pages_beyond(size_t keep_pages, size_t max_pages) {
+  // Cut the list after keep_pages and take up to max_pages from there; free_count_
+  // still counts them (they are free, only unlisted for the madvise).
+  PageInfo* taken = nullptr;
+  size_t n = 0;
+  {
+    MutexLock lock(pool_mu_);
+    PageInfo** link = &pool_;
+    for (size_t i = 0; i < keep_pages && *link; ++i) link = &(*link)->next;
+    while (n < max_pages && *link) {
+      PageInfo* p = *link;
+      *link = p->next;
+      p->next = taken;
+      taken = p;
+      ++n;
+    }
+    committed_free_count_.fetch_sub(n, std::memory_order_relaxed);
+  }
+  if (n == 0) return 0;
+  for (PageInfo* p = taken; p; p = p->next) decommit(p);
+  MutexLock lock(pool_mu_);
+  while (PageInfo* p = taken) {
+    taken = p->next;
+    push_free(p);
+  }
+  return n * kPageSize;
 }
 
 }  // namespace shoal::internal

@@ -6,7 +6,10 @@
 // needs. Pages are carved from the reservation in address order and never returned to
 // it; a page whose objects all die goes to the free pool and may later serve any class.
 // Free-pool pages can be decommitted (madvise) to give their memory back to the
-// footprint budget, e.g. for large objects.
+// footprint budget (for large objects at the heap limit) and to the system (the
+// scavenger, heap/scavenger.cc). The pool is two lists: committed pages, most recently
+// freed first, which take_free hands out before the decommitted ones, so a page is
+// faulted back in only when no committed page is left.
 //
 // Locks: pool_mu_ guards the free pool, each class list has its own mutex (threads
 // refilling different classes never contend). In a pause the collector empties all
@@ -59,7 +62,9 @@ class PageSpace {
 
   // A page of class `cls` with free runs, now kOwned by the caller; or null.
   PageInfo* take_available(size_t cls);
-  // A page from the free pool, now kOwned (class unassigned); or null.
+  // A page from the free pool, now kOwned (class unassigned); or null. A committed page
+  // if there is one; a decommitted one (committed == false: the caller reserves its
+  // footprint again) otherwise.
   PageInfo* take_free();
   // A never-used page from the reservation, kOwned; null when the reservation is used up.
   PageInfo* carve();
@@ -78,15 +83,24 @@ class PageSpace {
   size_t in_use_words() const { return (max_pages_ + 63) / 64; }
   uint64_t in_use_word(size_t w) const { return in_use_[w].load(std::memory_order_relaxed); }
   // Decommits every committed pool page (madvise DONTNEED); returns bytes released.
+  // From a mutator (the world cannot stop while it runs) or under the collector's lock.
   size_t decommit_free_pages();
+  // Decommits up to `max_pages` committed pool pages, leaving the `keep_pages` most
+  // recently freed ones committed; returns bytes released. The pages are off every list
+  // while madvise runs (a refilling thread is never held up by it), so the caller must
+  // exclude the pauses that rebuild the pool (the collector's lock, gc_mu_).
+  size_t decommit_free_pages_beyond(size_t keep_pages, size_t max_pages);
 
   size_t free_pages() const { return free_count_.load(std::memory_order_relaxed); }
+  // Of free_pages(), those still committed (counted in the footprint).
+  size_t committed_free_pages() const { return committed_free_count_.load(std::memory_order_relaxed); }
   // Verifier access: walks each list under its lock.
   template <class F>
   void for_each_listed(F&& f) {
     {
       MutexLock lock(pool_mu_);
       for (PageInfo* p = pool_; p; p = p->next) f(*p, true);
+      for (PageInfo* p = decommitted_; p; p = p->next) f(*p, true);
     }
     for (auto& list : classes_) {
       MutexLock lock(list.mu);
@@ -111,8 +125,11 @@ class PageSpace {
   std::atomic<size_t> carved_granules_{0};  // carved_ * kGranulesPerPage
   Mutex carve_mu_;
   Mutex pool_mu_;
-  PageInfo* pool_ SHOAL_GUARDED_BY(pool_mu_) = nullptr;
-  std::atomic<size_t> free_count_{0};
+  PageInfo* pool_ SHOAL_GUARDED_BY(pool_mu_) = nullptr;         // committed, newest first
+  PageInfo* decommitted_ SHOAL_GUARDED_BY(pool_mu_) = nullptr;  // committed == false
+  std::atomic<size_t> free_count_{0};            // both lists
+  std::atomic<size_t> committed_free_count_{0};  // pool_ only
+  void push_free(PageInfo* page) SHOAL_REQUIRES(pool_mu_);
   std::unique_ptr<std::atomic<uint64_t>[]> in_use_;
   void set_in_use(size_t i, bool on) {
     const uint64_t bit = uint64_t{1} << (i & 63);

@@ -220,6 +220,16 @@ int shoal_set_soft_heap_limit(shoal_group* group, size_t bytes, shoal_error* err
   });
 }
 
+int shoal_release_free_memory(shoal_group* group, size_t* released, shoal_error* error) {
+  if (!group) return fill(error, SHOAL_ERR_INVALID_ARGUMENT, "shoal_release_free_memory: group is NULL");
+  InFlight counted(group);
+  return guarded(error, [&]() -> int {
+    const size_t bytes = group->group.heap().release_free_memory();  // (no attachment needed)
+    if (released) *released = bytes;
+    return SHOAL_OK;
+  });
+}
+
 int shoal_field_create(shoal_group* group, const char* name, shoal_field** out, shoal_error* error) {
   if (!group || !out) return fill(error, SHOAL_ERR_INVALID_ARGUMENT, "shoal_field_create: group and out are required");
   *out = nullptr;

@@ -181,11 +181,15 @@ struct GcStats {
                                     // in full at every pause)
   uint64_t bytes_freed = 0;         // cumulative
   size_t live_bytes = 0;            // after the last collection
-  size_t footprint_bytes = 0;       // pages carved + large objects, now
+  size_t footprint_bytes = 0;       // committed pages + large objects, now
   size_t heap_limit = 0;
   size_t pages_in_use = 0, pages_free = 0;
   size_t large_objects = 0, large_bytes = 0;
   size_t peak_footprint_bytes = 0;  // the largest footprint_bytes ever reached
+  size_t pages_decommitted = 0;     // of pages_free, those given back to the system
+                                    // (not in footprint_bytes)
+  uint64_t bytes_released = 0;      // cumulative: free pages given back to the system
+                                    // (scavenger, release_free_memory, the heap limit)
   PauseHistogram pauses;            // every pause since the heap was created
   PauseHistogram time_to_safepoint; // every pause's wait for the threads to stop
   PauseHistogram resume_latency;    // every stopped thread's wait, after a pause ended,
@@ -255,6 +259,13 @@ class Heap {
   // the value the heap was created with; soft_heap_limit() says the current one.
   void set_soft_heap_limit(size_t bytes);
   size_t soft_heap_limit() const;
+  // Gives every free heap page back to the system now (madvise MADV_DONTNEED; Go's
+  // debug.FreeOSMemory): the footprint and RSS drop by the returned byte count, and a
+  // page is faulted back in, zeroed by the kernel, when the heap needs it again. Without
+  // this call the scavenger returns free pages beyond what recent cycles needed, after
+  // each cycle and when the heap is idle (docs/gc.md, "Scavenger"). From any thread,
+  // attached or not, including finalizer and handshake callbacks.
+  size_t release_free_memory();
   // True when threads that do not poll are preempted by signal (HeapOptions::
   // async_preemption, and available in this process); otherwise why not, in
   // async_preemption_status().

@@ -90,6 +90,9 @@ int shoal_collect(shoal_group* group, shoal_error* error);
 /* Sets the heap's soft limit, bytes (0 = none): HeapOptions::soft_heap_limit, as Go's
  * GOMEMLIMIT (any thread, also inside a callback). */
 int shoal_set_soft_heap_limit(shoal_group* group, size_t bytes, shoal_error* error);
+/* Gives the heap's free pages back to the system now (Heap::release_free_memory);
+ * `released` (may be NULL) gets the byte count. Any thread, also inside a callback. */
+int shoal_release_free_memory(shoal_group* group, size_t* released, shoal_error* error);
 
 /* Shared fields (one copy per group). Values set from C are small integers or strings
  * (both shareable). */

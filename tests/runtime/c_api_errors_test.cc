@@ -101,5 +101,50 @@ TEST(CApiErrorsTest, SoftHeapLimitFromAnyThreadAndInsideACallback) {
   EXPECT_EQ(shoal_group_destroy(g, &err), SHOAL_OK);
 }
 
+// shoal_release_free_memory: from an unattached thread and inside a callback; the
+// byte count matches the heap's; a NULL group is a code, a NULL count is allowed.
+TEST(CApiErrorsTest, ReleaseFreeMemoryFromAnyThreadAndInsideACallback) {
+  shoal_group* g = nullptr;
+  shoal_error err;
+  ASSERT_EQ(shoal_group_create(nullptr, &g, &err), SHOAL_OK);
+  const Heap& heap = group_of(g).heap();
+  uint32_t id;
+  auto churns = [](void*, const int64_t*, size_t, int64_t*, shoal_error*) -> int {
+    for (int i = 0; i < 40000; ++i) (void)RefArray::create(30);  // ~10 MiB of garbage
+    return SHOAL_OK;
+  };
+  auto releases = [](void* group, const int64_t*, size_t, int64_t* out, shoal_error* e) -> int {
+    size_t bytes = 0;
+    const int rc = shoal_release_free_memory(static_cast<shoal_group*>(group), &bytes, e);
+    *out = static_cast<int64_t>(bytes);
+    return rc;
+  };
+  uint32_t release_id;
+  ASSERT_EQ(shoal_register_callback(g, "churn", churns, nullptr, &id, &err), SHOAL_OK);
+  ASSERT_EQ(shoal_register_callback(g, "release", releases, g, &release_id, &err), SHOAL_OK);
+  for (const bool in_callback : {false, true}) {
+    std::thread([&] {
+      shoal_error e;
+      int64_t ignored = 0;
+      ASSERT_EQ(shoal_call(g, id, nullptr, 0, &ignored, &e), SHOAL_OK) << e.message;
+      ASSERT_EQ(shoal_collect(g, &e), SHOAL_OK) << e.message;
+      const uint64_t before = heap.stats().bytes_released;
+      size_t bytes = 0;
+      if (in_callback) {
+        int64_t out = 0;
+        ASSERT_EQ(shoal_call(g, release_id, nullptr, 0, &out, &e), SHOAL_OK) << e.message;
+        bytes = static_cast<size_t>(out);
+      } else {
+        ASSERT_EQ(shoal_release_free_memory(g, &bytes, &e), SHOAL_OK) << e.message;
+      }
+      EXPECT_GT(bytes, 0u) << in_callback;
+      EXPECT_EQ(heap.stats().bytes_released - before, bytes) << in_callback;
+    }).join();
+  }
+  EXPECT_EQ(shoal_release_free_memory(g, nullptr, &err), SHOAL_OK);
+  EXPECT_EQ(shoal_release_free_memory(nullptr, nullptr, &err), SHOAL_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(shoal_group_destroy(g, &err), SHOAL_OK);
+}
+
 }  // namespace
 }  // namespace shoal::test

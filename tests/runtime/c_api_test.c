@@ -145,6 +145,7 @@ int main(void) {
   pthread_join(coll, NULL);
   CHECK(shoal_collect(group, &err) == SHOAL_OK); /* the heap survived the exits */
   CHECK(shoal_set_soft_heap_limit(group, (size_t)256 << 20, &err) == SHOAL_OK);
+  CHECK(shoal_release_free_memory(group, NULL, &err) == SHOAL_OK);
   CHECK(shoal_field_get_int(counter_field, &v, &err) == SHOAL_OK);
 
   /* Destroy refuses while a call is in flight. */

@@ -1,0 +1,88 @@
+// The scavenger: gives free pages back to the system when the heap holds more than its
+// recent cycles needed - after a burst, when the live set shrinks, or under a lowered
+// soft limit - so that the footprint (and RSS) follows the heap down, not just up.
+//
+// Algorithm. Demand is what the pages in use reached at each cycle's peak (its final
+// pause, or a stop-the-world pause before the sweep: note_peak_in_use), remembered for
+// the last kScavengeCycles cycles and for at most kScavengeWindowNs. The footprint the
+// heap keeps is
+//
+//     retain = max(R, in use now + the rest of this cycle's goal x overhead)
+//     R      = (1 + kScavengeHeadroom) x the largest recent peak,
+//              or the soft limit M if that is lower (Go's scavenger goal),
+//              or nothing when no peak is recent (an idle heap)
+//
+// and the free pages above it are decommitted (madvise MADV_DONTNEED), the least
+// recently freed first: the pool hands out the most recently freed pages first, so
+// those stay warm. The second term keeps the pages the pacer expects to allocate
+// before the next cycle ends, so a heap in a steady state never decommits a page it is
+// about to fault back; one whose demand fell keeps the old peak for kScavengeCycles
+// cycles (a program's phases) and then shrinks.
+//
+// Who runs it: the marker thread, after each concurrent cycle's background sweep and
+// when it has been idle for kScavengeIdleWakeNs (heap/scavenger.cc's callers in
+// gc/collector.cc), a batch of pages at a time under the collector's lock; after a
+// stop-the-world cycle, the collecting thread (a bounded amount). A decommitted page
+// is zero when faulted back in: it is handed out without the allocator's memset.
+//
+// Invariants. A page is decommitted only while it is free and off every list (so no
+// thread can be allocating in it), and only under gc_mu_ (so no pause rebuilds the free
+// pool meanwhile). The footprint counts committed pages only: release() the moment a
+// page is decommitted, try_reserve() again before one is recommitted (acquire_page),
+// so the heap limit still bounds committed memory.
+#include <chrono>
+
+#include "heap/heap_impl.h"
+
+namespace shoal::internal {
+
+namespace {
+constexpr double kScavengeHeadroom = 0.1;
+constexpr uint64_t kScavengeWindowNs = uint64_t{5} * 1000 * 1000 * 1000;
+
+uint64_t steady_ns() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
+}
+}  // namespace
+
+void HeapImpl::remember_peak(size_t in_use) { peaks_[next_peak_++ % kScavengeCycles] = {in_use, steady_ns()}; }
+
+size_t HeapImpl::scavenge_retain_bytes() {
+  const size_t m = soft_limit();
+  const size_t goal = trigger_bytes();
+  MutexLock lock(pacing_mu_);
+  const uint64_t now = steady_ns();
+  size_t recent_peak = 0;
+  for (const PeakSample& p : peaks_)
+    if (p.ns != 0 && now - p.ns <= kScavengeWindowNs) recent_peak = std::max(recent_peak, p.bytes);
+  auto retain = static_cast<size_t>(static_cast<double>(recent_peak) * (1.0 + kScavengeHeadroom));
+  if (m != 0) retain = std::min(retain, m);
+  // The pacer's own expectation of this cycle's peak: the survivors and the goal, in
+  // pages (the soft limit's fit, heap/heap.cc).
+  const auto expected = static_cast<size_t>(static_cast<double>(pacing_.survivors + goal) * overhead_);
+  return std::max(retain, expected);
+}
+
+size_t HeapImpl::scavenge_batch(size_t max_pages) {
+  const size_t retain = scavenge_retain_bytes();
+  const size_t fp = footprint();
+  if (fp <= retain + kPageSize) return 0;
+  const size_t committed_free = pages.committed_free_pages();
+  const size_t excess_pages = std::min((fp - retain) / kPageSize, committed_free);
+  const size_t n = std::min(excess_pages, max_pages);
+  const size_t released = pages.decommit_free_pages_beyond(committed_free - excess_pages, n);
+  release(released);
+  bytes_released_.fetch_add(released, std::memory_order_relaxed);
+  return released;
+}
+
+size_t HeapImpl::release_all_free_pages() {
+  const size_t released = pages.decommit_free_pages();
+  release(released);
+  bytes_released_.fetch_add(released, std::memory_order_relaxed);
+  return released;
+}
+
+}  // namespace shoal::internal
