@@ -7,29 +7,42 @@
 // the last kScavengeCycles cycles and for at most kScavengeWindowNs. The footprint the
 // heap keeps is
 //
-//     retain = max(R, in use now + the rest of this cycle's goal x overhead)
-//     R      = (1 + kScavengeHeadroom) x the largest recent peak,
-//              or the soft limit M if that is lower (Go's scavenger goal),
-//              or nothing when no peak is recent (an idle heap)
+//     retain   = max(R, expected)
+//     R        = (1 + kScavengeHeadroom) x the largest recent peak, or the soft limit M
+//                if that is lower (Go's scavenger goal), or 0 when no peak is recent
+//                (an idle heap)
+//     expected = (S + G) x k: the pacer's own forecast of this cycle's peak - the last
+//                cycle's survivors S and the goal G in pages, k the measured overhead
+//                (the soft limit's fit, heap/heap.cc "Soft limit")
 //
-// and the free pages above it are decommitted (madvise MADV_DONTNEED), the least
-// recently freed first: the pool hands out the most recently freed pages first, so
-// those stay warm. The second term keeps the pages the pacer expects to allocate
-// before the next cycle ends, so a heap in a steady state never decommits a page it is
-// about to fault back; one whose demand fell keeps the old peak for kScavengeCycles
-// cycles (a program's phases) and then shrinks.
+// and the committed free pages above it are decommitted (madvise MADV_DONTNEED), the
+// least recently freed first: the pool hands out the most recently freed pages first,
+// so those stay warm, and a decommitted page only once no committed one is left. A heap
+// in a steady state keeps its peak plus a tenth, so it does not decommit the pages it
+// is about to fault back in (tests/heap/scavenger_test.cc, ASteadyHeapDoesNotChurn);
+// one whose demand fell keeps the old peak for kScavengeCycles cycles or
+// kScavengeWindowNs (a program's phases), then shrinks to what the pacer forecasts.
+// Under a soft limit the footprint comes down to M, or to the forecast where the pacer
+// cannot fit under M (the goal's cut stops at a floor; a concurrent cycle keeps what
+// was allocated while it marked).
 //
 // Who runs it: the marker thread, after each concurrent cycle's background sweep and
-// when it has been idle for kScavengeIdleWakeNs (heap/scavenger.cc's callers in
-// gc/collector.cc), a batch of pages at a time under the collector's lock; after a
-// stop-the-world cycle, the collecting thread (a bounded amount). A decommitted page
-// is zero when faulted back in: it is handed out without the allocator's memset.
+// when it has been idle for Collector::kScavengeIdleWake, kScavengeBatchPages at a
+// time under the collector's lock, and never while a cycle is due; after a
+// stop-the-world cycle, the collecting thread (at most kScavengePagesAfterPause: a
+// stop-the-world heap has no marker thread, so it does not shrink while idle).
+// Heap::release_free_memory decommits every free page at once. A decommitted page is
+// zero when faulted back in: it is handed out without the allocator's memset.
 //
 // Invariants. A page is decommitted only while it is free and off every list (so no
-// thread can be allocating in it), and only under gc_mu_ (so no pause rebuilds the free
-// pool meanwhile). The footprint counts committed pages only: release() the moment a
-// page is decommitted, try_reserve() again before one is recommitted (acquire_page),
-// so the heap limit still bounds committed memory.
+// thread can be allocating in it): the scavenger unlinks its batch under the pool's
+// lock and relinks it after the madvise, under gc_mu_ throughout so that no pause
+// rebuilds the pool meanwhile (release_free_memory instead keeps the pool's lock over
+// the madvise, and runs where no pause can start: on a running mutator, or under
+// gc_mu_). The footprint counts committed pages only: release() the moment a page is
+// decommitted, try_reserve() again before one is recommitted (acquire_page), so the
+// heap limit still bounds committed memory. The verifier checks that only free pages
+// are decommitted, that none of them is marked dirty, and the pool's count.
 #include <chrono>
 
 #include "heap/heap_impl.h"

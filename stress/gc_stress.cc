@@ -34,7 +34,9 @@
 //                [--stacks-after-pause]  (no stack is scanned in an initial pause: each
 //                                         thread's at its own safepoint, by handshake)
 //                [--soft-limit-mb M]     (HeapOptions::soft_heap_limit; the threads also
-//                                         move it between M/2 and 2M now and then)
+//                                         move it between M/2 and 2M now and then, and
+//                                         call release_free_memory: the scavenger and
+//                                         explicit releases race with the allocators)
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -331,11 +333,15 @@ class Worker {
       heap_.collect();
     } else if (op < 998) {
       if (const size_t m = heap_.options().soft_heap_limit; m != 0 && rng_() % 2 == 0) {
-        // --soft-limit-mb: move the limit between half and twice the option, here or
-        // from native code (unattached state).
+        // --soft-limit-mb: move the limit between half and twice the option, or give
+        // every free page back (the scavenger runs meanwhile), here or from native code.
         const size_t limit = m / 2 + rng_() % (m + m / 2);
-        if (rng_() % 2) heap_.set_soft_heap_limit(limit);
-        else shoal::run_native([&] { heap_.set_soft_heap_limit(limit); });
+        switch (rng_() % 4) {
+          case 0: heap_.set_soft_heap_limit(limit); break;
+          case 1: shoal::run_native([&] { heap_.set_soft_heap_limit(limit); }); break;
+          case 2: (void)heap_.release_free_memory(); break;
+          default: shoal::run_native([&] { (void)heap_.release_free_memory(); }); break;
+        }
       } else {
         heap_.start_collection();
       }
