@@ -93,6 +93,29 @@ TEST_P(ScavengerTest, AfterABurstTheFootprintFollowsTheLiveSetDown) {
   EXPECT_TRUE(heap.verify().ok);
 }
 
+// An idle heap shrinks too: no cycle runs after the burst, and once its peak is older
+// than the scavenger's window (5 s) the marker thread, waking once a second, gives the
+// pages back. (A stop-the-world heap has no marker thread: it shrinks at its cycles.)
+TEST(ScavengerIdleTest, AnIdleConcurrentHeapShrinksWithoutAnotherCycle) {
+  HeapOptions o;
+  o.min_gc_trigger = 4 * kMiB;
+  o.generational = false;
+  Heap heap(o);
+  MutatorScope attach(heap);
+  heap.start_collection();  // (the marker thread exists from the first concurrent cycle)
+  heap.wait_for_collection();
+  in_own_frame([&] { Persistent<RefArray> burst = make_live(heap, 64 * kMiB); });
+  clobber_stack();
+  heap.collect();  // frees the burst; its peak is the newest
+  const GcStats after = heap.stats();
+  ASSERT_GT(after.footprint_bytes, 56 * kMiB);
+  const uint64_t cycles = after.collections;
+  EXPECT_TRUE(eventually([&] { return heap.stats().footprint_bytes < 24 * kMiB; }))
+      << "footprint " << heap.stats().footprint_bytes / kMiB << " MiB";
+  EXPECT_EQ(heap.stats().collections, cycles) << "no cycle ran meanwhile";
+  EXPECT_TRUE(heap.verify().ok);
+}
+
 // A heap whose demand does not change gives back (almost) nothing: the pages it
 // frees each cycle are the ones the next cycle allocates in.
 TEST_P(ScavengerTest, ASteadyHeapDoesNotChurn) {
