@@ -65,7 +65,7 @@ double rss_mib() {
   return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1 << 20);
 }
 
-void row(const char* allocator, const char* phase, size_t live_mib) {
+void row(const char* allocator, const char* phase, size_t live_mib, double trees_per_s = 0) {
   std::string footprint = "-", peak = "-", cycles = "-";
   if (std::string_view(allocator) == "shoal") {
     const shoal::GcStats s = bench::shoal_heap().stats();
@@ -73,8 +73,9 @@ void row(const char* allocator, const char* phase, size_t live_mib) {
     peak = std::to_string(s.peak_footprint_bytes >> 20);
     cycles = std::to_string(s.collections);
   }
-  std::printf("| %s | %s | %zu | %s | %s | %s | %.0f |\n", allocator, phase, live_mib, cycles.c_str(),
-              footprint.c_str(), peak.c_str(), rss_mib());
+  const std::string rate = trees_per_s > 0 ? std::to_string(static_cast<long long>(trees_per_s)) : "-";
+  std::printf("| %s | %s | %zu | %s | %s | %s | %.0f | %s |\n", allocator, phase, live_mib, cycles.c_str(),
+              footprint.c_str(), peak.c_str(), rss_mib(), rate.c_str());
   std::fflush(stdout);
 }
 
@@ -95,17 +96,21 @@ void run_shoal(const Options& o) {
     return table;
   };
   auto churn = [&](shoal::Persistent<shoal::RefArray>& table) {
-    const uint64_t end = bench::now_ns() + static_cast<uint64_t>(o.seconds * 1e9);
+    const uint64_t start = bench::now_ns(), end = start + static_cast<uint64_t>(o.seconds * 1e9);
     const size_t n = table->length();
-    while (bench::now_ns() < end)
+    uint64_t replaced = 0;
+    while (bench::now_ns() < end) {
       for (int i = 0; i < 64; ++i) table->set(rng() % n, build(kTreeDepth).value());
+      replaced += 64;
+    }
+    return static_cast<double>(replaced) * 1e9 / static_cast<double>(bench::now_ns() - start);
   };
   shoal::Persistent<shoal::RefArray> table = make_table(o.live_mb);
-  churn(table);
-  row("shoal", "busy", o.live_mb);
+  double rate = churn(table);
+  row("shoal", "busy", o.live_mb, rate);
   table = make_table(o.live_mb / 10);  // the old table becomes garbage
-  churn(table);
-  row("shoal", "shrunk", o.live_mb / 10);
+  rate = churn(table);
+  row("shoal", "shrunk", o.live_mb / 10, rate);
   shoal::run_native([&] { std::this_thread::sleep_for(std::chrono::duration<double>(o.idle_seconds)); });
   row("shoal", "idle", o.live_mb / 10);
   if (o.release_at_end) {
@@ -156,23 +161,27 @@ void run_plain(const char* name, const Options& o) {
     }
   };
   auto churn = [&](PlainNode** t, size_t n) {
-    const uint64_t end = bench::now_ns() + static_cast<uint64_t>(o.seconds * 1e9);
-    while (bench::now_ns() < end)
+    const uint64_t start = bench::now_ns(), end = start + static_cast<uint64_t>(o.seconds * 1e9);
+    uint64_t replaced = 0;
+    while (bench::now_ns() < end) {
       for (int i = 0; i < 64; ++i) {
         const size_t k = rng() % n;
         free_plain(free_plain, t[k]);
         t[k] = build_plain(build_plain, kTreeDepth);
       }
+      replaced += 64;
+    }
+    return static_cast<double>(replaced) * 1e9 / static_cast<double>(bench::now_ns() - start);
   };
   size_t n = trees_for(o.live_mb);
   PlainNode** table = make_table(n);
-  churn(table, n);
-  row(name, "busy", o.live_mb);
+  double rate = churn(table, n);
+  row(name, "busy", o.live_mb, rate);
   drop_table(table, n);
   n = trees_for(o.live_mb / 10);
   table = make_table(n);
-  churn(table, n);
-  row(name, "shrunk", o.live_mb / 10);
+  rate = churn(table, n);
+  row(name, "shrunk", o.live_mb / 10, rate);
   std::this_thread::sleep_for(std::chrono::duration<double>(o.idle_seconds));
   row(name, "idle", o.live_mb / 10);
   drop_table(table, n);
@@ -215,8 +224,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  std::printf("| allocator | phase | live MiB | cycles | footprint MiB | peak footprint MiB | RSS MiB |\n"
-              "|---|---|---:|---:|---:|---:|---:|\n");
+  std::printf("| allocator | phase | live MiB | cycles | footprint MiB | peak footprint MiB | RSS MiB | trees replaced / s |\n"
+              "|---|---|---:|---:|---:|---:|---:|---:|\n");
   std::fflush(stdout);
   for (const std::string& allocator : bench::split(allocators)) {
     const pid_t pid = fork();

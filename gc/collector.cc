@@ -184,10 +184,17 @@ void Collector::collect_paced(MutatorThread* self) {
   if (marking_.load(std::memory_order_acquire)) {  // a cycle is under way: pace ourselves
     const size_t allocated = heap_.allocated_since_cycle();
     const size_t trigger = heap_.trigger_bytes();
-    if (allocated > kThrottleFactor * trigger) {
+    // Under a soft limit the pages in use count too (heap/heap.cc, "Soft limit").
+    const size_t limit = heap_.soft_limit();
+    const size_t in_use = limit != 0 ? heap_.pages_in_use_bytes() : 0;
+    if (limit != 0 && in_use > limit) limit_assists_.fetch_add(1, std::memory_order_relaxed);
+    if (allocated > kThrottleFactor * trigger ||
+        (limit != 0 && static_cast<double>(in_use) > kSoftLimitThrottle * static_cast<double>(limit))) {
       throttle_waits_.fetch_add(1, std::memory_order_relaxed);
       assist_while_work(self, UINT64_MAX);  // the cycle ends sooner if this thread helps
       wait_for_concurrent_cycle(self);
+    } else if (limit != 0 && in_use > limit) {
+      assist_marking(self, kSoftLimitAssistBudget);
     } else if (allocated > kAssistFactor * trigger) {
       assist_marking(self, kAssistBudget);
     }
@@ -824,6 +831,7 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
   record.pause_ns = record.initial_pause_ns + record.final_pause_ns;
   record.assist_objects = assist_objects_.exchange(0, std::memory_order_relaxed);
   record.throttle_waits = throttle_waits_.exchange(0, std::memory_order_relaxed);
+  record.limit_assists = limit_assists_.exchange(0, std::memory_order_relaxed);
   record.index = cycles_.fetch_add(1, std::memory_order_acq_rel) + 1;
   record_cycle(record);
   // The cycle ends (for waiters and for collect()'s check under gc_mu_) only once its

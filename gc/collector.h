@@ -123,7 +123,9 @@ class Collector {
   // While a concurrent cycle marks, pacing also slows allocators down: past
   // kAssistFactor x the trigger a thread traces kAssistBudget grey objects itself before
   // it gets its page (assist); past kThrottleFactor x it assists until it finds no work,
-  // then waits for the cycle to end.
+  // then waits for the cycle to end. Under a soft limit, pages in use past the limit
+  // also make it assist (kSoftLimitAssistBudget), and past kSoftLimitThrottle x the
+  // limit wait.
   void collect_paced(MutatorThread* self);
   // GC torture (HeapOptions::gc_torture_interval): with concurrent marking, starts a
   // concurrent cycle unless one is marking (so marking runs almost all the time);
@@ -287,6 +289,15 @@ class Collector {
   static constexpr size_t kAssistFactor = 1;
   static constexpr size_t kThrottleFactor = 2;
   static constexpr size_t kAssistBudget = 4096;
+  // Under a soft limit, once the pages in use exceed it, a thread that needs a page while
+  // a cycle marks traces this many grey objects first, whatever it has allocated: the
+  // mutators pay for marking as they allocate past the limit (Go's assists under
+  // GOMEMLIMIT), so the cycle ends before black allocation carries the heap far above it.
+  static constexpr size_t kSoftLimitAssistBudget = 8 * kAssistBudget;
+  // ... and past kSoftLimitThrottle x the limit it waits for the cycle, as past
+  // kThrottleFactor: an assist finds no work while the marker thread holds it all and is
+  // not running (a loaded machine), and waiting gives that thread the core.
+  static constexpr double kSoftLimitThrottle = 1.25;
   static constexpr size_t kPagesSweptPerPacing = 32;
   // Traces up to `budget` grey objects on the calling mutator - its SATB buffer, the grey
   // list, then a chunk of the marker threads' running drain (ParallelMarker::assist) -
@@ -436,6 +447,7 @@ class Collector {
   std::vector<Object*> remembered_ SHOAL_GUARDED_BY(work_mu_);        // from detached threads
   std::vector<Object*> stale_remembered_ SHOAL_GUARDED_BY(work_mu_);  // a full cycle's
   std::atomic<size_t> throttle_waits_{0};
+  std::atomic<size_t> limit_assists_{0};  // this cycle's: paced allocations past the soft limit
   std::atomic<size_t> finalizers_queued_{0};  // since the last on_finalizers_pending call
   std::vector<Slot*> assist_weak_slots_ SHOAL_GUARDED_BY(work_mu_);  // found by assists
   std::vector<Marker::EphemeronSlots> assist_ephemerons_ SHOAL_GUARDED_BY(work_mu_);

@@ -117,8 +117,7 @@ void HeapImpl::set_paced_goal(size_t budget, size_t survivors, size_t old_growth
 }
 
 void HeapImpl::note_peak_in_use() {
-  const size_t free_bytes = pages.committed_free_pages() * kPageSize;
-  const size_t in_use = footprint() > free_bytes ? footprint() - free_bytes : 0;
+  const size_t in_use = pages_in_use_bytes();
   MutexLock lock(pacing_mu_);
   remember_peak(in_use);
   const size_t accounted = pacing_.survivors + allocated_since_cycle();

@@ -45,6 +45,13 @@ class HeapImpl {
   void release(size_t bytes) { footprint_.fetch_sub(bytes, std::memory_order_relaxed); }
   size_t footprint() const { return footprint_.load(std::memory_order_relaxed); }
   size_t peak_footprint() const { return peak_footprint_.load(std::memory_order_relaxed); }
+  // The footprint less the committed free pages: small-object pages in use (owned,
+  // listed with free runs, full, unswept) and large objects.
+  size_t pages_in_use_bytes() const {
+    const size_t free_bytes = pages.committed_free_pages() * kPageSize;
+    const size_t fp = footprint();
+    return fp > free_bytes ? fp - free_bytes : 0;
+  }
 
   // Pacing: bytes handed out since the last collection versus the trigger.
   void note_allocated(size_t bytes) {

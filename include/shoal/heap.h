@@ -137,6 +137,8 @@ struct CycleRecord {
   uint64_t stack_scan_ns = 0, max_stack_scan_ns = 0;
   size_t assist_objects = 0;        // concurrent cycles: objects traced by mutator assists
   size_t throttle_waits = 0;        // concurrent cycles: allocations that waited for the end
+  size_t limit_assists = 0;         // concurrent cycles: allocations that assisted (or waited)
+                                    // because the pages in use exceeded the soft limit
   // Timestamps for the event trace, ns since the heap was created: the (first) pause's
   // stop request, the in-pause mark and sweep, and for concurrent cycles the concurrent
   // mark and the final pause.
