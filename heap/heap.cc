@@ -109,7 +109,10 @@ void HeapImpl::reset_pacing(size_t marked_bytes, size_t survivors) {
 // without the limit. With generations, a cut that reaches the floor while the old
 // generation holds what only a full cycle frees (it grew by more than the floor since
 // the last full cycle) makes the next cycle full (soft_limit_wants_full, read by
-// Collector::choose_full_before_pause).
+// Collector::choose_full_before_pause). While a cycle marks, pages in use past the
+// limit make allocating threads assist, and past 1.25x it wait
+// (Collector::collect_paced), and the scavenger (heap/scavenger.cc) returns the free
+// pages above the limit.
 void HeapImpl::set_paced_goal(size_t budget, size_t survivors, size_t old_growth) {
   MutexLock lock(pacing_mu_);
   pacing_ = {budget, survivors, old_growth};
