@@ -36,22 +36,22 @@ template <class F>
 void Collector::with_collector_lock(MutatorThread* self, F&& work) {
   heap_.threads.run_native(self, [&] {
     MutexLock lock(gc_mu_);
-    const bool outer = t_holds_collector_lock_;
-    t_holds_collector_lock_ = true;
+    const Collector* outer = t_collector_lock_held_;
+    t_collector_lock_held_ = this;
     try {
       work();
     } catch (...) {
-      t_holds_collector_lock_ = outer;
+      t_collector_lock_held_ = outer;
       throw;
     }
-    t_holds_collector_lock_ = outer;
+    t_collector_lock_held_ = outer;
   });
 }
 
-thread_local bool Collector::t_holds_collector_lock_ = false;
+thread_local const Collector* Collector::t_collector_lock_held_ = nullptr;
 
 size_t Collector::release_free_memory() SHOAL_NO_THREAD_SAFETY_ANALYSIS {  // (gc_mu_ held or not)
-  if (t_holds_collector_lock_) return heap_.release_all_free_pages();
+  if (t_collector_lock_held_ == this) return heap_.release_all_free_pages();
   MutatorThread* t = current_thread();
   if (t && t->heap == &heap_ && t->state.load(std::memory_order_seq_cst) == ThreadState::kRunning) {
     NoPreemptScope no_preempt;  // (a pause waits for this thread: none rebuilds the pool)

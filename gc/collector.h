@@ -365,9 +365,9 @@ class Collector {
   static constexpr size_t kScavengeBatchPages = 16;
   static constexpr size_t kScavengePagesAfterPause = 256;
   void scavenge_in_background() SHOAL_EXCLUDES(gc_mu_);
-  // Set while this thread holds gc_mu_ through with_collector_lock (a handshake it
-  // requested may run user code on it, for a thread in a safe state).
-  static thread_local bool t_holds_collector_lock_;
+  // The collector whose gc_mu_ this thread holds through with_collector_lock, if any (a
+  // handshake it requested may run user code on it, for a thread in a safe state).
+  static thread_local const Collector* t_collector_lock_held_;
   std::atomic<size_t> assist_objects_{0};  // this cycle's: traced by assists
   std::atomic<size_t> assist_marked_{0};   // this cycle's: marked by assists
   std::atomic<size_t> assist_bytes_{0};    // this cycle's: bytes traced by assists
