@@ -31,27 +31,12 @@
 #include <vector>
 
 #include "bench_common.h"
+#include "bench_trees.h"
 #include "shoal/shoal.h"
 
 namespace {
 
-struct TreeNode {
-  shoal::Member<TreeNode> left;
-  shoal::Member<TreeNode> right;
-  int64_t value = 0;
-  static constexpr auto kRefs = shoal::refs(&TreeNode::left, &TreeNode::right);
-  static constexpr const char* kName = "bench.FootprintNode";
-};
-
-shoal::Ref<TreeNode> build(int depth) {
-  shoal::Ref<TreeNode> n = shoal::make<TreeNode>();
-  n->value = depth;
-  if (depth > 0) {
-    n.set(&TreeNode::left, build(depth - 1));
-    n.set(&TreeNode::right, build(depth - 1));
-  }
-  return n;
-}
+using bench::TreeNode;
 
 constexpr int kTreeDepth = 6;
 constexpr size_t kTreeBytes = ((size_t{1} << (kTreeDepth + 1)) - 1) * 32;
@@ -92,7 +77,7 @@ void run_shoal(const Options& o) {
   std::mt19937_64 rng(42);
   auto make_table = [](size_t mib) {
     shoal::Persistent<shoal::RefArray> table(bench::shoal_heap(), shoal::RefArray::create(trees_for(mib)));
-    for (size_t i = 0; i < table->length(); ++i) table->set(i, build(kTreeDepth).value());
+    for (size_t i = 0; i < table->length(); ++i) table->set(i, bench::build_tree(kTreeDepth).value());
     return table;
   };
   auto churn = [&](shoal::Persistent<shoal::RefArray>& table) {
@@ -100,7 +85,7 @@ void run_shoal(const Options& o) {
     const size_t n = table->length();
     uint64_t replaced = 0;
     while (bench::now_ns() < end) {
-      for (int i = 0; i < 64; ++i) table->set(rng() % n, build(kTreeDepth).value());
+      for (int i = 0; i < 64; ++i) table->set(rng() % n, bench::build_tree(kTreeDepth).value());
       replaced += 64;
     }
     return static_cast<double>(replaced) * 1e9 / static_cast<double>(bench::now_ns() - start);

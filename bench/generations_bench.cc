@@ -38,27 +38,12 @@
 #include <vector>
 
 #include "bench_common.h"
+#include "bench_trees.h"
 #include "shoal/shoal.h"
 
 namespace {
 
-struct TreeNode {
-  shoal::Member<TreeNode> left;
-  shoal::Member<TreeNode> right;
-  int64_t value = 0;
-  static constexpr auto kRefs = shoal::refs(&TreeNode::left, &TreeNode::right);
-  static constexpr const char* kName = "bench.TreeNode";
-};
-
-shoal::Ref<TreeNode> build(int depth) {
-  shoal::Ref<TreeNode> n = shoal::make<TreeNode>();
-  n->value = depth;
-  if (depth > 0) {
-    n.set(&TreeNode::left, build(depth - 1));
-    n.set(&TreeNode::right, build(depth - 1));
-  }
-  return n;
-}
+using bench::TreeNode;
 
 constexpr int kOldTreeDepth = 12;    // 8191 nodes x 32 B = 256 KiB
 constexpr int kChurnTreeDepth = 6;   // 127 nodes x 32 B = 4 KiB
@@ -106,7 +91,7 @@ void run_mode(const Config& c, bool generational, int out_fd) {
   const size_t big_slots = (size_t{static_cast<size_t>(c.big_array_mib)} << 20) / sizeof(shoal::Value);
   shoal::Persistent<shoal::RefArray> big(heap, shoal::RefArray::create(big_slots));
   if (big_slots != 0) {
-    shoal::Ref<TreeNode> shared = build(kChurnTreeDepth);
+    shoal::Ref<TreeNode> shared = bench::build_tree(kChurnTreeDepth);
     for (size_t i = 0; i < big_slots; ++i) big->set(i, shared.value());
     heap.collect();  // everything so far is old
   }
@@ -114,17 +99,17 @@ void run_mode(const Config& c, bool generational, int out_fd) {
   size_t next = 0;
   int64_t sink = 0;
   for (int step = 0; step < c.steps; ++step) {
-    for (size_t i = 0; i < trees_per_step; ++i) old->set(next++, build(kOldTreeDepth).value());
+    for (size_t i = 0; i < trees_per_step; ++i) old->set(next++, bench::build_tree(kOldTreeDepth).value());
     const uint64_t first = heap.stats().collections + 1;
     for (int k = 0; k < c.cycles_per_step; ++k) {
       for (size_t i = 0; i < churn_trees; ++i) {
-        shoal::Ref<TreeNode> t = build(kChurnTreeDepth);
+        shoal::Ref<TreeNode> t = bench::build_tree(kChurnTreeDepth);
         sink += t->value;
         if (i % kSurvivorEvery == 0) ring->set(ring_pos++ % ring_slots, t.value());
       }
       if (big_slots != 0) {
         // One young tree, stored into --big-array-stores random slots (dirty cards).
-        shoal::Ref<TreeNode> young = build(kChurnTreeDepth);
+        shoal::Ref<TreeNode> young = bench::build_tree(kChurnTreeDepth);
         for (int n = 0; n < c.big_array_stores; ++n) {
           rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
           big->set(static_cast<size_t>(rng % big_slots), young.value());

@@ -187,13 +187,14 @@ void Collector::collect_paced(MutatorThread* self) {
     // Under a soft limit the pages in use count too (heap/heap.cc, "Soft limit").
     const size_t limit = heap_.soft_limit();
     const size_t in_use = limit != 0 ? heap_.pages_in_use_bytes() : 0;
-    if (limit != 0 && in_use > limit) limit_assists_.fetch_add(1, std::memory_order_relaxed);
+    const bool over_limit = limit != 0 && in_use > limit;
+    if (over_limit) limit_assists_.fetch_add(1, std::memory_order_relaxed);
     if (allocated > kThrottleFactor * trigger ||
-        (limit != 0 && static_cast<double>(in_use) > kSoftLimitThrottle * static_cast<double>(limit))) {
+        (over_limit && static_cast<double>(in_use) > kSoftLimitThrottle * static_cast<double>(limit))) {
       throttle_waits_.fetch_add(1, std::memory_order_relaxed);
       assist_while_work(self, UINT64_MAX);  // the cycle ends sooner if this thread helps
       wait_for_concurrent_cycle(self);
-    } else if (limit != 0 && in_use > limit) {
+    } else if (over_limit) {
       assist_marking(self, kSoftLimitAssistBudget);
     } else if (allocated > kAssistFactor * trigger) {
       assist_marking(self, kAssistBudget);

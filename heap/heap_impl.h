@@ -186,6 +186,8 @@ class HeapImpl {
   PeakSample peaks_[kScavengeCycles] SHOAL_GUARDED_BY(pacing_mu_);
   size_t next_peak_ SHOAL_GUARDED_BY(pacing_mu_) = 0;
   void remember_peak(size_t in_use) SHOAL_REQUIRES(pacing_mu_);
+  // Decommitted pages leave the footprint and count in GcStats::bytes_released.
+  size_t note_decommitted(size_t bytes);
   std::atomic<uint64_t> bytes_released_{0};
 };
 

@@ -85,17 +85,15 @@ size_t HeapImpl::scavenge_batch(size_t max_pages) {
   const size_t committed_free = pages.committed_free_pages();
   const size_t excess_pages = std::min((fp - retain) / kPageSize, committed_free);
   const size_t n = std::min(excess_pages, max_pages);
-  const size_t released = pages.decommit_free_pages_beyond(committed_free - excess_pages, n);
-  release(released);
-  bytes_released_.fetch_add(released, std::memory_order_relaxed);
-  return released;
+  return note_decommitted(pages.decommit_free_pages_beyond(committed_free - excess_pages, n));
 }
 
-size_t HeapImpl::release_all_free_pages() {
-  const size_t released = pages.decommit_free_pages();
-  release(released);
-  bytes_released_.fetch_add(released, std::memory_order_relaxed);
-  return released;
+size_t HeapImpl::release_all_free_pages() { return note_decommitted(pages.decommit_free_pages()); }
+
+size_t HeapImpl::note_decommitted(size_t bytes) {
+  release(bytes);
+  bytes_released_.fetch_add(bytes, std::memory_order_relaxed);
+  return bytes;
 }
 
 }  // namespace shoal::internal
