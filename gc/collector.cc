@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <new>
 #include <system_error>
@@ -13,6 +14,7 @@
 
 #include "barriers/write_barrier.h"
 
+#include "gc/clock.h"
 #include "gc/marker.h"
 #include "gc/stack_scanner.h"
 #include "gc/sweeper.h"
@@ -21,14 +23,6 @@
 #include "shoal/errors.h"
 
 namespace shoal::internal {
-
-namespace {
-uint64_t now_ns() {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
-}
-}  // namespace
 
 // Runs work() with `self` safe (its context captured) and the collector lock held;
 // work() stops the world itself if it needs to. `self` is running again afterwards.
@@ -157,6 +151,7 @@ void Collector::collect(MutatorThread* self, const char* cause, bool only_if_nee
         record.time_to_safepoint_ns = t1 - t0;
         run_cycle_in_pause(self, record);
         full_allocated_.store(heap_.allocated_total(), std::memory_order_relaxed);
+        allocated_at_full_start_.store(heap_.allocated_total(), std::memory_order_relaxed);
         full_collections_.fetch_add(1, std::memory_order_release);
         if (heap_.options.verify_after_gc) {
           VerifyReport report = verify_heap_in_pause(heap_);
@@ -167,6 +162,7 @@ void Collector::collect(MutatorThread* self, const char* cause, bool only_if_nee
       // Recorded under gc_mu_, as concurrent cycles are: records stay in index order
       // and the newest index equals stats().collections.
       record_cycle(record);
+      last_cycle_end_ns_.store(now_ns(), std::memory_order_relaxed);
       // Without a marker thread to do it later, this thread scavenges (a bounded part).
       if (!heap_.options.concurrent_marking) heap_.scavenge_batch(kScavengePagesAfterPause);
     });
@@ -485,79 +481,83 @@ void Collector::start_concurrent_cycle(MutatorThread* self, const char* cause, b
 
 void Collector::start_concurrent_cycle_locked(MutatorThread* self, const char* cause, bool force, bool full,
                                               bool& retry) {
-  with_collector_lock(self, [&] {
+  with_collector_lock(self, [&] { begin_concurrent_cycle_locked(self, cause, force, full, retry); });
+}
+
+void Collector::begin_concurrent_cycle_locked(MutatorThread* self, const char* cause, bool force, bool full,
+                                              bool& retry) {
+  {
+    MutexLock lock(work_mu_);
+    if (cycle_active_ || (!force && !heap_.over_trigger())) return;
+  }
+  if (sweeper_.unclaimed()) {
+    retry = true;
+    return;
+  }
+  // A page claimed by another thread (the marker thread's background sweep) may still
+  // be in flight; wait for it here, not in the pause. No new claims can appear: every
+  // page is claimed, and only a final pause (which needs gc_mu_) hands out new ones.
+  while (sweeper_.pending()) std::this_thread::yield();
+  report_lazy_sweep();  // (the exact old-generation size, if nobody reported it yet)
+  const bool full_cycle = choose_full_before_pause(full);  // a full one's marks cleared here
+  CycleRecord record;
+  record.cause = cause;
+  record.concurrent = true;
+  record.marker_threads = concurrent_workers_;
+  // Threads are started before the pause: starting one can fail, and a pause must not
+  // throw. (The marker thread waits for cycle_ready_.)
+  if (!marker_thread_.joinable()) {
+    marker_thread_ = std::thread([this] { marker_thread_main(); });
+    name_thread(marker_thread_, "shoal-marker");
+  }
+  const uint64_t t0 = now_ns();
+  record.start_ns = since_start(t0);
+  record.initial_pause_ns = pause(self, "initial pause", [&] {
+    record.time_to_safepoint_ns = now_ns() - t0;
+    finish_lazy_sweep_in_pause();  // mark bits clear again (or sticky: the old objects)
+    const auto& threads = heap_.threads.threads_in_pause();
+    record.threads = threads.size();
+    for (MutatorThread* t : threads) heap_.retire_all_tlabs(t);
+    heap_.large.build_index_in_pause();
+    const uint64_t mark_start = now_ns();
+    std::vector<Object*> remembered;
+    record.remembered = begin_generation_in_pause(full_cycle, remembered);
+    if (full_cycle) allocated_at_full_start_.store(heap_.allocated_total(), std::memory_order_relaxed);
+    record.young = young_;
+    if (young_ && heap_.options.verify_after_gc) {
+      // The generational invariant is only interesting here, before a young cycle
+      // relies on it (right after a sweep every allocated object is marked).
+      VerifyReport report = verify_heap_in_pause(heap_);
+      if (!report.ok) {
+        MutexLock lock(stats_mu_);
+        pending_corruption_ = "before a young cycle: " + report.summary();
+      }
+    }
+    Marker roots(heap_);
+    mark_roots(roots, /*stacks=*/false);  // the snapshot, but for the stacks:
+    scan_stacks_within_budget_in_pause(roots);  // the shallow ones now, the rest after
+    record.mark_ns = now_ns() - mark_start;
+    record.objects_marked = roots.objects_marked();
+    marking_.store(true, std::memory_order_release);
+    g_write_barrier_active.fetch_add(kBarrierMarking, std::memory_order_acq_rel);
+    allocated_at_start_ = heap_.allocated_since_cycle();
     {
       MutexLock lock(work_mu_);
-      if (cycle_active_ || (!force && !heap_.over_trigger())) return;
+      cycle_active_ = true;
+      std::vector<Object*> grey = roots.take_grey();
+      if (grey_.empty()) grey_.swap(remembered);  // (no copy of a large remembered set)
+      grey_.insert(grey_.end(), remembered.begin(), remembered.end());
+      grey_.insert(grey_.end(), grey.begin(), grey.end());
     }
-    if (sweeper_.unclaimed()) {
-      retry = true;
-      return;
-    }
-    // A page claimed by another thread (the marker thread's background sweep) may still
-    // be in flight; wait for it here, not in the pause. No new claims can appear: every
-    // page is claimed, and only a final pause (which needs gc_mu_) hands out new ones.
-    while (sweeper_.pending()) std::this_thread::yield();
-    report_lazy_sweep();  // (the exact old-generation size, if nobody reported it yet)
-    const bool full_cycle = choose_full_before_pause(full);  // a full one's marks cleared here
-    CycleRecord record;
-    record.cause = cause;
-    record.concurrent = true;
-    record.marker_threads = concurrent_workers_;
-    // Threads are started before the pause: starting one can fail, and a pause must not
-    // throw. (The marker thread waits for cycle_ready_.)
-    if (!marker_thread_.joinable()) {
-      marker_thread_ = std::thread([this] { marker_thread_main(); });
-      name_thread(marker_thread_, "shoal-marker");
-    }
-    const uint64_t t0 = now_ns();
-    record.start_ns = since_start(t0);
-    record.initial_pause_ns = pause(self, "initial pause", [&] {
-      record.time_to_safepoint_ns = now_ns() - t0;
-      finish_lazy_sweep_in_pause();  // mark bits clear again (or sticky: the old objects)
-      const auto& threads = heap_.threads.threads_in_pause();
-      record.threads = threads.size();
-      for (MutatorThread* t : threads) heap_.retire_all_tlabs(t);
-      heap_.large.build_index_in_pause();
-      const uint64_t mark_start = now_ns();
-      std::vector<Object*> remembered;
-      record.remembered = begin_generation_in_pause(full_cycle, remembered);
-      record.young = young_;
-      if (young_ && heap_.options.verify_after_gc) {
-        // The generational invariant is only interesting here, before a young cycle
-        // relies on it (right after a sweep every allocated object is marked).
-        VerifyReport report = verify_heap_in_pause(heap_);
-        if (!report.ok) {
-          MutexLock lock(stats_mu_);
-          pending_corruption_ = "before a young cycle: " + report.summary();
-        }
-      }
-      Marker roots(heap_);
-      mark_roots(roots, /*stacks=*/false);  // the snapshot, but for the stacks:
-      scan_stacks_within_budget_in_pause(roots);  // the shallow ones now, the rest after
-      record.mark_ns = now_ns() - mark_start;
-      record.objects_marked = roots.objects_marked();
-      marking_.store(true, std::memory_order_release);
-      g_write_barrier_active.fetch_add(kBarrierMarking, std::memory_order_acq_rel);
-      allocated_at_start_ = heap_.allocated_since_cycle();
-      {
-        MutexLock lock(work_mu_);
-        cycle_active_ = true;
-        std::vector<Object*> grey = roots.take_grey();
-        if (grey_.empty()) grey_.swap(remembered);  // (no copy of a large remembered set)
-        grey_.insert(grey_.end(), remembered.begin(), remembered.end());
-        grey_.insert(grey_.end(), grey.begin(), grey.end());
-      }
-    }) - t0;
-    {
-      MutexLock lock(work_mu_);
-      cycle_started_ns_ = now_ns();
-      record.concurrent_mark_start_ns = since_start(cycle_started_ns_);
-      pending_record_ = record;
-      cycle_ready_ = true;  // the marker thread may take the cycle over now
-    }
-    work_cv_.notify_all();
-  });
+  }) - t0;
+  {
+    MutexLock lock(work_mu_);
+    cycle_started_ns_ = now_ns();
+    record.concurrent_mark_start_ns = since_start(cycle_started_ns_);
+    pending_record_ = record;
+    cycle_ready_ = true;  // the marker thread may take the cycle over now
+  }
+  work_cv_.notify_all();
 }
 
 void Collector::shade(MutatorThread* self, Object* o) {
@@ -622,10 +622,12 @@ void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
       std::unique_lock<Mutex> lock(work_mu_);
       // Idle: scavenge now and then, so that a heap whose threads stopped allocating
       // still gives back what its last peaks no longer justify (heap/scavenger.cc).
-      while (!work_cv_.wait_for(lock, kScavengeIdleWake,
+      // A heap that has gone quiet gets one full cycle (gc/idle_cycle.cc).
+      while (!work_cv_.wait_for(lock, idle_wake_interval(),
                                 [&]() SHOAL_NO_THREAD_SAFETY_ANALYSIS { return shutdown_ || cycle_ready_; })) {
         lock.unlock();  // (gc_mu_ before work_mu_)
         scavenge_in_background();
+        maybe_start_idle_cycle();
         lock.lock();
       }
       if (shutdown_) {
@@ -785,7 +787,7 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
     resolve_ephemerons(totals);
     process_weak_in_pause(totals);
     marking_.store(false, std::memory_order_release);
-    heap_.note_peak_in_use();  // (before the sweep: the cycle's largest heap)
+    heap_.note_peak_in_use(/*demand=*/std::strcmp(record.cause, kIdleCycleCause) != 0);  // (before the sweep)
     g_write_barrier_active.fetch_sub(kBarrierMarking, std::memory_order_acq_rel);
     const uint64_t sweep_start = now_ns();
     record.sweep_start_ns = since_start(sweep_start);
@@ -835,6 +837,7 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
   record.limit_assists = limit_assists_.exchange(0, std::memory_order_relaxed);
   record.index = cycles_.fetch_add(1, std::memory_order_acq_rel) + 1;
   record_cycle(record);
+  last_cycle_end_ns_.store(now_ns(), std::memory_order_relaxed);
   // The cycle ends (for waiters and for collect()'s check under gc_mu_) only once its
   // record is in the statistics.
   {

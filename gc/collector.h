@@ -262,6 +262,9 @@ class Collector {
   // thread, polling between pages: so that the next pause does not have to.
   void sweep_leftovers(MutatorThread* self);
   void start_concurrent_cycle_locked(MutatorThread* self, const char* cause, bool force, bool full, bool& retry);
+  // The initial pause and what precedes it, gc_mu_ held: from a mutator (`self`) or the
+  // marker thread (nullptr, an idle cycle).
+  void begin_concurrent_cycle_locked(MutatorThread* self, const char* cause, bool force, bool full, bool& retry);
   void marker_thread_main();
   // The stack scanner: a thread of its own (started by the first cycle that leaves a
   // stack unscanned after its initial pause, then kept), which scans the deferred stacks
@@ -365,6 +368,16 @@ class Collector {
   static constexpr size_t kScavengeBatchPages = 16;
   static constexpr size_t kScavengePagesAfterPause = 256;
   void scavenge_in_background() SHOAL_EXCLUDES(gc_mu_);
+  // Idle full cycles (gc/idle_cycle.cc), on the marker thread at each idle wake.
+  static constexpr const char* kIdleCycleCause = "idle-background";
+  std::chrono::milliseconds idle_wake_interval() const;
+  bool idle_cycle_may_pay() const;
+  void maybe_start_idle_cycle() SHOAL_EXCLUDES(gc_mu_, work_mu_);
+  uint64_t idle_quiet_since_ns_ = 0;     // marker thread only
+  uint64_t idle_allocated_at_wake_ = 0;  // marker thread only
+  std::atomic<uint64_t> last_cycle_end_ns_{0};  // now_ns() when the newest cycle was recorded
+  // allocated_total() at the newest full cycle's (initial) pause.
+  std::atomic<uint64_t> allocated_at_full_start_{0};
   // The collector whose gc_mu_ this thread holds through with_collector_lock, if any (a
   // handshake it requested may run user code on it, for a thread in a safe state).
   static thread_local const Collector* t_collector_lock_held_;

@@ -17,6 +17,7 @@
 #endif
 
 #include "gc/async_preemption.h"
+#include "gc/clock.h"
 #include "heap/heap_impl.h"
 #include "shoal/errors.h"
 
@@ -28,11 +29,6 @@ constinit thread_local uint32_t tls_no_preempt = 0;
 MutatorThread* current_thread() { return static_cast<MutatorThread*>(tls_mutator); }
 
 namespace {
-uint64_t now_ns() {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
-}
 
 constexpr int kCollectorNice = 5;  // CFS weight ~1/3 of a nice-0 mutator's
 

@@ -79,6 +79,7 @@
 #include <span>
 
 #include "barriers/write_barrier.h"
+#include "gc/clock.h"
 #include "gc/collector.h"
 #include "gc/marker.h"
 #include "gc/stack_scanner.h"
@@ -97,11 +98,6 @@ namespace {
   std::abort();
 }
 
-uint64_t now_ns() {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
-}
 }  // namespace
 
 void Collector::scan_stacks_within_budget_in_pause(Marker& marker) {

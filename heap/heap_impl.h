@@ -99,8 +99,10 @@ class HeapImpl {
   void set_paced_goal(size_t budget, size_t survivors, size_t old_growth) SHOAL_EXCLUDES(pacing_mu_);
   // A cycle's final pause (or a stop-the-world cycle's pause, before its sweep): the
   // heap is at its largest for the cycle; compares the pages in use with what the pacer
-  // accounts for (the last survivors plus what was allocated since), for the soft limit.
-  void note_peak_in_use() SHOAL_EXCLUDES(pacing_mu_);
+  // accounts for (the last survivors plus what was allocated since), for the soft limit;
+  // and, if it measures `demand`, remembers the peak for the scavenger. (An idle cycle's
+  // does not: the heap was quiet, and what it held is the garbage it is about to free.)
+  void note_peak_in_use(bool demand = true) SHOAL_EXCLUDES(pacing_mu_);
   // The overhead note_peak_in_use measured, averaged (for tests).
   double pacing_overhead() SHOAL_EXCLUDES(pacing_mu_) {
     MutexLock lock(pacing_mu_);

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -211,6 +213,29 @@ inline IsolateGroupOptions torture_options(uint32_t interval) {
   IsolateGroupOptions o;
   o.heap.gc_torture_interval = interval;
   return o;
+}
+
+// Runs f on a thread of its own, attached to `heap`, and joins it: what f built and
+// dropped is garbage for certain once it returns (no stale copy on this thread's
+// stack, which the collector scans conservatively).
+template <class F>
+void on_helper_thread(Heap& heap, F&& f) {
+  std::thread t([&] {
+    MutatorScope a(heap);
+    f();
+  });
+  run_native([&] { t.join(); });
+}
+
+// Polls `done` every 10 ms for up to 20 s, sleeping in run_native (so collections go
+// ahead meanwhile); what `done` returned last.
+template <class F>
+bool eventually(F&& done) {
+  for (int i = 0; i < 2000; ++i) {
+    if (done()) return true;
+    run_native([] { std::this_thread::sleep_for(std::chrono::milliseconds(10)); });
+  }
+  return done();
 }
 
 // A heap plus this thread attached to it.

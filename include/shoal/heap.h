@@ -91,6 +91,13 @@ struct HeapOptions {
   uint32_t preemption_delay_us = 10;
   // idle(): start a cycle early once this fraction of the pacing trigger is allocated.
   double idle_gc_fraction = 0.5;
+  // A concurrent heap whose threads have allocated almost nothing for this long (under
+  // an eighth of the pacing goal per interval, no cycle ending) gets one full cycle
+  // from its marker thread, if what it allocated since its last full cycle is at least
+  // an eighth of its footprint: the garbage it held when it went quiet is freed, and
+  // the scavenger returns the pages (docs/gc.md, "Idle full cycles"). Once per quiet
+  // stretch. 0 = never. A stop-the-world heap has no marker thread: call idle().
+  std::chrono::milliseconds idle_full_cycle_after{2000};
   // Run the heap verifier after every collection; a failure throws HeapCorruption.
   bool verify_after_gc = false;
   // Fill freed memory with a pattern and check it is intact when reused. Defaults to on
@@ -112,7 +119,8 @@ struct HeapOptions {
 // One collection's record.
 struct CycleRecord {
   uint64_t index = 0;
-  const char* cause = "";           // "explicit", "allocation", "heap-limit", "torture", "requested", "idle"
+  const char* cause = "";           // "explicit", "allocation", "heap-limit", "torture", "requested", "idle",
+                                    // "idle-background" (HeapOptions::idle_full_cycle_after)
   uint64_t pause_ns = 0;            // stop-the-world time: stop request to resume (for a
                                     // concurrent cycle, both pauses together; never the
                                     // wait for another thread's cycle to finish)

@@ -33,28 +33,6 @@ void churn_cycles(Heap& heap, uint64_t cycles) {
     for (int i = 0; i < 1000; ++i) (void)RefArray::create(30);
 }
 
-// Runs f on a thread of its own, attached to `heap`, and joins it: what f built and
-// dropped is garbage for certain once it returns (no stale copy on this thread's
-// stack, which the collector scans conservatively).
-template <class F>
-void on_helper_thread(Heap& heap, F&& f) {
-  std::thread t([&] {
-    MutatorScope a(heap);
-    f();
-  });
-  run_native([&] { t.join(); });
-}
-
-// Polls `done` for up to 20 s (the marker thread scavenges after its background sweep).
-template <class F>
-bool eventually(F&& done) {
-  for (int i = 0; i < 2000; ++i) {
-    if (done()) return true;
-    run_native([] { std::this_thread::sleep_for(std::chrono::milliseconds(10)); });
-  }
-  return done();
-}
-
 enum class Mode { kStopTheWorld, kConcurrent, kGenerational };
 
 class ScavengerTest : public ::testing::TestWithParam<Mode> {

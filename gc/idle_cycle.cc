@@ -1,0 +1,92 @@
+// Idle full cycles: the marker thread collects a heap that has gone quiet.
+//
+// Pacing starts a cycle when the mutators allocate, so a heap whose threads stop
+// allocating keeps the garbage it held at that moment until they start again (for
+// ever, if they never do). With generations this garbage can be most of the heap.
+// Every object a young cycle promoted and that died since the last full cycle stays
+// marked until a full cycle runs, and the old generation must first grow by
+// full_gc_growth before one does. The scavenger (heap/scavenger.cc) returns free pages
+// only; pages holding garbage count as in use. Go answers this with a cycle forced
+// every two minutes; V8 with idle-time collection driven by its embedder. Shoal's
+// marker thread already wakes every kScavengeIdleWake while no cycle runs, to
+// scavenge. At such a wake it starts a full concurrent cycle itself when all of these
+// hold:
+//
+//   - the heap is quiet. No cycle has ended for HeapOptions::idle_full_cycle_after.
+//     At every wake in that stretch the threads had allocated less than an eighth of
+//     the pacing goal since the wake before; at that rate the next paced cycle is more
+//     than eight intervals away.
+//   - the cycle may pay. The bytes allocated since the newest full cycle's initial
+//     pause are at least min_gc_trigger / 4 and an eighth of the footprint. These
+//     bytes bound the garbage such a cycle could free, the floating garbage of that
+//     full cycle included.
+//   - nothing else would collect. No cycle is due (allocation is under the pacing
+//     trigger), none is running, and the last cycle's sweep is complete.
+//
+// Invariants:
+//   - Once the idle cycle has run, allocation since the newest full cycle is about
+//     zero. A heap that stays quiet is therefore collected once, not at every wake.
+//   - The idle cycle is an ordinary concurrent full cycle. It starts under gc_mu_
+//     through begin_concurrent_cycle_locked, as a paced cycle does, so it cannot
+//     overlap another cycle or a pause.
+//   - It starts on a thread that is not a mutator, so its initial pause stops every
+//     attached thread (self = nullptr, as a final pause does). The marker thread then
+//     marks it as usual (cycle_ready_); its sweep and the scavenger's next batch
+//     follow, and together they give the footprint back. Its peak (pages in use at
+//     its final pause, before the sweep) is not remembered as demand: it is the
+//     garbage the cycle frees, and would keep the scavenger from returning the pages.
+//   - A stop-the-world heap has no marker thread, so nothing collects it while it is
+//     idle: call Heap::idle() or collect() there.
+#include <algorithm>
+#include <exception>
+
+#include "gc/clock.h"
+#include "gc/collector.h"
+#include "heap/heap_impl.h"
+
+namespace shoal::internal {
+
+std::chrono::milliseconds Collector::idle_wake_interval() const {
+  const auto after = heap_.options.idle_full_cycle_after;
+  if (after.count() <= 0) return kScavengeIdleWake;
+  return std::clamp(after, std::chrono::milliseconds{10}, kScavengeIdleWake);
+}
+
+bool Collector::idle_cycle_may_pay() const {
+  const uint64_t total = heap_.allocated_total();
+  const uint64_t since_full = total - std::min(total, allocated_at_full_start_.load(std::memory_order_relaxed));
+  return since_full >= heap_.options.min_gc_trigger / 4 && since_full >= heap_.footprint() / 8;
+}
+
+void Collector::maybe_start_idle_cycle() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
+  const auto after = heap_.options.idle_full_cycle_after;
+  if (after.count() <= 0) return;
+  const uint64_t now = now_ns();
+  // Quiet since: the newest cycle's end, or the newest wake that saw real allocation.
+  const uint64_t total = heap_.allocated_total();
+  const uint64_t allocated = total - std::min(total, idle_allocated_at_wake_);
+  idle_allocated_at_wake_ = total;
+  if (allocated > heap_.trigger_bytes() / 8) idle_quiet_since_ns_ = now;
+  idle_quiet_since_ns_ = std::max(idle_quiet_since_ns_, last_cycle_end_ns_.load(std::memory_order_relaxed));
+  if (now - std::min(now, idle_quiet_since_ns_) < static_cast<uint64_t>(std::chrono::nanoseconds(after).count()))
+    return;
+  if (heap_.over_trigger() || stopping_.load(std::memory_order_relaxed) || !idle_cycle_may_pay()) return;
+  // The last sweep first (its pages: the initial pause needs the mark bits clear).
+  while (sweeper_.sweep_next()) {
+    if (stopping_.load(std::memory_order_relaxed)) return;
+  }
+  report_lazy_sweep();
+  MutexLock lock(gc_mu_);
+  const Collector* outer = t_collector_lock_held_;
+  t_collector_lock_held_ = this;
+  bool retry = false;  // (a final pause handed out pages meanwhile: not idle after all)
+  try {
+    begin_concurrent_cycle_locked(nullptr, kIdleCycleCause, /*force=*/true, /*full=*/true, retry);
+  } catch (const std::exception&) {
+    // (Nothing started: the next wake tries again. The pause itself never unwinds.)
+  }
+  t_collector_lock_held_ = outer;
+  idle_quiet_since_ns_ = now_ns();
+}
+
+}  // namespace shoal::internal
