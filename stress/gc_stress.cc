@@ -37,6 +37,13 @@
 //                                         move it between M/2 and 2M now and then, and
 //                                         call release_free_memory: the scavenger and
 //                                         explicit releases race with the allocators)
+//                [--quiet-ms N]          (HeapOptions::idle_full_cycle_after = N ms, and
+//                                         every 20 N ms all threads go quiet for 10 N ms:
+//                                         they walk and check their graphs, poll, sleep in
+//                                         native code, detach and attach, but allocate next
+//                                         to nothing, so the marker thread starts idle full
+//                                         cycles under them; at least one must run,
+//                                         unless --torture or --stw)
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -158,7 +165,14 @@ struct Options {
   bool verify_each_cycle = false;
   bool stacks_after_pause = false;
   size_t soft_limit_mb = 0;
+  unsigned quiet_ms = 0;
 };
+
+// --quiet-ms: set by the main thread while every worker is to stay quiet. In that mode
+// the workers do not collect explicitly (a full cycle every few ms would leave an idle
+// cycle nothing to find).
+std::atomic<bool> g_quiet{false};
+bool g_quiet_mode = false;
 
 // Handle boxes shared by all threads. A box's handles are used under its mutex; a
 // running thread takes the mutex inside run_native (it must not block while running).
@@ -303,7 +317,9 @@ class Worker {
 
   void step(shoal::Ref<shoal::RefArray> roots) {
     g_ops.fetch_add(1, std::memory_order_relaxed);
-    const unsigned op = static_cast<unsigned>(rng_() % 1000);
+    if (g_quiet.load(std::memory_order_relaxed)) return quiet_step(roots);
+    unsigned op = static_cast<unsigned>(rng_() % 1000);
+    if (g_quiet_mode && op >= 996 && op < 998) op = 400;  // an allocation instead
     if (op < 60) {
       weak_op(roots);
     } else if (op < 500) {
@@ -353,6 +369,26 @@ class Worker {
         std::fprintf(stderr, "%s\n", r.summary().c_str());
         fail("heap verification");
       }
+    }
+  }
+
+  // --quiet-ms: reads and waits only (an idle cycle may be marking under the walks).
+  void quiet_step(shoal::Ref<shoal::RefArray> roots) {
+    switch (rng_() % 4) {
+      case 0: {
+        int budget = 2000;
+        walk(roots->get(pick(64)), 0, budget);
+        break;
+      }
+      case 1:
+        check_weak_refs();
+        break;
+      case 2:
+        shoal::safepoint();
+        break;
+      default:
+        shoal::run_native([&] { std::this_thread::sleep_for(std::chrono::microseconds(200 + rng_() % 800)); });
+        break;
     }
   }
 
@@ -412,6 +448,7 @@ Options parse(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--verify-each-cycle")) o.verify_each_cycle = true;
     else if (!std::strcmp(argv[i], "--stacks-after-pause")) o.stacks_after_pause = true;
     else if (!std::strcmp(argv[i], "--soft-limit-mb")) o.soft_limit_mb = std::strtoull(value(), nullptr, 10);
+    else if (!std::strcmp(argv[i], "--quiet-ms")) o.quiet_ms = static_cast<unsigned>(std::atoi(value()));
     else {
       std::fprintf(stderr, "usage: %s [--seconds S|--minutes M] [--threads N] [--seed X] [--torture N] [--heap-mb M] [--stw] [--marker-threads N] [--verify-each-cycle] [--stacks-after-pause] [--soft-limit-mb M]\n", argv[0]);
       std::exit(2);
@@ -435,6 +472,8 @@ int main(int argc, char** argv) {
   ho.verify_after_gc = opt.verify_each_cycle;  // (sweeps in the pause, so off by default)
   if (opt.stacks_after_pause) ho.initial_pause_stack_budget = 0;  // every stack by handshake
   ho.soft_heap_limit = opt.soft_limit_mb << 20;
+  if (opt.quiet_ms != 0) ho.idle_full_cycle_after = std::chrono::milliseconds(opt.quiet_ms);
+  g_quiet_mode = opt.quiet_ms != 0;
   shoal::Heap heap(ho);
   shoal::Persistent<shoal::RefArray> shared;
   {
@@ -459,11 +498,26 @@ int main(int argc, char** argv) {
   // until the end.
   const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(opt.seconds);
   std::mt19937_64 main_rng(opt.seed);
+  // --quiet-ms: the quiet stretches, and the idle cycles seen (stats() keeps the last
+  // 256 records: read at the end of each stretch).
+  const auto period = std::chrono::milliseconds(20 * opt.quiet_ms), quiet = period / 2;
+  auto next_switch = std::chrono::steady_clock::now() + quiet;
+  uint64_t idle_cycles = 0, seen_index = 0;
   while (std::chrono::steady_clock::now() < end) {
     heap.run_finalizers();
     for (int i = 0; i < 16; ++i) shuffle_handles(heap, main_rng);  // unattached
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    if (opt.quiet_ms != 0 && std::chrono::steady_clock::now() >= next_switch) {
+      const bool was_quiet = g_quiet.exchange(!g_quiet.load());
+      next_switch += was_quiet ? period - quiet : quiet;
+      for (const shoal::CycleRecord& r : heap.stats().recent) {
+        if (r.index <= seen_index) continue;
+        seen_index = r.index;
+        if (std::strcmp(r.cause, "idle-background") == 0) ++idle_cycles;
+      }
+    }
   }
+  g_quiet = false;
   stop = true;
   for (auto& t : threads) t.join();
 
@@ -487,6 +541,12 @@ int main(int argc, char** argv) {
   heap.run_finalizers();
   if (g_finalizers_run.load() > g_finalizers_registered.load()) fail("more finalizers ran than were registered");
   const shoal::GcStats s = heap.stats();
+  if (opt.quiet_ms != 0 && !opt.stop_the_world) {
+    std::printf("shoal_stress: %llu idle full cycles\n", static_cast<unsigned long long>(idle_cycles));
+    // (Torture collects at the quiet threads' polls: never quiet. A stop-the-world heap
+    // has no marker thread.)
+    if (idle_cycles == 0 && opt.torture == 0) fail("--quiet-ms: no idle full cycle ran in the quiet stretches");
+  }
   const bool ok = g_failures.load() == 0;
   std::printf("shoal_stress: %d threads, %.0f s, seed %llu, %s: %llu ops, %llu collections, "
               "%llu/%llu finalizers run, max pause %.2f ms, %.0f MiB allocated: %s\n",
