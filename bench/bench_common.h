@@ -568,6 +568,10 @@ inline bool take_common_option(int& i, int argc, char** argv) {
     shoal_options().soft_heap_limit = static_cast<size_t>(to_int(v)) << 20;
     return true;
   }
+  if (take_value(i, argc, argv, "--shoal-idle-full-cycle-ms", v)) {  // 0: no idle full cycles
+    shoal_options().idle_full_cycle_after = std::chrono::milliseconds(to_int(v));
+    return true;
+  }
   return false;
 }
 

@@ -6,7 +6,9 @@
 //   1. busy:   a live set of --live-mb MiB (a table of depth-6 trees, 127 nodes of 24
 //              bytes each - 32-byte cells in Shoal, with the header) churned for
 //              --seconds: each step replaces a random tree (the peers free the old one);
-//   2. shrunk: the table cut to a tenth, churned the same way for --seconds;
+//   2. shrunk: the table cut to a tenth, churned the same way for --shrunk-seconds
+//              (default: --seconds; 0 goes idle right after the cut, the old table
+//              garbage);
 //   3. idle:   the thread stops allocating (Shoal: run_native) for --idle-seconds.
 // At the end of each phase it prints the process's resident memory (RSS,
 // /proc/self/statm) and, for Shoal, the heap's footprint (GcStats::footprint_bytes),
@@ -16,7 +18,7 @@
 // allocator-specific is added to the workload: no collect(), no release_free_memory()
 // (--release-at-end calls it after the idle phase, as a separate labelled row).
 //
-// Usage: shoal_footprint_bench [--live-mb 200] [--seconds 4] [--idle-seconds 7]
+// Usage: shoal_footprint_bench [--live-mb 200] [--seconds 4] [--shrunk-seconds S] [--idle-seconds 7]
 //                              [--allocators shoal,mimalloc,jemalloc,glibc,boehm]
 //                              [--release-at-end] [--shoal-* options]
 #include <sys/wait.h>
@@ -67,7 +69,9 @@ void row(const char* allocator, const char* phase, size_t live_mib, double trees
 struct Options {
   size_t live_mb = 200;
   double seconds = 4, idle_seconds = 7;
+  double shrunk_seconds = -1;  // < 0: seconds
   bool release_at_end = false;
+  double shrunk() const { return shrunk_seconds < 0 ? seconds : shrunk_seconds; }
 };
 
 size_t trees_for(size_t mib) { return std::max<size_t>(1, (mib << 20) / kTreeBytes); }
@@ -80,8 +84,8 @@ void run_shoal(const Options& o) {
     for (size_t i = 0; i < table->length(); ++i) table->set(i, bench::build_tree(kTreeDepth).value());
     return table;
   };
-  auto churn = [&](shoal::Persistent<shoal::RefArray>& table) {
-    const uint64_t start = bench::now_ns(), end = start + static_cast<uint64_t>(o.seconds * 1e9);
+  auto churn = [&](shoal::Persistent<shoal::RefArray>& table, double seconds) {
+    const uint64_t start = bench::now_ns(), end = start + static_cast<uint64_t>(seconds * 1e9);
     const size_t n = table->length();
     uint64_t replaced = 0;
     while (bench::now_ns() < end) {
@@ -91,10 +95,10 @@ void run_shoal(const Options& o) {
     return static_cast<double>(replaced) * 1e9 / static_cast<double>(bench::now_ns() - start);
   };
   shoal::Persistent<shoal::RefArray> table = make_table(o.live_mb);
-  double rate = churn(table);
+  double rate = churn(table, o.seconds);
   row("shoal", "busy", o.live_mb, rate);
   table = make_table(o.live_mb / 10);  // the old table becomes garbage
-  rate = churn(table);
+  rate = churn(table, o.shrunk());
   row("shoal", "shrunk", o.live_mb / 10, rate);
   shoal::run_native([&] { std::this_thread::sleep_for(std::chrono::duration<double>(o.idle_seconds)); });
   row("shoal", "idle", o.live_mb / 10);
@@ -145,8 +149,8 @@ void run_plain(const char* name, const Options& o) {
       A::release(t, trees * sizeof(PlainNode*));
     }
   };
-  auto churn = [&](PlainNode** t, size_t n) {
-    const uint64_t start = bench::now_ns(), end = start + static_cast<uint64_t>(o.seconds * 1e9);
+  auto churn = [&](PlainNode** t, size_t n, double seconds) {
+    const uint64_t start = bench::now_ns(), end = start + static_cast<uint64_t>(seconds * 1e9);
     uint64_t replaced = 0;
     while (bench::now_ns() < end) {
       for (int i = 0; i < 64; ++i) {
@@ -160,12 +164,12 @@ void run_plain(const char* name, const Options& o) {
   };
   size_t n = trees_for(o.live_mb);
   PlainNode** table = make_table(n);
-  double rate = churn(table, n);
+  double rate = churn(table, n, o.seconds);
   row(name, "busy", o.live_mb, rate);
   drop_table(table, n);
   n = trees_for(o.live_mb / 10);
   table = make_table(n);
-  rate = churn(table, n);
+  rate = churn(table, n, o.shrunk());
   row(name, "shrunk", o.live_mb / 10, rate);
   std::this_thread::sleep_for(std::chrono::duration<double>(o.idle_seconds));
   row(name, "idle", o.live_mb / 10);
@@ -199,11 +203,12 @@ int main(int argc, char** argv) {
     if (bench::take_value(i, argc, argv, "--live-mb", v)) o.live_mb = std::strtoull(v.c_str(), nullptr, 10);
     else if (bench::take_value(i, argc, argv, "--seconds", v)) o.seconds = std::atof(v.c_str());
     else if (bench::take_value(i, argc, argv, "--idle-seconds", v)) o.idle_seconds = std::atof(v.c_str());
+    else if (bench::take_value(i, argc, argv, "--shrunk-seconds", v)) o.shrunk_seconds = std::atof(v.c_str());
     else if (bench::take_value(i, argc, argv, "--allocators", v)) allocators = v;
     else if (a == "--release-at-end") o.release_at_end = true;
     else {
       std::fprintf(stderr,
-                   "usage: %s [--live-mb 200] [--seconds 4] [--idle-seconds 7] "
+                   "usage: %s [--live-mb 200] [--seconds 4] [--shrunk-seconds S] [--idle-seconds 7] "
                    "[--allocators shoal,mimalloc,jemalloc,glibc,boehm] [--release-at-end] [--shoal-* options]\n",
                    argv[0]);
       return 2;
