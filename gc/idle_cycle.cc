@@ -36,7 +36,7 @@
 //     its final pause, before the sweep) is not remembered as demand: it is the
 //     garbage the cycle frees, and would keep the scavenger from returning the pages.
 //   - A stop-the-world heap has no marker thread, so nothing collects it while it is
-//     idle: call Heap::idle() or collect() there.
+//     idle: call collect() there (idle() starts concurrent cycles only).
 #include <algorithm>
 #include <exception>
 

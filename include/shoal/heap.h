@@ -96,7 +96,7 @@ struct HeapOptions {
   // from its marker thread, if what it allocated since its last full cycle is at least
   // an eighth of its footprint: the garbage it held when it went quiet is freed, and
   // the scavenger returns the pages (docs/gc.md, "Idle full cycles"). Once per quiet
-  // stretch. 0 = never. A stop-the-world heap has no marker thread: call idle().
+  // stretch. 0 = never. A stop-the-world heap has no marker thread: call collect().
   std::chrono::milliseconds idle_full_cycle_after{2000};
   // Run the heap verifier after every collection; a failure throws HeapCorruption.
   bool verify_after_gc = false;
