@@ -373,8 +373,13 @@ class Collector {
   std::chrono::milliseconds idle_wake_interval() const;
   bool idle_cycle_may_pay() const;
   void maybe_start_idle_cycle() SHOAL_EXCLUDES(gc_mu_, work_mu_);
-  uint64_t idle_quiet_since_ns_ = 0;     // marker thread only
-  uint64_t idle_allocated_at_wake_ = 0;  // marker thread only
+  // Quiet: allocating under the pacing goal per this long (pacing would not collect
+  // for longer).
+  static constexpr std::chrono::seconds kIdleQuietHorizon{60};
+  uint64_t idle_quiet_since_ns_ = 0;  // marker thread only, as the next three
+  uint64_t idle_last_wake_ns_ = 0;
+  uint64_t idle_allocated_at_wake_ = 0;
+  bool idle_cycle_ran_in_stretch_ = false;
   std::atomic<uint64_t> last_cycle_end_ns_{0};  // now_ns() when the newest cycle was recorded
   // allocated_total() at the newest full cycle's (initial) pause.
   std::atomic<uint64_t> allocated_at_full_start_{0};

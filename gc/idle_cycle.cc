@@ -12,10 +12,15 @@
 // scavenge. At such a wake it starts a full concurrent cycle itself when all of these
 // hold:
 //
-//   - the heap is quiet. No cycle has ended for HeapOptions::idle_full_cycle_after.
-//     At every wake in that stretch the threads had allocated less than an eighth of
-//     the pacing goal since the wake before; at that rate the next paced cycle is more
-//     than eight intervals away.
+//   - the heap is quiet. No cycle has ended for HeapOptions::idle_full_cycle_after,
+//     and at every wake in that stretch the threads had allocated, since the wake
+//     before, at a rate under the pacing goal per kIdleQuietHorizon (a minute): at
+//     that rate pacing would not collect for over a minute. A heap that merely
+//     allocates slowly - a large heap whose paced cycles are seconds apart - is not
+//     quiet, so idle cycles never add to a working program's collections.
+//   - it has not had one in this quiet stretch. A stretch ends only at a wake that
+//     sees allocation above that rate, so a heap that trickles below it gets one idle
+//     cycle, not one after each of its (rare) paced cycles.
 //   - the cycle may pay. The bytes allocated since the newest full cycle's initial
 //     pause are at least min_gc_trigger / 4 and an eighth of the footprint. These
 //     bytes bound the garbage such a cycle could free, the floating garbage of that
@@ -24,8 +29,9 @@
 //     trigger), none is running, and the last cycle's sweep is complete.
 //
 // Invariants:
-//   - Once the idle cycle has run, allocation since the newest full cycle is about
-//     zero. A heap that stays quiet is therefore collected once, not at every wake.
+//   - At most one idle cycle per quiet stretch (and once it has run, allocation since
+//     the newest full cycle is about zero besides): a quiet heap is collected once,
+//     not at every wake.
 //   - The idle cycle is an ordinary concurrent full cycle. It starts under gc_mu_
 //     through begin_concurrent_cycle_locked, as a paced cycle does, so it cannot
 //     overlap another cycle or a pause.
@@ -62,14 +68,24 @@ void Collector::maybe_start_idle_cycle() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
   const auto after = heap_.options.idle_full_cycle_after;
   if (after.count() <= 0) return;
   const uint64_t now = now_ns();
-  // Quiet since: the newest cycle's end, or the newest wake that saw real allocation.
   const uint64_t total = heap_.allocated_total();
   const uint64_t allocated = total - std::min(total, idle_allocated_at_wake_);
+  const uint64_t elapsed = now - std::min(now, idle_last_wake_ns_);
+  const bool first_wake = idle_last_wake_ns_ == 0;
   idle_allocated_at_wake_ = total;
-  if (allocated > heap_.trigger_bytes() / 8) idle_quiet_since_ns_ = now;
-  idle_quiet_since_ns_ = std::max(idle_quiet_since_ns_, last_cycle_end_ns_.load(std::memory_order_relaxed));
-  if (now - std::min(now, idle_quiet_since_ns_) < static_cast<uint64_t>(std::chrono::nanoseconds(after).count()))
+  idle_last_wake_ns_ = now;
+  // Quiet: allocated / elapsed < goal / horizon.
+  const double horizon_ns = static_cast<double>(std::chrono::nanoseconds(kIdleQuietHorizon).count());
+  const bool quiet = !first_wake && static_cast<double>(allocated) * horizon_ns <
+                                        static_cast<double>(heap_.trigger_bytes()) * static_cast<double>(elapsed);
+  if (!quiet) {  // a new stretch starts
+    idle_quiet_since_ns_ = now;
+    idle_cycle_ran_in_stretch_ = false;
     return;
+  }
+  if (idle_cycle_ran_in_stretch_) return;
+  const uint64_t since = std::max(idle_quiet_since_ns_, last_cycle_end_ns_.load(std::memory_order_relaxed));
+  if (now - std::min(now, since) < static_cast<uint64_t>(std::chrono::nanoseconds(after).count())) return;
   if (heap_.over_trigger() || stopping_.load(std::memory_order_relaxed) || !idle_cycle_may_pay()) return;
   // The last sweep first (its pages: the initial pause needs the mark bits clear).
   while (sweeper_.sweep_next()) {
@@ -82,11 +98,11 @@ void Collector::maybe_start_idle_cycle() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
   bool retry = false;  // (a final pause handed out pages meanwhile: not idle after all)
   try {
     begin_concurrent_cycle_locked(nullptr, kIdleCycleCause, /*force=*/true, /*full=*/true, retry);
+    idle_cycle_ran_in_stretch_ = !retry;
   } catch (const std::exception&) {
     // (Nothing started: the next wake tries again. The pause itself never unwinds.)
   }
   t_collector_lock_held_ = outer;
-  idle_quiet_since_ns_ = now_ns();
 }
 
 }  // namespace shoal::internal

@@ -91,8 +91,8 @@ struct HeapOptions {
   uint32_t preemption_delay_us = 10;
   // idle(): start a cycle early once this fraction of the pacing trigger is allocated.
   double idle_gc_fraction = 0.5;
-  // A concurrent heap whose threads have allocated almost nothing for this long (under
-  // an eighth of the pacing goal per interval, no cycle ending) gets one full cycle
+  // A concurrent heap whose threads have allocated almost nothing for this long (at a
+  // rate under the pacing goal per minute, no cycle ending) gets one full cycle
   // from its marker thread, if what it allocated since its last full cycle is at least
   // an eighth of its footprint: the garbage it held when it went quiet is freed, and
   // the scavenger returns the pages (docs/gc.md, "Idle full cycles"). Once per quiet

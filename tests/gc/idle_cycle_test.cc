@@ -151,8 +151,8 @@ TEST(IdleCycleTest, ItStopsThreadsInEveryState) {
 
 // A heap that keeps allocating is never idle, even slowly: ~10 MiB/s, a paced cycle
 // every few hundred ms - longer than the quiet time asked for, so the marker thread's
-// idle wakes do come, but each sees more than an eighth of the goal allocated since
-// the one before.
+// idle wakes do come, but each sees allocation since the one before at a rate far
+// above the goal per minute.
 TEST(IdleCycleTest, AHeapThatKeepsAllocatingGetsNone) {
   Heap heap(idle_options(milliseconds{200}));
   MutatorScope attach(heap);
@@ -163,6 +163,26 @@ TEST(IdleCycleTest, AHeapThatKeepsAllocatingGetsNone) {
     sleep_native(milliseconds{10});
   }
   EXPECT_GT(heap.stats().collections, 2u);
+  EXPECT_EQ(idle_cycles(heap), 0u);
+}
+
+// Nor is a heap whose paced cycles are merely far apart: a 16 MiB goal, 2 MiB/s (a
+// paced cycle every ~8 s). Quiet means pacing would not collect for over a minute; a
+// rule of "an eighth of the goal per wake" took this heap for quiet and gave it an extra
+// full cycle every few seconds.
+TEST(IdleCycleTest, AHeapThatAllocatesSlowlyIsNotQuiet) {
+  HeapOptions o = idle_options(milliseconds{200});
+  o.min_gc_trigger = 16 * kMiB;
+  Heap heap(o);
+  MutatorScope attach(heap);
+  heap.start_collection(CollectionScope::kFull);  // (the marker thread)
+  heap.wait_for_collection();
+  Persistent<RefArray> live(heap, RefArray::create(4096));
+  const auto start = std::chrono::steady_clock::now();
+  for (size_t i = 0; std::chrono::steady_clock::now() < start + milliseconds{4000}; ++i) {
+    for (int j = 0; j < 82; ++j) live->set((i * 82 + j) % 4096, RefArray::create(30).value());  // 20 KiB
+    sleep_native(milliseconds{10});
+  }
   EXPECT_EQ(idle_cycles(heap), 0u);
 }
 
