@@ -44,6 +44,22 @@ void Collector::with_collector_lock(MutatorThread* self, F&& work) {
 
 thread_local const Collector* Collector::t_collector_lock_held_ = nullptr;
 
+// (Here, beside the thread-local's definition: read from another translation unit, a
+// sanitizer build resolved its address to null through the TLS wrapper.)
+bool Collector::begin_full_cycle_from_marker_thread(const char* cause) {
+  MutexLock lock(gc_mu_);
+  const Collector* outer = t_collector_lock_held_;
+  t_collector_lock_held_ = this;
+  bool retry = false;  // (a final pause handed out pages meanwhile: not idle after all)
+  try {
+    begin_concurrent_cycle_locked(nullptr, cause, /*force=*/true, /*full=*/true, retry);
+  } catch (const std::exception&) {
+    retry = true;  // (nothing started; the pause itself never unwinds)
+  }
+  t_collector_lock_held_ = outer;
+  return !retry;
+}
+
 size_t Collector::release_free_memory() SHOAL_NO_THREAD_SAFETY_ANALYSIS {  // (gc_mu_ held or not)
   if (t_collector_lock_held_ == this) return heap_.release_all_free_pages();
   MutatorThread* t = current_thread();

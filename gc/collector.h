@@ -373,6 +373,9 @@ class Collector {
   std::chrono::milliseconds idle_wake_interval() const;
   bool idle_cycle_may_pay() const;
   void maybe_start_idle_cycle() SHOAL_EXCLUDES(gc_mu_, work_mu_);
+  // Takes gc_mu_ (this thread marked as its holder, as with_collector_lock does) and
+  // starts a full concurrent cycle from the marker thread; false if none started.
+  bool begin_full_cycle_from_marker_thread(const char* cause) SHOAL_EXCLUDES(gc_mu_);
   // Quiet: allocating under the pacing goal per this long (pacing would not collect
   // for longer).
   static constexpr std::chrono::seconds kIdleQuietHorizon{60};

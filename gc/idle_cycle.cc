@@ -44,7 +44,6 @@
 //   - A stop-the-world heap has no marker thread, so nothing collects it while it is
 //     idle: call collect() there (idle() starts concurrent cycles only).
 #include <algorithm>
-#include <exception>
 
 #include "gc/clock.h"
 #include "gc/collector.h"
@@ -92,17 +91,7 @@ void Collector::maybe_start_idle_cycle() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
     if (stopping_.load(std::memory_order_relaxed)) return;
   }
   report_lazy_sweep();
-  MutexLock lock(gc_mu_);
-  const Collector* outer = t_collector_lock_held_;
-  t_collector_lock_held_ = this;
-  bool retry = false;  // (a final pause handed out pages meanwhile: not idle after all)
-  try {
-    begin_concurrent_cycle_locked(nullptr, kIdleCycleCause, /*force=*/true, /*full=*/true, retry);
-    idle_cycle_ran_in_stretch_ = !retry;
-  } catch (const std::exception&) {
-    // (Nothing started: the next wake tries again. The pause itself never unwinds.)
-  }
-  t_collector_lock_held_ = outer;
+  idle_cycle_ran_in_stretch_ = begin_full_cycle_from_marker_thread(kIdleCycleCause);
 }
 
 }  // namespace shoal::internal
