@@ -44,8 +44,8 @@ void Collector::with_collector_lock(MutatorThread* self, F&& work) {
 
 thread_local const Collector* Collector::t_collector_lock_held_ = nullptr;
 
-// (Here, beside the thread-local's definition: read from another translation unit, a
-// sanitizer build resolved its address to null through the TLS wrapper.)
+// (Here, beside the thread-local's definition: stored from another translation unit,
+// through the TLS wrapper, an ASan+UBSan build reported a store to a null pointer.)
 bool Collector::begin_full_cycle_from_marker_thread(const char* cause) {
   MutexLock lock(gc_mu_);
   const Collector* outer = t_collector_lock_held_;
