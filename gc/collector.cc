@@ -26,9 +26,11 @@ namespace shoal::internal {
 
 // Runs work() with `self` safe (its context captured) and the collector lock held;
 // work() stops the world itself if it needs to. `self` is running again afterwards.
+// With self == nullptr (the marker thread: not a mutator, nothing to make safe) it
+// only takes the lock.
 template <class F>
 void Collector::with_collector_lock(MutatorThread* self, F&& work) {
-  heap_.threads.run_native(self, [&] {
+  auto locked = [&] {
     MutexLock lock(gc_mu_);
     const Collector* outer = t_collector_lock_held_;
     t_collector_lock_held_ = this;
@@ -39,24 +41,24 @@ void Collector::with_collector_lock(MutatorThread* self, F&& work) {
       throw;
     }
     t_collector_lock_held_ = outer;
-  });
+  };
+  if (self == nullptr) locked();
+  else heap_.threads.run_native(self, locked);
 }
 
 thread_local const Collector* Collector::t_collector_lock_held_ = nullptr;
 
-// (Here, beside the thread-local's definition: stored from another translation unit,
-// through the TLS wrapper, an ASan+UBSan build reported a store to a null pointer.)
+// (In this file, beside the thread-local's definition: stored from another translation
+// unit, through the TLS wrapper, an ASan+UBSan build reported a store to a null pointer.)
 bool Collector::begin_full_cycle_from_marker_thread(const char* cause) {
-  MutexLock lock(gc_mu_);
-  const Collector* outer = t_collector_lock_held_;
-  t_collector_lock_held_ = this;
   bool retry = false;  // (a final pause handed out pages meanwhile: not idle after all)
   try {
-    begin_concurrent_cycle_locked(nullptr, cause, /*force=*/true, /*full=*/true, retry);
+    with_collector_lock(nullptr, [&] {
+      begin_concurrent_cycle_locked(nullptr, cause, /*force=*/true, /*full=*/true, retry);
+    });
   } catch (const std::exception&) {
     retry = true;  // (nothing started; the pause itself never unwinds)
   }
-  t_collector_lock_held_ = outer;
   return !retry;
 }
 
@@ -166,8 +168,9 @@ void Collector::collect(MutatorThread* self, const char* cause, bool only_if_nee
         record.cause = cause;
         record.time_to_safepoint_ns = t1 - t0;
         run_cycle_in_pause(self, record);
-        full_allocated_.store(heap_.allocated_total(), std::memory_order_relaxed);
-        allocated_at_full_start_.store(heap_.allocated_total(), std::memory_order_relaxed);
+        const uint64_t allocated = heap_.allocated_total();
+        full_allocated_.store(allocated, std::memory_order_relaxed);
+        allocated_at_full_start_.store(allocated, std::memory_order_relaxed);
         full_collections_.fetch_add(1, std::memory_order_release);
         if (heap_.options.verify_after_gc) {
           VerifyReport report = verify_heap_in_pause(heap_);
