@@ -6,9 +6,11 @@
 // else a fresh page carved from the reservation, if the footprint budget allows. Before
 // taking a new page the pacing trigger is checked and may start a collection.
 //
-// Memory handed to a TLAB is zeroed here, a whole run at a time (fresh pages are already
-// zero and only the 16-byte run header is cleared). With poisoning on, a dirty run is
-// first checked to still hold the poison pattern the sweeper wrote.
+// Memory handed to a TLAB is not zeroed here: each cell is zeroed as it is allocated, by
+// the fast path or allocate_small_slow, inside the no-preempt region (a run is up to a
+// page; zeroing it whole wrote each cell twice, the second time out of cache). The
+// bytes past a TLAB's cursor are never read: no start bit covers them. With poisoning
+// on, a dirty run is first checked to still hold the poison pattern the sweeper wrote.
 //
 // Pacing counts: a run is counted toward the pacing trigger kPacingChunk at a time, not
 // whole when it is taken. The TLAB's limit is the end of the counted part, so the fast
@@ -109,6 +111,7 @@ Object* HeapImpl::allocate_small_slow(MutatorThread* self, size_t cls, uint64_t 
   }
   const uintptr_t p = t.cursor;
   t.cursor = p + cell;
+  std::memset(reinterpret_cast<char*>(p) + kHeaderSize, 0, cell - kHeaderSize);  // (as the fast path)
   return new (reinterpret_cast<void*>(p)) Object(header_word | self->alloc_tags);
 }
 
@@ -197,21 +200,16 @@ void HeapImpl::take_run(MutatorThread* self, Tlab& t, PageInfo* page) {
     end = start + page->cell_size;
   }
   page->runs = next;
-  if (page->dirty) {
-    if (options.poison_freed_memory) {
-      if (const char* bad = find_poison_violation(start + sizeof(FreeRun), end)) {
-        page->runs = run;  // leave the heap as it was, corruption visible to the verifier
-        run->next = next;
-        run->end = end;
-        char msg[160];
-        std::snprintf(msg, sizeof msg, "freed memory at %p was written after it was freed (use after free)",
-                      static_cast<const void*>(bad));
-        throw HeapCorruption(msg);
-      }
+  if (page->dirty && options.poison_freed_memory) {
+    if (const char* bad = find_poison_violation(start + sizeof(FreeRun), end)) {
+      page->runs = run;  // leave the heap as it was, corruption visible to the verifier
+      run->next = next;
+      run->end = end;
+      char msg[160];
+      std::snprintf(msg, sizeof msg, "freed memory at %p was written after it was freed (use after free)",
+                    static_cast<const void*>(bad));
+      throw HeapCorruption(msg);
     }
-    std::memset(start, 0, static_cast<size_t>(end - start));
-  } else {
-    std::memset(start, 0, sizeof(FreeRun));
   }
   page->set_tlab_run(start, end);
   t.cursor = t.run_start = reinterpret_cast<uintptr_t>(start);

@@ -133,7 +133,7 @@ struct PageInfo {
   uint32_t index = 0;
   uint8_t size_class = 0;
   PageState state = PageState::kFree;
-  bool dirty = false;      // memory may hold old data: zero before handing it out
+  bool dirty = false;      // memory may hold old data (poison checks apply; cells are zeroed as allocated)
   bool committed = true;   // counted in the footprint; false after decommit
   uint32_t cell_size = 0;  // 0: no class (written with atomic_ref: see object_containing)
   uint32_t cell_count = 0;
