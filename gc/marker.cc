@@ -68,8 +68,10 @@ Marker::Mark Marker::check_unflushed(HeapImpl& heap, const Object* o) {
   // An object allocated during concurrent marking gets its start bit (and its mark bit:
   // black) only when its TLAB flushes the run; until then it lies in the page's TLAB
   // run, at a cell start, with a header (written before any reference to it was
-  // published; the rest of the run is zero). The flush sets the bits before it clears
-  // the run, so if the run is gone the bit is visible now.
+  // published). The flush sets the bits before it clears the run, so if the run is gone
+  // the bit is visible now. The run's cells past the TLAB's cursor are not zeroed
+  // (heap/allocator.cc) unless poison_freed_memory is on: a stale reference to one of
+  // them may read an old header and pass, as one to a reused cell does.
   const PageInfo& page = heap.pages.page_of(o);
   const auto a = reinterpret_cast<uintptr_t>(o);
   if (page.in_tlab_run(a) && page.granule_of(o) % page.cell_granules == 0 && o->header_word() != 0) return Mark::kGrey;

@@ -34,7 +34,9 @@
 // (heap/large_object_space.h). An object allocated during concurrent marking has no
 // start bit until its TLAB flushes the run; the slow path (check_unflushed) accepts it
 // by the page's TLAB run instead. Not checked: weak slots and ephemeron keys (never
-// marked through), and a stale reference to a cell reused for a new object.
+// marked through), a stale reference to a cell reused for a new object, and (unless
+// poison_freed_memory is on) one to a cell of a TLAB run not allocated yet, which may
+// still hold its old header (heap/allocator.cc).
 //
 // Tracing an object: where the object model offers slot layouts
 // (ObjectModel::slot_layout - Shoal's own model does, for every class but kCustom), a

@@ -7,10 +7,17 @@
 // taking a new page the pacing trigger is checked and may start a collection.
 //
 // Memory handed to a TLAB is not zeroed here: each cell is zeroed as it is allocated, by
-// the fast path or allocate_small_slow, inside the no-preempt region (a run is up to a
-// page; zeroing it whole wrote each cell twice, the second time out of cache). The
-// bytes past a TLAB's cursor are never read: no start bit covers them. With poisoning
-// on, a dirty run is first checked to still hold the poison pattern the sweeper wrote.
+// the fast path or allocate_small_slow, inside the no-preempt region. A run is up to a
+// page, more than the first-level cache: zeroing it whole when it was taken wrote each
+// cell twice, the second time (the constructor) out of cache, and touched pages the
+// TLAB never used (GCBench -14 % wall and about half the peak RSS without it; zeroing
+// a 32 KiB chunk at a time, which stays in cache, gained only half of that on GCBench
+// and nothing on binary-trees - docs/performance.md). So the cells past a TLAB's cursor
+// hold whatever they held: no start bit covers them and no conservative lookup reads
+// them, but the marker's check of a reference to an unflushed object accepts any cell
+// of the run with a non-zero header, stale ones too (Marker::check_unflushed). With
+// poisoning on, a dirty run is first checked to still hold the poison pattern the
+// sweeper wrote, and then zeroed whole, so that check stays exact in that mode.
 //
 // Pacing counts: a run is counted toward the pacing trigger kPacingChunk at a time, not
 // whole when it is taken. The TLAB's limit is the end of the counted part, so the fast
@@ -210,6 +217,9 @@ void HeapImpl::take_run(MutatorThread* self, Tlab& t, PageInfo* page) {
                     static_cast<const void*>(bad));
       throw HeapCorruption(msg);
     }
+    // (Zero after all in this debugging mode: a stale reference into the run's unused
+    // part then reads a zero header, and the marker reports it - Marker::check_unflushed.)
+    std::memset(start, 0, static_cast<size_t>(end - start));
   }
   page->set_tlab_run(start, end);
   t.cursor = t.run_start = reinterpret_cast<uintptr_t>(start);

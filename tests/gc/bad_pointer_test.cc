@@ -2,6 +2,7 @@
 // holder, the slot and the value instead of writing a mark through them (gc/marker.h).
 // Death tests: the report goes to stderr and the process aborts. Each runs with
 // concurrent cycles (the concurrent marker thread finds the value) and stop-the-world.
+#include <cstdio>
 #include <cstdlib>
 #include <vector>
 
@@ -132,6 +133,64 @@ TEST_F(UnflushedObjectTest, ObjectsAllocatedWhileMarkingPassTheCheck) {
   heap().collect();
   EXPECT_TRUE(is_allocated(heap(), fresh));
   expect_heap_ok();
+}
+
+// A stale reference to a free cell inside another allocation's current TLAB run, past
+// its cursor. Cells are zeroed as they are allocated, not when a run is taken
+// (heap/allocator.cc), so in the default mode such a cell may still hold its old header
+// and pass the check; with poison_freed_memory the run is zeroed when taken (after its
+// poison check), and the stale reference is reported as any free cell is. Without that
+// zeroing the cell holds the poison pattern and the marker reads it as a header.
+class StaleReferenceIntoATlabRunTest : public HeapTest {
+ protected:
+  HeapOptions options() override {
+    HeapOptions o;
+    o.poison_freed_memory = true;
+    o.generational = false;  // (a plain concurrent cycle: the run is taken after its initial pause)
+    return o;
+  }
+  void SetUp() override {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    HeapTest::SetUp();
+  }
+};
+
+TEST_F(StaleReferenceIntoATlabRunTest, IsReportedWithPoisoning) {
+  Persistent<Node> root(heap(), make<Node>());
+  root.get().set(&Node::left, make<Node>());
+  std::vector<HiddenPtr> victims;
+  in_own_frame([&] {
+    for (int i = 0; i < 64; ++i) victims.emplace_back(make<Node>().object());
+  });
+  clobber_stack();
+  heap().collect();  // the victims' cells are free and poisoned
+  auto freed = [&](uintptr_t a) {
+    for (const HiddenPtr& v : victims)
+      if (v.address() == a) return !is_allocated(heap(), v);
+    return false;
+  };
+  EXPECT_DEATH(
+      {
+        MarkerPause pause(heap(), root.get().object());
+        heap().start_collection();  // its initial pause retired this thread's TLABs
+        pause.wait_until_held();    // root is black, root.left grey and untraced
+        in_own_frame([&] {
+          // A new TLAB run: the first free cell, the freed victims' block, and the cell
+          // after this object - free, in the run, past the cursor.
+          Ref<Node> n = make<Node>();
+          const uintptr_t next = reinterpret_cast<uintptr_t>(n.object()) + 32;
+          if (!freed(next)) {
+            std::fprintf(stderr, "setup failed: the cell after the new object is not a freed victim\n");
+            std::exit(3);
+          }
+          Ref<Node> left = root.get()->left.get();
+          write(left.object(), left->right.slot(), Value::from_raw(next));
+        });
+        pause.release();
+        heap().wait_for_collection();
+      },
+      std::string("shoal: fatal: bad reference in object ") + kHex +
+          " \\(class test\\.Node\\), slot at offset 16: value " + kHex + " is a free 32-byte cell");
 }
 
 }  // namespace
