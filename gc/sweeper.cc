@@ -72,10 +72,11 @@ PageSweep sweep_page(PageInfo& page, bool poison, bool keep_marks) {
   } else if (page.newborn_cells != 0) {
     // Kept: the traced survivors are old. Objects allocated while the cycle marked were
     // black only for that cycle: unmarked now, they are young (gc/generations.cc,
-    // "Newborns"), and the next cycle - young or full - decides about them.
+    // "Newborns"), and the next cycle - young or full - decides about them. (Those
+    // allocated white, before their thread's stack was scanned, survive only if marked.)
+    r.newborn_cells = page.mark_bits.count_common(page.newborn_bits);
     page.mark_bits.clear_those_of(page.newborn_bits);
     page.newborn_bits.clear_all();
-    r.newborn_cells = page.newborn_cells;
   }
   page.newborn_cells = 0;
   page.runs = head;

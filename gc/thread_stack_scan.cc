@@ -147,6 +147,7 @@ void Collector::mark_stack_range(Marker& marker, uintptr_t sp, uintptr_t base, s
 void Collector::scan_thread_roots(MutatorThread& t, uintptr_t sp, uintptr_t base,
                                   std::span<const uintptr_t> registers) {
   const uint64_t start = now_ns();
+  heap_.flush_tlabs_before_stack_scan(t);  // ("White allocation" above)
   try {
     Marker marker(heap_);
     mark_stack_range(marker, sp, base, registers);

@@ -126,9 +126,8 @@ bool HeapImpl::refill(MutatorThread* self, size_t cls) {
   Tlab& t = self->tlabs[cls];
   PageInfo* page = t.page;
   if (page) {
-    const bool black = collector.marking_concurrently();
-    page->flush_allocated(reinterpret_cast<char*>(t.run_start), reinterpret_cast<char*>(t.cursor), black,
-                          black && collector.generational());
+    page->flush_allocated(reinterpret_cast<char*>(t.run_start), reinterpret_cast<char*>(t.cursor),
+                          allocates_black(*self), allocates_newborn());
     t.cursor = t.end = t.run_start = t.counted_end = 0;
     t.limit.store(0, std::memory_order_relaxed);
     if (page->runs) {
@@ -229,12 +228,11 @@ void HeapImpl::take_run(MutatorThread* self, Tlab& t, PageInfo* page) {
   count_allocated(self, t.counted_end - t.run_start);
 }
 
-void HeapImpl::retire_tlab(Tlab& t) {
+void HeapImpl::retire_tlab(Tlab& t, bool black) {
   PageInfo* page = t.page;
   if (!page) return;
-  const bool black = collector.marking_concurrently();
   page->flush_allocated(reinterpret_cast<char*>(t.run_start), reinterpret_cast<char*>(t.cursor), black,
-                        black && collector.generational());
+                        allocates_newborn());
   // The unused tail [cursor, end) stays free but unlisted until the next sweep.
   if (page->runs) pages.give_available(page);
   else page->state = PageState::kFull;
@@ -242,8 +240,25 @@ void HeapImpl::retire_tlab(Tlab& t) {
 }
 
 void HeapImpl::retire_all_tlabs(MutatorThread* thread) {
-  for (Tlab& t : thread->tlabs) retire_tlab(t);
+  const bool black = allocates_black(*thread);
+  for (Tlab& t : thread->tlabs) retire_tlab(t, black);
   report_allocated(thread);
+}
+
+bool HeapImpl::allocates_black(const MutatorThread& thread) const {
+  return collector.marking_concurrently() && !thread.stack_scan_pending.load(std::memory_order_relaxed);
+}
+
+bool HeapImpl::allocates_newborn() const { return collector.marking_concurrently() && collector.generational(); }
+
+void HeapImpl::flush_tlabs_before_stack_scan(MutatorThread& thread) {
+  if (!collector.marking_concurrently()) return;
+  for (Tlab& t : thread.tlabs) {
+    if (!t.page || t.cursor == t.run_start) continue;
+    t.page->record_allocated(reinterpret_cast<char*>(t.run_start), reinterpret_cast<char*>(t.cursor),
+                             /*black=*/false, allocates_newborn());
+    t.run_start = t.cursor;
+  }
 }
 
 Object* HeapImpl::allocate_large(MutatorThread* self, size_t bytes, uint64_t header_word) {

@@ -144,9 +144,21 @@ class HeapImpl {
   // Allocation slow paths (heap/allocator.cc).
   Object* allocate_small_slow(MutatorThread* self, size_t cls, uint64_t header_word);
   Object* allocate_large(MutatorThread* self, size_t bytes, uint64_t header_word);
-  // Hands a TLAB's bump range and page back (the thread is the owner, or in a pause).
-  void retire_tlab(Tlab& tlab);
+  // Hands a TLAB's bump range and page back (the thread is the owner, or in a pause);
+  // `black`: allocates_black(owner).
+  void retire_tlab(Tlab& tlab, bool black);
   void retire_all_tlabs(MutatorThread* t);
+  // Allocation colour while a cycle marks concurrently (gc/thread_stack_scan.cc, "White
+  // allocation"): a thread allocates black once its stack has been scanned and white
+  // before - its stack, grey until then, may hold white references, and the scan finds
+  // them. Newborn (recorded as such for the sweep, with generations) either way.
+  bool allocates_black(const MutatorThread& thread) const;
+  bool allocates_newborn() const;
+  // Just before `thread`'s stack is scanned while marking: gives every object its TLABs
+  // allocated (white) so far its start bit, so that the conservative scan resolves
+  // them, and goes on allocating from the same runs. By the thread itself, or by the
+  // collector while the thread cannot run (a handshake in native or blocked state).
+  void flush_tlabs_before_stack_scan(MutatorThread& thread);
 
  private:
   bool refill(MutatorThread* self, size_t cls);

@@ -62,6 +62,17 @@ void PageBitmap::set_strided_single_writer(size_t g0, size_t g_end, size_t step,
   });
 }
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("popcnt", "default")))
+#endif
+size_t PageBitmap::count_common(const PageBitmap& other) const {
+  size_t n = 0;
+  for (size_t i = 0; i < kBitmapWords; ++i)
+    n += static_cast<size_t>(std::popcount(words_[i].load(std::memory_order_relaxed) &
+                                           other.words_[i].load(std::memory_order_relaxed)));
+  return n;
+}
+
 void PageBitmap::clear_those_of(const PageBitmap& other) {
   for (size_t i = 0; i < kBitmapWords; ++i) {
     const uint64_t o = other.words_[i].load(std::memory_order_relaxed);
@@ -95,20 +106,24 @@ Object* PageInfo::object_containing(uintptr_t a) const {
 }
 
 void PageInfo::flush_allocated(const char* from, const char* to, bool black, bool newborn) {
+  record_allocated(from, to, black, newborn);
+  tlab_run.store(0, std::memory_order_release);  // the bits first (see tlab_run)
+}
+
+void PageInfo::record_allocated(const char* from, const char* to, bool black, bool newborn) {
   if (from < to) {
-    // Black: the mark bits first, then the start bits with release, so a concurrent
-    // conservative lookup that sees a start bit sees the object marked (and does not
-    // trace an object whose contents it has no happens-before edge to).
-    if (black && newborn) {
+    // The mark bits first, then the start bits with release, so a concurrent
+    // conservative lookup that sees a start bit sees a black object marked, and has a
+    // happens-before edge to the contents of any object it traces.
+    if (newborn) {
       newborn_bits.set_strided_single_writer(granule_of(from), granule_of(to), cell_granules);
       newborn_cells += static_cast<size_t>(to - from) / cell_size;
     }
     if (black) mark_bits.set_strided(granule_of(from), granule_of(to), cell_granules);
     // (Alloc bits have one writer: the page's owner - this TLAB, its sweep or a pause.)
     alloc_bits.set_strided_single_writer(granule_of(from), granule_of(to), cell_granules,
-                                         black ? std::memory_order_release : std::memory_order_relaxed);
+                                         std::memory_order_release);
   }
-  tlab_run.store(0, std::memory_order_release);  // the bits first (see tlab_run)
 }
 
 void PageInfo::reset_to_single_run() {

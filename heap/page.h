@@ -106,6 +106,8 @@ class PageBitmap {
                                  std::memory_order order = std::memory_order_relaxed);
   // Clears the bits set in `other` (single writer: whoever owns the page, or a pause).
   void clear_those_of(const PageBitmap& other);
+  // How many bits are set in both this and `other`.
+  size_t count_common(const PageBitmap& other) const;
   bool empty() const { return find_next(0) == kGranulesPerPage; }
   // The word holding bit g (for prefetching).
   const void* word_address(size_t g) const { return &words_[g >> 6]; }
@@ -154,7 +156,10 @@ struct PageInfo {
   // (gc/generations.cc, "Newborns"). Empty outside the stretch from a black flush to
   // the page's sweep.
   PageBitmap newborn_bits;  // (written only by the page's owner, a pause or its sweep)
-  size_t newborn_cells = 0;  // how many: the sweep keeps them all (they are marked)
+  // How many were flushed. Those flushed black are marked; those flushed white (before
+  // their thread's stack was scanned, gc/thread_stack_scan.cc) only if the cycle reached
+  // them: the sweep counts the survivors, newborn_bits & mark_bits.
+  size_t newborn_cells = 0;
 
   void assign_class(size_t cls);
   void set_cell_size(uint32_t size);  // (0: the page is free)
@@ -171,11 +176,13 @@ struct PageInfo {
   // flush's mark bits (release/acquire), so such an object is found already marked.
   Object* object_containing(uintptr_t a) const;
   // Marks [from, to) (whole cells) as allocated: a TLAB handing its bump range back.
-  // With `black` (during concurrent marking) the cells are marked too: objects
-  // allocated while marking runs survive the cycle.
-  // Also clears tlab_run.
-  // `newborn` (black, with generations on): recorded in newborn_bits as well.
+  // With `black` (during concurrent marking, once the thread's stack is scanned) the
+  // cells are marked too: they survive the cycle. `newborn` (while a generational cycle
+  // marks, black or not): recorded in newborn_bits as well. Also clears tlab_run.
   void flush_allocated(const char* from, const char* to, bool black, bool newborn);
+  // The same for a TLAB that goes on allocating from its run (tlab_run stays): a white
+  // flush before its thread's stack is scanned, so that the scan finds those objects.
+  void record_allocated(const char* from, const char* to, bool black, bool newborn);
   void set_tlab_run(const char* begin, const char* end) {
     tlab_run.store(static_cast<uint32_t>(granule_of(begin) << 16 | granule_of(end)), std::memory_order_release);
   }

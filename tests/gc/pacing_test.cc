@@ -3,9 +3,11 @@
 // marks (black allocation); that is floating garbage, not live data, and a goal grown
 // from all of it would let a busy heap grow by its own garbage cycle after cycle.
 //
-// Each test holds a concurrent cycle's stack scans (the before-stack-scan hook, with
-// every stack deferred) so the cycle is still marking while the main thread allocates
-// kGarbage bytes of garbage, then lets it finish and checks the pacer.
+// Each test holds a concurrent cycle's marker (MarkerPause) after the initial pause has
+// scanned the main thread's stack, so the cycle is still marking while the main thread
+// allocates kGarbage bytes of garbage - black: its stack is scanned - then lets it
+// finish and checks the pacer. (Before its own stack's scan a thread allocates white,
+// and such garbage dies in the cycle: thread_stack_scan_test.cc, "White allocation".)
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -31,7 +33,7 @@ class PacingTest : public ::testing::TestWithParam<bool> {
     o.min_gc_trigger = min_trigger;
     o.gc_growth = kGrowth;
     o.generational = GetParam();
-    o.initial_pause_stack_budget = 0;  // the main thread's stack is scanned after the pause
+    o.initial_pause_stack_budget = SIZE_MAX;  // the main thread's stack is scanned in the pause
     return o;
   }
 
@@ -54,21 +56,21 @@ class PacingTest : public ::testing::TestWithParam<bool> {
   // stay below twice the goal (past it an allocation waits for the held cycle).
   static CycleRecord cycle_with_black_garbage(Heap& heap, CollectionScope scope, size_t garbage) {
     internal::Collector& collector = heap.impl().collector;
-    std::atomic<bool> allocated{false};
-    collector.set_before_stack_scan_hook_for_testing([&allocated] {
-      while (!allocated.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
-    });
-    heap.start_collection(scope);
-    const uint64_t reports = collector.sweep_reports_for_testing();
-    EXPECT_TRUE(heap.is_marking());
-    size_t bytes = 0;
-    while (bytes < garbage) {
-      (void)RefArray::create(30);  // 256-byte cells, garbage at once: black while marking
-      bytes += 256;
+    Persistent<RefArray> held(heap, RefArray::create(1));  // young: a young cycle traces it too
+    {
+      MarkerPause pause(heap, nullptr);  // holds the marker after the first object it traces
+      heap.start_collection(scope);
+      const uint64_t reports = collector.sweep_reports_for_testing();
+      pause.wait_until_held();
+      EXPECT_TRUE(heap.is_marking());
+      size_t bytes = 0;
+      while (bytes < garbage) {
+        (void)RefArray::create(30);  // 256-byte cells, garbage at once: black while marking
+        bytes += 256;
+      }
+      pause.release();
+      wait_for_the_cycle_and_its_sweep(heap, reports);
     }
-    allocated = true;
-    wait_for_the_cycle_and_its_sweep(heap, reports);
-    collector.set_before_stack_scan_hook_for_testing(nullptr);
     const CycleRecord r = heap.stats().recent.back();
     EXPECT_TRUE(r.sweep_complete);
     return r;
