@@ -20,7 +20,9 @@
 // stale and its holders' bits are cleared by the marker thread, off the pause.
 //
 // Newborns. An object allocated while a cycle marks is black for that cycle - its
-// TLAB's flush marks it - so the cycle cannot free it. It is not old, though: it also
+// TLAB's flush marks it - so the cycle cannot free it (unless its thread allocated it
+// white, before its own stack's scan: gc/thread_stack_scan.cc; then it is newborn too,
+// and survives only if the cycle marks it). It is not old, though: it also
 // carries the cycle's newborn header bit and is recorded in its page's newborn bitmap
 // (PageInfo::newborn_bits), and the sweep (gc/sweeper.cc), after keeping it, clears its
 // mark. It is then young like everything allocated since, and the next cycle keeps it

@@ -34,8 +34,11 @@
 //     the deleted edge restarts at it, grey). The stored value is shaded if any stack is
 //     grey; otherwise every stack is black, and the value came from one, so it is
 //     non-white or protected by the invariant - the new edge needs nothing.
-//   - A black stack gains a reference: by allocation (black: objects allocated while
-//     marking are marked), from a root handle (every value stored into a handle while
+//   - A grey stack gains a reference by allocation: its thread allocates white until its
+//     stack is scanned ("White allocation" below) - allowed, a grey stack may reference
+//     white objects; the scan shades them.
+//   - A black stack gains a reference: by allocation (black: a thread whose stack is
+//     scanned allocates marked objects), from a root handle (every value stored into a handle while
 //     marking is shaded, and every value present at the initial pause was marked there),
 //     or by a load from a heap object Y it already references: Y is non-white (black:
 //     its white referent is protected; grey: protects it) or white and protected, and
@@ -58,9 +61,26 @@
 // entries a thread records while marking shade their holder (remember_slow), else a
 // full cycle could free a holder still on a buffer the next cycle traces (the stress
 // suites found exactly that). SATB entries are marked by definition.
+// White allocation. Objects allocated while marking runs need not all be black: only
+// those a black stack can gain. A thread whose stack is still unscanned allocates
+// white (HeapImpl::allocates_black: its TLAB flushes set start bits, not mark bits), so
+// what it allocates and drops before its scan dies in this cycle instead of floating to
+// the next. What it keeps is found: on its own stack or scratch lists by the scan; in a
+// heap object or a handle by the insertion barrier and the handle shading (both run
+// while any stack is unscanned); in another new object through that one. Just before
+// the scan, by the thread itself or by the scanner while the thread cannot run, its
+// TLABs are flushed white (HeapImpl::flush_tlabs_before_stack_scan) and go on from
+// where they stopped: every object the thread allocated so far has its start bit, so
+// the conservative scan resolves it, and from then on the thread allocates black. With
+// generations the white objects are newborn like the black ones (the cycle's newborn
+// header bit and page bits): marked ones are young again after the sweep, which counts
+// the survivors (newborn & mark), not the cells flushed. Large objects stay born black
+// (the large-object index a conservative lookup needs is the initial pause's).
 // Allocation state: the initial pause flushed every TLAB, so every object that existed
 // then has its start bit; a stack word into a TLAB run taken since finds no start bit
-// and is skipped - its object is newer, black. Pages that get a class while marking runs
+// and is skipped - its object is newer: black, or the scanned thread's own white one,
+// flushed just before, or another unscanned thread's white one, which this stack can
+// only have got through the heap or a handle, whose barriers shaded it. Pages that get a class while marking runs
 // are read safely by PageInfo::object_containing (one read of the class, no `state`);
 // large objects through the index built in the initial pause (those allocated since are
 // born marked). Nothing is freed while marking runs.
