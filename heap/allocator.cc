@@ -10,9 +10,9 @@
 // the fast path or allocate_small_slow, inside the no-preempt region. A run is up to a
 // page, more than the first-level cache: zeroing it whole when it was taken wrote each
 // cell twice, the second time (the constructor) out of cache, and touched pages the
-// TLAB never used (GCBench -14 % wall and about half the peak RSS without it; zeroing
-// a 32 KiB chunk at a time, which stays in cache, gained only half of that on GCBench
-// and nothing on binary-trees - docs/performance.md). So the cells past a TLAB's cursor
+// TLAB never used (GCBench -15 % wall without it; zeroing a 32 KiB chunk at a time,
+// which stays in cache, gained only half of that on GCBench and nothing on
+// binary-trees - docs/performance.md, "Zeroing each cell as it is allocated"). So the cells past a TLAB's cursor
 // hold whatever they held: no start bit covers them and no conservative lookup reads
 // them, but the marker's check of a reference to an unflushed object accepts any cell
 // of the run with a non-zero header, stale ones too (Marker::check_unflushed). With
@@ -118,8 +118,7 @@ Object* HeapImpl::allocate_small_slow(MutatorThread* self, size_t cls, uint64_t 
   }
   const uintptr_t p = t.cursor;
   t.cursor = p + cell;
-  std::memset(reinterpret_cast<char*>(p) + kHeaderSize, 0, cell - kHeaderSize);  // (as the fast path)
-  return new (reinterpret_cast<void*>(p)) Object(header_word | self->alloc_tags);
+  return construct_in_cell(p, cell, header_word | self->alloc_tags);
 }
 
 bool HeapImpl::refill(MutatorThread* self, size_t cls) {
