@@ -352,12 +352,13 @@ class ShoalWindow {
     for (const auto& [index, r] : cycles_)
       std::fprintf(stderr,
                    "cycle %llu at %.1f ms: %s %s, marked %.1f MiB, swept live %.1f MiB, concurrent mark %.2f ms, "
-                   "assist objects %zu, throttle waits %zu; pauses us: initial %.0f (ttsp %.0f), final %.0f (ttsp %.0f), "
+                   "allocated meanwhile %.1f MiB, mark assists %zu (objects %zu), throttle waits %zu; pauses us: initial %.0f (ttsp %.0f), final %.0f (ttsp %.0f), "
                    "in-pause mark %.0f, sweep %.0f; remembered %zu\n",
                    static_cast<unsigned long long>(index), static_cast<double>(r.start_ns) / 1e6,
                    r.young ? "young" : "full", r.cause, static_cast<double>(r.bytes_marked) / 1048576.0,
                    static_cast<double>(r.live_bytes) / 1048576.0, static_cast<double>(r.concurrent_mark_ns) / 1e6,
-                   r.assist_objects, r.throttle_waits, static_cast<double>(r.concurrent ? r.initial_pause_ns : r.pause_ns) / 1e3,
+                   static_cast<double>(r.allocated_while_marking) / 1048576.0, r.mark_assists, r.assist_objects,
+                   r.throttle_waits, static_cast<double>(r.concurrent ? r.initial_pause_ns : r.pause_ns) / 1e3,
                    static_cast<double>(r.time_to_safepoint_ns) / 1e3, static_cast<double>(r.final_pause_ns) / 1e3, static_cast<double>(r.final_time_to_safepoint_ns) / 1e3,
                    static_cast<double>(r.mark_ns) / 1e3, static_cast<double>(r.sweep_ns) / 1e3, r.remembered);
   }

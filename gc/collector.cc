@@ -198,6 +198,7 @@ void Collector::collect_paced(MutatorThread* self) {
   }
   if (marking_.load(std::memory_order_acquire)) {  // a cycle is under way: pace ourselves
     const size_t allocated = heap_.allocated_since_cycle();
+    if (assist_for_allocation(self, allocated) != 0) return;
     const size_t trigger = heap_.trigger_bytes();
     // Under a soft limit the pages in use count too (heap/heap.cc, "Soft limit").
     const size_t limit = heap_.soft_limit();
@@ -223,6 +224,71 @@ void Collector::collect_paced(MutatorThread* self) {
   }
   report_lazy_sweep();
   start_concurrent_cycle(self, "allocation", /*force=*/false);
+}
+
+// Mark assists (docs/gc.md, "Mark assists"; Go's pacer). A concurrent cycle must trace
+// about what the last cycle of its kind traced (E, the forecast), and should end by the
+// time the heap has allocated its goal G: it started with A0 allocated, so the
+// mutators may allocate R = G - A0 while it marks (at least G / kMinAssistRunway). So
+// the cycle owes E / R bytes of tracing per byte allocated since its initial pause.
+// Whenever a thread takes a page (every allocation of a new page or large object goes
+// through collect_paced while marking runs), the debt so far - ratio x allocated since
+// the pause - is compared with the progress: bytes the marker pool has traced since the
+// pause plus what assists traced. A thread that finds the cycle behind traces grey
+// objects until it is not, or until there is no grey object to take (the marker
+// threads hold the rest; an assist never waits for them). The marker threads' work is
+// credit, so on an idle core they pay the whole debt and no thread assists; on a loaded
+// machine, where they are descheduled, the allocating threads do the marking and the
+// cycle still ends near the goal instead of letting black allocation run on.
+// A forecast is only the last cycle's figure: a young cycle that meets a large
+// structure built since (binary-trees' tree in progress) traces far more. Once the
+// progress passes the forecast - or with no forecast yet - the debt is the bound on the
+// cycle's work instead (everything young at the snapshot: A0 and the last cycle's
+// newborns; for a full cycle everything in use), spread over R + G / kHardGoalSlack,
+// as Go's pacer does past its expected scan work. Past the goal the assists of
+// collect_paced add theirs, and past twice the goal the throttle waits.
+void Collector::set_assist_ratio_in_pause() {
+  traced_at_start_.store(parallel_marker_.traced_bytes(), std::memory_order_relaxed);
+  assist_allocated_at_start_.store(allocated_at_start_, std::memory_order_relaxed);
+  const size_t forecast = (young_ ? last_traced_young_ : last_traced_full_).load(std::memory_order_relaxed);
+  const size_t in_use = heap_.pages_in_use_bytes() + heap_.large.footprint_bytes();
+  const size_t bound = young_ ? std::min(in_use, allocated_at_start_ + last_black_) : in_use;
+  const size_t goal = heap_.trigger_bytes();
+  const size_t runway = std::max(goal > allocated_at_start_ ? goal - allocated_at_start_ : 0, goal / kMinAssistRunway);
+  const bool on = heap_.options.mark_assists && runway != 0;
+  assist_forecast_.store(forecast, std::memory_order_relaxed);
+  assist_ratio_.store(on ? static_cast<double>(forecast) / static_cast<double>(runway) : 0.0, std::memory_order_relaxed);
+  assist_worst_ratio_.store(on ? static_cast<double>(bound) / static_cast<double>(runway + goal / kHardGoalSlack) : 0.0,
+                            std::memory_order_relaxed);
+}
+
+size_t Collector::assist_for_allocation(MutatorThread* self, size_t allocated) {
+  const size_t at_start = assist_allocated_at_start_.load(std::memory_order_relaxed);
+  const auto since = static_cast<double>(allocated - std::min(allocated, at_start));
+  const size_t base = traced_at_start_.load(std::memory_order_relaxed);
+  const size_t forecast = assist_forecast_.load(std::memory_order_relaxed);
+  auto progress = [&] {
+    const size_t pool = parallel_marker_.traced_bytes();
+    return (pool > base ? pool - base : 0) + assist_bytes_.load(std::memory_order_relaxed);
+  };
+  auto owed = [&](size_t done) {
+    const double ratio = (done < forecast ? assist_ratio_ : assist_worst_ratio_).load(std::memory_order_relaxed);
+    return static_cast<size_t>(ratio * since);
+  };
+  size_t traced = 0;
+  for (int empty = 0; empty < 2 && marking_.load(std::memory_order_acquire);) {
+    const size_t done = progress();
+    if (done >= owed(done)) break;
+    if (const size_t n = assist_marking(self, kAssistBudget); n != 0) {
+      traced += n;
+      empty = 0;
+    } else if (++empty < 2) {
+      std::this_thread::yield();  // (the empty assist asked the marker threads to donate)
+    }
+    if (self->poll_word.load(std::memory_order_relaxed) != 0) heap_.threads.poll_slow(self);
+  }
+  if (traced != 0) pacing_assists_.fetch_add(1, std::memory_order_relaxed);
+  return traced;
 }
 
 void Collector::sweep_leftovers(MutatorThread* self) {
@@ -475,6 +541,7 @@ void Collector::run_cycle_in_pause(MutatorThread* self, CycleRecord& record) {
   record.mark_ns = sweep_start - mark_start;
   record.objects_marked = totals.objects_marked;
   record.bytes_marked = totals.bytes_traced;
+  last_traced_full_.store(record.bytes_marked, std::memory_order_relaxed);
   end_generation_in_pause(record.bytes_marked);  // (the sweep keeps the marks)
 
   const SweepResult swept = sweep_in_pause(heap_);
@@ -560,6 +627,7 @@ void Collector::begin_concurrent_cycle_locked(MutatorThread* self, const char* c
     marking_.store(true, std::memory_order_release);
     g_write_barrier_active.fetch_add(kBarrierMarking, std::memory_order_acq_rel);
     allocated_at_start_ = heap_.allocated_since_cycle();
+    set_assist_ratio_in_pause();
     {
       MutexLock lock(work_mu_);
       cycle_active_ = true;
@@ -631,12 +699,17 @@ void Collector::set_before_stack_scan_hook_for_testing(std::function<void()> hoo
   before_stack_scan_hook_ = std::move(hook);
 }
 
+void Collector::set_before_concurrent_mark_hook_for_testing(std::function<void()> hook) {
+  MutexLock lock(work_mu_);
+  before_concurrent_mark_hook_ = std::move(hook);
+}
+
 void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
   // (Normal priority, unlike the marking helpers: a pause waits for the page this thread
   // may be sweeping, so it must not be starved by the mutators - priority inversion.)
   for (;;) {
     std::function<void(Object*)> hook;
-    std::function<void()> before_stack_scan;
+    std::function<void()> before_stack_scan, before_mark;
     {
       std::unique_lock<Mutex> lock(work_mu_);
       // Idle: scavenge now and then, so that a heap whose threads stopped allocating
@@ -656,8 +729,10 @@ void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
       }
       hook = trace_hook_;
       before_stack_scan = before_stack_scan_hook_;
+      before_mark = before_concurrent_mark_hook_;
       cycle_ready_ = false;
     }
+    if (before_mark) before_mark();
     clear_stale_remembered();  // a full cycle's remembered set (gc/generations.cc)
     MarkTotals totals;
     size_t remembered_cards = 0;
@@ -816,6 +891,9 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
     record.objects_marked += totals.objects_marked + assist_marked_.exchange(0, std::memory_order_relaxed) +
                              stack_marked_.exchange(0, std::memory_order_relaxed);
     record.bytes_marked = totals.bytes_traced + assist_bytes;
+    (young_ ? last_traced_young_ : last_traced_full_).store(record.bytes_marked, std::memory_order_relaxed);
+    assist_ratio_.store(0, std::memory_order_relaxed);
+    assist_worst_ratio_.store(0, std::memory_order_relaxed);
     end_generation_in_pause(record.bytes_marked);  // before the sweeps: they keep the marks
     // Large objects are swept here; pages are handed to the lazy sweeper, so this pause
     // does not grow with the heap. The cycle record's live/freed bytes cover the large
@@ -834,6 +912,8 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
     record.sweep_complete = false;
     const size_t black = heap_.allocated_since_cycle() - std::min(allocated_at_start_, heap_.allocated_since_cycle());
     heap_.note_runway(black);
+    record.allocated_while_marking = black;
+    last_black_ = black;
     // An estimate until the sweep reports: what was marked, allocated black, and (young)
     // the old generation before it.
     heap_.reset_pacing(record.bytes_marked, record.bytes_marked + black);
@@ -854,6 +934,7 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
   record.assist_objects = assist_objects_.exchange(0, std::memory_order_relaxed);
   record.throttle_waits = throttle_waits_.exchange(0, std::memory_order_relaxed);
   record.limit_assists = limit_assists_.exchange(0, std::memory_order_relaxed);
+  record.mark_assists = pacing_assists_.exchange(0, std::memory_order_relaxed);
   record.index = cycles_.fetch_add(1, std::memory_order_acq_rel) + 1;
   record_cycle(record);
   last_cycle_end_ns_.store(now_ns(), std::memory_order_relaxed);

@@ -127,6 +127,14 @@ class Collector {
   // also make it assist (kSoftLimitAssistBudget), and past kSoftLimitThrottle x the
   // limit wait.
   void collect_paced(MutatorThread* self);
+  // Mark assists (HeapOptions::mark_assists): while a cycle marks and its traced bytes
+  // lag the ratio set in its initial pause times what the heap has allocated since
+  // (`allocated`), `self` traces grey objects, kAssistBudget at a time, until the
+  // cycle catches up or no grey object is to be had (the marker threads hold them all).
+  // Returns the objects traced.
+  size_t assist_for_allocation(MutatorThread* self, size_t allocated);
+  // The initial pause: the ratio for assist_for_allocation.
+  void set_assist_ratio_in_pause();
   // GC torture (HeapOptions::gc_torture_interval): with concurrent marking, starts a
   // concurrent cycle unless one is marking (so marking runs almost all the time);
   // otherwise a stop-the-world collection.
@@ -172,6 +180,9 @@ class Collector {
   // stacks are scanned (gc/thread_stack_scan.cc); a test holds it to arrange which
   // stacks are scanned when.
   void set_before_stack_scan_hook_for_testing(std::function<void()> hook) SHOAL_EXCLUDES(work_mu_);
+  // Testing hook: runs on the marker thread when it takes a cycle over from its initial
+  // pause, before it traces anything: a test holds it to leave the marking to assists.
+  void set_before_concurrent_mark_hook_for_testing(std::function<void()> hook) SHOAL_EXCLUDES(work_mu_);
   // Testing: starts a concurrent cycle now, whatever the pacing trigger says.
   void start_concurrent_cycle_for_testing(MutatorThread* self) { start_concurrent_cycle(self, "requested", true, true); }
 
@@ -292,6 +303,13 @@ class Collector {
   static constexpr size_t kAssistFactor = 1;
   static constexpr size_t kThrottleFactor = 2;
   static constexpr size_t kAssistBudget = 4096;
+  // Mark assists spread the forecast over the allocation left before the goal, but over
+  // at least goal / kMinAssistRunway: a cycle started late (or forced early, by
+  // start_collection) does not make every allocation trace without end.
+  static constexpr size_t kMinAssistRunway = 4;
+  // Once a cycle has traced more than its forecast, the debt is the bound on its work
+  // spread over the runway plus goal / kHardGoalSlack (Go's hard goal, 1.1 x).
+  static constexpr size_t kHardGoalSlack = 10;
   // Under a soft limit, once the pages in use exceed it, a thread that needs a page while
   // a cycle marks traces this many grey objects first, whatever it has allocated: the
   // mutators pay for marking as they allocate past the limit (Go's assists under
@@ -353,6 +371,7 @@ class Collector {
   CycleRecord pending_record_ SHOAL_GUARDED_BY(work_mu_);
   std::function<void(Object*)> trace_hook_ SHOAL_GUARDED_BY(work_mu_);
   std::function<void()> before_stack_scan_hook_ SHOAL_GUARDED_BY(work_mu_);
+  std::function<void()> before_concurrent_mark_hook_ SHOAL_GUARDED_BY(work_mu_);
   LazySweeper sweeper_;
   ParallelMarker parallel_marker_{heap_};
   FinalizerTable finalizers_;
@@ -393,6 +412,19 @@ class Collector {
   std::atomic<size_t> assist_marked_{0};   // this cycle's: marked by assists
   std::atomic<size_t> assist_bytes_{0};    // this cycle's: bytes traced by assists
   size_t allocated_at_start_ = 0;  // allocation count at the initial pause (pauses only)
+  // Mark assists (HeapOptions::mark_assists; assist_for_allocation): set in the initial
+  // pause, read by allocating threads while the cycle marks. The bytes of tracing owed
+  // per byte allocated since the pause (0: none), the allocation count and the marker
+  // pool's traced bytes at the pause, and what the newest full and young cycles traced
+  // (the forecasts).
+  std::atomic<double> assist_ratio_{0};
+  std::atomic<double> assist_worst_ratio_{0};  // once the forecast is exceeded: the bound
+  std::atomic<size_t> assist_forecast_{0};
+  size_t last_black_ = 0;  // what the newest concurrent cycle allocated while it marked (pauses only)
+  std::atomic<size_t> assist_allocated_at_start_{0};
+  std::atomic<size_t> traced_at_start_{0};
+  std::atomic<size_t> last_traced_full_{0};
+  std::atomic<size_t> last_traced_young_{0};
 
   // Generational state (gc/generations.cc).
   // In a pause: the remembered set of every thread and of detached ones, emptied.
@@ -469,6 +501,7 @@ class Collector {
   std::vector<Object*> stale_remembered_ SHOAL_GUARDED_BY(work_mu_);  // a full cycle's
   std::atomic<size_t> throttle_waits_{0};
   std::atomic<size_t> limit_assists_{0};  // this cycle's: paced allocations past the soft limit
+  std::atomic<size_t> pacing_assists_{0};  // this cycle's: mark assists (assist_for_allocation) that traced
   std::atomic<size_t> finalizers_queued_{0};  // since the last on_finalizers_pending call
   std::vector<Slot*> assist_weak_slots_ SHOAL_GUARDED_BY(work_mu_);  // found by assists
   std::vector<Marker::EphemeronSlots> assist_ephemerons_ SHOAL_GUARDED_BY(work_mu_);

@@ -114,7 +114,9 @@ void ParallelMarker::work(size_t index, const std::function<void(Object*)>* afte
   Marker& m = markers_[index];
   for (;;) {
     if (!m.has_grey() && !take_chunk(m)) return;
+    const size_t before = m.bytes_traced();
     m.drain_some(kStep, after_each);
+    traced_bytes_.fetch_add(m.bytes_traced() - before, std::memory_order_relaxed);
     if (step_aside) step_aside_while_stopping(*step_aside);
     // (For an assist any stack will do: a deep object graph's stack is shallow - a
     // tree's is its depth - and its bottom entries are the roots of large subgraphs.)

@@ -99,6 +99,11 @@ class ParallelMarker {
   // (and m unchanged) when no drain runs or its test hook wants a single tracing thread.
   bool give_to_drain(Marker& m) SHOAL_EXCLUDES(mu_);
 
+  // Bytes the workers have traced since the pool was made, counted kStep objects at a
+  // time (assists not included): a running cycle's progress, for the pacer's assists
+  // (Collector::assist_for_allocation).
+  size_t traced_bytes() const { return traced_bytes_.load(std::memory_order_relaxed); }
+
   static constexpr size_t kChunk = 512;        // objects per seeded chunk
   static constexpr size_t kStep = 128;         // objects traced between donation checks
   static constexpr size_t kMinDonation = 64;   // donate only from a stack this deep
@@ -131,6 +136,7 @@ class ParallelMarker {
   const std::function<void(Object*)>* after_each_ SHOAL_GUARDED_BY(mu_) = nullptr;
   const ThreadRegistry* step_aside_ SHOAL_GUARDED_BY(mu_) = nullptr;
   std::atomic<size_t> hungry_{0};
+  std::atomic<size_t> traced_bytes_{0};
   std::atomic<bool> assist_wanted_{false};  // an assist found no chunk: donate one
   std::vector<std::thread> helpers_;
 };

@@ -145,7 +145,9 @@ bool HeapImpl::refill(MutatorThread* self, size_t cls) {
 
 PageInfo* HeapImpl::acquire_page(MutatorThread* self, size_t cls) {
   report_allocated(self);  // (a page at a time: the pacer's check below sees it all)
-  if (over_trigger()) collector.collect_paced(self);
+  // (While a cycle marks, every page taken asks: its mark assists are owed from the
+  // cycle's start, whether or not pacing started it.)
+  if (over_trigger() || collector.marking_concurrently()) collector.collect_paced(self);
   if (PageInfo* p = pages.take_available(cls)) return p;
   PageInfo* p = pages.take_free();
   // Sweep lazily before growing the heap: unswept pages hold the free cells the last
@@ -265,7 +267,7 @@ Object* HeapImpl::allocate_large(MutatorThread* self, size_t bytes, uint64_t hea
   // gc/generations.cc; the cards follow the object.)
   const uint64_t carded = collector.generational() ? header::kCarded : 0;
   const size_t total = LargeObjectSpace::allocation_size(bytes, carded != 0);
-  if (over_trigger()) collector.collect_paced(self);
+  if (over_trigger() || collector.marking_concurrently()) collector.collect_paced(self);
   Object* o = nullptr;
   auto attempt = [&] {
     for (int decommitted = 0; decommitted < 2; ++decommitted) {

@@ -80,6 +80,14 @@ struct HeapOptions {
   // the hardware threads, at least 1 (as Go's 25 % background utilisation). Pauses
   // (stop-the-world cycles and the final pause) mark with every hardware thread.
   unsigned marker_threads = 0;
+  // Mark assists (as Go's): while a concurrent cycle marks, a thread that takes a page
+  // first traces grey objects itself until the cycle's progress keeps pace with its
+  // allocation - the forecast work (what the last cycle of the same kind, young or full,
+  // traced) spread over the allocation left before the goal - so the cycle ends near
+  // the goal even when the marker threads get little CPU, and what is allocated while it
+  // marks (floating garbage) stays within the goal. Costs mutator time while marking.
+  // Off: only allocation past the goal assists (docs/gc.md, "Mark assists").
+  bool mark_assists = true;
   // Asynchronous preemption (docs/safepoints.md): a thread still running
   // preemption_delay_us after a pause asked it to stop - a loop that neither allocates
   // nor calls safepoint() - is interrupted by a signal (SIGURG) and parked where it is,
@@ -147,6 +155,11 @@ struct CycleRecord {
   size_t throttle_waits = 0;        // concurrent cycles: allocations that waited for the end
   size_t limit_assists = 0;         // concurrent cycles: allocations that assisted (or waited)
                                     // because the pages in use exceeded the soft limit
+  size_t allocated_while_marking = 0;  // concurrent cycles: bytes handed out between the
+                                      // pauses (allocated black: kept by this cycle)
+  size_t mark_assists = 0;          // concurrent cycles: page takes that traced to keep the
+                                    // cycle's progress in step with allocation
+                                    // (HeapOptions::mark_assists)
   // Timestamps for the event trace, ns since the heap was created: the (first) pause's
   // stop request, the in-pause mark and sweep, and for concurrent cycles the concurrent
   // mark and the final pause.
