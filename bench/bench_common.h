@@ -557,6 +557,10 @@ inline bool take_common_option(int& i, int argc, char** argv) {
     ShoalWindow::cycle_log() = true;
     return true;
   }
+  if (std::string_view(argv[i]) == "--shoal-no-mark-assists") {
+    shoal_options().mark_assists = false;
+    return true;
+  }
   if (std::string_view(argv[i]) == "--shoal-no-generations") {
     shoal_options().generational = false;
     return true;

@@ -64,6 +64,9 @@ def main():
     p.add_argument("--also-build", action="append", default=[], metavar="LABEL=DIR",
                    help="also run Shoal from another build directory (e.g. the commit before a "
                         "change), interleaved with the rest, as the row 'shoal (LABEL)'")
+    p.add_argument("--also-flags", action="append", default=[], metavar="LABEL=FLAGS",
+                   help="also run Shoal with these extra program flags (space-separated, e.g. "
+                        "'no-assists=--shoal-no-mark-assists'), interleaved, as the row 'shoal (LABEL)'")
     p.add_argument("--json")
     argv = sys.argv[1:]
     extra = []
@@ -83,12 +86,19 @@ def main():
         if not label or not os.access(other, os.X_OK):
             sys.exit("--also-build %s: want LABEL=DIR with DIR/bench/shoal_%s built" % (spec, args.program))
         entries.append(("shoal (%s)" % label, other, "shoal"))
+    flags = {}
+    for spec in args.also_flags:
+        label, _, more = spec.partition("=")
+        if not label or not more:
+            sys.exit("--also-flags %s: want LABEL=FLAGS" % spec)
+        entries.append(("shoal (%s)" % label, binary, "shoal"))
+        flags["shoal (%s)" % label] = more.split()
     allocators = [name for name, _, _ in entries]
     baseline = args.baseline or allocators[0]
     samples = {a: [] for a in allocators}
     for r in range(args.runs):
         for name, program, allocator in entries:
-            samples[name].append(run_one(program, allocator, args.extra))
+            samples[name].append(run_one(program, allocator, args.extra + flags.get(name, [])))
             if sys.stderr.isatty():
                 print("\rrun %d/%d %-10s" % (r + 1, args.runs, name), end="", file=sys.stderr, flush=True)
     if sys.stderr.isatty():
