@@ -351,11 +351,12 @@ class ShoalWindow {
   void print_cycles_locked() const {
     for (const auto& [index, r] : cycles_)
       std::fprintf(stderr,
-                   "cycle %llu at %.1f ms: %s %s, marked %.1f MiB, swept live %.1f MiB, concurrent mark %.2f ms, "
+                   "cycle %llu at %.1f ms: %s %s, in use %.1f MiB, marked %.1f MiB, swept live %.1f MiB, concurrent mark %.2f ms, "
                    "allocated meanwhile %.1f MiB, mark assists %zu (objects %zu), throttle waits %zu; pauses us: initial %.0f (ttsp %.0f), final %.0f (ttsp %.0f), "
                    "in-pause mark %.0f, sweep %.0f; remembered %zu\n",
                    static_cast<unsigned long long>(index), static_cast<double>(r.start_ns) / 1e6,
-                   r.young ? "young" : "full", r.cause, static_cast<double>(r.bytes_marked) / 1048576.0,
+                   r.young ? "young" : "full", r.cause, static_cast<double>(r.heap_in_use_bytes) / 1048576.0,
+                   static_cast<double>(r.bytes_marked) / 1048576.0,
                    static_cast<double>(r.live_bytes) / 1048576.0, static_cast<double>(r.concurrent_mark_ns) / 1e6,
                    static_cast<double>(r.allocated_while_marking) / 1048576.0, r.mark_assists, r.assist_objects,
                    r.throttle_waits, static_cast<double>(r.concurrent ? r.initial_pause_ns : r.pause_ns) / 1e3,

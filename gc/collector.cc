@@ -198,7 +198,7 @@ void Collector::collect_paced(MutatorThread* self) {
   }
   if (marking_.load(std::memory_order_acquire)) {  // a cycle is under way: pace ourselves
     const size_t allocated = heap_.allocated_since_cycle();
-    if (assist_for_allocation(self, allocated) != 0) return;
+    assist_for_allocation(self, allocated);  // (and then the bounds below, as before)
     const size_t trigger = heap_.trigger_bytes();
     // Under a soft limit the pages in use count too (heap/heap.cc, "Soft limit").
     const size_t limit = heap_.soft_limit();
@@ -512,7 +512,7 @@ void Collector::report_lazy_sweep(CycleRecord* current) {
 void Collector::run_cycle_in_pause(MutatorThread* self, CycleRecord& record) {
   (void)self;
   finish_lazy_sweep_in_pause();
-  heap_.note_peak_in_use();  // (before this cycle's sweep: its largest heap)
+  record.heap_in_use_bytes = heap_.note_peak_in_use() + heap_.large.footprint_bytes();  // (before this cycle's sweep: its largest heap)
   const auto& threads = heap_.threads.threads_in_pause();
   record.threads = threads.size();
   for (MutatorThread* t : threads) heap_.retire_all_tlabs(t);
@@ -881,7 +881,8 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
     resolve_ephemerons(totals);
     process_weak_in_pause(totals);
     marking_.store(false, std::memory_order_release);
-    heap_.note_peak_in_use(/*demand=*/std::strcmp(record.cause, kIdleCycleCause) != 0);  // (before the sweep)
+    record.heap_in_use_bytes = heap_.note_peak_in_use(/*demand=*/std::strcmp(record.cause, kIdleCycleCause) != 0) +
+                               heap_.large.footprint_bytes();  // (before the sweep)
     g_write_barrier_active.fetch_sub(kBarrierMarking, std::memory_order_acq_rel);
     const uint64_t sweep_start = now_ns();
     record.sweep_start_ns = since_start(sweep_start);

@@ -119,14 +119,15 @@ void HeapImpl::set_paced_goal(size_t budget, size_t survivors, size_t old_growth
   apply_paced_goal();
 }
 
-void HeapImpl::note_peak_in_use(bool demand) {
+size_t HeapImpl::note_peak_in_use(bool demand) {
   const size_t in_use = pages_in_use_bytes();
   MutexLock lock(pacing_mu_);
   if (demand) remember_peak(in_use);
   const size_t accounted = pacing_.survivors + allocated_since_cycle();
-  if (accounted < 16 * kPageSize) return;  // too little to tell: a page per class is most of it
+  if (accounted < 16 * kPageSize) return in_use;  // too little to tell: a page per class is most of it
   const double r = std::clamp(static_cast<double>(in_use) / static_cast<double>(accounted), 1.0, kMaxOverhead);
   overhead_ = (overhead_ + r) / 2;
+  return in_use;
 }
 
 void HeapImpl::set_soft_limit(size_t bytes) {

@@ -102,7 +102,8 @@ class HeapImpl {
   // accounts for (the last survivors plus what was allocated since), for the soft limit;
   // and, if it measures `demand`, remembers the peak for the scavenger. (An idle cycle's
   // does not: the heap was quiet, and what it held is the garbage it is about to free.)
-  void note_peak_in_use(bool demand = true) SHOAL_EXCLUDES(pacing_mu_);
+  // Returns the pages in use, bytes.
+  size_t note_peak_in_use(bool demand = true) SHOAL_EXCLUDES(pacing_mu_);
   // The overhead note_peak_in_use measured, averaged (for tests).
   double pacing_overhead() SHOAL_EXCLUDES(pacing_mu_) {
     MutexLock lock(pacing_mu_);

@@ -169,6 +169,8 @@ struct CycleRecord {
   size_t freed_bytes = 0;           // (concurrent cycles: large objects at first, pages
                                     // added once the lazy sweep completes)
   bool sweep_complete = true;       // false while a concurrent cycle's pages are unswept
+  size_t heap_in_use_bytes = 0;     // pages in use and large objects at the cycle's largest
+                                    // point: its (final) pause, before the sweep
   size_t objects_marked = 0;
   size_t bytes_marked = 0;          // size of the objects marked (traced), bytes
   size_t marker_threads = 0;        // concurrent cycles: marker threads in the concurrent phase

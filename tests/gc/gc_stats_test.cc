@@ -109,6 +109,30 @@ TEST_P(GcStatsTest, LifetimePauseHistogramCountsEveryPause) {
 
 INSTANTIATE_TEST_SUITE_P(Cycles, GcStatsTest, ::testing::Values(false, true), cycle_kind_name);
 
+// heap_in_use_bytes is the heap before the sweep: the garbage a cycle frees is in it,
+// with what it keeps; after the sweep the next cycle sees only what was kept.
+TEST_P(GcStatsTest, HeapInUseIsTheHeapBeforeTheSweep) {
+  constexpr size_t kMiB = size_t{1} << 20;
+  HeapOptions o = options();
+  o.min_gc_trigger = 64 * kMiB;  // no paced cycle in between
+  Heap heap(o);
+  MutatorScope attach(heap);
+  Persistent<RefArray> kept(heap, RefArray::create(2 * kMiB / 8));  // a 2 MiB large object
+  in_own_frame([] {
+    for (int i = 0; i < 8 * 4096; ++i) (void)RefArray::create(30);  // 8 MiB of garbage, 256-byte cells
+  });
+  clobber_stack();
+  cycle(heap);
+  const CycleRecord first = heap.stats().recent.back();
+  EXPECT_GE(first.heap_in_use_bytes, 10 * kMiB);
+  EXPECT_LT(first.heap_in_use_bytes, 18 * kMiB);
+  cycle(heap);
+  const CycleRecord second = heap.stats().recent.back();
+  EXPECT_GE(second.heap_in_use_bytes, 2 * kMiB);
+  EXPECT_LT(second.heap_in_use_bytes, 6 * kMiB);
+  EXPECT_GE(first.heap_in_use_bytes, second.heap_in_use_bytes + 7 * kMiB) << "the first cycle freed the garbage";
+}
+
 TEST(PauseHistogramTest, BucketsAreOrderedAndBoundTheirValues) {
   PauseHistogram h;
   EXPECT_EQ(h.percentile_ns(99), 0u);
