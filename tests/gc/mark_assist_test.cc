@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 
 #include "gc/collector.h"
@@ -23,15 +24,17 @@ constexpr size_t kMiB = size_t{1} << 20;
 constexpr size_t kNodes = 40000;  // 32-byte cells: ~1.2 MiB to trace
 constexpr size_t kGoal = 4 * kMiB;
 
-// Holds the marker thread at the start of its next cycle until released.
+// Holds the marker thread at the start of its next cycle until released. (The marker
+// thread keeps its copy of the hook, which may still be returning from the wait after
+// this object is gone: the hook owns the state it uses, as MarkerPause's does.)
 class MarkerHold {
  public:
-  explicit MarkerHold(Heap& heap) : collector_(heap.impl().collector) {
-    collector_.set_before_concurrent_mark_hook_for_testing([this] {
-      std::unique_lock<std::mutex> lock(mu_);
-      held_ = true;
-      cv_.notify_all();
-      cv_.wait(lock, [&] { return released_; });
+  explicit MarkerHold(Heap& heap) : collector_(heap.impl().collector), state_(std::make_shared<State>()) {
+    collector_.set_before_concurrent_mark_hook_for_testing([state = state_] {
+      std::unique_lock<std::mutex> lock(state->mu);
+      state->held = true;
+      state->cv.notify_all();
+      state->cv.wait(lock, [&] { return state->released; });
     });
   }
   ~MarkerHold() {
@@ -40,21 +43,24 @@ class MarkerHold {
   }
   void wait_until_held() {
     run_native([&] {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return held_; });
+      std::unique_lock<std::mutex> lock(state_->mu);
+      state_->cv.wait(lock, [&] { return state_->held; });
     });
   }
   void release() {
-    std::lock_guard<std::mutex> lock(mu_);
-    released_ = true;
-    cv_.notify_all();
+    std::lock_guard<std::mutex> lock(state_->mu);
+    state_->released = true;
+    state_->cv.notify_all();
   }
 
  private:
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool held = false, released = false;
+  };
   internal::Collector& collector_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool held_ = false, released_ = false;
+  std::shared_ptr<State> state_;
 };
 
 HeapOptions options(bool assists, bool generational) {
