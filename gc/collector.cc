@@ -263,6 +263,10 @@ void Collector::set_assist_ratio_in_pause() {
 }
 
 size_t Collector::assist_for_allocation(MutatorThread* self, size_t allocated) {
+  // (Not under a test's concurrent trace hook, which wants the marker thread to trace -
+  // as ParallelMarker declines assists then: a test holding the marker after its first
+  // object would wait for ever if an allocating thread traced the snapshot first.)
+  if (trace_hook_set_.load(std::memory_order_relaxed)) return 0;
   const size_t at_start = assist_allocated_at_start_.load(std::memory_order_relaxed);
   const auto since = static_cast<double>(allocated - std::min(allocated, at_start));
   const size_t base = traced_at_start_.load(std::memory_order_relaxed);
@@ -691,6 +695,7 @@ void Collector::give_grey(std::vector<Object*>&& objects) {
 
 void Collector::set_concurrent_trace_hook(std::function<void(Object*)> hook) {
   MutexLock lock(work_mu_);
+  trace_hook_set_.store(static_cast<bool>(hook), std::memory_order_relaxed);
   trace_hook_ = std::move(hook);
 }
 

@@ -370,6 +370,7 @@ class Collector {
   uint64_t cycle_started_ns_ SHOAL_GUARDED_BY(work_mu_) = 0;
   CycleRecord pending_record_ SHOAL_GUARDED_BY(work_mu_);
   std::function<void(Object*)> trace_hook_ SHOAL_GUARDED_BY(work_mu_);
+  std::atomic<bool> trace_hook_set_{false};  // trace_hook_ is set (read by mark assists)
   std::function<void()> before_stack_scan_hook_ SHOAL_GUARDED_BY(work_mu_);
   std::function<void()> before_concurrent_mark_hook_ SHOAL_GUARDED_BY(work_mu_);
   LazySweeper sweeper_;
