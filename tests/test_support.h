@@ -88,24 +88,27 @@ template <class F>
 //   pause.release();
 class MarkerPause {
  public:
+  // Hold the marker as it takes a cycle over from its initial pause, before it traces
+  // anything (allocating threads' assists may trace the snapshot meanwhile).
+  struct BeforeTracing {};
   // target null: hold after the first object traced.
   MarkerPause(Heap& heap, Object* target) : collector_(heap.impl().collector), state_(std::make_shared<State>()) {
     // The marker thread keeps its copy of the hook for the whole cycle, which may outlive
     // this object: the hook owns the state it uses.
     collector_.set_concurrent_trace_hook([state = state_, target](Object* traced) {
-      if (target && traced != target) return;
-      std::unique_lock<std::mutex> lock(state->mu);
-      if (state->held) return;
-      state->held = true;
-      state->cv.notify_all();
-      state->cv.wait(lock, [&] { return state->released; });
+      if (!target || traced == target) hold(*state);
     });
+  }
+  MarkerPause(Heap& heap, BeforeTracing)
+      : collector_(heap.impl().collector), state_(std::make_shared<State>()), before_tracing_(true) {
+    collector_.set_before_concurrent_mark_hook_for_testing([state = state_] { hold(*state); });
   }
   ~MarkerPause() {
     release();
-    collector_.set_concurrent_trace_hook(nullptr);
+    if (before_tracing_) collector_.set_before_concurrent_mark_hook_for_testing(nullptr);
+    else collector_.set_concurrent_trace_hook(nullptr);
   }
-  // Waits (in the native state) until the marker has traced the target and stopped.
+  // Waits (in the native state) until the marker has stopped where it was asked to.
   void wait_until_held() {
     run_native([&] {
       std::unique_lock<std::mutex> lock(state_->mu);
@@ -126,8 +129,17 @@ class MarkerPause {
     std::condition_variable cv;
     bool held = false, released = false;
   };
+  // On the marker thread: holds it once, until release().
+  static void hold(State& state) {
+    std::unique_lock<std::mutex> lock(state.mu);
+    if (state.held) return;
+    state.held = true;
+    state.cv.notify_all();
+    state.cv.wait(lock, [&] { return state.released; });
+  }
   internal::Collector& collector_;
   std::shared_ptr<State> state_;
+  bool before_tracing_ = false;
 };
 
 // A test run twice: with concurrent cycles and stop-the-world (the parameter), with the

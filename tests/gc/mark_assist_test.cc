@@ -4,14 +4,10 @@
 // getting a core.
 //
 // Each test holds the marker thread before it traces anything
-// (set_before_concurrent_mark_hook_for_testing): the root snapshot waits on the grey
+// (MarkerPause::BeforeTracing): the root snapshot waits on the grey
 // list, and only assists can trace it. A first, ordinary cycle sets the forecast: a
 // rooted list of kNodes nodes.
 #include <gtest/gtest.h>
-
-#include <condition_variable>
-#include <memory>
-#include <mutex>
 
 #include "gc/collector.h"
 #include "heap/heap_impl.h"
@@ -23,45 +19,6 @@ namespace {
 constexpr size_t kMiB = size_t{1} << 20;
 constexpr size_t kNodes = 40000;  // 32-byte cells: ~1.2 MiB to trace
 constexpr size_t kGoal = 4 * kMiB;
-
-// Holds the marker thread at the start of its next cycle until released. (The marker
-// thread keeps its copy of the hook, which may still be returning from the wait after
-// this object is gone: the hook owns the state it uses, as MarkerPause's does.)
-class MarkerHold {
- public:
-  explicit MarkerHold(Heap& heap) : collector_(heap.impl().collector), state_(std::make_shared<State>()) {
-    collector_.set_before_concurrent_mark_hook_for_testing([state = state_] {
-      std::unique_lock<std::mutex> lock(state->mu);
-      state->held = true;
-      state->cv.notify_all();
-      state->cv.wait(lock, [&] { return state->released; });
-    });
-  }
-  ~MarkerHold() {
-    release();
-    collector_.set_before_concurrent_mark_hook_for_testing(nullptr);
-  }
-  void wait_until_held() {
-    run_native([&] {
-      std::unique_lock<std::mutex> lock(state_->mu);
-      state_->cv.wait(lock, [&] { return state_->held; });
-    });
-  }
-  void release() {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    state_->released = true;
-    state_->cv.notify_all();
-  }
-
- private:
-  struct State {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool held = false, released = false;
-  };
-  internal::Collector& collector_;
-  std::shared_ptr<State> state_;
-};
 
 HeapOptions options(bool assists, bool generational) {
   HeapOptions o;
@@ -97,7 +54,7 @@ size_t list_length(Value head) {
 // cells); returns its record once it has ended.
 CycleRecord held_cycle(Heap& heap, size_t bytes) {
   {
-    MarkerHold hold(heap);
+    MarkerPause hold(heap, MarkerPause::BeforeTracing{});
     heap.start_collection(CollectionScope::kFull);
     hold.wait_until_held();
     EXPECT_TRUE(heap.is_marking());

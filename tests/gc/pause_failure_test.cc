@@ -3,9 +3,6 @@
 // parked for ever. Now the process stops with a message naming the pause. Death tests:
 // each case runs in a child process, with a second mutator that would otherwise hang.
 #include <atomic>
-#include <condition_variable>
-#include <memory>
-#include <mutex>
 #include <thread>
 
 #include "tests/test_support.h"
@@ -37,33 +34,15 @@ void fail_a_pause(Which which) {
       break;
     case Which::kFinal: {
       // The marker thread is held as it takes the cycle over, before it traces anything:
-      // held after its first traced object instead (MarkerPause), it was never held when
+      // held after its first traced object instead, it was never held when
       // the other thread's assists had traced the whole snapshot first, and the child
       // hung (under qemu, 2 runs in 12 with four at once).
-      struct Hold {
-        std::mutex mu;
-        std::condition_variable cv;
-        bool held = false, released = false;
-      };
-      auto hold = std::make_shared<Hold>();
-      collector.set_before_concurrent_mark_hook_for_testing([hold] {
-        std::unique_lock<std::mutex> lock(hold->mu);
-        hold->held = true;
-        hold->cv.notify_all();
-        hold->cv.wait(lock, [&] { return hold->released; });
-      });
+      MarkerPause hold(heap, MarkerPause::BeforeTracing{});
       Persistent<Node> root(heap, make<Node>());
       heap.start_collection();
-      run_native([&] {
-        std::unique_lock<std::mutex> lock(hold->mu);
-        hold->cv.wait(lock, [&] { return hold->held; });
-      });
+      hold.wait_until_held();
       collector.inject_pause_fault_for_testing();  // the next pause is the final one
-      {
-        std::lock_guard<std::mutex> lock(hold->mu);
-        hold->released = true;
-        hold->cv.notify_all();
-      }
+      hold.release();
       heap.wait_for_collection();
       break;
     }
