@@ -36,7 +36,7 @@ std::string class_name_of(uint64_t header_word) {
 }
 
 std::string describe_owner(uint32_t owner) {
-  if (owner == (uint32_t{1} << 24) - 1) return "no isolate (a detached graph: attach it first)";
+  if (owner == (uint32_t{1} << header::kOwnerBits) - 1) return "no isolate (a detached graph: attach it first)";
   if (tls_isolate.group) return tls_isolate.group->describe_isolate(owner);
   return "isolate #" + std::to_string(owner);
 }

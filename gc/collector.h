@@ -203,6 +203,16 @@ class Collector {
   // initial pause to its final one, the running one - consumes (the verifier's).
   unsigned card_record_set() const { return card_record_set_.load(std::memory_order_relaxed); }
   unsigned card_pending_set() const { return card_pending_set_.load(std::memory_order_relaxed); }
+  // Aging (gc/generations.cc, "Aging"): while a young cycle with aging marks, the aged
+  // bit of the last cycle's parity (young objects with it are made old when traced) and
+  // this cycle's (set on the young objects it keeps young); both 0 otherwise. Set in
+  // pauses; markers read them while a cycle marks.
+  uint64_t aged_to_promote() const { return aged_to_promote_.load(std::memory_order_relaxed); }
+  uint64_t aged_by_this_cycle() const { return aged_by_this_cycle_.load(std::memory_order_relaxed); }
+  // Holders a marker found holding an object the cycle keeps young, already given this
+  // cycle's remembered-next bit (small) or listed for the card set the barrier records
+  // into (large): the next cycle's remembered set. `holders` is emptied.
+  void add_marker_remembered(std::vector<Object*>& holders) SHOAL_EXCLUDES(marker_remembered_mu_);
   // Gives t's remembered-set buffer to the collector (a detaching thread's entries).
   void hand_over_remembered(MutatorThread* t) SHOAL_EXCLUDES(work_mu_);
   void wait_for_concurrent_cycle_for_testing(MutatorThread* self) { wait_for_concurrent_cycle(self); }
@@ -428,6 +438,10 @@ class Collector {
   std::atomic<size_t> last_traced_young_{0};
 
   // Generational state (gc/generations.cc).
+  std::atomic<uint64_t> aged_to_promote_{0};
+  std::atomic<uint64_t> aged_by_this_cycle_{0};
+  Mutex marker_remembered_mu_;  // (a leaf: markers take it from any context)
+  std::vector<Object*> marker_remembered_ SHOAL_GUARDED_BY(marker_remembered_mu_);
   // In a pause: the remembered set of every thread and of detached ones, emptied.
   std::vector<Object*> take_remembered_in_pause() SHOAL_EXCLUDES(work_mu_);
   // Under gc_mu_, before an initial pause, the last sweep finished: whether the cycle is

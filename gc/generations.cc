@@ -131,11 +131,23 @@ void Collector::hand_over_remembered(MutatorThread* t) {
   t->remembered.clear();
 }
 
+void Collector::add_marker_remembered(std::vector<Object*>& holders) {
+  if (holders.empty()) return;
+  MutexLock lock(marker_remembered_mu_);
+  marker_remembered_.insert(marker_remembered_.end(), holders.begin(), holders.end());
+  holders.clear();
+}
+
 std::vector<Object*> Collector::take_remembered_in_pause() {
   std::vector<Object*> all;
   {
     MutexLock lock(work_mu_);
     all.swap(remembered_);
+  }
+  {
+    MutexLock lock(marker_remembered_mu_);
+    all.insert(all.end(), marker_remembered_.begin(), marker_remembered_.end());
+    marker_remembered_.clear();
   }
   for (MutatorThread* t : heap_.threads.threads_in_pause()) {
     all.insert(all.end(), t->remembered.begin(), t->remembered.end());
@@ -202,7 +214,13 @@ size_t Collector::begin_generation_in_pause(bool full, std::vector<Object*>& rem
   SHOAL_DCHECK(card_record_set_.load(std::memory_order_relaxed) != consumed);
   card_pending_set_.store(consumed, std::memory_order_relaxed);
   set_allocation_tags_in_pause(newborn, newborn | remembered_next);  // (and the threads' card set)
-  marker_keeps_.store(newborn | remembered_next, std::memory_order_relaxed);
+  // Aging: young objects with the last cycle's aged bit are made old when traced; the
+  // rest of the young ones it traces get this cycle's, which the marker keeps.
+  const bool aging = young_ && heap_.options.aging;
+  const uint64_t aged = aging ? (odd_cycle_ ? header::kAgedOdd : header::kAgedEven) : 0;
+  aged_by_this_cycle_.store(aged, std::memory_order_relaxed);
+  aged_to_promote_.store(aging ? (header::kAgedBits & ~aged) : 0, std::memory_order_relaxed);
+  marker_keeps_.store(newborn | remembered_next | aged, std::memory_order_relaxed);
   MutexLock lock(work_mu_);
   if (young_) {
     // Old holders of young references: grey, traced like the snapshot's objects - but
@@ -309,6 +327,8 @@ void Collector::end_generation_in_pause(size_t bytes_marked) {
   }
   set_allocation_tags_in_pause(header::kYoung, 0);
   marker_keeps_.store(0, std::memory_order_relaxed);
+  aged_by_this_cycle_.store(0, std::memory_order_relaxed);
+  aged_to_promote_.store(0, std::memory_order_relaxed);
   card_pending_set_.store(card_record_set_.load(std::memory_order_relaxed), std::memory_order_relaxed);
   young_ = false;
 }

@@ -7,7 +7,9 @@
 #include <cstring>
 #include <string>
 
+#include "gc/collector.h"
 #include "heap/heap_impl.h"
+#include "heap/large_object_space.h"
 #include "shoal/internal/check.h"
 
 namespace shoal::internal {
@@ -244,13 +246,116 @@ class DirtyCardVisitor final : public SlotVisitor {
 };
 }  // namespace
 
+// Aging: remembers a holder whose slots reference objects that stay young (Marker::
+// remember_if_holding_young). A small holder is remembered once, a large one by the
+// card of every such slot.
+class KeptYoungFinder final : public SlotVisitor {
+ public:
+  KeptYoungFinder(Marker& m, Object* holder, bool carded) : m_(m), holder_(holder), carded_(carded) {}
+  void visit(const Slot* slots, size_t count) override {
+    for (size_t i = 0; i < count && !done_; ++i) check(slots[i]);
+  }
+  void visit_weak(const Slot& slot) override { check(slot); }
+  void visit_ephemeron(const Slot& key, const Slot& value) override {
+    check(key);
+    check(value);
+  }
+
+ private:
+  void check(const Slot& slot) {
+    if (done_ || !m_.stays_young(slot.load())) return;
+    m_.remember_for_next_cycle(holder_, &slot);
+    done_ = !carded_;
+  }
+  Marker& m_;
+  Object* holder_;
+  bool carded_;
+  bool done_ = false;
+};
+
 size_t Marker::trace_dirty_cards(LargeObject& holder, unsigned set) {
+  read_aging_bits();
   MarkingVisitor marking(*this);
   Object* o = holder.object();
   marking.set_holder(o);
   DirtyCardVisitor cards(marking, holder, set);
   heap_->model.trace(o, cards);
+  if (aged_by_this_cycle_ != 0) {
+    // Cards of this set are cleaned after this: a slot whose object stays young dirties
+    // its card in the set the barrier records into.
+    KeptYoungFinder finder(*this, o, true);
+    DirtyCardVisitor dirty(finder, holder, set);
+    heap_->model.trace(o, dirty);
+    flush_remembered();
+  }
   return cards.dirty_cards();
+}
+
+void Marker::read_aging_bits() {
+  const Collector& c = heap_->collector;
+  aged_by_this_cycle_ = c.aged_by_this_cycle();
+  aged_to_promote_ = c.aged_to_promote();
+  marker_keeps_ = c.marker_keeps();
+}
+
+void Marker::keep_young(Object* o, uint64_t header_word, uint64_t clear_bits) {
+  // Young stays set throughout (the barrier's value test and stays_young read it); the
+  // rest of what the marker clears on a traced object goes.
+  o->set_gc_bits(header::kYoung | aged_by_this_cycle_);
+  const uint64_t drop = clear_bits & ~header::kYoung;
+  if ((header_word & drop) != 0) o->clear_gc_bits(drop);
+  PageInfo& page = heap_->pages.page_of(o);
+  page.newborn_bits.test_and_set(page.granule_of(o));
+  if (!page.kept_young.load(std::memory_order_relaxed)) page.kept_young.store(true, std::memory_order_relaxed);
+}
+
+void Marker::remember_if_holding_young(Object* o, const SlotLayout* l) {
+  const char* base = reinterpret_cast<const char*>(o);
+  const bool small = heap_->pages.contains(o);
+  if (small && l != nullptr && l->kind != SlotLayout::Kind::kTrace) {
+    auto scan = [&](const Slot* first, size_t count) {
+      for (size_t i = 0; i < count; ++i)
+        if (stays_young(first[i].load())) {
+          remember_for_next_cycle(o, &first[i]);
+          return true;
+        }
+      return false;
+    };
+    if (l->kind == SlotLayout::Kind::kRuns) {
+      for (size_t r = 0; r < l->run_count; ++r)
+        if (scan(reinterpret_cast<const Slot*>(base + l->runs[r].offset), l->runs[r].count)) return;
+    } else {
+      const uint64_t n = *reinterpret_cast<const uint64_t*>(base + l->length_offset);
+      scan(reinterpret_cast<const Slot*>(base + l->runs[0].offset), static_cast<size_t>(n));
+    }
+    return;
+  }
+  KeptYoungFinder finder(*this, o, !small);
+  heap_->model.trace(o, finder);
+}
+
+void Marker::remember_for_next_cycle(Object* holder, const Slot* slot) {
+  if (heap_->pages.contains(holder)) {
+    // As the barrier's marking rule does (remember_while_marking_slow): the bit decides
+    // who lists it, and the marker of this cycle never clears it.
+    const uint64_t next = marker_keeps_ & header::kRememberedNextBits;
+    SHOAL_DCHECK(next != 0);
+    if ((holder->set_gc_bits(next) & next) == 0) remembered_.push_back(holder);
+    return;
+  }
+  // A large holder (marked: old): by card, in the set the barrier records into now - the
+  // set the next cycle consumes (remember_cards in barriers/write_barrier.cc).
+  LargeObject* l = LargeObject::of(holder);
+  const unsigned set = heap_->collector.card_record_set();
+  std::atomic_ref<uint8_t> card(l->cards(set)[l->card_of(reinterpret_cast<uintptr_t>(slot))]);
+  if (card.load(std::memory_order_relaxed) == 0) card.store(1, std::memory_order_relaxed);
+  std::atomic<uint8_t>& listed = l->listed[set];
+  if (listed.load(std::memory_order_relaxed) == 0 && listed.exchange(1, std::memory_order_relaxed) == 0)
+    remembered_.push_back(holder);
+}
+
+void Marker::flush_remembered() {
+  if (!remembered_.empty()) heap_->collector.add_marker_remembered(remembered_);
 }
 
 const SlotLayout& Marker::layout_of(const Object* o, uint64_t key) {
@@ -271,7 +376,9 @@ const SlotLayout& Marker::layout_of(const Object* o, uint64_t key) {
 size_t Marker::drain_some(size_t max_objects, const std::function<void(Object*)>* after_each) {
   MarkingVisitor visitor(*this);
   const ObjectModel& model = heap_->model;
-  const uint64_t clear_bits = header::kGenerationBits & ~heap_->collector.marker_keeps();
+  read_aging_bits();
+  const uint64_t clear_bits = header::kGenerationBits & ~marker_keeps_;
+  const uint64_t newborn_now = marker_keeps_ & header::kNewbornBits;  // this cycle's
   Object* fifo[kPrefetchDepth];
   size_t head = 0, count = 0, traced = 0;
   while (traced < max_objects) {
@@ -289,10 +396,22 @@ size_t Marker::drain_some(size_t max_objects, const std::function<void(Object*)>
     bytes_traced_ += cell_bytes(*heap_, o);
     // Traced: no longer young, and off the remembered set if it was on it (the
     // generational bits; the header line is being read for the trace anyway) - except
-    // the marking cycle's newborn and remembered-next bits (gc/generations.cc).
-    if ((o->header_word() & clear_bits) != 0) o->clear_gc_bits(clear_bits);
+    // the marking cycle's newborn and remembered-next bits (gc/generations.cc) - unless
+    // aging keeps it young (see the file comment).
+    const uint64_t h = o->header_word();
+    bool old_after = false;  // aging: old after this cycle, its slots to be checked
+    if (aged_by_this_cycle_ != 0 && (h & newborn_now) == 0) {
+      if ((h & header::kYoungBits) != 0 && (h & aged_to_promote_) == 0 && heap_->pages.contains(o)) {
+        keep_young(o, h, clear_bits);
+      } else {
+        if ((h & clear_bits) != 0) o->clear_gc_bits(clear_bits);
+        old_after = true;
+      }
+    } else if ((h & clear_bits) != 0) {
+      o->clear_gc_bits(clear_bits);
+    }
     // The layout cache (marker.h): the same slots trace() would visit. (None: trace().)
-    const SlotLayout* l = layout_mask_ != 0 ? &layout_of(o, o->header_word() & layout_mask_) : nullptr;
+    const SlotLayout* l = layout_mask_ != 0 ? &layout_of(o, h & layout_mask_) : nullptr;
     const char* base = reinterpret_cast<const char*>(o);
     if (l != nullptr && l->kind == SlotLayout::Kind::kRuns) {
       for (size_t r = 0; r < l->run_count; ++r)
@@ -304,11 +423,15 @@ size_t Marker::drain_some(size_t max_objects, const std::function<void(Object*)>
       visitor.set_holder(o);
       model.trace(o, visitor);
     }
+    // (Not an unmarked object - a young holder from the remembered set that nothing
+    // else reached so far: the sweep frees it unless it is marked and traced again.)
+    if (old_after && is_marked(*heap_, o)) remember_if_holding_young(o, l);
     ++traced;
     if (after_each && *after_each) (*after_each)(o);
   }
   // Objects still waiting go back on the stack (still grey).
   for (; count > 0; --count, head = (head + 1) % kPrefetchDepth) stack_.push_back(fifo[head]);
+  flush_remembered();
   return traced;
 }
 

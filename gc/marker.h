@@ -45,6 +45,18 @@
 // for kTrace layouts, it calls ObjectModel::trace with a visitor. Either way the same
 // slots are marked; the cache saves two virtual calls and the class lookup per object.
 //
+// Aging (gc/generations.cc, "Aging"): in a young cycle with aging, a young object
+// traced for the first time is kept young (its header gets the cycle's aged bit, its
+// page's newborn bitmap a bit that tells the sweep to clear its mark), and one with the
+// last cycle's aged bit is made old. Every object that will be old after the cycle and
+// that the marker traces - a remembered holder, or one made old - is then checked for
+// slots (strong, weak or ephemeron) referencing young objects the cycle will not make
+// old, and remembered for the next cycle if it has any: with this cycle's
+// remembered-next bit, or, a large one, by the card of each such slot in the set the
+// barrier records into. That keeps the generational invariant for the edges that
+// existed before the cycle; the barrier's marking rule covers the stores made while it
+// marks.
+//
 // Weak slots (SlotVisitor::visit_weak) are not followed: the marker records their
 // addresses, and the collector clears those whose target is still white when marking
 // has terminated (gc/collector.cc, process_weak_in_pause). An ephemeron's value is
@@ -173,6 +185,26 @@ class Marker {
   const SlotLayout& layout_of(const Object* o, uint64_t key);
   // Marks what `count` slots from `first` reference, pushing newly grey objects.
   void mark_slots(const Slot* first, size_t count, const Object* holder);
+  // Aging (see the file comment). The bits of the cycle under way (0 when it does not
+  // age), read from the collector when a drain starts.
+  void read_aging_bits();
+  // The traced object o, young, is kept young: this cycle's aged bit, the page's record.
+  void keep_young(Object* o, uint64_t header_word, uint64_t clear_bits);
+  // Whether v references an object this cycle will not make old (a young one without
+  // the last cycle's aged bit; conservatively, also a young one the cycle has not
+  // reached yet and may never mark).
+  bool stays_young(Value v) const {
+    if (!v.is_object()) return false;
+    const uint64_t h = v.as_object()->header_word();
+    return (h & header::kYoungBits) != 0 && (h & aged_to_promote_) == 0;
+  }
+  // o, old after this cycle, is remembered for the next one if a slot of it references
+  // an object that stays young; `l` is o's layout, if the marker had one.
+  void remember_if_holding_young(Object* o, const SlotLayout* l);
+  // Remembers `holder` for the next cycle because `slot` references a young object.
+  void remember_for_next_cycle(Object* holder, const Slot* slot);
+  void flush_remembered();
+  friend class KeptYoungFinder;
   HeapImpl* heap_;
   uint64_t layout_mask_ = 0;
   std::array<CachedLayout, size_t{1} << kLayoutCacheBits> layouts_{};
@@ -181,6 +213,10 @@ class Marker {
   std::vector<EphemeronSlots> ephemerons_;
   size_t marked_ = 0;
   size_t bytes_traced_ = 0;
+  uint64_t aged_by_this_cycle_ = 0;  // (aging: see read_aging_bits)
+  uint64_t aged_to_promote_ = 0;
+  uint64_t marker_keeps_ = 0;
+  std::vector<Object*> remembered_;  // holders remembered for the next cycle, until flushed
 };
 
 }  // namespace shoal::internal

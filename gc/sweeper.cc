@@ -27,8 +27,9 @@ PageSweep sweep_page(PageInfo& page, bool poison, bool keep_marks) {
     // Nothing survived: the page goes back to the pool whole; no runs to build.
     r.freed_cells = allocated_before;
     page.alloc_bits.clear_all();
-    if (page.newborn_cells != 0) page.newborn_bits.clear_all();
+    if (page.has_newborn_bits()) page.newborn_bits.clear_all();
     page.newborn_cells = 0;
+    page.kept_young.store(false, std::memory_order_relaxed);
     page.runs = nullptr;
     page.dirty = true;
     page.live_bytes = 0;
@@ -68,17 +69,19 @@ PageSweep sweep_page(PageInfo& page, bool poison, bool keep_marks) {
   page.alloc_bits.copy_from(page.mark_bits);
   if (!keep_marks) {
     page.mark_bits.clear_all();
-    if (page.newborn_cells != 0) page.newborn_bits.clear_all();
-  } else if (page.newborn_cells != 0) {
+    if (page.has_newborn_bits()) page.newborn_bits.clear_all();
+  } else if (page.has_newborn_bits()) {
     // Kept: the traced survivors are old. Objects allocated while the cycle marked were
     // black only for that cycle: unmarked now, they are young (gc/generations.cc,
     // "Newborns"), and the next cycle - young or full - decides about them. (Those
     // allocated white, before their thread's stack was scanned, survive only if marked.)
+    // The same for those the cycle kept young ("Aging").
     r.newborn_cells = page.mark_bits.count_common(page.newborn_bits);
     page.mark_bits.clear_those_of(page.newborn_bits);
     page.newborn_bits.clear_all();
   }
   page.newborn_cells = 0;
+  page.kept_young.store(false, std::memory_order_relaxed);
   page.runs = head;
   page.dirty = true;
   page.live_bytes = r.live_cells * page.cell_size;

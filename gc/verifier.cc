@@ -260,6 +260,11 @@ class Verifier {
       fail("object %p is marked (old) but still has a young or newborn bit", static_cast<void*>(o));
     if (!holder_old_ && (h & header::kYoungBits) == 0)
       fail("object %p is unmarked (young) but has no young bit: a barrier would miss it", static_cast<void*>(o));
+    // Aging: only a young object kept young by one young cycle has an aged bit, of that
+    // cycle's parity.
+    if ((h & header::kAgedBits) != 0 && ((h & header::kYoung) == 0 || (h & header::kAgedBits) == header::kAgedBits))
+      fail("object %p has %s", static_cast<void*>(o),
+           (h & header::kYoung) == 0 ? "an aged bit but no young bit" : "both aged bits");
     // Large objects are remembered by card, and only they (gc/generations.cc, "Cards").
     const bool large = !heap_.pages.contains(o);
     if (large != ((h & header::kCarded) != 0))

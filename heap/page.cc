@@ -116,7 +116,7 @@ void PageInfo::record_allocated(const char* from, const char* to, bool black, bo
     // conservative lookup that sees a start bit sees a black object marked, and has a
     // happens-before edge to the contents of any object it traces.
     if (newborn) {
-      newborn_bits.set_strided_single_writer(granule_of(from), granule_of(to), cell_granules);
+      newborn_bits.set_strided(granule_of(from), granule_of(to), cell_granules);  // (markers: aging)
       newborn_cells += static_cast<size_t>(to - from) / cell_size;
     }
     if (black) mark_bits.set_strided(granule_of(from), granule_of(to), cell_granules);

@@ -155,11 +155,16 @@ struct PageInfo {
   // on, the sweep keeps them but clears their marks - they are young after it, not old
   // (gc/generations.cc, "Newborns"). Empty outside the stretch from a black flush to
   // the page's sweep.
-  PageBitmap newborn_bits;  // (written only by the page's owner, a pause or its sweep)
+  // Also young objects a young cycle traced and keeps young (aging, gc/generations.cc):
+  // the marker sets their bits (atomically: the owner's flushes share the words) and
+  // kept_young.
+  PageBitmap newborn_bits;  // (cleared only by a pause or the page's sweep)
   // How many were flushed. Those flushed black are marked; those flushed white (before
   // their thread's stack was scanned, gc/thread_stack_scan.cc) only if the cycle reached
   // them: the sweep counts the survivors, newborn_bits & mark_bits.
-  size_t newborn_cells = 0;
+  size_t newborn_cells = 0;  // (the owner's)
+  std::atomic<bool> kept_young{false};  // a marker recorded some in newborn_bits
+  bool has_newborn_bits() const { return newborn_cells != 0 || kept_young.load(std::memory_order_relaxed); }
 
   void assign_class(size_t cls);
   void set_cell_size(uint32_t size);  // (0: the page is free)

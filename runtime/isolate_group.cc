@@ -36,7 +36,7 @@ struct LeaveAtThreadExit {
   }
 };
 thread_local LeaveAtThreadExit leave_at_exit;
-constexpr uint32_t kMaxIsolates = (uint32_t{1} << 24) - 2;  // the last id is kDetachedOwner
+constexpr uint32_t kMaxIsolates = (uint32_t{1} << header::kOwnerBits) - 2;  // the last id is kDetachedOwner
 }  // namespace
 
 uint64_t owner_key_for(const ThreadIsolateState& state) {
@@ -139,7 +139,7 @@ GroupImpl::~GroupImpl() {
 IsolateImpl& GroupImpl::create_isolate(std::string name) {
   internal::PreemptSafeLock lock(mu_);  // (a no-preempt region: gc/preempt_safe_lock.h)
   if (isolates_.size() >= kMaxIsolates)
-    throw InvalidArgument("create_isolate: the group already has 2^24 - 2 isolates");
+    throw InvalidArgument("create_isolate: the group already has 2^22 - 2 isolates");
   const uint32_t id = static_cast<uint32_t>(isolates_.size() + 1);
   IsolateImpl& iso = isolates_.emplace_back(this, id, std::move(name));
   isolate_count_.store(isolates_.size(), std::memory_order_release);

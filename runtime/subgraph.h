@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "objects/object_index.h"
+#include "shoal/object.h"
 #include "shoal/value.h"
 
 namespace shoal::internal {
@@ -14,7 +15,7 @@ class HeapImpl;
 
 // Owner id of a detached graph: no isolate has it, so no store into it passes the owner
 // check until attach() gives it an owner again.
-inline constexpr uint32_t kDetachedOwner = (uint32_t{1} << 24) - 1;
+inline constexpr uint32_t kDetachedOwner = (uint32_t{1} << header::kOwnerBits) - 1;
 
 // The objects a transfer or detach moves: reachable from `root` through strong slots of
 // objects owned by `owner` (itself included); shareable and unowned objects are the

@@ -58,6 +58,13 @@ struct HeapOptions {
   // gc_growth (and for collect()).
   bool generational = true;
   double full_gc_growth = 0.5;
+  // Aging (docs/gc.md, "Aging"): a young object becomes old only when it survives its
+  // second young cycle; the first one that keeps it leaves it young. A structure that
+  // is being built when a young cycle meets it and dies soon after (a parse tree, a
+  // batch of requests) is then freed by the next young cycle instead of waiting in the
+  // old generation for a full one. Costs a second trace of what does live on. Off: a
+  // young object that survives one young cycle is old.
+  bool aging = true;
   // A soft limit on the footprint, bytes (0 = none), as Go's GOMEMLIMIT: the pacer
   // collects sooner so that what the last cycle kept plus what the heap allocates
   // before the next cycle ends fits under it, and - with generations - makes a cycle

@@ -88,7 +88,7 @@ class IsolateGroup {
 
   Heap& heap();
   const IsolateGroupOptions& options() const;
-  // A new isolate (any thread). Throws InvalidArgument once 2^24 - 2 isolates exist.
+  // A new isolate (any thread). Throws InvalidArgument once 2^22 - 2 isolates exist.
   Isolate& create_isolate(std::string name);
   size_t isolate_count() const;
 

@@ -13,7 +13,7 @@
 //                                           until the whole graph is claimed
 //                  29..31 reserved (29 is never in a header: a thread's store key
 //                                 uses it to say "not running", mutation_checks.h)
-//   bits 32..39  GC bits (marking itself uses side bitmaps, never the header):
+//   bits 32..41  GC bits (marking itself uses side bitmaps, never the header):
 //                  32 has finaliser (reserved)
 //                  33 young      - allocated since the last cycle, not yet traced by
 //                                  one (set at allocation outside concurrent marking;
@@ -32,9 +32,13 @@
 //                  39 carded     - a large object (heap/large_object_space.h): the
 //                                  barrier remembers it by card, never by bit 34 or
 //                                  37/38 (set at allocation, never cleared)
+//                  40, 41 aged   - a young object that survived one young cycle (set
+//                                  by that cycle's marker; the bit of the cycle's
+//                                  parity, as for newborns): the next young cycle
+//                                  that keeps it makes it old (HeapOptions::aging)
 //                The generational invariant (gc/generations.cc) is stated in terms of
 //                these bits and the mark bits.
-//   bits 40..63  owner isolate id (0 = none / the shared isolate), for isolation checks
+//   bits 42..63  owner isolate id (0 = none / the shared isolate), for isolation checks
 //
 // The payload follows the header; for variable-length classes (reference arrays, byte
 // arrays, strings) the first payload word is the element count.
@@ -72,6 +76,9 @@ inline constexpr uint64_t kNewbornOdd = uint64_t{1} << 36;
 inline constexpr uint64_t kRememberedNextEven = uint64_t{1} << 37;
 inline constexpr uint64_t kRememberedNextOdd = uint64_t{1} << 38;
 inline constexpr uint64_t kCarded = uint64_t{1} << 39;
+inline constexpr uint64_t kAgedEven = uint64_t{1} << 40;
+inline constexpr uint64_t kAgedOdd = uint64_t{1} << 41;
+inline constexpr uint64_t kAgedBits = kAgedEven | kAgedOdd;
 inline constexpr uint64_t kNewbornBits = kNewbornEven | kNewbornOdd;
 // Young in any sense (what the barrier's value test looks for): allocated outside
 // marking and untraced, or allocated while some cycle marked.
@@ -79,19 +86,20 @@ inline constexpr uint64_t kYoungBits = kYoung | kNewbornBits;
 inline constexpr uint64_t kRememberedNextBits = kRememberedNextEven | kRememberedNextOdd;
 // On some remembered-set buffer or list.
 inline constexpr uint64_t kRememberedBits = kRemembered | kRememberedNextBits;
-inline constexpr uint64_t kGenerationBits = kYoungBits | kRememberedBits;
-// Bits 32..39: the collector's alone (allocate_raw clears whatever a caller put there).
-inline constexpr uint64_t kGcMask = uint64_t{0xff} << 32;
-inline constexpr uint64_t kOwnerShift = 40;
-inline constexpr uint64_t kOwnerMask = ((uint64_t{1} << 24) - 1) << kOwnerShift;
+inline constexpr uint64_t kGenerationBits = kYoungBits | kRememberedBits | kAgedBits;
+// Bits 32..41: the collector's alone (allocate_raw clears whatever a caller put there).
+inline constexpr uint64_t kGcMask = uint64_t{0x3ff} << 32;
+inline constexpr uint64_t kOwnerShift = 42;
+inline constexpr uint64_t kOwnerBits = 22;
+inline constexpr uint64_t kOwnerMask = ((uint64_t{1} << kOwnerBits) - 1) << kOwnerShift;
 
-// The owner isolate id in a header word (bits 40..63).
+// The owner isolate id in a header word (bits 42..63).
 constexpr uint32_t owner_of(uint64_t header_word) {
   return static_cast<uint32_t>((header_word & kOwnerMask) >> kOwnerShift);
 }
 
 constexpr uint64_t make(ClassId cls, uint64_t tags, uint32_t owner = 0) {
-  return (cls & kClassIdMask) | (tags & (kTagMask | (uint64_t{0xff} << 32))) |
+  return (cls & kClassIdMask) | (tags & (kTagMask | kGcMask)) |
          (uint64_t{owner} << kOwnerShift & kOwnerMask);
 }
 }  // namespace header

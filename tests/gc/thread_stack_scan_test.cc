@@ -106,13 +106,15 @@ class ThreadStackScanTest : public ::testing::TestWithParam<bool> {
   // The cycle the tests run: full, so the list (old, in the generational variant) is
   // white at its start.
   static void start_full_cycle(Heap& heap) { heap.start_collection(CollectionScope::kFull); }
-  // Generational: one young cycle while the helper still holds the list makes it old,
+  // Generational: two young cycles (aging) while the helper still holds the list makes it old,
   // so a later store of it into an old or black object puts nothing on the remembered set
   // (which would shade the holder and hide what the test is after).
   void age_if_generational(Heap& heap) {
     if (!GetParam()) return;
-    heap.start_collection(CollectionScope::kYoung);
-    heap.wait_for_collection();
+    for (int i = 0; i < 2; ++i) {  // (aging: a young object is old after its second young cycle)
+      heap.start_collection(CollectionScope::kYoung);
+      heap.wait_for_collection();
+    }
   }
 };
 
@@ -277,7 +279,7 @@ TEST_P(ThreadStackScanTest, ScratchListRegisteredAfterTheInitialPauseIsScannedWi
   Ref<Node> holder = make<Node>();
   hidden_holder = HiddenPtr(holder.object());
   phase = kHelperHolds;
-  while (phase.load() < kOldEnough) safepoint();  // a young cycle makes the holder old
+  while (phase.load() < kOldEnough) safepoint();  // young cycles make the holder old
   Ref<Node> young = make<Node>();                  // allocated after it: young
   young_made = true;
   stop_polling_after_the_initial_pause(heap, phase);
@@ -301,8 +303,10 @@ TEST(ThreadStackScanGenerationsTest, HolderRememberedFromAnUnscannedStackSurvive
   HiddenPtr hidden_holder;
   std::thread t([&] { helper_thread(heap, phase, [&] { remember_then_drop(heap, phase, young_made, hidden_holder); }); });
   run_native([&] { wait_for(phase, kHelperHolds); });
-  heap.start_collection(CollectionScope::kYoung);
-  heap.wait_for_collection();
+  for (int i = 0; i < 2; ++i) {  // (aging: the holder is old after its second young cycle)
+    heap.start_collection(CollectionScope::kYoung);
+    heap.wait_for_collection();
+  }
   ScansWaitForTheHelper hold_scans(heap, phase);
   phase = kOldEnough;
   run_native([&] {

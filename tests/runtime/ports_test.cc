@@ -244,7 +244,7 @@ TEST_F(PortsTest, DetachAndAttachOnAnotherThread) {
     Ref<Node> tree = make_tree(6);
     hidden = HiddenPtr(tree.object());
     parked = detach(tree.value());
-    EXPECT_EQ(tree.object()->owner(), (uint32_t{1} << 24) - 1);
+    EXPECT_EQ(tree.object()->owner(), (uint32_t{1} << header::kOwnerBits) - 1);
     try {
       tree.set(&Node::left, Ref<Node>());
       FAIL();

@@ -48,7 +48,7 @@ struct Tlab {
 struct MutatorState {
   Tlab tlabs[kNumSizeClasses];
   HeapImpl* heap = nullptr;
-  // Owner bits (object.h, bits 40..63) of the isolate this thread has entered, OR-ed into
+  // Owner bits (object.h, bits 42..63) of the isolate this thread has entered, OR-ed into
   // every header it allocates: objects record their owner without a store of their own.
   // Equal to tls_owner_key's owner bits (mutation_checks.h); 0 outside isolates.
   uint64_t owner_bits = 0;
