@@ -562,6 +562,10 @@ inline bool take_common_option(int& i, int argc, char** argv) {
     shoal_options().mark_assists = false;
     return true;
   }
+  if (std::string_view(argv[i]) == "--shoal-no-aging") {
+    shoal_options().aging = false;
+    return true;
+  }
   if (std::string_view(argv[i]) == "--shoal-no-generations") {
     shoal_options().generational = false;
     return true;

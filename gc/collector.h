@@ -213,6 +213,10 @@ class Collector {
   // cycle's remembered-next bit (small) or listed for the card set the barrier records
   // into (large): the next cycle's remembered set. `holders` is emptied.
   void add_marker_remembered(std::vector<Object*>& holders) SHOAL_EXCLUDES(marker_remembered_mu_);
+  // In a pause (the verifier): every entry of the remembered set - the threads'
+  // buffers, the collector's lists, a full cycle's stale entries.
+  void for_each_remembered_in_pause(const std::function<void(Object*)>& fn)
+      SHOAL_EXCLUDES(work_mu_, marker_remembered_mu_);
   // Gives t's remembered-set buffer to the collector (a detaching thread's entries).
   void hand_over_remembered(MutatorThread* t) SHOAL_EXCLUDES(work_mu_);
   void wait_for_concurrent_cycle_for_testing(MutatorThread* self) { wait_for_concurrent_cycle(self); }

@@ -138,6 +138,18 @@ void Collector::add_marker_remembered(std::vector<Object*>& holders) {
   holders.clear();
 }
 
+void Collector::for_each_remembered_in_pause(const std::function<void(Object*)>& fn) {
+  for (MutatorThread* t : heap_.threads.threads_in_pause())
+    for (Object* o : t->remembered) fn(o);
+  {
+    MutexLock lock(work_mu_);
+    for (Object* o : remembered_) fn(o);
+    for (Object* o : stale_remembered_) fn(o);
+  }
+  MutexLock lock(marker_remembered_mu_);
+  for (Object* o : marker_remembered_) fn(o);
+}
+
 std::vector<Object*> Collector::take_remembered_in_pause() {
   std::vector<Object*> all;
   {

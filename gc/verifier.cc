@@ -22,6 +22,7 @@ class Verifier {
     check_pages();
     check_lists();
     check_large_objects();
+    check_remembered();
     check_reachable();
     report_.ok = report_.errors.empty() && failures_ == 0;
     return report_;
@@ -157,6 +158,16 @@ class Verifier {
   }
   void push(Object* o) {
     if (visited_.insert(o).second) work_.push_back(o);
+  }
+
+  // The next young cycle traces every remembered holder: each must be an allocated
+  // object (an entry left on a holder that was freed would have it trace freed memory).
+  void check_remembered() {
+    heap_.collector.for_each_remembered_in_pause([&](Object* o) {
+      const bool allocated = heap_.pages.contains(o) ? heap_.is_allocated_object_start(o) : heap_.large.is_object_start(o);
+      if (!allocated)
+        fail("remembered-set entry %p is not an allocated object (a freed holder)", static_cast<void*>(o));
+    });
   }
 
   void check_reachable() {
