@@ -76,6 +76,42 @@
 //     runs: it must still be allocated then.
 // The verifier checks the invariant (gc/verifier.cc).
 //
+// Aging (HeapOptions::aging). A young object becomes old only at the second young cycle
+// that traces it. In a young cycle the marker (gc/marker.cc, drain_some) sorts what it
+// traces by the header it finds:
+//   - this cycle's newborn: as above (young after the sweep);
+//   - young (young bit or the last cycle's newborn bit) without the last cycle's aged
+//     bit, in a page: kept young. It gets this cycle's aged bit (kAgedEven/kAgedOdd,
+//     alternating like the newborn bits; marker_keeps includes it) and keeps its young
+//     bit, and its page's newborn bitmap gets its bit (atomically: the page's owner
+//     flushes into the same words; PageInfo::kept_young tells the sweep to look), so
+//     the sweep clears its mark as it does a newborn's;
+//   - anything else - old (a remembered holder), young with the last cycle's aged bit,
+//     or large - is old after the cycle: its generational bits are cleared as before.
+// Full cycles age nothing: everything they trace is old after them, and the aged bits
+// go with the rest. By the time a parity comes round again every object with that
+// aged bit was traced by the cycle in between (made old) or freed by it (young and
+// unmarked), as for the newborn bits.
+//   The invariant, for the objects kept young: a marked object can reference one through
+// an edge made before the cycle (a remembered holder's, or one inside a structure the
+// cycle makes old) or a store made while it marks. The stores are the marking rule's
+// (the value is young throughout: the kept-young object's young bit is never cleared).
+// The edges are the marker's: after tracing an object that will be old, it tests what
+// its slots reference (strong, weak, ephemeron keys and values), and if one is young
+// without the last cycle's aged bit - kept young, or not reached yet and perhaps never
+// (conservative: an entry for nothing costs the next cycle one trace) - it remembers
+// the object for the next cycle: this cycle's remembered-next bit and the marker's
+// list (Collector::add_marker_remembered), or for a large object the slot's card in
+// the set the barrier records into, listed once. The test is exact about the aged
+// bits: the last cycle's aged bit is set only by that cycle and cleared only when this
+// cycle makes the object old (one atomic update that also clears its young bit), so a
+// young object with it is never kept young, and one without it never made old.
+//   Holders are not remembered unless marked: a young holder on the remembered set (a
+// marking-rule entry) is traced whether or not it is still alive, and if nothing marks
+// it the sweep frees it - an entry for it would then dangle. If it is marked later it
+// is traced again and remembered then. The verifier checks every remembered-set entry
+// is an allocated object.
+//
 // Cards. A remembered holder is traced whole by the young cycle that takes it, which is
 // right for small objects and wrong for large ones: one young store into a 64 MiB
 // array would cost every young cycle the array. So a large object (heap/

@@ -492,15 +492,21 @@ TEST_F(GenerationsTest, AgingFreesAStructureThatDiesBeforeItsSecondYoungCycle) {
     MutatorScope attach(heap);
     constexpr int kNodes = 20000;
     Persistent<Node> holder(heap, Ref<Node>());
-    HiddenPtr head, tail;
+    // Every 1000th node, counted: a stale conservative word (a sanitizer build's frame
+    // layout) may keep a node and what follows it.
+    std::vector<HiddenPtr> sample;
     in_own_frame([&] {
       Ref<Node> list = chain(kNodes, 3);
-      head = HiddenPtr(list.object());
-      Ref<Node> last = list;
-      while (last->left.get()) last = last->left.get();
-      tail = HiddenPtr(last.object());
+      int i = 0;
+      for (Ref<Node> n = list; n; n = n->left.get(), ++i)
+        if (i % 1000 == 0) sample.push_back(HiddenPtr(n.object()));
       holder.set(list);
     });
+    auto allocated = [&] {
+      size_t n = 0;
+      for (const HiddenPtr& p : sample) n += is_allocated(heap, p) ? 1 : 0;
+      return n;
+    };
     clobber_stack();
     young_cycle(heap);  // the list is alive: kept young (aging) or made old
     expect_ok(heap);
@@ -510,12 +516,14 @@ TEST_F(GenerationsTest, AgingFreesAStructureThatDiesBeforeItsSecondYoungCycle) {
     clobber_stack();
     young_cycle(heap);
     expect_ok(heap);
-    EXPECT_NE(is_allocated(heap, head), aging) << "the second young cycle frees it only with aging";
-    EXPECT_NE(is_allocated(heap, tail), aging);
+    if (aging)
+      EXPECT_LE(allocated(), 2u) << "the second young cycle frees it";
+    else
+      EXPECT_EQ(allocated(), sample.size()) << "old garbage: a young cycle cannot free it";
     clobber_stack();
     full_cycle(heap);
     expect_ok(heap);
-    EXPECT_FALSE(is_allocated(heap, tail)) << "a full cycle frees it either way";
+    EXPECT_LE(allocated(), 2u) << "a full cycle frees it either way";
   }
 }
 
@@ -635,35 +643,53 @@ TEST_F(GenerationsTest, ADeadHolderTracedFromTheRememberedSetIsNotRememberedAgai
   o.initial_pause_stack_budget = 0;  // the cycle waits for this thread's stack scan (held)
   Heap heap(o);
   MutatorScope attach(heap);
-  Persistent<Node> kept(heap, Ref<Node>());
-  HiddenPtr holder_hidden;
+  // Counted over many holders: a stale conservative word (a sanitizer build's frame
+  // layout) may keep one or two.
+  constexpr size_t kHolders = 32;
+  Persistent<RefArray> kept(heap, RefArray::create(kHolders));
+  std::vector<HiddenPtr> holders(kHolders);
   in_own_frame([&] {
-    Ref<Node> holder = make<Node>();
-    holder_hidden = HiddenPtr(holder.object());
-    kept.set(holder);
+    for (size_t i = 0; i < kHolders; ++i) {
+      Ref<Node> holder = make<Node>();
+      holders[i] = HiddenPtr(holder.object());
+      kept->set(i, holder.value());
+    }
+  });
+  full_cycle(heap);  // (the array old, the holders too: made young again below)
+  in_own_frame([&] {
+    for (size_t i = 0; i < kHolders; ++i) {
+      Ref<Node> holder = make<Node>();
+      holders[i] = HiddenPtr(holder.object());
+      kept->set(i, holder.value());
+    }
   });
   {
     CycleHeldOpen held(heap);
     heap.start_collection(CollectionScope::kYoung);
     ASSERT_TRUE(heap.is_marking());
     in_own_frame([&] {
-      Ref<Node> child = make<Node>();  // this cycle's newborn: young after it
-      kept.get().set(&Node::left, child);
-      EXPECT_TRUE(kept.get().object()->has_tag(header::kRememberedNextBits)) << "the marking rule";
+      for (size_t i = 0; i < kHolders; ++i) {
+        Ref<Node> holder = Ref<Node>::from_value(kept->get(i));
+        Ref<Node> child = make<Node>();  // this cycle's newborn: young after it
+        holder.set(&Node::left, child);
+        EXPECT_TRUE(holder.object()->has_tag(header::kRememberedNextBits)) << "the marking rule";
+      }
     });
     held.release();
     heap.wait_for_collection();
   }
   expect_ok(heap);
-  EXPECT_TRUE(aged(kept.get().object())) << "kept young: the next young cycle makes it old if it lives";
-  kept.set(Ref<Node>());  // the holder dies
+  EXPECT_TRUE(aged(kept->get(0).as_object())) << "kept young: the next young cycle makes it old if it lives";
+  for (size_t i = 0; i < kHolders; ++i) kept->set(i, Value::null());  // the holders die
   clobber_stack();
   const CycleRecord r = young_cycle(heap);
-  EXPECT_GE(r.remembered, 1u);
+  EXPECT_GE(r.remembered, kHolders);
   expect_ok(heap);
-  EXPECT_FALSE(is_allocated(heap, holder_hidden)) << "the dead holder survived";
+  size_t survived = 0;
+  for (const HiddenPtr& p : holders) survived += is_allocated(heap, p) ? 1 : 0;
+  EXPECT_LE(survived, 2u) << "dead holders survived";
   clobber_stack();
-  young_cycle(heap);  // would trace the freed holder if it were remembered again
+  young_cycle(heap);  // would trace the freed holders if they were remembered again
   expect_ok(heap);
 }
 
