@@ -79,8 +79,13 @@ void remember_slow(Object* holder, const Slot* first, size_t count) {
   MutatorThread* self = require_running_thread("write");
   // Without generations nothing is young and no cycle reads the remembered set: only
   // remember_before_plain_stores (which cannot tell) comes here, and an entry would
-  // never be taken - a buffer growing with every holder, dangling once they die.
-  if (!self->heap->collector.generational()) return;
+  // never be taken - a buffer growing with every holder, dangling once they die. The
+  // bit alone (until a cycle traces the holder) lets the next stretches exit at the
+  // holder test.
+  if (!self->heap->collector.generational()) {
+    if ((holder->header_word() & header::kCarded) == 0) holder->set_gc_bits(header::kRemembered);
+    return;
+  }
   if ((holder->header_word() & header::kCarded) != 0) return remember_cards(self, holder, first, count);
   // The bit decides who records it: exactly one thread pushes each holder. Room first:
   // a bad_alloc must not leave the bit set on a holder no list has.

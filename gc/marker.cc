@@ -305,8 +305,20 @@ void Marker::keep_young(Object* o, uint64_t header_word, uint64_t clear_bits) {
   const uint64_t drop = clear_bits & ~header::kYoung;
   if ((header_word & drop) != 0) o->clear_gc_bits(drop);
   PageInfo& page = heap_->pages.page_of(o);
-  page.newborn_bits.test_and_set(page.granule_of(o));
-  if (!page.kept_young.load(std::memory_order_relaxed)) page.kept_young.store(true, std::memory_order_relaxed);
+  const size_t g = page.granule_of(o);
+  if (&page != kept_young_page_ || (g >> 6) != kept_young_word_) {
+    flush_kept_young();
+    kept_young_page_ = &page;
+    kept_young_word_ = g >> 6;
+    if (!page.kept_young.load(std::memory_order_relaxed)) page.kept_young.store(true, std::memory_order_relaxed);
+  }
+  kept_young_bits_ |= uint64_t{1} << (g & 63);
+}
+
+void Marker::flush_kept_young() {
+  if (kept_young_bits_ != 0) kept_young_page_->newborn_bits.or_word(kept_young_word_, kept_young_bits_);
+  kept_young_bits_ = 0;
+  kept_young_page_ = nullptr;
 }
 
 void Marker::remember_if_holding_young(Object* o, const SlotLayout* l) {
@@ -431,6 +443,7 @@ size_t Marker::drain_some(size_t max_objects, const std::function<void(Object*)>
   }
   // Objects still waiting go back on the stack (still grey).
   for (; count > 0; --count, head = (head + 1) % kPrefetchDepth) stack_.push_back(fifo[head]);
+  flush_kept_young();
   flush_remembered();
   return traced;
 }

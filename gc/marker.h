@@ -78,6 +78,7 @@ namespace shoal::internal {
 
 class HeapImpl;
 struct LargeObject;
+struct PageInfo;
 
 class Marker {
  public:
@@ -204,6 +205,10 @@ class Marker {
   // Remembers `holder` for the next cycle because `slot` references a young object.
   void remember_for_next_cycle(Object* holder, const Slot* slot);
   void flush_remembered();
+  // keep_young's bits for a page's newborn bitmap, gathered a word at a time (objects
+  // traced one after another mostly share a word: one atomic OR per word, not per
+  // object) and written when the word changes and before a drain returns.
+  void flush_kept_young();
   friend class KeptYoungFinder;
   HeapImpl* heap_;
   uint64_t layout_mask_ = 0;
@@ -217,6 +222,9 @@ class Marker {
   uint64_t aged_to_promote_ = 0;
   uint64_t marker_keeps_ = 0;
   std::vector<Object*> remembered_;  // holders remembered for the next cycle, until flushed
+  PageInfo* kept_young_page_ = nullptr;  // (flush_kept_young)
+  size_t kept_young_word_ = 0;
+  uint64_t kept_young_bits_ = 0;
 };
 
 }  // namespace shoal::internal

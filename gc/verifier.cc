@@ -54,8 +54,9 @@ class Verifier {
             break;
           }
       }
-      // The sweep turns a cycle's newborns young (gc/generations.cc): none is left after it.
-      if (p.newborn_cells != 0 || !p.newborn_bits.empty())
+      // The sweep turns a cycle's newborns (and those it kept young) young
+      // (gc/generations.cc): none is left after it.
+      if (p.has_newborn_bits() || !p.newborn_bits.empty())
         fail("page %zu: newborn cells left after the sweep (%zu counted)", i, p.newborn_cells);
       if (p.state == PageState::kFree) {
         if (p.alloc_bits.count() != 0) fail("page %zu: free page has allocated cells", i);

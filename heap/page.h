@@ -89,6 +89,8 @@ class PageBitmap {
     return (w.fetch_or(mask, std::memory_order_relaxed) & mask) == 0;
   }
   void clear_bit(size_t g) { words_[g >> 6].fetch_and(~(uint64_t{1} << (g & 63)), std::memory_order_relaxed); }
+  // ORs `bits` into word w (atomic: other writers allowed).
+  void or_word(size_t w, uint64_t bits) { words_[w].fetch_or(bits, std::memory_order_relaxed); }
   // Sets the bits g0, g0+step, ... below g_end, with an atomic OR per word (other
   // writers allowed: markers share the mark bitmap).
   void set_strided(size_t g0, size_t g_end, size_t step, std::memory_order order = std::memory_order_relaxed);
