@@ -484,13 +484,15 @@ void Collector::report_lazy_sweep(CycleRecord* current) {
   MutexLock report_lock(report_mu_);
   SweepResult r;
   if (!sweeper_.take_result(r)) return;
-  sweep_reports_.fetch_add(1, std::memory_order_release);
   // The survivors include what was allocated (black) while the cycle marked: the goal
   // grows from them only as far as HeapImpl::pacing_size allows.
   const size_t survivors = r.live_bytes + heap_.large.footprint_bytes();
   if (generational_) note_old_generation(survivors - r.newborn_bytes, r.newborn_bytes);  // (newborns: young now)
   else heap_.set_goal_from(HeapImpl::pacing_size(survivors, last_marked_bytes_.load(std::memory_order_relaxed)), survivors);
   MutexLock lock(stats_mu_);
+  // (Counted under stats_mu_, with the figures in place: a test that sees the count
+  // change and then reads stats() finds the record complete.)
+  sweep_reports_.fetch_add(1, std::memory_order_release);
   // Swept between the final pause and record_cycle (allocating threads sweep as soon as
   // the world resumes): the figures go into the record when it is recorded.
   if (!current && cycle_unrecorded_) {
