@@ -490,24 +490,25 @@ TEST_F(GenerationsTest, AgingFreesAStructureThatDiesBeforeItsSecondYoungCycle) {
     o.aging = aging;
     Heap heap(o);
     MutatorScope attach(heap);
-    constexpr int kNodes = 20000;
-    Persistent<Node> holder(heap, Ref<Node>());
-    // Every 1000th node, counted: a stale conservative word (a sanitizer build's frame
-    // layout) may keep a node and what follows it.
+    // Twenty lists of 1000 nodes, their heads counted: a stale conservative word (a
+    // sanitizer build's frame layout) may keep a node and what follows it, so one such
+    // word keeps at most one head.
+    constexpr int kLists = 20, kNodesPerList = 1000, kNodes = kLists * kNodesPerList;
+    Persistent<RefArray> holder(heap, RefArray::create(kLists));
     std::vector<HiddenPtr> sample;
     in_own_frame([&] {
-      Ref<Node> list = chain(kNodes, 3);
-      int i = 0;
-      for (Ref<Node> n = list; n; n = n->left.get(), ++i)
-        if (i % 1000 == 0) sample.push_back(HiddenPtr(n.object()));
-      holder.set(list);
+      for (size_t i = 0; i < kLists; ++i) {
+        Ref<Node> list = chain(kNodesPerList, 3);
+        sample.push_back(HiddenPtr(list.object()));
+        holder->set(i, list.value());
+      }
     });
     clobber_stack();
     young_cycle(heap);  // the list is alive: kept young (aging) or made old
     expect_ok(heap);
     const size_t old_after_first = heap.impl().collector.old_generation_bytes();
     EXPECT_EQ(old_after_first < size_t{kNodes} * sizeof(Node), aging) << old_after_first;
-    holder.set(Ref<Node>());  // dead now
+    for (size_t i = 0; i < kLists; ++i) holder->set(i, Value::null());  // dead now
     clobber_stack();
     young_cycle(heap);
     expect_ok(heap);
