@@ -17,6 +17,7 @@
 // jemalloc (mallocx/sdallocx), glibc, boehm (GC_MALLOC, nothing freed by hand). Nothing
 // allocator-specific is added to the workload: no collect(), no release_free_memory()
 // (--release-at-end calls it after the idle phase, as a separate labelled row).
+// --shoal-cycle-log prints the busy phase's cycles (the last 256) on stderr.
 //
 // Usage: shoal_footprint_bench [--live-mb 200] [--seconds 4] [--shrunk-seconds S] [--idle-seconds 7]
 //                              [--allocators shoal,mimalloc,jemalloc,glibc,boehm]
@@ -97,6 +98,8 @@ void run_shoal(const Options& o) {
   shoal::Persistent<shoal::RefArray> table = make_table(o.live_mb);
   double rate = churn(table, o.seconds);
   row("shoal", "busy", o.live_mb, rate);
+  if (bench::ShoalWindow::cycle_log())
+    for (const shoal::CycleRecord& r : bench::shoal_heap().stats().recent) bench::print_cycle_record(r);
   table = make_table(o.live_mb / 10);  // the old table becomes garbage
   rate = churn(table, o.shrunk());
   row("shoal", "shrunk", o.live_mb / 10, rate);

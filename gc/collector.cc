@@ -548,7 +548,7 @@ void Collector::run_cycle_in_pause(MutatorThread* self, CycleRecord& record) {
   record.objects_marked = totals.objects_marked;
   record.bytes_marked = totals.bytes_traced;
   last_traced_full_.store(record.bytes_marked, std::memory_order_relaxed);
-  end_generation_in_pause(record.bytes_marked);  // (the sweep keeps the marks)
+  end_generation_in_pause(record);  // (the sweep keeps the marks)
 
   const SweepResult swept = sweep_in_pause(heap_);
   record.sweep_ns = now_ns() - sweep_start;
@@ -902,7 +902,7 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
     (young_ ? last_traced_young_ : last_traced_full_).store(record.bytes_marked, std::memory_order_relaxed);
     assist_ratio_.store(0, std::memory_order_relaxed);
     assist_worst_ratio_.store(0, std::memory_order_relaxed);
-    end_generation_in_pause(record.bytes_marked);  // before the sweeps: they keep the marks
+    end_generation_in_pause(record);  // before the sweeps: they keep the marks
     // Large objects are swept here; pages are handed to the lazy sweeper, so this pause
     // does not grow with the heap. The cycle record's live/freed bytes cover the large
     // objects; the pages' figures reach GcStats when their sweep completes.

@@ -213,6 +213,15 @@ class Collector {
   // cycle's remembered-next bit (small) or listed for the card set the barrier records
   // into (large): the next cycle's remembered set. `holders` is emptied.
   void add_marker_remembered(std::vector<Object*>& holders) SHOAL_EXCLUDES(marker_remembered_mu_);
+  // Adaptive aging's samples (gc/generations.cc, "Adaptive aging"): bytes a marker kept
+  // young, bytes of objects the last cycle kept young that it made old, and (a
+  // generational full cycle: counting_old_survivors) bytes of old objects it traced.
+  void note_aging(size_t kept_young, size_t aged_promoted, size_t old_traced) {
+    if (kept_young != 0) aging_kept_bytes_.fetch_add(kept_young, std::memory_order_relaxed);
+    if (aged_promoted != 0) aging_promoted_bytes_.fetch_add(aged_promoted, std::memory_order_relaxed);
+    if (old_traced != 0) old_traced_bytes_.fetch_add(old_traced, std::memory_order_relaxed);
+  }
+  bool counting_old_survivors() const { return counting_old_.load(std::memory_order_relaxed); }
   // In a pause (the verifier): every entry of the remembered set - the threads'
   // buffers, the collector's lists, a full cycle's stale entries.
   void for_each_remembered_in_pause(const std::function<void(Object*)>& fn)
@@ -444,6 +453,19 @@ class Collector {
   // Generational state (gc/generations.cc).
   std::atomic<uint64_t> aged_to_promote_{0};
   std::atomic<uint64_t> aged_by_this_cycle_{0};
+  // Adaptive aging (pauses, but the two sums markers add to): whether the cycle under
+  // way ages; what the newest young cycle kept young (0 unless it aged); young cycles
+  // left with aging off, and how many the next backing off turns it off for.
+  std::atomic<size_t> aging_kept_bytes_{0};
+  std::atomic<size_t> aging_promoted_bytes_{0};
+  std::atomic<size_t> old_traced_bytes_{0};
+  std::atomic<bool> counting_old_{false};  // a generational full cycle marks
+  bool aging_this_cycle_ = false;
+  size_t kept_young_by_last_cycle_ = 0;
+  size_t old_before_full_ = 0;  // the old generation's size as the full cycle under way began
+  double old_survival_ = 1;     // of the old generation, the fraction the newest full cycle found alive
+  unsigned aging_off_cycles_ = 0;
+  unsigned aging_backoff_cycles_ = 0;
   Mutex marker_remembered_mu_;  // (a leaf: markers take it from any context)
   std::vector<Object*> marker_remembered_ SHOAL_GUARDED_BY(marker_remembered_mu_);
   // In a pause: the remembered set of every thread and of detached ones, emptied.
@@ -462,7 +484,10 @@ class Collector {
   size_t begin_generation_in_pause(bool full, std::vector<Object*>& remembered_grey);
   // Final (or stop-the-world) pause, marking done: the sweep keeps the marks; young
   // allocation back on.
-  void end_generation_in_pause(size_t bytes_marked);
+  void end_generation_in_pause(CycleRecord& record);
+  // Adaptive aging, after a young cycle that aged: from what it made old of what the
+  // cycle before kept young, whether the next young cycles age.
+  void adapt_aging_in_pause(size_t kept_young, size_t aged_promoted);
   // A sweep's exact figure (every survivor marked): the old generation's size; sets the
   // pacer's goal.
   void note_old_generation(size_t old_bytes, size_t newborn_bytes);

@@ -112,6 +112,37 @@
 // is traced again and remembered then. The verifier checks every remembered-set entry
 // is an allocated object.
 //
+// Adaptive aging (HeapOptions::adaptive_aging). Aging pays when what a young cycle keeps
+// young mostly dies before the next one (a structure in progress); when it mostly lives
+// on, the second trace is all it brings, and keeping it young also keeps its garbage
+// out of the old generation's growth that paces full cycles - a program that churns a
+// large live set at random lost throughput and memory to it. So each young cycle that
+// ages measures its cohort: the markers add up the cell bytes they keep young and the
+// bytes of young objects with the last cycle's aged bit they make old (Collector::
+// note_aging, at the end of each drain; the record's bytes_kept_young and
+// bytes_aged_promoted). After a young cycle whose predecessor also aged (and kept at
+// least kAgingMinSample), survival = made old / what the predecessor kept young - exact
+// up to an unmarked remembered holder traced twice. Aging is turned off for the next
+// kAgingMinBackoff young cycles when survival exceeds the lower of
+//   - kAgingMaxSurvival (a half). A byte made old costs about two bytes of full-cycle
+//     tracing later (a full cycle, tracing the live size L, comes once the old
+//     generation has grown by L/2), so per byte kept young aging costs the survivors'
+//     second trace and their later share of full cycles, 3 x survival, against the
+//     2 bytes making it old would cost, plus the header updates: about even at a half;
+//   - the old generation's survival as the newest generational full cycle measured it:
+//     bytes of old objects (no young bit) it traced over the old generation's size when
+//     it began (the record's old_bytes_survived / old_bytes_before). If the old objects
+//     of a program survive the span between two full cycles no better than its young
+//     survivors survive one young cycle, age does not predict death there (random
+//     churn) and aging only delays the full cycle that frees the same garbage anyway.
+//     (The old generation's survival spans several young cycles, so the comparison
+//     leans towards "off".)
+// The off period doubles on each failed sample up to kAgingMaxBackoff and starts again
+// from the minimum after a sample that passes. Turning aging on or off between young
+// cycles needs nothing more than the full cycles' argument above: a cycle without
+// aging makes every young object it traces old and clears aged bits, and the one after
+// it finds no aged bit of its predecessor's parity to promote.
+//
 // Cards. A remembered holder is traced whole by the young cycle that takes it, which is
 // right for small objects and wrong for large ones: one young store into a 64 MiB
 // array would cost every young cycle the array. So a large object (heap/
@@ -159,6 +190,14 @@
 #include "shoal/internal/check.h"
 
 namespace shoal::internal {
+
+namespace {
+// Adaptive aging ("Adaptive aging" above).
+constexpr double kAgingMaxSurvival = 0.5;              // of the sample, made old: aging off
+constexpr size_t kAgingMinSample = size_t{256} << 10;  // smaller samples decide nothing
+constexpr unsigned kAgingMinBackoff = 4;               // young cycles without aging, doubling
+constexpr unsigned kAgingMaxBackoff = 64;              // on each failed sample up to this
+}  // namespace
 
 void Collector::hand_over_remembered(MutatorThread* t) {
   if (t->remembered.empty()) return;
@@ -264,7 +303,16 @@ size_t Collector::begin_generation_in_pause(bool full, std::vector<Object*>& rem
   set_allocation_tags_in_pause(newborn, newborn | remembered_next);  // (and the threads' card set)
   // Aging: young objects with the last cycle's aged bit are made old when traced; the
   // rest of the young ones it traces get this cycle's, which the marker keeps.
-  const bool aging = young_ && heap_.options.aging;
+  // Adaptive aging may have turned it off for this young cycle ("Adaptive aging").
+  bool aging = young_ && heap_.options.aging;
+  if (aging && aging_off_cycles_ > 0) {
+    --aging_off_cycles_;
+    aging = false;
+  }
+  aging_this_cycle_ = aging;
+  // A full cycle measures what of the old generation is still alive ("Adaptive aging").
+  old_before_full_ = young_ ? 0 : old_bytes_.load(std::memory_order_relaxed);
+  counting_old_.store(!young_, std::memory_order_relaxed);
   const uint64_t aged = aging ? (odd_cycle_ ? header::kAgedOdd : header::kAgedEven) : 0;
   aged_by_this_cycle_.store(aged, std::memory_order_relaxed);
   aged_to_promote_.store(aging ? (header::kAgedBits & ~aged) : 0, std::memory_order_relaxed);
@@ -362,8 +410,25 @@ void Collector::set_generational_goal(size_t old_bytes, size_t young_bytes) {
   heap_.set_paced_goal(generational_budget(), old_bytes + young_bytes, old_growth);
 }
 
-void Collector::end_generation_in_pause(size_t bytes_marked) {
+void Collector::end_generation_in_pause(CycleRecord& record) {
   if (!generational_) return;
+  const size_t bytes_marked = record.bytes_marked;
+  // (Every marker of the cycle has drained: the sums are complete.)
+  const size_t kept = aging_kept_bytes_.exchange(0, std::memory_order_relaxed);
+  const size_t promoted = aging_promoted_bytes_.exchange(0, std::memory_order_relaxed);
+  record.aging = aging_this_cycle_;
+  record.bytes_kept_young = kept;
+  record.bytes_aged_promoted = promoted;
+  if (aging_this_cycle_ && heap_.options.adaptive_aging) adapt_aging_in_pause(kept, promoted);
+  else kept_young_by_last_cycle_ = 0;  // (the next cycle's promotions are no sample)
+  aging_this_cycle_ = false;
+  const size_t old_survived = old_traced_bytes_.exchange(0, std::memory_order_relaxed);
+  if (counting_old_.exchange(false, std::memory_order_relaxed)) {
+    record.old_bytes_before = old_before_full_;
+    record.old_bytes_survived = old_survived;
+    if (old_before_full_ >= kAgingMinSample)
+      old_survival_ = std::min(1.0, static_cast<double>(old_survived) / static_cast<double>(old_before_full_));
+  }
   last_cycle_young_.store(young_, std::memory_order_relaxed);
   // An estimate until the sweep reports the exact figure (note_old_generation).
   if (!young_) {
@@ -379,6 +444,20 @@ void Collector::end_generation_in_pause(size_t bytes_marked) {
   aged_to_promote_.store(0, std::memory_order_relaxed);
   card_pending_set_.store(card_record_set_.load(std::memory_order_relaxed), std::memory_order_relaxed);
   young_ = false;
+}
+
+void Collector::adapt_aging_in_pause(size_t kept_young, size_t aged_promoted) {
+  const size_t sample = kept_young_by_last_cycle_;
+  kept_young_by_last_cycle_ = kept_young;
+  if (sample < kAgingMinSample) return;
+  const double survived = static_cast<double>(aged_promoted) / static_cast<double>(sample);
+  if (survived > std::min(kAgingMaxSurvival, old_survival_)) {
+    // Most of what the last cycle kept young lived on: aging traced it twice for little.
+    aging_backoff_cycles_ = aging_backoff_cycles_ == 0 ? kAgingMinBackoff : std::min(2 * aging_backoff_cycles_, kAgingMaxBackoff);
+    aging_off_cycles_ = aging_backoff_cycles_;
+  } else {
+    aging_backoff_cycles_ = 0;
+  }
 }
 
 }  // namespace shoal::internal

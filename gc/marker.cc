@@ -295,6 +295,7 @@ void Marker::read_aging_bits() {
   const Collector& c = heap_->collector;
   aged_by_this_cycle_ = c.aged_by_this_cycle();
   aged_to_promote_ = c.aged_to_promote();
+  count_old_ = c.counting_old_survivors();
   marker_keeps_ = c.marker_keeps();
 }
 
@@ -405,7 +406,8 @@ size_t Marker::drain_some(size_t max_objects, const std::function<void(Object*)>
     Object* o = fifo[head];
     head = (head + 1) % kPrefetchDepth;
     --count;
-    bytes_traced_ += cell_bytes(*heap_, o);
+    const size_t bytes = cell_bytes(*heap_, o);
+    bytes_traced_ += bytes;
     // Traced: no longer young, and off the remembered set if it was on it (the
     // generational bits; the header line is being read for the trace anyway) - except
     // the marking cycle's newborn and remembered-next bits (gc/generations.cc) - unless
@@ -415,12 +417,15 @@ size_t Marker::drain_some(size_t max_objects, const std::function<void(Object*)>
     if (aged_by_this_cycle_ != 0 && (h & newborn_now) == 0) {
       if ((h & header::kYoungBits) != 0 && (h & aged_to_promote_) == 0 && heap_->pages.contains(o)) {
         keep_young(o, h, clear_bits);
+        kept_young_bytes_ += bytes;
       } else {
         if ((h & clear_bits) != 0) o->clear_gc_bits(clear_bits);
+        if ((h & aged_to_promote_) != 0) aged_promoted_bytes_ += bytes;
         old_after = true;
       }
-    } else if ((h & clear_bits) != 0) {
-      o->clear_gc_bits(clear_bits);
+    } else {
+      if ((h & clear_bits) != 0) o->clear_gc_bits(clear_bits);
+      if (count_old_ && (h & header::kYoungBits) == 0) old_traced_bytes_ += bytes;
     }
     // The layout cache (marker.h): the same slots trace() would visit. (None: trace().)
     const SlotLayout* l = layout_mask_ != 0 ? &layout_of(o, h & layout_mask_) : nullptr;
@@ -445,6 +450,10 @@ size_t Marker::drain_some(size_t max_objects, const std::function<void(Object*)>
   for (; count > 0; --count, head = (head + 1) % kPrefetchDepth) stack_.push_back(fifo[head]);
   flush_kept_young();
   flush_remembered();
+  if ((kept_young_bytes_ | aged_promoted_bytes_ | old_traced_bytes_) != 0) {
+    heap_->collector.note_aging(kept_young_bytes_, aged_promoted_bytes_, old_traced_bytes_);
+    kept_young_bytes_ = aged_promoted_bytes_ = old_traced_bytes_ = 0;
+  }
   return traced;
 }
 

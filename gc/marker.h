@@ -225,6 +225,14 @@ class Marker {
   PageInfo* kept_young_page_ = nullptr;  // (flush_kept_young)
   size_t kept_young_word_ = 0;
   uint64_t kept_young_bits_ = 0;
+  // Adaptive aging's samples (Collector::note_aging): cell bytes kept young, and of young
+  // objects with the last cycle's aged bit made old, until a drain returns.
+  size_t kept_young_bytes_ = 0;
+  size_t aged_promoted_bytes_ = 0;
+  // In a generational full cycle: cell bytes of old objects traced (the old generation's
+  // survivors), until a drain returns.
+  bool count_old_ = false;
+  size_t old_traced_bytes_ = 0;
 };
 
 }  // namespace shoal::internal

@@ -65,6 +65,13 @@ struct HeapOptions {
   // old generation for a full one. Costs a second trace of what does live on. Off: a
   // young object that survives one young cycle is old.
   bool aging = true;
+  // Adaptive aging (docs/gc.md, "Adaptive aging"): each young cycle that ages measures
+  // how much of what the cycle before kept young it found alive; when that exceeds half,
+  // or what of the old generation the newest full cycle found alive (the program's
+  // young objects do not die sooner than its old ones), aging is off for the next 4
+  // young cycles, doubling up to 64 while it keeps failing. Off: aging in every young
+  // cycle.
+  bool adaptive_aging = true;
   // A soft limit on the footprint, bytes (0 = none), as Go's GOMEMLIMIT: the pacer
   // collects sooner so that what the last cycle kept plus what the heap allocates
   // before the next cycle ends fits under it, and - with generations - makes a cycle
@@ -147,6 +154,15 @@ struct CycleRecord {
   size_t remembered = 0;            // young cycles: remembered holders traced as roots
   size_t remembered_cards = 0;      // young cycles: dirty cards of remembered large objects
                                     // traced (their slots only, not the whole object)
+  // Aging (HeapOptions::aging; docs/gc.md, "Aging"): whether this young cycle aged (kept
+  // young objects young once; adaptive aging turns it off for a while when most of what
+  // a cycle keeps young lives on), the bytes it kept young, and the bytes of objects the
+  // last cycle kept young that it made old (they lived on).
+  bool aging = false;
+  size_t bytes_kept_young = 0, bytes_aged_promoted = 0;
+  // Generational full cycles: the old generation's size when the cycle started, and the
+  // bytes of it the cycle found alive (adaptive aging compares the two).
+  size_t old_bytes_before = 0, old_bytes_survived = 0;
   uint64_t initial_pause_ns = 0;    // concurrent cycles: the root-snapshot pause
   uint64_t final_pause_ns = 0;      // concurrent cycles: the termination pause
   uint64_t final_time_to_safepoint_ns = 0;  // concurrent cycles: of the final pause

@@ -701,6 +701,113 @@ TEST_F(GenerationsTest, TheVerifierReportsAnAgedBitOnAnOldObject) {
   EXPECT_TRUE(heap.verify().ok);
 }
 
+// Adaptive aging (gc/generations.cc, "Adaptive aging"): 1 MiB of nodes in 32 lists,
+// held by an array - more than the smallest sample that decides anything (256 KiB).
+class AdaptiveAgingTest : public GenerationsTest {
+ protected:
+  static constexpr size_t kLists = 32, kNodesPerList = 1024;
+  static constexpr size_t kBytes = kLists * kNodesPerList * 32;  // (a Node's cell: header and 24 bytes)
+  static_assert(sizeof(Node) == 24);
+  // Fresh lists into every slot of `holder`.
+  static void fill(Persistent<RefArray>& holder) {
+    in_own_frame([&] {
+      for (size_t i = 0; i < holder->length(); ++i) holder->set(i, chain(kNodesPerList, 1).value());
+    });
+    clobber_stack();
+  }
+  // Drops the lists in the first `count` slots.
+  static void drop(Persistent<RefArray>& holder, size_t count) {
+    for (size_t i = 0; i < count; ++i) holder->set(i, Value::null());
+    clobber_stack();
+  }
+};
+
+// What a young cycle keeps young lives on through the next: aging only traced it
+// twice. It is off for the next 4 young cycles, then samples again; failing again,
+// off for 8.
+TEST_F(AdaptiveAgingTest, AgingIsTurnedOffWhileWhatItKeepsYoungLivesOn) {
+  Heap heap(options());
+  MutatorScope attach(heap);
+  Persistent<RefArray> holder(heap, RefArray::create(kLists));
+  for (const unsigned off_for : {4u, 8u}) {
+    SCOPED_TRACE(off_for);
+    fill(holder);
+    const CycleRecord keeps = young_cycle(heap);
+    EXPECT_TRUE(keeps.aging);
+    EXPECT_GE(keeps.bytes_kept_young, kBytes);
+    const CycleRecord sample = young_cycle(heap);
+    EXPECT_TRUE(sample.aging);
+    EXPECT_GE(sample.bytes_aged_promoted, kBytes) << "everything it kept young lived on";
+    for (unsigned i = 0; i < off_for; ++i) EXPECT_FALSE(young_cycle(heap).aging) << i;
+    EXPECT_TRUE(young_cycle(heap).aging) << "sampling again";
+    expect_ok(heap);
+  }
+}
+
+TEST_F(AdaptiveAgingTest, WithoutItEveryYoungCycleAges) {
+  HeapOptions o = options();
+  o.adaptive_aging = false;
+  Heap heap(o);
+  MutatorScope attach(heap);
+  Persistent<RefArray> lists(heap, RefArray::create(kLists));
+  fill(lists);
+  for (int i = 0; i < 8; ++i) {
+    const CycleRecord r = young_cycle(heap);
+    EXPECT_TRUE(r.aging) << i;
+    if (i == 1) {
+      EXPECT_GE(r.bytes_aged_promoted, kBytes) << "everything it kept young lived on";
+    }
+  }
+  expect_ok(heap);
+}
+
+// What each young cycle keeps young dies before the next: aging stays on, and each
+// cycle frees what the one before kept.
+TEST_F(AdaptiveAgingTest, AgingStaysOnWhileWhatItKeepsYoungDies) {
+  Heap heap(options());
+  MutatorScope attach(heap);
+  Persistent<RefArray> holder(heap, RefArray::create(kLists));
+  for (int round = 0; round < 8; ++round) {
+    SCOPED_TRACE(round);
+    fill(holder);
+    const CycleRecord r = young_cycle(heap);
+    EXPECT_TRUE(r.aging);
+    EXPECT_GE(r.bytes_kept_young, kBytes);
+    EXPECT_LT(r.bytes_aged_promoted, kBytes / 8) << "the last round's lists died";
+    drop(holder, kLists);
+  }
+  expect_ok(heap);
+}
+
+// The bar is also the old generation's own survival, as the newest full cycle measured
+// it: a young cycle's survivors that live on better than the old generation did are
+// not dying young. The same sample - 40 % of what was kept young lives on - leaves
+// aging on when the old generation survived whole, and turns it off when a fifth did.
+TEST_F(AdaptiveAgingTest, TheBarIsTheOldGenerationsSurvivalWhenThatIsLower) {
+  for (const bool old_dies : {false, true}) {
+    SCOPED_TRACE(old_dies ? "a fifth of the old generation survives" : "the old generation survives");
+    Heap heap(options());
+    MutatorScope attach(heap);
+    Persistent<RefArray> old(heap, RefArray::create(2 * kLists));
+    fill(old);  // 2 MiB, old after the full cycle
+    full_cycle(heap);
+    if (old_dies) drop(old, 2 * kLists * 4 / 5);
+    const CycleRecord full = full_cycle(heap);
+    EXPECT_GE(full.old_bytes_before, 2 * kBytes);
+    const double survival = static_cast<double>(full.old_bytes_survived) / static_cast<double>(full.old_bytes_before);
+    EXPECT_NEAR(survival, old_dies ? 0.2 : 1.0, 0.05);
+    Persistent<RefArray> young_lists(heap, RefArray::create(kLists));
+    fill(young_lists);
+    const CycleRecord keeps = young_cycle(heap);
+    EXPECT_TRUE(keeps.aging);
+    drop(young_lists, kLists * 6 / 10);
+    const CycleRecord sample = young_cycle(heap);
+    EXPECT_NEAR(static_cast<double>(sample.bytes_aged_promoted) / static_cast<double>(keeps.bytes_kept_young), 0.4, 0.05);
+    EXPECT_EQ(young_cycle(heap).aging, !old_dies);
+    expect_ok(heap);
+  }
+}
+
 // Pacing alone: a program that keeps some of what it allocates gets mostly young
 // cycles, and full ones as the old generation grows.
 TEST_F(GenerationsTest, PacingRunsYoungCyclesAndAFullOneAsTheOldGenerationGrows) {
