@@ -462,6 +462,7 @@ class Collector {
   std::atomic<bool> counting_old_{false};  // a generational full cycle marks
   bool aging_this_cycle_ = false;
   size_t kept_young_by_last_cycle_ = 0;
+  double aging_sample_kept_ = 0, aging_sample_made_old_ = 0;  // the weighted samples
   size_t old_before_full_ = 0;  // the old generation's size as the full cycle under way began
   double old_survival_ = 1;     // of the old generation, the fraction the newest full cycle found alive
   unsigned aging_off_cycles_ = 0;

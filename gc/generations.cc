@@ -120,10 +120,14 @@
 // ages measures its cohort: the markers add up the cell bytes they keep young and the
 // bytes of young objects with the last cycle's aged bit they make old (Collector::
 // note_aging, at the end of each drain; the record's bytes_kept_young and
-// bytes_aged_promoted). After a young cycle whose predecessor also aged (and kept at
-// least kAgingMinSample), survival = made old / what the predecessor kept young - exact
-// up to an unmarked remembered holder traced twice. Aging is turned off for the next
-// kAgingMinBackoff young cycles when survival exceeds the lower of
+// bytes_aged_promoted). A young cycle whose predecessor also aged has a sample: what
+// the predecessor kept young, and what of it this cycle made old (exact, up to an
+// unmarked remembered holder traced twice). Survival is made old / kept young summed
+// over the samples, each older sample's bytes halved at each new one (kAgingSampleDecay:
+// one small cohort met alive by two quick cycles - a tree in progress - must not
+// outvote large ones that died). A sample smaller than kAgingMinSample is only weighed;
+// a larger one decides: aging is turned off for the next kAgingMinBackoff young cycles
+// when survival exceeds the lower of
 //   - kAgingMaxSurvival (a half). A byte made old costs about two bytes of full-cycle
 //     tracing later (a full cycle, tracing the live size L, comes once the old
 //     generation has grown by L/2), so per byte kept young aging costs the survivors'
@@ -195,6 +199,7 @@ namespace {
 // Adaptive aging ("Adaptive aging" above).
 constexpr double kAgingMaxSurvival = 0.5;              // of the sample, made old: aging off
 constexpr size_t kAgingMinSample = size_t{256} << 10;  // smaller samples decide nothing
+constexpr double kAgingSampleDecay = 0.5;              // an older sample's weight, each new one
 constexpr unsigned kAgingMinBackoff = 4;               // young cycles without aging, doubling
 constexpr unsigned kAgingMaxBackoff = 64;              // on each failed sample up to this
 }  // namespace
@@ -449,10 +454,15 @@ void Collector::end_generation_in_pause(CycleRecord& record) {
 void Collector::adapt_aging_in_pause(size_t kept_young, size_t aged_promoted) {
   const size_t sample = kept_young_by_last_cycle_;
   kept_young_by_last_cycle_ = kept_young;
-  if (sample < kAgingMinSample) return;
-  const double survived = static_cast<double>(aged_promoted) / static_cast<double>(sample);
+  if (sample == 0) return;
+  // Byte-weighted, older samples halved each time: one small cohort that happened to
+  // be alive (a tree in progress met by two quick cycles) does not outvote large ones.
+  aging_sample_kept_ = aging_sample_kept_ * kAgingSampleDecay + static_cast<double>(sample);
+  aging_sample_made_old_ = aging_sample_made_old_ * kAgingSampleDecay + static_cast<double>(aged_promoted);
+  if (sample < kAgingMinSample) return;  // (too small to decide: only weighed)
+  const double survived = aging_sample_made_old_ / aging_sample_kept_;
   if (survived > std::min(kAgingMaxSurvival, old_survival_)) {
-    // Most of what the last cycle kept young lived on: aging traced it twice for little.
+    // What the last cycles kept young lived on: aging traced it twice for little.
     aging_backoff_cycles_ = aging_backoff_cycles_ == 0 ? kAgingMinBackoff : std::min(2 * aging_backoff_cycles_, kAgingMaxBackoff);
     aging_off_cycles_ = aging_backoff_cycles_;
   } else {

@@ -779,6 +779,26 @@ TEST_F(AdaptiveAgingTest, AgingStaysOnWhileWhatItKeepsYoungDies) {
   expect_ok(heap);
 }
 
+// Samples are weighed by their bytes: a small cohort that lived on (0.5 MiB: a tree
+// in progress met by two quick cycles) after a large one that died (4 MiB) leaves
+// aging on; alone it would have turned it off.
+TEST_F(AdaptiveAgingTest, ASmallCohortThatLivedOnDoesNotOutvoteALargeOneThatDied) {
+  Heap heap(options());
+  MutatorScope attach(heap);
+  Persistent<RefArray> large(heap, RefArray::create(4 * kLists));
+  Persistent<RefArray> small(heap, RefArray::create(kLists / 2));
+  fill(large);
+  EXPECT_GE(young_cycle(heap).bytes_kept_young, 4 * kBytes);
+  drop(large, 4 * kLists);
+  fill(small);
+  const CycleRecord died = young_cycle(heap);
+  EXPECT_LT(died.bytes_aged_promoted, kBytes / 8);
+  const CycleRecord lived = young_cycle(heap);
+  EXPECT_GE(lived.bytes_aged_promoted, kBytes / 2);
+  EXPECT_TRUE(young_cycle(heap).aging);
+  expect_ok(heap);
+}
+
 // The bar is also the old generation's own survival, as the newest full cycle measured
 // it: a young cycle's survivors that live on better than the old generation did are
 // not dying young. The same sample - 40 % of what was kept young lives on - leaves
