@@ -467,6 +467,7 @@ class Collector {
   double old_survival_ = 1;     // of the old generation, the fraction the newest full cycle found alive
   unsigned aging_off_cycles_ = 0;
   unsigned aging_backoff_cycles_ = 0;
+  unsigned aging_strikes_ = 0;  // failed samples in a row, before the first off period
   Mutex marker_remembered_mu_;  // (a leaf: markers take it from any context)
   std::vector<Object*> marker_remembered_ SHOAL_GUARDED_BY(marker_remembered_mu_);
   // In a pause: the remembered set of every thread and of detached ones, emptied.

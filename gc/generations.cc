@@ -127,7 +127,9 @@
 // one small cohort met alive by two quick cycles - a tree in progress - must not
 // outvote large ones that died). A sample smaller than kAgingMinSample is only weighed;
 // a larger one decides: aging is turned off for the next kAgingMinBackoff young cycles
-// when survival exceeds the lower of
+// when survival exceeds, at kAgingStrikes deciding samples in a row (a program's
+// long-lived structures are young too while it builds them at its start), the lower
+// of
 //   - kAgingMaxSurvival (a half). A byte made old costs about two bytes of full-cycle
 //     tracing later (a full cycle, tracing the live size L, comes once the old
 //     generation has grown by L/2), so per byte kept young aging costs the survivors'
@@ -141,8 +143,9 @@
 //     churn) and aging only delays the full cycle that frees the same garbage anyway.
 //     (The old generation's survival spans several young cycles, so the comparison
 //     leans towards "off".)
-// The off period doubles on each failed sample up to kAgingMaxBackoff and starts again
-// from the minimum after a sample that passes. Turning aging on or off between young
+// Once aging has been turned off, one failed sample turns it off again, for twice as
+// long each time up to kAgingMaxBackoff young cycles; a sample that passes starts all
+// over (two strikes, the minimum off period). Turning aging on or off between young
 // cycles needs nothing more than the full cycles' argument above: a cycle without
 // aging makes every young object it traces old and clears aged bits, and the one after
 // it finds no aged bit of its predecessor's parity to promote.
@@ -200,6 +203,7 @@ namespace {
 constexpr double kAgingMaxSurvival = 0.5;              // of the sample, made old: aging off
 constexpr size_t kAgingMinSample = size_t{256} << 10;  // smaller samples decide nothing
 constexpr double kAgingSampleDecay = 0.5;              // an older sample's weight, each new one
+constexpr unsigned kAgingStrikes = 2;                  // failed samples in a row to turn it off
 constexpr unsigned kAgingMinBackoff = 4;               // young cycles without aging, doubling
 constexpr unsigned kAgingMaxBackoff = 64;              // on each failed sample up to this
 }  // namespace
@@ -462,10 +466,15 @@ void Collector::adapt_aging_in_pause(size_t kept_young, size_t aged_promoted) {
   if (sample < kAgingMinSample) return;  // (too small to decide: only weighed)
   const double survived = aging_sample_made_old_ / aging_sample_kept_;
   if (survived > std::min(kAgingMaxSurvival, old_survival_)) {
-    // What the last cycles kept young lived on: aging traced it twice for little.
+    // What the last cycles kept young lived on: aging traced it twice for little. (The
+    // first time, only on the second such sample in a row: a program's long-lived
+    // structures are young once too, when it starts.)
+    if (aging_backoff_cycles_ == 0 && ++aging_strikes_ < kAgingStrikes) return;
+    aging_strikes_ = 0;
     aging_backoff_cycles_ = aging_backoff_cycles_ == 0 ? kAgingMinBackoff : std::min(2 * aging_backoff_cycles_, kAgingMaxBackoff);
     aging_off_cycles_ = aging_backoff_cycles_;
   } else {
+    aging_strikes_ = 0;
     aging_backoff_cycles_ = 0;
   }
 }
