@@ -222,6 +222,9 @@ class Collector {
     if (old_traced != 0) old_traced_bytes_.fetch_add(old_traced, std::memory_order_relaxed);
   }
   bool counting_old_survivors() const { return counting_old_.load(std::memory_order_relaxed); }
+  // The aged bit of the last cycle if it aged (its cohort: a marker counts the bytes it
+  // traces with it), else 0. Set in pauses.
+  uint64_t aged_counted() const { return aged_counted_.load(std::memory_order_relaxed); }
   // In a pause (the verifier): every entry of the remembered set - the threads'
   // buffers, the collector's lists, a full cycle's stale entries.
   void for_each_remembered_in_pause(const std::function<void(Object*)>& fn)
@@ -460,7 +463,11 @@ class Collector {
   std::atomic<size_t> aging_promoted_bytes_{0};
   std::atomic<size_t> old_traced_bytes_{0};
   std::atomic<bool> counting_old_{false};  // a generational full cycle marks
+  std::atomic<uint64_t> aged_counted_{0};
+  std::atomic<size_t> provisional_old_bytes_{0};  // kept young on probation: counts as old growth
   bool aging_this_cycle_ = false;
+  bool last_cycle_aged_ = false;
+  bool sampling_this_cycle_ = false;  // the last cycle aged: this one measures its cohort
   size_t kept_young_by_last_cycle_ = 0;
   double aging_sample_kept_ = 0, aging_sample_made_old_ = 0;  // the weighted samples
   size_t old_before_full_ = 0;  // the old generation's size as the full cycle under way began
@@ -487,9 +494,9 @@ class Collector {
   // Final (or stop-the-world) pause, marking done: the sweep keeps the marks; young
   // allocation back on.
   void end_generation_in_pause(CycleRecord& record);
-  // Adaptive aging, after a young cycle that aged: from what it made old of what the
-  // cycle before kept young, whether the next young cycles age.
-  void adapt_aging_in_pause(size_t kept_young, size_t aged_promoted);
+  // Adaptive aging, after a cycle that followed one that aged: from what it traced of
+  // what that cycle kept young, whether the next young cycles age.
+  void adapt_aging_in_pause(size_t aged_promoted);
   // A sweep's exact figure (every survivor marked): the old generation's size; sets the
   // pacer's goal.
   void note_old_generation(size_t old_bytes, size_t newborn_bytes);

@@ -280,7 +280,8 @@ bool Collector::old_generation_full() const {
   const double base = static_cast<double>(std::max(pacing_live(), heap_.options.min_gc_trigger));
   const size_t old = old_bytes_.load(std::memory_order_relaxed);
   const size_t start = std::min(old, old_after_full_.load(std::memory_order_relaxed));
-  return static_cast<double>(old - start) > base * heap_.options.full_gc_growth;
+  const size_t provisional = provisional_old_bytes_.load(std::memory_order_relaxed);  // (adaptive aging)
+  return static_cast<double>(old - start + provisional) > base * heap_.options.full_gc_growth;
 }
 
 bool Collector::choose_full_before_pause(bool requested) {
@@ -319,7 +320,12 @@ size_t Collector::begin_generation_in_pause(bool full, std::vector<Object*>& rem
     aging = false;
   }
   aging_this_cycle_ = aging;
-  // A full cycle measures what of the old generation is still alive ("Adaptive aging").
+  // Adaptive aging's measurements: any cycle after one that aged counts what of that
+  // cycle's cohort it traces (objects with its aged bit), and a full cycle what of the
+  // old generation is still alive.
+  const uint64_t aged_last = last_cycle_aged_ ? (odd_cycle_ ? header::kAgedEven : header::kAgedOdd) : 0;
+  sampling_this_cycle_ = aged_last != 0;
+  aged_counted_.store(aged_last, std::memory_order_relaxed);
   old_before_full_ = young_ ? 0 : old_bytes_.load(std::memory_order_relaxed);
   counting_old_.store(!young_, std::memory_order_relaxed);
   const uint64_t aged = aging ? (odd_cycle_ ? header::kAgedOdd : header::kAgedEven) : 0;
@@ -428,9 +434,14 @@ void Collector::end_generation_in_pause(CycleRecord& record) {
   record.aging = aging_this_cycle_;
   record.bytes_kept_young = kept;
   record.bytes_aged_promoted = promoted;
-  if (aging_this_cycle_ && heap_.options.adaptive_aging) adapt_aging_in_pause(kept, promoted);
-  else kept_young_by_last_cycle_ = 0;  // (the next cycle's promotions are no sample)
-  aging_this_cycle_ = false;
+  if (sampling_this_cycle_ && heap_.options.adaptive_aging) adapt_aging_in_pause(promoted);
+  kept_young_by_last_cycle_ = aging_this_cycle_ ? kept : 0;
+  last_cycle_aged_ = aging_this_cycle_;
+  // On probation (aging has failed a sample before), what this cycle kept young counts
+  // towards the old generation's growth until the next cycle ("Adaptive aging").
+  provisional_old_bytes_.store(aging_this_cycle_ && aging_backoff_cycles_ > 0 ? kept : 0, std::memory_order_relaxed);
+  aging_this_cycle_ = sampling_this_cycle_ = false;
+  aged_counted_.store(0, std::memory_order_relaxed);
   const size_t old_survived = old_traced_bytes_.exchange(0, std::memory_order_relaxed);
   if (counting_old_.exchange(false, std::memory_order_relaxed)) {
     record.old_bytes_before = old_before_full_;
@@ -455,15 +466,16 @@ void Collector::end_generation_in_pause(CycleRecord& record) {
   young_ = false;
 }
 
-void Collector::adapt_aging_in_pause(size_t kept_young, size_t aged_promoted) {
+void Collector::adapt_aging_in_pause(size_t aged_promoted) {
   const size_t sample = kept_young_by_last_cycle_;
-  kept_young_by_last_cycle_ = kept_young;
   if (sample == 0) return;
   // Byte-weighted, older samples halved each time: one small cohort that happened to
   // be alive (a tree in progress met by two quick cycles) does not outvote large ones.
   aging_sample_kept_ = aging_sample_kept_ * kAgingSampleDecay + static_cast<double>(sample);
   aging_sample_made_old_ = aging_sample_made_old_ * kAgingSampleDecay + static_cast<double>(aged_promoted);
-  if (sample < kAgingMinSample) return;  // (too small to decide: only weighed)
+  // (Too small to decide, or aging is off already - the cohort of the cycle that turned
+  // it off, measured by the next: only weighed.)
+  if (sample < kAgingMinSample || aging_off_cycles_ > 0) return;
   const double survived = aging_sample_made_old_ / aging_sample_kept_;
   if (survived > std::min(kAgingMaxSurvival, old_survival_)) {
     // What the last cycles kept young lived on: aging traced it twice for little. (The

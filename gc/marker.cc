@@ -296,6 +296,7 @@ void Marker::read_aging_bits() {
   aged_by_this_cycle_ = c.aged_by_this_cycle();
   aged_to_promote_ = c.aged_to_promote();
   count_old_ = c.counting_old_survivors();
+  aged_counted_ = c.aged_counted();
   marker_keeps_ = c.marker_keeps();
 }
 
@@ -425,6 +426,7 @@ size_t Marker::drain_some(size_t max_objects, const std::function<void(Object*)>
       }
     } else {
       if ((h & clear_bits) != 0) o->clear_gc_bits(clear_bits);
+      if ((h & aged_counted_) != 0) aged_promoted_bytes_ += bytes;  // (the last cycle's cohort)
       if (count_old_ && (h & header::kYoungBits) == 0) old_traced_bytes_ += bytes;
     }
     // The layout cache (marker.h): the same slots trace() would visit. (None: trace().)

@@ -68,9 +68,9 @@ struct HeapOptions {
   // Adaptive aging (docs/gc.md, "Adaptive aging"): each young cycle that ages measures
   // how much of what the cycle before kept young it found alive; when that exceeds half,
   // or what of the old generation the newest full cycle found alive (the program's
-  // young objects do not die sooner than its old ones), aging is off for the next 4
-  // young cycles, doubling up to 64 while it keeps failing. Off: aging in every young
-  // cycle.
+  // young objects do not die sooner than its old ones), twice in a row, aging is off
+  // for the next 4 young cycles, then for twice as long at each further failed sample,
+  // up to 64. Off: aging in every young cycle (with `aging`).
   bool adaptive_aging = true;
   // A soft limit on the footprint, bytes (0 = none), as Go's GOMEMLIMIT: the pacer
   // collects sooner so that what the last cycle kept plus what the heap allocates

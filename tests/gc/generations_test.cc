@@ -753,6 +753,57 @@ TEST_F(AdaptiveAgingTest, AgingIsTurnedOffWhileWhatItKeepsYoungLivesOn) {
   expect_ok(heap);
 }
 
+// Any cycle after one that aged measures that cycle's cohort - a full one too, so a
+// sample is not lost when the old generation's growth makes the next cycle full.
+TEST_F(AdaptiveAgingTest, AFullCycleMeasuresWhatTheYoungCycleBeforeItKeptYoung) {
+  Heap heap(options());
+  MutatorScope attach(heap);
+  Persistent<RefArray> holder(heap, RefArray::create(kLists));
+  fill(holder);
+  const CycleRecord keeps = young_cycle(heap);
+  EXPECT_GE(keeps.bytes_kept_young, kBytes);
+  drop(holder, kLists / 2);
+  const CycleRecord full = full_cycle(heap);
+  EXPECT_NEAR(static_cast<double>(full.bytes_aged_promoted) / static_cast<double>(keeps.bytes_kept_young), 0.5, 0.05);
+  EXPECT_EQ(full_cycle(heap).bytes_aged_promoted, 0u) << "nothing aged in between";
+  expect_ok(heap);
+}
+
+// On probation - aging failed a sample before, and samples again - what a young cycle
+// keeps young counts towards the old generation's growth, so the full cycle comes when
+// it would have without aging: 40 MiB kept young is more than the growth allowed
+// (full_gc_growth x min_gc_trigger = 32 MiB), and the next cycle asked to be young is
+// full. Before any failed sample the same 40 MiB leaves it young.
+TEST_F(AdaptiveAgingTest, OnProbationWhatIsKeptYoungCountsTowardsTheFullCycle) {
+  for (const bool probation : {false, true}) {
+    SCOPED_TRACE(probation ? "on probation" : "never failed");
+    Heap heap(options());
+    MutatorScope attach(heap);
+    constexpr size_t kHolders = 40;
+    std::vector<Persistent<RefArray>> holders;
+    for (size_t i = 0; i < kHolders; ++i) holders.emplace_back(heap, RefArray::create(kLists));
+    if (probation) {
+      // Two failed samples (1 MiB each, living on), then the off period.
+      Persistent<RefArray> a(heap, RefArray::create(kLists)), b(heap, RefArray::create(kLists));
+      fill(a);
+      young_cycle(heap);
+      fill(b);
+      young_cycle(heap);
+      EXPECT_TRUE(young_cycle(heap).aging);
+      for (int i = 0; i < 4; ++i) EXPECT_FALSE(young_cycle(heap).aging);
+    }
+    for (Persistent<RefArray>& h : holders) fill(h);
+    const CycleRecord keeps = young_cycle(heap);
+    EXPECT_TRUE(keeps.aging);
+    EXPECT_GE(keeps.bytes_kept_young, kHolders * kBytes);
+    for (Persistent<RefArray>& h : holders) drop(h, kLists);
+    const CycleRecord next = run_cycle(heap, CollectionScope::kYoung);
+    EXPECT_EQ(next.young, !probation);
+    full_cycle(heap);
+    expect_ok(heap);
+  }
+}
+
 TEST_F(AdaptiveAgingTest, WithoutItEveryYoungCycleAges) {
   HeapOptions o = options();
   o.adaptive_aging = false;
