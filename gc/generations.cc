@@ -116,39 +116,45 @@
 // young mostly dies before the next one (a structure in progress); when it mostly lives
 // on, the second trace is all it brings, and keeping it young also keeps its garbage
 // out of the old generation's growth that paces full cycles - a program that churns a
-// large live set at random lost throughput and memory to it. So each young cycle that
-// ages measures its cohort: the markers add up the cell bytes they keep young and the
-// bytes of young objects with the last cycle's aged bit they make old (Collector::
-// note_aging, at the end of each drain; the record's bytes_kept_young and
-// bytes_aged_promoted). A young cycle whose predecessor also aged has a sample: what
-// the predecessor kept young, and what of it this cycle made old (exact, up to an
-// unmarked remembered holder traced twice). Survival is made old / kept young summed
-// over the samples, each older sample's bytes halved at each new one (kAgingSampleDecay:
-// one small cohort met alive by two quick cycles - a tree in progress - must not
-// outvote large ones that died). A sample smaller than kAgingMinSample is only weighed;
-// a larger one decides: aging is turned off for the next kAgingMinBackoff young cycles
-// when survival exceeds, at kAgingStrikes deciding samples in a row (a program's
-// long-lived structures are young too while it builds them at its start), the lower
-// of
+// large live set at random lost throughput and memory to it. So the cycles measure:
+//   - a cohort: what a young cycle keeps young (the markers add up the cell bytes, at
+//     the end of each drain: Collector::note_aging; the record's bytes_kept_young), and
+//     what of it the next cycle - young or full, aging or not - traces, i.e. finds
+//     alive (objects with the last cycle's aged bit: aged_to_promote in a cycle that
+//     ages, aged_counted in one that does not; bytes_aged_promoted). Exact, up to an
+//     unmarked remembered holder traced twice;
+//   - the old generation's survival: a generational full cycle's bytes of old objects
+//     (no young bit) traced, over the old generation's size when it began (the
+//     record's old_bytes_survived / old_bytes_before).
+// Young survival is made old / kept young summed over the cohorts, each older cohort's
+// bytes halved at each new one (kAgingSampleDecay: one small cohort met alive by two
+// quick cycles - a tree in progress - must not outvote large ones that died). A cohort
+// of at least kAgingMinSample measured while aging is on decides (smaller ones, and the
+// cohort of the cycle that turned aging off, are only weighed): aging is turned off for
+// the next kAgingMinBackoff young cycles when survival exceeds, at kAgingStrikes
+// deciding cohorts in a row (a program's long-lived structures are young too while it
+// builds them at its start), the lower of
 //   - kAgingMaxSurvival (a half). A byte made old costs about two bytes of full-cycle
 //     tracing later (a full cycle, tracing the live size L, comes once the old
 //     generation has grown by L/2), so per byte kept young aging costs the survivors'
 //     second trace and their later share of full cycles, 3 x survival, against the
 //     2 bytes making it old would cost, plus the header updates: about even at a half;
-//   - the old generation's survival as the newest generational full cycle measured it:
-//     bytes of old objects (no young bit) it traced over the old generation's size when
-//     it began (the record's old_bytes_survived / old_bytes_before). If the old objects
-//     of a program survive the span between two full cycles no better than its young
-//     survivors survive one young cycle, age does not predict death there (random
-//     churn) and aging only delays the full cycle that frees the same garbage anyway.
-//     (The old generation's survival spans several young cycles, so the comparison
-//     leans towards "off".)
-// Once aging has been turned off, one failed sample turns it off again, for twice as
-// long each time up to kAgingMaxBackoff young cycles; a sample that passes starts all
-// over (two strikes, the minimum off period). Turning aging on or off between young
-// cycles needs nothing more than the full cycles' argument above: a cycle without
-// aging makes every young object it traces old and clears aged bits, and the one after
-// it finds no aged bit of its predecessor's parity to promote.
+//   - the old generation's survival. If the old objects of a program survive the span
+//     between two full cycles no better than its young survivors survive one young
+//     cycle, age does not predict death there (random churn) and aging only delays the
+//     full cycle that frees the same garbage anyway. (The old generation's survival
+//     spans several young cycles, so the comparison leans towards "off".)
+// Once aging has been turned off, one failed cohort turns it off again, for twice as
+// long each time up to kAgingMaxBackoff young cycles; a cohort that passes starts all
+// over (two strikes, the minimum off period). While on probation like this, what a
+// young cycle keeps young counts towards the old generation's growth until the next
+// cycle (provisional_old_bytes, in old_generation_full): a sample then costs no more
+// memory than promoting would have - the full cycle comes when it would have without
+// aging, and measures the cohort itself.
+//   Turning aging on or off between cycles needs nothing more than the full cycles'
+// argument above: a cycle without aging makes every young object it traces old and
+// clears aged bits, and the one after it finds no aged bit of its predecessor's parity
+// to promote.
 //
 // Cards. A remembered holder is traced whole by the young cycle that takes it, which is
 // right for small objects and wrong for large ones: one young store into a 64 MiB
