@@ -214,7 +214,7 @@ class Collector {
   // into (large): the next cycle's remembered set. `holders` is emptied.
   void add_marker_remembered(std::vector<Object*>& holders) SHOAL_EXCLUDES(marker_remembered_mu_);
   // Adaptive aging's samples (gc/generations.cc, "Adaptive aging"): bytes a marker kept
-  // young, bytes of objects the last cycle kept young that it made old, and (a
+  // young, bytes it traced of what the last cycle kept young (its survivors), and (a
   // generational full cycle: counting_old_survivors) bytes of old objects it traced.
   void note_aging(size_t kept_young, size_t aged_promoted, size_t old_traced) {
     if (kept_young != 0) aging_kept_bytes_.fetch_add(kept_young, std::memory_order_relaxed);
@@ -456,9 +456,12 @@ class Collector {
   // Generational state (gc/generations.cc).
   std::atomic<uint64_t> aged_to_promote_{0};
   std::atomic<uint64_t> aged_by_this_cycle_{0};
-  // Adaptive aging (pauses, but the two sums markers add to): whether the cycle under
-  // way ages; what the newest young cycle kept young (0 unless it aged); young cycles
-  // left with aging off, and how many the next backing off turns it off for.
+  // Adaptive aging ("Adaptive aging"). The atomics: the sums markers add to, and what
+  // they and the pacer read; the rest is written and read in pauses only: whether the
+  // cycle under way ages and measures the last one's cohort; what the newest cycle kept
+  // young (0 unless it aged); the weighted samples; the old generation's survival;
+  // young cycles left with aging off, the length of the newest off period, and failed
+  // samples in a row before the first.
   std::atomic<size_t> aging_kept_bytes_{0};
   std::atomic<size_t> aging_promoted_bytes_{0};
   std::atomic<size_t> old_traced_bytes_{0};
@@ -474,7 +477,7 @@ class Collector {
   double old_survival_ = 1;     // of the old generation, the fraction the newest full cycle found alive
   unsigned aging_off_cycles_ = 0;
   unsigned aging_backoff_cycles_ = 0;
-  unsigned aging_strikes_ = 0;  // failed samples in a row, before the first off period
+  unsigned aging_strikes_ = 0;
   Mutex marker_remembered_mu_;  // (a leaf: markers take it from any context)
   std::vector<Object*> marker_remembered_ SHOAL_GUARDED_BY(marker_remembered_mu_);
   // In a pause: the remembered set of every thread and of detached ones, emptied.
