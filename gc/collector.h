@@ -222,8 +222,8 @@ class Collector {
     if (old_traced != 0) old_traced_bytes_.fetch_add(old_traced, std::memory_order_relaxed);
   }
   bool counting_old_survivors() const { return counting_old_.load(std::memory_order_relaxed); }
-  // The aged bit of the last cycle if it aged (its cohort: a marker counts the bytes it
-  // traces with it), else 0. Set in pauses.
+  // The aged bit of the last cycle if it kept objects young (its cohort: a marker counts
+  // the bytes it traces with it), else 0. Set in pauses.
   uint64_t aged_counted() const { return aged_counted_.load(std::memory_order_relaxed); }
   // In a pause (the verifier): every entry of the remembered set - the threads'
   // buffers, the collector's lists, a full cycle's stale entries.
@@ -457,9 +457,8 @@ class Collector {
   std::atomic<uint64_t> aged_to_promote_{0};
   std::atomic<uint64_t> aged_by_this_cycle_{0};
   // Adaptive aging ("Adaptive aging"). The atomics: the sums markers add to, and what
-  // they and the pacer read; the rest is written and read in pauses only: whether the
-  // cycle under way ages and measures the last one's cohort; what the newest cycle kept
-  // young (0 unless it aged); the weighted samples; the old generation's survival;
+  // they and the pacer read; the rest is written and read in pauses only: what the
+  // newest cycle kept young (0 unless it aged); the weighted samples; the old generation's survival;
   // young cycles left with aging off, the length of the newest off period, and failed
   // samples in a row before the first.
   std::atomic<size_t> aging_kept_bytes_{0};
@@ -468,9 +467,6 @@ class Collector {
   std::atomic<bool> counting_old_{false};  // a generational full cycle marks
   std::atomic<uint64_t> aged_counted_{0};
   std::atomic<size_t> provisional_old_bytes_{0};  // kept young on probation: counts as old growth
-  bool aging_this_cycle_ = false;
-  bool last_cycle_aged_ = false;
-  bool sampling_this_cycle_ = false;  // the last cycle aged: this one measures its cohort
   size_t kept_young_by_last_cycle_ = 0;
   double aging_sample_kept_ = 0, aging_sample_made_old_ = 0;  // the weighted samples
   size_t old_before_full_ = 0;  // the old generation's size as the full cycle under way began

@@ -120,9 +120,8 @@
 //   - a cohort: what a young cycle keeps young (the markers add up the cell bytes, at
 //     the end of each drain: Collector::note_aging; the record's bytes_kept_young), and
 //     what of it the next cycle - young or full, aging or not - traces, i.e. finds
-//     alive (objects with the last cycle's aged bit: aged_to_promote in a cycle that
-//     ages, aged_counted in one that does not; bytes_aged_promoted). Exact, up to an
-//     unmarked remembered holder traced twice;
+//     alive (objects with the last cycle's aged bit, aged_counted; the record's
+//     bytes_aged_promoted). Exact, up to an unmarked remembered holder traced twice;
 //   - the old generation's survival: a generational full cycle's bytes of old objects
 //     (no young bit) traced, over the old generation's size when it began (the
 //     record's old_bytes_survived / old_bytes_before).
@@ -325,12 +324,10 @@ size_t Collector::begin_generation_in_pause(bool full, std::vector<Object*>& rem
     --aging_off_cycles_;
     aging = false;
   }
-  aging_this_cycle_ = aging;
-  // Adaptive aging's measurements: any cycle after one that aged counts what of that
-  // cycle's cohort it traces (objects with its aged bit), and a full cycle what of the
-  // old generation is still alive.
-  const uint64_t aged_last = last_cycle_aged_ ? (odd_cycle_ ? header::kAgedEven : header::kAgedOdd) : 0;
-  sampling_this_cycle_ = aged_last != 0;
+  // Adaptive aging's measurements: any cycle after one that kept objects young counts
+  // what of that cohort it traces (objects with its aged bit), and a full cycle what of
+  // the old generation is still alive.
+  const uint64_t aged_last = kept_young_by_last_cycle_ != 0 ? (odd_cycle_ ? header::kAgedEven : header::kAgedOdd) : 0;
   aged_counted_.store(aged_last, std::memory_order_relaxed);
   old_before_full_ = young_ ? 0 : old_bytes_.load(std::memory_order_relaxed);
   counting_old_.store(!young_, std::memory_order_relaxed);
@@ -437,17 +434,15 @@ void Collector::end_generation_in_pause(CycleRecord& record) {
   // (Every marker of the cycle has drained: the sums are complete.)
   const size_t kept = aging_kept_bytes_.exchange(0, std::memory_order_relaxed);
   const size_t promoted = aging_promoted_bytes_.exchange(0, std::memory_order_relaxed);
-  record.aging = aging_this_cycle_;
+  record.aging = aged_by_this_cycle_.load(std::memory_order_relaxed) != 0;
   record.bytes_kept_young = kept;
   record.bytes_aged_promoted = promoted;
-  if (sampling_this_cycle_ && heap_.options.adaptive_aging) adapt_aging_in_pause(promoted);
-  kept_young_by_last_cycle_ = aging_this_cycle_ ? kept : 0;
-  last_cycle_aged_ = aging_this_cycle_;
+  if (aged_counted_.exchange(0, std::memory_order_relaxed) != 0 && heap_.options.adaptive_aging)
+    adapt_aging_in_pause(promoted);
+  kept_young_by_last_cycle_ = kept;  // (0 unless this cycle aged)
   // On probation (aging has failed a sample before), what this cycle kept young counts
   // towards the old generation's growth until the next cycle ("Adaptive aging").
-  provisional_old_bytes_.store(aging_this_cycle_ && aging_backoff_cycles_ > 0 ? kept : 0, std::memory_order_relaxed);
-  aging_this_cycle_ = sampling_this_cycle_ = false;
-  aged_counted_.store(0, std::memory_order_relaxed);
+  provisional_old_bytes_.store(aging_backoff_cycles_ > 0 ? kept : 0, std::memory_order_relaxed);
   const size_t old_survived = old_traced_bytes_.exchange(0, std::memory_order_relaxed);
   if (counting_old_.exchange(false, std::memory_order_relaxed)) {
     record.old_bytes_before = old_before_full_;

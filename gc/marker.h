@@ -233,7 +233,7 @@ class Marker {
   // survivors), until a drain returns.
   bool count_old_ = false;
   size_t old_traced_bytes_ = 0;
-  uint64_t aged_counted_ = 0;  // outside aging cycles: the last cycle's aged bit, if it aged
+  uint64_t aged_counted_ = 0;  // the last cycle's aged bit, if it kept objects young
 };
 
 }  // namespace shoal::internal
