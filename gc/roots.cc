@@ -124,6 +124,11 @@ void RootSet::add_global(Slot* slot) {
   if (!slot) throw InvalidArgument("add_root: null slot");
   MutexLock lock(mu_);
   globals_.push_back(slot);
+  // The slot may already hold a reference (store_root works on unregistered slots),
+  // which a cycle marking now did not see at its root scan: its only other path may be
+  // a stack not scanned yet, which the caller is free to drop. Registering is a store
+  // into the roots, so it shades as store_global does (the invariant above).
+  shade(slot->load());
 }
 
 void RootSet::remove_global(Slot* slot) {

@@ -1,7 +1,11 @@
 // Roots: locals (conservative), Persistent handles from any thread, global slots.
+#include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
+#include "gc/collector.h"
+#include "heap/heap_impl.h"
 #include "tests/test_support.h"
 
 namespace shoal::test {
@@ -127,6 +131,61 @@ TEST_F(RootsTest, GlobalRootSlots) {
   for (auto& g : globals) heap().store_root(&g, Value::null());
   EXPECT_THROW(heap().remove_root(&globals[0]), InvalidArgument);
 }
+
+// A slot may be written before it is registered (store_root works on unregistered
+// slots). Registered while a concurrent cycle marks, after the initial pause scanned the
+// registered slots, with the only other path to its value on this thread's stack - not
+// scanned yet (initial_pause_stack_budget 0; the scans held until the frame is gone):
+// registering must shade the value, or the cycle frees what a root holds.
+class RegisterWhileMarkingTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(RegisterWhileMarkingTest, ASlotRegisteredWhileACycleMarksKeepsItsValue) {
+  static Slot globals[kBatch];
+  HeapOptions o;
+  o.generational = GetParam();
+  o.initial_pause_stack_budget = 0;  // every stack scanned after the initial pause
+  o.poison_freed_memory = true;
+  Heap heap(o);
+  MutatorScope attach(heap);
+  std::atomic<bool> frame_gone{false};
+  internal::Collector& collector = heap.impl().collector;
+  collector.set_before_stack_scan_hook_for_testing([&] {
+    while (!frame_gone.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+  });
+  std::vector<HiddenPtr> hidden;
+  in_own_frame([&] {
+    for (size_t i = 0; i < kBatch; ++i) {
+      Ref<Node> n = make<Node>();
+      n->value = static_cast<int64_t>(i);
+      hidden.emplace_back(n.object());
+      heap.store_root(&globals[i], n.value());  // not a root yet
+    }
+    ASSERT_EQ(heap.stats().collections, 0u);  // (no cycle has run between the stores and this one)
+    heap.start_collection();  // the registered slots are scanned; this stack is not
+    ASSERT_TRUE(heap.is_marking());
+    for (auto& g : globals) heap.add_root(&g);
+  });
+  clobber_stack();
+  frame_gone = true;
+  heap.wait_for_collection();  // (in native: the scanner scans this stack now)
+  collector.set_before_stack_scan_hook_for_testing(nullptr);
+  const VerifyReport r = heap.verify();
+  EXPECT_TRUE(r.ok) << r.summary();
+  EXPECT_EQ(count_allocated(heap, hidden), kBatch);
+  for (size_t i = 0; i < kBatch; ++i) {
+    Ref<Node> n = Ref<Node>::from_value(globals[i].load());
+    EXPECT_EQ(n->value, static_cast<int64_t>(i));
+  }
+  for (auto& g : globals) {
+    heap.remove_root(&g);
+    heap.store_root(&g, Value::null());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Generations, RegisterWhileMarkingTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? std::string("generational") : std::string("non_generational");
+                         });
 
 TEST_F(RootsTest, InteriorPointerOnTheStackKeepsTheObject) {
   HiddenPtr hidden;
