@@ -65,12 +65,28 @@ bool Collector::begin_full_cycle_from_marker_thread(const char* cause) {
 size_t Collector::release_free_memory() SHOAL_NO_THREAD_SAFETY_ANALYSIS {  // (gc_mu_ held or not)
   if (t_collector_lock_held_ == this) return heap_.release_all_free_pages();
   MutatorThread* t = current_thread();
-  if (t && t->heap == &heap_ && t->state.load(std::memory_order_seq_cst) == ThreadState::kRunning) {
-    NoPreemptScope no_preempt;  // (a pause waits for this thread: none rebuilds the pool)
-    return heap_.release_all_free_pages();
+  if (t && t->heap == &heap_) {
+    if (t->state.load(std::memory_order_seq_cst) == ThreadState::kRunning) {
+      NoPreemptScope no_preempt;  // (a pause waits for this thread: none rebuilds the pool)
+      return heap_.release_all_free_pages();
+    }
+    // A handshake operation this thread runs itself on its way out of run_native: the
+    // requester holds gc_mu_ until it has run (so no pause rebuilds the pool), and
+    // waiting for the lock here would wait for ever.
+    if (t->in_own_handshake_op) return heap_.release_all_free_pages();
   }
-  MutexLock lock(gc_mu_);
-  return heap_.release_all_free_pages();
+  auto locked = [&] {
+    MutexLock lock(gc_mu_);
+    return heap_.release_all_free_pages();
+  };
+  // Running on another heap: wait for this heap's lock in native there, so that heap's
+  // pauses need not wait for this one's cycle.
+  if (t && t->heap != &heap_ && t->state.load(std::memory_order_seq_cst) == ThreadState::kRunning) {
+    size_t released = 0;
+    t->heap->threads.run_native(t, [&] { released = locked(); });
+    return released;
+  }
+  return locked();
 }
 
 // See collector.h.

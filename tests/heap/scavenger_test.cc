@@ -165,8 +165,9 @@ void make_free_pages(Heap& heap) {
 
 // Every thread state the docs allow: attached and running, unattached, inside
 // run_native, while a concurrent cycle marks, in a handshake callback (run by the
-// thread itself and, for a thread in run_native, by the requester, which holds the
-// collector's lock), in a finalizer and in the on_finalizers_pending notification.
+// thread itself - at a poll or on its way out of run_native - and, for a thread in
+// run_native, by the requester, which holds the collector's lock), from a thread running
+// on another heap, in a finalizer and in the on_finalizers_pending notification.
 TEST(ReleaseFreeMemoryTest, FromEveryThreadState) {
   std::atomic<size_t> by_notification{0};
   std::atomic<int> notified{0};
@@ -241,6 +242,33 @@ TEST(ReleaseFreeMemoryTest, FromEveryThreadState) {
       native.join();
     });
     return r.load();
+  });
+  check("handshake, run by a thread leaving run_native", [&] {
+    // The thread runs the operation itself as it returns from native code, holding its
+    // own handshake lock while the requester - holding the collector's lock - waits for
+    // it: the call must not wait for the collector's lock (it deadlocked).
+    std::atomic<size_t> r{0};
+    std::atomic<bool> ready{false}, done{false};
+    std::thread leaving([&] {
+      MutatorScope a(heap);
+      ready = true;
+      while (!done) run_native([] {});
+    });
+    while (!ready) std::this_thread::yield();
+    for (int i = 0; i < 200; ++i) handshake_all(heap, [&](size_t) { r += heap.release_free_memory(); });
+    done = true;
+    run_native([&] { leaving.join(); });
+    return r.load();
+  });
+  check("running on another heap", [&] {
+    Heap other;
+    size_t r = 0;
+    std::thread t([&] {
+      MutatorScope on_other(other);
+      r = heap.release_free_memory();
+    });
+    run_native([&] { t.join(); });
+    return r;
   });
   std::atomic<size_t> by_finalizer{0};
   in_own_frame([&] {
