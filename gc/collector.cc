@@ -341,9 +341,17 @@ bool Collector::idle(MutatorThread* self, std::chrono::nanoseconds budget) {
   NoPreemptScope no_preempt;  // collector work on a mutator: claimed pages, grey objects
   const uint64_t deadline = now_ns() + static_cast<uint64_t>(std::max<int64_t>(0, budget.count()));
   bool worked = false;
-  if (heap_.options.concurrent_marking && !marking_.load(std::memory_order_acquire) && !sweeper_.pending() &&
-      heap_.allocated_since_cycle() >=
-          static_cast<size_t>(heap_.options.idle_gc_fraction * static_cast<double>(heap_.trigger_bytes()))) {
+  const bool due = heap_.allocated_since_cycle() >=
+                   static_cast<size_t>(heap_.options.idle_gc_fraction * static_cast<double>(heap_.trigger_bytes()));
+  if (!heap_.options.concurrent_marking) {
+    // A stop-the-world heap collects in the call - when its last pause, the forecast of
+    // this one, fits the budget: idle time is not a licence for a longer pause.
+    if (!due || last_stw_pause_ns_.load(std::memory_order_relaxed) > static_cast<uint64_t>(budget.count()))
+      return false;
+    collect(self, "idle");
+    return true;
+  }
+  if (!marking_.load(std::memory_order_acquire) && !sweeper_.pending() && due) {
     start_concurrent_cycle(self, "idle", /*force=*/true);
     worked = true;
   }
@@ -1055,6 +1063,7 @@ void Collector::record_cycle(const CycleRecord& cycle) {
       record.concurrent ? std::max(record.initial_pause_ns, record.final_pause_ns) : record.pause_ns;
   if (longest > totals_.max_pause_ns) totals_.max_pause_ns = longest;
   if (record.young) totals_.young_collections++;
+  if (!record.concurrent) last_stw_pause_ns_.store(record.pause_ns, std::memory_order_relaxed);
   if (record.concurrent) {
     totals_.pauses.record(record.initial_pause_ns);
     totals_.pauses.record(record.final_pause_ns);

@@ -447,6 +447,7 @@ class Collector {
   std::atomic<double> assist_ratio_{0};
   std::atomic<double> assist_worst_ratio_{0};  // once the forecast is exceeded: the bound
   std::atomic<size_t> assist_forecast_{0};
+  std::atomic<uint64_t> last_stw_pause_ns_{0};  // the newest stop-the-world cycle's pause (idle())
   size_t last_black_ = 0;  // what the newest concurrent cycle allocated while it marked (pauses only)
   std::atomic<size_t> assist_allocated_at_start_{0};
   std::atomic<size_t> traced_at_start_{0};

@@ -292,7 +292,10 @@ class Heap {
   // Idle-time hook: the embedder has about `budget` of idle time on this (attached)
   // thread. The heap spends it on collection work: marking for a cycle under way,
   // sweeping a finished cycle's pages, or - if at least idle_gc_fraction of the pacing
-  // trigger has been allocated - starting a cycle early. Returns true if it did any work.
+  // trigger has been allocated - starting a cycle early. On a stop-the-world heap
+  // (concurrent_marking off) that cycle is a collection in this call, made only if the
+  // heap's last stop-the-world pause (the forecast of this one) fits the budget. Returns
+  // true if it did any work.
   bool idle(std::chrono::nanoseconds budget);
   // Stops the world and checks the heap: every object reachable from the roots is
   // allocated (not freed) and well formed, every reference field points at a live object
