@@ -1024,23 +1024,38 @@ void Collector::exclusive_pause(MutatorThread* self, const char* name, const std
         busy = cycle_active_;
       }
       if (busy) return;
-      pause(self, name, [&] {
+      const uint64_t t0 = now_ns();
+      uint64_t ttsp = 0;
+      const uint64_t end = pause(self, name, [&] {
+        ttsp = now_ns() - t0;
         finish_lazy_sweep_in_pause();
         for (MutatorThread* t : heap_.threads.threads_in_pause()) heap_.retire_all_tlabs(t);
         heap_.large.build_index_in_pause();
         body();
       });
+      record_pause_outside_cycles(end - t0, ttsp);
     });
   }
 }
 
+void Collector::record_pause_outside_cycles(uint64_t pause_ns, uint64_t time_to_safepoint_ns) {
+  MutexLock lock(stats_mu_);
+  totals_.pauses.record(pause_ns);
+  totals_.time_to_safepoint.record(time_to_safepoint_ns);
+  if (pause_ns > totals_.max_pause_ns) totals_.max_pause_ns = pause_ns;
+}
+
 void Collector::verify_in_pause(MutatorThread* self, VerifyReport& report) {
-  pause(self, "verifier's pause", [&] {
+  const uint64_t t0 = now_ns();
+  uint64_t ttsp = 0;
+  const uint64_t end = pause(self, "verifier's pause", [&] {
+    ttsp = now_ns() - t0;
     finish_lazy_sweep_in_pause();
     for (MutatorThread* t : heap_.threads.threads_in_pause()) heap_.retire_all_tlabs(t);
     heap_.large.build_index_in_pause();
     report = verify_heap_in_pause(heap_);
   });
+  record_pause_outside_cycles(end - t0, ttsp);
 }
 
 void Collector::handshake_all(MutatorThread* self, const HandshakeOp& op) {

@@ -269,6 +269,10 @@ class Collector {
   [[noreturn]] static void fatal_in_pause(const char* pause, const char* what);
   void run_cycle_in_pause(MutatorThread* self, CycleRecord& record);
   void record_cycle(const CycleRecord& record) SHOAL_EXCLUDES(stats_mu_);
+  // A pause that is not a cycle's (the verifier's, exclusive_pause): it stops the
+  // mutators all the same, so it counts in GcStats::pauses, time_to_safepoint and
+  // max_pause_ns (not in total_pause_ns, the cycles' sum).
+  void record_pause_outside_cycles(uint64_t pause_ns, uint64_t time_to_safepoint_ns) SHOAL_EXCLUDES(stats_mu_);
   // Every root; without `stacks`, all but the threads' stacks (a concurrent cycle's
   // initial pause: scan_stacks_within_budget_in_pause decides which it scans).
   void mark_roots(Marker& marker, bool stacks = true);

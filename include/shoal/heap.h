@@ -222,8 +222,10 @@ struct PauseHistogram {
 struct GcStats {
   uint64_t collections = 0;
   uint64_t total_pause_ns = 0;      // every pause of every cycle
-  uint64_t max_pause_ns = 0;        // the longest single pause: for a concurrent cycle the
-                                    // longer of its initial and final pause, not their sum
+  uint64_t max_pause_ns = 0;        // the longest single pause (for a concurrent cycle the
+                                    // longer of its initial and final pause, not their
+                                    // sum), a cycle's or not: verify()'s and the
+                                    // runtime's own (a transfer's check) count too
   uint64_t bytes_allocated = 0;     // cumulative, cell sizes (handed-out TLAB space;
                                     // a thread's share counted 64 KiB at a time, and
                                     // in full at every pause)
@@ -238,7 +240,8 @@ struct GcStats {
                                     // (not in footprint_bytes)
   uint64_t bytes_released = 0;      // cumulative: free pages given back to the system
                                     // (scavenger, release_free_memory, the heap limit)
-  PauseHistogram pauses;            // every pause since the heap was created
+  PauseHistogram pauses;            // every pause since the heap was created (cycles',
+                                    // verify()'s and the runtime's own)
   PauseHistogram time_to_safepoint; // every pause's wait for the threads to stop
   PauseHistogram resume_latency;    // every stopped thread's wait, after a pause ended,
                                     // until it ran again (the scheduler's share: a pause

@@ -1,10 +1,14 @@
 // GcStats and CycleRecord bookkeeping: totals agree with the records, records are in
 // index order, mutator assists are counted.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <thread>
 #include <vector>
 
+#include "gc/collector.h"
+#include "gc/thread_registry.h"
+#include "heap/heap_impl.h"
 #include "tests/test_support.h"
 
 namespace shoal::test {
@@ -105,6 +109,27 @@ TEST_P(GcStatsTest, LifetimePauseHistogramCountsEveryPause) {
     EXPECT_LE(reported, exact + exact / 8 + 1) << p;  // ...within one sub-bucket
   }
   EXPECT_EQ(h.percentile_ns(100), h.max_ns);
+}
+
+// Pauses that are not cycles stop the mutators all the same: the verifier's, and the
+// runtime's own (a transfer's ownership check, Collector::exclusive_pause).
+TEST_P(GcStatsTest, PausesOutsideCyclesAreCounted) {
+  Heap heap(options());
+  MutatorScope attach(heap);
+  Persistent<Node> live(heap, make_list(20000));  // something for the verifier to walk
+  const GcStats before = heap.stats();
+  ASSERT_TRUE(heap.verify().ok);
+  heap.impl().collector.exclusive_pause(internal::current_thread(), "test pause", [] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  });
+  const GcStats after = heap.stats();
+  EXPECT_EQ(after.collections, before.collections);
+  EXPECT_EQ(after.total_pause_ns, before.total_pause_ns);  // (the cycles' sum)
+  EXPECT_EQ(after.pauses.count, before.pauses.count + 2);
+  EXPECT_EQ(after.time_to_safepoint.count, before.time_to_safepoint.count + 2);
+  EXPECT_GE(after.max_pause_ns, uint64_t{5'000'000});  // the 5 ms pause
+  EXPECT_EQ(after.max_pause_ns, after.pauses.max_ns);
+  EXPECT_GE(after.pauses.total_ns - before.pauses.total_ns, uint64_t{5'000'000});
 }
 
 INSTANTIATE_TEST_SUITE_P(Cycles, GcStatsTest, ::testing::Values(false, true), cycle_kind_name);
