@@ -327,7 +327,8 @@ class Heap {
   std::string async_preemption_status() const;
 
   // The last (up to 4096) cycles as Chrome trace-event JSON: pauses, time-to-safepoint,
-  // marking (in the pause and concurrent), sweeping, one track per collecting thread.
+  // marking (in the pause and concurrent), sweeping, on two tracks: the pauses (phases
+  // nested) and the marker thread's concurrent marking. From any thread.
   // Open it in Perfetto (ui.perfetto.dev) or chrome://tracing.
   std::string chrome_trace_json() const;
 
