@@ -159,6 +159,24 @@ struct ResultSlot<Ref<U>> {
   Ref<U> get() const { return handle.empty() ? Ref<U>() : handle.get(); }
 };
 
+// A result handed on in a container the collector does not scan (TaskGroup::wait's
+// vector): heap references as persistent handles, everything else as it is.
+template <class T>
+struct RootedResult {
+  using type = T;
+  static T from(T&& v) { return std::move(v); }
+};
+template <>
+struct RootedResult<Value> {
+  using type = PersistentValue;
+  static PersistentValue from(Value v) { return PersistentValue(heap_for_reference("TaskGroup::wait"), v); }
+};
+template <class U>
+struct RootedResult<Ref<U>> {
+  using type = Persistent<U>;
+  static Persistent<U> from(Ref<U> r) { return Persistent<U>(heap_for_reference("TaskGroup::wait"), r); }
+};
+
 template <class T>
 struct FutureState : FutureCore {
   using FutureCore::FutureCore;

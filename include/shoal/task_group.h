@@ -10,7 +10,10 @@
 // records its exception and cancels the group, so its siblings see CancelledError at
 // their next check_cancelled() or blocking wait. wait() waits for every child - always
 // all of them, so no child outlives the group - then returns every result in spawn
-// order, or rethrows the first failure.
+// order, or rethrows the first failure. Heap results come back rooted, as a
+// std::vector<PersistentValue> for TaskGroup<Value> and std::vector<Persistent<U>> for
+// TaskGroup<Ref<U>> (a std::vector is not scanned: raw references in one would be
+// freed by the next collection); reading them needs a running thread of the heap.
 //
 // Waiting from inside the executor: on a ThreadPool worker, wait() runs queued tasks of
 // the pool while its children are unfinished, looking at the queue again after each
@@ -79,7 +82,8 @@ class TaskGroup {
         std::forward<Args>(args)...));
   }
 
-  // Waits for every child; their results in spawn order, or the first failure.
+  // Waits for every child; their results in spawn order (heap results rooted, see
+  // above), or the first failure.
   auto wait() {
     await_all();
     std::exception_ptr error;
@@ -94,9 +98,11 @@ class TaskGroup {
     if constexpr (std::is_void_v<T>) {
       for (auto& f : done) f.get();  // a child dropped unrun (executor shut down) fails here
     } else {
-      std::vector<T> results;
+      // (A vector is not scanned: heap results go in as persistent handles.)
+      using Rooted = internal::RootedResult<T>;
+      std::vector<typename Rooted::type> results;
       results.reserve(done.size());
-      for (auto& f : done) results.push_back(f.get());
+      for (auto& f : done) results.push_back(Rooted::from(f.get()));
       return results;
     }
   }

@@ -131,6 +131,50 @@ TEST_F(TaskGroupTest, ReturnsEveryResultInSpawnOrder) {
   for (int i = 0; i < 50; ++i) EXPECT_EQ(r[i], 300 + i);
 }
 
+// Heap results come back as persistent handles: a std::vector of raw references is not
+// scanned, and the next collection freed what it held (poisoned, then reused).
+[[gnu::noinline]] std::vector<PersistentValue> spawn_arrays(ThreadPool& pool, int n) {
+  TaskGroup<Value> group(pool);
+  for (int i = 0; i < n; ++i)
+    group.spawn([](int64_t k) {
+      Ref<RefArray> a = RefArray::create(8);
+      a->set(0, Value::from_int(k));
+      return a.value();
+    }, static_cast<int64_t>(i));
+  return group.wait();
+}
+[[gnu::noinline]] std::vector<Persistent<Node>> spawn_nodes(ThreadPool& pool, int n) {
+  TaskGroup<Ref<Node>> group(pool);
+  for (int i = 0; i < n; ++i)
+    group.spawn([](int64_t k) {
+      Ref<Node> node = make<Node>();
+      node->value = k;
+      return node;
+    }, static_cast<int64_t>(i));
+  group.spawn([] { return Ref<Node>(); });  // (an empty result stays empty)
+  return group.wait();
+}
+
+TEST_F(TaskGroupTest, HeapResultsAreRootedUntilTheCallerDropsThem) {
+  ThreadPool pool(heap(), 2);
+  constexpr int kChildren = 16;
+  std::vector<PersistentValue> arrays = spawn_arrays(pool, kChildren);
+  std::vector<Persistent<Node>> nodes = spawn_nodes(pool, kChildren);
+  clobber_stack();
+  heap().collect();
+  for (int i = 0; i < 2000; ++i) RefArray::create(8)->set(0, Value::from_int(-7));  // reuse freed cells
+  ASSERT_EQ(arrays.size(), size_t{kChildren});
+  ASSERT_EQ(nodes.size(), size_t{kChildren} + 1);
+  for (int i = 0; i < kChildren; ++i) {
+    Ref<RefArray> a = try_cast<RefArray>(arrays[static_cast<size_t>(i)].get());
+    ASSERT_TRUE(a);
+    EXPECT_EQ(a->get(0).as_int(), i);
+    EXPECT_EQ(nodes[static_cast<size_t>(i)].get()->value, i);
+  }
+  EXPECT_FALSE(nodes.back());
+  expect_heap_ok();
+}
+
 TEST_F(TaskGroupTest, AFailingChildCancelsItsSiblings) {
   ThreadPool pool(heap(), 3);
   std::atomic<int> cancelled_siblings{0};
