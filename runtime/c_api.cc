@@ -11,8 +11,10 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "gc/preempt_safe_lock.h"
@@ -34,11 +36,12 @@ struct shoal_group {
   };
   std::mutex mu;
   std::vector<Callback> callbacks;  // guarded by mu; index = id
+  std::unordered_set<shoal_field*> fields;  // guarded by mu: told when the group goes
   std::atomic<int> in_flight{0};    // C calls under way
 };
 
 struct shoal_field {
-  shoal_group* group;
+  shoal_group* group;  // null once the group is destroyed (its calls: INVALID_ARGUMENT)
   shoal::SharedField field;
 };
 
@@ -99,6 +102,11 @@ class InFlight {
   shoal_group* g_;
 };
 
+// A field whose group was destroyed: every call on it is refused.
+int field_gone(shoal_error* error, const char* what) {
+  return fill(error, SHOAL_ERR_INVALID_ARGUMENT, (std::string(what) + ": the field's group has been destroyed").c_str());
+}
+
 }  // namespace
 
 namespace shoal {
@@ -149,6 +157,10 @@ int shoal_group_destroy(shoal_group* group, shoal_error* error) {
         group->group.impl().threads_inside.load(std::memory_order_acquire) != 0 ||
         group->group.heap().impl().threads.count() != 0)
       return fill(error, SHOAL_ERR_BUSY, "shoal_group_destroy: calls are in flight or threads are attached");
+    {
+      shoal::internal::PreemptSafeLock lock(group->mu);
+      for (shoal_field* f : group->fields) f->group = nullptr;  // (their handles outlive it)
+    }
     delete group;
     return SHOAL_OK;
   });
@@ -235,15 +247,26 @@ int shoal_field_create(shoal_group* group, const char* name, shoal_field** out, 
   *out = nullptr;
   InFlight counted(group);
   return guarded(error, [&]() -> int {
-    *out = new shoal_field{group, shoal::SharedField(group->group, name ? name : "")};
+    std::unique_ptr<shoal_field> field(new shoal_field{group, shoal::SharedField(group->group, name ? name : "")});
+    shoal::internal::PreemptSafeLock lock(group->mu);
+    group->fields.insert(field.get());
+    *out = field.release();
     return SHOAL_OK;
   });
 }
 
-void shoal_field_destroy(shoal_field* field) { delete field; }
+void shoal_field_destroy(shoal_field* field) {
+  if (!field) return;
+  if (shoal_group* g = field->group) {
+    shoal::internal::PreemptSafeLock lock(g->mu);
+    g->fields.erase(field);
+  }
+  delete field;
+}
 
 int shoal_field_set_int(shoal_field* field, int64_t value, shoal_error* error) {
   if (!field) return fill(error, SHOAL_ERR_INVALID_ARGUMENT, "shoal_field_set_int: field is NULL");
+  if (!field->group) return field_gone(error, "shoal_field_set_int");
   InFlight counted(field->group);
   return guarded(error, [&]() -> int {
     shoal::SharedIsolateScope shared(field->group->group);
@@ -254,6 +277,7 @@ int shoal_field_set_int(shoal_field* field, int64_t value, shoal_error* error) {
 
 int shoal_field_get_int(shoal_field* field, int64_t* out, shoal_error* error) {
   if (!field || !out) return fill(error, SHOAL_ERR_INVALID_ARGUMENT, "shoal_field_get_int: field and out are required");
+  if (!field->group) return field_gone(error, "shoal_field_get_int");
   InFlight counted(field->group);
   return guarded(error, [&]() -> int {
     shoal::SharedIsolateScope shared(field->group->group);
@@ -266,6 +290,7 @@ int shoal_field_get_int(shoal_field* field, int64_t* out, shoal_error* error) {
 
 int shoal_field_set_string(shoal_field* field, const char* utf8, size_t length, shoal_error* error) {
   if (!field || (!utf8 && length)) return fill(error, SHOAL_ERR_INVALID_ARGUMENT, "shoal_field_set_string: bad arguments");
+  if (!field->group) return field_gone(error, "shoal_field_set_string");
   InFlight counted(field->group);
   return guarded(error, [&]() -> int {
     shoal::SharedIsolateScope shared(field->group->group);
@@ -278,6 +303,7 @@ int shoal_field_get_string(shoal_field* field, char* buffer, size_t capacity, si
                            shoal_error* error) {
   if (!field || (!buffer && capacity))
     return fill(error, SHOAL_ERR_INVALID_ARGUMENT, "shoal_field_get_string: bad arguments");
+  if (!field->group) return field_gone(error, "shoal_field_get_string");
   InFlight counted(field->group);
   return guarded(error, [&]() -> int {
     shoal::SharedIsolateScope shared(field->group->group);

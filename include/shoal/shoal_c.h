@@ -97,6 +97,8 @@ int shoal_release_free_memory(shoal_group* group, size_t* released, shoal_error*
 /* Shared fields (one copy per group). Values set from C are small integers or strings
  * (both shareable). */
 int shoal_field_create(shoal_group* group, const char* name, shoal_field** out, shoal_error* error);
+/* Frees the handle. A field may outlive its group: once the group is destroyed its calls
+ * return SHOAL_ERR_INVALID_ARGUMENT, and shoal_field_destroy still frees it. */
 void shoal_field_destroy(shoal_field* field);
 int shoal_field_set_int(shoal_field* field, int64_t value, shoal_error* error);
 /* SHOAL_ERR_INVALID_ARGUMENT if the field holds something else than a small integer. */

@@ -5,6 +5,8 @@
 #include <thread>
 
 #include "shoal/shoal_c.h"
+#include <string>
+
 #include "tests/test_support.h"
 
 namespace shoal::test {
@@ -147,4 +149,28 @@ TEST(CApiErrorsTest, ReleaseFreeMemoryFromAnyThreadAndInsideACallback) {
 }
 
 }  // namespace
+// A field handle may outlive its group: its calls are refused with
+// SHOAL_ERR_INVALID_ARGUMENT (they read the freed group before), and destroying it
+// later is fine - as is destroying a field before its group.
+TEST(CApiErrorsTest, AFieldOutlivingItsGroupIsRefused) {
+  shoal_error err{};
+  shoal_group* g = nullptr;
+  ASSERT_EQ(shoal_group_create(nullptr, &g, &err), SHOAL_OK);
+  shoal_field* kept = nullptr;
+  shoal_field* dropped = nullptr;
+  ASSERT_EQ(shoal_field_create(g, "kept", &kept, &err), SHOAL_OK);
+  ASSERT_EQ(shoal_field_create(g, "dropped", &dropped, &err), SHOAL_OK);
+  ASSERT_EQ(shoal_field_set_int(kept, 7, &err), SHOAL_OK);
+  shoal_field_destroy(dropped);  // before the group: unregistered
+  ASSERT_EQ(shoal_group_destroy(g, &err), SHOAL_OK);
+  int64_t v = 0;
+  EXPECT_EQ(shoal_field_get_int(kept, &v, &err), SHOAL_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(err.message).find("destroyed"), std::string::npos) << err.message;
+  EXPECT_EQ(shoal_field_set_int(kept, 1, &err), SHOAL_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(shoal_field_set_string(kept, "x", 1, &err), SHOAL_ERR_INVALID_ARGUMENT);
+  char buffer[8];
+  EXPECT_EQ(shoal_field_get_string(kept, buffer, sizeof buffer, nullptr, &err), SHOAL_ERR_INVALID_ARGUMENT);
+  shoal_field_destroy(kept);
+}
+
 }  // namespace shoal::test
