@@ -2,11 +2,10 @@
 // the shared isolate's rules hold inside callbacks, and the calling thread's own state
 // is restored afterwards.
 #include <stdexcept>
+#include <string>
 #include <thread>
 
 #include "shoal/shoal_c.h"
-#include <string>
-
 #include "tests/test_support.h"
 
 namespace shoal::test {
