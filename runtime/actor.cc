@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <string>
 
 #include "gc/preempt_safe_lock.h"
 #include "gc/thread_registry.h"
@@ -109,57 +110,58 @@ bool RunLoop::pop(Task& out, bool wait) {
   }
 }
 
-void RunLoop::run() {
-  {
-    internal::MutexLock lock(mu_);
-    if (running_) throw InvalidArgument("RunLoop::run: another thread runs this loop");
-    running_ = true;
-  }
-  const RunLoop* outer = tls_loop;
-  tls_loop = this;
-  {
-    MutatorScope attach(heap());
-    CancellationScope scope(token_);
-    Task task;
-    while (pop(task, true)) {
-      run_task(task);
-      task = Task();
+class RunLoop::Claim {
+ public:
+  Claim(RunLoop& loop, const char* what) : loop_(loop) {
+    {
+      internal::MutexLock lock(loop_.mu_);
+      if (loop_.running_) throw InvalidArgument(std::string(what) + ": another thread runs this loop");
+      loop_.running_ = true;
     }
+    outer_ = tls_loop;
+    tls_loop = &loop_;
   }
-  tls_loop = outer;
-  internal::MutexLock lock(mu_);
-  running_ = false;
-  internal::bump_and_unpark(wake_, INT32_MAX);  // under mu_: ~RunLoop may be waiting
+  ~Claim() {
+    tls_loop = outer_;
+    internal::MutexLock lock(loop_.mu_);
+    loop_.running_ = false;
+    internal::bump_and_unpark(loop_.wake_, INT32_MAX);  // under mu_: ~RunLoop may be waiting
+  }
+  Claim(const Claim&) = delete;
+  Claim& operator=(const Claim&) = delete;
+
+ private:
+  RunLoop& loop_;
+  const RunLoop* outer_ = nullptr;
+};
+
+void RunLoop::run() {
+  Claim claim(*this, "RunLoop::run");
+  MutatorScope attach(heap());  // (may throw: the claim is given back)
+  CancellationScope scope(token_);
+  Task task;
+  while (pop(task, true)) {
+    run_task(task);
+    task = Task();
+  }
 }
 
 size_t RunLoop::run_pending() {
+  Claim claim(*this, "RunLoop::run_pending");
+  size_t n = 0;
+  MutatorScope attach(heap());  // (may throw: the claim is given back)
+  CancellationScope scope(token_);
+  size_t budget;
   {
     internal::MutexLock lock(mu_);
-    if (running_) throw InvalidArgument("RunLoop::run_pending: another thread runs this loop");
-    running_ = true;
+    budget = queue_.size();
   }
-  const RunLoop* outer = tls_loop;
-  tls_loop = this;
-  size_t n = 0;
-  {
-    MutatorScope attach(heap());
-    CancellationScope scope(token_);
-    size_t budget;
-    {
-      internal::MutexLock lock(mu_);
-      budget = queue_.size();
-    }
-    Task task;
-    while (n < budget && pop(task, false)) {
-      run_task(task);
-      task = Task();
-      ++n;
-    }
+  Task task;
+  while (n < budget && pop(task, false)) {
+    run_task(task);
+    task = Task();
+    ++n;
   }
-  tls_loop = outer;
-  internal::MutexLock lock(mu_);
-  running_ = false;
-  internal::bump_and_unpark(wake_, INT32_MAX);
   return n;
 }
 

@@ -93,6 +93,10 @@ class RunLoop final : public Executor {
 
  private:
   bool pop(Task& out, bool wait);
+  // run() and run_pending() claim the loop for the calling thread (`what` names the
+  // caller in the error when another thread has it) and give it back when they return
+  // or throw - attaching to the loop's heap can throw.
+  class Claim;
   CancellationToken token_;
   internal::Mutex mu_;
   std::deque<Task> queue_ SHOAL_GUARDED_BY(mu_);

@@ -187,6 +187,30 @@ TEST_F(ActorTest, DestroyingAGlobalActorEndsItsRunningLoop) {
   EXPECT_EQ(GlobalActor::find("ui"), nullptr);
 }
 
+// run() and run_pending() on a thread attached to another heap are refused
+// (ThreadStateError, from attaching) - and leave the loop as it was: another thread can
+// run it, and destroying the actor does not wait for a run that never happened (it
+// hung: the refused call had claimed the loop for good).
+TEST_F(ActorTest, ARefusedRunLeavesTheLoopFree) {
+  auto actor = std::make_unique<GlobalActor>(group, "refused");
+  Heap other;
+  std::thread elsewhere([&] {
+    MutatorScope attach(other);
+    EXPECT_THROW(actor->run(), ThreadStateError);
+    EXPECT_THROW(actor->run_pending(), ThreadStateError);
+    EXPECT_FALSE(actor->executor().is_current());
+  });
+  elsewhere.join();
+  {
+    MutatorScope attach(group.heap());
+    (void)actor->call([](Value) { return 1; });
+  }
+  std::thread fresh([&] { EXPECT_EQ(actor->run_pending(), 1u); });
+  fresh.join();
+  actor.reset();  // returns (it waited for ever)
+  EXPECT_EQ(GlobalActor::find("refused"), nullptr);
+}
+
 class WorkerTest : public ::testing::Test {
  protected:
   IsolateGroup group{small_trigger_options()};
