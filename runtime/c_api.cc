@@ -3,6 +3,7 @@
 // of it, and nests when the thread is already attached) and every exception into a
 // status code and message. Forced unwinding (pthread_exit, pthread_cancel inside a
 // callback: a foreign exception, with no C++ type) is let through, so the scopes' destructors detach the exiting thread.
+#include "shoal/internal/mutator.h"
 #include "shoal/internal/preemption.h"
 #include "shoal/shoal_c.h"
 
@@ -182,6 +183,13 @@ int shoal_call(shoal_group* group, uint32_t id, const int64_t* args, size_t narg
                shoal_error* error) {
   if (!group) return fill(error, SHOAL_ERR_INVALID_ARGUMENT, "shoal_call: group is NULL");
   if (nargs != 0 && !args) return fill(error, SHOAL_ERR_INVALID_ARGUMENT, "shoal_call: args is NULL");
+  // Attached but barred from the heap (inside run_native or a handshake operation): the
+  // callback could not touch the heap, so the call is refused as a whole (docs/sharing.md,
+  // "Thread states") - not only when the callback happens to touch it.
+  if (const shoal::internal::MutatorState* m = shoal::internal::current_mutator();
+      m && (m->native_depth | m->no_heap_depth) != 0)
+    return fill(error, SHOAL_ERR_THREAD_STATE,
+                "shoal_call: the calling thread is inside run_native or a handshake operation; call from outside it");
   InFlight counted(group);
   shoal_group::Callback cb;
   {

@@ -41,8 +41,11 @@ using internal::CancelState;
 
 CancellationToken::CancellationToken() : state_(std::make_shared<CancelState>()) {}
 
+// A moved-from token holds no state: it is never cancelled, cancelling it does nothing
+// (as std::jthread::request_stop on a moved-from thread), and its child is a new root.
 CancellationToken CancellationToken::child() const {
   auto c = std::make_shared<CancelState>();
+  if (!state_) return CancellationToken(std::move(c));
   {
     internal::MutexLock lock(state_->mu);
     if (!state_->cancelled.load(std::memory_order_acquire)) {
@@ -58,9 +61,11 @@ CancellationToken CancellationToken::child() const {
   return CancellationToken(std::move(c));
 }
 
-void CancellationToken::cancel() const { internal::cancel_state(state_); }
+void CancellationToken::cancel() const {
+  if (state_) internal::cancel_state(state_);
+}
 
-bool CancellationToken::is_cancelled() const { return state_->cancelled.load(std::memory_order_acquire); }
+bool CancellationToken::is_cancelled() const { return state_ && state_->cancelled.load(std::memory_order_acquire); }
 
 void CancellationToken::throw_if_cancelled() const {
   if (is_cancelled()) internal::throw_cancelled("CancellationToken::throw_if_cancelled");

@@ -26,7 +26,8 @@ struct CancelState;
 
 class CancellationToken {
  public:
-  // A new root token, not cancelled.
+  // A new root token, not cancelled. (A moved-from token - that of a moved-from Thread -
+  // is never cancelled and cancelling it does nothing.)
   CancellationToken();
   // A token cancelled when this one is (at once if this one already is).
   CancellationToken child() const;

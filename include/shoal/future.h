@@ -34,6 +34,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -267,30 +268,38 @@ class Promise {
 template <class T>
 class Future {
  public:
+  // An empty future (default-constructed or moved from): valid() is false and every
+  // other call throws InvalidArgument.
   Future() = default;
   bool valid() const { return state_ != nullptr; }
-  bool is_ready() const { return state_->is_ready(); }
+  bool is_ready() const { return state("Future::is_ready").is_ready(); }
 
   // Blocks until the result is there and returns it, or rethrows the task's exception.
   T get() const {
-    state_->wait("Future::get");
-    if (state_->error) std::rethrow_exception(state_->error);
-    if constexpr (!std::is_void_v<T>) return state_->slot.get();
+    internal::FutureState<T>& s = state("Future::get");
+    s.wait("Future::get");
+    if (s.error) std::rethrow_exception(s.error);
+    if constexpr (!std::is_void_v<T>) return s.slot.get();
   }
   // Blocks until the result is there, without consuming it or throwing the task's
   // error (DeadlockError and CancelledError as get()).
-  void wait() const { state_->wait("Future::wait"); }
+  void wait() const { state("Future::wait").wait("Future::wait"); }
   // Waits at most `timeout`; true when the result is there.
-  bool wait_for(std::chrono::nanoseconds timeout) const { return state_->wait_for(timeout, "Future::wait_for"); }
+  bool wait_for(std::chrono::nanoseconds timeout) const {
+    return state("Future::wait_for").wait_for(timeout, "Future::wait_for");
+  }
   // The task's exception, or null (after the future is ready).
-  std::exception_ptr error() const { return state_->is_ready() ? state_->error : nullptr; }
+  std::exception_ptr error() const {
+    internal::FutureState<T>& s = state("Future::error");
+    return s.is_ready() ? s.error : nullptr;
+  }
 
   // A future of fn(result) - or of the same error, without calling fn. fn may return a
   // plain value or void.
   template <class F>
   auto then(F fn) const {
     using R = typename internal::ThenResult<F, T>::type;
-    Promise<R> next(state_->executor());
+    Promise<R> next(state("Future::then").executor());
     Future<R> result = next.future();
     auto state = state_;
     state_->on_ready([state, fn = std::move(fn), next = std::move(next)]() mutable {
@@ -309,7 +318,7 @@ class Future {
   // (or rethrows).
   template <class F>
   Future<T> catch_error(F fn) const {
-    Promise<T> next(state_->executor());
+    Promise<T> next(state("Future::catch_error").executor());
     Future<T> result = next.future();
     auto state = state_;
     state_->on_ready([state, fn = std::move(fn), next = std::move(next)]() mutable {
@@ -326,6 +335,10 @@ class Future {
   template <class U>
   friend class TaskGroup;
   explicit Future(std::shared_ptr<internal::FutureState<T>> s) : state_(std::move(s)) {}
+  internal::FutureState<T>& state(const char* what) const {
+    if (!state_) throw InvalidArgument(std::string(what) + ": an empty future (default-constructed or moved from)");
+    return *state_;
+  }
   std::shared_ptr<internal::FutureState<T>> state_;
 };
 

@@ -172,4 +172,30 @@ TEST(CApiErrorsTest, AFieldOutlivingItsGroupIsRefused) {
   shoal_field_destroy(kept);
 }
 
+// shoal_call from a thread barred from the heap - inside run_native, or in a handshake
+// operation - is refused as a whole with SHOAL_ERR_THREAD_STATE, also when the callback
+// would not touch the heap (docs/sharing.md, "Thread states").
+TEST(CApiErrorsTest, CallsFromRunNativeOrAHandshakeAreRefused) {
+  shoal_error err{};
+  shoal_group* g = nullptr;
+  ASSERT_EQ(shoal_group_create(nullptr, &g, &err), SHOAL_OK);
+  uint32_t id = 0;
+  auto five = [](void*, const int64_t*, size_t, int64_t* r, shoal_error*) -> int {
+    *r = 5;
+    return SHOAL_OK;
+  };
+  ASSERT_EQ(shoal_register_callback(g, "five", five, nullptr, &id, &err), SHOAL_OK);
+  int64_t r = 0;
+  {
+    MutatorScope attach(group_of(g).heap());
+    EXPECT_EQ(shoal_call(g, id, nullptr, 0, &r, &err), SHOAL_OK);  // running: fine
+    EXPECT_EQ(r, 5);
+    run_native([&] { EXPECT_EQ(shoal_call(g, id, nullptr, 0, &r, &err), SHOAL_ERR_THREAD_STATE) << err.message; });
+    handshake_all(group_of(g).heap(),
+                  [&](size_t) { EXPECT_EQ(shoal_call(g, id, nullptr, 0, &r, &err), SHOAL_ERR_THREAD_STATE); });
+  }
+  EXPECT_EQ(shoal_call(g, id, nullptr, 0, &r, &err), SHOAL_OK);  // unattached: attaches per call
+  EXPECT_EQ(shoal_group_destroy(g, &err), SHOAL_OK);
+}
+
 }  // namespace shoal::test

@@ -113,6 +113,24 @@ TEST_F(ExecutorTest, PromiseAndReadyFuture) {
   EXPECT_THROW(abandoned.get(), CancelledError);
 }
 
+// An empty future (default-constructed, moved from) refuses every call with
+// InvalidArgument - it dereferenced a null state before.
+TEST_F(ExecutorTest, AnEmptyFutureIsRefused) {
+  Future<int> empty;
+  EXPECT_FALSE(empty.valid());
+  EXPECT_THROW(empty.get(), InvalidArgument);
+  EXPECT_THROW(empty.wait(), InvalidArgument);
+  EXPECT_THROW((void)empty.wait_for(1ms), InvalidArgument);
+  EXPECT_THROW((void)empty.is_ready(), InvalidArgument);
+  EXPECT_THROW((void)empty.error(), InvalidArgument);
+  EXPECT_THROW((void)empty.then([](int v) { return v; }), InvalidArgument);
+  EXPECT_THROW((void)empty.catch_error([](std::exception_ptr) { return 0; }), InvalidArgument);
+  Future<int> full = make_ready_future(1);
+  Future<int> taken = std::move(full);
+  EXPECT_THROW(full.get(), InvalidArgument);  // NOLINT(bugprone-use-after-move): the point
+  EXPECT_EQ(taken.get(), 1);
+}
+
 TEST_F(ExecutorTest, MovedPromisesKeepTheirState) {
   Promise<int> p;
   Future<int> old = p.future();

@@ -119,6 +119,20 @@ TEST_F(ThreadTest, ThreadCannotJoinItself) {
   EXPECT_TRUE(refused);
 }
 
+// A moved-from Thread has no token: cancelling it does nothing (it crashed), as
+// std::jthread::request_stop on a moved-from thread; the moved-to thread is untouched.
+TEST_F(ThreadTest, CancellingAMovedFromThreadDoesNothing) {
+  Promise<void> gate;
+  Future<void> opened = gate.future();
+  Thread a = Thread::start(heap(), [opened] { opened.get(); });
+  Thread b = std::move(a);
+  a.cancel();  // NOLINT(bugprone-use-after-move): the point
+  EXPECT_FALSE(a.token().is_cancelled());
+  EXPECT_FALSE(b.token().is_cancelled());
+  gate.set_value();
+  b.join();
+}
+
 class TaskGroupTest : public VerifiedHeapTest {};
 
 TEST_F(TaskGroupTest, ReturnsEveryResultInSpawnOrder) {
