@@ -19,6 +19,7 @@
 #include <cstdlib>
 
 #include "gc/thread_registry.h"
+#include "runtime/isolate_context.h"
 #include "shoal/executor.h"
 
 namespace shoal {
@@ -223,14 +224,30 @@ bool ThreadPool::help_one() {
     queue_.pop_front();
   }
   // The task's own context, not the helping waiter's: the pool's token, no serial
-  // executor, and a lock-holder identity of its own (it must not see, or release, the
-  // locks the suspended task below it holds).
+  // executor, a lock-holder identity of its own (it must not see, or release, the
+  // locks the suspended task below it holds), and no isolate - a pool task starts
+  // outside isolates. An isolate the waiter holds is released meanwhile (the waiter is
+  // suspended, as when it enters another isolate: the helped task may enter this one)
+  // and taken back, GC-safe, before the waiter goes on.
   CancellationScope scope(token_);
-  const SerialExecutor* serial = std::exchange(tls_serial, nullptr);
-  const uint64_t holder = std::exchange(internal::tls_holder_id, 0);
+  struct Suspended {
+    const SerialExecutor* serial = std::exchange(tls_serial, nullptr);
+    const uint64_t holder = std::exchange(internal::tls_holder_id, 0);
+    const internal::ThreadIsolateState waiter = internal::tls_isolate;
+    Suspended() {
+      if (waiter.isolate) waiter.isolate->release();
+      internal::set_thread_isolate({});
+    }
+    ~Suspended() {
+      if (waiter.isolate) waiter.isolate->acquire(true);
+      internal::set_thread_isolate(waiter);
+      internal::tls_holder_id = holder;
+      tls_serial = serial;
+    }
+    Suspended(const Suspended&) = delete;
+    Suspended& operator=(const Suspended&) = delete;
+  } suspended;
   run_task(task);
-  internal::tls_holder_id = holder;
-  tls_serial = serial;
   return true;
 }
 

@@ -189,6 +189,31 @@ TEST_F(TaskGroupTest, HeapResultsAreRootedUntilTheCallerDropsThem) {
   expect_heap_ok();
 }
 
+// A worker waiting for its group inside an isolate helps by running queued tasks - each
+// in a pool task's own context, outside isolates (it ran inside the waiter's isolate,
+// reading its isolated globals and stamping its objects with the waiter's owner), and
+// free to enter the waiter's isolate itself, which the waiter gives up meanwhile.
+TEST(TaskGroupIsolationTest, AHelpedTaskRunsOutsideTheWaitersIsolate) {
+  IsolateGroup group;
+  Isolate& iso = group.create_isolate("waiter");
+  IsolatedGlobal secret(group, "secret", [] { return Value::from_int(99); });
+  ThreadPool pool(group.heap(), 1);  // the waiter is the only worker: the child is helped
+  const int64_t seen = pool.submit([&] {
+                            IsolateScope in(iso);
+                            TaskGroup<int64_t> children(pool);
+                            children.spawn([&] {
+                              EXPECT_EQ(current_isolate(), nullptr);
+                              EXPECT_THROW(secret.get(), ThreadStateError);  // outside isolates
+                              IsolateScope also(iso);  // free: the waiter gave it up
+                              return secret.get().as_int();
+                            });
+                            const int64_t r = children.wait()[0];
+                            EXPECT_EQ(current_isolate(), &iso);  // the waiter has it back
+                            return r;
+                          }).get();
+  EXPECT_EQ(seen, 99);
+}
+
 TEST_F(TaskGroupTest, AFailingChildCancelsItsSiblings) {
   ThreadPool pool(heap(), 3);
   std::atomic<int> cancelled_siblings{0};
