@@ -15,6 +15,7 @@
 // each task after the previous one. Waiters for an idle queue (shutdown) park on
 // idle_wake_, which drain bumps while still holding mu_, so the executor cannot be
 // destroyed under it.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -68,8 +69,36 @@ void FutureCore::wait(const char* what, bool cancellable, bool check_executor) {
     throw DeadlockError(std::string(what) +
                         ": this thread runs a task of the executor that must complete the future; waiting here could "
                         "wait for itself (chain with then(), or wait outside the executor)");
+  if (check_executor && executor_) {
+    if (Executor* helper = helper_while_waiting(*executor_, what)) {
+      help_until_ready(*helper, what, cancellable);
+      return;
+    }
+  }
   if (spin_until([&] { return is_ready(); }, 2048)) return;
   park_until_ready(Clock::time_point::max(), what, cancellable);
+}
+
+Executor* FutureCore::helper_while_waiting(const Executor& e, const char* what) {
+  for (Executor* x = e.runs_on(); x != nullptr; x = x->runs_on()) {
+    if (!x->is_current()) continue;
+    if (x->helps()) return x;
+    throw DeadlockError(std::string(what) +
+                        ": this thread runs a task of the executor the future's executor runs on, which cannot run "
+                        "another task until this one returns (chain with then(), or wait outside it)");
+  }
+  return nullptr;
+}
+
+void FutureCore::help_until_ready(Executor& helper, const char* what, bool cancellable) {
+  std::chrono::nanoseconds nap = std::chrono::microseconds(50);
+  for (;;) {
+    bool helped = false;
+    while (!is_ready() && helper.help_one()) helped = true;
+    if (is_ready()) return;
+    nap = helped ? std::chrono::microseconds(50) : std::min<std::chrono::nanoseconds>(2 * nap, std::chrono::milliseconds(1));
+    if (park_until_ready(deadline_after(nap), what, cancellable)) return;
+  }
 }
 
 bool FutureCore::wait_for(std::chrono::nanoseconds timeout, const char* what) {
@@ -77,10 +106,6 @@ bool FutureCore::wait_for(std::chrono::nanoseconds timeout, const char* what) {
   if (executor_ && executor_->is_current())
     throw DeadlockError(std::string(what) + ": this thread runs a task of the executor that must complete the future");
   return park_until_ready(deadline_after(timeout), what, true);
-}
-
-bool FutureCore::wait_briefly(std::chrono::nanoseconds timeout) {
-  return is_ready() || park_until_ready(deadline_after(timeout), "TaskGroup::wait", false);
 }
 
 bool FutureCore::park_until_ready(Clock::time_point deadline, const char* what, bool cancellable) {

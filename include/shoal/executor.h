@@ -119,6 +119,8 @@ class Executor {
   // (help_one) - a pool; false for executors whose tasks cannot run until the current
   // one returns (serial executors, actors).
   virtual bool helps() const { return false; }
+  // The executor this one runs its tasks on (a serial executor's target), or null.
+  virtual Executor* runs_on() const { return nullptr; }
   // The token its tasks run under.
   virtual CancellationToken token() const = 0;
 
@@ -216,6 +218,7 @@ class SerialExecutor final : public Executor {
   // and waits for the running task.
   void shutdown_now();
   Executor& target() const { return *target_; }
+  Executor* runs_on() const override { return target_; }
 
  private:
   struct DrainCall;

@@ -102,13 +102,20 @@ class FutureCore {
   void wait(const char* what, bool cancellable = true, bool check_executor = true);
   // Waits at most `timeout`; true when ready.
   bool wait_for(std::chrono::nanoseconds timeout, const char* what);
-  // The same, neither cancellable nor checked against the executor: for a waiter that
-  // returns to the executor's queue between naps (TaskGroup::wait on a pool thread).
-  bool wait_briefly(std::chrono::nanoseconds timeout);
   // Marks the result there (value or error set before) and runs the continuations.
   void complete();
   // Runs `k` once the future is ready: now, on this thread, if it already is.
   void on_ready(Task k);
+  // For a thread about to wait for a task of `e`, when e runs its tasks on other
+  // executors (a serial executor or actor on a pool): the one of them whose task this
+  // thread is running, if it helps (its queue holds e's pending work, and this thread
+  // must run it - on a 1-thread pool nobody else will); null when the thread may
+  // simply park. DeadlockError (naming `what`) when this thread runs a task of one that
+  // cannot help: its queue cannot move until this task returns.
+  static Executor* helper_while_waiting(const Executor& e, const char* what);
+  // Helps `helper` run queued tasks until ready, napping (GC-safe, 50 us growing to
+  // 1 ms) when its queue is empty - a task queued later may be the one needed.
+  void help_until_ready(Executor& helper, const char* what, bool cancellable);
   Executor* executor() const { return executor_; }
   std::exception_ptr error;  // written before complete(), read after is_ready()
 

@@ -122,20 +122,16 @@ class TaskGroup {
   // thread found the queue empty may be the one a child needs, with every other worker
   // busy or waiting like this one (nested groups on a small pool: parked for good, the
   // waiters starved the pool - a hang found by a CI run).
+  // A group over a serial executor or actor that runs on a pool, waited for on a worker
+  // of that pool, helps the pool the same way (its children's drain is queued there);
+  // on a thread running a task of an executor that cannot help: DeadlockError.
   void await_all() {
+    Executor* helper = executor_->is_current()
+                           ? executor_
+                           : internal::FutureCore::helper_while_waiting(*executor_, "TaskGroup::wait");
     for (auto& f : futures_) {
-      while (!f.is_ready() && executor_->help_one()) {
-      }
-      if (!executor_->is_current()) {
-        f.state_->wait("TaskGroup::wait", /*cancellable=*/false, /*check_executor=*/false);
-        continue;
-      }
-      std::chrono::nanoseconds nap = std::chrono::microseconds(50);
-      while (!f.state_->wait_briefly(nap)) {
-        bool helped = false;
-        while (!f.is_ready() && executor_->help_one()) helped = true;
-        nap = helped ? std::chrono::microseconds(50) : std::min<std::chrono::nanoseconds>(2 * nap, std::chrono::milliseconds(1));
-      }
+      if (helper) f.state_->help_until_ready(*helper, "TaskGroup::wait", /*cancellable=*/false);
+      else f.state_->wait("TaskGroup::wait", /*cancellable=*/false, /*check_executor=*/false);
     }
   }
 

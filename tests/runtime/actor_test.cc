@@ -191,6 +191,15 @@ TEST_F(ActorTest, DestroyingAGlobalActorEndsItsRunningLoop) {
 // (ThreadStateError, from attaching) - and leave the loop as it was: another thread can
 // run it, and destroying the actor does not wait for a run that never happened (it
 // hung: the refused call had claimed the loop for good).
+// An actor on a shared pool, called and waited for from a worker of that pool: the
+// worker helps the pool run the actor's queue (it hung on a 1-thread pool).
+TEST_F(ActorTest, ACallWaitedForOnAWorkerOfItsPoolHelps) {
+  ThreadPool pool(group.heap(), 1);
+  Actor actor(group, "on-pool", {}, &pool);
+  EXPECT_EQ(pool.submit([&] { return actor.call([](Value) { return 3; }).get(); }).get(), 3);
+  actor.shutdown();
+}
+
 TEST_F(ActorTest, ARefusedRunLeavesTheLoopFree) {
   auto actor = std::make_unique<GlobalActor>(group, "refused");
   Heap other;

@@ -131,6 +131,33 @@ TEST_F(ExecutorTest, AnEmptyFutureIsRefused) {
   EXPECT_EQ(taken.get(), 1);
 }
 
+// Waiting on a pool worker for work of a serial executor (or an actor) that runs on that
+// pool: the serial executor's drain is queued behind the waiting worker, so the worker
+// helps the pool run it (it hung on a 1-thread pool). Over a serial executor that cannot
+// help, the wait is a DeadlockError instead.
+TEST_F(ExecutorTest, WaitingOnAWorkerForASerialExecutorOnThatPoolHelps) {
+  ThreadPool pool(heap(), 1);
+  SerialExecutor serial(pool);
+  EXPECT_EQ(pool.submit([&] { return serial.submit([] { return 1; }).get(); }).get(), 1);
+  EXPECT_EQ(pool.submit([&] {
+              TaskGroup<int> g(serial);
+              g.spawn([] { return 2; });
+              g.spawn([] { return 3; });
+              const std::vector<int> r = g.wait();
+              return r[0] + r[1];
+            }).get(),
+            5);
+  EXPECT_EQ(pool.submit([&] { return serial.submit([] { return 4; }).then([](int v) { return v + 1; }).get(); }).get(),
+            5);
+  SerialExecutor outer(static_cast<Executor&>(serial));  // serial on serial on the pool
+  EXPECT_EQ(pool.submit([&] { return outer.submit([] { return 6; }).get(); }).get(), 6);
+  // From a task of `serial` itself, waiting for `outer` (whose drain is queued on
+  // `serial`, behind this task): nobody can run it.
+  EXPECT_THROW(serial.submit([&] { return outer.submit([] { return 7; }).get(); }).get(), DeadlockError);
+  serial.shutdown();
+  outer.shutdown();
+}
+
 TEST_F(ExecutorTest, MovedPromisesKeepTheirState) {
   Promise<int> p;
   Future<int> old = p.future();
