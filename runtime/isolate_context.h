@@ -48,9 +48,12 @@ extern constinit thread_local ThreadIsolateState tls_isolate;
 void set_thread_isolate(const ThreadIsolateState& state);
 
 // One isolate's copy of an isolated global. Touched only by the isolate's holder thread.
+// `initializing`: the threads inside its initializer - more than one when an initializer
+// suspended the isolate (run_in another) and another thread entered and read it.
 struct GlobalCell {
   PersistentValue value;
   enum class Phase : uint8_t { kUninitialized, kInitializing, kDone } phase = Phase::kUninitialized;
+  std::vector<std::thread::id> initializing;
 };
 
 class IsolateImpl {

@@ -1,6 +1,8 @@
 // Isolated globals (include/shoal/isolate.h, runtime/globals.h): one copy per isolate,
 // initialised lazily by the isolate's holder thread. No lock on the read path: only the
 // thread that has entered the isolate touches its cells.
+#include <algorithm>
+
 #include "gc/roots.h"
 #include "runtime/globals.h"
 #include "runtime/isolate_context.h"
@@ -39,23 +41,37 @@ IsolatedGlobal::IsolatedGlobal(IsolateGroup& group, std::string name, std::funct
 
 IsolatedGlobal::~IsolatedGlobal() = default;
 
+// A first read runs the initializer. An initializer may suspend the isolate (run_in
+// another isolate), and another thread may then enter it and read the global too: that
+// thread runs an attempt of its own (waiting for the first would deadlock - the first
+// must enter this isolate again to finish). Whichever attempt finishes first - or a
+// set() meanwhile, also one from inside the initializer, as for SharedField - wins; a
+// later one returns that value and drops its own. A read from inside the same thread's
+// own attempt is a cycle.
 Value IsolatedGlobal::get() const {
   GlobalCell& cell = cell_for(*decl_, "get");
   if (cell.phase == GlobalCell::Phase::kDone) return cell.value.get();
-  if (cell.phase == GlobalCell::Phase::kInitializing)
+  const std::thread::id me = std::this_thread::get_id();
+  if (std::find(cell.initializing.begin(), cell.initializing.end(), me) != cell.initializing.end())
     throw CyclicInitializationError("isolated global '" + decl_->name + "': its initializer read it");
   Value v;
   if (decl_->initializer) {
     cell.phase = GlobalCell::Phase::kInitializing;
+    cell.initializing.push_back(me);
+    auto leave = [&] {
+      std::erase(cell.initializing, me);
+      if (cell.initializing.empty() && cell.phase == GlobalCell::Phase::kInitializing)
+        cell.phase = GlobalCell::Phase::kUninitialized;
+    };
     try {
       v = decl_->initializer();
     } catch (...) {
-      cell.phase = GlobalCell::Phase::kUninitialized;
+      leave();
       throw;
     }
+    leave();
   }
-  // (A set() from inside the initializer wins over the initializer's result? No: the
-  // initializer's result is what a first read returns, as in Dart.)
+  if (cell.phase == GlobalCell::Phase::kDone) return cell.value.get();  // another attempt or a set() won
   if (cell.value.empty()) cell.value = PersistentValue(decl_->group.load()->heap, v);
   else cell.value.set(v);
   cell.phase = GlobalCell::Phase::kDone;

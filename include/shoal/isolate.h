@@ -174,7 +174,10 @@ decltype(auto) run_shared(F&& f) {
 // shared isolate throws IsolationError naming it; outside the group's isolates,
 // ThreadStateError. An initializer that throws leaves this isolate's copy uninitialised
 // (the next read runs it again); one that reads its own global throws
-// CyclicInitializationError. The handle may be destroyed before or after the group;
+// CyclicInitializationError. A set() while the initializer runs wins over its result.
+// An initializer that suspends the isolate (run_in another one) lets another thread
+// enter and read the global: that thread runs the initializer too, and the first
+// attempt to finish (or a set() meanwhile) gives every reader the value. The handle may be destroyed before or after the group;
 // each isolate's copy lives (and keeps its value alive) until the group is destroyed.
 class IsolatedGlobal {
  public:

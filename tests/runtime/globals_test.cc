@@ -89,6 +89,44 @@ TEST(IsolatedGlobalTest, InitializerErrorsAndCycles) {
   EXPECT_FALSE(cyclic.is_initialized());
 }
 
+// An initializer that suspends its isolate (run_in another one) lets a second thread
+// enter the isolate and read the global while the first attempt is still under way: the
+// second runs an attempt of its own (it got CyclicInitializationError), its value is the
+// one every later read sees, and a set() made meanwhile is not overwritten when the
+// first attempt finishes (it was).
+TEST(IsolatedGlobalTest, AReadWhileAnotherThreadsInitializerIsSuspended) {
+  IsolateGroup group;
+  Isolate& a = group.create_isolate("a");
+  Isolate& b = group.create_isolate("b");
+  std::atomic<int> phase{0}, attempts{0};
+  IsolatedGlobal g(group, "g", [&] {
+    if (attempts++ == 0)
+      run_in(b, [&] {  // suspends `a` until the other thread is done with it
+        phase = 1;
+        while (phase.load() != 2) std::this_thread::yield();
+      });
+    return Value::from_int(40 + attempts.load());
+  });
+  int64_t first = 0;
+  std::thread t1([&] {
+    IsolateScope in(a);
+    first = g.get().as_int();
+  });
+  while (phase.load() != 1) std::this_thread::yield();
+  std::thread t2([&] {
+    IsolateScope in(a);  // enters `a` while t1's initializer waits in b
+    EXPECT_EQ(g.get().as_int(), 42);  // its own attempt (the second)
+    g.set(Value::from_int(7));
+    phase = 2;
+  });
+  t2.join();
+  t1.join();
+  EXPECT_EQ(attempts.load(), 2);
+  EXPECT_EQ(first, 7);  // the first attempt finished last: it returns what is there
+  IsolateScope in(a);
+  EXPECT_EQ(g.get().as_int(), 7);  // the set() stands
+}
+
 TEST(IsolatedGlobalTest, OutlivingTheGroup) {
   auto group = std::make_unique<IsolateGroup>();
   Isolate& a = group->create_isolate("a");
