@@ -112,10 +112,25 @@ void check_heap_access(const MutatorThread* t, const char* what) {
                            ": the heap may not be touched inside run_native or a handshake operation");
 }
 
+namespace {
+constinit thread_local int tls_handshake_op_depth = 0;
+
+// Marks the calling thread as running a handshake operation (in_handshake_op).
+struct HandshakeOpScope {
+  HandshakeOpScope() { ++tls_handshake_op_depth; }
+  ~HandshakeOpScope() { --tls_handshake_op_depth; }
+  HandshakeOpScope(const HandshakeOpScope&) = delete;
+  HandshakeOpScope& operator=(const HandshakeOpScope&) = delete;
+};
+}  // namespace
+
+bool in_handshake_op() { return tls_handshake_op_depth > 0; }
+
 bool ThreadRegistry::run_own_handshake(MutatorThread* self, bool preempted) {
   MutexLock lock(self->hs_mu);
   if (!self->hs_op || (preempted && !self->hs_op_runs_anywhere)) return false;
   NoHeapAccessScope no_heap(self);
+  HandshakeOpScope in_op;
   self->in_own_handshake_op = true;
   try {
     (*self->hs_op)(*self);
@@ -422,6 +437,7 @@ void ThreadRegistry::run_handshakes(MutatorThread* self, const HandshakeOp& op, 
   for (MutatorThread* t : targets) {
     if (t == self) {
       NoHeapAccessScope no_heap(self);
+      HandshakeOpScope in_op;
       op(*t);
       continue;
     }
@@ -439,6 +455,7 @@ void ThreadRegistry::run_handshakes(MutatorThread* self, const HandshakeOp& op, 
         if (st == ThreadState::kNative || st == ThreadState::kParked ||
             (st == ThreadState::kPreempted && runs_anywhere)) {
           NoHeapAccessScope no_heap(self);
+          HandshakeOpScope in_op;
           op(*t);  // safe thread: it cannot leave the safe state while we hold hs_mu
           t->hs_op = nullptr;
           t->poll_word.fetch_and(~kPollHandshake, std::memory_order_seq_cst);

@@ -124,6 +124,12 @@ struct MutatorThread : MutatorState {
 void enter_safe_state(MutatorThread* t, ThreadState s);
 
 MutatorThread* current_thread();  // null when unattached
+// True while the calling thread runs a handshake operation - its own, at a poll or on
+// its way out of a safe state, or another thread's as the requester. Every requester
+// holds the collector's lock until each operation has run, so an operation must not
+// wait for anything that may itself wait for that lock (another thread holding an
+// isolate may be waiting for a collection): such waits are refused meanwhile.
+bool in_handshake_op();
 // Sets `bit` in t's poll word and zeroes its TLAB limits, so t reaches the slow path
 // (and so a safepoint) at its next allocation or poll.
 void request_poll(MutatorThread* t, uint32_t bit);

@@ -220,18 +220,30 @@ void IsolateScope::enter(Isolate& isolate, bool wait) {
   saved_->previous = tls_isolate;
   internal::IsolateImpl* held = tls_isolate.isolate;
   if (held != target) {
-    if (wait) {
+    // Inside a handshake operation nothing may wait for an isolate: its holder may be
+    // waiting for a collection, which waits for the handshake's requester, which waits
+    // for this operation. So the target is taken only if free (ThreadStateError
+    // otherwise), and an isolate the thread holds is kept rather than released (taking
+    // it back at the end could wait).
+    const bool in_op = internal::in_handshake_op();
+    if (wait && !in_op) {
       // Leave the current isolate first: two isolates calling into each other must not
       // deadlock.
       if (held) held->release();
       saved_->suspended = held;
       target->acquire(true);
     } else {
-      if (!target->acquire(false))
+      if (!target->acquire(false)) {
+        if (in_op)
+          throw ThreadStateError("IsolateScope: isolate '" + target->name +
+                                 "' is entered by another thread, and a handshake operation must not wait for it");
         throw IsolateBusyError("IsolateScope(try_enter): isolate '" + target->name +
                                "' is entered by another thread");
-      if (held) held->release();
-      saved_->suspended = held;
+      }
+      if (!in_op) {
+        if (held) held->release();
+        saved_->suspended = held;
+      }
     }
     saved_->entered = target;
   }

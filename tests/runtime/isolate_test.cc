@@ -225,6 +225,48 @@ TEST(IsolateTest, ScopesNeedAFreeThread) {
   EXPECT_FALSE(a.is_entered());
 }
 
+// Inside a handshake operation an isolate is entered only if no other thread holds it:
+// the holder may be waiting for a collection, which waits for the handshake's requester,
+// which waits for the operation (a hang before: the holder here sleeps in run_native,
+// then collects). A free isolate is entered, and an isolate the requester holds is kept
+// (not released and taken back, which could wait).
+TEST(IsolateTest, AHandshakeOperationEntersOnlyAFreeIsolate) {
+  IsolateGroup group;
+  Isolate& busy = group.create_isolate("busy");
+  Isolate& free_one = group.create_isolate("free");
+  Isolate& mine = group.create_isolate("mine");
+  std::atomic<int> phase{0};
+  std::thread holder([&] {
+    IsolateScope in(busy);
+    phase = 1;
+    run_native([&] {
+      while (phase.load() != 2) std::this_thread::sleep_for(1ms);
+    });
+    group.heap().collect();  // waits for the collector's lock (the requester's, until the op ends)
+  });
+  while (phase.load() != 1) std::this_thread::yield();
+  IsolateScope in(mine);
+  int refused = 0, entered = 0;
+  handshake_all(group.heap(), [&](size_t) {
+    phase = 2;  // the holder now wants a collection
+    try {
+      IsolateScope in_op(busy);
+    } catch (const ThreadStateError&) {
+      ++refused;
+    }
+    {
+      IsolateScope in_op(free_one);
+      EXPECT_EQ(current_isolate(), &free_one);
+      ++entered;
+    }
+    EXPECT_EQ(current_isolate(), &mine);  // still held: never released
+  });
+  run_native([&] { holder.join(); });
+  EXPECT_GE(refused, 1);  // (once per thread the op runs for, two threads)
+  EXPECT_EQ(entered, refused);
+  EXPECT_EQ(current_isolate(), &mine);
+}
+
 TEST(IsolateTest, ObjectsSurviveCollectionsAcrossIsolates) {
   IsolateGroup group(torture_options(7));
   Isolate& a = group.create_isolate("a");
