@@ -5,10 +5,12 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
+#include <climits>
+#include <cstdint>
 #include <deque>
 #include <mutex>
 
+#include "shoal/internal/parking.h"
 #include "shoal/persistent.h"
 
 namespace shoal::internal {
@@ -20,7 +22,9 @@ struct PortState {
   std::atomic<GroupImpl*> group{nullptr};  // null once the group is destroyed (set under mu)
   IsolateImpl* owner = nullptr;            // valid while group is
   std::mutex mu;
-  std::condition_variable cv;
+  // The receiver parks on `wake` (include/shoal/internal/parking.h), cancellably: a
+  // sender bumps it after queuing, close() after closing.
+  std::atomic<uint32_t> wake{0};
   std::deque<PersistentValue> queue;  // guarded by mu
   bool closed = false;                // guarded by mu
 
@@ -33,7 +37,7 @@ struct PortState {
       closed = true;
       dropped.swap(queue);
     }
-    cv.notify_all();
+    bump_and_unpark(wake, INT32_MAX);
     return dropped;
   }
 };

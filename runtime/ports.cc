@@ -8,7 +8,6 @@
 // Receivers wait on the condition variable in the GC-safe state (run_native).
 #include <deque>
 #include <mutex>
-#include <condition_variable>
 
 #include "gc/preempt_safe_lock.h"
 #include "gc/roots.h"
@@ -47,23 +46,23 @@ bool pop_locked(PortState& s, PersistentValue& out) {
   return true;
 }
 
-// Waits (GC-safe) until a message is queued, the port is closed, or `deadline`.
-template <class Deadline>
-bool wait_for_message(PortState& s, PersistentValue& out, Deadline deadline, bool forever) {
-  bool got = false;
-  {
-    internal::PreemptSafeLock lock(s.mu);  // (a no-preempt region: gc/preempt_safe_lock.h)
-    got = pop_locked(s, out);
-    if (got || s.closed) return got;
+// Waits (GC-safe) until a message is queued, the port is closed, or `deadline` - or
+// the calling task is cancelled (CancelledError naming `what`): a receive blocks in the
+// library like any other wait, so a pool's shutdown_now() or a cancelled token ends it.
+bool wait_for_message(PortState& s, PersistentValue& out, Clock::time_point deadline, const char* what) {
+  for (;;) {
+    const uint32_t seen = s.wake.load(std::memory_order_acquire);
+    {
+      internal::PreemptSafeLock lock(s.mu);  // (a no-preempt region: gc/preempt_safe_lock.h)
+      if (pop_locked(s, out)) return true;
+      if (s.closed) return false;
+    }
+    check_cancelled_in(what);
+    if (!park(s.wake, seen, deadline, /*cancellable=*/true)) {
+      internal::PreemptSafeLock lock(s.mu);  // (the deadline passed: a last look)
+      return pop_locked(s, out);
+    }
   }
-  run_native([&] {
-    internal::PreemptSafeLock lock(s.mu);  // (a no-preempt region: gc/preempt_safe_lock.h)
-    auto ready = [&] { return !s.queue.empty() || s.closed; };
-    if (forever) s.cv.wait(lock, ready);
-    else s.cv.wait_until(lock, deadline, ready);
-    got = pop_locked(s, out);
-  });
-  return got;
 }
 }  // namespace
 }  // namespace internal
@@ -103,7 +102,7 @@ void SendPort::send(Value value, SendMode mode) const {
     if (s.closed) throw PortClosedError("SendPort::send: the port of isolate '" + s.owner->name + "' is closed");
     s.queue.push_back(std::move(handle));
   }
-  s.cv.notify_one();
+  internal::bump_and_unpark(s.wake, 1);
 }
 
 bool SendPort::is_closed() const {
@@ -131,7 +130,7 @@ void ReceivePort::close() { state_->close_and_take(); }
 Value ReceivePort::receive() {
   internal::require_receiver(*state_, "ReceivePort::receive");
   PersistentValue m;
-  if (!internal::wait_for_message(*state_, m, std::chrono::steady_clock::time_point{}, /*forever=*/true))
+  if (!internal::wait_for_message(*state_, m, internal::Clock::time_point::max(), "ReceivePort::receive"))
     throw PortClosedError("ReceivePort::receive: the port is closed and empty");
   return m.get();
 }
@@ -139,8 +138,7 @@ Value ReceivePort::receive() {
 std::optional<Value> ReceivePort::receive_for(std::chrono::nanoseconds timeout) {
   internal::require_receiver(*state_, "ReceivePort::receive_for");
   PersistentValue m;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  if (!internal::wait_for_message(*state_, m, deadline, /*forever=*/false)) return std::nullopt;
+  if (!internal::wait_for_message(*state_, m, internal::deadline_after(timeout), "ReceivePort::receive_for")) return std::nullopt;
   return m.get();
 }
 
@@ -156,11 +154,11 @@ std::optional<Value> ReceivePort::try_receive() {
 
 size_t ReceivePort::dispatch(const std::function<void(Value)>& handler, std::chrono::nanoseconds timeout, size_t max) {
   internal::require_receiver(*state_, "ReceivePort::dispatch");
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = internal::deadline_after(timeout);
   size_t ran = 0;
   while (ran < max) {
     PersistentValue m;
-    if (!internal::wait_for_message(*state_, m, deadline, /*forever=*/false)) break;
+    if (!internal::wait_for_message(*state_, m, deadline, "ReceivePort::dispatch")) break;
     const Value v = m.get();
     ++ran;
     handler(v);

@@ -92,7 +92,9 @@ class ReceivePort {
   Isolate& isolate() const;
 
   // Blocks (GC-safe) until a message arrives; PortClosedError when the port is closed
-  // and empty.
+  // and empty. The waits of receive, receive_for and dispatch are cancellable: under a
+  // cancelled token (a task of a pool shut down with shutdown_now, a cancelled Thread
+  // or TaskGroup) they throw CancelledError.
   Value receive();
   // Waits at most `timeout`; nullopt when none arrived (or the port is closed and empty).
   std::optional<Value> receive_for(std::chrono::nanoseconds timeout);

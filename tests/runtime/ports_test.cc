@@ -219,6 +219,34 @@ TEST_F(PortsTest, BlockingReceiveTimeoutsAndTheCallbackForm) {
   receiver.join();
 }
 
+// A receive blocks in the library like any other wait: a pool task waiting in
+// receive() ends with CancelledError when the pool shuts down now (shutdown_now hung
+// waiting for it), and one under a cancelled token does not block at all.
+TEST_F(PortsTest, ABlockedReceiveIsCancellable) {
+  ReceivePort inbox(b);
+  ThreadPool pool(group.heap(), 1);
+  std::atomic<bool> waiting{false};
+  Future<int> f = pool.submit([&] {
+    IsolateScope in_b(b);
+    waiting = true;
+    (void)inbox.receive();  // nothing is ever sent
+    return 1;
+  });
+  while (!waiting.load()) std::this_thread::yield();
+  std::this_thread::sleep_for(20ms);  // (into the wait)
+  {
+    MutatorScope m(group.heap());
+    pool.shutdown_now();
+    EXPECT_THROW(f.get(), CancelledError);
+  }
+  IsolateScope in_b(b);
+  CancellationToken token;
+  token.cancel();
+  CancellationScope cancelled(token);
+  EXPECT_THROW(inbox.receive(), CancelledError);
+  EXPECT_THROW((void)inbox.receive_for(10s), CancelledError);
+}
+
 TEST_F(PortsTest, ClosedPorts) {
   auto inbox = std::make_unique<ReceivePort>(b);
   SendPort to_b = inbox->send_port();
