@@ -30,9 +30,9 @@
 //   - a weak handle copied or upgraded is read and registered in one step, so a pause
 //     that clears weak handles clears the new one too or finds it holding a live target;
 //   - while a concurrent cycle marks, every value stored into a strong node or global
-//     slot - or held by a slot when it is registered (add_global) - is shaded: pushed on the collector's grey list (Collector::shade_root), which
-//     the final pause drains while it holds mu_, and marking is switched on and off only
-//     inside pauses. Invariant: while marking, every strong node's value is marked, so a
+//     slot - or held by a slot when it is registered (add_global) - is shaded: pushed
+//     on the collector's grey list (Collector::shade_root), which the final pause
+//     drains while it holds mu_, and marking is switched on and off only inside pauses. Invariant: while marking, every strong node's value is marked, so a
 //     strong copy needs nothing more and a weak upgrade makes its target survive.
 // What the lock cannot protect is a raw reference on a stack the collector does not
 // scan (an unattached thread, code inside run_native): operations that take or return

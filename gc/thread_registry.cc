@@ -130,15 +130,15 @@ bool ThreadRegistry::run_own_handshake(MutatorThread* self, bool preempted) {
   MutexLock lock(self->hs_mu);
   if (!self->hs_op || (preempted && !self->hs_op_runs_anywhere)) return false;
   NoHeapAccessScope no_heap(self);
-  HandshakeOpScope in_op;
-  self->in_own_handshake_op = true;
-  try {
+  {
+    HandshakeOpScope in_op;
+    struct OwnOp {
+      MutatorThread* t;
+      explicit OwnOp(MutatorThread* thread) : t(thread) { t->in_own_handshake_op = true; }
+      ~OwnOp() { t->in_own_handshake_op = false; }
+    } own(self);
     (*self->hs_op)(*self);
-  } catch (...) {
-    self->in_own_handshake_op = false;
-    throw;
   }
-  self->in_own_handshake_op = false;
   self->hs_op = nullptr;
   self->poll_word.fetch_and(~kPollHandshake, std::memory_order_seq_cst);
   return true;
