@@ -17,6 +17,12 @@
 // mutable object to another: NotShareableError, and the cell is unchanged. Outside
 // isolates and in share-everything groups it holds anything.
 //
+// Like every store, their mutations need a running thread of the heap: from an
+// unattached thread NotAttached, inside run_native or a handshake operation
+// ThreadStateError, before anything changes (a reference moved from a thread the
+// collector does not stop could be missed by a stop-the-world cycle). Loads work from
+// any thread.
+//
 // Orders: AtomicRef loads are acquire, stores release, exchange and compare_and_swap
 // acquire-release; its stores obey the write barrier (a compare_and_swap too: the
 // overwritten value is shaded while marking runs). The integer objects take a
@@ -44,18 +50,40 @@ class AtomicInteger {
   static ClassId class_id();
 
   I load(std::memory_order order = std::memory_order_seq_cst) const { return value_.load(order); }
-  void store(I v, std::memory_order order = std::memory_order_seq_cst) { value_.store(v, order); }
-  I exchange(I v, std::memory_order order = std::memory_order_seq_cst) { return value_.exchange(v, order); }
+  void store(I v, std::memory_order order = std::memory_order_seq_cst) {
+    internal::check_store_thread("AtomicInteger::store");
+    value_.store(v, order);
+  }
+  I exchange(I v, std::memory_order order = std::memory_order_seq_cst) {
+    internal::check_store_thread("AtomicInteger::exchange");
+    return value_.exchange(v, order);
+  }
   // Returns the witness: the value before, equal to `expected` exactly when it swapped.
   I compare_and_swap(I expected, I desired, std::memory_order order = std::memory_order_seq_cst) {
+    internal::check_store_thread("AtomicInteger::compare_and_swap");
     value_.compare_exchange_strong(expected, desired, order);
     return expected;
   }
-  I fetch_add(I v, std::memory_order order = std::memory_order_seq_cst) { return value_.fetch_add(v, order); }
-  I fetch_sub(I v, std::memory_order order = std::memory_order_seq_cst) { return value_.fetch_sub(v, order); }
-  I fetch_and(I v, std::memory_order order = std::memory_order_seq_cst) { return value_.fetch_and(v, order); }
-  I fetch_or(I v, std::memory_order order = std::memory_order_seq_cst) { return value_.fetch_or(v, order); }
-  I fetch_xor(I v, std::memory_order order = std::memory_order_seq_cst) { return value_.fetch_xor(v, order); }
+  I fetch_add(I v, std::memory_order order = std::memory_order_seq_cst) {
+    internal::check_store_thread("AtomicInteger::fetch_add");
+    return value_.fetch_add(v, order);
+  }
+  I fetch_sub(I v, std::memory_order order = std::memory_order_seq_cst) {
+    internal::check_store_thread("AtomicInteger::fetch_sub");
+    return value_.fetch_sub(v, order);
+  }
+  I fetch_and(I v, std::memory_order order = std::memory_order_seq_cst) {
+    internal::check_store_thread("AtomicInteger::fetch_and");
+    return value_.fetch_and(v, order);
+  }
+  I fetch_or(I v, std::memory_order order = std::memory_order_seq_cst) {
+    internal::check_store_thread("AtomicInteger::fetch_or");
+    return value_.fetch_or(v, order);
+  }
+  I fetch_xor(I v, std::memory_order order = std::memory_order_seq_cst) {
+    internal::check_store_thread("AtomicInteger::fetch_xor");
+    return value_.fetch_xor(v, order);
+  }
 
  private:
   std::atomic<I> value_{0};
@@ -87,14 +115,17 @@ class AtomicRef {
 
   Value load() const { return value_.load(); }
   void store(Value v) {
+    internal::check_store_thread("AtomicRef::store");
     internal::check_shareable_for_cell(v, "AtomicRef::store");
     internal::write_unchecked(self(), value_, v);
   }
   Value exchange(Value v) {
+    internal::check_store_thread("AtomicRef::exchange");
     internal::check_shareable_for_cell(v, "AtomicRef::exchange");
     return internal::exchange_unchecked(self(), value_, v);
   }
   Value compare_and_swap(Value expected, Value desired) {
+    internal::check_store_thread("AtomicRef::compare_and_swap");
     internal::check_shareable_for_cell(desired, "AtomicRef::compare_and_swap");
     return internal::compare_and_swap_unchecked(self(), value_, expected, desired);
   }

@@ -468,4 +468,49 @@ TEST(CollectionThreadStateTest, UnattachedSwapsWhileMarkingAreRefusedUnchanged) 
 }
 
 }  // namespace
+// The atomics carry no owner, so they skipped the whole store check - the thread part
+// too: outside marking, a thread the collector does not stop (unattached, in
+// run_native) moved a reference between two cells behind a stop-the-world cycle's
+// back, which freed it (a review probe: "slot 0 points at ... not an allocated
+// object"). Every mutation is refused now, in every state that cannot touch the heap,
+// and nothing changes; loads work.
+TEST(CollectionThreadStateTest, AtomicMutationsNeedARunningThread) {
+  HeapOptions o;
+  o.concurrent_marking = false;
+  Heap heap(o);
+  MutatorScope attach(heap);
+  Persistent<AtomicRef> cell(heap, AtomicRef::create());
+  Persistent<AtomicInt64> counter(heap, AtomicInt64::create(5));
+  Persistent<AtomicInt32> small(heap, AtomicInt32::create(7));
+  Ref<Node> element = make<Node>();
+  cell.get()->store(element.value());
+  Ref<AtomicRef> c = cell.get();
+  Ref<AtomicInt64> n = counter.get();
+  Ref<AtomicInt32> m = small.get();
+  auto refused = [&](auto error) {
+    using E = decltype(error);
+    EXPECT_THROW(c->store(Value::null()), E);
+    EXPECT_THROW(c->exchange(Value::null()), E);
+    EXPECT_THROW(c->compare_and_swap(element.value(), Value::null()), E);
+    EXPECT_THROW(n->store(1), E);
+    EXPECT_THROW(n->exchange(1), E);
+    EXPECT_THROW(n->compare_and_swap(5, 1), E);
+    EXPECT_THROW(n->fetch_add(1), E);
+    EXPECT_THROW(n->fetch_sub(1), E);
+    EXPECT_THROW(m->fetch_and(1), E);
+    EXPECT_THROW(m->fetch_or(1), E);
+    EXPECT_THROW(m->fetch_xor(1), E);
+    EXPECT_EQ(c->load(), element.value());  // loads need nothing
+    EXPECT_EQ(n->load(), 5);
+  };
+  run_native([&] {
+    refused(ThreadStateError("in run_native"));
+    std::thread([&] { refused(NotAttached("unattached")); }).join();
+  });
+  handshake_all(heap, [&](size_t) { refused(ThreadStateError("in a handshake operation")); });
+  EXPECT_EQ(cell.get()->load(), element.value());
+  EXPECT_EQ(counter.get()->fetch_add(1), 5);  // the running thread: fine
+  EXPECT_EQ(small.get()->load(), 7);
+}
+
 }  // namespace shoal::test

@@ -59,6 +59,16 @@ inline void check_store(const Object* holder, const char* what = "write") {
     store_check_slow(holder, h, what);
 }
 
+// The thread part of the store check alone, for objects that carry no owner and stay
+// mutable (the atomics, include/shoal/atomics.h): a store from a thread the collector
+// does not stop - unattached, inside run_native or a handshake operation - could move a
+// reference behind a stop-the-world collection's back, so it throws NotAttached or
+// ThreadStateError (store_check_slow) before anything changes.
+inline void check_store_thread(const char* what) {
+  if ((tls_owner_key & kNotRunningKey) != 0) [[unlikely]]
+    store_check_slow(nullptr, 0, what);  // (a header word of 0: nothing else to check)
+}
+
 // The owner part of the store check alone, on a header word the caller has already
 // read (freeze, copy and transfer walk graphs and decide about immutability
 // themselves): throws the error a store into a foreign object would.
