@@ -70,10 +70,11 @@ size_t Collector::release_free_memory() SHOAL_NO_THREAD_SAFETY_ANALYSIS {  // (g
       NoPreemptScope no_preempt;  // (a pause waits for this thread: none rebuilds the pool)
       return heap_.release_all_free_pages();
     }
-    // A handshake operation this thread runs itself on its way out of run_native: the
-    // requester holds gc_mu_ until it has run (so no pause rebuilds the pool), and
-    // waiting for the lock here would wait for ever.
-    if (t->in_own_handshake_op) return heap_.release_all_free_pages();
+    // A handshake operation of this heap that the thread runs itself, on its way out of
+    // run_native (as the requester it holds the lock: above): the requester holds gc_mu_
+    // until it has run (so no pause rebuilds the pool), and waiting for the lock here
+    // would wait for ever.
+    if (in_handshake_op()) return heap_.release_all_free_pages();
   }
   auto locked = [&] {
     MutexLock lock(gc_mu_);
@@ -999,18 +1000,8 @@ void Collector::throw_pending_corruption() {
 VerifyReport Collector::verify(MutatorThread* self) {
   throw_pending_corruption();
   VerifyReport report;
-  bool busy = true;
-  while (busy) {
-    wait_for_concurrent_cycle(self);
-    throw_pending_corruption();
-    with_collector_lock(self, [&] {
-      {
-        MutexLock lock(work_mu_);
-        busy = cycle_active_;
-      }
-      if (!busy) verify_in_pause(self, report);
-    });
-  }
+  exclusive_pause(self, "verifier's pause", [&] { report = verify_heap_in_pause(heap_); });
+  throw_pending_corruption();  // (a background cycle's, found while this one waited for it)
   return report;
 }
 
@@ -1043,19 +1034,6 @@ void Collector::record_pause_outside_cycles(uint64_t pause_ns, uint64_t time_to_
   totals_.pauses.record(pause_ns);
   totals_.time_to_safepoint.record(time_to_safepoint_ns);
   if (pause_ns > totals_.max_pause_ns) totals_.max_pause_ns = pause_ns;
-}
-
-void Collector::verify_in_pause(MutatorThread* self, VerifyReport& report) {
-  const uint64_t t0 = now_ns();
-  uint64_t ttsp = 0;
-  const uint64_t end = pause(self, "verifier's pause", [&] {
-    ttsp = now_ns() - t0;
-    finish_lazy_sweep_in_pause();
-    for (MutatorThread* t : heap_.threads.threads_in_pause()) heap_.retire_all_tlabs(t);
-    heap_.large.build_index_in_pause();
-    report = verify_heap_in_pause(heap_);
-  });
-  record_pause_outside_cycles(end - t0, ttsp);
 }
 
 void Collector::handshake_all(MutatorThread* self, const HandshakeOp& op) {

@@ -148,10 +148,11 @@ class Collector {
   bool idle(MutatorThread* self, std::chrono::nanoseconds budget);
   FinalizerTable& finalizers() { return finalizers_; }
   VerifyReport verify(MutatorThread* self);
-  // Runs body() in a stop-the-world pause with the heap at rest, as the verifier's pause
-  // (no concurrent cycle under way, lazy sweep finished, TLABs retired, the large-object
-  // index built, so object_containing works): the runtime's SAFE transfer check. The
-  // body must not unwind (see pause()).
+  // Runs body() in a stop-the-world pause with the heap at rest (no concurrent cycle
+  // under way, lazy sweep finished, TLABs retired, the large-object index built, so
+  // object_containing works): the verifier's pause and the runtime's SAFE transfer
+  // check. Counted in GcStats::pauses (record_pause_outside_cycles). The body must not
+  // unwind (see pause()).
   void exclusive_pause(MutatorThread* self, const char* name, const std::function<void()>& body);
   void handshake_all(MutatorThread* self, const HandshakeOp& op);
 
@@ -321,7 +322,6 @@ class Collector {
   void finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record);
   void notify_finalizers();
   void give_grey(std::vector<Object*>&& objects) SHOAL_EXCLUDES(work_mu_);
-  void verify_in_pause(MutatorThread* self, VerifyReport& report);
   void throw_pending_corruption() SHOAL_EXCLUDES(stats_mu_);
 
   static constexpr size_t kSatbBatch = 256;

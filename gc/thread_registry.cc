@@ -132,11 +132,6 @@ bool ThreadRegistry::run_own_handshake(MutatorThread* self, bool preempted) {
   NoHeapAccessScope no_heap(self);
   {
     HandshakeOpScope in_op;
-    struct OwnOp {
-      MutatorThread* t;
-      explicit OwnOp(MutatorThread* thread) : t(thread) { t->in_own_handshake_op = true; }
-      ~OwnOp() { t->in_own_handshake_op = false; }
-    } own(self);
     (*self->hs_op)(*self);
   }
   self->hs_op = nullptr;

@@ -106,12 +106,6 @@ struct MutatorThread : MutatorState {
   // The pending operation may run on the thread while it is preempted (the collector's
   // SATB handshake); otherwise only at a genuine poll.
   bool hs_op_runs_anywhere SHOAL_GUARDED_BY(hs_mu) = false;
-  // True while the thread runs its own pending handshake operation (run_own_handshake),
-  // at a poll or on its way out of a safe state. Every requester holds the collector's
-  // lock (gc_mu_) until each operation has run, so no pause can start meanwhile - and
-  // an operation that needs the lock must not wait for it (Collector::
-  // release_free_memory). Read and written by the thread itself only.
-  bool in_own_handshake_op = false;
   // Asynchronous preemption (gc/async_preemption.h): the thread to signal.
   pthread_t native_thread{};
   // A thread stopping the world sleeps on `state` (a futex) while this thread runs;

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -140,6 +141,33 @@ class MarkerPause {
   internal::Collector& collector_;
   std::shared_ptr<State> state_;
   bool before_tracing_ = false;
+};
+
+// A thread attached to `heap` that keeps entering and leaving run_native until the
+// object goes (the destructor joins it, in native when the caller is attached): a
+// handshake finds it in native - the requester runs the operation for it - or on its
+// way out, where it runs the operation itself.
+class ThreadLeavingNative {
+ public:
+  explicit ThreadLeavingNative(Heap& heap)
+      : thread_([this, &heap] {
+          MutatorScope attach(heap);
+          ready_ = true;
+          while (!done_) run_native([] {});
+        }) {
+    while (!ready_) std::this_thread::yield();
+  }
+  ~ThreadLeavingNative() {
+    done_ = true;
+    if (current_heap()) run_native([&] { thread_.join(); });
+    else thread_.join();
+  }
+  ThreadLeavingNative(const ThreadLeavingNative&) = delete;
+  ThreadLeavingNative& operator=(const ThreadLeavingNative&) = delete;
+
+ private:
+  std::atomic<bool> ready_{false}, done_{false};
+  std::thread thread_;
 };
 
 // A test run twice: with concurrent cycles and stop-the-world (the parameter), with the

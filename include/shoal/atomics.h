@@ -51,41 +51,39 @@ class AtomicInteger {
 
   I load(std::memory_order order = std::memory_order_seq_cst) const { return value_.load(order); }
   void store(I v, std::memory_order order = std::memory_order_seq_cst) {
-    internal::check_store_thread("AtomicInteger::store");
-    value_.store(v, order);
+    mutable_value("AtomicInteger::store").store(v, order);
   }
   I exchange(I v, std::memory_order order = std::memory_order_seq_cst) {
-    internal::check_store_thread("AtomicInteger::exchange");
-    return value_.exchange(v, order);
+    return mutable_value("AtomicInteger::exchange").exchange(v, order);
   }
   // Returns the witness: the value before, equal to `expected` exactly when it swapped.
   I compare_and_swap(I expected, I desired, std::memory_order order = std::memory_order_seq_cst) {
-    internal::check_store_thread("AtomicInteger::compare_and_swap");
-    value_.compare_exchange_strong(expected, desired, order);
+    mutable_value("AtomicInteger::compare_and_swap").compare_exchange_strong(expected, desired, order);
     return expected;
   }
   I fetch_add(I v, std::memory_order order = std::memory_order_seq_cst) {
-    internal::check_store_thread("AtomicInteger::fetch_add");
-    return value_.fetch_add(v, order);
+    return mutable_value("AtomicInteger::fetch_add").fetch_add(v, order);
   }
   I fetch_sub(I v, std::memory_order order = std::memory_order_seq_cst) {
-    internal::check_store_thread("AtomicInteger::fetch_sub");
-    return value_.fetch_sub(v, order);
+    return mutable_value("AtomicInteger::fetch_sub").fetch_sub(v, order);
   }
   I fetch_and(I v, std::memory_order order = std::memory_order_seq_cst) {
-    internal::check_store_thread("AtomicInteger::fetch_and");
-    return value_.fetch_and(v, order);
+    return mutable_value("AtomicInteger::fetch_and").fetch_and(v, order);
   }
   I fetch_or(I v, std::memory_order order = std::memory_order_seq_cst) {
-    internal::check_store_thread("AtomicInteger::fetch_or");
-    return value_.fetch_or(v, order);
+    return mutable_value("AtomicInteger::fetch_or").fetch_or(v, order);
   }
   I fetch_xor(I v, std::memory_order order = std::memory_order_seq_cst) {
-    internal::check_store_thread("AtomicInteger::fetch_xor");
-    return value_.fetch_xor(v, order);
+    return mutable_value("AtomicInteger::fetch_xor").fetch_xor(v, order);
   }
 
  private:
+  // The value, for a mutation: after the thread check (internal::check_store_thread),
+  // which names the operation `what` in its error.
+  std::atomic<I>& mutable_value(const char* what) {
+    internal::check_store_thread(what);
+    return value_;
+  }
   std::atomic<I> value_{0};
 };
 

@@ -143,13 +143,7 @@ class HeapApiStatesTest : public ::testing::Test {
         handshake_all(heap_, [&](size_t) { record(classify(call)); });  // (this thread is the only one)
         break;
       case State::kHandshakeForAThreadLeavingNative: {
-        std::atomic<bool> ready{false}, done{false};
-        std::thread leaving([&] {
-          MutatorScope a(heap_);
-          ready = true;
-          while (!done) run_native([] {});
-        });
-        while (!ready) std::this_thread::yield();
+        ThreadLeavingNative leaving(heap_);
         std::mutex mu;
         for (int i = 0; i < 20; ++i)
           handshake_all(heap_, [&](size_t) {
@@ -157,8 +151,6 @@ class HeapApiStatesTest : public ::testing::Test {
             std::lock_guard<std::mutex> lock(mu);
             record(o);
           });
-        done = true;
-        run_native([&] { leaving.join(); });
         break;
       }
       case State::kFinalizerOnAttachedThread:

@@ -248,16 +248,10 @@ TEST(ReleaseFreeMemoryTest, FromEveryThreadState) {
     // own handshake lock while the requester - holding the collector's lock - waits for
     // it: the call must not wait for the collector's lock (it deadlocked).
     std::atomic<size_t> r{0};
-    std::atomic<bool> ready{false}, done{false};
-    std::thread leaving([&] {
-      MutatorScope a(heap);
-      ready = true;
-      while (!done) run_native([] {});
-    });
-    while (!ready) std::this_thread::yield();
-    for (int i = 0; i < 200; ++i) handshake_all(heap, [&](size_t) { r += heap.release_free_memory(); });
-    done = true;
-    run_native([&] { leaving.join(); });
+    {
+      ThreadLeavingNative leaving(heap);
+      for (int i = 0; i < 200; ++i) handshake_all(heap, [&](size_t) { r += heap.release_free_memory(); });
+    }
     return r.load();
   });
   check("running on another heap", [&] {
