@@ -42,13 +42,17 @@
 //     held a hole or, after a racing set, some value, which SATB shades), then raise
 //     the length to L + 1 (release: the element is visible to whoever sees the length).
 //     Otherwise grow first (below) and start again.
-//   remove_last(): store check; read slot L - 1; lower the length to L - 1 (release),
-//     THEN write the hole (barriered: the removed element is shaded while marking, as
+//   remove_last(): store check; read slot L - 1 (a hole there: see the slow path
+//     below); lower the length to L - 1 (release), THEN write the hole (barriered: the removed element is shaded while marking, as
 //     any overwritten reference). A reader that saw L and then loads the hole
 //     synchronises with the hole store, so its re-read of the length sees L - 1 (or a
 //     later value): RangeError, or a re-added element. Without the hole - storing null,
 //     as Dart's _GrowableList does - that reader would return null for an element
-//     that was never null: the seed's hole.
+//     that was never null: the seed's hole. A hole in slot L - 1 (the slow path) is
+//     a racing writer's change between the reads - a growth that swapped the storage
+//     read and filled it with holes, a removal that lowered the length - and the
+//     removal starts again on the current length and storage, or, when neither moved,
+//     one that racing writers left for good (below): dropped, ConcurrentModificationError.
 //   insert(i, v): store check; grow if full; move [i, L) up by one from the top (each a
 //     barriered store of a value just read), store v at i, raise the length. A reader
 //     of a moving position sees the value that was there or the one moved in - both
@@ -214,19 +218,41 @@ void GrowableList::add_slow(Value value) {
 }
 
 Value GrowableList::remove_last_slow() {
-  const uint64_t len = length_.load(std::memory_order_relaxed);
-  if (len == 0) throw RangeError("GrowableList::remove_last: the list is empty");
-  RefArray* s = storage();
-  if (len > s->length()) {
-    // Racing writers left a length beyond the storage: cut it back.
-    length_.store(s->length(), std::memory_order_release);
+  // The fast path met a hole at the last position, or a length beyond the storage. A
+  // racing writer may have changed the list between its reads - a growth swapped the
+  // storage and filled the one it read with holes (the element is in the new one), a
+  // removal lowered the length - so try again on what is there now while something
+  // moved; only a hole that stays put (racing writers left it for good) is dropped.
+  for (int attempt = 0;; ++attempt) {
+    const uint64_t len = length_.load(std::memory_order_acquire);
+    if (len == 0) throw RangeError("GrowableList::remove_last: the list is empty");
+    RefArray* s = storage();
+    if (len <= s->length()) {
+      Slot& slot = s->slots()[len - 1];
+      const Value v = slot.load();
+      if (v.raw() != internal::kHoleBits) {
+        length_.store(len - 1, std::memory_order_release);
+        internal::write_unchecked(Object::from_payload(s), slot, internal::kHole);
+        bump_mod_count();
+        return v;
+      }
+    }
+    const bool moved = length_.load(std::memory_order_acquire) != len || storage() != s;
+    if (moved && attempt < kHoleRetries) {
+      if (attempt >= 8) std::this_thread::yield();
+      continue;
+    }
+    if (len > s->length()) {
+      // Racing writers left a length beyond the storage: cut it back.
+      length_.store(s->length(), std::memory_order_release);
+      bump_mod_count();
+      list_hole_error("remove_last", len - 1);
+    }
+    // The last position holds a hole (racing writers): drop it.
+    length_.store(len - 1, std::memory_order_release);
     bump_mod_count();
     list_hole_error("remove_last", len - 1);
   }
-  // The last position holds a hole (racing writers): drop it.
-  length_.store(len - 1, std::memory_order_release);
-  bump_mod_count();
-  list_hole_error("remove_last", len - 1);
 }
 
 void GrowableList::add_all(std::span<const Value> values) {

@@ -39,7 +39,9 @@
 //     the entry is shaded while marking); lower live; bump mod_count. The bucket keeps
 //     the position (a tombstone, skipped by probes) until the next rehash.
 //   rehash: allocate a new store (a safepoint), re-read the current store, copy its
-//     live entries in order into the unpublished one, index them, and swap it in
+//     live entries in order into the unpublished one (when racing writers added more
+//     during the safepoint than it holds, drop it and size again: a rehash loses no
+//     entry it copies), index them, and swap it in
 //     through write() (store check + barrier: the old store is shaded, so the entries
 //     it holds are traced while marking runs).
 //   clear: allocate an empty store and swap it in.
@@ -232,11 +234,20 @@ void retire(MapStore* old) {
   for (size_t pos = 0; pos < used; ++pos) internal::write_unchecked(oo, old->entries()[pos], internal::kHole);
 }
 
+// A bucket holds an entry's position + 1 in its low 32 bits: a store's capacity stays
+// below 2^32 - 1 (a map's entries alone would then take 128 GiB).
+constexpr size_t kMaxCapacity = size_t{1} << 31;
+static_assert(kMaxCapacity + 1 <= UINT32_MAX, "bucket positions are 32-bit");
+
 size_t capacity_for(size_t entries) {
   size_t cap = 8;
   while (cap < entries + entries / 2) cap *= 2;
+  if (cap > kMaxCapacity)
+    throw OutOfMemory(MapStore::bytes_for(cap), "a Map holds at most " + std::to_string(kMaxCapacity / 3 * 2) +
+                                                    " entries (its index positions are 32-bit)");
   return cap;
 }
+
 
 void rebuild_index(MapStore* s) {
   for (size_t b = 0; b < s->buckets; ++b) s->bucket(b).store(0, std::memory_order_relaxed);
@@ -316,21 +327,24 @@ void Map::set(Value key, Value value) {
   e->hash = h;
   internal::write_unchecked(eo, e->key, key);
   internal::write_unchecked(eo, e->value, value);
+  size_t at_least = 0;  // entries a rehash must hold, after one found too little room
   for (;;) {
     auto* s = payload_of<MapStore>(store_.load());
     const uint64_t pos = s->used.load(std::memory_order_relaxed);
     if (pos >= s->capacity) {
       // Full: rehash into a store with room for one more live entry (a safepoint).
-      const size_t live = s->live.load(std::memory_order_relaxed);
+      const size_t live = std::max<size_t>(s->live.load(std::memory_order_relaxed), at_least);
       Ref<MapStore> fresh = new_store(capacity_for(live + 1), keys_, self());
       MapStore* ns = fresh.operator->();
+      internal::race_point(internal::RacePoint::kMapRehashAfterAllocate);
       auto* cur = payload_of<MapStore>(store_.load());  // re-read after the safepoint
       const size_t used = std::min<size_t>(cur->used.load(std::memory_order_relaxed), cur->capacity);
       size_t n = 0;
       // Plain stores into the unpublished store, in no-preempt stretches that each start
       // by remembering it if a pause made it old (see GrowableList::grow).
       std::optional<internal::NoPreemptScope> stretch;
-      for (size_t p = 0; p < used && n < ns->capacity; ++p) {
+      bool fits = true;
+      for (size_t p = 0; p < used; ++p) {
         if (p % 4096 == 0) {
           stretch.reset();
           stretch.emplace();
@@ -341,11 +355,21 @@ void Map::set(Value key, Value value) {
         }
         const Value ev = cur->entries()[p].load();
         if (!ev.is_object()) continue;
+        if (n == ns->capacity) {
+          fits = false;
+          break;
+        }
         internal::SlotAccess::store_relaxed(ns->entries()[n], ev);  // unpublished
         place(ns, payload_of<MapEntry>(ev)->hash, n);
         ++n;
       }
       stretch.reset();
+      // Racing writers added entries during the safepoint (the live count is theirs to
+      // race on too): drop the unpublished store and size again - a rehash loses no entry.
+      if (!fits) {
+        at_least = used;
+        continue;
+      }
       ns->used.store(n, std::memory_order_relaxed);
       ns->live.store(n, std::memory_order_relaxed);
       internal::race_point(internal::RacePoint::kMapRehashAfterCopy);

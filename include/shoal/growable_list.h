@@ -165,6 +165,7 @@ inline Value GrowableList::remove_last() {
   const uint64_t len = length_.load(std::memory_order_relaxed);
   RefArray* s = storage();
   if (len != 0 && len <= s->length()) [[likely]] {
+    internal::race_point(internal::RacePoint::kListRemoveAfterStorageLoad);
     Slot& slot = s->slots()[len - 1];
     const Value v = slot.load();
     if (v.raw() != internal::kHoleBits) [[likely]] {

@@ -18,7 +18,8 @@
 // range-for) throws ConcurrentModificationError when a key is added or removed or the
 // map cleared after it started (replacing the value of an existing key is not a
 // structural change). objects/map.cc has the argument. Frozen maps refuse every
-// mutation with InvalidMutabilityError.
+// mutation with InvalidMutabilityError. A map holds at most 2^31 * 2/3 entries (its
+// index positions are 32-bit); set of one more throws OutOfMemory.
 #pragma once
 
 #include <cstddef>

@@ -290,6 +290,58 @@ TEST_F(CollectionRacesTest, MapRehashRacingAValueUpdateKeepsTheUpdate) {
   EXPECT_EQ(m.get()->size(), 9u);
 }
 
+// A rehash allocated its new table (a safepoint) sized for the entries it saw, and
+// another thread then added more than that table holds: the rehash must size again,
+// not drop the entries that do not fit.
+TEST_F(CollectionRacesTest, MapRehashRacingWritersDuringItsAllocationLosesNoEntry) {
+  Persistent<Map> m(heap(), Map::create());
+  for (int i = 0; i < 8; ++i) m.get()->set(I(i), I(i));  // full: the next new key rehashes
+  RaceStop stop(RacePoint::kMapRehashAfterAllocate);
+  std::thread t = victim([&] { m.get()->set(I(100), I(100)); });  // sized for 9 entries
+  stop.wait_until_stopped();
+  for (int i = 8; i < 40; ++i) m.get()->set(I(i), I(i));
+  stop.release();
+  join(t);
+  for (int i = 0; i < 40; ++i) {
+    const std::optional<Value> v = m.get()->get(I(i));
+    ASSERT_TRUE(v.has_value()) << "key " << i << " lost";
+    EXPECT_EQ(v->as_int(), i);
+  }
+  EXPECT_EQ(m.get()->get(I(100))->as_int(), 100);
+  EXPECT_EQ(m.get()->size(), 41u);
+  size_t iterated = 0;
+  m.get()->for_each([&](Value, Value) { ++iterated; });
+  EXPECT_EQ(iterated, 41u);
+}
+
+// remove_last read the length and the storage when another thread's add grew the list
+// (the old storage is filled with holes): remove_last must remove the last element of
+// the current storage, not drop a position and throw.
+TEST_F(CollectionRacesTest, RemoveLastRacingGrowthRemovesTheLastElement) {
+  Persistent<GrowableList> l(heap(), list_of_nodes(8));
+  ASSERT_EQ(l.get()->capacity(), 8u);
+  RaceStop stop(RacePoint::kListRemoveAfterStorageLoad);
+  std::optional<Value> removed;
+  bool cme = false;
+  std::thread t = victim([&] {
+    try {
+      removed = l.get()->remove_last();
+    } catch (const ConcurrentModificationError&) {
+      cme = true;
+    }
+  });
+  stop.wait_until_stopped();
+  l.get()->add(I(8));  // grows: the storage the victim holds is retired
+  ASSERT_GT(l.get()->capacity(), 8u);
+  stop.release();
+  join(t);
+  EXPECT_FALSE(cme);
+  ASSERT_TRUE(removed.has_value());
+  EXPECT_EQ(*removed, I(8));
+  ASSERT_EQ(l.get()->length(), 8u);
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(cast<Node>(l.get()->get(i))->value, i);
+}
+
 // The seed's program (Dart proposal, "dart:* race safety"): operator[] racing
 // removeLast on one list. Here free-running with collections: readers must only ever see
 // an element (a Node with its index as value) or RangeError.

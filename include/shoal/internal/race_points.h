@@ -19,10 +19,12 @@ enum class RacePoint : uint8_t {
   kListGetAfterBoundsCheck,     // GrowableList::get: index < length seen, slot not loaded
   kListSetAfterBoundsCheck,     // GrowableList::set: index < length seen, not stored
   kListRemoveAfterLength,       // remove_last / remove_at: length lowered, slot not cleared
+  kListRemoveAfterStorageLoad,  // remove_last: length and storage read, slot not loaded
   kListAddBeforeLength,         // add / insert: element stored, length not raised
   kListGrowAfterCopy,           // growth: elements copied, new storage not published
   kMapGetAfterIndex,            // Map::get: index entry read, entry not loaded
   kMapRemoveAfterUnlink,        // Map::remove: entry unlinked, live count not lowered
+  kMapRehashAfterAllocate,      // rehash: new table allocated, current one not re-read
   kMapRehashAfterCopy,          // rehash: entries copied, new table not published
   kIteratorAfterCheck,          // an iterator checked the modification count, not read
 };
