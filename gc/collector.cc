@@ -352,10 +352,8 @@ bool Collector::idle(MutatorThread* self, std::chrono::nanoseconds budget) {
     collect(self, "idle");
     return true;
   }
-  if (!marking_.load(std::memory_order_acquire) && !sweeper_.pending() && due) {
-    start_concurrent_cycle(self, "idle", /*force=*/true);
-    worked = true;
-  }
+  if (!marking_.load(std::memory_order_acquire) && !sweeper_.pending() && due)
+    worked = start_concurrent_cycle(self, "idle", /*force=*/true);  // (false: another thread's began first)
   while (now_ns() < deadline) {
     if (marking_.load(std::memory_order_acquire)) {
       if (!assist_while_work(self, deadline)) break;  // the marker threads have the rest
@@ -585,31 +583,35 @@ void Collector::run_cycle_in_pause(MutatorThread* self, CycleRecord& record) {
 
 // ---- Concurrent cycles -------------------------------------------------------------
 
-void Collector::start_concurrent_cycle(MutatorThread* self, const char* cause, bool force, bool full) {
+bool Collector::start_concurrent_cycle(MutatorThread* self, const char* cause, bool force, bool full) {
   // The initial pause needs the last cycle's sweep finished (mark bits clear). Sweep what
   // is left here, on the requesting thread, not in the pause - and again if a final
   // pause handed out new pages to sweep while this thread waited for the lock.
+  bool started = false;
   for (bool retry = true; retry;) {
     sweep_leftovers(self);
     retry = false;
-    start_concurrent_cycle_locked(self, cause, force, full, retry);
+    started = start_concurrent_cycle_locked(self, cause, force, full, retry);
   }
+  return started;
 }
 
-void Collector::start_concurrent_cycle_locked(MutatorThread* self, const char* cause, bool force, bool full,
+bool Collector::start_concurrent_cycle_locked(MutatorThread* self, const char* cause, bool force, bool full,
                                               bool& retry) {
-  with_collector_lock(self, [&] { begin_concurrent_cycle_locked(self, cause, force, full, retry); });
+  bool started = false;
+  with_collector_lock(self, [&] { started = begin_concurrent_cycle_locked(self, cause, force, full, retry); });
+  return started;
 }
 
-void Collector::begin_concurrent_cycle_locked(MutatorThread* self, const char* cause, bool force, bool full,
+bool Collector::begin_concurrent_cycle_locked(MutatorThread* self, const char* cause, bool force, bool full,
                                               bool& retry) {
   {
     MutexLock lock(work_mu_);
-    if (cycle_active_ || (!force && !heap_.over_trigger())) return;
+    if (cycle_active_ || (!force && !heap_.over_trigger())) return false;
   }
   if (sweeper_.unclaimed()) {
     retry = true;
-    return;
+    return false;
   }
   // A page claimed by another thread (the marker thread's background sweep) may still
   // be in flight; wait for it here, not in the pause. No new claims can appear: every
@@ -676,6 +678,7 @@ void Collector::begin_concurrent_cycle_locked(MutatorThread* self, const char* c
     cycle_ready_ = true;  // the marker thread may take the cycle over now
   }
   work_cv_.notify_all();
+  return true;
 }
 
 void Collector::shade(MutatorThread* self, Object* o) {

@@ -142,7 +142,8 @@ class Collector {
   // Starts a concurrent cycle (unless one is under way and, without `force`, unless the
   // pacing trigger has been reached). Returns after the initial pause. With `full` it
   // traces the whole heap; else it is young if the marks are sticky (generations).
-  void start_concurrent_cycle(MutatorThread* self, const char* cause, bool force, bool full = false);
+  // Returns whether this call began the cycle (false: one was under way, or not due).
+  bool start_concurrent_cycle(MutatorThread* self, const char* cause, bool force, bool full = false);
   void wait_for_concurrent_cycle(MutatorThread* self) SHOAL_EXCLUDES(work_mu_);
   // Heap::idle: marking, sweeping or an early cycle within roughly `budget`.
   bool idle(MutatorThread* self, std::chrono::nanoseconds budget);
@@ -303,10 +304,10 @@ class Collector {
   // Sweeps the pages the last concurrent cycle left unswept, on the calling (running)
   // thread, polling between pages: so that the next pause does not have to.
   void sweep_leftovers(MutatorThread* self);
-  void start_concurrent_cycle_locked(MutatorThread* self, const char* cause, bool force, bool full, bool& retry);
+  bool start_concurrent_cycle_locked(MutatorThread* self, const char* cause, bool force, bool full, bool& retry);
   // The initial pause and what precedes it, gc_mu_ held: from a mutator (`self`) or the
-  // marker thread (nullptr, an idle cycle).
-  void begin_concurrent_cycle_locked(MutatorThread* self, const char* cause, bool force, bool full, bool& retry);
+  // marker thread (nullptr, an idle cycle). Returns whether it began one.
+  bool begin_concurrent_cycle_locked(MutatorThread* self, const char* cause, bool force, bool full, bool& retry);
   void marker_thread_main();
   // The stack scanner: a thread of its own (started by the first cycle that leaves a
   // stack unscanned after its initial pause, then kept), which scans the deferred stacks

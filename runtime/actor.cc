@@ -33,8 +33,15 @@ std::mutex& global_actors_mu() {
   static std::mutex mu;
   return mu;
 }
-std::map<std::string, GlobalActor*>& global_actors() {
-  static std::map<std::string, GlobalActor*> m;
+// Global actors by name. A name is reserved (ready false) before the actor's isolate
+// and executor exist, so a duplicate name is refused before anything is created;
+// find() sees the actor once its constructor finished.
+struct GlobalActorEntry {
+  GlobalActor* actor;
+  bool ready;
+};
+std::map<std::string, GlobalActorEntry>& global_actors() {
+  static std::map<std::string, GlobalActorEntry> m;
   return m;
 }
 }  // namespace
@@ -238,19 +245,31 @@ namespace {
 std::unique_ptr<RunLoop> make_loop(IsolateGroup& group) { return std::make_unique<RunLoop>(group.heap()); }
 }  // namespace
 
-GlobalActor::GlobalActor(IsolateGroup& group, std::string name, std::function<Value()> init)
-    : Actor(group, name, std::move(init), make_loop(group)) {
+namespace {
+std::string reserve_global_actor_name(const std::string& name, GlobalActor* actor) {
+  internal::PreemptSafeLock lock(global_actors_mu());  // (a no-preempt region: gc/preempt_safe_lock.h)
+  if (!global_actors().emplace(name, GlobalActorEntry{actor, false}).second)
+    throw InvalidArgument("GlobalActor: a global actor named '" + name + "' exists already");
+  return name;
+}
+void release_global_actor_name(const std::string& name, const GlobalActor* actor) {
+  internal::PreemptSafeLock lock(global_actors_mu());  // (a no-preempt region: gc/preempt_safe_lock.h)
+  auto it = global_actors().find(name);
+  if (it != global_actors().end() && it->second.actor == actor) global_actors().erase(it);
+}
+}  // namespace
+
+GlobalActor::GlobalActor(IsolateGroup& group, std::string name, std::function<Value()> init) try
+    : Actor(group, reserve_global_actor_name(name, this), std::move(init), make_loop(group)) {
   run_loop_ = static_cast<RunLoop*>(&static_cast<SerialExecutor&>(executor()).target());
   internal::PreemptSafeLock lock(global_actors_mu());  // (a no-preempt region: gc/preempt_safe_lock.h)
-  auto [it, inserted] = global_actors().emplace(this->name(), this);
-  if (!inserted) throw InvalidArgument("GlobalActor: a global actor named '" + this->name() + "' exists already");
+  global_actors().at(this->name()).ready = true;
+} catch (...) {
+  // (Only the parameters may be used here: the name goes if this construction took it.)
+  release_global_actor_name(name, this);
 }
 
-GlobalActor::~GlobalActor() {
-  internal::PreemptSafeLock lock(global_actors_mu());  // (a no-preempt region: gc/preempt_safe_lock.h)
-  auto it = global_actors().find(name());
-  if (it != global_actors().end() && it->second == this) global_actors().erase(it);
-}
+GlobalActor::~GlobalActor() { release_global_actor_name(name(), this); }
 
 void GlobalActor::run() { run_loop_->run(); }
 size_t GlobalActor::run_pending() { return run_loop_->run_pending(); }
@@ -259,7 +278,7 @@ void GlobalActor::stop() { run_loop_->stop(); }
 GlobalActor* GlobalActor::find(const std::string& name) {
   internal::PreemptSafeLock lock(global_actors_mu());  // (a no-preempt region: gc/preempt_safe_lock.h)
   auto it = global_actors().find(name);
-  return it == global_actors().end() ? nullptr : it->second;
+  return it == global_actors().end() || !it->second.ready ? nullptr : it->second.actor;
 }
 
 // --- Worker ---

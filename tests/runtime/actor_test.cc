@@ -140,7 +140,10 @@ TEST_F(ActorTest, GlobalActorRunsOnTheThreadThatRunsIt) {
   GlobalActor main_actor(group, "main", [] { return Value::from_int(0); });
   EXPECT_EQ(GlobalActor::find("main"), &main_actor);
   EXPECT_EQ(GlobalActor::find("nope"), nullptr);
+  const size_t isolates = group.isolate_count();
   EXPECT_THROW(GlobalActor(group, "main"), InvalidArgument);
+  EXPECT_EQ(group.isolate_count(), isolates) << "a refused name created an isolate";
+  EXPECT_EQ(GlobalActor::find("main"), &main_actor);
   const std::thread::id main_thread = std::this_thread::get_id();
   std::atomic<int> done{0};
   std::vector<std::thread> callers;
