@@ -486,6 +486,57 @@ TEST_F(CollectionRacesTest, ThreadStatesOutsideRunningAreRefused) {
   EXPECT_EQ(l.get()->length(), 1u);
 }
 
+// Every mutation of every collection, from the states docs/collections.md says refuse
+// them: inside run_native and in a handshake operation (ThreadStateError), on an
+// unattached thread (NotAttached) - each before anything changes, and the heap verifies.
+TEST_F(CollectionRacesTest, EveryMutationOutsideRunningIsRefusedUnchanged) {
+  Persistent<GrowableList> list(heap(), list_of_nodes(4));
+  Persistent<Map> map(heap(), Map::create());
+  map.get()->set(I(1), I(10));
+  Persistent<RefArray> array(heap(), RefArray::create(2));
+  Persistent<ByteArray> bytes(heap(), ByteArray::create(4));
+  Persistent<Int32List> ints(heap(), Int32List::create(2));
+  Ref<GrowableList> l = list.get();
+  Ref<Map> m = map.get();
+  Ref<RefArray> a = array.get();
+  Ref<ByteArray> b = bytes.get();
+  Ref<Int32List> xs = ints.get();
+  const Value element = l->get(0);
+  auto refused = [&](auto error) {
+    using E = decltype(error);
+    EXPECT_THROW(l->add(I(9)), E);
+    EXPECT_THROW(l->add_all({I(9), I(9)}), E);
+    EXPECT_THROW(l->set(0, I(9)), E);
+    EXPECT_THROW(l->insert(0, I(9)), E);
+    EXPECT_THROW(l->remove_last(), E);
+    EXPECT_THROW(l->remove_at(0), E);
+    EXPECT_THROW(l->clear(), E);
+    EXPECT_THROW(m->set(I(1), I(11)), E);  // an existing key
+    EXPECT_THROW(m->set(I(2), I(20)), E);  // a new key
+    EXPECT_THROW(m->remove(I(1)), E);
+    EXPECT_THROW(m->clear(), E);
+    EXPECT_THROW(a->set(0, element), E);
+    EXPECT_THROW(a->exchange(0, element), E);
+    EXPECT_THROW(b->set(0, 1), E);
+    EXPECT_THROW(xs->set(0, 1), E);
+    EXPECT_THROW(xs->fetch_add(0, 1), E);
+  };
+  run_native([&] {
+    refused(ThreadStateError("in run_native"));
+    std::thread([&] { refused(NotAttached("unattached")); }).join();
+  });
+  handshake_all(heap(), [&](size_t) { refused(ThreadStateError("in a handshake operation")); });
+  ASSERT_EQ(l->length(), 4u);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(cast<Node>(l->get(i))->value, i);
+  EXPECT_EQ(m->size(), 1u);
+  EXPECT_EQ(m->get(I(1))->as_int(), 10);
+  EXPECT_FALSE(m->get(I(2)).has_value());
+  EXPECT_TRUE(a->get(0).is_null());
+  EXPECT_EQ(b->get(0), 0);
+  EXPECT_EQ(xs->get(0), 0);
+  EXPECT_TRUE(heap().verify().ok);
+}
+
 TEST(CollectionThreadStateTest, UnattachedSwapsWhileMarkingAreRefusedUnchanged) {
   HeapOptions o;
   o.concurrent_marking = true;

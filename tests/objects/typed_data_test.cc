@@ -108,6 +108,11 @@ TEST_F(TypedDataTest, FrozenBuffersRefuseWritesThroughEveryView) {
   EXPECT_THROW(view->fetch_add(0, 1), InvalidMutabilityError);
   EXPECT_THROW(view->compare_and_swap(0, 42, 1), InvalidMutabilityError);
   EXPECT_EQ(view->get(0), 42);
+  auto late = Int32List::view(bytes->buffer(), 4, 2);  // a view made after the freeze
+  EXPECT_THROW(late->set(0, 1), InvalidMutabilityError);
+  EXPECT_THROW(late->exchange(1, 1), InvalidMutabilityError);
+  EXPECT_EQ(late->get(1), 0);
+  EXPECT_EQ(view->get(0), 42);
 }
 
 TEST(TypedDataIsolationTest, AnotherIsolatesBufferIsRefused) {
@@ -120,7 +125,15 @@ TEST(TypedDataIsolationTest, AnotherIsolatesBufferIsRefused) {
     EXPECT_THROW(xs->set(0, 1), IncorrectDereferenceError);
     EXPECT_THROW(xs->fetch_add(0, 1), IncorrectDereferenceError);
     EXPECT_EQ(xs->get(0), 0);
+    // A view this isolate makes over a's buffer is b's object, but its elements are
+    // a's bytes: writes through it are refused the same way.
+    auto view = Uint8List::view(xs->buffer(), 0, 16);
+    EXPECT_THROW(view->set(0, 1), IncorrectDereferenceError);
+    EXPECT_THROW(view->compare_and_swap(1, 0, 1), IncorrectDereferenceError);
+    EXPECT_EQ(view->get(0), 0);
   });
+  xs->set(0, 7);  // a's own thread: fine
+  EXPECT_EQ(xs->get(0), 7);
 }
 
 }  // namespace
