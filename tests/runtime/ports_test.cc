@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <thread>
+#include <vector>
 
 #include "tests/test_support.h"
 
@@ -335,6 +336,84 @@ TEST(PortsLifetimeTest, PortsOutlivingTheirGroupAreClosed) {
   EXPECT_EQ(inbox->pending(), 0u);
   inbox.reset();
 }
+
+}  // namespace
+}  // namespace shoal::test
+
+namespace shoal::test {
+namespace {
+
+// Copy, transfer and detach / attach while a concurrent cycle marks. The UNSAFE forms
+// and the copy run with the marker held after its first object (the snapshot only
+// partly traced): the copies are new objects, the transferred and detached graphs
+// change owner but not reachability - the sender drops its references once sent. The
+// SAFE forms need a stop-the-world pass of their own: they wait for the cycle under
+// way, then check. After the cycles every graph is whole, owned by its receiver, and
+// the heap verifies. Full and young cycles.
+class PortsMarkingTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(PortsMarkingTest, CopyTransferAndDetachWhileACycleMarks) {
+  IsolateGroupOptions o;
+  o.heap.concurrent_marking = true;
+  o.heap.generational = GetParam();
+  o.heap.marker_threads = 1;
+  o.heap.mark_assists = false;  // (the held marker is the only tracer)
+  o.heap.verify_after_gc = true;
+  IsolateGroup group(o);
+  Isolate& a = group.create_isolate("a");
+  Isolate& b = group.create_isolate("b");
+  ReceivePort inbox(b);
+  DetachedGraph parked, parked_safe;
+  {
+    IsolateScope in_a(a);
+    Heap& heap = group.heap();
+    heap.collect();  // (generational: the old generation holds what came before)
+    Persistent<Node> anchor(heap, make_tree(4));  // something for the marker to start on
+    {
+      MarkerPause pause(heap, nullptr);
+      heap.start_collection();
+      pause.wait_until_held();
+      ASSERT_TRUE(heap.is_marking());
+      {
+        // Allocated while marking: black. Each is sent or detached, then only the
+        // message queue or the handle refers to it.
+        inbox.send_port().send(make_tree(7).value(), SendMode::kCopy);
+        inbox.send_port().send(make_tree(7).value(), SendMode::kTransferUnsafe);
+        parked = detach(make_tree(7).value(), /*safe=*/false);
+      }
+      ASSERT_TRUE(heap.is_marking());
+      pause.release();
+      // (Most likely still marking: these wait for the cycle's end.)
+      inbox.send_port().send(make_tree(7).value(), SendMode::kTransfer);
+      parked_safe = detach(make_tree(7).value());
+      heap.wait_for_collection();
+    }
+    heap.collect();
+    EXPECT_TRUE(heap.verify().ok);
+    EXPECT_EQ(check_tree(anchor.get(), 4), 31);
+  }
+  std::thread([&] {
+    IsolateScope in_b(b);
+    std::vector<Persistent<Node>> graphs;  // (a std::vector's buffer is not scanned)
+    for (int i = 0; i < 3; ++i) graphs.emplace_back(group.heap(), cast<Node>(inbox.receive()));
+    graphs.emplace_back(group.heap(), cast<Node>(attach(parked)));
+    graphs.emplace_back(group.heap(), cast<Node>(attach(parked_safe)));
+    group.heap().collect();
+    for (const Persistent<Node>& p : graphs) {
+      Ref<Node> t = p.get();
+      EXPECT_EQ(check_tree(t, 7), 255);
+      EXPECT_EQ(t.object()->owner(), b.id());
+      EXPECT_EQ(t->left.get()->right.get().object()->owner(), b.id());
+      t.set(&Node::left, Ref<Node>());  // b's to write
+    }
+    EXPECT_TRUE(group.heap().verify().ok);
+  }).join();
+}
+
+INSTANTIATE_TEST_SUITE_P(Cycles, PortsMarkingTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? std::string("Generational") : std::string("FullOnly");
+                         });
 
 }  // namespace
 }  // namespace shoal::test
