@@ -71,6 +71,8 @@ MutatorThread* ThreadRegistry::attach(HeapImpl* heap) {
         "switch_stack before switching to the fiber (docs/roots.md, \"Fibers\")");
   auto* t = new MutatorThread();
   t->heap = heap;
+  t->page_base = heap->pages.base();
+  t->page_bytes = heap->pages.reserved_bytes();
   t->native_thread = pthread_self();
   t->stack_base = t->own_stack_base = stack.hi;
   MutexLock lock(registry_mu_);
@@ -110,6 +112,13 @@ void check_heap_access(const MutatorThread* t, const char* what) {
   if (t->no_heap_depth > 0)
     throw ThreadStateError(std::string(what) +
                            ": the heap may not be touched inside run_native or a handshake operation");
+}
+
+void check_object_heap(const MutatorThread* t, const Object* o, const char* what) {
+  if (t->heap->pages.contains(o) || t->heap->large.is_object_start(o)) return;
+  throw NotAttached(std::string(what) +
+                    ": the object belongs to another heap than the one this thread is attached to (its "
+                    "stack is not scanned by that heap's collector); use it from a thread attached to its heap");
 }
 
 namespace {

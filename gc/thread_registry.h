@@ -152,6 +152,9 @@ class NoHeapAccessScope {
 
 // Throws ThreadStateError when `t` may not touch the heap right now.
 void check_heap_access(const MutatorThread* t, const char* what);
+// Throws NotAttached when `o` is not an object of the heap `t` is attached to (a
+// reference smuggled in from a thread of another heap).
+void check_object_heap(const MutatorThread* t, const Object* o, const char* what);
 // The calling thread, attached and allowed to touch the heap; else NotAttached (not
 // attached) or ThreadStateError (inside run_native or a handshake operation). `what`
 // names the operation.

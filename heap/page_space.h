@@ -36,6 +36,8 @@ class PageSpace {
   PageSpace& operator=(const PageSpace&) = delete;
 
   bool contains(uintptr_t a) const { return a - base_ < reserved_bytes_; }
+  uintptr_t base() const { return base_; }
+  size_t reserved_bytes() const { return reserved_bytes_; }
   bool contains(const void* p) const { return contains(reinterpret_cast<uintptr_t>(p)); }
   // Only for addresses inside carved pages.
   PageInfo& page_of(uintptr_t a) const { return infos_[(a - base_) >> kPageShift]; }

@@ -124,6 +124,7 @@ void freeze(Value root) {
   internal::MutatorThread* self = internal::current_thread();
   if (!self) throw NotAttached("freeze on a thread that is not attached to a heap");
   internal::check_heap_access(self, "freeze");
+  internal::check_object_heap(self, root.as_object(), "freeze");
   if (root.as_object()->is_frozen()) return;
   internal::HeapImpl& heap = *self->heap;
   // The found objects sit in a C++ vector between polls: asynchronous preemption must

@@ -37,12 +37,14 @@ namespace shoal {
 namespace {
 using internal::Clock;
 
-void require_running(const char* what) {
+// `payload`: the Lock or Condition itself, which must be of the thread's heap.
+void require_running(const char* what, const void* payload) {
   internal::MutatorThread* t = internal::current_thread();
   if (!t)
     throw NotAttached(std::string(what) +
                       ": a Lock or Condition is a heap object; use it from a thread attached to its heap");
   internal::check_heap_access(t, what);
+  internal::check_object_heap(t, Object::from_payload(const_cast<void*>(payload)), what);
 }
 }  // namespace
 
@@ -64,14 +66,14 @@ bool Lock::is_held_by_current_thread() const {
 }
 
 void Lock::acquire_slow() {
-  require_running("Lock::acquire");
+  require_running("Lock::acquire", this);
   acquire_as(internal::current_holder_id(), "Lock::acquire", true);
 }
 
 void Lock::wake_one() { internal::bump_and_unpark(wake_, 1); }
 
 bool Lock::try_acquire() {
-  require_running("Lock::try_acquire");
+  require_running("Lock::try_acquire", this);
   const uint64_t me = internal::current_holder_id();
   if (holder_.load(std::memory_order_relaxed) == me)
     throw LockError("Lock::try_acquire: the calling thread already holds this lock (it is not reentrant)");
@@ -82,12 +84,12 @@ bool Lock::try_acquire() {
 }
 
 bool Lock::try_acquire_for(std::chrono::nanoseconds timeout) {
-  require_running("Lock::try_acquire_for");
+  require_running("Lock::try_acquire_for", this);
   return acquire_until(internal::current_holder_id(), internal::deadline_after(timeout), "Lock::try_acquire_for", true);
 }
 
 void Lock::release_slow() {
-  require_running("Lock::release");
+  require_running("Lock::release", this);
   release_as(internal::current_holder_id(), "Lock::release");
 }
 
@@ -132,7 +134,7 @@ void Lock::release_as(uint64_t holder, const char* what) {
 }
 
 Future<LockTicket> Lock::acquire_async(Executor& executor) {
-  require_running("Lock::acquire_async");
+  require_running("Lock::acquire_async", this);
   Persistent<Lock> root(executor.heap(), Ref<Lock>::from_object(Object::from_payload(this)));
   Lock* self = this;
   return executor.submit([root = std::move(root), self]() mutable {
@@ -187,7 +189,7 @@ Ref<Condition> Condition::create() {
 // Waits on `seq_` (read before the lock is released) and re-acquires the lock, not
 // cancellably: the caller holds the lock again on every way out.
 bool Condition::wait_until(Lock& lock, Clock::time_point deadline, const char* what) {
-  require_running(what);
+  require_running(what, this);
   const uint64_t me = internal::current_holder_id();
   if (lock.holder_.load(std::memory_order_relaxed) != me)
     throw LockError(std::string(what) + ": the calling thread does not hold the lock");
@@ -211,12 +213,12 @@ bool Condition::wait_for(Lock& lock, std::chrono::nanoseconds timeout) {
 }
 
 void Condition::notify() {
-  require_running("Condition::notify");
+  require_running("Condition::notify", this);
   internal::bump_and_unpark(seq_, 1);
 }
 
 void Condition::notify_all() {
-  require_running("Condition::notify_all");
+  require_running("Condition::notify_all", this);
   internal::bump_and_unpark(seq_, INT32_MAX);
 }
 

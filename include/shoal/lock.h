@@ -30,9 +30,9 @@
 // wait for a blocked thread), and inside a task whose cancellation token is cancelled it
 // ends with CancelledError (the lock not acquired; a Condition wait re-acquires first).
 //
-// Thread states: the calling thread must be attached and running (NotAttached /
-// ThreadStateError otherwise): a lock is a heap object, and a raw reference to one is
-// only safe on a scanned stack.
+// Thread states: the calling thread must be attached to the lock's heap and running
+// (NotAttached / ThreadStateError otherwise): a lock is a heap object, and a raw
+// reference to one is only safe on a stack its heap's collector scans.
 //
 // Lock names: Lock is a Clang capability, LockHolder a scoped capability, acquire/
 // release/try_acquire carry acquire/release/try-acquire attributes and Condition::wait
@@ -65,7 +65,7 @@ class SHOAL_CAPABILITY("shoal::Lock") Lock {
   void acquire() SHOAL_ACQUIRE() {
     uint32_t expected = 0;
     const uint64_t me = internal::tls_holder_id;
-    if (me != 0 && internal::may_touch_heap() &&
+    if (me != 0 && internal::may_touch_heap_object(this) &&
         state_.compare_exchange_strong(expected, 1, std::memory_order_acquire, std::memory_order_relaxed)) [[likely]] {
       holder_.store(me, std::memory_order_relaxed);
       return;
@@ -78,7 +78,7 @@ class SHOAL_CAPABILITY("shoal::Lock") Lock {
   bool try_acquire_for(std::chrono::nanoseconds timeout) SHOAL_TRY_ACQUIRE(true);
   void release() SHOAL_RELEASE() {
     const uint64_t me = internal::tls_holder_id;
-    if (me != 0 && internal::may_touch_heap() && holder_.load(std::memory_order_relaxed) == me) [[likely]] {
+    if (me != 0 && internal::may_touch_heap_object(this) && holder_.load(std::memory_order_relaxed) == me) [[likely]] {
       holder_.store(0, std::memory_order_relaxed);
       if (state_.exchange(0, std::memory_order_release) == 2) [[unlikely]]
         wake_one();

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -399,6 +400,35 @@ TEST_F(LockTest, ThreadStates) {
     EXPECT_THROW(raw->release(), NotAttached);
   });
   unattached.join();
+  EXPECT_FALSE(lock->is_locked());
+  // A ticket (and a plain submit: docs/concurrency.md) from the states that may not
+  // touch the heap: inside run_native, in a handshake operation, in a finalizer.
+  ThreadPool pool(heap(), 1);
+  LockTicket ticket = lock->acquire_async(pool).get();
+  run_native([&] { ticket.release(); });
+  EXPECT_FALSE(lock->is_locked());
+  ticket = lock->acquire_async(pool).get();
+  std::optional<Future<int>> submitted;
+  handshake_all(heap(), [&](size_t) {
+    if (ticket.holds()) ticket.release();
+    if (!submitted) submitted = pool.submit([] { return 4; });
+  });
+  EXPECT_FALSE(lock->is_locked());
+  EXPECT_EQ(submitted->get(), 4);
+  ticket = lock->acquire_async(pool).get();
+  std::atomic<bool> finalized{false};
+  in_own_frame([&] {
+    heap().add_finalizer(make<Node>().value(), [&] {
+      ticket.release();
+      finalized = true;
+    });
+  });
+  for (int i = 0; i < 20 && !finalized; ++i) {
+    clobber_stack();
+    heap().collect();
+    heap().run_finalizers();
+  }
+  EXPECT_TRUE(finalized.load());
   EXPECT_FALSE(lock->is_locked());
 }
 

@@ -48,6 +48,11 @@ struct Tlab {
 struct MutatorState {
   Tlab tlabs[kNumSizeClasses];
   HeapImpl* heap = nullptr;
+  // The attached heap's small-object address range (its page reservation): a range test
+  // tells an object of this heap from another heap's without a call (Lock's fast path;
+  // large objects lie outside it and take the slow path, check_object_heap).
+  uintptr_t page_base = 0;
+  size_t page_bytes = 0;
   // Owner bits (object.h, bits 42..63) of the isolate this thread has entered, OR-ed into
   // every header it allocates: objects record their owner without a store of their own.
   // Equal to tls_owner_key's owner bits (mutation_checks.h); 0 outside isolates.
@@ -88,6 +93,15 @@ inline MutatorState* current_mutator() { return tls_mutator; }
 inline bool may_touch_heap() {
   const MutatorState* m = tls_mutator;
   return m && (m->native_depth | m->no_heap_depth) == 0;
+}
+
+// may_touch_heap(), and `object` lies in the small-object pages of the heap the thread
+// is attached to (false for another heap's object - and for a large object of this one:
+// the slow path, check_object_heap in gc/thread_registry.h, tells them apart).
+inline bool may_touch_heap_object(const void* object) {
+  const MutatorState* m = tls_mutator;
+  return m && (m->native_depth | m->no_heap_depth) == 0 &&
+         reinterpret_cast<uintptr_t>(object) - m->page_base < m->page_bytes;
 }
 
 }  // namespace shoal::internal
