@@ -40,6 +40,11 @@ size_t validated_limit(const HeapOptions& o) {
   if (limit < kPageSize)
     throw InvalidArgument("HeapOptions::heap_limit (" + std::to_string(limit) +
                           " bytes) is smaller than one heap page (" + std::to_string(kPageSize) + " bytes)");
+  // The limit is reserved as address space (and sizes side tables): past 2^46 bytes it
+  // cannot be a real heap on a 47-bit user address space (and SIZE_MAX would overflow).
+  if (limit > kMaxHeapLimit)
+    throw InvalidArgument("HeapOptions::heap_limit (" + std::to_string(limit) + " bytes) is larger than " +
+                          std::to_string(kMaxHeapLimit) + " bytes (64 TiB), the most a heap can reserve");
   if (!(o.gc_growth > 0.0)) throw InvalidArgument("HeapOptions::gc_growth must be positive");
   return limit;
 }

@@ -63,6 +63,12 @@ int guarded(shoal_error* error, F&& f) {
     const int code = f();
     if (code == SHOAL_OK) fill(error, SHOAL_OK, "");
     return code;
+  } catch (abi::__forced_unwind&) {
+    // glibc's forced unwinding (pthread_exit, pthread_cancel) must go on: the scopes'
+    // destructors detach the exiting thread. (Not __cxa_current_exception_type() ==
+    // nullptr: for this foreign exception libstdc++ reads a type from memory in front of
+    // glibc's unwind header, which is not zero on a detached thread.)
+    throw;
   } catch (const shoal::OutOfMemory& e) {
     return fill(error, SHOAL_ERR_OUT_OF_MEMORY, e.what());
   } catch (const shoal::IsolationError& e) {
@@ -84,11 +90,16 @@ int guarded(shoal_error* error, F&& f) {
   } catch (const std::exception& e) {
     return fill(error, SHOAL_ERR_INTERNAL, e.what());
   } catch (...) {
-    // A foreign exception - glibc's forced unwinding for pthread_exit/pthread_cancel has
-    // no C++ type - must go on: the scopes' destructors detach the exiting thread.
-    if (abi::__cxa_current_exception_type() == nullptr) throw;
     return fill(error, SHOAL_ERR_INTERNAL, "an unknown exception");
   }
+}
+
+// True for the Shoal errors guarded() maps to a code of their own (not INTERNAL).
+bool has_status_code(const shoal::Error& e) {
+  return dynamic_cast<const shoal::OutOfMemory*>(&e) || dynamic_cast<const shoal::IsolationError*>(&e) ||
+         dynamic_cast<const shoal::InvalidMutabilityError*>(&e) || dynamic_cast<const shoal::NotShareableError*>(&e) ||
+         dynamic_cast<const shoal::IncorrectDereferenceError*>(&e) || dynamic_cast<const shoal::ThreadStateError*>(&e) ||
+         dynamic_cast<const shoal::NotAttached*>(&e) || dynamic_cast<const shoal::InvalidArgument*>(&e);
 }
 
 // Counts a call in flight for shoal_group_destroy.
@@ -153,6 +164,10 @@ int shoal_group_create(const shoal_group_options* options, shoal_group** out, sh
 
 int shoal_group_destroy(shoal_group* group, shoal_error* error) {
   if (!group) return fill(error, SHOAL_ERR_INVALID_ARGUMENT, "shoal_group_destroy: group is NULL");
+  // Inside a handshake operation the requester holds the thread registry's lock, which
+  // the attached-threads count below takes: refused, as shoal_call is there.
+  if (shoal::internal::in_handshake_op())
+    return fill(error, SHOAL_ERR_THREAD_STATE, "shoal_group_destroy: called inside a handshake operation");
   return guarded(error, [&]() -> int {
     if (group->in_flight.load(std::memory_order_acquire) != 0 ||
         group->group.impl().threads_inside.load(std::memory_order_acquire) != 0 ||
@@ -204,12 +219,16 @@ int shoal_call(shoal_group* group, uint32_t id, const int64_t* args, size_t narg
     int code;
     try {
       code = cb.fn(cb.user_data, args, nargs, &out, error);
-    } catch (const shoal::Error&) {
-      throw;  // mapped by guarded()
+    } catch (abi::__forced_unwind&) {
+      throw;  // pthread_exit / pthread_cancel in the callback (see guarded)
+    } catch (const shoal::Error& e) {
+      // A Shoal error with a code of its own keeps it (mapped by guarded()); any other
+      // (LockError, RangeError, CancelledError, ...) is the callback's failure.
+      if (has_status_code(e)) throw;
+      return fill(error, SHOAL_ERR_CALLBACK, (std::string("callback '") + cb.name + "' threw: " + e.what()).c_str());
     } catch (const std::exception& e) {
       return fill(error, SHOAL_ERR_CALLBACK, (std::string("callback '") + cb.name + "' threw: " + e.what()).c_str());
     } catch (...) {
-      if (abi::__cxa_current_exception_type() == nullptr) throw;  // forced unwinding (see guarded)
       return fill(error, SHOAL_ERR_CALLBACK, (std::string("callback '") + cb.name + "' threw").c_str());
     }
     if (code != SHOAL_OK) {

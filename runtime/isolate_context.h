@@ -101,6 +101,8 @@ class GroupImpl {
   size_t register_global(std::shared_ptr<IsolatedGlobalDecl> decl);
   void register_field(std::shared_ptr<SharedFieldState> field);
   void register_port(std::shared_ptr<PortState> port);
+  // Field registrations held now, dropped ones not yet forgotten included (for tests).
+  size_t registered_fields() const;
 
   IsolateGroup* const facade;
   const IsolateGroupOptions options;
@@ -115,6 +117,7 @@ class GroupImpl {
   std::vector<std::weak_ptr<IsolatedGlobalDecl>> globals_;
   std::vector<std::weak_ptr<SharedFieldState>> fields_;
   std::vector<std::weak_ptr<PortState>> ports_;
+  size_t fields_prune_at_ = 16, ports_prune_at_ = 16;  // (register_field / register_port)
 };
 
 // The per-thread owner key for `state` (0 unless in an isolate of a group that checks

@@ -1,5 +1,6 @@
 // Isolate groups, isolates, entering and leaving (include/shoal/isolate.h,
 // runtime/isolate_context.h).
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -166,16 +167,34 @@ size_t GroupImpl::register_global(std::shared_ptr<IsolatedGlobalDecl> decl) {
   return globals_.size() - 1;
 }
 
+namespace {
+// Appends a registration, first forgetting those that are gone once the list has doubled
+// since the last time: a long-lived group that makes and drops fields or ports does not
+// accumulate them (a weak_ptr to a make_shared block keeps the whole block allocated),
+// at amortised constant cost per registration.
+template <class T>
+void register_pruning(std::vector<std::weak_ptr<T>>& list, size_t& prune_at, std::shared_ptr<T> item) {
+  if (list.size() >= prune_at) {
+    std::erase_if(list, [](const std::weak_ptr<T>& w) { return w.expired(); });
+    prune_at = std::max<size_t>(16, 2 * list.size());
+  }
+  list.push_back(std::move(item));
+}
+}  // namespace
+
 void GroupImpl::register_port(std::shared_ptr<PortState> port) {
   internal::PreemptSafeLock lock(mu_);  // (a no-preempt region: gc/preempt_safe_lock.h)
-  // Forget ports that are gone, so a long-lived group does not accumulate them.
-  std::erase_if(ports_, [](const std::weak_ptr<PortState>& w) { return w.expired(); });
-  ports_.push_back(std::move(port));
+  register_pruning(ports_, ports_prune_at_, std::move(port));
+}
+
+size_t GroupImpl::registered_fields() const {
+  internal::PreemptSafeLock lock(mu_);  // (a no-preempt region: gc/preempt_safe_lock.h)
+  return fields_.size();
 }
 
 void GroupImpl::register_field(std::shared_ptr<SharedFieldState> field) {
   internal::PreemptSafeLock lock(mu_);  // (a no-preempt region: gc/preempt_safe_lock.h)
-  fields_.push_back(std::move(field));
+  register_pruning(fields_, fields_prune_at_, std::move(field));
 }
 
 }  // namespace internal

@@ -31,9 +31,13 @@ namespace internal {
 class HeapImpl;
 }
 
+// The largest HeapOptions::heap_limit: the limit is reserved as address space.
+inline constexpr size_t kMaxHeapLimit = size_t{1} << 46;
+
 struct HeapOptions {
   // Hard limit on the heap's footprint (small-object pages plus large objects), bytes.
-  // 0 means "the machine's physical memory". Smaller than one page (256 KiB) is an error.
+  // 0 means "the machine's physical memory". Smaller than one page (256 KiB) or larger
+  // than kMaxHeapLimit (64 TiB) is an InvalidArgument.
   size_t heap_limit = 0;
   // Pacing (as GOGC/100): a collection starts once the bytes allocated since the last
   // collection exceed max(min_gc_trigger, gc_growth * live), live being what it kept
