@@ -15,7 +15,8 @@
 //      copy (found through the plan's edges, without a hash lookup per slot) (write_unchecked: the copies are fresh and the receiver's, the sender may
 //      not pass the owner check for them); a weak slot gets the copy of its target if the
 //      target was copied, keeps a shareable target, and is cleared otherwise (the copy
-//      must not reach the sender's mutable objects).
+//      must not reach the sender's mutable objects) - an ephemeron's key so cleared
+//      clears its value too, as a collection would.
 //   4. While a cycle marks, shade the originals (and a weak slot's kept target): the
 //      copies are black and hold plain-copied references (see the end of deep_copy).
 // Sharing and cycles are preserved: each original has exactly one copy.
@@ -117,21 +118,43 @@ class Patcher final : public SlotVisitor {
         write_unchecked(holder, const_cast<Slot&>(slots[i]), Value::from_object(copies_[j]));
     }
   }
-  void visit_weak(const Slot& slot) override {
-    const Value v = slot.load();
-    if (!v.is_object()) return;
-    const size_t j = plan_.index.find(v.as_object());
-    if (j != ObjectIndex::kMissing)
-      write_weak(const_cast<Slot&>(slot), Value::from_object(copies_[j]));
-    else if (!v.as_object()->is_shareable())
-      write_weak(const_cast<Slot&>(slot), Value::null());
-    else  // kept as copied: a copy allocated while marking is never traced, so its weak
-          // slot is not cleared this cycle - keep the target alive through it (a no-op
-          // unless a cycle marks), as a weak read would
-      self_->heap->collector.shade(self_, v.as_object());
+  void visit_weak(const Slot& slot) override { (void)patch_weak(slot); }
+  // The key as a weak slot; the value as a strong one (one edge of the plan) if the key
+  // survived the copy, else cleared: an ephemeron whose key was not copied (held
+  // elsewhere by the sender) has a dead key in the copy, and a null key with a value
+  // would keep the value for ever (the marker takes a keyless entry's value as a plain
+  // edge). (The value's copy, if it was made, is garbage then.)
+  void visit_ephemeron(const Slot& key, const Slot& value) override {
+    if (patch_weak(key)) {
+      visit(&value, 1);
+    } else {
+      ++next_edge;
+      write_unchecked(holder, const_cast<Slot&>(value), Value::null());
+    }
   }
 
  private:
+  // Patches a weak slot: true if it still refers to something (its target's copy, or a
+  // shareable target), false if it was cleared or was null.
+  bool patch_weak(const Slot& slot) {
+    const Value v = slot.load();
+    if (!v.is_object()) return !v.is_null();
+    const size_t j = plan_.index.find(v.as_object());
+    if (j != ObjectIndex::kMissing) {
+      write_weak(const_cast<Slot&>(slot), Value::from_object(copies_[j]));
+      return true;
+    }
+    if (!v.as_object()->is_shareable()) {
+      write_weak(const_cast<Slot&>(slot), Value::null());
+      return false;
+    }
+    // Kept as copied: a copy allocated while marking is never traced, so its weak slot
+    // is not cleared this cycle - keep the target alive through it (a no-op unless a
+    // cycle marks), as a weak read would.
+    self_->heap->collector.shade(self_, v.as_object());
+    return true;
+  }
+
   const CopyPlan& plan_;
   const std::vector<Object*>& copies_;
   MutatorThread* self_;

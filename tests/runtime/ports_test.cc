@@ -97,6 +97,49 @@ TEST_F(PortsTest, CopyPreservesCyclesAndSharingAndBelongsToTheReceiver) {
   (void)holder_y;
 }
 
+// Ephemerons in a copy: a key that is copied too (reachable from the root) gives the
+// copy's entry the key's copy and the value's copy; a shareable key is kept; a key that
+// is not copied (held elsewhere by the sender) is dead in the copy - and so is its
+// value: a copied entry with a cleared key but a value would keep the value for ever.
+TEST_F(PortsTest, CopiedEphemeronsFollowTheirKeys) {
+  ReceivePort inbox(b);
+  Persistent<Node> held_elsewhere;
+  Persistent<String> shared_key_alive;  // (the copy's ephemeron refers to it weakly)
+  {
+    IsolateScope in_a(a);
+    held_elsewhere = Persistent<Node>(group.heap(), make<Node>());
+    Ref<Node> copied_key = make<Node>();
+    Ref<String> shared_key = String::create("shared");
+    shared_key_alive = Persistent<String>(group.heap(), shared_key);
+    Ref<RefArray> root = RefArray::create(4);
+    auto value = [](int64_t v) {
+      Ref<Node> n = make<Node>();
+      n->value = v;
+      return n.value();
+    };
+    root->set(0, Ephemeron::create(held_elsewhere.get().value(), value(1)).value());
+    root->set(1, Ephemeron::create(copied_key.value(), value(2)).value());
+    root->set(2, Ephemeron::create(shared_key.value(), value(3)).value());
+    root->set(3, copied_key.value());
+    inbox.send_port().send(root.value(), SendMode::kCopy);
+  }
+  run_in(b, [&] {
+    Ref<RefArray> copy = cast<RefArray>(inbox.receive());
+    group.heap().collect();
+    Ref<Ephemeron> dead = cast<Ephemeron>(copy->get(0));
+    EXPECT_TRUE(dead->expired());
+    EXPECT_TRUE(dead->value().is_null()) << "an expired ephemeron kept its value";
+    Ref<Ephemeron> kept = cast<Ephemeron>(copy->get(1));
+    EXPECT_EQ(kept->key(), copy->get(3));  // the key's copy
+    EXPECT_EQ(cast<Node>(kept->value())->value, 2);
+    EXPECT_EQ(kept->value().as_object()->owner(), b.id());
+    Ref<Ephemeron> shared = cast<Ephemeron>(copy->get(2));
+    EXPECT_EQ(cast<String>(shared->key())->view(), "shared");
+    EXPECT_EQ(cast<Node>(shared->value())->value, 3);
+    EXPECT_TRUE(group.heap().verify().ok);
+  });
+}
+
 TEST_F(PortsTest, CopyOfALongListNeedsNoRecursion) {
   ReceivePort inbox(b);
   IsolateScope in_a(a);
