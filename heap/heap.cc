@@ -273,8 +273,10 @@ bool Heap::idle(std::chrono::nanoseconds budget) {
 }
 
 FinalizerToken Heap::add_finalizer(Value target, std::function<void()> callback) {
-  require_this_heap(impl_.get(), "Heap::add_finalizer");
+  internal::MutatorThread* self = require_this_heap(impl_.get(), "Heap::add_finalizer");
   if (!target.is_object()) throw InvalidArgument("Heap::add_finalizer: the target is not a heap object");
+  // (Another heap's object would be looked up in this heap's mark bits at each cycle.)
+  internal::check_object_heap(self, target.as_object(), "Heap::add_finalizer");
   if (!callback) throw InvalidArgument("Heap::add_finalizer: empty callback");
   return FinalizerToken{impl_->collector.finalizers().add(target.as_object(), std::move(callback))};
 }

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -215,6 +216,26 @@ TEST_P(FinalizerTest, Misuse) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cycles, FinalizerTest, ::testing::Values(false, true), cycle_kind_name);
+
+// A target that is another heap's object (a reference carried over from one of its
+// threads) is refused: the table would look it up in this heap's mark bits.
+TEST(FinalizerTargetTest, AnotherHeapsObjectIsRefused) {
+  Heap other;
+  std::optional<Persistent<Node>> foreign;
+  Value raw;
+  std::thread([&] {
+    MutatorScope attach(other);
+    foreign.emplace(other, make<Node>());
+    raw = foreign->get().value();
+  }).join();
+  Heap heap;
+  MutatorScope attach(heap);
+  EXPECT_THROW(heap.add_finalizer(raw, [] {}), NotAttached);
+  EXPECT_EQ(heap.pending_finalizers(), 0u);
+  heap.collect();
+  EXPECT_TRUE(heap.verify().ok);
+  run_native([&] { std::thread([&] { foreign.reset(); }).join(); });
+}
 
 }  // namespace
 }  // namespace shoal::test
