@@ -6,9 +6,13 @@
  * with raw pthread_create): each call attaches the thread to the group's heap for its
  * duration, runs in the group's shared isolate - never waiting for a busy isolate - and
  * detaches again, so a thread that exits between calls (or inside a callback, with
- * pthread_exit) leaves nothing behind. No C++ exception crosses this interface: every
- * function returns a status code (SHOAL_OK or one of the errors below) and, when `error`
- * is not NULL, fills it with the code and a message.
+ * pthread_exit, or cancelled by pthread_cancel at a cancellation point of the callback's
+ * own code) leaves nothing behind. Cancelling a thread while Shoal's own code runs -
+ * a deferred cancellation acted on at a cancellation point inside a call, outside the
+ * callback - is not supported: disable cancellation around calls
+ * (pthread_setcancelstate) if other threads may cancel this one. No C++ exception
+ * crosses this interface: every function returns a status code (SHOAL_OK or one of the
+ * errors below) and, when `error` is not NULL, fills it with the code and a message.
  *
  *   shoal_group* g;
  *   shoal_group_create(NULL, &g, &err);
