@@ -101,7 +101,7 @@ bool RunLoop::pop(Task& out, bool wait) {
     {
       internal::MutexLock lock(mu_);
       if (!accepting_) return false;  // shut down
-      if (stop_) {
+      if (stop_ && wait) {  // (run_pending leaves a stop for the run() it is meant for)
         stop_ = false;
         return false;
       }
@@ -302,9 +302,9 @@ void Worker::shutdown() {
   {
     internal::block_gc_safe([&] { mu_.native().lock(); });
     internal::PreemptSafeLock hold(mu_.native(), std::adopt_lock);  // (a no-preempt region: gc/preempt_safe_lock.h)
-    closed_ = true;
+    if (pool_->is_current()) throw DeadlockError("Worker '" + name_ + "'::shutdown from one of its own jobs");
+    closed_ = true;  // (after the refusal: a refused shutdown leaves the worker open)
   }
-  if (pool_->is_current()) throw DeadlockError("Worker '" + name_ + "'::shutdown from one of its own jobs");
   pool_->shutdown();
 }
 

@@ -118,6 +118,10 @@ class Actor {
   // Queues fn(state, args...) (see the file comment).
   template <class F, class... Args>
   auto call(F fn, Args&&... args) {
+    // (The thread first: the sendable check reads the argument's header, which only a
+    // running thread of the heap may - submit's own check would come too late.)
+    if constexpr ((internal::kIsHeapArg<Args> || ...))
+      (void)internal::heap_for_reference("Actor::call");
     (internal::check_sendable_arg(*group_, args, "Actor", name_), ...);
     return serial_->submit(
         [this, fn = std::move(fn)](auto&&... a) mutable {

@@ -9,7 +9,8 @@
 // catch_error() chain continuations without blocking. Copies share the result (as
 // std::shared_future); any thread may hold, copy and destroy them.
 //
-// A result of a move-only type (LockTicket, std::unique_ptr) goes to the first get().
+// A result of a move-only type (LockTicket, std::unique_ptr) goes to the first get();
+// a later get() - on any copy of the future - throws InvalidArgument.
 //
 // Heap results: a Future<Value> or Future<Ref<T>> keeps its object alive (a persistent
 // handle) until the last copy of the future goes. Reading such a result, like any raw
@@ -29,6 +30,7 @@
 // continuation does not run and its future fails with CancelledError.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <exception>
 #include <functional>
@@ -139,11 +141,18 @@ class FutureCore {
 template <class T>
 struct ResultSlot {
   mutable std::optional<T> value;
+  mutable std::atomic<bool> taken{false};  // move-only results: claimed by a get()
   void set(T v) { value.emplace(std::move(v)); }
-  // A move-only result goes to the first reader.
+  // A move-only result goes to the first reader - one of them, when copies of the
+  // future race (never two: a LockTicket would have two holders); later ones throw.
   T get() const {
-    if constexpr (std::is_copy_constructible_v<T>) return *value;
-    else return std::move(*value);
+    if constexpr (std::is_copy_constructible_v<T>) {
+      return *value;
+    } else {
+      if (taken.exchange(true, std::memory_order_acq_rel))
+        throw InvalidArgument("Future::get: the result, of a move-only type, was taken by an earlier get()");
+      return std::move(*value);
+    }
   }
 };
 template <>

@@ -87,6 +87,42 @@ TEST_F(ActorTest, ArgumentsAndResultsMustBeShareable) {
   EXPECT_THROW(leak.get(), NotShareableError);
   Future<Value> fine = actor.call([](Value) { return freeze(make_list(2)).value(); });
   EXPECT_EQ(list_length_checked(cast<Node>(fine.get())), 2u);
+  // A reference argument from a thread that may not touch the heap is a thread-state
+  // error before any check reads it (the sendable check read the header first and said
+  // NotShareableError).
+  Value raw = mutable_node.value();
+  run_native([&] { EXPECT_THROW(actor.call([](Value, Value) { return 0; }, raw), ThreadStateError); });
+  std::thread([&] { EXPECT_THROW(actor.call([](Value, Value) { return 0; }, raw), ThreadStateError); }).join();
+}
+
+// stop() with no run() under way is for the next run(): run_pending() runs what is
+// queued and leaves the stop alone (it took it, and the next run() never returned).
+TEST_F(ActorTest, RunPendingLeavesAStopForTheNextRun) {
+  GlobalActor loop(group, "pending-stop");
+  std::atomic<int> ran{0};
+  {
+    MutatorScope attach(group.heap());
+    (void)loop.call([&](Value) { return ++ran; });
+  }
+  loop.stop();
+  EXPECT_EQ(loop.run_pending(), 1u);
+  EXPECT_EQ(ran.load(), 1);
+  {
+    MutatorScope attach(group.heap());
+    (void)loop.call([&](Value) { return ++ran; });
+  }
+  std::atomic<bool> returned{false};
+  std::thread watchdog([&] {
+    for (int i = 0; i < 500 && !returned; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (!returned) loop.stop();  // (unblocks a failing run(); the assertion below fails)
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  loop.run();  // the pending stop: returns at once (the queued call stays queued)
+  returned = true;
+  watchdog.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(4)) << "run() ignored the pending stop";
+  EXPECT_EQ(loop.run_pending(), 1u);
+  EXPECT_EQ(ran.load(), 2);
 }
 
 TEST_F(ActorTest, ShareEverythingGroupsSkipTheSendableCheck) {
@@ -290,6 +326,24 @@ TEST_F(WorkerTest, ConcurrentExecutesPairValuesWithTheirJobs) {
   worker.shutdown();
   IsolateScope in(caller);
   EXPECT_THROW(worker.execute(SendMode::kCopy, [] { return Value::null(); }, [](Value) { return 0; }), ExecutorShutdownError);
+}
+
+// shutdown() from one of the worker's own jobs is refused - and a refused shutdown leaves
+// the worker open (it closed it first).
+TEST_F(WorkerTest, ARefusedShutdownLeavesTheWorkerOpen) {
+  Worker worker(group, "self-stopper");
+  IsolateScope in(caller);
+  auto f = worker.execute(SendMode::kShare, [] { return Value::from_int(1); }, [&](Value) {
+    try {
+      worker.shutdown();
+    } catch (const DeadlockError&) {
+      return 1;
+    }
+    return 0;
+  });
+  EXPECT_EQ(f.get(), 1);
+  EXPECT_EQ(worker.execute(SendMode::kShare, [] { return Value::from_int(2); }, [](Value v) { return v.as_int(); }).get(),
+            2);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <memory>
 #include <set>
 #include <string>
 #include <thread>
@@ -156,6 +157,32 @@ TEST_F(ExecutorTest, WaitingOnAWorkerForASerialExecutorOnThatPoolHelps) {
   EXPECT_THROW(serial.submit([&] { return outer.submit([] { return 7; }).get(); }).get(), DeadlockError);
   serial.shutdown();
   outer.shutdown();
+}
+
+// A move-only result goes to one get() only, also when copies of the future race for it
+// (two threads could both move it out: two holders of one LockTicket); the others throw.
+TEST_F(ExecutorTest, AMoveOnlyResultGoesToOneGetOnly) {
+  for (int round = 0; round < 200; ++round) {
+    Promise<std::unique_ptr<int>> p;
+    Future<std::unique_ptr<int>> f = p.future();
+    p.set_value(std::make_unique<int>(round));
+    std::atomic<int> got{0}, refused{0};
+    std::vector<std::thread> readers;
+    for (int t = 0; t < 2; ++t)
+      readers.emplace_back([&, copy = f] {
+        try {
+          std::unique_ptr<int> v = copy.get();
+          if (v && *v == round) got.fetch_add(1);
+        } catch (const InvalidArgument&) {
+          refused.fetch_add(1);
+        }
+      });
+    run_native([&] {
+      for (auto& r : readers) r.join();
+    });
+    ASSERT_EQ(got.load(), 1) << "round " << round;
+    ASSERT_EQ(refused.load(), 1);
+  }
 }
 
 TEST_F(ExecutorTest, MovedPromisesKeepTheirState) {
