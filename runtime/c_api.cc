@@ -102,6 +102,29 @@ bool has_status_code(const shoal::Error& e) {
          dynamic_cast<const shoal::NotAttached*>(&e) || dynamic_cast<const shoal::InvalidArgument*>(&e);
 }
 
+// Runs a callback; false (with `code` and `error` filled) when it threw something that
+// becomes SHOAL_ERR_CALLBACK. A Shoal error with a code of its own, and glibc's forced
+// unwinding, go on to guarded().
+// (catch (abi::__forced_unwind&): UBSan's null check is off for this file, CMakeLists.txt.)
+bool invoke_callback(const shoal_group::Callback& cb, const int64_t* args, size_t nargs, int64_t* out,
+                     shoal_error* error, int& code) {
+  try {
+    code = cb.fn(cb.user_data, args, nargs, out, error);
+    return true;
+  } catch (abi::__forced_unwind&) {
+    throw;  // pthread_exit / pthread_cancel in the callback (see guarded)
+  } catch (const shoal::Error& e) {
+    // Any other (LockError, RangeError, CancelledError, ...) is the callback's failure.
+    if (has_status_code(e)) throw;
+    code = fill(error, SHOAL_ERR_CALLBACK, (std::string("callback '") + cb.name + "' threw: " + e.what()).c_str());
+  } catch (const std::exception& e) {
+    code = fill(error, SHOAL_ERR_CALLBACK, (std::string("callback '") + cb.name + "' threw: " + e.what()).c_str());
+  } catch (...) {
+    code = fill(error, SHOAL_ERR_CALLBACK, (std::string("callback '") + cb.name + "' threw").c_str());
+  }
+  return false;
+}
+
 // Counts a call in flight for shoal_group_destroy.
 class InFlight {
  public:
@@ -217,20 +240,7 @@ int shoal_call(shoal_group* group, uint32_t id, const int64_t* args, size_t narg
     shoal::SharedIsolateScope shared(group->group);
     int64_t out = 0;
     int code;
-    try {
-      code = cb.fn(cb.user_data, args, nargs, &out, error);
-    } catch (abi::__forced_unwind&) {
-      throw;  // pthread_exit / pthread_cancel in the callback (see guarded)
-    } catch (const shoal::Error& e) {
-      // A Shoal error with a code of its own keeps it (mapped by guarded()); any other
-      // (LockError, RangeError, CancelledError, ...) is the callback's failure.
-      if (has_status_code(e)) throw;
-      return fill(error, SHOAL_ERR_CALLBACK, (std::string("callback '") + cb.name + "' threw: " + e.what()).c_str());
-    } catch (const std::exception& e) {
-      return fill(error, SHOAL_ERR_CALLBACK, (std::string("callback '") + cb.name + "' threw: " + e.what()).c_str());
-    } catch (...) {
-      return fill(error, SHOAL_ERR_CALLBACK, (std::string("callback '") + cb.name + "' threw").c_str());
-    }
+    if (!invoke_callback(cb, args, nargs, &out, error, code)) return code;
     if (code != SHOAL_OK) {
       if (error && error->code != code) fill(error, code, ("callback '" + cb.name + "' failed").c_str());
       return code;

@@ -70,8 +70,8 @@ void FutureCore::wait(const char* what, bool cancellable, bool check_executor) {
                         ": this thread runs a task of the executor that must complete the future; waiting here could "
                         "wait for itself (chain with then(), or wait outside the executor)");
   if (check_executor && executor_) {
-    if (Executor* helper = helper_while_waiting(*executor_, what)) {
-      help_until_ready(*helper, what, cancellable);
+    if (const Helping helping = helper_while_waiting(*executor_, what); helping.helper) {
+      help_until_ready(helping, what, cancellable);
       return;
     }
   }
@@ -79,22 +79,35 @@ void FutureCore::wait(const char* what, bool cancellable, bool check_executor) {
   park_until_ready(Clock::time_point::max(), what, cancellable);
 }
 
-Executor* FutureCore::helper_while_waiting(const Executor& e, const char* what) {
-  for (Executor* x = e.runs_on(); x != nullptr; x = x->runs_on()) {
+Helping FutureCore::helper_while_waiting(const Executor& e, const char* what) {
+  const Executor* below = &e;  // the chain's executor that runs on x: its drain is x's task
+  for (Executor* x = e.runs_on(); x != nullptr; below = x, x = x->runs_on()) {
     if (!x->is_current()) continue;
-    if (x->helps()) return x;
+    if (x->helps()) {
+      if (may_help()) return {x, below};
+      throw DeadlockError(std::string(what) +
+                          ": waiting inside run_native or a handshake operation on a worker of the pool that must run "
+                          "the future's executor: the wait cannot run its queued drain there (the heap may not be "
+                          "touched), and on a busy pool nothing else would (wait outside run_native)");
+    }
     throw DeadlockError(std::string(what) +
                         ": this thread runs a task of the executor the future's executor runs on, which cannot run "
                         "another task until this one returns (chain with then(), or wait outside it)");
   }
-  return nullptr;
+  return {};
 }
 
-void FutureCore::help_until_ready(Executor& helper, const char* what, bool cancellable) {
+bool FutureCore::may_help() {
+  const MutatorState* m = current_mutator();
+  return !m || (m->native_depth | m->no_heap_depth) == 0;
+}
+
+void FutureCore::help_until_ready(const Helping& helping, const char* what, bool cancellable) {
+  Executor& helper = *helping.helper;
   std::chrono::nanoseconds nap = std::chrono::microseconds(50);
   for (;;) {
     bool helped = false;
-    while (!is_ready() && helper.help_one()) helped = true;
+    while (!is_ready() && helper.help_one(helping.key)) helped = true;
     if (is_ready()) return;
     nap = helped ? std::chrono::microseconds(50) : std::min<std::chrono::nanoseconds>(2 * nap, std::chrono::milliseconds(1));
     if (park_until_ready(deadline_after(nap), what, cancellable)) return;
@@ -239,14 +252,18 @@ bool ThreadPool::try_execute(Task& task) {
 
 bool ThreadPool::is_current() const { return tls_pool == this; }
 
-bool ThreadPool::help_one() {
+bool ThreadPool::help_one(const void* key) {
   if (!is_current()) return false;
   Task task;
   {
     internal::MutexLock lock(mu_);
-    if (queue_.empty()) return false;
-    task = std::move(queue_.front());
-    queue_.pop_front();
+    // The oldest queued task with the key, or the oldest (no key: a task group's waiter).
+    auto it = key == nullptr ? queue_.begin()
+                             : std::find_if(queue_.begin(), queue_.end(),
+                                            [key](const Task& t) { return t.help_key() == key; });
+    if (it == queue_.end()) return false;
+    task = std::move(*it);
+    queue_.erase(it);
   }
   // The task's own context, not the helping waiter's: the pool's token, no serial
   // executor, a lock-holder identity of its own (it must not see, or release, the
@@ -348,6 +365,7 @@ bool SerialExecutor::try_execute(Task& task) {
   }
   if (!schedule) return true;
   Task drain_call = DrainCall(this);
+  drain_call.set_help_key(this);  // what a waiter for this executor's tasks may run
   if (target_->try_execute(drain_call)) return true;
   // The target refused: dropping the drain call abandons this executor - the task just
   // queued fails with CancelledError, and the caller learns it from the exception.
@@ -398,6 +416,7 @@ void SerialExecutor::drain() {
   tls_serial = outer;
   if (!reschedule) return;
   Task drain_call = DrainCall(this);
+  drain_call.set_help_key(this);
   if (!target_->try_execute(drain_call)) drain_call();  // the target is shutting down: finish the queue here
 }
 
@@ -430,7 +449,7 @@ void SerialExecutor::stop(bool drop_queued) {
     if (target_->is_current()) {
       // Waiting on a thread of the target, where the drain may be queued behind us:
       // run the target's queued tasks meanwhile, or give up if it cannot be helped.
-      if (target_->help_one()) continue;
+      if (target_->help_one(this)) continue;  // our own drain, queued behind us
       if (!target_->helps())
         throw DeadlockError("SerialExecutor: shut down from a task of its own target executor, which must run its queue");
     }

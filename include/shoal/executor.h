@@ -111,10 +111,17 @@ class Executor {
   }
   // True when the calling thread is running a task of this executor.
   virtual bool is_current() const = 0;
-  // On one of this executor's own threads, runs one queued task and returns true (a
-  // thread that waits for its own children helps instead of blocking); false when there
-  // is none or the executor cannot run tasks out of order here.
-  virtual bool help_one() { return false; }
+  // On one of this executor's own threads, runs one queued task and returns true: with
+  // a `key`, only a task whose help key (Task::help_key) it is - a thread waiting for a
+  // future of a serial executor or actor on this pool runs that executor's drain and
+  // nothing else (an unrelated task run on top of the waiter could wait for the
+  // executor the waiter holds up: a hang); without, any task - a task group's waiter,
+  // which must keep a pool of waiters from starving (fork-join). False when there is
+  // none or the executor cannot run tasks out of order here.
+  virtual bool help_one(const void* key) {
+    (void)key;
+    return false;
+  }
   // True when a thread of this executor may wait for other tasks of it by helping
   // (help_one) - a pool; false for executors whose tasks cannot run until the current
   // one returns (serial executors, actors).
@@ -173,7 +180,7 @@ class ThreadPool final : public Executor {
   void execute(Task task) override;
   bool try_execute(Task& task) override;
   bool is_current() const override;
-  bool help_one() override;
+  bool help_one(const void* key) override;
   bool helps() const override { return true; }
   CancellationToken token() const override { return token_; }
   void shutdown();

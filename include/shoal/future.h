@@ -68,6 +68,11 @@ class Task {
   Task& operator=(Task&&) noexcept = default;
   void operator()() { impl_->run(); }
   explicit operator bool() const { return impl_ != nullptr; }
+  // What a waiter may help this task for (internal): the serial executor it drains;
+  // null for any other task. A thread waiting for a serial executor's future on a pool
+  // worker runs only queued tasks with that key (ThreadPool::help_one).
+  const void* help_key() const { return help_key_; }
+  void set_help_key(const void* key) { help_key_ = key; }
 
  private:
   struct Base {
@@ -82,6 +87,7 @@ class Task {
     F f;
   };
   std::unique_ptr<Base> impl_;
+  const void* help_key_ = nullptr;
 };
 
 namespace internal {
@@ -92,6 +98,13 @@ void execute_or_drop(Executor* e, Task task);
 // The heap the calling thread is attached to, for rooting a reference result; throws
 // ThreadStateError naming `what` if it is not attached and running.
 Heap& heap_for_reference(const char* what);
+
+// How a waiting thread helps (FutureCore::helper_while_waiting): the executor whose
+// queued tasks it runs - null: it parks - and the help key of those it may run.
+struct Helping {
+  Executor* helper = nullptr;
+  const void* key = nullptr;
+};
 
 // The non-template part of a future's shared state.
 class FutureCore {
@@ -110,14 +123,18 @@ class FutureCore {
   void on_ready(Task k);
   // For a thread about to wait for a task of `e`, when e runs its tasks on other
   // executors (a serial executor or actor on a pool): the one of them whose task this
-  // thread is running, if it helps (its queue holds e's pending work, and this thread
-  // must run it - on a 1-thread pool nobody else will); null when the thread may
-  // simply park. DeadlockError (naming `what`) when this thread runs a task of one that
-  // cannot help: its queue cannot move until this task returns.
-  static Executor* helper_while_waiting(const Executor& e, const char* what);
-  // Helps `helper` run queued tasks until ready, napping (GC-safe, 50 us growing to
-  // 1 ms) when its queue is empty - a task queued later may be the one needed.
-  void help_until_ready(Executor& helper, const char* what, bool cancellable);
+  // thread is running, if it helps (its queue holds e's pending work - the drain of the
+  // chain's executor that runs on it, the help key - and this thread must run it: on a
+  // 1-thread pool nobody else will); no helper when the thread may simply park.
+  // DeadlockError (naming `what`) when this thread runs a task of one that cannot help
+  // (its queue cannot move until this task returns), or may not help now (may_help).
+  static Helping helper_while_waiting(const Executor& e, const char* what);
+  // False inside run_native or a handshake operation: a helped task would run where the
+  // heap may not be touched (and below the stack range the collector scans then).
+  static bool may_help();
+  // Helps run the queued tasks with the help key until ready, napping (GC-safe, 50 us
+  // growing to 1 ms) when there is none - a task queued later may be the one needed.
+  void help_until_ready(const Helping& helping, const char* what, bool cancellable);
   Executor* executor() const { return executor_; }
   std::exception_ptr error;  // written before complete(), read after is_ready()
 

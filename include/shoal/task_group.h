@@ -126,11 +126,14 @@ class TaskGroup {
   // of that pool, helps the pool the same way (its children's drain is queued there);
   // on a thread running a task of an executor that cannot help: DeadlockError.
   void await_all() {
-    Executor* helper = executor_->is_current()
-                           ? executor_
-                           : internal::FutureCore::helper_while_waiting(*executor_, "TaskGroup::wait");
+    // On the group's own pool: any queued task (keyless helping: a pool whose workers
+    // all wait for their groups must still run the tasks queued behind them); over a
+    // serial executor on a pool: that executor's drain.
+    internal::Helping helping;
+    if (executor_->is_current()) helping = {internal::FutureCore::may_help() ? executor_ : nullptr, nullptr};
+    else helping = internal::FutureCore::helper_while_waiting(*executor_, "TaskGroup::wait");
     for (auto& f : futures_) {
-      if (helper) f.state_->help_until_ready(*helper, "TaskGroup::wait", /*cancellable=*/false);
+      if (helping.helper) f.state_->help_until_ready(helping, "TaskGroup::wait", /*cancellable=*/false);
       else f.state_->wait("TaskGroup::wait", /*cancellable=*/false, /*check_executor=*/false);
     }
   }

@@ -239,6 +239,38 @@ TEST_F(ActorTest, ACallWaitedForOnAWorkerOfItsPoolHelps) {
   actor.shutdown();
 }
 
+// A worker running actor A's call waits for actor B's future (both on its pool) while
+// an unrelated task T - which itself waits for A - is queued: the waiter runs B's drain
+// only. (It ran the oldest queued task, T, on top of A's suspended call: T waited for A
+// for ever, with free workers beside it.)
+TEST_F(ActorTest, AWaiterHelpsOnlyTheDrainItWaitsFor) {
+  ThreadPool pool(group.heap(), 3);
+  Actor a(group, "A", {}, &pool), b(group, "B", {}, &pool);
+  MutatorScope attach(group.heap());
+  std::atomic<int> blockers_up{0};
+  std::atomic<bool> release{false}, t_queued{false}, a_started{false};
+  auto nap = [] { run_native([] { std::this_thread::sleep_for(1ms); }); };
+  for (int i = 0; i < 2; ++i)  // two workers busy while A's call starts waiting
+    pool.execute([&] {
+      ++blockers_up;
+      while (!release) nap();
+    });
+  while (blockers_up < 2) nap();
+  Future<int64_t> fa = a.call([&](Value) -> int64_t {
+    a_started = true;
+    while (!t_queued) nap();
+    return b.call([](Value) -> int64_t { return 2; }).get() + 1;
+  });
+  while (!a_started) nap();
+  Future<int64_t> ft = pool.submit([&]() -> int64_t { return a.call([](Value) -> int64_t { return 10; }).get(); });
+  t_queued = true;
+  run_native([] { std::this_thread::sleep_for(50ms); });
+  release = true;
+  ASSERT_TRUE(ft.wait_for(10s)) << "T waits for A, whose call is suspended beneath it";
+  EXPECT_EQ(fa.get(), 3);
+  EXPECT_EQ(ft.get(), 10);
+}
+
 TEST_F(ActorTest, ARefusedRunLeavesTheLoopFree) {
   auto actor = std::make_unique<GlobalActor>(group, "refused");
   Heap other;

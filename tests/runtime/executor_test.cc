@@ -185,6 +185,29 @@ TEST_F(ExecutorTest, AMoveOnlyResultGoesToOneGetOnly) {
   }
 }
 
+// Waiting inside run_native on the only worker of the pool that must run the future's
+// serial executor: a DeadlockError (the wait ran the queued drain in the native state,
+// where its allocations failed).
+TEST_F(ExecutorTest, AWaitInsideRunNativeThatWouldHaveToHelpIsADeadlockError) {
+  ThreadPool pool(heap(), 1);
+  SerialExecutor serial(pool);
+  Future<std::string> outer = pool.submit([&] {
+    Future<int64_t> f = serial.submit([] {
+      Ref<GrowableList> l = GrowableList::create();
+      l->add(String::create("x").value());
+      return static_cast<int64_t>(l->length());
+    });
+    std::string outcome = "no error";
+    try {
+      run_native([&] { f.wait(); });
+    } catch (const DeadlockError&) {
+      outcome = "DeadlockError";
+    }
+    return outcome + ", then " + std::to_string(f.get());  // outside run_native: helps
+  });
+  EXPECT_EQ(outer.get(), "DeadlockError, then 1");
+}
+
 TEST_F(ExecutorTest, MovedPromisesKeepTheirState) {
   Promise<int> p;
   Future<int> old = p.future();
