@@ -230,9 +230,11 @@ void Actor::shutdown() {
   if (is_current()) throw DeadlockError("Actor '" + name_ + "'::shutdown from one of its own calls");
   if (loop_) {
     // A global actor's calls need its thread: what is queued is dropped, and a running
-    // run() returns.
+    // run() returns. shutdown_now: the calls queued behind a running one are in the
+    // serial executor's queue, which its drain - running on run()'s thread - would
+    // otherwise go on through.
     loop_->shutdown();
-    serial_->shutdown();
+    serial_->shutdown_now();
   } else {
     serial_->shutdown();
     if (own_thread_) own_thread_->shutdown();

@@ -271,6 +271,40 @@ TEST_F(ActorTest, AWaiterHelpsOnlyTheDrainItWaitsFor) {
   EXPECT_EQ(ft.get(), 10);
 }
 
+// Shutting a global actor down while run() executes a call drops the calls queued behind
+// it (CancelledError) and run() returns - it ran all of them first.
+TEST_F(ActorTest, GlobalActorShutdownDropsTheCallsBehindTheRunningOne) {
+  GlobalActor loop(group, "shutdown-while-running");
+  std::atomic<bool> release{false}, started{false};
+  std::atomic<int> ran_after{0};
+  MutatorScope attach(group.heap());
+  std::thread runner;
+  run_native([&] { runner = std::thread([&] { loop.run(); }); });
+  auto nap = [] { run_native([] { std::this_thread::sleep_for(1ms); }); };
+  Future<int> first = loop.call([&](Value) {
+    started = true;
+    while (!release) nap();
+    return 1;
+  });
+  while (!started) nap();
+  std::vector<Future<int>> rest;
+  for (int i = 0; i < 5; ++i) rest.push_back(loop.call([&](Value) { return ++ran_after; }));
+  std::thread releaser;
+  run_native([&] {
+    releaser = std::thread([&] {
+      std::this_thread::sleep_for(50ms);
+      release = true;
+    });
+  });
+  loop.shutdown();
+  run_native([&] {
+    releaser.join();
+    runner.join();
+  });
+  EXPECT_EQ(ran_after.load(), 0);
+  for (auto& f : rest) EXPECT_THROW(f.get(), CancelledError);
+}
+
 TEST_F(ActorTest, ARefusedRunLeavesTheLoopFree) {
   auto actor = std::make_unique<GlobalActor>(group, "refused");
   Heap other;
