@@ -12,7 +12,9 @@
 // join() waits in the GC-safe state, rethrows fn's exception, and ends with
 // CancelledError if the joining task is cancelled meanwhile (the thread is still
 // joinable then). A thread joining itself gets DeadlockError. The destructor of a
-// joinable Thread joins it (GC-safe) and drops fn's exception, as std::jthread.
+// joinable Thread joins it (GC-safe) and drops fn's exception - without cancelling it
+// first (std::jthread requests a stop): call cancel() before dropping a thread that may
+// be blocked in a cancellable wait, or the destructor waits as long as it does.
 #pragma once
 
 #include <thread>
