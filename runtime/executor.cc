@@ -28,6 +28,14 @@ namespace shoal {
 namespace {
 constinit thread_local const ThreadPool* tls_pool = nullptr;
 constinit thread_local const SerialExecutor* tls_serial = nullptr;
+// The serial executors whose running task is suspended beneath a helped task on this
+// thread (ThreadPool::help_one), innermost first: none of them can run another task
+// until the helped task returns.
+struct SuspendedSerial {
+  const Executor* serial;
+  const SuspendedSerial* next;
+};
+constinit thread_local const SuspendedSerial* tls_suspended = nullptr;
 constexpr int kBatch = 64;
 
 [[noreturn]] void abort_with(const char* message) {
@@ -70,6 +78,7 @@ void FutureCore::wait(const char* what, bool cancellable, bool check_executor) {
                         ": this thread runs a task of the executor that must complete the future; waiting here could "
                         "wait for itself (chain with then(), or wait outside the executor)");
   if (check_executor && executor_) {
+    refuse_wait_for_suspended(*executor_, what);
     if (const Helping helping = helper_while_waiting(*executor_, what); helping.helper) {
       help_until_ready(helping, what, cancellable);
       return;
@@ -95,6 +104,16 @@ Helping FutureCore::helper_while_waiting(const Executor& e, const char* what) {
                         "another task until this one returns (chain with then(), or wait outside it)");
   }
   return {};
+}
+
+void FutureCore::refuse_wait_for_suspended(const Executor& e, const char* what) {
+  for (const SuspendedSerial* s = tls_suspended; s != nullptr; s = s->next)
+    for (const Executor* x = &e; x != nullptr; x = x->runs_on())
+      if (x == s->serial)
+        throw DeadlockError(std::string(what) +
+                            ": the future needs a serial executor or actor whose running task is suspended beneath this "
+                            "one on this thread (this task was run by that task's wait, which helped): it cannot go on "
+                            "until this task returns");
 }
 
 bool FutureCore::may_help() {
@@ -274,9 +293,11 @@ bool ThreadPool::help_one(const void* key) {
   CancellationScope scope(token_);
   struct Suspended {
     const SerialExecutor* serial = std::exchange(tls_serial, nullptr);
+    const SuspendedSerial node{serial, tls_suspended};
     const uint64_t holder = std::exchange(internal::tls_holder_id, 0);
     const internal::ThreadIsolateState waiter = internal::tls_isolate;
     Suspended() {
+      if (serial) tls_suspended = &node;
       if (waiter.isolate) waiter.isolate->release();
       internal::set_thread_isolate({});
     }
@@ -285,6 +306,7 @@ bool ThreadPool::help_one(const void* key) {
       internal::set_thread_isolate(waiter);
       internal::tls_holder_id = holder;
       tls_serial = serial;
+      tls_suspended = node.next;
     }
     Suspended(const Suspended&) = delete;
     Suspended& operator=(const Suspended&) = delete;

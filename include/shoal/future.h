@@ -129,6 +129,10 @@ class FutureCore {
   // DeadlockError (naming `what`) when this thread runs a task of one that cannot help
   // (its queue cannot move until this task returns), or may not help now (may_help).
   static Helping helper_while_waiting(const Executor& e, const char* what);
+  // DeadlockError (naming `what`) when `e`, or an executor it runs on, is a serial
+  // executor whose running task is suspended beneath the calling one on this thread (a
+  // helped task): it cannot run another task before this one returns.
+  static void refuse_wait_for_suspended(const Executor& e, const char* what);
   // False inside run_native or a handshake operation: a helped task would run where the
   // heap may not be touched (and below the stack range the collector scans then).
   static bool may_help();

@@ -129,6 +129,7 @@ class TaskGroup {
     // On the group's own pool: any queued task (keyless helping: a pool whose workers
     // all wait for their groups must still run the tasks queued behind them); over a
     // serial executor on a pool: that executor's drain.
+    internal::FutureCore::refuse_wait_for_suspended(*executor_, "TaskGroup::wait");
     internal::Helping helping;
     if (executor_->is_current()) helping = {internal::FutureCore::may_help() ? executor_ : nullptr, nullptr};
     else helping = internal::FutureCore::helper_while_waiting(*executor_, "TaskGroup::wait");

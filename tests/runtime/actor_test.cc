@@ -305,6 +305,22 @@ TEST_F(ActorTest, GlobalActorShutdownDropsTheCallsBehindTheRunningOne) {
   for (auto& f : rest) EXPECT_THROW(f.get(), CancelledError);
 }
 
+// On a 1-thread pool, A's call waits for B (running B's drain on top of itself) and B's
+// call waits for A: A's call is suspended beneath, so B's wait is a DeadlockError - it
+// hung for ever - and A's wait gets it through B's future.
+TEST_F(ActorTest, WaitingForAnActorSuspendedBeneathIsADeadlockError) {
+  ThreadPool pool(group.heap(), 1);
+  Actor a(group, "A", {}, &pool), b(group, "B", {}, &pool);
+  MutatorScope attach(group.heap());
+  Future<int64_t> fa = a.call([&](Value) -> int64_t {
+    return b.call([&](Value) -> int64_t { return a.call([](Value) -> int64_t { return 1; }).get(); }).get();
+  });
+  ASSERT_TRUE(fa.wait_for(10s)) << "a wait for an actor suspended beneath it hung";
+  EXPECT_THROW(fa.get(), DeadlockError);
+  EXPECT_EQ(a.call([](Value) -> int64_t { return 2; }).get(), 2);  // both still work
+  EXPECT_EQ(b.call([](Value) -> int64_t { return 3; }).get(), 3);
+}
+
 TEST_F(ActorTest, ARefusedRunLeavesTheLoopFree) {
   auto actor = std::make_unique<GlobalActor>(group, "refused");
   Heap other;
