@@ -297,7 +297,7 @@ TEST(CApiErrorsTest, DroppedFieldsAreForgottenByTheirGroup) {
   shoal_error err{};
   shoal_group* g = nullptr;
   ASSERT_EQ(shoal_group_create(nullptr, &g, &err), SHOAL_OK);
-  for (int i = 0; i < 10000; ++i) {
+  for (int i = 0; i < 1000; ++i) {  // (under qemu 10,000 ran out of time)
     shoal_field* f = nullptr;
     ASSERT_EQ(shoal_field_create(g, "f", &f, &err), SHOAL_OK);
     ASSERT_EQ(shoal_field_set_int(f, i, &err), SHOAL_OK);
