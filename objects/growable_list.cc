@@ -43,8 +43,8 @@
 //     the length to L + 1 (release: the element is visible to whoever sees the length).
 //     Otherwise grow first (below) and start again.
 //   remove_last(): store check; read slot L - 1 (a hole there: see the slow path
-//     below); lower the length to L - 1 (release), THEN write the hole (barriered: the removed element is shaded while marking, as
-//     any overwritten reference). A reader that saw L and then loads the hole
+//     below); lower the length to L - 1 (release), THEN write the hole (barriered:
+//     the removed element is shaded while marking, as any overwritten reference). A reader that saw L and then loads the hole
 //     synchronises with the hole store, so its re-read of the length sees L - 1 (or a
 //     later value): RangeError, or a re-added element. Without the hole - storing null,
 //     as Dart's _GrowableList does - that reader would return null for an element
@@ -230,12 +230,7 @@ Value GrowableList::remove_last_slow() {
     if (len <= s->length()) {
       Slot& slot = s->slots()[len - 1];
       const Value v = slot.load();
-      if (v.raw() != internal::kHoleBits) {
-        length_.store(len - 1, std::memory_order_release);
-        internal::write_unchecked(Object::from_payload(s), slot, internal::kHole);
-        bump_mod_count();
-        return v;
-      }
+      if (v.raw() != internal::kHoleBits) return take_last(s, slot, len, v);
     }
     const bool moved = length_.load(std::memory_order_acquire) != len || storage() != s;
     if (moved && attempt < kHoleRetries) {

@@ -248,7 +248,6 @@ size_t capacity_for(size_t entries) {
   return cap;
 }
 
-
 void rebuild_index(MapStore* s) {
   for (size_t b = 0; b < s->buckets; ++b) s->bucket(b).store(0, std::memory_order_relaxed);
   const size_t used = std::min<size_t>(s->used.load(std::memory_order_relaxed), s->capacity);

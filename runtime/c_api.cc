@@ -56,6 +56,20 @@ int fill(shoal_error* error, int code, const char* message) {
   return code;
 }
 
+// The status code of a Shoal error: its own, or SHOAL_ERR_INTERNAL for those the C API
+// has no code for (a callback's are SHOAL_ERR_CALLBACK: invoke_callback).
+int status_code_of(const shoal::Error& e) {
+  if (dynamic_cast<const shoal::OutOfMemory*>(&e)) return SHOAL_ERR_OUT_OF_MEMORY;
+  if (dynamic_cast<const shoal::IsolationError*>(&e)) return SHOAL_ERR_ISOLATION;
+  if (dynamic_cast<const shoal::InvalidMutabilityError*>(&e)) return SHOAL_ERR_INVALID_MUTABILITY;
+  if (dynamic_cast<const shoal::NotShareableError*>(&e)) return SHOAL_ERR_NOT_SHAREABLE;
+  if (dynamic_cast<const shoal::IncorrectDereferenceError*>(&e)) return SHOAL_ERR_INCORRECT_DEREFERENCE;
+  if (dynamic_cast<const shoal::ThreadStateError*>(&e) || dynamic_cast<const shoal::NotAttached*>(&e))
+    return SHOAL_ERR_THREAD_STATE;
+  if (dynamic_cast<const shoal::InvalidArgument*>(&e)) return SHOAL_ERR_INVALID_ARGUMENT;
+  return SHOAL_ERR_INTERNAL;
+}
+
 // Runs f() and maps what it throws to a status code.
 template <class F>
 int guarded(shoal_error* error, F&& f) {
@@ -69,37 +83,13 @@ int guarded(shoal_error* error, F&& f) {
     // nullptr: for this foreign exception libstdc++ reads a type from memory in front of
     // glibc's unwind header, which is not zero on a detached thread.)
     throw;
-  } catch (const shoal::OutOfMemory& e) {
-    return fill(error, SHOAL_ERR_OUT_OF_MEMORY, e.what());
-  } catch (const shoal::IsolationError& e) {
-    return fill(error, SHOAL_ERR_ISOLATION, e.what());
-  } catch (const shoal::InvalidMutabilityError& e) {
-    return fill(error, SHOAL_ERR_INVALID_MUTABILITY, e.what());
-  } catch (const shoal::NotShareableError& e) {
-    return fill(error, SHOAL_ERR_NOT_SHAREABLE, e.what());
-  } catch (const shoal::IncorrectDereferenceError& e) {
-    return fill(error, SHOAL_ERR_INCORRECT_DEREFERENCE, e.what());
-  } catch (const shoal::ThreadStateError& e) {
-    return fill(error, SHOAL_ERR_THREAD_STATE, e.what());
-  } catch (const shoal::NotAttached& e) {
-    return fill(error, SHOAL_ERR_THREAD_STATE, e.what());
-  } catch (const shoal::InvalidArgument& e) {
-    return fill(error, SHOAL_ERR_INVALID_ARGUMENT, e.what());
   } catch (const shoal::Error& e) {
-    return fill(error, SHOAL_ERR_INTERNAL, e.what());
+    return fill(error, status_code_of(e), e.what());
   } catch (const std::exception& e) {
     return fill(error, SHOAL_ERR_INTERNAL, e.what());
   } catch (...) {
     return fill(error, SHOAL_ERR_INTERNAL, "an unknown exception");
   }
-}
-
-// True for the Shoal errors guarded() maps to a code of their own (not INTERNAL).
-bool has_status_code(const shoal::Error& e) {
-  return dynamic_cast<const shoal::OutOfMemory*>(&e) || dynamic_cast<const shoal::IsolationError*>(&e) ||
-         dynamic_cast<const shoal::InvalidMutabilityError*>(&e) || dynamic_cast<const shoal::NotShareableError*>(&e) ||
-         dynamic_cast<const shoal::IncorrectDereferenceError*>(&e) || dynamic_cast<const shoal::ThreadStateError*>(&e) ||
-         dynamic_cast<const shoal::NotAttached*>(&e) || dynamic_cast<const shoal::InvalidArgument*>(&e);
 }
 
 // Runs a callback; false (with `code` and `error` filled) when it threw something that
@@ -115,7 +105,7 @@ bool invoke_callback(const shoal_group::Callback& cb, const int64_t* args, size_
     throw;  // pthread_exit / pthread_cancel in the callback (see guarded)
   } catch (const shoal::Error& e) {
     // Any other (LockError, RangeError, CancelledError, ...) is the callback's failure.
-    if (has_status_code(e)) throw;
+    if (status_code_of(e) != SHOAL_ERR_INTERNAL) throw;
     code = fill(error, SHOAL_ERR_CALLBACK, (std::string("callback '") + cb.name + "' threw: " + e.what()).c_str());
   } catch (const std::exception& e) {
     code = fill(error, SHOAL_ERR_CALLBACK, (std::string("callback '") + cb.name + "' threw: " + e.what()).c_str());

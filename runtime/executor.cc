@@ -93,7 +93,7 @@ Helping FutureCore::helper_while_waiting(const Executor& e, const char* what) {
   for (Executor* x = e.runs_on(); x != nullptr; below = x, x = x->runs_on()) {
     if (!x->is_current()) continue;
     if (x->helps()) {
-      if (may_help()) return {x, below};
+      if (may_touch_heap()) return {x, below};
       throw DeadlockError(std::string(what) +
                           ": waiting inside run_native or a handshake operation on a worker of the pool that must run "
                           "the future's executor: the wait cannot run its queued drain there (the heap may not be "
@@ -114,11 +114,6 @@ void FutureCore::refuse_wait_for_suspended(const Executor& e, const char* what) 
                             ": the future needs a serial executor or actor whose running task is suspended beneath this "
                             "one on this thread (this task was run by that task's wait, which helped): it cannot go on "
                             "until this task returns");
-}
-
-bool FutureCore::may_help() {
-  const MutatorState* m = current_mutator();
-  return !m || (m->native_depth | m->no_heap_depth) == 0;
 }
 
 void FutureCore::help_until_ready(const Helping& helping, const char* what, bool cancellable) {

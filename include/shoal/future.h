@@ -127,15 +127,14 @@ class FutureCore {
   // chain's executor that runs on it, the help key - and this thread must run it: on a
   // 1-thread pool nobody else will); no helper when the thread may simply park.
   // DeadlockError (naming `what`) when this thread runs a task of one that cannot help
-  // (its queue cannot move until this task returns), or may not help now (may_help).
+  // (its queue cannot move until this task returns), or may not help now: inside
+  // run_native or a handshake operation a helped task would run where the heap may not
+  // be touched (internal::may_touch_heap; a helping thread is a pool worker, attached).
   static Helping helper_while_waiting(const Executor& e, const char* what);
   // DeadlockError (naming `what`) when `e`, or an executor it runs on, is a serial
   // executor whose running task is suspended beneath the calling one on this thread (a
   // helped task): it cannot run another task before this one returns.
   static void refuse_wait_for_suspended(const Executor& e, const char* what);
-  // False inside run_native or a handshake operation: a helped task would run where the
-  // heap may not be touched (and below the stack range the collector scans then).
-  static bool may_help();
   // Helps run the queued tasks with the help key until ready, napping (GC-safe, 50 us
   // growing to 1 ms) when there is none - a task queued later may be the one needed.
   void help_until_ready(const Helping& helping, const char* what, bool cancellable);

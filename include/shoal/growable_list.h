@@ -105,6 +105,8 @@ class GrowableList {
   [[gnu::cold]] Value get_slow(size_t index) const;
   [[gnu::cold]] void add_slow(Value value);
   [[gnu::cold]] Value remove_last_slow();
+  // The removal itself, once element `v` was read from `slot` = position len - 1 of `s`.
+  Value take_last(RefArray* s, Slot& slot, uint64_t len, Value v);
   // Makes the storage hold at least `needed` elements (allocates: a safepoint). Returns
   // the storage to use, whose length the caller re-reads.
   RefArray* grow(size_t needed);
@@ -168,17 +170,19 @@ inline Value GrowableList::remove_last() {
     internal::race_point(internal::RacePoint::kListRemoveAfterStorageLoad);
     Slot& slot = s->slots()[len - 1];
     const Value v = slot.load();
-    if (v.raw() != internal::kHoleBits) [[likely]] {
-      // Length first, then the hole: a reader that meets the hole re-reads the length
-      // and sees the removal (objects/growable_list.cc).
-      length_.store(len - 1, std::memory_order_release);
-      internal::race_point(internal::RacePoint::kListRemoveAfterLength);
-      internal::write_unchecked(Object::from_payload(s), slot, internal::kHole);
-      bump_mod_count();
-      return v;
-    }
+    if (v.raw() != internal::kHoleBits) [[likely]] return take_last(s, slot, len, v);
   }
   return remove_last_slow();
+}
+
+inline Value GrowableList::take_last(RefArray* s, Slot& slot, uint64_t len, Value v) {
+  // Length first, then the hole: a reader that meets the hole re-reads the length and
+  // sees the removal (objects/growable_list.cc).
+  length_.store(len - 1, std::memory_order_release);
+  internal::race_point(internal::RacePoint::kListRemoveAfterLength);
+  internal::write_unchecked(Object::from_payload(s), slot, internal::kHole);
+  bump_mod_count();
+  return v;
 }
 
 }  // namespace shoal

@@ -36,6 +36,7 @@
 #include "shoal/cancellation.h"
 #include "shoal/executor.h"
 #include "shoal/future.h"
+#include "shoal/internal/mutator.h"
 
 namespace shoal {
 
@@ -131,7 +132,7 @@ class TaskGroup {
     // serial executor on a pool: that executor's drain.
     internal::FutureCore::refuse_wait_for_suspended(*executor_, "TaskGroup::wait");
     internal::Helping helping;
-    if (executor_->is_current()) helping = {internal::FutureCore::may_help() ? executor_ : nullptr, nullptr};
+    if (executor_->is_current()) helping = {internal::may_touch_heap() ? executor_ : nullptr, nullptr};
     else helping = internal::FutureCore::helper_while_waiting(*executor_, "TaskGroup::wait");
     for (auto& f : futures_) {
       if (helping.helper) f.state_->help_until_ready(helping, "TaskGroup::wait", /*cancellable=*/false);
