@@ -18,6 +18,9 @@
 // field/*: reads and writes of a SharedField (a registered root: acquire load; write =
 // Heap::store_root under the root lock) against an IsolatedGlobal, a Persistent handle
 // and a plain std::atomic load, each timed per batch of 1024 operations.
+// c_api/field_set_int/*: shoal_field_set_int through the C API from the main thread,
+// unattached (each call attaches the thread and detaches it again: what a native
+// thread calling in pays) and inside a MutatorScope (the call's attachment nests).
 //
 // Usage: shoal_sharing_bench [--max-n N] [google-benchmark flags]
 #include <atomic>
@@ -26,6 +29,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -33,6 +37,7 @@
 #include <benchmark/benchmark.h>
 
 #include "shoal/shoal.h"
+#include "shoal/shoal_c.h"
 
 namespace {
 
@@ -228,6 +233,30 @@ void BM_Field(benchmark::State& state) {
   benchmark::DoNotOptimize(sink);
 }
 
+template <bool kAttached>
+void BM_CApiFieldSet(benchmark::State& state) {
+  shoal_error err{};
+  shoal_group* group = nullptr;
+  shoal_field* field = nullptr;
+  if (shoal_group_create(nullptr, &group, &err) != SHOAL_OK || shoal_field_create(group, "f", &field, &err) != SHOAL_OK) {
+    state.SkipWithError(err.message);
+    return;
+  }
+  {
+    std::optional<shoal::MutatorScope> attach;
+    if (kAttached) attach.emplace(shoal::group_of(group).heap());
+    int64_t i = 0;
+    while (state.KeepRunningBatch(static_cast<benchmark::IterationCount>(kOps))) {
+      const auto t0 = std::chrono::steady_clock::now();
+      for (size_t k = 0; k < kOps; ++k)
+        if (shoal_field_set_int(field, ++i, &err) != SHOAL_OK) state.SkipWithError(err.message);
+      state.SetIterationTime(seconds_since(t0));
+    }
+  }
+  shoal_field_destroy(field);
+  shoal_group_destroy(group, &err);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -259,6 +288,8 @@ int main(int argc, char** argv) {
   benchmark::RegisterBenchmark("field/isolated_set", BM_Field<3>)->Apply(per_op);
   benchmark::RegisterBenchmark("field/persistent_get", BM_Field<4>)->Apply(per_op);
   benchmark::RegisterBenchmark("field/atomic_load", BM_Field<5>)->Apply(per_op);
+  benchmark::RegisterBenchmark("c_api/field_set_int/unattached", BM_CApiFieldSet<false>)->Apply(per_op);
+  benchmark::RegisterBenchmark("c_api/field_set_int/attached", BM_CApiFieldSet<true>)->Apply(per_op);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;
