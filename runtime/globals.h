@@ -2,7 +2,10 @@
 //
 // IsolatedGlobalDecl: a declaration the group numbers (index); each isolate keeps its
 // own GlobalCell per index (runtime/isolate_context.h), created on first use, touched
-// only by the isolate's holder thread - so no lock on the read path.
+// only by the isolate's holder thread - so no lock on the read path. Destroying the
+// handle gives the index back and drops every isolate's cell (GroupImpl::unregister_global);
+// a cell carries its declaration's serial, so a cell left over from an earlier holder
+// of a reused index is never mistaken for the new global's.
 //
 // SharedFieldState: the value lives in a Slot registered as a heap root; reads are an
 // acquire load, writes Heap::store_root (the root lock: atomic with respect to pauses
@@ -31,7 +34,9 @@ struct IsolatedGlobalDecl {
   std::string name;
   std::function<Value()> initializer;
   uint64_t group_serial = 0;
-  std::atomic<GroupImpl*> group{nullptr};  // null once the group is destroyed
+  uint64_t serial = 0;                     // unique per process (GlobalCell::serial)
+  std::mutex mu;                           // orders the handle's and the group's destruction
+  std::atomic<GroupImpl*> group{nullptr};  // null once the group is destroyed (set under mu)
   size_t index = 0;
 };
 

@@ -51,6 +51,7 @@ void set_thread_isolate(const ThreadIsolateState& state);
 // `initializing`: the threads inside its initializer - more than one when an initializer
 // suspended the isolate (run_in another) and another thread entered and read it.
 struct GlobalCell {
+  uint64_t serial = 0;  // IsolatedGlobalDecl::serial of the global it belongs to
   PersistentValue value;
   enum class Phase : uint8_t { kUninitialized, kInitializing, kDone } phase = Phase::kUninitialized;
   std::vector<std::thread::id> initializing;
@@ -68,8 +69,13 @@ class IsolateImpl {
   bool held_by_me() const;
   bool is_entered() const;
 
-  // The cell of global `index` for this isolate (holder thread only).
-  GlobalCell& global_cell(size_t index);
+  // The cell of global `index` (declaration `serial`) for this isolate (holder thread
+  // only). A cell of an earlier, destroyed global with the same index is replaced.
+  GlobalCell& global_cell(size_t index, uint64_t serial);
+  // A destroyed global's cell: returned (to be destroyed outside every lock) when no
+  // other thread holds the isolate, else left for the holder to drop at its next
+  // global access or when it leaves the isolate.
+  std::unique_ptr<GlobalCell> take_global(size_t index, uint64_t serial);
   void drop_globals() { globals_.clear(); }
 
   GroupImpl* const group;
@@ -82,6 +88,11 @@ class IsolateImpl {
   std::condition_variable cv_;
   std::thread::id holder_;
   std::vector<std::unique_ptr<GlobalCell>> globals_;
+  std::vector<std::pair<size_t, uint64_t>> pending_drops_;  // guarded by mu_: (index, serial)
+  std::atomic<bool> has_pending_drops_{false};
+  // The holder's side of take_global: drops the cells left for it; true if any.
+  void drop_pending_globals();
+  std::unique_ptr<GlobalCell> take_cell_locked(size_t index, uint64_t serial);  // (mu_ held or holder)
 };
 
 class GroupImpl {
@@ -97,8 +108,12 @@ class GroupImpl {
   std::string describe_isolate(uint32_t id) const;
 
   // Isolated globals and shared fields register here so the group can detach them
-  // from its heap when it is destroyed first.
+  // from its heap when it is destroyed first. A global's index is reused once its
+  // handle is destroyed (unregister_global, with decl.mu held).
   size_t register_global(std::shared_ptr<IsolatedGlobalDecl> decl);
+  void unregister_global(const IsolatedGlobalDecl& decl);
+  // Global indices in use now (for tests).
+  size_t registered_globals() const;
   void register_field(std::shared_ptr<SharedFieldState> field);
   void register_port(std::shared_ptr<PortState> port);
   // Field registrations held now, dropped ones not yet forgotten included (for tests).
@@ -114,7 +129,8 @@ class GroupImpl {
   mutable std::mutex mu_;
   std::deque<IsolateImpl> isolates_;    // index id - 1; stable addresses
   std::atomic<size_t> isolate_count_{0};
-  std::vector<std::weak_ptr<IsolatedGlobalDecl>> globals_;
+  std::vector<std::weak_ptr<IsolatedGlobalDecl>> globals_;  // by index; empty: free
+  std::vector<size_t> free_global_indices_;
   std::vector<std::weak_ptr<SharedFieldState>> fields_;
   std::vector<std::weak_ptr<PortState>> ports_;
   size_t fields_prune_at_ = 16, ports_prune_at_ = 16;  // (register_field / register_port)

@@ -75,6 +75,7 @@ bool IsolateImpl::acquire(bool wait) {
 }
 
 void IsolateImpl::release() {
+  if (has_pending_drops_.load(std::memory_order_acquire)) drop_pending_globals();
   {
     internal::PreemptSafeLock lock(mu_);  // (a no-preempt region: gc/preempt_safe_lock.h)
     holder_ = std::thread::id();
@@ -92,10 +93,42 @@ bool IsolateImpl::is_entered() const {
   return holder_ != std::thread::id();
 }
 
-GlobalCell& IsolateImpl::global_cell(size_t index) {
+GlobalCell& IsolateImpl::global_cell(size_t index, uint64_t serial) {
+  if (has_pending_drops_.load(std::memory_order_acquire)) drop_pending_globals();
   if (index >= globals_.size()) globals_.resize(index + 1);
-  if (!globals_[index]) globals_[index] = std::make_unique<GlobalCell>();
-  return *globals_[index];
+  std::unique_ptr<GlobalCell>& cell = globals_[index];
+  if (!cell || cell->serial != serial) {
+    cell = std::make_unique<GlobalCell>();  // (drops a destroyed global's leftover cell)
+    cell->serial = serial;
+  }
+  return *cell;
+}
+
+std::unique_ptr<GlobalCell> IsolateImpl::take_cell_locked(size_t index, uint64_t serial) {
+  if (index < globals_.size() && globals_[index] && globals_[index]->serial == serial)
+    return std::move(globals_[index]);
+  return nullptr;
+}
+
+// The cells of another isolate are touched only with its mu_ held and no holder (a
+// thread that takes the isolate does so under mu_ afterwards, so it sees the change),
+// or by the holder itself.
+std::unique_ptr<GlobalCell> IsolateImpl::take_global(size_t index, uint64_t serial) {
+  internal::PreemptSafeLock lock(mu_);  // (a no-preempt region: gc/preempt_safe_lock.h)
+  if (holder_ == std::thread::id() || holder_ == std::this_thread::get_id()) return take_cell_locked(index, serial);
+  pending_drops_.emplace_back(index, serial);
+  has_pending_drops_.store(true, std::memory_order_release);
+  return nullptr;
+}
+
+void IsolateImpl::drop_pending_globals() {
+  std::vector<std::unique_ptr<GlobalCell>> dead;  // destroyed after the lock (handles)
+  internal::PreemptSafeLock lock(mu_);  // (a no-preempt region: gc/preempt_safe_lock.h)
+  for (auto [index, serial] : pending_drops_)
+    if (auto cell = take_cell_locked(index, serial)) dead.push_back(std::move(cell));
+  pending_drops_.clear();
+  has_pending_drops_.store(false, std::memory_order_relaxed);
+  lock.unlock();
 }
 
 // --- GroupImpl ---
@@ -117,6 +150,7 @@ GroupImpl::~GroupImpl() {
   if (options.checked_reads) g_checked_reads.fetch_sub(1, std::memory_order_relaxed);
   std::vector<std::shared_ptr<SharedFieldState>> fields;
   std::vector<std::shared_ptr<PortState>> ports;
+  std::vector<std::shared_ptr<IsolatedGlobalDecl>> globals;
   {
     internal::PreemptSafeLock lock(mu_);  // (a no-preempt region: gc/preempt_safe_lock.h)
     for (auto& w : ports_)
@@ -124,7 +158,13 @@ GroupImpl::~GroupImpl() {
     for (auto& w : fields_)
       if (auto f = w.lock()) fields.push_back(std::move(f));
     for (auto& w : globals_)
-      if (auto g = w.lock()) g->group.store(nullptr, std::memory_order_release);
+      if (auto g = w.lock()) globals.push_back(std::move(g));
+  }
+  // Under each global's own lock, after mu_ is released: a handle being destroyed on
+  // another thread holds it while it unregisters (taking mu_).
+  for (auto& g : globals) {
+    internal::PreemptSafeLock lock(g->mu);  // (a no-preempt region: gc/preempt_safe_lock.h)
+    g->group.store(nullptr, std::memory_order_release);
   }
   for (auto& f : fields) f->detach_from_group();
   // Ports: close them and drop their queued messages (persistent handles of `heap`).
@@ -163,8 +203,33 @@ std::string GroupImpl::describe_isolate(uint32_t id) const {
 
 size_t GroupImpl::register_global(std::shared_ptr<IsolatedGlobalDecl> decl) {
   internal::PreemptSafeLock lock(mu_);  // (a no-preempt region: gc/preempt_safe_lock.h)
-  globals_.push_back(decl);
-  return globals_.size() - 1;
+  if (free_global_indices_.empty()) {
+    globals_.push_back(std::move(decl));
+    return globals_.size() - 1;
+  }
+  const size_t index = free_global_indices_.back();
+  free_global_indices_.pop_back();
+  globals_[index] = std::move(decl);
+  return index;
+}
+
+// Every isolate's cell of the global goes now - or, in an isolate another thread holds,
+// when that thread next reads a global or leaves - and with it the value the cell kept
+// alive. The index is free at once: cells carry their global's serial.
+void GroupImpl::unregister_global(const IsolatedGlobalDecl& decl) {
+  std::vector<std::unique_ptr<GlobalCell>> dead;  // destroyed after the locks (handles)
+  {
+    internal::PreemptSafeLock lock(mu_);  // (a no-preempt region: gc/preempt_safe_lock.h)
+    for (IsolateImpl& iso : isolates_)
+      if (auto cell = iso.take_global(decl.index, decl.serial)) dead.push_back(std::move(cell));
+    globals_[decl.index].reset();
+    free_global_indices_.push_back(decl.index);
+  }
+}
+
+size_t GroupImpl::registered_globals() const {
+  internal::PreemptSafeLock lock(mu_);  // (a no-preempt region: gc/preempt_safe_lock.h)
+  return globals_.size() - free_global_indices_.size();
 }
 
 namespace {

@@ -3,6 +3,7 @@
 // thread that has entered the isolate touches its cells.
 #include <algorithm>
 
+#include "gc/preempt_safe_lock.h"
 #include "gc/roots.h"
 #include "runtime/globals.h"
 #include "runtime/isolate_context.h"
@@ -15,6 +16,8 @@ using internal::IsolateMode;
 using internal::tls_isolate;
 
 namespace {
+std::atomic<uint64_t> g_next_global_serial{1};
+
 // The calling thread's cell of `decl`, after the isolation checks.
 GlobalCell& cell_for(const internal::IsolatedGlobalDecl& decl, const char* what) {
   internal::GroupImpl* group = decl.group.load(std::memory_order_acquire);
@@ -26,7 +29,7 @@ GlobalCell& cell_for(const internal::IsolatedGlobalDecl& decl, const char* what)
     throw IsolationError(who() + " from the shared isolate: isolated globals have one copy per isolate, and "
                                "shared code sees none (use a SharedField for state shared by the group)");
   internal::require_running(group->heap.impl(), what);
-  return tls_isolate.isolate->global_cell(decl.index);
+  return tls_isolate.isolate->global_cell(decl.index, decl.serial);
 }
 }  // namespace
 
@@ -35,11 +38,18 @@ IsolatedGlobal::IsolatedGlobal(IsolateGroup& group, std::string name, std::funct
   decl_->name = std::move(name);
   decl_->initializer = std::move(initializer);
   decl_->group_serial = group.impl().serial;
+  decl_->serial = g_next_global_serial.fetch_add(1, std::memory_order_relaxed);
   decl_->group.store(&group.impl(), std::memory_order_release);
   decl_->index = group.impl().register_global(decl_);
 }
 
-IsolatedGlobal::~IsolatedGlobal() = default;
+// Gives the index back and drops every isolate's copy (the group's side:
+// GroupImpl::unregister_global). decl_->mu keeps the group alive meanwhile: a group
+// being destroyed on another thread waits for it before it forgets this global.
+IsolatedGlobal::~IsolatedGlobal() {
+  internal::PreemptSafeLock lock(decl_->mu);  // (a no-preempt region: gc/preempt_safe_lock.h)
+  if (internal::GroupImpl* group = decl_->group.load(std::memory_order_acquire)) group->unregister_global(*decl_);
+}
 
 // A first read runs the initializer. An initializer may suspend the isolate (run_in
 // another isolate), and another thread may then enter it and read the global too: that

@@ -177,8 +177,11 @@ decltype(auto) run_shared(F&& f) {
 // CyclicInitializationError. A set() while the initializer runs wins over its result.
 // An initializer that suspends the isolate (run_in another one) lets another thread
 // enter and read the global: that thread runs the initializer too, and the first
-// attempt to finish (or a set() meanwhile) gives every reader the value. The handle may be destroyed before or after the group;
-// each isolate's copy lives (and keeps its value alive) until the group is destroyed.
+// attempt to finish (or a set() meanwhile) gives every reader the value. The handle may
+// be destroyed before or after the group (and on any thread, also while the group is
+// being destroyed on another). Destroying it drops every isolate's copy and the value it
+// kept alive - at once in an isolate no other thread holds, else when the thread holding
+// it next reads a global or leaves it - and the group reuses its slot.
 class IsolatedGlobal {
  public:
   IsolatedGlobal(IsolateGroup& group, std::string name, std::function<Value()> initializer = {});

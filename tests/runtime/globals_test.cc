@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "runtime/isolate_context.h"
 #include "tests/test_support.h"
 
 namespace shoal::test {
@@ -137,6 +138,99 @@ TEST(IsolatedGlobalTest, OutlivingTheGroup) {
   }
   group.reset();
   EXPECT_THROW(g->get(), InvalidArgument);
+}
+
+// Destroying the handle drops every isolate's copy: the values they held become
+// garbage and the group forgets the global (its index is reused). Before, each copy
+// stayed a root until the group died.
+TEST(IsolatedGlobalTest, DestroyingTheHandleReleasesEveryIsolatesCopy) {
+  IsolateGroup group;
+  Isolate& a = group.create_isolate("a");
+  Isolate& b = group.create_isolate("b");
+  WeakRef<Node> in_a, in_b, in_b_by_holder;
+  auto g = std::make_unique<IsolatedGlobal>(group, "g", [] { return make<Node>().value(); });
+  auto h = std::make_unique<IsolatedGlobal>(group, "h", [] { return make<Node>().value(); });
+  EXPECT_EQ(group.impl().registered_globals(), 2u);
+  // (On threads that end, so that no stale word on a scanned stack keeps the values.)
+  std::thread([&] {
+    IsolateScope s(a);
+    in_a = WeakRef<Node>(group.heap(), cast<Node>(g->get()));
+  }).join();
+  std::thread([&] {
+    IsolateScope s(b);
+    in_b = WeakRef<Node>(group.heap(), cast<Node>(g->get()));
+    in_b_by_holder = WeakRef<Node>(group.heap(), cast<Node>(h->get()));
+    h.reset();  // by the isolate's own holder
+  }).join();
+  g.reset();  // by a thread in no isolate
+  EXPECT_EQ(group.impl().registered_globals(), 0u);
+  {
+    MutatorScope m(group.heap());
+    group.heap().collect();
+  }
+  EXPECT_TRUE(in_a.expired());
+  EXPECT_TRUE(in_b.expired());
+  EXPECT_TRUE(in_b_by_holder.expired());
+  // A group that makes and drops globals reuses their indices.
+  for (int i = 0; i < 1000; ++i) {
+    IsolatedGlobal temp(group, numbered("t", i));
+    IsolateScope s(a);
+    temp.set(Value::from_int(i));
+  }
+  EXPECT_EQ(group.impl().registered_globals(), 0u);
+}
+
+// A global destroyed while another thread holds the isolate: that thread drops the copy
+// at its next global access (or when it leaves); a new global given the same index
+// meanwhile starts from its own initializer, never from the old copy.
+TEST(IsolatedGlobalTest, AReusedIndexInAnIsolateAnotherThreadHoldsStartsFresh) {
+  IsolateGroup group;
+  Isolate& a = group.create_isolate("a");
+  WeakRef<Node> old_value;
+  auto g = std::make_unique<IsolatedGlobal>(group, "g");
+  std::unique_ptr<IsolatedGlobal> g2;
+  std::atomic<int> phase{0};
+  std::thread holder([&] {
+    IsolateScope s(a);
+    g->set(make<Node>().value());
+    old_value = WeakRef<Node>(group.heap(), cast<Node>(g->get()));
+    phase = 1;
+    run_native([&] {
+      while (phase.load() != 2) std::this_thread::yield();
+    });
+    EXPECT_FALSE(g2->is_initialized());  // the same index, not the old copy
+    EXPECT_EQ(g2->get().as_int(), 5);
+    group.heap().collect();
+    EXPECT_TRUE(old_value.expired());  // dropped at this thread's first global access
+  });
+  while (phase.load() != 1) std::this_thread::yield();
+  g.reset();  // `a` is held by the other thread: its copy is left to that thread
+  g2 = std::make_unique<IsolatedGlobal>(group, "g2", [] { return Value::from_int(5); });
+  EXPECT_EQ(group.impl().registered_globals(), 1u);
+  phase = 2;
+  holder.join();
+}
+
+// The handle and its group destroyed at the same time on two threads.
+TEST(IsolatedGlobalTest, HandleAndGroupDestroyedConcurrently) {
+  for (int round = 0; round < 50; ++round) {
+    auto group = std::make_unique<IsolateGroup>();
+    Isolate& a = group->create_isolate("a");
+    std::vector<std::unique_ptr<IsolatedGlobal>> globals;
+    for (int i = 0; i < 8; ++i) globals.push_back(std::make_unique<IsolatedGlobal>(*group, numbered("g", i)));
+    {
+      IsolateScope s(a);
+      for (auto& g : globals) g->set(make<Node>().value());
+    }
+    std::atomic<bool> go{false};
+    std::thread t([&] {
+      while (!go.load()) std::this_thread::yield();
+      globals.clear();
+    });
+    go = true;
+    group.reset();
+    t.join();
+  }
 }
 
 TEST(SharedFieldTest, OneCopyForTheGroupAndShareableValuesOnly) {
