@@ -22,17 +22,20 @@ void check_cancelled_in(const char* what) {
 }
 
 namespace {
-void cancel_state(const std::shared_ptr<CancelState>& s) {
-  if (s->cancelled.exchange(true, std::memory_order_acq_rel)) return;
-  std::vector<std::shared_ptr<CancelState>> children;
-  {
+// The token and its descendants, with a work list rather than recursion: a chain of
+// child tokens may be as deep as the program likes.
+void cancel_state(const std::shared_ptr<CancelState>& root) {
+  std::vector<std::shared_ptr<CancelState>> work{root};
+  while (!work.empty()) {
+    const std::shared_ptr<CancelState> s = std::move(work.back());
+    work.pop_back();
+    if (s->cancelled.exchange(true, std::memory_order_acq_rel)) continue;
     MutexLock lock(s->mu);
     for (std::atomic<uint32_t>* w : s->waits) bump_and_unpark(*w, INT32_MAX);
     for (auto& weak : s->children)
-      if (auto c = weak.lock()) children.push_back(std::move(c));
+      if (auto c = weak.lock()) work.push_back(std::move(c));
     s->children.clear();
   }
-  for (auto& c : children) cancel_state(c);
 }
 }  // namespace
 }  // namespace internal

@@ -468,6 +468,18 @@ TEST_F(ExecutorTest, CancellationTokens) {
   root.cancel();
 }
 
+// A chain of child tokens deeper than any stack would hold as recursion: cancelling its
+// root reaches the last (it used to recurse once per level and overflow the stack).
+TEST_F(ExecutorTest, CancellingADeepTokenChain) {
+  std::vector<CancellationToken> chain;
+  chain.emplace_back();
+  for (int i = 0; i < 300000; ++i) chain.push_back(chain.back().child());
+  EXPECT_FALSE(chain.back().is_cancelled());
+  chain.front().cancel();
+  EXPECT_TRUE(chain.back().is_cancelled());
+  EXPECT_TRUE(chain[150000].is_cancelled());
+}
+
 TEST_F(ExecutorTest, ManyThreadsSubmitWhileCollectionsRun) {
   make_heap([] {
     HeapOptions o;
