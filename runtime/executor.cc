@@ -149,6 +149,54 @@ bool FutureCore::park_until_ready(Clock::time_point deadline, const char* what, 
   }
 }
 
+namespace {
+// Handing a continuation on nests: without an executor it runs here, completes the next
+// future and hands on that one's continuation; with one that refuses it (shut down),
+// dropping it abandons the next promise, which completes that future... A chain of
+// then()s as long as the program likes would nest as deep and overflow the stack. So
+// past kNestedHandOns on a thread, a continuation waits in the outermost hand-on's
+// backlog, which runs it once the continuation it is running returns. (A continuation
+// at that depth that blocks on a later one's result would wait for ever: continuations
+// must not block - include/shoal/future.h.)
+constexpr int kNestedHandOns = 64;
+struct HandOn {
+  Executor* executor;
+  Task k;
+};
+constinit thread_local int tls_hand_on_depth = 0;
+constinit thread_local std::vector<HandOn>* tls_hand_on_backlog = nullptr;
+
+void run_hand_on(HandOn& h) {
+  if (h.executor) execute_or_drop(h.executor, std::move(h.k));
+  else h.k();
+}
+
+void hand_on(Executor* executor, Task k) {
+  if (tls_hand_on_depth >= kNestedHandOns) {
+    tls_hand_on_backlog->push_back({executor, std::move(k)});
+    return;
+  }
+  std::vector<HandOn> backlog;  // (the outermost's; destroyed after `depth` below)
+  const bool outermost = tls_hand_on_depth == 0;
+  if (outermost) tls_hand_on_backlog = &backlog;
+  struct Depth {
+    bool outermost;
+    Depth(bool o) : outermost(o) { ++tls_hand_on_depth; }
+    ~Depth() {
+      --tls_hand_on_depth;
+      if (outermost) tls_hand_on_backlog = nullptr;
+    }
+  } depth(outermost);
+  HandOn first{executor, std::move(k)};
+  run_hand_on(first);
+  if (!outermost) return;
+  for (size_t i = 0; i < backlog.size(); ++i) {
+    HandOn next = std::move(backlog[i]);  // (runs at depth 1; may append to backlog)
+    run_hand_on(next);
+  }
+}
+}  // namespace
+
 void FutureCore::complete() {
   std::vector<Task> ks;
   {
@@ -158,10 +206,7 @@ void FutureCore::complete() {
     ks.swap(continuations_);
   }
   if (waiters_.load(std::memory_order_seq_cst) != 0) bump_and_unpark(wake_, INT32_MAX);
-  for (Task& k : ks) {
-    if (executor_) execute_or_drop(executor_, std::move(k));
-    else k();
-  }
+  for (Task& k : ks) hand_on(executor_, std::move(k));
 }
 
 void FutureCore::on_ready(Task k) {
@@ -172,7 +217,7 @@ void FutureCore::on_ready(Task k) {
       return;
     }
   }
-  k();
+  hand_on(nullptr, std::move(k));
 }
 
 }  // namespace internal

@@ -27,7 +27,10 @@
 // Continuations run on the executor of the future they chain to (the one its task was
 // submitted to) when it has one, else on the thread that completes it - or at once on
 // the calling thread if it is already complete. If that executor has shut down, the
-// continuation does not run and its future fails with CancelledError.
+// continuation does not run and its future fails with CancelledError. A chain may be as
+// long as the program likes: continuations that run on the completing thread nest at
+// most 64 deep, the rest wait their turn there - so an inline continuation must not
+// block on a later link of its own chain (it would wait for ever).
 #pragma once
 
 #include <atomic>

@@ -468,6 +468,36 @@ TEST_F(ExecutorTest, CancellationTokens) {
   root.cancel();
 }
 
+// then() chains as long as the program likes: completing (or abandoning) the first
+// future hands each continuation on to the next without nesting a frame per link (it
+// used to recurse through every link and overflow the stack).
+TEST_F(ExecutorTest, ContinuationChainsDeeperThanTheStack) {
+  constexpr int kLinks = 100000;
+  {
+    Promise<int64_t> p;  // no executor: continuations run inline
+    Future<int64_t> f = p.future();
+    for (int i = 0; i < kLinks; ++i) f = f.then([](int64_t v) { return v + 1; });
+    p.set_value(0);
+    EXPECT_EQ(f.get(), kLinks);
+  }
+  Future<int64_t> abandoned;
+  {
+    Promise<int64_t> p;
+    abandoned = p.future();
+    for (int i = 0; i < kLinks; ++i) abandoned = abandoned.then([](int64_t v) { return v + 1; });
+  }  // dropped unfulfilled
+  EXPECT_THROW(abandoned.get(), CancelledError);
+  // On an executor that has shut down, every continuation is refused and dropped: each
+  // drop abandons the next link's promise.
+  ThreadPool pool(heap(), 1);
+  Promise<int64_t> p(&pool);
+  Future<int64_t> f = p.future();
+  for (int i = 0; i < kLinks; ++i) f = f.then([](int64_t v) { return v + 1; });
+  pool.shutdown();
+  p.set_value(0);
+  EXPECT_THROW(f.get(), CancelledError);
+}
+
 // A chain of child tokens deeper than any stack would hold as recursion: cancelling its
 // root reaches the last (it used to recurse once per level and overflow the stack).
 TEST_F(ExecutorTest, CancellingADeepTokenChain) {
