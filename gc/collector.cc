@@ -158,10 +158,17 @@ void Collector::scanner_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
 }
 
 void Collector::collect(MutatorThread* self, const char* cause, bool only_if_needed, const FullMark* seen) {
+  std::string corruption;
+  collect_unpreempted(self, cause, only_if_needed, seen, corruption);
+  notify_finalizers();  // (the user's callback: preemptible, as the rest of its thread is)
+  if (!corruption.empty()) throw HeapCorruption(corruption);
+}
+
+void Collector::collect_unpreempted(MutatorThread* self, const char* cause, bool only_if_needed, const FullMark* seen,
+                                    std::string& corruption) {
   NoPreemptScope no_preempt;  // collector work on a mutator: claimed pages, grey objects
   throw_pending_corruption();
   CycleRecord record;
-  std::string corruption;
   bool busy = true;
   while (busy) {
     wait_for_concurrent_cycle(self);
@@ -203,8 +210,6 @@ void Collector::collect(MutatorThread* self, const char* cause, bool only_if_nee
       if (!heap_.options.concurrent_marking) heap_.scavenge_batch(kScavengePagesAfterPause);
     });
   }
-  notify_finalizers();
-  if (!corruption.empty()) throw HeapCorruption(corruption);
 }
 
 void Collector::collect_paced(MutatorThread* self) {

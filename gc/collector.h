@@ -256,6 +256,10 @@ class Collector {
   uint64_t cycles() const { return cycles_.load(std::memory_order_acquire); }
 
  private:
+  // collect()'s work, in a no-preempt region; a failed verification's report goes to
+  // `corruption`.
+  void collect_unpreempted(MutatorThread* self, const char* cause, bool only_if_needed, const FullMark* seen,
+                           std::string& corruption);
   template <class F>
   void with_collector_lock(MutatorThread* self, F&& work);
   // Every pause: stops the world, takes the root lock (gc/roots.h) so that handle

@@ -6,6 +6,7 @@
 
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_reduce.h>
+#include <tbb/task_arena.h>
 
 #include "heap/heap_impl.h"
 #include "shoal/internal/check.h"
@@ -158,13 +159,17 @@ SweepResult sweep_in_pause(HeapImpl& heap) {
   SweepResult result;
   if (kParallelSweep && n >= 2 * kPagesPerSweepTask) {
     // Pages are independent: TBB's workers (on the cores the parked mutators left idle)
-    // sweep chunks of them; the results are summed.
-    result = tbb::parallel_reduce(
-        tbb::blocked_range<size_t>(0, n, kPagesPerSweepTask), SweepResult{},
-        [&](const tbb::blocked_range<size_t>& r, SweepResult acc) {
-          return combine(acc, sweep_range(heap, r.begin(), r.end()));
-        },
-        combine);
+    // sweep chunks of them; the results are summed. Isolated: a pause taken inside a
+    // user's TBB task must not, while it waits for the sweep, pick up another of the
+    // user's tasks (which could touch the heap in the middle of the pause).
+    tbb::this_task_arena::isolate([&] {
+      result = tbb::parallel_reduce(
+          tbb::blocked_range<size_t>(0, n, kPagesPerSweepTask), SweepResult{},
+          [&](const tbb::blocked_range<size_t>& r, SweepResult acc) {
+            return combine(acc, sweep_range(heap, r.begin(), r.end()));
+          },
+          combine);
+    });
   } else {
     result = sweep_range(heap, 0, n);
   }

@@ -81,6 +81,7 @@ MutatorThread* ThreadRegistry::attach(HeapImpl* heap) {
   t->card_record_set = heap->collector.card_record_set();
   t->index = next_index_++;
   threads_.push_back(t);
+  count_.store(threads_.size(), std::memory_order_release);
   return t;
 }
 
@@ -90,14 +91,11 @@ void ThreadRegistry::detach(MutatorThread* self) {
     enter_safe_state(self, ThreadState::kNative);
     MutexLock lock(registry_mu_);
     threads_.erase(std::find(threads_.begin(), threads_.end(), self));
+    count_.store(threads_.size(), std::memory_order_release);
   });
   delete self;
 }
 
-size_t ThreadRegistry::count() {
-  MutexLock lock(registry_mu_);
-  return threads_.size();
-}
 
 MutatorThread* require_running_thread(const char* what) {
   MutatorThread* t = current_thread();

@@ -237,7 +237,9 @@ class ThreadRegistry {
   // Calls fn for every attached thread, under the registry lock (no thread attaches or
   // detaches meanwhile; a pause waits). fn must not take the registry lock or block.
   void for_each_thread(const std::function<void(MutatorThread&)>& fn) SHOAL_EXCLUDES(registry_mu_);
-  size_t count() SHOAL_EXCLUDES(registry_mu_);
+  // Threads attached now. Lock-free: a running thread asks (~Heap, shoal_group_destroy),
+  // and the registry lock is held by a pause while it waits for running threads.
+  size_t count() const { return count_.load(std::memory_order_acquire); }
   // True while stop_the_world waits for threads to reach a safepoint. Collector threads
   // doing background work (concurrent marking, background sweeping) step aside then, so
   // a mutator that was preempted gets a core to reach its poll (time-to-safepoint on an
@@ -277,6 +279,7 @@ class ThreadRegistry {
   Mutex registry_mu_;
   std::vector<MutatorThread*> threads_ SHOAL_GUARDED_BY(registry_mu_);
   size_t next_index_ SHOAL_GUARDED_BY(registry_mu_) = 0;
+  std::atomic<size_t> count_{0};  // threads_.size(), written under registry_mu_
   std::atomic<bool> stopping_{false};
   std::mutex park_mu_;
   std::condition_variable park_cv_;

@@ -10,6 +10,7 @@
 
 #include "gc/async_preemption.h"
 #include "heap/heap_impl.h"
+#include "shoal/internal/parking.h"
 #include "shoal/errors.h"
 #include "shoal/internal/check.h"
 
@@ -228,6 +229,9 @@ Heap::~Heap() {
     std::fprintf(stderr, "shoal: heap destroyed while %zu thread(s) are still attached\n", attached);
     std::abort();
   }
+  // The teardown joins the collector's threads, which finish what they are doing first:
+  // a thread running on another heap waits GC-safe, so that heap's pauses go on.
+  internal::block_gc_safe([&] { impl_.reset(); });
 }
 
 void Heap::collect() {

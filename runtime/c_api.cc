@@ -177,8 +177,8 @@ int shoal_group_create(const shoal_group_options* options, shoal_group** out, sh
 
 int shoal_group_destroy(shoal_group* group, shoal_error* error) {
   if (!group) return fill(error, SHOAL_ERR_INVALID_ARGUMENT, "shoal_group_destroy: group is NULL");
-  // Inside a handshake operation the requester holds the thread registry's lock, which
-  // the attached-threads count below takes: refused, as shoal_call is there.
+  // Inside a handshake operation (its requester waits for it, holding its heap's thread
+  // registry): refused, as shoal_call is there.
   if (shoal::internal::in_handshake_op())
     return fill(error, SHOAL_ERR_THREAD_STATE, "shoal_group_destroy: called inside a handshake operation");
   return guarded(error, [&]() -> int {

@@ -293,6 +293,40 @@ TEST(CApiErrorsTest, AnImpossibleHeapLimitIsAnInvalidArgument) {
 
 // Fields made and dropped on a long-lived group are forgotten by it (each left a
 // registration - and, through it, its whole state block - behind: 275 bytes a field).
+// shoal_group_destroy from a thread attached (and running) on the group's heap while
+// another thread collects: BUSY every time. Counting the attached threads took the
+// thread registry's lock, which a pause holds while it waits for the running threads -
+// this one among them, blocked on that lock: both waited for ever, within a second.
+TEST(CApiErrorsTest, DestroyRefusedByAnAttachedThreadWhileCollectionsRun) {
+  shoal_error err{};
+  shoal_group* g = nullptr;
+  ASSERT_EQ(shoal_group_create(nullptr, &g, &err), SHOAL_OK);
+  Heap& heap = group_of(g).heap();
+  std::atomic<bool> stop{false};
+  std::atomic<int> collections{0};
+  std::thread collector([&] {
+    MutatorScope m(heap);
+    while (!stop.load()) {
+      heap.collect();
+      collections++;
+    }
+  });
+  {
+    MutatorScope m(heap);
+    for (int i = 0; i < 20000 || collections.load() < 20; ++i) {
+      shoal_error e{};
+      const int rc = shoal_group_destroy(g, &e);
+      if (rc != SHOAL_ERR_BUSY) {
+        ADD_FAILURE() << "shoal_group_destroy: " << rc;
+        break;
+      }
+    }
+  }
+  stop = true;
+  collector.join();
+  EXPECT_EQ(shoal_group_destroy(g, &err), SHOAL_OK);
+}
+
 TEST(CApiErrorsTest, DroppedFieldsAreForgottenByTheirGroup) {
   shoal_error err{};
   shoal_group* g = nullptr;

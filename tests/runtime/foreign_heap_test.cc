@@ -2,7 +2,10 @@
 // or a plain Heap's): each refuses with the typed error the docs give - the caller's
 // stack is not scanned by this group's collector, so nothing may hand it a reference,
 // take one from it, or block this group's pauses - and nothing changes.
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "tests/test_support.h"
@@ -58,6 +61,56 @@ TEST(ForeignHeapTest, EveryRuntimeCallIsRefusedUnchanged) {
   EXPECT_EQ(n.object()->owner(), a.id());
   EXPECT_EQ(inbox.pending(), 0u);
   EXPECT_TRUE(heap.verify().ok);
+}
+
+// A thread running on heap B destroys heap A, whose marker thread is busy: the join
+// waits in the GC-safe state, so B's collections go on meanwhile. (The thread used to
+// wait in the running state: every pause of B waited for A's marker to finish.)
+TEST(ForeignHeapTest, DestroyingAHeapWhileRunningOnAnotherDoesNotHoldUpItsPauses) {
+  auto a = std::make_unique<Heap>();
+  Heap b;
+  // A's marker is held as it takes its cycle over (the hook goes with A).
+  struct Hold {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool held = false, released = false;
+  };
+  auto hold = std::make_shared<Hold>();
+  a->impl().collector.set_before_concurrent_mark_hook_for_testing([hold] {
+    std::unique_lock<std::mutex> lock(hold->mu);
+    hold->held = true;
+    hold->cv.notify_all();
+    hold->cv.wait(lock, [&] { return hold->released; });
+  });
+  std::thread([&] {
+    MutatorScope attach(*a);
+    make_list(100);
+    a->start_collection();
+  }).join();
+  {
+    std::unique_lock<std::mutex> lock(hold->mu);
+    hold->cv.wait(lock, [&] { return hold->held; });
+  }
+  std::atomic<bool> destroying{false};
+  std::thread destroyer([&] {
+    MutatorScope attach(b);
+    destroying = true;
+    a.reset();  // joins A's marker, which is held
+  });
+  {
+    MutatorScope attach(b);
+    run_native([&] {
+      while (!destroying.load()) std::this_thread::yield();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));  // (the destroyer is in the join)
+    });
+    b.collect();  // needs the destroyer at a safepoint
+  }
+  {
+    std::lock_guard<std::mutex> lock(hold->mu);
+    hold->released = true;
+  }
+  hold->cv.notify_all();
+  destroyer.join();
 }
 
 }  // namespace
