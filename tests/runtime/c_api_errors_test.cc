@@ -314,6 +314,7 @@ TEST(CApiErrorsTest, DestroyRefusedByAnAttachedThreadWhileCollectionsRun) {
   {
     MutatorScope m(heap);
     for (int i = 0; i < 20000 || collections.load() < 20; ++i) {
+      safepoint();  // (builds without asynchronous preemption: TSan)
       shoal_error e{};
       const int rc = shoal_group_destroy(g, &e);
       if (rc != SHOAL_ERR_BUSY) {
