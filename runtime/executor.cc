@@ -116,12 +116,30 @@ void FutureCore::refuse_wait_for_suspended(const Executor& e, const char* what) 
                             "until this task returns");
 }
 
+namespace {
+constinit thread_local int tls_helps_of_others = 0;  // nested Helping::then_any helps
+
+// One queued task with the waiter's key; else, with then_any and below the nesting
+// limit, any other. (Keyed help nests as deep as the program's own fork-join
+// recursion; help of others - FIFO, unrelated to the waiter - would nest once per queued
+// task: a fork-join tree of 35,000 tasks on two workers overflowed a stack.)
+bool help_once(Executor& helper, const Helping& helping) {
+  if (helper.help_one(helping.key)) return true;
+  if (!helping.then_any || helping.key == nullptr || tls_helps_of_others >= FutureCore::kMaxHelpsOfOthers) return false;
+  ++tls_helps_of_others;
+  struct Leave {
+    ~Leave() { --tls_helps_of_others; }
+  } leave;
+  return helper.help_one(nullptr);
+}
+}  // namespace
+
 void FutureCore::help_until_ready(const Helping& helping, const char* what, bool cancellable) {
   Executor& helper = *helping.helper;
   std::chrono::nanoseconds nap = std::chrono::microseconds(50);
   for (;;) {
     bool helped = false;
-    while (!is_ready() && helper.help_one(helping.key)) helped = true;
+    while (!is_ready() && help_once(helper, helping)) helped = true;
     if (is_ready()) return;
     nap = helped ? std::chrono::microseconds(50) : std::min<std::chrono::nanoseconds>(2 * nap, std::chrono::milliseconds(1));
     if (park_until_ready(deadline_after(nap), what, cancellable)) return;
@@ -316,13 +334,18 @@ bool ThreadPool::help_one(const void* key) {
   Task task;
   {
     internal::MutexLock lock(mu_);
-    // The oldest queued task with the key, or the oldest (no key: a task group's waiter).
-    auto it = key == nullptr ? queue_.begin()
-                             : std::find_if(queue_.begin(), queue_.end(),
-                                            [key](const Task& t) { return t.help_key() == key; });
-    if (it == queue_.end()) return false;
-    task = std::move(*it);
-    queue_.erase(it);
+    // The newest queued task with the key (a task group's children are at the back),
+    // or the oldest (no key).
+    if (key == nullptr) {
+      if (queue_.empty()) return false;
+      task = std::move(queue_.front());
+      queue_.pop_front();
+    } else {
+      auto it = std::find_if(queue_.rbegin(), queue_.rend(), [key](const Task& t) { return t.help_key() == key; });
+      if (it == queue_.rend()) return false;
+      task = std::move(*it);
+      queue_.erase(std::next(it).base());
+    }
   }
   // The task's own context, not the helping waiter's: the pool's token, no serial
   // executor, a lock-holder identity of its own (it must not see, or release, the
@@ -388,12 +411,21 @@ void ThreadPool::stop(bool drop_queued) {
 // The task that drains a serial executor on its target. If the target drops it unrun
 // (shut down), the serial executor can never run its queue: it stops accepting and
 // drops the queue, failing the queued tasks' futures with CancelledError.
+// A drain whose rescheduling its target refused finishes the queue in its own frame and
+// disarms the refused call by running it with tls_disarmed_drain naming its executor.
+namespace {
+constinit thread_local const SerialExecutor* tls_disarmed_drain = nullptr;
+}  // namespace
+
 struct SerialExecutor::DrainCall {
   SerialExecutor* owner;
   explicit DrainCall(SerialExecutor* s) : owner(s) {}
   DrainCall(DrainCall&& o) noexcept : owner(std::exchange(o.owner, nullptr)) {}
   DrainCall& operator=(DrainCall&&) = delete;
-  void operator()() { std::exchange(owner, nullptr)->drain(); }
+  void operator()() {
+    SerialExecutor* s = std::exchange(owner, nullptr);
+    if (s != tls_disarmed_drain) s->drain();
+  }
   ~DrainCall() {
     if (owner) owner->abandon();
   }
@@ -451,6 +483,20 @@ void SerialExecutor::abandon() {
 bool SerialExecutor::is_current() const { return tls_serial == this; }
 
 void SerialExecutor::drain() {
+  while (drain_batch()) {
+    Task drain_call = DrainCall(this);
+    drain_call.set_help_key(this);
+    if (target_->try_execute(drain_call)) return;
+    // The target is shutting down: finish the queue here, batch after batch in this
+    // frame (running the refused call instead would nest a drain per batch: a queue of
+    // millions overflowed the stack).
+    tls_disarmed_drain = this;
+    drain_call();
+    tls_disarmed_drain = nullptr;
+  }
+}
+
+bool SerialExecutor::drain_batch() {
   const SerialExecutor* outer = tls_serial;
   tls_serial = this;
   bool reschedule = false;
@@ -476,10 +522,7 @@ void SerialExecutor::drain() {
     }
   }
   tls_serial = outer;
-  if (!reschedule) return;
-  Task drain_call = DrainCall(this);
-  drain_call.set_help_key(this);
-  if (!target_->try_execute(drain_call)) drain_call();  // the target is shutting down: finish the queue here
+  return reschedule;
 }
 
 void SerialExecutor::shutdown() {

@@ -139,19 +139,30 @@ class Executor {
   // heap if any argument is a reference.
   template <class F, class... Args>
   auto submit(F fn, Args&&... args) {
+    return submit_with_help_key(nullptr, std::move(fn), std::forward<Args>(args)...);
+  }
+
+ protected:
+  template <class U>
+  friend class TaskGroup;
+  // submit, the task marked with a help key (Task::help_key): a task group's children
+  // carry their group's, so its waiter can run them first.
+  template <class F, class... Args>
+  auto submit_with_help_key(const void* key, F fn, Args&&... args) {
     using R = std::invoke_result_t<F&, std::decay_t<Args>&...>;
     Promise<R> promise(this);
     Future<R> future = promise.future();
     auto rooted = std::make_tuple(internal::root_arg(heap(), std::forward<Args>(args))...);
-    execute([promise = std::move(promise), fn = std::move(fn), rooted = std::move(rooted)]() mutable {
+    Task task([promise = std::move(promise), fn = std::move(fn), rooted = std::move(rooted)]() mutable {
       internal::fulfil(promise, [&]() -> R {
         return std::apply([&](auto&... a) -> R { return std::invoke(fn, a.get()...); }, rooted);
       });
     });
+    task.set_help_key(key);
+    execute(std::move(task));
     return future;
   }
 
- protected:
   // Runs a task, counting an escaping exception.
   void run_task(Task& task) noexcept;
 
@@ -230,6 +241,8 @@ class SerialExecutor final : public Executor {
  private:
   struct DrainCall;
   void drain();
+  // Runs up to a batch of queued tasks; true when tasks remain (reschedule).
+  bool drain_batch();
   void abandon();
   void stop(bool drop_queued);
   Executor* target_;

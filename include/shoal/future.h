@@ -71,9 +71,10 @@ class Task {
   Task& operator=(Task&&) noexcept = default;
   void operator()() { impl_->run(); }
   explicit operator bool() const { return impl_ != nullptr; }
-  // What a waiter may help this task for (internal): the serial executor it drains;
-  // null for any other task. A thread waiting for a serial executor's future on a pool
-  // worker runs only queued tasks with that key (ThreadPool::help_one).
+  // What a waiter may help this task for (internal): the serial executor it drains, or
+  // the task group it is a child of; null for any other task. A thread waiting for a
+  // serial executor's future on a pool worker runs only queued tasks with that key, a
+  // task group's waiter its own children first (ThreadPool::help_one).
   const void* help_key() const { return help_key_; }
   void set_help_key(const void* key) { help_key_ = key; }
 
@@ -103,15 +104,23 @@ void execute_or_drop(Executor* e, Task task);
 Heap& heap_for_reference(const char* what);
 
 // How a waiting thread helps (FutureCore::helper_while_waiting): the executor whose
-// queued tasks it runs - null: it parks - and the help key of those it may run.
+// queued tasks it runs - null: it parks - and the help key of those it may run. With
+// `then_any` (a task group's waiter on its own pool), when none with the key is queued
+// it runs any other queued task - the oldest - unless it is already nested that deep
+// in such helping (FutureCore::kMaxHelpsOfOthers): the rest it leaves to the workers.
 struct Helping {
   Executor* helper = nullptr;
   const void* key = nullptr;
+  bool then_any = false;
 };
 
 // The non-template part of a future's shared state.
 class FutureCore {
  public:
+  // How many helped tasks that are not the waiter's own (Helping::then_any) may be
+  // nested on one thread: each lies on the stack above the waiter, and waits in turn.
+  static constexpr int kMaxHelpsOfOthers = 8;
+
   explicit FutureCore(Executor* executor) : executor_(executor) {}
   bool is_ready() const { return ready_.load(std::memory_order_acquire); }
   // Blocks until ready (see the file comment for the errors). `cancellable`: a

@@ -16,8 +16,10 @@
 // freed by the next collection); reading them needs a running thread of the heap.
 //
 // Waiting from inside the executor: on a ThreadPool worker, wait() runs queued tasks of
-// the pool while its children are unfinished, looking at the queue again after each
-// short nap (fork-join without deadlock, even for tasks queued later); a group over
+// the pool while its children are unfinished - its own children first, others only a
+// few deep on one thread - looking at the queue again after each short nap (fork-join
+// without deadlock, even for tasks queued later, and with a stack as deep as the
+// program's own recursion); a group over
 // a serial executor or actor cannot be created from that executor's own task (its
 // children could not start before the task returns): DeadlockError.
 //
@@ -65,8 +67,8 @@ class TaskGroup {
   void spawn(F fn, Args&&... args) {
     auto shared = shared_;
     auto token = token_;
-    futures_.push_back(executor_->submit(
-        [shared, token, fn = std::move(fn)](auto&&... a) mutable -> T {
+    futures_.push_back(executor_->submit_with_help_key(
+        shared_.get(), [shared, token, fn = std::move(fn)](auto&&... a) mutable -> T {
           CancellationScope scope(token);
           try {
             return fn(std::forward<decltype(a)>(a)...);
@@ -127,12 +129,15 @@ class TaskGroup {
   // of that pool, helps the pool the same way (its children's drain is queued there);
   // on a thread running a task of an executor that cannot help: DeadlockError.
   void await_all() {
-    // On the group's own pool: any queued task (keyless helping: a pool whose workers
-    // all wait for their groups must still run the tasks queued behind them); over a
-    // serial executor on a pool: that executor's drain.
+    // On the group's own pool: its own queued children first (newest first, as a
+    // work-first scheduler: the stack grows with the program's own fork-join depth),
+    // then any queued task, up to FutureCore::kMaxHelpsOfOthers of those nested on this
+    // thread (a pool whose workers all wait for their groups must still run the tasks
+    // queued behind them); over a serial executor on a pool: that executor's drain.
     internal::FutureCore::refuse_wait_for_suspended(*executor_, "TaskGroup::wait");
     internal::Helping helping;
-    if (executor_->is_current()) helping = {internal::may_touch_heap() ? executor_ : nullptr, nullptr};
+    if (executor_->is_current())
+      helping = {internal::may_touch_heap() ? executor_ : nullptr, shared_.get(), /*then_any=*/true};
     else helping = internal::FutureCore::helper_while_waiting(*executor_, "TaskGroup::wait");
     for (auto& f : futures_) {
       if (helping.helper) f.state_->help_until_ready(helping, "TaskGroup::wait", /*cancellable=*/false);

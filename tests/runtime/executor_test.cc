@@ -498,6 +498,33 @@ TEST_F(ExecutorTest, ContinuationChainsDeeperThanTheStack) {
   EXPECT_THROW(f.get(), CancelledError);
 }
 
+// A serial executor whose pool shuts down (gracefully) while it still has work runs the
+// rest of its queue on the worker that drains it, batch after batch. It used to nest a
+// drain frame per batch of 64 when the pool refused the reschedule: a task that queues
+// its successor 5,000,000 times overflowed the worker's stack.
+TEST_F(ExecutorTest, ASerialExecutorFinishesItsQueueAfterItsPoolShutsDownInOneFrame) {
+  ThreadPool pool(heap(), 1);
+  SerialExecutor serial(pool);
+  constexpr int64_t kTasks = 5'000'000;
+  std::atomic<bool> go{false};
+  std::atomic<int64_t> ran{0};
+  std::function<void()> step = [&] {
+    if (ran.fetch_add(1, std::memory_order_relaxed) + 1 < kTasks) serial.execute(step);
+  };
+  serial.execute([&] {
+    while (!go.load()) std::this_thread::yield();
+  });
+  serial.execute(step);
+  std::thread opener([&] {
+    std::this_thread::sleep_for(50ms);  // (pool.shutdown() has refused new tasks by then)
+    go = true;
+  });
+  pool.shutdown();  // lets the running drain finish - the whole chain
+  opener.join();
+  serial.shutdown();
+  EXPECT_EQ(ran.load(), kTasks);
+}
+
 // A chain of child tokens deeper than any stack would hold as recursion: cancelling its
 // root reaches the last (it used to recurse once per level and overflow the stack).
 TEST_F(ExecutorTest, CancellingADeepTokenChain) {

@@ -312,6 +312,39 @@ TEST_F(TaskGroupTest, ForkJoinRecursionOnASmallPoolHelpsInsteadOfDeadlocking) {
   EXPECT_EQ(pool.submit(fib, 15).get(), 610);
 }
 
+// A waiting worker runs its own group's children first (newest first) and nests other
+// queued tasks only a few deep: the stack follows the program's recursion. It used to
+// run the oldest queued task of the pool, whatever it was, on top of every waiter - the
+// fork-join tree walked breadth-first with each level on the stack: fib(21) on two
+// workers (~35,000 tasks) overflowed a worker's stack, as did 10,000 children each
+// waiting for a child of its own on one worker.
+TEST_F(TaskGroupTest, ForkJoinTreesLargerThanAStackCouldNest) {
+  ThreadPool pool(heap(), 2);
+  std::function<int64_t(int)> fib = [&](int n) -> int64_t {
+    if (n < 2) return n;
+    TaskGroup<int64_t> g(pool);
+    g.spawn(fib, n - 1);
+    g.spawn(fib, n - 2);
+    auto r = g.wait();
+    return r[0] + r[1];
+  };
+  EXPECT_EQ(pool.submit(fib, 23).get(), 28657);
+  ThreadPool one(heap(), 1);
+  auto wide = [&] {
+    TaskGroup<int> outer(one);
+    for (int i = 0; i < 10000; ++i)
+      outer.spawn([&one, i] {
+        TaskGroup<int> inner(one);
+        inner.spawn([i] { return i; });
+        return inner.wait()[0];
+      });
+    int64_t sum = 0;
+    for (int v : outer.wait()) sum += v;
+    return sum;
+  };
+  EXPECT_EQ(one.submit(wide).get(), int64_t{10000} * 9999 / 2);
+}
+
 TEST_F(TaskGroupTest, GroupOverItsOwnSerialExecutorIsADeadlockError) {
   ThreadPool pool(heap(), 2);
   SerialExecutor serial(pool);
