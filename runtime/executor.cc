@@ -281,6 +281,12 @@ void ThreadPool::worker_main(size_t) {
   tls_pool = nullptr;
 }
 
+void ThreadPool::taken_locked(const Task& t) {
+  if (!t.help_key()) return;
+  auto it = keyed_.find(t.help_key());
+  if (--it->second == 0) keyed_.erase(it);
+}
+
 bool ThreadPool::pop(Task& out) {
   for (;;) {
     uint32_t seen;
@@ -289,6 +295,7 @@ bool ThreadPool::pop(Task& out) {
       if (!queue_.empty()) {
         out = std::move(queue_.front());
         queue_.pop_front();
+        taken_locked(out);
         return true;
       }
       if (stopping_) return false;
@@ -318,6 +325,7 @@ bool ThreadPool::try_execute(Task& task) {
   {
     internal::MutexLock lock(mu_);
     if (!accepting_) return false;
+    if (task.help_key()) ++keyed_[task.help_key()];
     queue_.push_back(std::move(task));
     wake = idle_ > 0;
   }
@@ -341,11 +349,12 @@ bool ThreadPool::help_one(const void* key) {
       task = std::move(queue_.front());
       queue_.pop_front();
     } else {
+      if (!keyed_.contains(key)) return false;  // (no scan of a long queue for nothing)
       auto it = std::find_if(queue_.rbegin(), queue_.rend(), [key](const Task& t) { return t.help_key() == key; });
-      if (it == queue_.rend()) return false;
       task = std::move(*it);
       queue_.erase(std::next(it).base());
     }
+    taken_locked(task);
   }
   // The task's own context, not the helping waiter's: the pool's token, no serial
   // executor, a lock-holder identity of its own (it must not see, or release, the
@@ -394,7 +403,10 @@ void ThreadPool::stop(bool drop_queued) {
     internal::MutexLock lock(mu_);
     accepting_ = false;
     stopping_ = true;
-    if (drop_queued) dropped.swap(queue_);
+    if (drop_queued) {
+      dropped.swap(queue_);
+      keyed_.clear();
+    }
   }
   if (drop_queued) token_.cancel();
   dropped.clear();  // outside mu_: abandoned promises run their continuations

@@ -35,6 +35,7 @@
 #include <string>
 #include <thread>
 #include <tuple>
+#include <unordered_map>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -208,6 +209,9 @@ class ThreadPool final : public Executor {
   CancellationToken token_;
   internal::Mutex mu_;
   std::deque<Task> queue_ SHOAL_GUARDED_BY(mu_);
+  // Queued tasks per help key (help_one(key) scans the queue only when some are there).
+  std::unordered_map<const void*, size_t> keyed_ SHOAL_GUARDED_BY(mu_);
+  void taken_locked(const Task& t) SHOAL_REQUIRES(mu_);
   bool accepting_ SHOAL_GUARDED_BY(mu_) = true;
   bool stopping_ SHOAL_GUARDED_BY(mu_) = false;
   size_t idle_ SHOAL_GUARDED_BY(mu_) = 0;
