@@ -256,10 +256,6 @@ class Collector {
   uint64_t cycles() const { return cycles_.load(std::memory_order_acquire); }
 
  private:
-  // collect()'s work, in a no-preempt region; a failed verification's report goes to
-  // `corruption`.
-  void collect_unpreempted(MutatorThread* self, const char* cause, bool only_if_needed, const FullMark* seen,
-                           std::string& corruption);
   template <class F>
   void with_collector_lock(MutatorThread* self, F&& work);
   // Every pause: stops the world, takes the root lock (gc/roots.h) so that handle
@@ -301,6 +297,9 @@ class Collector {
   // After the drain, in the pause: marks the values of ephemerons whose keys are marked,
   // tracing them, until nothing changes; then clears the ephemerons with white keys.
   void resolve_ephemerons(MarkTotals& totals);
+  // Its tail once kParallelEphemeronRounds rounds have not ended it: one serial pass.
+  void resolve_ephemeron_chains(MarkTotals& totals);
+  static constexpr int kParallelEphemeronRounds = 2;
   // Every pause that needs exact allocation state starts with this.
   void finish_lazy_sweep_in_pause();
   void report_lazy_sweep(CycleRecord* current = nullptr) SHOAL_EXCLUDES(stats_mu_);

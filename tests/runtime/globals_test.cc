@@ -192,8 +192,11 @@ TEST(IsolatedGlobalTest, AReusedIndexInAnIsolateAnotherThreadHoldsStartsFresh) {
   std::atomic<int> phase{0};
   std::thread holder([&] {
     IsolateScope s(a);
-    g->set(make<Node>().value());
-    old_value = WeakRef<Node>(group.heap(), cast<Node>(g->get()));
+    in_own_frame([&] {
+      g->set(make<Node>().value());
+      old_value = WeakRef<Node>(group.heap(), cast<Node>(g->get()));
+    });
+    clobber_stack();  // (this thread collects below: no stray word may keep the value)
     phase = 1;
     run_native([&] {
       while (phase.load() != 2) std::this_thread::yield();
