@@ -186,25 +186,22 @@ TEST(IsolatedGlobalTest, DestroyingTheHandleReleasesEveryIsolatesCopy) {
 TEST(IsolatedGlobalTest, AReusedIndexInAnIsolateAnotherThreadHoldsStartsFresh) {
   IsolateGroup group;
   Isolate& a = group.create_isolate("a");
-  WeakRef<Node> old_value;
   auto g = std::make_unique<IsolatedGlobal>(group, "g");
   std::unique_ptr<IsolatedGlobal> g2;
   std::atomic<int> phase{0};
   std::thread holder([&] {
     IsolateScope s(a);
-    in_own_frame([&] {
-      g->set(make<Node>().value());
-      old_value = WeakRef<Node>(group.heap(), cast<Node>(g->get()));
-    });
-    clobber_stack();  // (this thread collects below: no stray word may keep the value)
+    g->set(make<Node>().value());
     phase = 1;
     run_native([&] {
       while (phase.load() != 2) std::this_thread::yield();
     });
+    // The old copy's handle goes at this thread's first global access (counted, not
+    // collected: a stray word on a conservatively scanned stack could keep the value).
+    const size_t handles = group.heap().impl().roots.persistent_count();
     EXPECT_FALSE(g2->is_initialized());  // the same index, not the old copy
+    EXPECT_EQ(group.heap().impl().roots.persistent_count(), handles - 1);
     EXPECT_EQ(g2->get().as_int(), 5);
-    group.heap().collect();
-    EXPECT_TRUE(old_value.expired());  // dropped at this thread's first global access
   });
   while (phase.load() != 1) std::this_thread::yield();
   g.reset();  // `a` is held by the other thread: its copy is left to that thread
