@@ -464,7 +464,6 @@ void Collector::resolve_ephemerons(MarkTotals& totals) {
       resolve_ephemeron_chains(totals);
       break;
     }
-    bool progress = false;
     std::vector<Object*> grey;
     std::vector<Marker::EphemeronSlots> waiting;
     for (const Marker::EphemeronSlots& e : totals.ephemerons) {
@@ -480,11 +479,8 @@ void Collector::resolve_ephemerons(MarkTotals& totals) {
       }
     }
     totals.ephemerons = std::move(waiting);
-    if (!grey.empty()) {
-      progress = true;
-      parallel_marker_.drain(std::move(grey), pause_workers_, totals);  // may add ephemerons
-    }
-    if (!progress) break;
+    if (grey.empty()) break;  // no progress: the fixpoint
+    parallel_marker_.drain(std::move(grey), pause_workers_, totals);  // may add ephemerons
   }
   // The keys still white are dead: clear both halves (the holders are marked).
   for (const Marker::EphemeronSlots& e : totals.ephemerons) {

@@ -71,24 +71,25 @@ namespace {
   asm volatile("" ::: "memory");
 }
 
+namespace {
+StackBounds read_stack_bounds() {
+  pthread_attr_t attr;
+  void* addr = nullptr;
+  size_t size = 0;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    pthread_attr_getstack(&attr, &addr, &size);
+    pthread_attr_destroy(&attr);
+  }
+  const auto lo = reinterpret_cast<uintptr_t>(addr);
+  return {lo, lo + size};
+}
+}  // namespace
+
 StackBounds current_stack_bounds() {
   // Read once per thread: a thread's own stack does not move, and every attachment asks
   // (each C API call from an unattached thread attaches). On the main thread glibc
   // answers by parsing /proc/self/maps - about 50 us a time, 80x the rest of a C call.
-  thread_local StackBounds bounds;
-  thread_local bool known = false;
-  if (!known) {
-    pthread_attr_t attr;
-    void* addr = nullptr;
-    size_t size = 0;
-    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-      pthread_attr_getstack(&attr, &addr, &size);
-      pthread_attr_destroy(&attr);
-    }
-    const auto lo = reinterpret_cast<uintptr_t>(addr);
-    bounds = {lo, lo + size};
-    known = true;
-  }
+  thread_local const StackBounds bounds = read_stack_bounds();
   return bounds;
 }
 

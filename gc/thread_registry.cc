@@ -96,7 +96,6 @@ void ThreadRegistry::detach(MutatorThread* self) {
   delete self;
 }
 
-
 MutatorThread* require_running_thread(const char* what) {
   MutatorThread* t = current_thread();
   if (!t)

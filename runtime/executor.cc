@@ -438,6 +438,12 @@ struct SerialExecutor::DrainCall {
     SerialExecutor* s = std::exchange(owner, nullptr);
     if (s != tls_disarmed_drain) s->drain();
   }
+  // The drain of `s` as a task for its target, keyed for the waiters that may run it.
+  static Task task_for(SerialExecutor* s) {
+    Task t = DrainCall(s);
+    t.set_help_key(s);  // what a waiter for this executor's tasks may run
+    return t;
+  }
   ~DrainCall() {
     if (owner) owner->abandon();
   }
@@ -470,8 +476,7 @@ bool SerialExecutor::try_execute(Task& task) {
     scheduled_ = true;
   }
   if (!schedule) return true;
-  Task drain_call = DrainCall(this);
-  drain_call.set_help_key(this);  // what a waiter for this executor's tasks may run
+  Task drain_call = DrainCall::task_for(this);
   if (target_->try_execute(drain_call)) return true;
   // The target refused: dropping the drain call abandons this executor - the task just
   // queued fails with CancelledError, and the caller learns it from the exception.
@@ -496,8 +501,7 @@ bool SerialExecutor::is_current() const { return tls_serial == this; }
 
 void SerialExecutor::drain() {
   while (drain_batch()) {
-    Task drain_call = DrainCall(this);
-    drain_call.set_help_key(this);
+    Task drain_call = DrainCall::task_for(this);
     if (target_->try_execute(drain_call)) return;
     // The target is shutting down: finish the queue here, batch after batch in this
     // frame (running the refused call instead would nest a drain per batch: a queue of

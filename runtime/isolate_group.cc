@@ -128,7 +128,6 @@ void IsolateImpl::drop_pending_globals() {
     if (auto cell = take_cell_locked(index, serial)) dead.push_back(std::move(cell));
   pending_drops_.clear();
   has_pending_drops_.store(false, std::memory_order_relaxed);
-  lock.unlock();
 }
 
 // --- GroupImpl ---

@@ -299,17 +299,19 @@ TEST_F(TaskGroupTest, AWorkerWaitingForItsGroupStillRunsTasksQueuedAfterItWaited
   EXPECT_THROW(outer.join(), CancelledError);
 }
 
+// fib(n) by nested task groups on `pool`, each level waiting for its two children.
+int64_t fib_by_groups(ThreadPool& pool, int n) {
+  if (n < 2) return n;
+  TaskGroup<int64_t> g(pool);
+  g.spawn([&pool](int k) { return fib_by_groups(pool, k); }, n - 1);
+  g.spawn([&pool](int k) { return fib_by_groups(pool, k); }, n - 2);
+  auto r = g.wait();
+  return r[0] + r[1];
+}
+
 TEST_F(TaskGroupTest, ForkJoinRecursionOnASmallPoolHelpsInsteadOfDeadlocking) {
   ThreadPool pool(heap(), 2);
-  std::function<int64_t(int)> fib = [&](int n) -> int64_t {
-    if (n < 2) return n;
-    TaskGroup<int64_t> g(pool);
-    g.spawn(fib, n - 1);
-    g.spawn(fib, n - 2);
-    auto r = g.wait();
-    return r[0] + r[1];
-  };
-  EXPECT_EQ(pool.submit(fib, 15).get(), 610);
+  EXPECT_EQ(pool.submit([&pool] { return fib_by_groups(pool, 15); }).get(), 610);
 }
 
 // A waiting worker runs its own group's children first (newest first) and nests other
@@ -320,15 +322,7 @@ TEST_F(TaskGroupTest, ForkJoinRecursionOnASmallPoolHelpsInsteadOfDeadlocking) {
 // waiting for a child of its own on one worker.
 TEST_F(TaskGroupTest, ForkJoinTreesLargerThanAStackCouldNest) {
   ThreadPool pool(heap(), 2);
-  std::function<int64_t(int)> fib = [&](int n) -> int64_t {
-    if (n < 2) return n;
-    TaskGroup<int64_t> g(pool);
-    g.spawn(fib, n - 1);
-    g.spawn(fib, n - 2);
-    auto r = g.wait();
-    return r[0] + r[1];
-  };
-  EXPECT_EQ(pool.submit(fib, 23).get(), 28657);
+  EXPECT_EQ(pool.submit([&pool] { return fib_by_groups(pool, 23); }).get(), 28657);
   ThreadPool one(heap(), 1);
   auto wide = [&] {
     TaskGroup<int> outer(one);
