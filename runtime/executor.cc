@@ -10,7 +10,8 @@
 // SerialExecutor: a queue and a `scheduled` flag under mu_. The first task into an idle
 // queue schedules one drain() on the target; drain runs tasks one by one (a batch of up
 // to kBatch, then it re-schedules itself so one busy queue cannot hold a pool worker
-// forever) and clears `scheduled` when the queue is empty. Exactly one drain is
+// forever) and clears `scheduled` when the queue is empty. (Chains of serial executors:
+// "--- SerialExecutor ---" below.) Exactly one drain is
 // scheduled or running while `scheduled` is set, so tasks never overlap; mu_ orders
 // each task after the previous one. Waiters for an idle queue (shutdown) park on
 // idle_wake_, which drain bumps while still holding mu_, so the executor cannot be
@@ -423,10 +424,35 @@ void ThreadPool::stop(bool drop_queued) {
 // The task that drains a serial executor on its target. If the target drops it unrun
 // (shut down), the serial executor can never run its queue: it stops accepting and
 // drops the queue, failing the queued tasks' futures with CancelledError.
+//
+// Chains - a serial executor running on another, actors on one another's executors -
+// are walked three ways, and none of them makes a call per link (a chain as long as the
+// program likes would overflow the stack; each did, at 20,000-75,000 links):
+// - scheduling: the first task into an idle executor queues its drain call on the
+//   target; if that is an idle serial executor, its own drain call goes on its target,
+//   and so on - a loop up the chain (schedule_drains);
+// - draining: a drain runs its executor's tasks, one of which may be the drain call of
+//   an executor running on it, whose tasks must all run before the next of this one.
+//   The drain keeps the executors it is draining as a stack of frames (DrainFrame):
+//   run by the drain loop as its current executor's task, a drain call pushes a frame
+//   and returns, and the loop goes on with the top frame; when a frame's queue is empty
+//   (or its batch is done and rescheduled) the loop resumes the frame below;
+// - abandoning: an abandoned executor drops its queue, which drops the drain calls of
+//   the executors running on it, which abandons them... an abandon inside another on
+//   the same thread waits in the outermost's backlog (abandon).
 // A drain whose rescheduling its target refused finishes the queue in its own frame and
 // disarms the refused call by running it with tls_disarmed_drain naming its executor.
 namespace {
+struct DrainFrame {
+  SerialExecutor* executor;
+  int ran;  // tasks of this batch run so far
+};
 constinit thread_local const SerialExecutor* tls_disarmed_drain = nullptr;
+// The innermost drain loop on this thread, and the executor whose task it is running
+// now (a drain call run as that task pushes a frame instead of nesting a drain).
+constinit thread_local std::vector<DrainFrame>* tls_drain_frames = nullptr;
+constinit thread_local const Executor* tls_drain_running_for = nullptr;
+constinit thread_local std::vector<SerialExecutor*>* tls_abandon_backlog = nullptr;
 }  // namespace
 
 struct SerialExecutor::DrainCall {
@@ -436,7 +462,12 @@ struct SerialExecutor::DrainCall {
   DrainCall& operator=(DrainCall&&) = delete;
   void operator()() {
     SerialExecutor* s = std::exchange(owner, nullptr);
-    if (s != tls_disarmed_drain) s->drain();
+    if (s == tls_disarmed_drain) return;
+    if (tls_drain_frames != nullptr && tls_drain_running_for == s->target_) {
+      tls_drain_frames->push_back({s, 0});  // (the loop running this call goes on with s)
+      return;
+    }
+    s->drain();
   }
   // The drain of `s` as a task for its target, keyed for the waiters that may run it.
   static Task task_for(SerialExecutor* s) {
@@ -448,7 +479,6 @@ struct SerialExecutor::DrainCall {
     if (owner) owner->abandon();
   }
 };
-
 
 SerialExecutor::SerialExecutor(Executor& target)
     : Executor(target.heap()), target_(&target), token_(target.token().child()) {}
@@ -466,25 +496,62 @@ void SerialExecutor::execute(Task task) {
   if (!try_execute(task)) throw ExecutorShutdownError("SerialExecutor: shut down, the task was not queued");
 }
 
+SerialExecutor::Enqueued SerialExecutor::enqueue(Task& task) {
+  internal::MutexLock lock(mu_);
+  if (!accepting_) return Enqueued::kRefused;
+  queue_.push_back(std::move(task));
+  if (scheduled_) return Enqueued::kQueued;
+  scheduled_ = true;
+  return Enqueued::kFirst;
+}
+
 bool SerialExecutor::try_execute(Task& task) {
-  bool schedule;
-  {
-    internal::MutexLock lock(mu_);
-    if (!accepting_) return false;
-    queue_.push_back(std::move(task));
-    schedule = !scheduled_;
-    scheduled_ = true;
+  switch (enqueue(task)) {
+    case Enqueued::kRefused:
+      return false;
+    case Enqueued::kQueued:
+      return true;
+    case Enqueued::kFirst:
+      break;
   }
-  if (!schedule) return true;
-  Task drain_call = DrainCall::task_for(this);
-  if (target_->try_execute(drain_call)) return true;
-  // The target refused: dropping the drain call abandons this executor - the task just
-  // queued fails with CancelledError, and the caller learns it from the exception.
-  drain_call = Task();
-  throw ExecutorShutdownError("SerialExecutor: its target executor has shut down, the task was not queued");
+  schedule_drains();
+  return true;
+}
+
+void SerialExecutor::schedule_drains() {
+  for (SerialExecutor* s = this;;) {
+    Task drain_call = DrainCall::task_for(s);
+    auto* next = dynamic_cast<SerialExecutor*>(s->target_);
+    if (next == nullptr) {
+      if (s->target_->try_execute(drain_call)) return;
+    } else {
+      const Enqueued e = next->enqueue(drain_call);
+      if (e == Enqueued::kQueued) return;
+      if (e == Enqueued::kFirst) {
+        s = next;  // idle too: its drain goes on its own target
+        continue;
+      }
+    }
+    // The target refused: dropping the drain call abandons `s`, and with it every
+    // executor up the chain to this one - the task just queued fails with
+    // CancelledError, and the caller learns it from the exception.
+    drain_call = Task();
+    throw ExecutorShutdownError("SerialExecutor: its target executor has shut down, the task was not queued");
+  }
 }
 
 void SerialExecutor::abandon() {
+  if (tls_abandon_backlog != nullptr) {
+    tls_abandon_backlog->push_back(this);  // (dropped by an abandon below on this thread)
+    return;
+  }
+  std::vector<SerialExecutor*> backlog{this};
+  tls_abandon_backlog = &backlog;
+  for (size_t i = 0; i < backlog.size(); ++i) backlog[i]->abandon_now();  // (may append)
+  tls_abandon_backlog = nullptr;
+}
+
+void SerialExecutor::abandon_now() {
   std::deque<Task> dropped;
   {
     internal::MutexLock lock(mu_);
@@ -500,45 +567,51 @@ void SerialExecutor::abandon() {
 bool SerialExecutor::is_current() const { return tls_serial == this; }
 
 void SerialExecutor::drain() {
-  while (drain_batch()) {
-    Task drain_call = DrainCall::task_for(this);
-    if (target_->try_execute(drain_call)) return;
-    // The target is shutting down: finish the queue here, batch after batch in this
-    // frame (running the refused call instead would nest a drain per batch: a queue of
-    // millions overflowed the stack).
-    tls_disarmed_drain = this;
-    drain_call();
-    tls_disarmed_drain = nullptr;
-  }
-}
-
-bool SerialExecutor::drain_batch() {
-  const SerialExecutor* outer = tls_serial;
-  tls_serial = this;
-  bool reschedule = false;
-  {
-    CancellationScope scope(token_);
-    for (int n = 0;; ++n) {
-      Task task;
-      {
-        internal::MutexLock lock(mu_);
-        if (queue_.empty()) {
-          scheduled_ = false;
-          internal::bump_and_unpark(idle_wake_, INT32_MAX);  // under mu_: see the file comment
-          break;
-        }
-        if (n >= kBatch) {
-          reschedule = true;
-          break;
-        }
-        task = std::move(queue_.front());
-        queue_.pop_front();
+  std::vector<DrainFrame> frames{{this, 0}};
+  std::vector<DrainFrame>* const outer_frames = std::exchange(tls_drain_frames, &frames);
+  const Executor* const outer_running_for = tls_drain_running_for;
+  const SerialExecutor* const outer_serial = tls_serial;
+  while (!frames.empty()) {
+    DrainFrame& frame = frames.back();
+    SerialExecutor* s = frame.executor;
+    Task task;
+    {
+      internal::MutexLock lock(s->mu_);
+      if (s->queue_.empty()) {
+        s->scheduled_ = false;
+        internal::bump_and_unpark(s->idle_wake_, INT32_MAX);  // under mu_: see the file comment
+        frames.pop_back();  // (s may be destroyed once mu_ is released)
+        continue;
       }
-      run_task(task);
+      if (frame.ran < kBatch) {
+        task = std::move(s->queue_.front());
+        s->queue_.pop_front();
+        ++frame.ran;
+      }
     }
+    if (!task) {
+      // A batch done: the rest waits behind the target's other tasks, so that one busy
+      // queue cannot hold a pool worker (or the executor below) for ever.
+      Task drain_call = DrainCall::task_for(s);
+      if (s->target_->try_execute(drain_call)) {
+        frames.pop_back();
+        continue;
+      }
+      // The target is shutting down: finish the queue here, batch after batch.
+      tls_disarmed_drain = s;
+      drain_call();
+      tls_disarmed_drain = nullptr;
+      frame.ran = 0;
+      continue;
+    }
+    tls_serial = s;
+    tls_drain_running_for = s;
+    CancellationScope scope(s->token_);
+    s->run_task(task);  // (a drain call of an executor on s pushes a frame: `frame` is stale)
   }
-  tls_serial = outer;
-  return reschedule;
+  tls_serial = outer_serial;
+  tls_drain_running_for = outer_running_for;
+  tls_drain_frames = outer_frames;
 }
 
 void SerialExecutor::shutdown() {

@@ -244,10 +244,17 @@ class SerialExecutor final : public Executor {
 
  private:
   struct DrainCall;
+  enum class Enqueued { kRefused, kQueued, kFirst };  // kFirst: into an idle queue
+  Enqueued enqueue(Task& task) SHOAL_EXCLUDES(mu_);
+  // Queues this executor's drain on its target, and up the chain while targets are idle
+  // serial executors; ExecutorShutdownError (the chain abandoned) if one refuses.
+  void schedule_drains();
+  // Runs the queue (and those of executors running on it, met as its tasks) until it is
+  // empty or a batch is done and rescheduled.
   void drain();
-  // Runs up to a batch of queued tasks; true when tasks remain (reschedule).
-  bool drain_batch();
+  // Stops accepting and drops the queue (its drain call was dropped unrun).
   void abandon();
+  void abandon_now() SHOAL_EXCLUDES(mu_);
   void stop(bool drop_queued);
   Executor* target_;
   CancellationToken token_;

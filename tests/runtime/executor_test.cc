@@ -525,6 +525,53 @@ TEST_F(ExecutorTest, ASerialExecutorFinishesItsQueueAfterItsPoolShutsDownInOneFr
   EXPECT_EQ(ran.load(), kTasks);
 }
 
+// A chain of serial executors, each running on the next (actors on one another's
+// executors come to the same), longer than any stack would hold as recursion: scheduling
+// a task at the top, draining it on the pool's worker, and abandoning the chain when the
+// pool drops the bottom drain each went once through every link as recursion (the
+// stack overflowed at ~75,000, ~65,000 and ~20,000 links).
+TEST_F(ExecutorTest, SerialExecutorChainsDeeperThanTheStack) {
+  constexpr int kLinks = 200000;
+  ThreadPool pool(heap(), 1);
+  std::vector<std::unique_ptr<SerialExecutor>> chain;
+  auto build = [&] {
+    chain.push_back(std::make_unique<SerialExecutor>(pool));
+    while (chain.size() < kLinks) chain.push_back(std::make_unique<SerialExecutor>(static_cast<Executor&>(*chain.back())));
+  };
+  auto tear_down = [&] {
+    while (!chain.empty()) chain.pop_back();  // the top first: each waits for its own queue
+  };
+  build();
+  EXPECT_EQ(chain.back()->submit([] { return 7; }).get(), 7);
+  // Work queued at many links at once: each executor still runs its own tasks in order,
+  // one at a time, and every one of them runs.
+  std::vector<int> order(kLinks, 0);
+  std::vector<Future<void>> done;
+  for (int round = 0; round < 3; ++round)
+    for (int i = kLinks - 1; i >= 0; i -= 997)
+      done.push_back(chain[i]->submit([&order, i, round] {
+        EXPECT_EQ(order[i], round);
+        order[i] = round + 1;
+      }));
+  for (Future<void>& f : done) f.get();
+  for (int i = kLinks - 1; i >= 0; i -= 997) EXPECT_EQ(order[i], 3);
+  tear_down();
+  // The pool's worker is busy while a task's drains are queued through every link; the
+  // pool's shutdown_now drops the bottom one, and every link above is abandoned.
+  std::atomic<bool> blocking{false};
+  pool.execute([&blocking] {
+    blocking = true;
+    while (!is_cancelled()) std::this_thread::sleep_for(1ms);
+  });
+  while (!blocking) std::this_thread::yield();
+  build();
+  Future<int> f = chain.back()->submit([] { return 1; });
+  pool.shutdown_now();
+  EXPECT_THROW(f.get(), CancelledError);
+  EXPECT_THROW(chain.back()->execute([] {}), ExecutorShutdownError);
+  tear_down();
+}
+
 // A chain of child tokens deeper than any stack would hold as recursion: cancelling its
 // root reaches the last (it used to recurse once per level and overflow the stack).
 TEST_F(ExecutorTest, CancellingADeepTokenChain) {
