@@ -344,11 +344,12 @@ void Collector::torture(MutatorThread* self) {
 }
 
 bool Collector::idle(MutatorThread* self, std::chrono::nanoseconds budget) {
+  if (budget.count() <= 0) return false;  // no idle time (a deadline already passed)
   NoPreemptScope no_preempt;  // collector work on a mutator: claimed pages, grey objects
-  const uint64_t deadline = now_ns() + static_cast<uint64_t>(std::max<int64_t>(0, budget.count()));
+  const uint64_t deadline = now_ns() + static_cast<uint64_t>(budget.count());
   bool worked = false;
   const bool due = heap_.allocated_since_cycle() >=
-                   static_cast<size_t>(heap_.options.idle_gc_fraction * static_cast<double>(heap_.trigger_bytes()));
+                   saturating_size(heap_.options.idle_gc_fraction * static_cast<double>(heap_.trigger_bytes()));
   if (!heap_.options.concurrent_marking) {
     // A stop-the-world heap collects in the call - when its last pause, the forecast of
     // this one, fits the budget: idle time is not a licence for a longer pause.

@@ -406,7 +406,7 @@ size_t Collector::generational_budget() const {
   // measured, docs/performance.md: shrinking the budget towards a heap goal of
   // (1 + gc_growth) x live once a full cycle is due - less memory, many more cycles.)
   const double live = static_cast<double>(pacing_live());
-  return std::max(heap_.options.min_gc_trigger, static_cast<size_t>(live * heap_.options.gc_growth));
+  return std::max(heap_.options.min_gc_trigger, saturating_size(live * heap_.options.gc_growth));
 }
 
 void Collector::note_old_generation(size_t old_bytes, size_t newborn_bytes) {

@@ -84,7 +84,8 @@ void Collector::maybe_start_idle_cycle() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
   }
   if (idle_cycle_ran_in_stretch_) return;
   const uint64_t since = std::max(idle_quiet_since_ns_, last_cycle_end_ns_.load(std::memory_order_relaxed));
-  if (now - std::min(now, since) < static_cast<uint64_t>(std::chrono::nanoseconds(after).count())) return;
+  // (In milliseconds: a delay of centuries overflows a count of nanoseconds.)
+  if ((now - std::min(now, since)) / 1000000 < static_cast<uint64_t>(after.count())) return;
   if (heap_.over_trigger() || stopping_.load(std::memory_order_relaxed) || !idle_cycle_may_pay()) return;
   // The last sweep first (its pages: the initial pause needs the mark bits clear).
   while (sweeper_.sweep_next()) {

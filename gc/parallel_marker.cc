@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <mutex>
+#include <new>
+#include <system_error>
 
 #include "gc/thread_registry.h"
 #include "shoal/internal/check.h"
@@ -47,11 +49,23 @@ void ParallelMarker::drain(std::vector<Object*>&& grey, unsigned workers, MarkTo
   if (grey.empty()) return;
   workers = std::max(1u, workers);
   if (after_each && *after_each) workers = 1;  // the test hook wants one tracing thread
-  // Seed: a single worker just takes the whole vector; otherwise cut it into chunks.
-  const bool parallel = workers > 1 && grey.size() > 1;
+  bool parallel = workers > 1 && grey.size() > 1;
   {
     MutexLock lock(mu_);
     SHOAL_CHECK(terminated_ && chunks_.empty());
+    if (parallel) {
+      // (Pauses started theirs already.) A concurrent drain may start more helpers than
+      // any pause (HeapOptions::marker_threads): if the system refuses a thread, this
+      // drain marks with the helpers there are.
+      try {
+        start_helpers_locked(workers);
+      } catch (const std::system_error&) {
+      } catch (const std::bad_alloc&) {
+      }
+      workers = std::min(workers, static_cast<unsigned>(helpers_.size() + 1));
+      parallel = workers > 1;
+    }
+    // Seed: a single worker just takes the whole vector; otherwise cut it into chunks.
     markers_.assign(workers, Marker(heap_));
     if (parallel) {
       for (size_t i = 0; i < grey.size(); i += kChunk) {
@@ -70,7 +84,6 @@ void ParallelMarker::drain(std::vector<Object*>&& grey, unsigned workers, MarkTo
     after_each_ = after_each;
     step_aside_ = step_aside;
     ++epoch_;
-    if (parallel) start_helpers_locked(workers);  // (pauses started them already)
   }
   if (parallel) job_cv_.notify_all();
   work(0, after_each, step_aside);

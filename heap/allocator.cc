@@ -263,6 +263,8 @@ void HeapImpl::flush_tlabs_before_stack_scan(MutatorThread& thread) {
 }
 
 Object* HeapImpl::allocate_large(MutatorThread* self, size_t bytes, uint64_t header_word) {
+  // (Before any size arithmetic: allocation_size wraps for sizes near SIZE_MAX.)
+  if (bytes > limit) throw OutOfMemory(bytes, limit, footprint());
   // (kCarded, with generations: the barrier remembers a large object by card,
   // gc/generations.cc; the cards follow the object.)
   const uint64_t carded = collector.generational() ? header::kCarded : 0;

@@ -46,7 +46,15 @@ size_t validated_limit(const HeapOptions& o) {
   if (limit > kMaxHeapLimit)
     throw InvalidArgument("HeapOptions::heap_limit (" + std::to_string(limit) + " bytes) is larger than " +
                           std::to_string(kMaxHeapLimit) + " bytes (64 TiB), the most a heap can reserve");
-  if (!(o.gc_growth > 0.0)) throw InvalidArgument("HeapOptions::gc_growth must be positive");
+  if (!(o.gc_growth > 0.0) || !std::isfinite(o.gc_growth))
+    throw InvalidArgument("HeapOptions::gc_growth must be positive and finite");
+  if (!(o.full_gc_growth >= 0.0) || !std::isfinite(o.full_gc_growth))
+    throw InvalidArgument("HeapOptions::full_gc_growth must be zero or more, and finite");
+  if (!(o.idle_gc_fraction >= 0.0) || !std::isfinite(o.idle_gc_fraction))
+    throw InvalidArgument("HeapOptions::idle_gc_fraction must be zero or more, and finite");
+  if (o.marker_threads > kMaxMarkerThreads)
+    throw InvalidArgument("HeapOptions::marker_threads (" + std::to_string(o.marker_threads) + ") is more than " +
+                          std::to_string(kMaxMarkerThreads));
   return limit;
 }
 
@@ -71,7 +79,7 @@ HeapImpl::~HeapImpl() = default;
 bool HeapImpl::try_reserve(size_t bytes) {
   size_t cur = footprint_.load(std::memory_order_relaxed);
   do {
-    if (cur + bytes > limit) return false;
+    if (cur > limit || bytes > limit - cur) return false;  // (no wrap for huge `bytes`)
   } while (!footprint_.compare_exchange_weak(cur, cur + bytes, std::memory_order_relaxed));
   const size_t now = cur + bytes;
   size_t peak = peak_footprint_.load(std::memory_order_relaxed);
@@ -91,7 +99,7 @@ void HeapImpl::set_goal(size_t goal) {
 }
 
 void HeapImpl::set_goal_from(size_t size, size_t survivors) {
-  const auto grown = static_cast<size_t>(static_cast<double>(size) * options.gc_growth);
+  const size_t grown = saturating_size(static_cast<double>(size) * options.gc_growth);
   set_paced_goal(std::max(options.min_gc_trigger, grown), survivors, 0);
 }
 
@@ -151,8 +159,8 @@ void HeapImpl::apply_paced_goal() {
     return;
   }
   const size_t floor =
-      std::max(options.min_gc_trigger, static_cast<size_t>(static_cast<double>(in.budget) * kSoftLimitFloor));
-  const auto fits = static_cast<size_t>(static_cast<double>(m) / overhead_);
+      std::max(options.min_gc_trigger, saturating_size(static_cast<double>(in.budget) * kSoftLimitFloor));
+  const size_t fits = saturating_size(static_cast<double>(m) / overhead_);
   const size_t room = fits > in.survivors ? fits - in.survivors : 0;
   soft_limit_wants_full_.store(room < floor && in.old_growth > floor, std::memory_order_relaxed);
   set_goal(std::min(in.budget, std::max(room, floor)));

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 
 #include "gc/collector.h"
 #include "gc/roots.h"
@@ -24,6 +25,13 @@
 #include "shoal/object_model.h"
 
 namespace shoal::internal {
+
+// A non-negative byte count computed in double (pacing: a size times a growth factor),
+// saturated: SIZE_MAX past its range, where the cast would be undefined.
+inline size_t saturating_size(double bytes) {
+  if (!(bytes > 0.0)) return 0;
+  return bytes >= 0x1p64 ? SIZE_MAX : static_cast<size_t>(bytes);
+}
 
 class HeapImpl {
  public:

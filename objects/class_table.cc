@@ -85,7 +85,7 @@ class ClassTable {
         std::sort(offsets.begin(), offsets.end());
         for (size_t i = 0; i < offsets.size(); ++i) {
           if (offsets[i] % 8 != 0) throw InvalidArgument(who + "reference offset " + std::to_string(offsets[i]) + " is not 8-byte aligned");
-          if (offsets[i] + 8 > d.instance_size)
+          if (uint64_t{offsets[i]} + 8 > d.instance_size)  // (64 bits: 0xfffffff8 + 8 wraps to 0)
             throw InvalidArgument(who + "reference offset " + std::to_string(offsets[i]) + " is outside the instance");
           if (i > 0 && offsets[i] == offsets[i - 1]) throw InvalidArgument(who + "duplicate reference offset");
         }

@@ -33,6 +33,8 @@ class HeapImpl;
 
 // The largest HeapOptions::heap_limit: the limit is reserved as address space.
 inline constexpr size_t kMaxHeapLimit = size_t{1} << 46;
+// The most HeapOptions::marker_threads (each is a thread).
+inline constexpr unsigned kMaxMarkerThreads = 1024;
 
 struct HeapOptions {
   // Hard limit on the heap's footprint (small-object pages plus large objects), bytes.
@@ -43,7 +45,7 @@ struct HeapOptions {
   // collection exceed max(min_gc_trigger, gc_growth * live), live being what it kept
   // with floating garbage (what a concurrent cycle allocated while it marked) counted
   // only up to the bytes it marked: min(kept, 2 x marked).
-  double gc_growth = 1.0;
+  double gc_growth = 1.0;  // positive and finite
   size_t min_gc_trigger = size_t{4} << 20;
   // GC torture: collect at every Nth safepoint poll (0 = off). With torture on, every
   // allocation takes the slow path, so allocations count as polls.
@@ -61,7 +63,7 @@ struct HeapOptions {
   // full_gc_growth x max(live, min_gc_trigger) since the last full cycle, live as for
   // gc_growth (and for collect()).
   bool generational = true;
-  double full_gc_growth = 0.5;
+  double full_gc_growth = 0.5;  // zero or more, finite
   // Aging (docs/gc.md, "Aging"): a young object becomes old only when it survives its
   // second young cycle; the first one that keeps it leaves it young. A structure that
   // is being built when a young cycle meets it and dies soon after (a parse tree, a
@@ -96,7 +98,9 @@ struct HeapOptions {
   // Marker threads for concurrent marking (Shoal's own work-sharing pool,
   // gc/parallel_marker.h). 0 = a quarter of
   // the hardware threads, at least 1 (as Go's 25 % background utilisation). Pauses
-  // (stop-the-world cycles and the final pause) mark with every hardware thread.
+  // (stop-the-world cycles and the final pause) mark with every hardware thread. More
+  // than kMaxMarkerThreads is an InvalidArgument; if the system refuses a thread, the
+  // cycle marks with those it has.
   unsigned marker_threads = 0;
   // Mark assists (as Go's): while a concurrent cycle marks, a thread that takes a page
   // first traces grey objects itself until the cycle's progress keeps pace with its
@@ -116,7 +120,7 @@ struct HeapOptions {
   bool async_preemption = true;
   uint32_t preemption_delay_us = 10;
   // idle(): start a cycle early once this fraction of the pacing trigger is allocated.
-  double idle_gc_fraction = 0.5;
+  double idle_gc_fraction = 0.5;  // zero or more, finite
   // A concurrent heap whose threads have allocated almost nothing for this long (at a
   // rate under the pacing goal per minute, no cycle ending) gets one full cycle
   // from its marker thread, if what it allocated since its last full cycle is at least
@@ -302,7 +306,8 @@ class Heap {
   // trigger has been allocated - starting a cycle early. On a stop-the-world heap
   // (concurrent_marking off) that cycle is a collection in this call, made only if the
   // heap's last stop-the-world pause (the forecast of this one) fits the budget. Returns
-  // true if it did any work.
+  // true if it did any work. A budget of zero or less (a deadline already passed) does
+  // nothing and returns false.
   bool idle(std::chrono::nanoseconds budget);
   // Stops the world and checks the heap: every object reachable from the roots is
   // allocated (not freed) and well formed, every reference field points at a live object

@@ -81,6 +81,16 @@ TEST(IdleCycleTest, WithoutItAQuietGenerationalHeapKeepsItsOldGarbage) {
   EXPECT_GT(s.footprint_bytes, 40 * kMiB);
 }
 
+// A delay of centuries never comes: about 584 years overflowed the count of nanoseconds
+// it was compared in and wrapped to half a millisecond.
+TEST(IdleCycleTest, ADelayOfCenturiesNeverComes) {
+  Heap heap(idle_options(milliseconds{18'446'744'073'710}));
+  MutatorScope attach(heap);
+  make_old_garbage(heap);
+  sleep_native(milliseconds{3500});  // (the marker thread wakes once a second: three quiet wakes)
+  EXPECT_EQ(idle_cycles(heap), 0u);
+}
+
 TEST(IdleCycleTest, AQuietHeapGetsOneFullCycleAndShrinks) {
   Heap heap(idle_options(milliseconds{100}));
   MutatorScope attach(heap);

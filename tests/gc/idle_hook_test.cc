@@ -88,6 +88,20 @@ TEST(IdleHookStopTheWorldTest, APauseLongerThanTheBudgetWaitsForALongerIdle) {
   EXPECT_EQ(list_length_checked(live.get()), 10000u);
 }
 
+// No idle time - a deadline already passed, as `deadline - now` gives - does nothing,
+// on either kind of heap (a negative budget, converted to unsigned, "fitted" any pause:
+// a stop-the-world heap collected in the call).
+TEST_P(IdleHookTest, ANegativeOrZeroBudgetDoesNothing) {
+  Heap heap(idle_options(GetParam()));
+  MutatorScope attach(heap);
+  allocate_garbage(kGoal * 5 / 8);  // due
+  EXPECT_FALSE(heap.idle(std::chrono::milliseconds(-1)));
+  EXPECT_FALSE(heap.idle(nanoseconds(0)));
+  heap.wait_for_collection();
+  EXPECT_EQ(heap.stats().collections, 0u);
+  EXPECT_TRUE(heap.idle(seconds(10)));
+}
+
 TEST(IdleHookThreadStateTest, ItNeedsARunningThreadOfTheHeap) {
   Heap heap(idle_options(true));
   MutatorScope attach(heap);

@@ -1,5 +1,7 @@
 // The heap limit: collections before failure, typed OutOfMemory, a usable heap after.
 #include <atomic>
+#include <cstdint>
+#include <limits>
 #include <thread>
 #include <vector>
 
@@ -287,6 +289,62 @@ TEST(HeapLimitOptions, LimitSmallerThanAPageIsRejected) {
   o.heap_limit = 0;
   o.gc_growth = 0;
   EXPECT_THROW(Heap heap(o), InvalidArgument);
+}
+
+// Pacing factors and counts a heap cannot use are refused up front: a NaN full-cycle
+// growth meant no full cycle ever (every comparison false), and 100,000 marker threads
+// ended the process from the marker thread when the system refused one.
+TEST(HeapLimitOptions, UnusableFactorsAndCountsAreRejected) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  for (double g : {inf, nan, -1.0}) {
+    HeapOptions o;
+    o.gc_growth = g;
+    EXPECT_THROW(Heap heap(o), InvalidArgument) << g;
+    o = HeapOptions();
+    o.full_gc_growth = g;
+    EXPECT_THROW(Heap heap(o), InvalidArgument) << g;
+    o = HeapOptions();
+    o.idle_gc_fraction = g;
+    EXPECT_THROW(Heap heap(o), InvalidArgument) << g;
+  }
+  HeapOptions o;
+  o.marker_threads = kMaxMarkerThreads + 1;
+  EXPECT_THROW(Heap heap(o), InvalidArgument);
+}
+
+// A growth factor whose goal overflows a size saturates: the heap collects less often,
+// never more (the cast of 1e30 x live gave 0 - a goal of min_gc_trigger).
+TEST(HeapLimitOptions, AHugeGrowthFactorSaturatesTheGoal) {
+  for (bool generational : {false, true}) {
+    HeapOptions o;
+    o.gc_growth = 1e30;
+    o.generational = generational;
+    Heap heap(o);
+    MutatorScope attach(heap);
+    Persistent<Node> live(heap, make_list(1000));
+    heap.start_collection(CollectionScope::kFull);
+    heap.wait_for_collection();
+    EXPECT_EQ(heap.impl().trigger_bytes(), SIZE_MAX) << generational;
+  }
+}
+
+// An allocation larger than the heap limit is OutOfMemory before any size arithmetic:
+// near SIZE_MAX the large object's size wrapped to a few bytes and the allocation
+// "succeeded" with an object of SIZE_MAX bytes in a 64-byte block.
+TEST(HeapLimitOptions, AnAllocationNearSizeMaxIsOutOfMemory) {
+  const ClassId id = define_every_other_slot_class("vm.HugeFrame");
+  HeapOptions o;
+  o.heap_limit = size_t{64} << 20;
+  Heap heap(o);
+  MutatorScope attach(heap);
+  for (size_t bytes : {SIZE_MAX, SIZE_MAX - 15, SIZE_MAX / 2 + 1, size_t{65} << 20}) {
+    EXPECT_THROW(allocate_custom(id, bytes), OutOfMemory) << bytes;
+    EXPECT_THROW(allocate_raw(bytes, header::make(id, 0)), OutOfMemory) << bytes;
+  }
+  EXPECT_LT(heap.stats().footprint_bytes, size_t{1} << 20);
+  EXPECT_NE(allocate_custom(id, size_t{1} << 20), nullptr);
+  EXPECT_TRUE(heap.verify().ok);
 }
 
 }  // namespace

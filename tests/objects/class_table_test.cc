@@ -21,6 +21,8 @@ TEST(ClassTableTest, RejectsMalformedDescriptors) {
   EXPECT_THROW(define_class(d), InvalidArgument);  // misaligned
   d.ref_offsets = {16};
   EXPECT_THROW(define_class(d), InvalidArgument);  // outside
+  d.ref_offsets = {0xfffffff8u};
+  EXPECT_THROW(define_class(d), InvalidArgument);  // outside (offset + 8 wrapped to 0 in 32 bits)
   d.ref_offsets = {8, 8};
   EXPECT_THROW(define_class(d), InvalidArgument);  // duplicate
   d.ref_offsets = {};
