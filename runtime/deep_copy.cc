@@ -6,19 +6,25 @@
 //      refer to them, as the originals did. Nothing is allocated yet, so a foreign object
 //      found here (an owner-check error) leaves no trace.
 //   2. Allocate one copy per object - same class, size and tags, owned by the receiver
-//      (the calling thread's TLAB stamps the receiver's owner bits meanwhile) - and copy
-//      the payload word by word with relaxed atomic loads (racing writers of unowned
-//      originals give a snapshot, never a torn word). A copy's reference slots still hold
-//      the originals then; they are alive (step 1's list is a scratch root while we
-//      allocate, as are the copies), so a collection in between finds a consistent heap.
-//   3. Patch: every strong slot of every copy that holds an original from the set gets its
-//      copy (found through the plan's edges, without a hash lookup per slot) (write_unchecked: the copies are fresh and the receiver's, the sender may
-//      not pass the owner check for them); a weak slot gets the copy of its target if the
+//      (the calling thread's TLAB stamps the receiver's owner bits meanwhile) - copy the
+//      payload word by word with relaxed atomic loads (racing writers of unowned
+//      originals give a snapshot, never a torn word), and null the copy's reference
+//      slots before the next allocation: no copy holds a reference that did not go
+//      through the barrier at any safepoint. (Plain-copied references broke the
+//      generational invariant: a large copy allocated while a cycle marked is old after
+//      its sweep, and its slots' young targets - the sender's newborns - were in no
+//      remembered set nor card: a young cycle freed them under the copy once the sender
+//      dropped them.)
+//   3. Patch, with no safepoint in the pass: every reference slot of every copy is written
+//      with the barrier (write_unchecked, write_weak: the copies are fresh and the
+//      receiver's, the sender may not pass the owner check for them), from the
+//      original's slot read just before: a strong slot that refers to an original from
+//      the set gets its copy (found through the plan's edges, without a hash lookup per
+//      slot), any other value as it is; a weak slot gets the copy of its target if the
 //      target was copied, keeps a shareable target, and is cleared otherwise (the copy
 //      must not reach the sender's mutable objects) - an ephemeron's key so cleared
 //      clears its value too, as a collection would.
-//   4. While a cycle marks, shade the originals (and a weak slot's kept target): the
-//      copies are black and hold plain-copied references (see the end of deep_copy).
+//   4. While a cycle marks, shade the originals (and a weak slot's kept target).
 // Sharing and cycles are preserved: each original has exactly one copy.
 #include <atomic>
 #include <cstring>
@@ -62,6 +68,34 @@ void copy_payload(const Object* from, Object* to, size_t bytes) {
     dst_tail[i] = std::atomic_ref<uint8_t>(src_tail[i]).load(std::memory_order_relaxed);
 }
 
+// A fresh copy's reference slots, nulled (plain stores: nothing has seen the copy yet).
+class SlotNuller final : public SlotVisitor {
+ public:
+  void visit(const Slot* slots, size_t n) override {
+    for (size_t i = 0; i < n; ++i) SlotAccess::store(const_cast<Slot&>(slots[i]), Value::null());
+  }
+  void visit_weak(const Slot& slot) override { SlotAccess::store(const_cast<Slot&>(slot), Value::null()); }
+  void visit_ephemeron(const Slot& key, const Slot& value) override {
+    visit_weak(key);
+    visit(&value, 1);
+  }
+};
+
+// An original's reference slots' values in trace order, strong and weak alike (an
+// ephemeron: key, then value) - what the patch pass writes into its copy.
+class SlotReader final : public SlotVisitor {
+ public:
+  std::vector<Value> values;
+  void visit(const Slot* slots, size_t n) override {
+    for (size_t i = 0; i < n; ++i) values.push_back(slots[i].load());
+  }
+  void visit_weak(const Slot& slot) override { values.push_back(slot.load()); }
+  void visit_ephemeron(const Slot& key, const Slot& value) override {
+    visit_weak(key);
+    visit(&value, 1);
+  }
+};
+
 // Step 1 with the edges recorded: for every object in the copy set (by index), the
 // copy-set index of each strong slot's target in trace order (kNone for a target that is
 // not copied). The patch pass then walks the copies' slots in the same order without a
@@ -103,61 +137,78 @@ class Patcher final : public SlotVisitor {
  public:
   Patcher(const CopyPlan& plan, const std::vector<Object*>& copies, MutatorThread* self)
       : plan_(plan), copies_(copies), self_(self) {}
-  Object* holder = nullptr;
-  size_t next_edge = 0;
+  // Patches copy i from its original's slots as they are now.
+  void patch(size_t i) {
+    reader_.values.clear();
+    self_->heap->model.trace(plan_.originals[i], reader_);
+    holder_ = copies_[i];
+    next_edge_ = plan_.edge_begin[i];
+    edge_end_ = i + 1 < plan_.edge_begin.size() ? plan_.edge_begin[i + 1] : plan_.edges.size();
+    next_value_ = 0;
+    self_->heap->model.trace(holder_, *this);
+  }
   void visit(const Slot* slots, size_t n) override {
     for (size_t i = 0; i < n; ++i) {
-      const size_t e = plan_.edges[next_edge++];
-      const Value v = slots[i].load();
-      if (!v.is_object()) continue;
-      size_t j = e;
-      // The payload was copied after the plan; a racing writer of an unowned original
-      // may have changed the slot since: look that value up instead.
-      if (j == kNone || plan_.originals[j] != v.as_object()) j = plan_.index.find(v.as_object());
-      if (j != ObjectIndex::kMissing && j != kNone)
-        write_unchecked(holder, const_cast<Slot&>(slots[i]), Value::from_object(copies_[j]));
+      const size_t e = next_edge_ < edge_end_ ? plan_.edges[next_edge_++] : kNone;
+      Value v = next_value();
+      if (v.is_object()) {
+        size_t j = e;
+        // The plan was made before the payload was copied; a racing writer of an
+        // unowned original may have changed the slot since: look that value up instead.
+        if (j == kNone || plan_.originals[j] != v.as_object()) j = plan_.index.find(v.as_object());
+        if (j != ObjectIndex::kMissing && j != kNone) v = Value::from_object(copies_[j]);
+      }
+      if (!v.is_null()) write_unchecked(holder_, const_cast<Slot&>(slots[i]), v);
     }
   }
-  void visit_weak(const Slot& slot) override { (void)patch_weak(slot); }
+  void visit_weak(const Slot& slot) override { (void)patch_weak(slot, next_value()); }
   // The key as a weak slot; the value as a strong one (one edge of the plan) if the key
   // survived the copy, else cleared: an ephemeron whose key was not copied (held
   // elsewhere by the sender) has a dead key in the copy, and a null key with a value
   // would keep the value for ever (the marker takes a keyless entry's value as a plain
   // edge). (The value's copy, if it was made, is garbage then.)
   void visit_ephemeron(const Slot& key, const Slot& value) override {
-    if (patch_weak(key)) {
+    if (patch_weak(key, next_value())) {
       visit(&value, 1);
     } else {
-      ++next_edge;
-      write_unchecked(holder, const_cast<Slot&>(value), Value::null());
+      ++next_edge_;
+      ++next_value_;  // (the value slot stays null)
     }
   }
 
  private:
-  // Patches a weak slot: true if it still refers to something (its target's copy, or a
-  // shareable target), false if it was cleared or was null.
-  bool patch_weak(const Slot& slot) {
-    const Value v = slot.load();
-    if (!v.is_object()) return !v.is_null();
+  // The original's next slot value (null past its end: a racing writer of an unowned
+  // original changed its layout, e.g. a custom class's count word).
+  Value next_value() {
+    return next_value_ < reader_.values.size() ? reader_.values[next_value_++] : Value::null();
+  }
+  // Writes a weak slot from the original's value `v`: true if it refers to something
+  // (its target's copy, or a shareable target), false if it was cleared or was null.
+  bool patch_weak(const Slot& slot, Value v) {
+    if (!v.is_object()) {
+      if (!v.is_null()) write_weak(const_cast<Slot&>(slot), v);
+      return !v.is_null();
+    }
     const size_t j = plan_.index.find(v.as_object());
     if (j != ObjectIndex::kMissing) {
       write_weak(const_cast<Slot&>(slot), Value::from_object(copies_[j]));
       return true;
     }
-    if (!v.as_object()->is_shareable()) {
-      write_weak(const_cast<Slot&>(slot), Value::null());
-      return false;
-    }
-    // Kept as copied: a copy allocated while marking is never traced, so its weak slot
-    // is not cleared this cycle - keep the target alive through it (a no-op unless a
-    // cycle marks), as a weak read would.
+    if (!v.as_object()->is_shareable()) return false;  // (left null)
+    // Kept: a copy allocated while marking is never traced, so its weak slot is not
+    // cleared this cycle - keep the target alive through it (a no-op unless a cycle
+    // marks), as a weak read would.
     self_->heap->collector.shade(self_, v.as_object());
+    write_weak(const_cast<Slot&>(slot), v);
     return true;
   }
 
   const CopyPlan& plan_;
   const std::vector<Object*>& copies_;
   MutatorThread* self_;
+  SlotReader reader_;
+  Object* holder_ = nullptr;
+  size_t next_edge_ = 0, edge_end_ = 0, next_value_ = 0;
 };
 }  // namespace
 
@@ -190,21 +241,20 @@ Value deep_copy(Value root, uint32_t owner) {
   ScratchRoots keep_copies(heap.roots, &copies);
   {
     AllocateAs as(self, owner);
+    SlotNuller nuller;
     for (Object* o : originals) {
       const size_t bytes = heap.model.size_of(o);
       // Class and tags; no owner (AllocateAs adds it), no kShared, no GC bits.
       const uint64_t h = o->header_word() & (header::kClassIdMask | header::kTagMask) & ~header::kShared;
       Object* c = allocate(bytes, h);
       copy_payload(o, c, bytes);
+      heap.model.trace(c, nuller);  // (before the next allocation's safepoint)
       copies.push_back(c);
     }
   }
-  Patcher patch(plan, copies, self);
-  for (size_t i = 0; i < copies.size(); ++i) {
-    patch.holder = copies[i];
-    patch.next_edge = plan.edge_begin[i];
-    heap.model.trace(copies[i], patch);
-  }
+  // (No safepoint from here to the return: write_unchecked and write_weak do not poll.)
+  Patcher patcher(plan, copies, self);
+  for (size_t i = 0; i < copies.size(); ++i) patcher.patch(i);
   // Classes whose payload depends on their references' addresses fix themselves now
   // that every reference in the copy is final (a map rehashes its identity keys).
   if (&heap.model == &default_object_model()) {
@@ -213,11 +263,11 @@ Value deep_copy(Value root, uint32_t owner) {
       if (info && info->after_copy) info->after_copy(c);
     }
   }
-  // The copies' references to shareable objects were copied with plain stores, and a
-  // copy allocated while a cycle marks is black, never traced: what keeps those targets
-  // is the originals. If the originals are reachable only from this thread's stack and it
-  // is not scanned yet (gc/thread_stack_scan.cc), the caller may drop them before it is:
-  // so shade them (a no-op unless a cycle marks; under a snapshot they are marked anyway).
+  // A copy allocated while a cycle marks is black, never traced: what keeps its
+  // references' targets is the barrier of the patch pass and the originals. If the
+  // originals are reachable only from this thread's stack and it is not scanned yet
+  // (gc/thread_stack_scan.cc), the caller may drop them before it is: so shade them (a
+  // no-op unless a cycle marks; under a snapshot they are marked anyway).
   for (Object* o : originals) heap.collector.shade(self, o);
   return Value::from_object(copies[0]);
 }

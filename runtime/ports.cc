@@ -79,6 +79,18 @@ void SendPort::send(Value value, SendMode mode) const {
     if (s.closed) throw PortClosedError("SendPort::send: the port of isolate '" + s.owner->name + "' is closed");
   }
   Value message = value;
+  // A transfer the port refuses after all - closed while the graph moved, or the
+  // message's handle not made - hands the graph back: a failed send changes nothing.
+  struct Rollback {
+    std::vector<Object*> moved;
+    uint32_t from = 0;
+    bool done = false;
+    ~Rollback() {
+      if (!done)
+        for (Object* o : moved) o->set_owner(from);
+    }
+  } rollback;
+  if (internal::tls_isolate.isolate != nullptr) rollback.from = internal::tls_isolate.isolate->id;
   if (!is_shareable(value)) {
     const uint32_t to = group->options.share_everything ? 0 : s.owner->id;
     switch (mode) {
@@ -89,10 +101,10 @@ void SendPort::send(Value value, SendMode mode) const {
         message = internal::deep_copy(value, to);
         break;
       case SendMode::kTransfer:
-        internal::transfer_subgraph(value, to, /*safe=*/true, "SendPort::send(kTransfer)");
+        rollback.moved = internal::transfer_subgraph(value, to, /*safe=*/true, "SendPort::send(kTransfer)");
         break;
       case SendMode::kTransferUnsafe:
-        internal::transfer_subgraph(value, to, /*safe=*/false, "SendPort::send(kTransferUnsafe)");
+        rollback.moved = internal::transfer_subgraph(value, to, /*safe=*/false, "SendPort::send(kTransferUnsafe)");
         break;
     }
   }
@@ -101,6 +113,7 @@ void SendPort::send(Value value, SendMode mode) const {
     internal::PreemptSafeLock lock(s.mu);  // (a no-preempt region: gc/preempt_safe_lock.h)
     if (s.closed) throw PortClosedError("SendPort::send: the port of isolate '" + s.owner->name + "' is closed");
     s.queue.push_back(std::move(handle));
+    rollback.done = true;
   }
   internal::bump_and_unpark(s.wake, 1);
 }

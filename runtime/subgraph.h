@@ -29,7 +29,9 @@ Value deep_copy(Value root, uint32_t owner);
 
 // Moves the subgraph of the caller's isolate reachable from `root` to `to_owner`;
 // `safe`: after the referrer scan (TransferError if something outside refers into it).
-// `what` names the operation for errors.
-void transfer_subgraph(Value root, uint32_t to_owner, bool safe, const char* what);
+// `what` names the operation for errors. Returns the objects moved (for a rollback:
+// nothing outside the subgraph refers into them - SAFE proved it, UNSAFE is the
+// caller's promise - so nothing but the caller can touch them until it hands them on).
+std::vector<Object*> transfer_subgraph(Value root, uint32_t to_owner, bool safe, const char* what);
 
 }  // namespace shoal::internal

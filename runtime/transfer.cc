@@ -45,22 +45,22 @@ void collect_owned_set(HeapImpl& heap, Value root, uint32_t owner, std::vector<O
   }
 }
 
-void transfer_subgraph(Value root, uint32_t to_owner, bool safe, const char* what) {
+std::vector<Object*> transfer_subgraph(Value root, uint32_t to_owner, bool safe, const char* what) {
   MutatorThread* self = require_running_thread(what);
   NoPreemptScope no_preempt;  // the owned set is a C++ vector between polls
   const ThreadIsolateState& where = tls_isolate;
   if (where.mode != IsolateMode::kIsolate)
     throw ThreadStateError(std::string(what) + ": only an isolate owns objects to transfer (the calling thread is " +
                            (where.mode == IsolateMode::kShared ? "in the shared isolate)" : "outside isolates)"));
-  if (where.group->options.share_everything) return;  // nothing is owned
+  if (where.group->options.share_everything) return {};  // nothing is owned
   HeapImpl& heap = *self->heap;
   std::vector<Object*> objects;
   ObjectIndex index;
   collect_owned_set(heap, root, where.isolate->id, objects, index);
-  if (objects.empty()) return;
+  if (objects.empty()) return objects;
   if (!safe) {
     for (Object* o : objects) o->set_owner(to_owner);
-    return;
+    return objects;
   }
   std::optional<std::string> referrer;
   {
@@ -75,6 +75,7 @@ void transfer_subgraph(Value root, uint32_t to_owner, bool safe, const char* wha
     throw TransferError(std::string(what) + " (SAFE): " + *referrer +
                         "; drop that reference first, copy the graph instead, or use the UNSAFE mode if the "
                         "reference will never be used");
+  return objects;
 }
 
 }  // namespace internal
