@@ -181,7 +181,7 @@ void Collector::collect(MutatorThread* self, const char* cause, bool only_if_nee
         if (only_if_needed && !heap_.over_trigger()) return;
         // (Every full collection that started has completed: they all hold gc_mu_.)
         if (seen && full_collections_.load(std::memory_order_relaxed) > seen->collections) return;
-        parallel_marker_.start_helpers(pause_workers_);  // (before the pause: may throw)
+        parallel_marker_.start_helpers(pause_workers_);  // (before the pause)
         const uint64_t t0 = now_ns();
         record.start_ns = since_start(t0);
         record.pause_ns = pause(self, "stop-the-world pause", [&] {
@@ -930,9 +930,7 @@ size_t Collector::flush_satb_buffers() {
 
 void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record) {
   MutexLock gc_lock(gc_mu_);
-  // (A helper thread that cannot start makes the marker thread fail here, outside the
-  // pause, with the world running.)
-  parallel_marker_.start_helpers(pause_workers_);
+  parallel_marker_.start_helpers(pause_workers_);  // (before the pause)
   const uint64_t t0 = now_ns();
   record.final_start_ns = since_start(t0);
   record.final_pause_ns = pause(nullptr, "final pause", [&] {

@@ -239,6 +239,7 @@ class Collector {
   // Testing: marker threads used in pauses (default: the hardware threads). Call it
   // before the heap's first collection.
   void set_pause_workers_for_testing(unsigned n) { pause_workers_ = n; }
+  ParallelMarker& parallel_marker_for_testing() { return parallel_marker_; }
   // Testing: how many lazy sweeps have completed and reported (pacing tests wait for it).
   uint64_t sweep_reports_for_testing() const { return sweep_reports_.load(std::memory_order_acquire); }
   // The old generation's size (marked bytes; exact once the newest cycle's sweep has

@@ -38,7 +38,15 @@ void ParallelMarker::start_helpers(unsigned workers) {
 void ParallelMarker::start_helpers_locked(unsigned workers) {
   while (helpers_.size() + 1 < workers) {
     const size_t index = helpers_.size() + 1;
-    helpers_.emplace_back([this, index] { helper_main(index); });
+    try {
+      if (index >= helper_limit_for_testing_.load(std::memory_order_relaxed))
+        throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again), "test limit");
+      helpers_.emplace_back([this, index] { helper_main(index); });
+    } catch (const std::system_error&) {
+      return;  // the system refuses threads: the drains mark with those there are
+    } catch (const std::bad_alloc&) {
+      return;
+    }
     name_thread(helpers_.back(), "shoal-mark", index);
   }
 }
@@ -54,14 +62,9 @@ void ParallelMarker::drain(std::vector<Object*>&& grey, unsigned workers, MarkTo
     MutexLock lock(mu_);
     SHOAL_CHECK(terminated_ && chunks_.empty());
     if (parallel) {
-      // (Pauses started theirs already.) A concurrent drain may start more helpers than
-      // any pause (HeapOptions::marker_threads): if the system refuses a thread, this
-      // drain marks with the helpers there are.
-      try {
-        start_helpers_locked(workers);
-      } catch (const std::system_error&) {
-      } catch (const std::bad_alloc&) {
-      }
+      // (Pauses started theirs already; a concurrent drain may want more.) With fewer
+      // helpers than asked for - the system refused a thread - it marks with those.
+      start_helpers_locked(workers);
       workers = std::min(workers, static_cast<unsigned>(helpers_.size() + 1));
       parallel = workers > 1;
     }

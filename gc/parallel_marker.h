@@ -79,9 +79,12 @@ class ParallelMarker {
              const ThreadRegistry* step_aside = nullptr) SHOAL_EXCLUDES(mu_);
 
   // Starts the helper threads a drain with `workers` workers needs, if they do not exist
-  // yet. The collector calls it before it stops the world, so a pause never starts a
-  // thread (which can fail: a pause must not throw). May throw std::system_error.
+  // yet. The collector calls it before it stops the world, so a pause does not wait for
+  // thread creation. If the system refuses a thread it stops there, and every drain
+  // marks with the helpers there are (at least its calling thread alone): nothing throws.
   void start_helpers(unsigned workers) SHOAL_EXCLUDES(mu_);
+  // Testing: the system "refuses" helper thread `n` and every later one.
+  void refuse_helpers_from_for_testing(size_t n) { helper_limit_for_testing_.store(n, std::memory_order_relaxed); }
 
   // A mutator's marking assist (Collector::assist_marking) during a concurrent drain:
   // takes a chunk of grey objects from the work list into `m` (whose stack is empty)
@@ -118,6 +121,7 @@ class ParallelMarker {
   bool takes_assists_locked() const SHOAL_REQUIRES(mu_) { return !terminated_ && !(after_each_ && *after_each_); }
 
   HeapImpl& heap_;
+  std::atomic<size_t> helper_limit_for_testing_{SIZE_MAX};
   Mutex drain_mu_;  // one drain at a time
   Mutex mu_;
   std::condition_variable_any job_cv_;   // helpers wait for a drain

@@ -88,6 +88,35 @@ TEST_P(ParallelMarkerTest, ConcurrentCyclesWithParallelMarkersAndMutators) {
   EXPECT_TRUE(saw_parallel);
 }
 
+// A system that refuses the collector's threads: a heap that asks for 6 marker threads
+// (and pauses with 6 workers) gets one helper - the second is refused - and its
+// concurrent and stop-the-world cycles mark with the threads there are, every reachable
+// object found. A refused helper used to end the process from the marker thread
+// (std::terminate), or throw std::system_error out of an allocation.
+TEST(ParallelMarkerRefusedThreadsTest, CyclesMarkWithTheHelpersThereAre) {
+  HeapOptions o;
+  o.marker_threads = 6;
+  o.verify_after_gc = true;
+  Heap heap(o);
+  heap.impl().collector.parallel_marker_for_testing().refuse_helpers_from_for_testing(2);
+  heap.impl().collector.set_pause_workers_for_testing(6);
+  MutatorScope attach(heap);
+  Persistent<RefArray> forest(heap, build_forest());
+  for (int c = 0; c < 3; ++c) {
+    heap.start_collection(CollectionScope::kFull);
+    heap.wait_for_collection();
+    EXPECT_GE(heap.stats().recent.back().objects_marked, kReachable);
+  }
+  heap.collect();
+  EXPECT_GE(heap.stats().recent.back().objects_marked, kReachable);
+  EXPECT_EQ(count_forest(forest.get()), kLists * kLength);
+#if defined(__linux__)
+  const std::set<std::string> names = thread_names();
+  EXPECT_EQ(names.count("shoal-mark-1"), 1u);
+  EXPECT_EQ(names.count("shoal-mark-2"), 0u);
+#endif
+}
+
 TEST_P(ParallelMarkerTest, LongListCannotBeSplitButIsMarked) {
   HeapOptions o;
   o.concurrent_marking = false;
