@@ -155,7 +155,9 @@ TEST(WeakUpgradeInFinalizerTest, LockFromAFinalizerOnAnUnattachedThread) {
   WeakRef<Node> weak;  // made after the collection that queues the finalizer
   Persistent<Node> locked;
   bool get_refused = false, ran = false;
-  in_own_frame([&] {
+  // (The target is made on a thread that exits: no stray word on this thread's stack,
+  // which the collector scans conservatively, can keep it.)
+  on_helper_thread(heap, [&] {
     heap.add_finalizer(make<Node>().value(), [&] {
       ran = true;
       try {
@@ -166,7 +168,6 @@ TEST(WeakUpgradeInFinalizerTest, LockFromAFinalizerOnAnUnattachedThread) {
       locked = weak.lock();
     });
   });
-  clobber_stack();
   heap.collect();  // the finalizer's target dies: its callback is pending
   ASSERT_EQ(heap.pending_finalizers(), 1u) << "a stray stack word kept the finalizer's target";
   weak = weakly_held_list(heap, &hidden);
