@@ -210,7 +210,10 @@ inline Value exchange(Object* holder, Slot& slot, Value desired) {
 }
 
 // Weak slots (SlotVisitor::visit_weak; WeakCell) are read with read_weak and written
-// with write_weak (which has no holder: callers run internal::check_store on it first). A read, while marking runs, shades its result: it hands out a strong
+// with write_weak (which has no holder: it refuses a thread that may not touch the heap -
+// unattached, NotAttached; in run_native or a handshake operation, ThreadStateError - and
+// callers that own a holder run internal::check_store on it first, for its owner and
+// immutability). A read, while marking runs, shades its result: it hands out a strong
 // reference to an object the snapshot may only reach weakly, and stacks are not
 // rescanned. A write of a genuine weak slot would need no barrier (the overwritten
 // target was only weakly held), but write_weak accepts any Slot, and on a strong field it
@@ -225,6 +228,7 @@ inline Value exchange(Object* holder, Slot& slot, Value desired) {
 // target takes the slow path, which finds the holder from the slot's address (rare: weak
 // slots are written when weak tables and cells are, not in tight loops).
 inline void write_weak(Slot& slot, Value value) {
+  internal::check_store_thread("write_weak");  // (no holder: the thread part of the check)
   internal::NoPreemptScope no_preempt;
   if (const uint32_t active = internal::g_write_barrier_active.load(std::memory_order_relaxed); active != 0)
       [[unlikely]] {

@@ -1,4 +1,6 @@
 // The write barrier's entry point: every reference store goes through shoal::write.
+#include <thread>
+
 #include "tests/test_support.h"
 
 namespace shoal::test {
@@ -50,6 +52,28 @@ TEST(WriteBarrierTest, WriteWeakOnAStrongFieldWhileMarkingShadesTheOldValue) {
         write_weak(a->left.slot(), Value::null());  // the deletion
         return list;
       });
+}
+
+// write_weak has no holder to check, but it refuses a thread the collector does not stop
+// (unattached, in run_native, in a handshake operation) before the slot changes, as
+// write() does (it stored from any of them; found by review).
+TEST(WriteBarrierTest, WriteWeakNeedsARunningThread) {
+  HeapOptions o;
+  o.concurrent_marking = false;
+  Heap heap(o);
+  MutatorScope attach(heap);
+  Persistent<Node> holder(heap, make<Node>());
+  Persistent<Node> target(heap, make<Node>());
+  Slot& slot = holder.get()->left.slot();
+  const Value v = target.get().value();
+  run_native([&] {
+    EXPECT_THROW(write_weak(slot, v), ThreadStateError);
+    std::thread([&] { EXPECT_THROW(write_weak(slot, v), NotAttached); }).join();
+  });
+  handshake_all(heap, [&](size_t) { EXPECT_THROW(write_weak(slot, v), ThreadStateError); });
+  EXPECT_TRUE(holder.get()->left.get().value().is_null());
+  write_weak(slot, v);  // the running thread: fine
+  EXPECT_EQ(holder.get()->left.get().value(), v);
 }
 
 // Heap::store_root is for slots outside the heap; a field is refused (it would skip the
