@@ -542,7 +542,7 @@ void SerialExecutor::schedule_drains() {
 
 void SerialExecutor::abandon() {
   if (tls_abandon_backlog != nullptr) {
-    tls_abandon_backlog->push_back(this);  // (dropped by an abandon below on this thread)
+    tls_abandon_backlog->push_back(this);  // (the outermost abandon on this thread runs it next)
     return;
   }
   std::vector<SerialExecutor*> backlog{this};
