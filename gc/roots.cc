@@ -15,14 +15,36 @@
 namespace shoal::internal {
 
 namespace {
-// Node chunks of destroyed heaps that still had live handles; kept for the process's
-// lifetime so those handles stay valid (and null).
+// Node chunks of destroyed heaps that still had live handles, each with its count of
+// them: kept while those handles exist, so they stay valid (and null), and freed with
+// the last one.
+struct OrphanedChunk {
+  std::unique_ptr<PersistentNode[]> nodes;
+  size_t live;
+};
 std::mutex g_orphans_mu;
-std::vector<std::unique_ptr<PersistentNode[]>>& orphaned_chunks() {
-  static auto* chunks = new std::vector<std::unique_ptr<PersistentNode[]>>();
+std::vector<OrphanedChunk>& orphaned_chunks() {
+  static auto* chunks = new std::vector<OrphanedChunk>();
   return *chunks;
 }
+
+void release_orphan(PersistentNode* node, size_t chunk_size) {
+  internal::PreemptSafeLock orphans(g_orphans_mu);  // (a no-preempt region: gc/preempt_safe_lock.h)
+  std::vector<OrphanedChunk>& chunks = orphaned_chunks();
+  const auto holds = [&](const OrphanedChunk& c) {
+    return !std::less<PersistentNode*>()(node, c.nodes.get()) && std::less<PersistentNode*>()(node, c.nodes.get() + chunk_size);
+  };
+  const auto it = std::find_if(chunks.begin(), chunks.end(), holds);
+  if (it == chunks.end() || !node->in_use) return;
+  node->in_use = false;
+  if (--it->live == 0) chunks.erase(it);
+}
 }  // namespace
+
+size_t orphaned_handle_chunks() {
+  internal::PreemptSafeLock orphans(g_orphans_mu);
+  return orphaned_chunks().size();
+}
 
 void require_running(const HeapImpl& heap, const char* what) {
   const MutatorThread* t = current_thread();
@@ -42,17 +64,20 @@ void require_running(const HeapImpl& heap, const char* what) {
 }
 
 // A handle may outlive its heap (a misuse, but not one that may crash): its node is
-// orphaned - it reads as null from then on and its memory is kept.
+// orphaned - it reads as null from then on, and its chunk's memory is kept until the
+// chunk's last such handle is destroyed. Chunks with no live handle are freed at once.
 RootSet::~RootSet() {
   MutexLock lock(mu_);
   if (in_use_ == 0) return;
   internal::PreemptSafeLock orphans(g_orphans_mu);  // (a no-preempt region: gc/preempt_safe_lock.h)
   for (auto& chunk : chunks_) {
+    size_t live = 0;
     for (size_t i = 0; i < kChunkSize; ++i) {
       chunk[i].heap = nullptr;
       SlotAccess::store(chunk[i].slot, Value::null());
+      live += chunk[i].in_use ? 1 : 0;
     }
-    orphaned_chunks().push_back(std::move(chunk));
+    if (live != 0) orphaned_chunks().push_back({std::move(chunk), live});
   }
 }
 
@@ -231,7 +256,8 @@ void handle_set_from(PersistentNode* node, const PersistentNode* from, const cha
 }
 
 void handle_release(PersistentNode* node) {
-  if (node->heap) node->heap->impl().roots.release(node);  // else orphaned: see ~RootSet
+  if (node->heap) node->heap->impl().roots.release(node);
+  else release_orphan(node, RootSet::kChunkSize);  // see ~RootSet
 }
 
 Value handle_get(const PersistentNode* node, const char* what) {

@@ -78,8 +78,13 @@ struct PersistentNode {
 // not inside run_native or a handshake operation. `what` names the operation.
 void require_running(const HeapImpl& heap, const char* what);
 
+// Chunks of handle nodes kept for handles that outlived their heap (RootSet::~RootSet;
+// for tests and leak checks).
+size_t orphaned_handle_chunks();
+
 class RootSet {
  public:
+  static constexpr size_t kChunkSize = 256;  // handle nodes per allocation
   explicit RootSet(Heap* heap) : heap_(heap) {}
   ~RootSet();
 
@@ -182,7 +187,6 @@ class RootSet {
   // While a concurrent cycle marks: shades a value stored into a strong root.
   void shade(Value v) SHOAL_REQUIRES(mu_);
 
-  static constexpr size_t kChunkSize = 256;
   Heap* heap_;
   Mutex mu_;
   std::vector<std::unique_ptr<PersistentNode[]>> chunks_ SHOAL_GUARDED_BY(mu_);
