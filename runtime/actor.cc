@@ -22,6 +22,7 @@
 
 #include "gc/preempt_safe_lock.h"
 #include "gc/thread_registry.h"
+#include "runtime/isolate_context.h"
 #include "shoal/class_table.h"
 
 namespace shoal {
@@ -224,6 +225,7 @@ Actor::~Actor() {
     std::abort();
   }
   shutdown();
+  isolate_->impl().retire();  // its isolated globals' copies go now, not with the group
 }
 
 void Actor::shutdown() {
@@ -298,6 +300,7 @@ Worker::~Worker() {
     std::abort();
   }
   shutdown();
+  isolate_->impl().retire();  // its isolated globals' copies go now, not with the group
 }
 
 void Worker::shutdown() {

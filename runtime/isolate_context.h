@@ -77,6 +77,11 @@ class IsolateImpl {
   // global access or when it leaves the isolate.
   std::unique_ptr<GlobalCell> take_global(size_t index, uint64_t serial);
   void drop_globals() { globals_.clear(); }
+  // The isolate's owner (an actor, a worker) is gone: every isolated global's copy is
+  // dropped now - or, while a thread holds the isolate, when it leaves - instead of with
+  // the group. (The isolate itself, and its id, stay: objects and ports may still name
+  // it.)
+  void retire();
 
   GroupImpl* const group;
   const uint32_t id;
@@ -89,6 +94,7 @@ class IsolateImpl {
   std::thread::id holder_;
   std::vector<std::unique_ptr<GlobalCell>> globals_;
   std::vector<std::pair<size_t, uint64_t>> pending_drops_;  // guarded by mu_: (index, serial)
+  bool retired_ = false;                                    // guarded by mu_: drop every cell
   std::atomic<bool> has_pending_drops_{false};
   // The holder's side of take_global: drops the cells left for it; true if any.
   void drop_pending_globals();

@@ -127,7 +127,24 @@ void IsolateImpl::drop_pending_globals() {
   for (auto [index, serial] : pending_drops_)
     if (auto cell = take_cell_locked(index, serial)) dead.push_back(std::move(cell));
   pending_drops_.clear();
+  if (std::exchange(retired_, false)) {
+    for (std::unique_ptr<GlobalCell>& cell : globals_)
+      if (cell) dead.push_back(std::move(cell));
+    globals_.clear();
+  }
   has_pending_drops_.store(false, std::memory_order_relaxed);
+}
+
+void IsolateImpl::retire() {
+  std::vector<std::unique_ptr<GlobalCell>> dead;  // destroyed after the lock (handles)
+  internal::PreemptSafeLock lock(mu_);  // (a no-preempt region: gc/preempt_safe_lock.h)
+  if (holder_ == std::thread::id() || holder_ == std::this_thread::get_id()) {
+    dead.swap(globals_);
+    pending_drops_.clear();
+    return;
+  }
+  retired_ = true;  // (the holder drops them as it leaves: release)
+  has_pending_drops_.store(true, std::memory_order_release);
 }
 
 // --- GroupImpl ---

@@ -14,6 +14,10 @@
 // (the future fails with NotShareableError) - unless the group shares everything.
 // Plain C++ arguments and results (numbers, strings, structs) are copied.
 //
+// Each Actor, GlobalActor and Worker takes one of its group's isolates (at most 2^22 - 2
+// over the group's lifetime: ids are not reused); destroying it drops its isolated
+// globals' copies at once (docs/concurrency.md, "Actors").
+//
 // Re-entrancy: an actor's call runs to completion; the actor does not interleave
 // another call at a blocking point (Swift's actors do, at each await). A call that
 // blocks on another actor's future blocks this actor meanwhile (in the GC-safe state);

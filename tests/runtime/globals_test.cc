@@ -128,6 +128,28 @@ TEST(IsolatedGlobalTest, AReadWhileAnotherThreadsInitializerIsSuspended) {
   EXPECT_EQ(g.get().as_int(), 7);  // the set() stands
 }
 
+// An actor or worker that is destroyed drops its isolate's copies of the isolated
+// globals it read: a program that makes short-lived actors (one per session or test
+// case) kept every one's copy - a root - until the group died (found by review).
+TEST(IsolatedGlobalTest, ADestroyedActorOrWorkerDropsItsCopies) {
+  IsolateGroup group;
+  constexpr size_t kCopy = size_t{256} << 10;
+  IsolatedGlobal cache(group, "cache", [] { return ByteArray::create(kCopy).value(); });
+  ThreadPool pool(group.heap(), 1, "actors");
+  MutatorScope attach(group.heap());
+  for (int i = 0; i < 40; ++i) {
+    Actor actor(group, "session", {}, &pool);
+    EXPECT_EQ(actor.call([&](Value) { return cast<ByteArray>(cache.get())->length(); }).get(), kCopy);
+    Worker worker(group, "job");
+    EXPECT_EQ(worker.execute(SendMode::kShare, [] { return Value::from_int(1); },
+                             [&](Value) { return static_cast<int64_t>(cast<ByteArray>(cache.get())->length()); })
+                  .get(),
+              static_cast<int64_t>(kCopy));
+  }
+  group.heap().collect();
+  EXPECT_LT(group.heap().stats().live_bytes, 8 * kCopy) << "80 copies of 256 KiB were read";
+}
+
 TEST(IsolatedGlobalTest, OutlivingTheGroup) {
   auto group = std::make_unique<IsolateGroup>();
   Isolate& a = group->create_isolate("a");
