@@ -273,7 +273,7 @@ void Collector::set_assist_ratio_in_pause() {
   traced_at_start_.store(parallel_marker_.traced_bytes(), std::memory_order_relaxed);
   assist_allocated_at_start_.store(allocated_at_start_, std::memory_order_relaxed);
   const size_t forecast = (young_ ? last_traced_young_ : last_traced_full_).load(std::memory_order_relaxed);
-  const size_t in_use = heap_.pages_in_use_bytes() + heap_.large.footprint_bytes();
+  const size_t in_use = heap_.pages_in_use_bytes();  // (large objects included: the footprint counts them)
   const size_t bound = young_ ? std::min(in_use, allocated_at_start_ + last_black_) : in_use;
   const size_t goal = heap_.trigger_bytes();
   const size_t runway = std::max(goal > allocated_at_start_ ? goal - allocated_at_start_ : 0, goal / kMinAssistRunway);
@@ -584,7 +584,7 @@ void Collector::report_lazy_sweep(CycleRecord* current) {
 void Collector::run_cycle_in_pause(MutatorThread* self, CycleRecord& record) {
   (void)self;
   finish_lazy_sweep_in_pause();
-  record.heap_in_use_bytes = heap_.note_peak_in_use() + heap_.large.footprint_bytes();  // (before this cycle's sweep: its largest heap)
+  record.heap_in_use_bytes = heap_.note_peak_in_use();  // (before this cycle's sweep: its largest heap; large objects included)
   const auto& threads = heap_.threads.threads_in_pause();
   record.threads = threads.size();
   for (MutatorThread* t : threads) heap_.retire_all_tlabs(t);
@@ -957,8 +957,8 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
     resolve_ephemerons(totals);
     process_weak_in_pause(totals);
     marking_.store(false, std::memory_order_release);
-    record.heap_in_use_bytes = heap_.note_peak_in_use(/*demand=*/std::strcmp(record.cause, kIdleCycleCause) != 0) +
-                               heap_.large.footprint_bytes();  // (before the sweep)
+    // (Before the sweep; large objects included: the footprint counts them.)
+    record.heap_in_use_bytes = heap_.note_peak_in_use(/*demand=*/std::strcmp(record.cause, kIdleCycleCause) != 0);
     g_write_barrier_active.fetch_sub(kBarrierMarking, std::memory_order_acq_rel);
     const uint64_t sweep_start = now_ns();
     record.sweep_start_ns = since_start(sweep_start);
