@@ -33,6 +33,17 @@ void raw_free(void* p, size_t bytes) {
 }
 }  // namespace
 
+size_t LargeObjectSpace::allocation_size(size_t bytes, bool carded) {
+  const size_t requested =
+      sizeof(LargeObject) + ((bytes + 15) & ~size_t{15}) + (carded ? kCardSets * LargeObject::cards_for(bytes) : 0);
+#if defined(SHOAL_SANITIZER_BUILD)
+  return (requested + 63) & ~size_t{63};
+#else
+  const size_t rounded = nallocx(requested, MALLOCX_ALIGN(64));
+  return rounded != 0 ? rounded : requested;  // (0: past jemalloc's sizes; the allocation fails)
+#endif
+}
+
 LargeObjectSpace::~LargeObjectSpace() {
   MutexLock lock(mu_);
   while (head_) {

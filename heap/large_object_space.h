@@ -135,12 +135,12 @@ class LargeObjectSpace {
 
   size_t count() const { return count_.load(std::memory_order_relaxed); }
   size_t footprint_bytes() const { return bytes_.load(std::memory_order_relaxed); }
-  // Bytes of jemalloc memory one object of `bytes` occupies (what the footprint counts).
-  // (The object rounded to 16 bytes, then - if `carded`: with generations - its two card
-  // sets.)
-  static size_t allocation_size(size_t bytes, bool carded) {
-    return sizeof(LargeObject) + ((bytes + 15) & ~size_t{15}) + (carded ? kCardSets * LargeObject::cards_for(bytes) : 0);
-  }
+  // Bytes of jemalloc memory one object of `bytes` occupies (what the footprint counts):
+  // the record, the object rounded to 16 bytes, then - if `carded`: with generations -
+  // its two card sets; all of it rounded up to the allocator's size class (jemalloc
+  // rounds up to a quarter: a footprint of requested bytes let the memory behind large
+  // objects pass heap_limit by as much).
+  static size_t allocation_size(size_t bytes, bool carded);
 
   template <class F>
   void for_each(F&& f) {
