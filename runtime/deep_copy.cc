@@ -18,7 +18,7 @@
 //   3. Patch, with no safepoint in the pass: every reference slot of every copy is written
 //      with the barrier (write_unchecked, write_weak: the copies are fresh and the
 //      receiver's, the sender may not pass the owner check for them), from the
-//      original's slot read just before: a strong slot that refers to an original from
+//      original's slot at the same offset, read just before (the original is traced): a strong slot that refers to an original from
 //      the set gets its copy (found through the plan's edges, without a hash lookup per
 //      slot), any other value as it is; a weak slot gets the copy of its target if the
 //      target was copied, keeps a shareable target, and is cleared otherwise (the copy
@@ -81,21 +81,6 @@ class SlotNuller final : public SlotVisitor {
   }
 };
 
-// An original's reference slots' values in trace order, strong and weak alike (an
-// ephemeron: key, then value) - what the patch pass writes into its copy.
-class SlotReader final : public SlotVisitor {
- public:
-  std::vector<Value> values;
-  void visit(const Slot* slots, size_t n) override {
-    for (size_t i = 0; i < n; ++i) values.push_back(slots[i].load());
-  }
-  void visit_weak(const Slot& slot) override { values.push_back(slot.load()); }
-  void visit_ephemeron(const Slot& key, const Slot& value) override {
-    visit_weak(key);
-    visit(&value, 1);
-  }
-};
-
 // Step 1 with the edges recorded: for every object in the copy set (by index), the
 // copy-set index of each strong slot's target in trace order (kNone for a target that is
 // not copied). The patch pass then walks the copies' slots in the same order without a
@@ -137,20 +122,22 @@ class Patcher final : public SlotVisitor {
  public:
   Patcher(const CopyPlan& plan, const std::vector<Object*>& copies, MutatorThread* self)
       : plan_(plan), copies_(copies), self_(self) {}
-  // Patches copy i from its original's slots as they are now.
+  // Patches copy i from its original's slots as they are now: traces the original and
+  // writes each slot at the same offset in the copy (same class, same payload).
   void patch(size_t i) {
-    reader_.values.clear();
-    self_->heap->model.trace(plan_.originals[i], reader_);
+    original_ = reinterpret_cast<const char*>(plan_.originals[i]);
     holder_ = copies_[i];
+    copy_bytes_ = self_->heap->model.size_of(holder_);
     next_edge_ = plan_.edge_begin[i];
     edge_end_ = i + 1 < plan_.edge_begin.size() ? plan_.edge_begin[i + 1] : plan_.edges.size();
-    next_value_ = 0;
-    self_->heap->model.trace(holder_, *this);
+    self_->heap->model.trace(plan_.originals[i], *this);
   }
   void visit(const Slot* slots, size_t n) override {
     for (size_t i = 0; i < n; ++i) {
       const size_t e = next_edge_ < edge_end_ ? plan_.edges[next_edge_++] : kNone;
-      Value v = next_value();
+      Value v = slots[i].load();
+      Slot* to = in_copy(slots[i]);
+      if (to == nullptr) continue;
       if (v.is_object()) {
         size_t j = e;
         // The plan was made before the payload was copied; a racing writer of an
@@ -158,29 +145,34 @@ class Patcher final : public SlotVisitor {
         if (j == kNone || plan_.originals[j] != v.as_object()) j = plan_.index.find(v.as_object());
         if (j != ObjectIndex::kMissing && j != kNone) v = Value::from_object(copies_[j]);
       }
-      if (!v.is_null()) write_unchecked(holder_, const_cast<Slot&>(slots[i]), v);
+      if (!v.is_null()) write_unchecked(holder_, *to, v);
     }
   }
-  void visit_weak(const Slot& slot) override { (void)patch_weak(slot, next_value()); }
+  void visit_weak(const Slot& slot) override {
+    if (Slot* to = in_copy(slot)) (void)patch_weak(*to, slot.load());
+  }
   // The key as a weak slot; the value as a strong one (one edge of the plan) if the key
   // survived the copy, else cleared: an ephemeron whose key was not copied (held
   // elsewhere by the sender) has a dead key in the copy, and a null key with a value
   // would keep the value for ever (the marker takes a keyless entry's value as a plain
   // edge). (The value's copy, if it was made, is garbage then.)
   void visit_ephemeron(const Slot& key, const Slot& value) override {
-    if (patch_weak(key, next_value())) {
+    Slot* to = in_copy(key);
+    if (to != nullptr && patch_weak(*to, key.load())) {
       visit(&value, 1);
     } else {
-      ++next_edge_;
-      ++next_value_;  // (the value slot stays null)
+      ++next_edge_;  // (the value slot stays null)
     }
   }
 
  private:
-  // The original's next slot value (null past its end: a racing writer of an unowned
-  // original changed its layout, e.g. a custom class's count word).
-  Value next_value() {
-    return next_value_ < reader_.values.size() ? reader_.values[next_value_++] : Value::null();
+  // The copy's slot at the original slot's offset; null past the copy's end (a racing
+  // writer of an unowned original changed its layout since, e.g. a custom class's count
+  // word).
+  Slot* in_copy(const Slot& original_slot) const {
+    const auto offset = static_cast<size_t>(reinterpret_cast<const char*>(&original_slot) - original_);
+    if (offset + sizeof(Slot) > copy_bytes_) return nullptr;
+    return reinterpret_cast<Slot*>(reinterpret_cast<char*>(holder_) + offset);
   }
   // Writes a weak slot from the original's value `v`: true if it refers to something
   // (its target's copy, or a shareable target), false if it was cleared or was null.
@@ -206,9 +198,9 @@ class Patcher final : public SlotVisitor {
   const CopyPlan& plan_;
   const std::vector<Object*>& copies_;
   MutatorThread* self_;
-  SlotReader reader_;
+  const char* original_ = nullptr;
   Object* holder_ = nullptr;
-  size_t next_edge_ = 0, edge_end_ = 0, next_value_ = 0;
+  size_t copy_bytes_ = 0, next_edge_ = 0, edge_end_ = 0;
 };
 }  // namespace
 
