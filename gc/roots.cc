@@ -28,7 +28,8 @@ std::vector<OrphanedChunk>& orphaned_chunks() {
   return *chunks;
 }
 
-void release_orphan(PersistentNode* node, size_t chunk_size) {
+void release_orphan(PersistentNode* node) {
+  constexpr size_t chunk_size = RootSet::kChunkSize;
   internal::PreemptSafeLock orphans(g_orphans_mu);  // (a no-preempt region: gc/preempt_safe_lock.h)
   std::vector<OrphanedChunk>& chunks = orphaned_chunks();
   const auto holds = [&](const OrphanedChunk& c) {
@@ -257,7 +258,7 @@ void handle_set_from(PersistentNode* node, const PersistentNode* from, const cha
 
 void handle_release(PersistentNode* node) {
   if (node->heap) node->heap->impl().roots.release(node);
-  else release_orphan(node, RootSet::kChunkSize);  // see ~RootSet
+  else release_orphan(node);  // see ~RootSet
 }
 
 Value handle_get(const PersistentNode* node, const char* what) {

@@ -75,10 +75,7 @@ class SlotNuller final : public SlotVisitor {
     for (size_t i = 0; i < n; ++i) SlotAccess::store(const_cast<Slot&>(slots[i]), Value::null());
   }
   void visit_weak(const Slot& slot) override { SlotAccess::store(const_cast<Slot&>(slot), Value::null()); }
-  void visit_ephemeron(const Slot& key, const Slot& value) override {
-    visit_weak(key);
-    visit(&value, 1);
-  }
+  // (An ephemeron: SlotVisitor's default, the key as a weak slot and the value.)
 };
 
 // Step 1 with the edges recorded: for every object in the copy set (by index), the

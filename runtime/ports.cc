@@ -81,13 +81,12 @@ void SendPort::send(Value value, SendMode mode) const {
   Value message = value;
   // A transfer the port refuses after all - closed while the graph moved, or the
   // message's handle not made - hands the graph back: a failed send changes nothing.
+  // (Emptied once the message is queued.)
   struct Rollback {
     std::vector<Object*> moved;
     uint32_t from = 0;
-    bool done = false;
     ~Rollback() {
-      if (!done)
-        for (Object* o : moved) o->set_owner(from);
+      for (Object* o : moved) o->set_owner(from);
     }
   } rollback;
   if (internal::tls_isolate.isolate != nullptr) rollback.from = internal::tls_isolate.isolate->id;
@@ -113,7 +112,7 @@ void SendPort::send(Value value, SendMode mode) const {
     internal::PreemptSafeLock lock(s.mu);  // (a no-preempt region: gc/preempt_safe_lock.h)
     if (s.closed) throw PortClosedError("SendPort::send: the port of isolate '" + s.owner->name + "' is closed");
     s.queue.push_back(std::move(handle));
-    rollback.done = true;
+    rollback.moved.clear();
   }
   internal::bump_and_unpark(s.wake, 1);
 }
