@@ -589,6 +589,10 @@ inline bool take_common_option(int& i, int argc, char** argv) {
     shoal_options().soft_heap_limit = static_cast<size_t>(to_int(v)) << 20;
     return true;
   }
+  if (take_value(i, argc, argv, "--shoal-heap-limit-mib", v)) {
+    shoal_options().heap_limit = static_cast<size_t>(to_int(v)) << 20;
+    return true;
+  }
   if (take_value(i, argc, argv, "--shoal-idle-full-cycle-ms", v)) {  // 0: no idle full cycles
     shoal_options().idle_full_cycle_after = std::chrono::milliseconds(to_int(v));
     return true;
@@ -607,11 +611,11 @@ inline void print_context(const char* program) {
   std::printf("  boehm markers      : %d (GC_get_parallel()+1; GC_MARKERS env overrides)\n", boehm_markers());
   std::printf("  hardware threads   : %u\n", std::thread::hardware_concurrency());
   std::printf("  shoal options      : gc_growth %.2f, min_gc_trigger %zu MiB, concurrent_marking %s, generational %s, "
-              "soft limit %zu MiB (0 = none)\n",
+              "soft limit %zu MiB (0 = none), heap limit %zu MiB (0 = physical memory)\n",
               shoal_options().gc_growth, shoal_options().min_gc_trigger >> 20,
               shoal_options().concurrent_marking ? "on" : "off (stop-the-world)",
               shoal_options().generational && shoal_options().concurrent_marking ? "on" : "off",
-              shoal_options().soft_heap_limit >> 20);
+              shoal_options().soft_heap_limit >> 20, shoal_options().heap_limit >> 20);
 }
 
 }  // namespace bench

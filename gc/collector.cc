@@ -160,7 +160,8 @@ void Collector::scanner_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
 
 // (One frame: the block below is the no-preempt region. The finalizer callback runs
 // after it - preemptible, as the rest of its thread is.)
-void Collector::collect(MutatorThread* self, const char* cause, bool only_if_needed, const FullMark* seen) {
+void Collector::collect(MutatorThread* self, const char* cause, bool only_if_needed, const FullMark* seen,
+                        bool any_cycle) {
   std::string corruption;
   {
     NoPreemptScope no_preempt;  // collector work on a mutator: claimed pages, grey objects
@@ -168,6 +169,8 @@ void Collector::collect(MutatorThread* self, const char* cause, bool only_if_nee
     CycleRecord record;
     bool busy = true;
     while (busy) {
+      // (A thread at the heap limit helps the cycle it waits for: it ends sooner.)
+      if (seen && marking_.load(std::memory_order_acquire)) assist_while_work(self, UINT64_MAX);
       wait_for_concurrent_cycle(self);
       throw_pending_corruption();  // a finished background cycle's verification failed
       sweep_leftovers(self);       // here, not in the pause
@@ -181,6 +184,8 @@ void Collector::collect(MutatorThread* self, const char* cause, bool only_if_nee
         if (only_if_needed && !heap_.over_trigger()) return;
         // (Every full collection that started has completed: they all hold gc_mu_.)
         if (seen && full_collections_.load(std::memory_order_relaxed) > seen->collections) return;
+        if (seen && any_cycle && concurrent_cycles_ended_.load(std::memory_order_relaxed) > seen->concurrent_cycles)
+          return;  // (its sweep finished above)
         parallel_marker_.start_helpers(pause_workers_);  // (before the pause)
         const uint64_t t0 = now_ns();
         record.start_ns = since_start(t0);
@@ -222,10 +227,11 @@ void Collector::collect_paced(MutatorThread* self) {
     const size_t allocated = heap_.allocated_since_cycle();
     assist_for_allocation(self, allocated);  // (and then the bounds below, as before)
     const size_t trigger = heap_.trigger_bytes();
-    // Under a soft limit the pages in use count too (heap/heap.cc, "Soft limit").
-    const size_t limit = heap_.soft_limit();
-    const size_t in_use = limit != 0 ? heap_.pages_in_use_bytes() : 0;
-    const bool over_limit = limit != 0 && in_use > limit;
+    // The pages in use count too, against the soft limit or the heap limit's pacing
+    // target (heap/heap.cc, "Soft limit" and "Heap limit").
+    const size_t limit = heap_.assist_limit();
+    const size_t in_use = heap_.pages_in_use_bytes();
+    const bool over_limit = in_use > limit;
     if (over_limit) limit_assists_.fetch_add(1, std::memory_order_relaxed);
     if (allocated > kThrottleFactor * trigger ||
         (over_limit && static_cast<double>(in_use) > kSoftLimitThrottle * static_cast<double>(limit))) {
@@ -983,6 +989,7 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
       cycle_unrecorded_ = true;  // until record_cycle: see report_lazy_sweep
     }
     sweeper_.begin_in_pause();
+    concurrent_cycles_ended_.fetch_add(1, std::memory_order_release);  // (FullMark)
     record.sweep_ns = now_ns() - sweep_start;
     record.live_bytes = large.live_bytes;
     record.freed_bytes = large.freed_bytes;

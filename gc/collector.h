@@ -98,34 +98,42 @@ class Collector {
   // Heap-limit collections (heap/allocator.cc) coalesce. A full collection is one
   // collect() runs (stop-the-world, every page swept in its pause); FullMark identifies
   // the newest: how many have run, and the heap's allocation count at the end of that
-  // one's pause. Both change only inside pauses, so a running thread reads a consistent
-  // pair.
+  // one's pause; and how many concurrent cycles have ended. All change only inside
+  // pauses, so a running thread reads a consistent set.
   struct FullMark {
     uint64_t collections = 0;
     uint64_t allocated_total = 0;
+    uint64_t concurrent_cycles = 0;
   };
   FullMark last_full_collection() const {
-    return {full_collections_.load(std::memory_order_acquire), full_allocated_.load(std::memory_order_relaxed)};
+    return {full_collections_.load(std::memory_order_acquire), full_allocated_.load(std::memory_order_relaxed),
+            concurrent_cycles_ended_.load(std::memory_order_acquire)};
   }
   // A full collection on behalf of `self` (attached, running). With `only_if_needed`,
   // the cycle is skipped if, once this thread holds the collector lock, the pacing
   // trigger has already been reset by another thread's cycle. With `seen` (a FullMark
   // read earlier), it is skipped if a full collection newer than that has completed by
-  // then.
-  void collect(MutatorThread* self, const char* cause, bool only_if_needed = false, const FullMark* seen = nullptr);
-  // A full collection for an allocation that found no room, asked with the FullMark the
+  // then - or, with `any_cycle`, any cycle: a concurrent one that ended since (and
+  // whose sweep this call finished) serves too.
+  void collect(MutatorThread* self, const char* cause, bool only_if_needed = false, const FullMark* seen = nullptr,
+               bool any_cycle = false);
+  // A collection for an allocation that found no room, asked with the FullMark the
   // allocating thread read before its failed attempt: every thread that failed while
   // one collection was pending or running is served by that one, instead of running its
-  // own back to back.
-  void collect_for_heap_limit(MutatorThread* self, const FullMark& seen) { collect(self, "heap-limit", false, &seen); }
+  // own back to back. While a concurrent cycle marks, the thread helps it (assists
+  // until there is no grey object to take) and waits for it; with `any_cycle` that
+  // cycle serves, and no stop-the-world collection follows it at once.
+  void collect_for_heap_limit(MutatorThread* self, const FullMark& seen, bool any_cycle) {
+    collect(self, "heap-limit", false, &seen, any_cycle);
+  }
   // A collection asked for by pacing: concurrent when the heap is configured so (and
   // none is running yet), else a stop-the-world collect(..., only_if_needed).
   // While a concurrent cycle marks, pacing also slows allocators down: past
   // kAssistFactor x the trigger a thread traces kAssistBudget grey objects itself before
   // it gets its page (assist); past kThrottleFactor x it assists until it finds no work,
-  // then waits for the cycle to end. Under a soft limit, pages in use past the limit
-  // also make it assist (kSoftLimitAssistBudget), and past kSoftLimitThrottle x the
-  // limit wait.
+  // then waits for the cycle to end. Pages in use past the soft limit, or past the heap
+  // limit's pacing target (HeapImpl::assist_limit), also make it assist
+  // (kSoftLimitAssistBudget), and past kSoftLimitThrottle x that limit wait.
   void collect_paced(MutatorThread* self);
   // Mark assists (HeapOptions::mark_assists): while a cycle marks and its traced bytes
   // lag the ratio set in its initial pause times what the heap has allocated since
@@ -345,7 +353,8 @@ class Collector {
   // Once a cycle has traced more than its forecast, the debt is the bound on its work
   // spread over the runway plus goal / kHardGoalSlack (Go's hard goal, 1.1 x).
   static constexpr size_t kHardGoalSlack = 10;
-  // Under a soft limit, once the pages in use exceed it, a thread that needs a page while
+  // Once the pages in use exceed the soft limit or the heap limit's pacing target
+  // (HeapImpl::assist_limit), a thread that needs a page while
   // a cycle marks traces this many grey objects first, whatever it has allocated: the
   // mutators pay for marking as they allocate past the limit (Go's assists under
   // GOMEMLIMIT), so the cycle ends before black allocation carries the heap far above it.
@@ -379,6 +388,7 @@ class Collector {
   Mutex gc_mu_;
   std::atomic<uint64_t> cycles_{0};
   std::atomic<uint64_t> full_collections_{0};  // FullMark: written in pauses only
+  std::atomic<uint64_t> concurrent_cycles_ended_{0};  // FullMark: written in final pauses only
   std::atomic<uint64_t> full_allocated_{0};
   mutable Mutex stats_mu_;
   GcStats totals_ SHOAL_GUARDED_BY(stats_mu_);

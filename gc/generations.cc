@@ -291,7 +291,7 @@ bool Collector::old_generation_full() const {
 
 bool Collector::choose_full_before_pause(bool requested) {
   if (!generational_) return true;
-  const bool full = requested || old_generation_full() || heap_.soft_limit_wants_full();
+  const bool full = requested || old_generation_full() || heap_.limits_want_full();
   // A full cycle starts from no marks. Clear them here, before the pause, on the thread
   // starting the cycle: the last sweep has finished, nothing reads marks between cycles
   // (the barrier reads header bits; the verifier runs under gc_mu_, held here), and no

@@ -36,13 +36,18 @@
 // Heap-limit collections coalesce (retry_at_limit). Threads that hit the limit together
 // are served by one full collection: each reads the collector's FullMark before its
 // attempt and asks for a collection with it, and the collector skips the request if a
-// full collection newer than that has completed meanwhile. After any collection the
-// thread retries. It gives up (OutOfMemory) only when a full collection that ended
-// after its failed attempt left no room: its retry fails and the heap has handed out
-// nothing since that collection's pause (no newer one ran either) - if another thread
-// took the memory the collection freed, that memory may be garbage again by the next
-// collection, so the thread goes round once more. At most kLimitRounds rounds, one
-// (shared) full collection each: no livelock.
+// full collection newer than that has completed meanwhile. A thread that hits the limit
+// while a concurrent cycle marks helps that cycle and waits for it, and in its first
+// round that cycle (or any that ended after its FullMark was read) serves it too: a
+// stop-the-world collection of the whole heap right after a cycle that freed what it
+// could was most of the pauses at the limit (13 of 46 collections in one run, each
+// ~12 ms and freeing 0-8 MiB). After any collection the thread retries. It gives up
+// (OutOfMemory) only when a full collection that ended after its failed attempt left no
+// room: its retry fails and the heap has handed out nothing since that collection's
+// pause (no newer one ran either) - if another thread took the memory the collection
+// freed, that memory may be garbage again by the next collection, so the thread goes
+// round once more. At most kLimitRounds rounds, one (shared) collection each: no
+// livelock.
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -66,11 +71,14 @@ constexpr int kLimitRounds = 8;
 template <class Attempt>
 bool retry_at_limit(HeapImpl& heap, MutatorThread* self, Collector::FullMark seen, Attempt&& attempt) {
   for (int round = 0; round < kLimitRounds; ++round) {
-    heap.collector.collect_for_heap_limit(self, seen);
-    seen = heap.collector.last_full_collection();  // the collection that served us, or a newer one
+    heap.collector.collect_for_heap_limit(self, seen, /*any_cycle=*/round == 0);
+    const Collector::FullMark served = heap.collector.last_full_collection();  // ours, or a newer one
+    const bool full = served.collections > seen.collections;  // (else a concurrent cycle served)
+    seen = served;
     if (attempt()) return true;
     const Collector::FullMark now = heap.collector.last_full_collection();
-    if (now.collections == seen.collections && heap.allocated_total() == seen.allocated_total) return false;
+    if (full && now.collections == served.collections && heap.allocated_total() == served.allocated_total)
+      return false;
   }
   return false;
 }
@@ -113,33 +121,81 @@ Object* HeapImpl::allocate_small_slow(MutatorThread* self, size_t cls, uint64_t 
     }
     t.limit.store(t.counted_end, std::memory_order_relaxed);
   } else if (const Collector::FullMark seen = collector.last_full_collection(); !refill(self, cls)) {
-    if (!retry_at_limit(*this, self, seen, [&] { return refill(self, cls); }))
+    // (A class found exhausted after the newest full collection goes to a larger class
+    // at once: another full collection for each of its allocations was 43,000 of them
+    // in a test's 3 MiB heap.)
+    if (class_exhausted_after_[cls].load(std::memory_order_relaxed) == seen.collections + 1)
+      if (Object* o = allocate_in_larger_class(self, cls, header_word)) return o;
+    if (!retry_at_limit(*this, self, seen, [&] { return refill(self, cls); })) {
+      class_exhausted_after_[cls].store(collector.last_full_collection().collections + 1, std::memory_order_relaxed);
+      if (Object* o = allocate_in_larger_class(self, cls, header_word)) return o;
       throw OutOfMemory(cell, limit, footprint());
+    }
   }
   const uintptr_t p = t.cursor;
   t.cursor = p + cell;
   return construct_in_cell(p, cell, header_word | self->alloc_tags);
 }
 
-bool HeapImpl::refill(MutatorThread* self, size_t cls) {
+// The heap limit, after its full collections: no page for class `cls` and no room for
+// another. A page serves one class until it is empty, so a heap of a few dozen pages
+// whose live cells are spread over many classes (a small heap, several threads) can
+// hold plenty of free cells and still have no page for one class: 33 classes, one
+// live object each, exhausted an 8 MiB heap (32 pages) at 0.4 % live. So before
+// OutOfMemory the object goes into a free cell of the smallest larger class that has
+// one - in this thread's TLAB, or a page of that class with free runs. The cell is
+// bigger than the object (nothing reads an object's size from its cell; the verifier
+// checks only that it fits). Null if no larger class has a free cell either. Until the
+// next full collection, the class's allocations that find no page come here without
+// collecting first (class_exhausted_after_): that collection is what they would wait for.
+Object* HeapImpl::allocate_in_larger_class(MutatorThread* self, size_t cls, uint64_t header_word) {
+  for (size_t c = cls + 1; c < kNumSizeClasses; ++c) {
+    Tlab& t = self->tlabs[c];
+    const size_t cell = kClassSize[c];
+    if (t.cursor + cell > t.end) {
+      if (!take_next_run(self, c)) {
+        PageInfo* page = pages.take_available(c);
+        if (!page) continue;
+        t.page = page;
+        take_run(self, t, page);
+      }
+    }
+    if (t.cursor + cell > t.counted_end) {  // ("Pacing counts" above)
+      const uintptr_t next = std::min(t.end, t.counted_end + kPacingChunk);
+      count_allocated(self, next - t.counted_end);
+      t.counted_end = next;
+      t.limit.store(t.counted_end, std::memory_order_relaxed);
+    }
+    const uintptr_t p = t.cursor;
+    t.cursor = p + cell;
+    return construct_in_cell(p, cell, header_word | self->alloc_tags);
+  }
+  return nullptr;
+}
+
+bool HeapImpl::take_next_run(MutatorThread* self, size_t cls) {
   Tlab& t = self->tlabs[cls];
   PageInfo* page = t.page;
-  if (page) {
-    page->flush_allocated(reinterpret_cast<char*>(t.run_start), reinterpret_cast<char*>(t.cursor),
-                          allocates_black(*self), allocates_newborn());
-    t.cursor = t.end = t.run_start = t.counted_end = 0;
-    t.limit.store(0, std::memory_order_relaxed);
-    if (page->runs) {
-      take_run(self, t, page);
-      return true;
-    }
-    page->state = PageState::kFull;
-    t.page = nullptr;
-  }
-  page = acquire_page(self, cls);  // may collect; our TLABs are empty by now
   if (!page) return false;
-  t.page = page;
-  take_run(self, t, page);
+  page->flush_allocated(reinterpret_cast<char*>(t.run_start), reinterpret_cast<char*>(t.cursor),
+                        allocates_black(*self), allocates_newborn());
+  t.cursor = t.end = t.run_start = t.counted_end = 0;
+  t.limit.store(0, std::memory_order_relaxed);
+  if (page->runs) {
+    take_run(self, t, page);
+    return true;
+  }
+  page->state = PageState::kFull;
+  t.page = nullptr;
+  return false;
+}
+
+bool HeapImpl::refill(MutatorThread* self, size_t cls) {
+  if (take_next_run(self, cls)) return true;
+  PageInfo* page = acquire_page(self, cls);  // may collect; our TLABs are empty by now
+  if (!page) return false;
+  self->tlabs[cls].page = page;
+  take_run(self, self->tlabs[cls], page);
   return true;
 }
 

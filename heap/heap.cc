@@ -122,11 +122,22 @@ void HeapImpl::reset_pacing(size_t marked_bytes, size_t survivors) {
 // rather than collecting without end, at most 1 / kSoftLimitFloor times as often as
 // without the limit. With generations, a cut that reaches the floor while the old
 // generation holds what only a full cycle frees (it grew by more than the floor since
-// the last full cycle) makes the next cycle full (soft_limit_wants_full, read by
+// the last full cycle) makes the next cycle full (limits_want_full, read by
 // Collector::choose_full_before_pause). While a cycle marks, pages in use past the
 // limit make allocating threads assist, and past 1.25x it wait
 // (Collector::collect_paced), and the scavenger (heap/scavenger.cc) returns the free
 // pages above the limit.
+//
+// Heap limit (HeapOptions::heap_limit). The hard limit is fitted the same way, under
+// kLimitPacingFraction of it: a heap whose live data is half its limit or more would
+// otherwise reach the limit before the next paced cycle ended, and every such
+// collection is a stop-the-world one of the whole heap (with 120 MiB live under a
+// 256 MiB limit, every other cycle: 45 ms pauses). There is no floor but
+// min_gc_trigger - the heap cannot grow past this limit, so collecting more often is
+// the only way to stay under it - and with generations, when the old generation has
+// grown since the last full cycle by more than the room left, the next cycle is full:
+// a young cycle cannot free what it holds (limits_want_full). While a cycle marks,
+// pages in use past the target make allocating threads assist, as past a soft limit.
 void HeapImpl::set_paced_goal(size_t budget, size_t survivors, size_t old_growth) {
   MutexLock lock(pacing_mu_);
   pacing_ = {budget, survivors, old_growth};
@@ -151,19 +162,30 @@ void HeapImpl::set_soft_limit(size_t bytes) {
 }
 
 void HeapImpl::apply_paced_goal() {
-  const size_t m = soft_limit();
   const PacingInputs& in = pacing_;
-  if (m == 0) {
-    soft_limit_wants_full_.store(false, std::memory_order_relaxed);
-    set_goal(in.budget);
-    return;
+  size_t goal = in.budget;
+  const double overhead = overhead_;
+  const size_t survivors = in.survivors;
+  // Cuts the goal so that the pages in use stay under `m` at the next cycle's peak (at
+  // least `floor`); returns the room there is under `m`.
+  auto fit_under = [&](size_t m, size_t floor) {
+    const size_t fits = saturating_size(static_cast<double>(m) / overhead);
+    const size_t room = fits > survivors ? fits - survivors : 0;
+    goal = std::min(goal, std::max(room, floor));
+    return room;
+  };
+  bool wants_full = false;
+  if (const size_t m = soft_limit(); m != 0) {
+    const size_t floor =
+        std::max(options.min_gc_trigger, saturating_size(static_cast<double>(in.budget) * kSoftLimitFloor));
+    const size_t room = fit_under(m, floor);
+    wants_full = room < floor && in.old_growth > floor;
   }
-  const size_t floor =
-      std::max(options.min_gc_trigger, saturating_size(static_cast<double>(in.budget) * kSoftLimitFloor));
-  const size_t fits = saturating_size(static_cast<double>(m) / overhead_);
-  const size_t room = fits > in.survivors ? fits - in.survivors : 0;
-  soft_limit_wants_full_.store(room < floor && in.old_growth > floor, std::memory_order_relaxed);
-  set_goal(std::min(in.budget, std::max(room, floor)));
+  // The heap limit ("Heap limit" above): no floor but min_gc_trigger.
+  const size_t room = fit_under(limit_pacing_target(), options.min_gc_trigger);
+  wants_full = wants_full || (room < in.budget && in.old_growth > room);
+  limits_want_full_.store(wants_full, std::memory_order_relaxed);
+  set_goal(goal);
 }
 
 void HeapImpl::note_runway(size_t bytes) {

@@ -131,9 +131,22 @@ class HeapImpl {
   // HeapOptions::soft_heap_limit now (Heap::set_soft_heap_limit changes it); 0: none.
   size_t soft_limit() const { return soft_limit_.load(std::memory_order_relaxed); }
   void set_soft_limit(size_t bytes) SHOAL_EXCLUDES(pacing_mu_);
-  // The last goal was cut by the soft limit below its floor while the old generation
-  // held garbage only a full cycle frees: the next cycle should be full.
-  bool soft_limit_wants_full() const { return soft_limit_wants_full_.load(std::memory_order_relaxed); }
+  // The pages in use the pacer aims to stay under for the heap limit ("Heap limit" in
+  // heap/heap.cc): kLimitPacingFraction of it.
+  size_t limit_pacing_target() const { return saturating_size(static_cast<double>(limit) * kLimitPacingFraction); }
+  // The pages in use past which allocating threads assist a marking cycle: the soft
+  // limit, or halfway from the heap limit's pacing target to the limit, whichever is
+  // lower. (Not the target itself: a cycle that ends a little late is no danger there,
+  // and assisting from it on made the mutator do most of the marking of every cycle.)
+  size_t assist_limit() const {
+    const size_t soft = soft_limit();
+    const size_t hard = limit_pacing_target() + (limit - limit_pacing_target()) / 2;
+    return soft != 0 ? std::min(soft, hard) : hard;
+  }
+  // The last goal was cut by a limit while the old generation held garbage only a full
+  // cycle frees (the soft limit: below its floor; the heap limit: more than the room
+  // left): the next cycle should be full.
+  bool limits_want_full() const { return limits_want_full_.load(std::memory_order_relaxed); }
   // A concurrent cycle's final pause: `bytes` were allocated while it marked.
   void note_runway(size_t bytes);
   uint64_t allocated_total() const { return allocated_total_.load(std::memory_order_relaxed); }
@@ -171,6 +184,13 @@ class HeapImpl {
 
  private:
   bool refill(MutatorThread* self, size_t cls);
+  // The TLAB's page's next free run into the TLAB; false (the page given up as full)
+  // if it has none, or there is no page.
+  bool take_next_run(MutatorThread* self, size_t cls);
+  Object* allocate_in_larger_class(MutatorThread* self, size_t cls, uint64_t header_word);
+  // Per size class: 1 + the count of the full collection after which a refill of that
+  // class last failed at the limit; 0: none (heap/allocator.cc).
+  std::atomic<uint64_t> class_exhausted_after_[kNumSizeClasses] = {};
   PageInfo* acquire_page(MutatorThread* self, size_t cls);
   void take_run(MutatorThread* self, Tlab& tlab, PageInfo* page);
 
@@ -186,9 +206,12 @@ class HeapImpl {
   // own budget (and min_gc_trigger), so collections never come more than 1 / kSoftLimitFloor
   // times as often as without the limit.
   static constexpr double kSoftLimitFloor = 0.25;
+  // The heap limit's pacing target, as a fraction of the limit: what is left above it is
+  // room for what threads allocate while a cycle ends late.
+  static constexpr double kLimitPacingFraction = 0.875;
   void apply_paced_goal() SHOAL_REQUIRES(pacing_mu_);
   std::atomic<size_t> soft_limit_{0};
-  std::atomic<bool> soft_limit_wants_full_{false};
+  std::atomic<bool> limits_want_full_{false};
   Mutex pacing_mu_;
   struct PacingInputs {
     size_t budget = 0, survivors = 0, old_growth = 0;
