@@ -170,7 +170,9 @@ void Collector::collect(MutatorThread* self, const char* cause, bool only_if_nee
     bool busy = true;
     while (busy) {
       // (A thread at the heap limit helps the cycle it waits for: it ends sooner.)
-      if (seen && marking_.load(std::memory_order_acquire)) assist_while_work(self, UINT64_MAX);
+      // (Not under a test's concurrent trace hook: see assist_for_allocation.)
+      if (seen && marking_.load(std::memory_order_acquire) && !trace_hook_set_.load(std::memory_order_relaxed))
+        assist_while_work(self, UINT64_MAX);
       wait_for_concurrent_cycle(self);
       throw_pending_corruption();  // a finished background cycle's verification failed
       sweep_leftovers(self);       // here, not in the pause

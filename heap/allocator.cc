@@ -121,16 +121,20 @@ Object* HeapImpl::allocate_small_slow(MutatorThread* self, size_t cls, uint64_t 
     }
     t.limit.store(t.counted_end, std::memory_order_relaxed);
   } else if (const Collector::FullMark seen = collector.last_full_collection(); !refill(self, cls)) {
-    // (A class found exhausted after the newest full collection goes to a larger class
-    // at once: another full collection for each of its allocations was 43,000 of them
-    // in a test's 3 MiB heap.)
-    if (class_exhausted_after_[cls].load(std::memory_order_relaxed) == seen.collections + 1)
+    // (A class found exhausted goes to a larger class at once, until a refill of it
+    // succeeds again: another full collection for each of its allocations was 43,000
+    // of them in a test's 3 MiB heap - and tied to the newest full collection, two
+    // exhausted classes each made the other's collection stale.)
+    if (class_exhausted_[cls].load(std::memory_order_relaxed))
       if (Object* o = allocate_in_larger_class(self, cls, header_word)) return o;
     if (!retry_at_limit(*this, self, seen, [&] { return refill(self, cls); })) {
-      class_exhausted_after_[cls].store(collector.last_full_collection().collections + 1, std::memory_order_relaxed);
+      class_exhausted_[cls].store(true, std::memory_order_relaxed);
       if (Object* o = allocate_in_larger_class(self, cls, header_word)) return o;
       throw OutOfMemory(cell, limit, footprint());
     }
+    if (class_exhausted_[cls].load(std::memory_order_relaxed)) class_exhausted_[cls].store(false, std::memory_order_relaxed);
+  } else if (class_exhausted_[cls].load(std::memory_order_relaxed)) {
+    class_exhausted_[cls].store(false, std::memory_order_relaxed);
   }
   const uintptr_t p = t.cursor;
   t.cursor = p + cell;
@@ -145,9 +149,9 @@ Object* HeapImpl::allocate_small_slow(MutatorThread* self, size_t cls, uint64_t 
 // OutOfMemory the object goes into a free cell of the smallest larger class that has
 // one - in this thread's TLAB, or a page of that class with free runs. The cell is
 // bigger than the object (nothing reads an object's size from its cell; the verifier
-// checks only that it fits). Null if no larger class has a free cell either. Until the
-// next full collection, the class's allocations that find no page come here without
-// collecting first (class_exhausted_after_): that collection is what they would wait for.
+// checks only that it fits). Null if no larger class has a free cell either. Until a
+// refill of the class succeeds again, its allocations that find no page come here
+// without collecting first (class_exhausted_); they collect once this returns null.
 Object* HeapImpl::allocate_in_larger_class(MutatorThread* self, size_t cls, uint64_t header_word) {
   for (size_t c = cls + 1; c < kNumSizeClasses; ++c) {
     Tlab& t = self->tlabs[c];

@@ -132,9 +132,11 @@ void HeapImpl::reset_pacing(size_t marked_bytes, size_t survivors) {
 // kLimitPacingFraction of it: a heap whose live data is half its limit or more would
 // otherwise reach the limit before the next paced cycle ended, and every such
 // collection is a stop-the-world one of the whole heap (with 120 MiB live under a
-// 256 MiB limit, every other cycle: 45 ms pauses). There is no floor but
-// min_gc_trigger - the heap cannot grow past this limit, so collecting more often is
-// the only way to stay under it - and with generations, when the old generation has
+// 256 MiB limit, every other cycle: 45 ms pauses). With concurrent marking only (a
+// paced stop-the-world collection costs what one at the limit does, only sooner). The
+// floor is small - min_gc_trigger, half the room under the limit itself, a page: the
+// heap cannot grow past this limit, so collecting more often is the only way to stay
+// under it - and with generations, when the old generation has
 // grown since the last full cycle by more than the room left, the next cycle is full:
 // a young cycle cannot free what it holds (limits_want_full). While a cycle marks,
 // pages in use past the target make allocating threads assist, as past a soft limit.
@@ -181,9 +183,17 @@ void HeapImpl::apply_paced_goal() {
     const size_t room = fit_under(m, floor);
     wants_full = room < floor && in.old_growth > floor;
   }
-  // The heap limit ("Heap limit" above): no floor but min_gc_trigger.
-  const size_t room = fit_under(limit_pacing_target(), options.min_gc_trigger);
-  wants_full = wants_full || (room < in.budget && in.old_growth > room);
+  // The heap limit ("Heap limit" above), with concurrent marking only: a paced
+  // stop-the-world collection costs what one at the limit does, only sooner. The floor:
+  // min_gc_trigger, half the room under the limit itself, and a page - never a goal of
+  // 0, a cycle storm.
+  if (options.concurrent_marking) {
+    const size_t fits_limit = saturating_size(static_cast<double>(limit) / overhead);
+    const size_t room_under_limit = fits_limit > survivors ? fits_limit - survivors : 0;
+    const size_t floor = std::max({options.min_gc_trigger, room_under_limit / 2, kPageSize});
+    const size_t room = fit_under(limit_pacing_target(), floor);
+    wants_full = wants_full || (room < in.budget && in.old_growth > room);
+  }
   limits_want_full_.store(wants_full, std::memory_order_relaxed);
   set_goal(goal);
 }

@@ -188,9 +188,9 @@ class HeapImpl {
   // if it has none, or there is no page.
   bool take_next_run(MutatorThread* self, size_t cls);
   Object* allocate_in_larger_class(MutatorThread* self, size_t cls, uint64_t header_word);
-  // Per size class: 1 + the count of the full collection after which a refill of that
-  // class last failed at the limit; 0: none (heap/allocator.cc).
-  std::atomic<uint64_t> class_exhausted_after_[kNumSizeClasses] = {};
+  // Per size class: a refill of it failed at the limit, after full collections, and
+  // none has succeeded since (heap/allocator.cc).
+  std::atomic<bool> class_exhausted_[kNumSizeClasses] = {};
   PageInfo* acquire_page(MutatorThread* self, size_t cls);
   void take_run(MutatorThread* self, Tlab& tlab, PageInfo* page);
 

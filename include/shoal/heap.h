@@ -53,7 +53,8 @@ struct HeapOptions {
   // Mark concurrently with the mutators (SATB write barrier, background marker threads,
   // two short pauses per cycle) and sweep lazily, for collections started by pacing,
   // start_collection() and idle(). Explicit collect() and heap-limit collections stay
-  // stop-the-world. Off: every collection is stop-the-world.
+  // stop-the-world (a thread at the limit while a cycle marks is served by that cycle
+  // first; docs/heap.md, "Exhaustion"). Off: every collection is stop-the-world.
   bool concurrent_marking = true;
   // Generational collection without moving (docs/gc.md, "Generations"; needs
   // concurrent_marking): survivors keep their mark bits ("sticky"), so a young cycle
