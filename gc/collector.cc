@@ -64,6 +64,7 @@ bool Collector::begin_full_cycle_from_marker_thread(const char* cause) {
 }
 
 size_t Collector::release_free_memory() SHOAL_NO_THREAD_SAFETY_ANALYSIS {  // (gc_mu_ held or not)
+  heap_.large.purge_freed();  // (any thread, any state: no heap lock)
   if (t_collector_lock_held_ == this) return heap_.release_all_free_pages();
   MutatorThread* t = current_thread();
   if (t && t->heap == &heap_) {
@@ -215,6 +216,10 @@ void Collector::collect(MutatorThread* self, const char* cause, bool only_if_nee
       });
     }
   }
+  // What the pause's sweep freed, near the limit (in native: a purge is a batch of
+  // system calls, and a pause must not wait for it).
+  if (heap_.large.purge_due(heap_.footprint(), heap_.limit_pacing_target()))
+    heap_.threads.run_native(self, [&] { heap_.large.purge_freed(); });
   notify_finalizers();
   if (!corruption.empty()) throw HeapCorruption(corruption);
 }
@@ -886,6 +891,8 @@ void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
     // Background sweep of what the allocators have not swept yet.
     while (!stopping_.load(std::memory_order_relaxed) && sweeper_.sweep_next()) step_aside_while_stopping(heap_.threads);
     report_lazy_sweep();
+    if (heap_.large.purge_due(heap_.footprint(), heap_.limit_pacing_target()))
+      heap_.large.purge_freed();  // (what the final pause's sweep freed)
     scavenge_in_background();
   }
 }

@@ -126,10 +126,10 @@ Object* HeapImpl::allocate_small_slow(MutatorThread* self, size_t cls, uint64_t 
     // of them in a test's 3 MiB heap - and tied to the newest full collection, two
     // exhausted classes each made the other's collection stale.)
     if (class_exhausted_[cls].load(std::memory_order_relaxed))
-      if (Object* o = allocate_in_larger_class(self, cls, header_word)) return o;
+      if (Object* o = allocate_without_a_page(self, cls, header_word)) return o;
     if (!retry_at_limit(*this, self, seen, [&] { return refill(self, cls); })) {
       class_exhausted_[cls].store(true, std::memory_order_relaxed);
-      if (Object* o = allocate_in_larger_class(self, cls, header_word)) return o;
+      if (Object* o = allocate_without_a_page(self, cls, header_word)) return o;
       throw OutOfMemory(cell, limit, footprint());
     }
     if (class_exhausted_[cls].load(std::memory_order_relaxed)) class_exhausted_[cls].store(false, std::memory_order_relaxed);
@@ -149,9 +149,18 @@ Object* HeapImpl::allocate_small_slow(MutatorThread* self, size_t cls, uint64_t 
 // OutOfMemory the object goes into a free cell of the smallest larger class that has
 // one - in this thread's TLAB, or a page of that class with free runs. The cell is
 // bigger than the object (nothing reads an object's size from its cell; the verifier
-// checks only that it fits). Null if no larger class has a free cell either. Until a
+// checks only that it fits). Null if no larger class has a free cell either; then the
+// footprint may still have room for the cell as a large object (less than a page: no
+// page for any class) - the last resort before OutOfMemory. Until a
 // refill of the class succeeds again, its allocations that find no page come here
 // without collecting first (class_exhausted_); they collect once this returns null.
+Object* HeapImpl::allocate_without_a_page(MutatorThread* self, size_t cls, uint64_t header_word) {
+  if (Object* o = allocate_in_larger_class(self, cls, header_word)) return o;
+  // (The largest class in use has no larger one: less than a page of room may still
+  // hold the cell as a large object.)
+  return allocate_large_now(self, kClassSize[cls], header_word);
+}
+
 Object* HeapImpl::allocate_in_larger_class(MutatorThread* self, size_t cls, uint64_t header_word) {
   for (size_t c = cls + 1; c < kNumSizeClasses; ++c) {
     Tlab& t = self->tlabs[c];
@@ -325,31 +334,33 @@ void HeapImpl::flush_tlabs_before_stack_scan(MutatorThread& thread) {
 Object* HeapImpl::allocate_large(MutatorThread* self, size_t bytes, uint64_t header_word) {
   // (Before any size arithmetic: allocation_size wraps for sizes near SIZE_MAX.)
   if (bytes > limit) throw OutOfMemory(bytes, limit, footprint());
+  if (over_trigger() || collector.marking_concurrently()) collector.collect_paced(self);
+  Object* o = nullptr;
+  auto attempt = [&] { return (o = allocate_large_now(self, bytes, header_word)) != nullptr; };
+  const Collector::FullMark seen = collector.last_full_collection();
+  if (!attempt() && !retry_at_limit(*this, self, seen, attempt)) throw OutOfMemory(bytes, limit, footprint());
+  return o;
+}
+
+Object* HeapImpl::allocate_large_now(MutatorThread* self, size_t bytes, uint64_t header_word) {
   // (kCarded, with generations: the barrier remembers a large object by card,
   // gc/generations.cc; the cards follow the object.)
   const uint64_t carded = collector.generational() ? header::kCarded : 0;
   const size_t total = LargeObjectSpace::allocation_size(bytes, carded != 0);
-  if (over_trigger() || collector.marking_concurrently()) collector.collect_paced(self);
-  Object* o = nullptr;
-  auto attempt = [&] {
-    for (int decommitted = 0; decommitted < 2; ++decommitted) {
-      if (try_reserve(total)) {
-        // (No newborn bit: a large object allocated while a cycle marks stays marked -
-        // old - after the sweep, so it must not look young to the barrier.)
-        if ((o = large.allocate(bytes, header_word | carded | (self->alloc_tags & ~header::kNewbornBits)))) {
-          if (collector.marking_concurrently()) LargeObject::of(o)->mark.store(1, std::memory_order_relaxed);  // black
-          note_allocated(total);
-          return true;
-        }
-        release(total);
+  for (int decommitted = 0; decommitted < 2; ++decommitted) {
+    if (try_reserve(total)) {
+      // (No newborn bit: a large object allocated while a cycle marks stays marked -
+      // old - after the sweep, so it must not look young to the barrier.)
+      if (Object* o = large.allocate(bytes, header_word | carded | (self->alloc_tags & ~header::kNewbornBits))) {
+        if (collector.marking_concurrently()) LargeObject::of(o)->mark.store(1, std::memory_order_relaxed);  // black
+        note_allocated(total);
+        return o;
       }
-      if (decommitted == 0) release_all_free_pages();  // free pages give their footprint back
+      release(total);
     }
-    return false;
-  };
-  const Collector::FullMark seen = collector.last_full_collection();
-  if (!attempt() && !retry_at_limit(*this, self, seen, attempt)) throw OutOfMemory(bytes, limit, footprint());
-  return o;
+    if (decommitted == 0) release_all_free_pages();  // free pages give their footprint back
+  }
+  return nullptr;
 }
 
 }  // namespace shoal::internal

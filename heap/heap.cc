@@ -134,9 +134,11 @@ void HeapImpl::reset_pacing(size_t marked_bytes, size_t survivors) {
 // collection is a stop-the-world one of the whole heap (with 120 MiB live under a
 // 256 MiB limit, every other cycle: 45 ms pauses). With concurrent marking only (a
 // paced stop-the-world collection costs what one at the limit does, only sooner). The
-// floor is small - min_gc_trigger, half the room under the limit itself, a page: the
-// heap cannot grow past this limit, so collecting more often is the only way to stay
-// under it - and with generations, when the old generation has
+// floor is the soft limit's (a quarter of the budget: at most four times as many
+// cycles; and min_gc_trigger) but at most the room under the limit itself, or half
+// that room if that is more; past it the heap reaches the limit and collects there,
+// stop-the-world. With
+// generations, when the old generation has
 // grown since the last full cycle by more than the room left, the next cycle is full:
 // a young cycle cannot free what it holds (limits_want_full). While a cycle marks,
 // pages in use past the target make allocating threads assist, as past a soft limit.
@@ -185,12 +187,15 @@ void HeapImpl::apply_paced_goal() {
   }
   // The heap limit ("Heap limit" above), with concurrent marking only: a paced
   // stop-the-world collection costs what one at the limit does, only sooner. The floor:
-  // min_gc_trigger, half the room under the limit itself, and a page - never a goal of
-  // 0, a cycle storm.
+  // a quarter of the budget, as the soft limit's (at most four times as many cycles),
+  // but no more than the room under the limit itself; min_gc_trigger, half that room,
+  // and a page - never a goal of 0, a cycle storm.
   if (options.concurrent_marking) {
     const size_t fits_limit = saturating_size(static_cast<double>(limit) / overhead);
     const size_t room_under_limit = fits_limit > survivors ? fits_limit - survivors : 0;
-    const size_t floor = std::max({options.min_gc_trigger, room_under_limit / 2, kPageSize});
+    const size_t quarter = saturating_size(static_cast<double>(in.budget) * kSoftLimitFloor);
+    const size_t floor =
+        std::max({options.min_gc_trigger, std::min(quarter, room_under_limit), room_under_limit / 2, kPageSize});
     const size_t room = fit_under(limit_pacing_target(), floor);
     wants_full = wants_full || (room < in.budget && in.old_growth > room);
   }

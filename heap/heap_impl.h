@@ -166,6 +166,10 @@ class HeapImpl {
   // Allocation slow paths (heap/allocator.cc).
   Object* allocate_small_slow(MutatorThread* self, size_t cls, uint64_t header_word);
   Object* allocate_large(MutatorThread* self, size_t bytes, uint64_t header_word);
+  // A large object of `bytes` if the footprint has room for it now (after decommitting
+  // free pages), else null; no collection. Any size: the allocation slow path's last
+  // resort for a small object too.
+  Object* allocate_large_now(MutatorThread* self, size_t bytes, uint64_t header_word);
   // Hands a TLAB's bump range and page back (the thread is the owner, or in a pause);
   // `black`: allocates_black(owner).
   void retire_tlab(Tlab& tlab, bool black);
@@ -187,6 +191,9 @@ class HeapImpl {
   // The TLAB's page's next free run into the TLAB; false (the page given up as full)
   // if it has none, or there is no page.
   bool take_next_run(MutatorThread* self, size_t cls);
+  // A class with no page at the limit (heap/allocator.cc): a larger class's free cell,
+  // else the cell as a large object if the footprint has room; null if neither.
+  Object* allocate_without_a_page(MutatorThread* self, size_t cls, uint64_t header_word);
   Object* allocate_in_larger_class(MutatorThread* self, size_t cls, uint64_t header_word);
   // Per size class: a refill of it failed at the limit, after full collections, and
   // none has succeeded since (heap/allocator.cc).

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <functional>
 #include <new>
+#include <string>
 
 #if !defined(SHOAL_SANITIZER_BUILD)
 #include <jemalloc/jemalloc.h>
@@ -14,13 +15,39 @@
 namespace shoal::internal {
 
 namespace {
+#if !defined(SHOAL_SANITIZER_BUILD)
+// Large objects live in a jemalloc arena of their own, without the thread cache, so
+// that what a sweep frees can be purged (LargeObjectSpace::purge_freed) without
+// touching the process's other allocations; jemalloc's default arenas, through the
+// thread cache (flags 0), if the arena cannot be made.
+struct LargeArena {
+  int index = -1;
+  int flags = 0;
+  std::string purge;  // its mallctl name ("arena.<i>.purge"); empty without the arena
+};
+const LargeArena& large_arena() {
+  static const LargeArena arena = [] {
+    LargeArena a;
+    unsigned index = 0;
+    size_t size = sizeof(index);
+    if (mallctl("arenas.create", &index, &size, nullptr, 0) != 0) return a;
+    a.index = static_cast<int>(index);
+    a.flags = static_cast<int>(MALLOCX_ARENA(index) | MALLOCX_TCACHE_NONE);
+    a.purge = "arena." + std::to_string(index) + ".purge";
+    return a;
+  }();
+  return arena;
+}
+int arena_flags() { return large_arena().flags; }
+#endif
+
 void* raw_allocate(size_t bytes) {
 #if defined(SHOAL_SANITIZER_BUILD)
   void* p = std::aligned_alloc(64, (bytes + 63) & ~size_t{63});
   if (p) std::memset(p, 0, bytes);
   return p;
 #else
-  return mallocx(bytes, MALLOCX_ALIGN(64) | MALLOCX_ZERO);
+  return mallocx(bytes, MALLOCX_ALIGN(64) | MALLOCX_ZERO | arena_flags());
 #endif
 }
 void raw_free(void* p, size_t bytes) {
@@ -28,10 +55,25 @@ void raw_free(void* p, size_t bytes) {
   (void)bytes;
   std::free(p);
 #else
-  sdallocx(p, bytes, MALLOCX_ALIGN(64));
+  sdallocx(p, bytes, MALLOCX_ALIGN(64) | arena_flags());
 #endif
 }
 }  // namespace
+
+int LargeObjectSpace::arena_index() {
+#if defined(SHOAL_SANITIZER_BUILD)
+  return -1;
+#else
+  return large_arena().index;
+#endif
+}
+
+void LargeObjectSpace::purge_freed() {
+  if (freed_unpurged_.exchange(0, std::memory_order_relaxed) == 0) return;
+#if !defined(SHOAL_SANITIZER_BUILD)
+  if (const std::string& purge = large_arena().purge; !purge.empty()) mallctl(purge.c_str(), nullptr, nullptr, nullptr, 0);
+#endif
+}
 
 size_t LargeObjectSpace::allocation_size(size_t bytes, bool carded) {
   const size_t requested =
@@ -39,7 +81,7 @@ size_t LargeObjectSpace::allocation_size(size_t bytes, bool carded) {
 #if defined(SHOAL_SANITIZER_BUILD)
   return (requested + 63) & ~size_t{63};
 #else
-  const size_t rounded = nallocx(requested, MALLOCX_ALIGN(64));
+  const size_t rounded = nallocx(requested, MALLOCX_ALIGN(64) | arena_flags());
   return rounded != 0 ? rounded : requested;  // (0: past jemalloc's sizes; the allocation fails)
 #endif
 }
@@ -131,6 +173,7 @@ LargeObjectSpace::SweepResult LargeObjectSpace::sweep_in_pause(bool poison, bool
   }
   count_.fetch_sub(r.freed_objects, std::memory_order_relaxed);
   bytes_.fetch_sub(r.freed_bytes, std::memory_order_relaxed);
+  freed_unpurged_.fetch_add(r.freed_bytes, std::memory_order_relaxed);
   build_index_in_pause();  // the rest of the pause (the verifier) sees only survivors
   return r;
 }

@@ -55,9 +55,9 @@ class HeapLimitPacingTest : public ::testing::TestWithParam<bool> {
 
 // 20 MiB live and gc_growth 4: the pacer's budget is 80 MiB, which a 64 MiB heap cannot
 // hold. The goal is the room under 7/8 of the limit (about 36 MiB). With 44 MiB live
-// the room (under 12 MiB) is less than a quarter of the budget (44 MiB) - the soft
-// limit's floor - and the goal is still the room: there is no floor below a hard limit
-// but min_gc_trigger. A limit with room for the whole budget leaves it alone.
+// the room (under 12 MiB) is less than the floor: a quarter of the budget (44 MiB, as
+// the soft limit's) but no more than the room under the limit itself (under 20 MiB).
+// A limit with room for the whole budget leaves it alone.
 TEST_P(HeapLimitPacingTest, TheGoalIsCutToTheRoomUnderTheLimit) {
   {
     Heap heap(options(64 * kMiB));
@@ -71,8 +71,10 @@ TEST_P(HeapLimitPacingTest, TheGoalIsCutToTheRoomUnderTheLimit) {
     Persistent<RefArray> more = make_live(heap, 24 * kMiB);
     heap.collect();
     ASSERT_GT(kept(heap), 44.0 * kMiB);
-    EXPECT_NEAR(goal(heap), std::max(room(heap), 4.0 * kMiB), 0.5 * kMiB);
-    EXPECT_LT(goal(heap), kGrowth * kept(heap) / 4 - 20.0 * kMiB) << "below the soft limit's floor";
+    const double room_under_limit = 64.0 * kMiB / heap.impl().pacing_overhead() - kept(heap);
+    ASSERT_GT(room_under_limit, room(heap));
+    EXPECT_NEAR(goal(heap), room_under_limit, 0.5 * kMiB);
+    EXPECT_LT(goal(heap), kGrowth * kept(heap) / 4 - 20.0 * kMiB) << "below a quarter of the budget";
   }
   {
     Heap heap(options(1024 * kMiB));
