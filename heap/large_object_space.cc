@@ -26,7 +26,9 @@ struct LargeArena {
   std::string purge;  // its mallctl name ("arena.<i>.purge"); empty without the arena
 };
 const LargeArena& large_arena() {
-  static const LargeArena arena = [] {
+  // (Never destroyed: a Heap with static storage frees its large objects after this
+  // function's statics would be gone.)
+  static const LargeArena& arena = *new LargeArena([] {
     LargeArena a;
     unsigned index = 0;
     size_t size = sizeof(index);
@@ -35,7 +37,7 @@ const LargeArena& large_arena() {
     a.flags = static_cast<int>(MALLOCX_ARENA(index) | MALLOCX_TCACHE_NONE);
     a.purge = "arena." + std::to_string(index) + ".purge";
     return a;
-  }();
+  }());
   return arena;
 }
 int arena_flags() { return large_arena().flags; }

@@ -169,11 +169,12 @@ TEST(HeapLimitSizeClasses, LessThanAPageOfRoomStillHoldsACellAsALargeObject) {
   // The next ones too, without a collection each (the class is known to have no page;
   // a full collection per allocation made a test's 3 MiB heap run for minutes).
   const uint64_t collections = heap.stats().collections;
-  Persistent<RefArray> more(heap, RefArray::create(4));  // (the keep array's class)
-  for (size_t i = 0; i < 4; ++i) more->set(i, ByteArray::create(3000).value());
-  EXPECT_EQ(heap.stats().collections, collections);
-  EXPECT_EQ(heap.stats().large_objects, 5u);
-  more.reset();
+  in_own_frame([&] {
+    Persistent<RefArray> more(heap, RefArray::create(4));  // (the keep array's class)
+    for (size_t i = 0; i < 4; ++i) more->set(i, ByteArray::create(3000).value());
+    EXPECT_EQ(heap.stats().collections, collections);
+    EXPECT_EQ(heap.stats().large_objects, 5u);
+  });
   EXPECT_TRUE(heap.verify().ok);
   heap.collect();
   in_own_frame([&] {
