@@ -218,8 +218,7 @@ void Collector::collect(MutatorThread* self, const char* cause, bool only_if_nee
   }
   // What the pause's sweep freed, near the limit (in native: a purge is a batch of
   // system calls, and a pause must not wait for it).
-  if (heap_.large.purge_due(heap_.footprint(), heap_.limit_pacing_target()))
-    heap_.threads.run_native(self, [&] { heap_.large.purge_freed(); });
+  if (heap_.large_purge_due()) heap_.threads.run_native(self, [&] { heap_.large.purge_freed(); });
   notify_finalizers();
   if (!corruption.empty()) throw HeapCorruption(corruption);
 }
@@ -891,8 +890,7 @@ void Collector::marker_thread_main() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
     // Background sweep of what the allocators have not swept yet.
     while (!stopping_.load(std::memory_order_relaxed) && sweeper_.sweep_next()) step_aside_while_stopping(heap_.threads);
     report_lazy_sweep();
-    if (heap_.large.purge_due(heap_.footprint(), heap_.limit_pacing_target()))
-      heap_.large.purge_freed();  // (what the final pause's sweep freed)
+    if (heap_.large_purge_due()) heap_.large.purge_freed();  // (what the final pause's sweep freed)
     scavenge_in_background();
   }
 }

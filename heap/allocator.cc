@@ -132,10 +132,9 @@ Object* HeapImpl::allocate_small_slow(MutatorThread* self, size_t cls, uint64_t 
       if (Object* o = allocate_without_a_page(self, cls, header_word)) return o;
       throw OutOfMemory(cell, limit, footprint());
     }
-    if (class_exhausted_[cls].load(std::memory_order_relaxed)) class_exhausted_[cls].store(false, std::memory_order_relaxed);
-  } else if (class_exhausted_[cls].load(std::memory_order_relaxed)) {
-    class_exhausted_[cls].store(false, std::memory_order_relaxed);
   }
+  // (Here the TLAB has a cell of the class: it is not exhausted.)
+  if (class_exhausted_[cls].load(std::memory_order_relaxed)) class_exhausted_[cls].store(false, std::memory_order_relaxed);
   const uintptr_t p = t.cursor;
   t.cursor = p + cell;
   return construct_in_cell(p, cell, header_word | self->alloc_tags);

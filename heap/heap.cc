@@ -137,9 +137,8 @@ void HeapImpl::reset_pacing(size_t marked_bytes, size_t survivors) {
 // floor is the soft limit's (a quarter of the budget: at most four times as many
 // cycles; and min_gc_trigger) but at most the room under the limit itself, or half
 // that room if that is more; past it the heap reaches the limit and collects there,
-// stop-the-world. With
-// generations, when the old generation has
-// grown since the last full cycle by more than the room left, the next cycle is full:
+// stop-the-world. With generations, when the old generation has grown since the last
+// full cycle by more than the room left, the next cycle is full:
 // a young cycle cannot free what it holds (limits_want_full). While a cycle marks,
 // pages in use past the target make allocating threads assist, as past a soft limit.
 void HeapImpl::set_paced_goal(size_t budget, size_t survivors, size_t old_growth) {
@@ -170,11 +169,14 @@ void HeapImpl::apply_paced_goal() {
   size_t goal = in.budget;
   const double overhead = overhead_;
   const size_t survivors = in.survivors;
-  // Cuts the goal so that the pages in use stay under `m` at the next cycle's peak (at
-  // least `floor`); returns the room there is under `m`.
-  auto fit_under = [&](size_t m, size_t floor) {
+  // What may be allocated before the pages in use reach `m` at the next cycle's peak.
+  auto room_under = [&](size_t m) {
     const size_t fits = saturating_size(static_cast<double>(m) / overhead);
-    const size_t room = fits > survivors ? fits - survivors : 0;
+    return fits > survivors ? fits - survivors : 0;
+  };
+  // Cuts the goal to the room under `m` (at least `floor`); returns that room.
+  auto fit_under = [&](size_t m, size_t floor) {
+    const size_t room = room_under(m);
     goal = std::min(goal, std::max(room, floor));
     return room;
   };
@@ -191,8 +193,7 @@ void HeapImpl::apply_paced_goal() {
   // but no more than the room under the limit itself; min_gc_trigger, half that room,
   // and a page - never a goal of 0, a cycle storm.
   if (options.concurrent_marking) {
-    const size_t fits_limit = saturating_size(static_cast<double>(limit) / overhead);
-    const size_t room_under_limit = fits_limit > survivors ? fits_limit - survivors : 0;
+    const size_t room_under_limit = room_under(limit);
     const size_t quarter = saturating_size(static_cast<double>(in.budget) * kSoftLimitFloor);
     const size_t floor =
         std::max({options.min_gc_trigger, std::min(quarter, room_under_limit), room_under_limit / 2, kPageSize});

@@ -134,6 +134,9 @@ class HeapImpl {
   // The pages in use the pacer aims to stay under for the heap limit ("Heap limit" in
   // heap/heap.cc): kLimitPacingFraction of it.
   size_t limit_pacing_target() const { return saturating_size(static_cast<double>(limit) * kLimitPacingFraction); }
+  // After a collection's sweep: the freed large objects' memory is to be purged (the
+  // footprint plus what was freed since the last purge passes the pacing target).
+  bool large_purge_due() const { return large.purge_due(footprint(), limit_pacing_target()); }
   // The pages in use past which allocating threads assist a marking cycle: the soft
   // limit, or halfway from the heap limit's pacing target to the limit, whichever is
   // lower. (Not the target itself: a cycle that ends a little late is no danger there,
