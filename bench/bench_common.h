@@ -286,13 +286,14 @@ inline bool take_common_option(int& i, int argc, char** argv);
 // One line of --shoal-cycle-log: a cycle's record, on stderr.
 inline void print_cycle_record(const shoal::CycleRecord& r) {
   std::fprintf(stderr,
-               "cycle %llu at %.1f ms: %s %s, in use %.1f MiB, marked %.1f MiB, swept live %.1f MiB, concurrent mark %.2f ms, "
+               "cycle %llu at %.1f ms: %s %s, in use %.1f MiB, marked %.1f MiB, swept live %.1f MiB, freed %.1f MiB, concurrent mark %.2f ms, "
                "allocated meanwhile %.1f MiB, mark assists %zu (objects %zu), throttle waits %zu; pauses us: initial %.0f (ttsp %.0f), final %.0f (ttsp %.0f), "
                "in-pause mark %.0f, sweep %.0f; remembered %zu; aging %s, kept young %.2f MiB, aged made old %.2f MiB; old %.1f -> %.1f MiB\n",
                static_cast<unsigned long long>(r.index), static_cast<double>(r.start_ns) / 1e6,
-               r.young ? "young" : "full", r.cause, static_cast<double>(r.heap_in_use_bytes) / 1048576.0,
+               r.young ? "young" : (r.full_for_yield ? "full (yield)" : "full"), r.cause, static_cast<double>(r.heap_in_use_bytes) / 1048576.0,
                static_cast<double>(r.bytes_marked) / 1048576.0,
-               static_cast<double>(r.live_bytes) / 1048576.0, static_cast<double>(r.concurrent_mark_ns) / 1e6,
+               static_cast<double>(r.live_bytes) / 1048576.0, static_cast<double>(r.freed_bytes) / 1048576.0,
+               static_cast<double>(r.concurrent_mark_ns) / 1e6,
                static_cast<double>(r.allocated_while_marking) / 1048576.0, r.mark_assists, r.assist_objects,
                r.throttle_waits, static_cast<double>(r.concurrent ? r.initial_pause_ns : r.pause_ns) / 1e3,
                static_cast<double>(r.time_to_safepoint_ns) / 1e3, static_cast<double>(r.final_pause_ns) / 1e3, static_cast<double>(r.final_time_to_safepoint_ns) / 1e3,
@@ -575,6 +576,10 @@ inline bool take_common_option(int& i, int argc, char** argv) {
   }
   if (std::string_view(argv[i]) == "--shoal-no-adaptive-aging") {
     shoal_options().adaptive_aging = false;
+    return true;
+  }
+  if (std::string_view(argv[i]) == "--shoal-no-adaptive-generations") {
+    shoal_options().adaptive_generations = false;
     return true;
   }
   if (std::string_view(argv[i]) == "--shoal-no-generations") {

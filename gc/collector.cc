@@ -55,7 +55,7 @@ bool Collector::begin_full_cycle_from_marker_thread(const char* cause) {
   bool retry = false;  // (a final pause handed out pages meanwhile: not idle after all)
   try {
     with_collector_lock(nullptr, [&] {
-      begin_concurrent_cycle_locked(nullptr, cause, /*force=*/true, /*full=*/true, retry);
+      begin_concurrent_cycle_locked(nullptr, cause, /*force=*/true, Scope::kFull, retry);
     });
   } catch (const std::exception&) {
     retry = true;  // (nothing started; the pause itself never unwinds)
@@ -352,7 +352,7 @@ void Collector::torture(MutatorThread* self) {
   const uint64_t n = torture_cycles_.fetch_add(1, std::memory_order_relaxed);
   const bool full = generational_ && n % 3 == 2;
   defer_all_stacks_next_.store(n % 2 == 1, std::memory_order_relaxed);
-  start_concurrent_cycle(self, "torture", /*force=*/true, full);
+  start_concurrent_cycle(self, "torture", /*force=*/true, full ? Scope::kFull : Scope::kYoung);
 }
 
 bool Collector::idle(MutatorThread* self, std::chrono::nanoseconds budget) {
@@ -565,7 +565,10 @@ void Collector::report_lazy_sweep(CycleRecord* current) {
   // The survivors include what was allocated (black) while the cycle marked: the goal
   // grows from them only as far as HeapImpl::pacing_size allows.
   const size_t survivors = r.live_bytes + heap_.large.footprint_bytes();
-  if (generational_) note_old_generation(survivors - r.newborn_bytes, r.newborn_bytes);  // (newborns: young now)
+  if (generational_) {
+    note_old_generation(survivors - r.newborn_bytes, r.newborn_bytes);  // (newborns: young now)
+    note_cycle_yield(r.freed_bytes);
+  }
   else heap_.set_goal_from(HeapImpl::pacing_size(survivors, last_marked_bytes_.load(std::memory_order_relaxed)), survivors);
   MutexLock lock(stats_mu_);
   // (Counted under stats_mu_, with the figures in place: a test that sees the count
@@ -638,7 +641,7 @@ void Collector::run_cycle_in_pause(MutatorThread* self, CycleRecord& record) {
 
 // ---- Concurrent cycles -------------------------------------------------------------
 
-bool Collector::start_concurrent_cycle(MutatorThread* self, const char* cause, bool force, bool full) {
+bool Collector::start_concurrent_cycle(MutatorThread* self, const char* cause, bool force, Scope scope) {
   // The initial pause needs the last cycle's sweep finished (mark bits clear). Sweep what
   // is left here, on the requesting thread, not in the pause - and again if a final
   // pause handed out new pages to sweep while this thread waited for the lock.
@@ -646,19 +649,19 @@ bool Collector::start_concurrent_cycle(MutatorThread* self, const char* cause, b
   for (bool retry = true; retry;) {
     sweep_leftovers(self);
     retry = false;
-    started = start_concurrent_cycle_locked(self, cause, force, full, retry);
+    started = start_concurrent_cycle_locked(self, cause, force, scope, retry);
   }
   return started;
 }
 
-bool Collector::start_concurrent_cycle_locked(MutatorThread* self, const char* cause, bool force, bool full,
+bool Collector::start_concurrent_cycle_locked(MutatorThread* self, const char* cause, bool force, Scope scope,
                                               bool& retry) {
   bool started = false;
-  with_collector_lock(self, [&] { started = begin_concurrent_cycle_locked(self, cause, force, full, retry); });
+  with_collector_lock(self, [&] { started = begin_concurrent_cycle_locked(self, cause, force, scope, retry); });
   return started;
 }
 
-bool Collector::begin_concurrent_cycle_locked(MutatorThread* self, const char* cause, bool force, bool full,
+bool Collector::begin_concurrent_cycle_locked(MutatorThread* self, const char* cause, bool force, Scope scope,
                                               bool& retry) {
   {
     MutexLock lock(work_mu_);
@@ -673,7 +676,7 @@ bool Collector::begin_concurrent_cycle_locked(MutatorThread* self, const char* c
   // page is claimed, and only a final pause (which needs gc_mu_) hands out new ones.
   while (sweeper_.pending()) std::this_thread::yield();
   report_lazy_sweep();  // (the exact old-generation size, if nobody reported it yet)
-  const bool full_cycle = choose_full_before_pause(full);  // a full one's marks cleared here
+  const bool full_cycle = choose_full_before_pause(scope);  // a full one's marks cleared here
   CycleRecord record;
   record.cause = cause;
   record.concurrent = true;
@@ -698,6 +701,7 @@ bool Collector::begin_concurrent_cycle_locked(MutatorThread* self, const char* c
     record.remembered = begin_generation_in_pause(full_cycle, remembered);
     if (full_cycle) allocated_at_full_start_.store(heap_.allocated_total(), std::memory_order_relaxed);
     record.young = young_;
+    record.full_for_yield = full_for_yield_;
     if (young_ && heap_.options.verify_after_gc) {
       // The generational invariant is only interesting here, before a young cycle
       // relies on it (right after a sweep every allocated object is marked).
@@ -991,6 +995,7 @@ void Collector::finish_concurrent_cycle(MarkTotals& totals, CycleRecord& record)
     const auto large = heap_.large.sweep_in_pause(heap_.options.poison_freed_memory, generational_);
     heap_.release(large.freed_bytes);
     last_marked_bytes_.store(record.bytes_marked, std::memory_order_relaxed);  // (read by the sweep's report)
+    last_large_freed_.store(large.freed_bytes, std::memory_order_relaxed);
     {
       MutexLock lock(stats_mu_);
       cycle_unrecorded_ = true;  // until record_cycle: see report_lazy_sweep
@@ -1135,6 +1140,9 @@ GcStats Collector::stats() const {
   GcStats s = totals_;
   s.preemption_signals = heap_.threads.preemption_signals();
   s.resume_latency = heap_.threads.resume_latency();
+  s.young_cycles_off = young_cycles_off_.load(std::memory_order_relaxed);
+  s.young_survival = std::max(0.0, young_survival_.load(std::memory_order_relaxed));
+  s.old_survival = std::max(0.0, old_survival_measured_.load(std::memory_order_relaxed));
   s.recent.assign(recent_.size() > 256 ? recent_.end() - 256 : recent_.begin(), recent_.end());
   return s;
 }

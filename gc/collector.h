@@ -147,11 +147,14 @@ class Collector {
   // concurrent cycle unless one is marking (so marking runs almost all the time);
   // otherwise a stop-the-world collection.
   void torture(MutatorThread* self);
+  // What a concurrent cycle traces: the pacer's choice (gc/generations.cc, "Pacing":
+  // young unless a full cycle is due or young cycles do not pay), or as asked - kYoung
+  // is young whenever the marks are sticky (generations), kFull the whole heap.
+  enum class Scope { kPaced, kYoung, kFull };
   // Starts a concurrent cycle (unless one is under way and, without `force`, unless the
-  // pacing trigger has been reached). Returns after the initial pause. With `full` it
-  // traces the whole heap; else it is young if the marks are sticky (generations).
-  // Returns whether this call began the cycle (false: one was under way, or not due).
-  bool start_concurrent_cycle(MutatorThread* self, const char* cause, bool force, bool full = false);
+  // pacing trigger has been reached). Returns after the initial pause. Returns whether
+  // this call began the cycle (false: one was under way, or not due).
+  bool start_concurrent_cycle(MutatorThread* self, const char* cause, bool force, Scope scope = Scope::kPaced);
   void wait_for_concurrent_cycle(MutatorThread* self) SHOAL_EXCLUDES(work_mu_);
   // Heap::idle: marking, sweeping or an early cycle within roughly `budget`.
   bool idle(MutatorThread* self, std::chrono::nanoseconds budget);
@@ -194,12 +197,15 @@ class Collector {
   // pause, before it traces anything: a test holds it to leave the marking to assists.
   void set_before_concurrent_mark_hook_for_testing(std::function<void()> hook) SHOAL_EXCLUDES(work_mu_);
   // Testing: starts a concurrent cycle now, whatever the pacing trigger says.
-  void start_concurrent_cycle_for_testing(MutatorThread* self) { start_concurrent_cycle(self, "requested", true, true); }
+  void start_concurrent_cycle_for_testing(MutatorThread* self) { start_concurrent_cycle(self, "requested", true, Scope::kFull); }
 
   // Generational collection (HeapOptions::generational; docs/gc.md, "Generations"). When
   // on, every sweep keeps the survivors' mark bits (they are the old generation) and
   // marks are sticky between cycles; only a full cycle clears them, before it starts.
   bool generational() const { return generational_; }
+  // The young survival above which young cycles do not pay (from gc_growth and
+  // full_gc_growth: gc/generations.cc, "Young cycles that do not pay").
+  double young_survival_limit() const;
   // The GC bits a thread attaching now ORs into the headers it allocates (kYoung, or the
   // cycle's newborn bit while marking runs), and its barrier's marking rule's skip mask.
   // Written in pauses; read under the registry lock at attach.
@@ -316,10 +322,10 @@ class Collector {
   // Sweeps the pages the last concurrent cycle left unswept, on the calling (running)
   // thread, polling between pages: so that the next pause does not have to.
   void sweep_leftovers(MutatorThread* self);
-  bool start_concurrent_cycle_locked(MutatorThread* self, const char* cause, bool force, bool full, bool& retry);
+  bool start_concurrent_cycle_locked(MutatorThread* self, const char* cause, bool force, Scope scope, bool& retry);
   // The initial pause and what precedes it, gc_mu_ held: from a mutator (`self`) or the
   // marker thread (nullptr, an idle cycle). Returns whether it began one.
-  bool begin_concurrent_cycle_locked(MutatorThread* self, const char* cause, bool force, bool full, bool& retry);
+  bool begin_concurrent_cycle_locked(MutatorThread* self, const char* cause, bool force, Scope scope, bool& retry);
   void marker_thread_main();
   // The stack scanner: a thread of its own (started by the first cycle that leaves a
   // stack unscanned after its initial pause, then kept), which scans the deferred stacks
@@ -494,14 +500,26 @@ class Collector {
   unsigned aging_off_cycles_ = 0;
   unsigned aging_backoff_cycles_ = 0;
   unsigned aging_strikes_ = 0;
+  // Adaptive generations ("Young cycles that do not pay"). The newest cycle's figures
+  // for its sweep report (set in its final pause): large-object bytes it freed, and a
+  // full cycle's old generation before it and bytes of it traced. The newest survivals
+  // measured (negative: none yet) and the pacer's switch.
+  std::atomic<size_t> last_large_freed_{0};
+  std::atomic<size_t> last_old_before_{0};
+  std::atomic<size_t> last_old_survived_{0};
+  std::atomic<double> young_survival_{-1};
+  std::atomic<double> old_survival_measured_{-1};  // (old_survival_ is adaptive aging's: pauses only)
+  std::atomic<bool> young_cycles_off_{false};
+  bool full_for_yield_ = false;  // the cycle being started (under gc_mu_, before its pause)
   Mutex marker_remembered_mu_;  // (a leaf: markers take it from any context)
   std::vector<Object*> marker_remembered_ SHOAL_GUARDED_BY(marker_remembered_mu_);
   // In a pause: the remembered set of every thread and of detached ones, emptied.
   std::vector<Object*> take_remembered_in_pause() SHOAL_EXCLUDES(work_mu_);
   // Under gc_mu_, before an initial pause, the last sweep finished: whether the cycle is
-  // full (requested, generations off, or the old generation has grown past its limit);
-  // a full one's sticky marks are cleared here (not in the pause: O(heap) bitmap words).
-  bool choose_full_before_pause(bool requested);
+  // full (requested, generations off, or - paced - the old generation has grown past
+  // its limit, a limit wants it, or young cycles do not pay); a full one's sticky marks
+  // are cleared here (not in the pause: O(heap) bitmap words).
+  bool choose_full_before_pause(Scope scope);
   // True once the old generation has grown by more than full_gc_growth x the newest
   // full cycle's live size since that cycle's sweep: the next cycle is full.
   bool old_generation_full() const;
@@ -519,6 +537,10 @@ class Collector {
   // A sweep's exact figure (every survivor marked): the old generation's size; sets the
   // pacer's goal.
   void note_old_generation(size_t old_bytes, size_t newborn_bytes);
+  // A concurrent cycle's sweep report (`freed_pages`: what it freed in pages): what of
+  // its young objects it found alive, and whether the pacer's cycles are young
+  // ("Young cycles that do not pay").
+  void note_cycle_yield(size_t freed_pages) SHOAL_REQUIRES(report_mu_);
   // A full cycle's stale remembered holders: their bits cleared off the pause (marker).
   void clear_stale_remembered() SHOAL_EXCLUDES(work_mu_);
   // A young cycle's remembered large objects (listed for the card set it consumes): the

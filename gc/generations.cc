@@ -211,6 +211,12 @@ constexpr double kAgingSampleDecay = 0.5;              // an older sample's weig
 constexpr unsigned kAgingStrikes = 2;                  // failed samples in a row to turn it off
 constexpr unsigned kAgingMinBackoff = 4;               // young cycles without aging, doubling
 constexpr unsigned kAgingMaxBackoff = 64;              // on each failed sample up to this
+// Adaptive generations ("Young cycles that do not pay" above).
+constexpr size_t kYieldMinSample = size_t{1} << 20;  // young traced + freed: less measures nothing
+constexpr double kYoungMinSaving = 1.0 / 3.0;        // of the work per byte freed, for their memory
+constexpr double kYoungResumeFraction = 0.8;         // of the survival limit: young cycles back on,
+constexpr double kOldResumeMargin = 1.25;            // or old objects survive this much better;
+constexpr double kOldGarbageSurvival = 0.75;         // off only if old survival is below this too
 }  // namespace
 
 void Collector::hand_over_remembered(MutatorThread* t) {
@@ -289,9 +295,14 @@ bool Collector::old_generation_full() const {
   return static_cast<double>(old - start + provisional) > base * heap_.options.full_gc_growth;
 }
 
-bool Collector::choose_full_before_pause(bool requested) {
+bool Collector::choose_full_before_pause(Scope scope) {
+  full_for_yield_ = false;
   if (!generational_) return true;
-  const bool full = requested || old_generation_full() || heap_.limits_want_full();
+  bool full = scope == Scope::kFull || old_generation_full() || heap_.limits_want_full();
+  if (!full && scope == Scope::kPaced && young_cycles_off_.load(std::memory_order_relaxed)) {
+    full = true;
+    full_for_yield_ = true;  // (the cycle's record says why)
+  }
   // A full cycle starts from no marks. Clear them here, before the pause, on the thread
   // starting the cycle: the last sweep has finished, nothing reads marks between cycles
   // (the barrier reads header bits; the verifier runs under gc_mu_, held here), and no
@@ -444,9 +455,13 @@ void Collector::end_generation_in_pause(CycleRecord& record) {
   // towards the old generation's growth until the next cycle ("Adaptive aging").
   provisional_old_bytes_.store(aging_backoff_cycles_ > 0 ? kept : 0, std::memory_order_relaxed);
   const size_t old_survived = old_traced_bytes_.exchange(0, std::memory_order_relaxed);
+  last_old_before_.store(0, std::memory_order_relaxed);
+  last_old_survived_.store(0, std::memory_order_relaxed);
   if (counting_old_.exchange(false, std::memory_order_relaxed)) {
     record.old_bytes_before = old_before_full_;
     record.old_bytes_survived = old_survived;
+    last_old_before_.store(old_before_full_, std::memory_order_relaxed);  // (for note_cycle_yield)
+    last_old_survived_.store(old_survived, std::memory_order_relaxed);
     if (old_before_full_ >= kAgingMinSample)
       old_survival_ = std::min(1.0, static_cast<double>(old_survived) / static_cast<double>(old_before_full_));
   }
@@ -465,6 +480,45 @@ void Collector::end_generation_in_pause(CycleRecord& record) {
   aged_to_promote_.store(0, std::memory_order_relaxed);
   card_pending_set_.store(card_record_set_.load(std::memory_order_relaxed), std::memory_order_relaxed);
   young_ = false;
+}
+
+void Collector::note_cycle_yield(size_t freed_pages) {
+  if (!heap_.options.adaptive_generations) return;
+  const size_t traced = last_marked_bytes_.load(std::memory_order_relaxed);
+  const size_t freed = freed_pages + last_large_freed_.load(std::memory_order_relaxed);
+  size_t young_traced = traced, young_freed = freed;
+  if (!last_cycle_young_.load(std::memory_order_relaxed)) {
+    // A full cycle: the old generation's survival, and its young part - what a young
+    // cycle in its place would have traced (the young objects alive) and freed (the
+    // young ones dead): all but the old generation's share of each.
+    const size_t old_before = last_old_before_.load(std::memory_order_relaxed);
+    const size_t old_survived = std::min(last_old_survived_.load(std::memory_order_relaxed), old_before);
+    if (old_before >= kYieldMinSample)
+      old_survival_measured_.store(static_cast<double>(old_survived) / static_cast<double>(old_before),
+                                   std::memory_order_relaxed);
+    young_traced -= std::min(young_traced, old_survived);
+    young_freed -= std::min(young_freed, old_before - old_survived);
+  }
+  if (young_traced + young_freed < kYieldMinSample) return;  // (too little to tell)
+  const double young = static_cast<double>(young_traced) / static_cast<double>(young_traced + young_freed);
+  young_survival_.store(young, std::memory_order_relaxed);
+  const double old = old_survival_measured_.load(std::memory_order_relaxed);
+  if (old < 0) return;  // (no full cycle has measured the old generation yet)
+  const double limit = young_survival_limit();
+  if (young > limit && old < std::min(young, kOldGarbageSurvival))
+    young_cycles_off_.store(true, std::memory_order_relaxed);
+  else if (young < limit * kYoungResumeFraction || old > young * kOldResumeMargin)
+    young_cycles_off_.store(false, std::memory_order_relaxed);
+}
+
+double Collector::young_survival_limit() const {
+  // With young survival s, budget B = g L between cycles and a full cycle once young
+  // cycles have promoted f L: k = f / (s g) young cycles per full one. Per such period
+  // the collector traces f L + L and frees (k + 1) B; full cycles alone trace L per B.
+  // Work per byte freed, mixed over alone: (1 + f) / (k + 1) <= 1 - saving
+  //   <=> k + 1 >= (1 + f) / (1 - saving)  <=>  s <= f / (g ((1 + f) / (1 - saving) - 1)).
+  const double f = heap_.options.full_gc_growth, g = heap_.options.gc_growth;
+  return f / (g * ((1 + f) / (1 - kYoungMinSaving) - 1));
 }
 
 void Collector::adapt_aging_in_pause(size_t aged_promoted) {

@@ -298,7 +298,9 @@ void Heap::start_collection(CollectionScope scope) {
   internal::NoPreemptScope no_preempt;
   MutatorThread* t = require_this_heap(impl_.get(), "Heap::start_collection");
   if (impl_->options.concurrent_marking)
-    impl_->collector.start_concurrent_cycle(t, "requested", /*force=*/true, scope == CollectionScope::kFull);
+    impl_->collector.start_concurrent_cycle(
+        t, "requested", /*force=*/true,
+        scope == CollectionScope::kFull ? internal::Collector::Scope::kFull : internal::Collector::Scope::kYoung);
   else
     impl_->collector.collect(t, "explicit");
 }

@@ -311,10 +311,11 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--stop-the-world") == 0) options.concurrent_marking = false;
     else if (std::strcmp(argv[i], "--no-mark-assists") == 0) options.mark_assists = false;
     else if (std::strcmp(argv[i], "--no-aging") == 0) options.aging = false;
+    else if (std::strcmp(argv[i], "--no-adaptive-generations") == 0) options.adaptive_generations = false;
     else if (i + 1 < argc && std::strcmp(argv[i], "--threads") == 0) threads = std::atoi(argv[++i]);
     else if (i + 1 < argc && std::strcmp(argv[i], "--rounds") == 0) rounds = std::atoi(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: %s [--threads N] [--rounds N] [--stop-the-world] [--no-mark-assists] [--no-aging]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--threads N] [--rounds N] [--stop-the-world] [--no-mark-assists] [--no-aging] [--no-adaptive-generations]\n", argv[0]);
       return 2;
     }
   }
