@@ -155,6 +155,29 @@
 // clears aged bits, and the one after it finds no aged bit of its predecessor's parity
 // to promote.
 //
+// Young cycles that do not pay (HeapOptions::adaptive_generations). A young cycle
+// saves work only while few young objects survive it, and costs memory: what it
+// promotes and then dies waits for the next full cycle. So each concurrent cycle's
+// sweep report measures young survival s - of the young bytes traced or freed, the
+// share traced: a young cycle's own figures, or a full cycle's young part (its marked
+// bytes less the old objects it traced, its freed bytes less the old generation that
+// died: what a young cycle in its place would have found) - and each full cycle the
+// old generation's survival (note_cycle_yield). With budget B = g L between cycles and
+// a full cycle once young cycles promoted f L, k = f / (s g) young cycles come per full
+// one; per such period the collector traces f L + L and frees (k + 1) B, full cycles
+// alone L per B. Young cycles must save a third of that work for the f L of memory they
+// cost: (1 + f) / (k + 1) <= 2/3, i.e. s <= young_survival_limit() (0.4 at the
+// defaults). The model assumes what they promote mostly dies, so the pacer starts
+// full cycles only (choose_full_before_pause: Scope::kPaced cycles; asked-for scopes
+// are kept) when s passes the limit and old objects survive no better than young ones
+// and under 3/4 - not for a structure being built, whose old generation lives on.
+// Young cycles return below 0.8 of the limit, or when old objects survive 1.25 times
+// better: the margins because the measures differ by regime (a full cycle's old
+// survival spans several young cycles in the mixed one). While off, full cycles keep
+// measuring their young part - no probing young cycle, which would raise the peak.
+// Nothing else changes between the regimes: a full cycle clears the marks before it
+// starts, and barrier, remembered set and cards are maintained throughout.
+//
 // Cards. A remembered holder is traced whole by the young cycle that takes it, which is
 // right for small objects and wrong for large ones: one young store into a 64 MiB
 // array would cost every young cycle the array. So a large object (heap/

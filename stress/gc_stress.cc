@@ -33,6 +33,11 @@
 //                [--verify-each-cycle]   (run the heap verifier in every cycle's pause)
 //                [--stacks-after-pause]  (no stack is scanned in an initial pause: each
 //                                         thread's at its own safepoint, by handshake)
+//                [--fixed-generations]   (HeapOptions::adaptive_generations off: the
+//                                         pacer's cycles are young whatever their
+//                                         survival, so young cycles run under every
+//                                         workload; the run reports young and full
+//                                         cycles either way)
 //                [--soft-limit-mb M]     (HeapOptions::soft_heap_limit; the threads also
 //                                         move it between M/2 and 2M now and then, and
 //                                         call release_free_memory: the scavenger and
@@ -164,6 +169,7 @@ struct Options {
   unsigned marker_threads = 0;
   bool verify_each_cycle = false;
   bool stacks_after_pause = false;
+  bool fixed_generations = false;
   size_t soft_limit_mb = 0;
   unsigned quiet_ms = 0;
 };
@@ -447,10 +453,11 @@ Options parse(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--marker-threads")) o.marker_threads = static_cast<unsigned>(std::atoi(value()));
     else if (!std::strcmp(argv[i], "--verify-each-cycle")) o.verify_each_cycle = true;
     else if (!std::strcmp(argv[i], "--stacks-after-pause")) o.stacks_after_pause = true;
+    else if (!std::strcmp(argv[i], "--fixed-generations")) o.fixed_generations = true;
     else if (!std::strcmp(argv[i], "--soft-limit-mb")) o.soft_limit_mb = std::strtoull(value(), nullptr, 10);
     else if (!std::strcmp(argv[i], "--quiet-ms")) o.quiet_ms = static_cast<unsigned>(std::atoi(value()));
     else {
-      std::fprintf(stderr, "usage: %s [--seconds S|--minutes M] [--threads N] [--seed X] [--torture N] [--heap-mb M] [--stw] [--marker-threads N] [--verify-each-cycle] [--stacks-after-pause] [--soft-limit-mb M]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--seconds S|--minutes M] [--threads N] [--seed X] [--torture N] [--heap-mb M] [--stw] [--marker-threads N] [--verify-each-cycle] [--stacks-after-pause] [--fixed-generations] [--soft-limit-mb M] [--quiet-ms N]\n", argv[0]);
       std::exit(2);
     }
   }
@@ -471,6 +478,7 @@ int main(int argc, char** argv) {
   ho.marker_threads = opt.marker_threads;
   ho.verify_after_gc = opt.verify_each_cycle;  // (sweeps in the pause, so off by default)
   if (opt.stacks_after_pause) ho.initial_pause_stack_budget = 0;  // every stack by handshake
+  ho.adaptive_generations = !opt.fixed_generations;
   ho.soft_heap_limit = opt.soft_limit_mb << 20;
   if (opt.quiet_ms != 0) ho.idle_full_cycle_after = std::chrono::milliseconds(opt.quiet_ms);
   g_quiet_mode = opt.quiet_ms != 0;
@@ -502,19 +510,27 @@ int main(int argc, char** argv) {
   // 256 records: read at the end of each stretch).
   const auto period = std::chrono::milliseconds(20 * opt.quiet_ms), quiet = period / 2;
   auto next_switch = std::chrono::steady_clock::now() + quiet;
-  uint64_t idle_cycles = 0, seen_index = 0;
-  while (std::chrono::steady_clock::now() < end) {
+  // (The cycles made full because young ones did not pay are counted the same way,
+  // every 64 rounds: a report.)
+  uint64_t idle_cycles = 0, full_for_yield = 0, seen_index = 0;
+  const auto scan_records = [&] {
+    for (const shoal::CycleRecord& r : heap.stats().recent) {
+      if (r.index <= seen_index) continue;
+      seen_index = r.index;
+      if (std::strcmp(r.cause, "idle-background") == 0) ++idle_cycles;
+      if (r.full_for_yield) ++full_for_yield;
+    }
+  };
+  for (uint64_t round = 1; std::chrono::steady_clock::now() < end; ++round) {
     heap.run_finalizers();
     for (int i = 0; i < 16; ++i) shuffle_handles(heap, main_rng);  // unattached
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
     if (opt.quiet_ms != 0 && std::chrono::steady_clock::now() >= next_switch) {
       const bool was_quiet = g_quiet.exchange(!g_quiet.load());
       next_switch += was_quiet ? period - quiet : quiet;
-      for (const shoal::CycleRecord& r : heap.stats().recent) {
-        if (r.index <= seen_index) continue;
-        seen_index = r.index;
-        if (std::strcmp(r.cause, "idle-background") == 0) ++idle_cycles;
-      }
+      scan_records();
+    } else if (round % 64 == 0) {
+      scan_records();
     }
   }
   g_quiet = false;
@@ -540,6 +556,7 @@ int main(int argc, char** argv) {
   }
   heap.run_finalizers();
   if (g_finalizers_run.load() > g_finalizers_registered.load()) fail("more finalizers ran than were registered");
+  scan_records();
   const shoal::GcStats s = heap.stats();
   if (opt.quiet_ms != 0 && !opt.stop_the_world) {
     std::printf("shoal_stress: %llu idle full cycles\n", static_cast<unsigned long long>(idle_cycles));
@@ -548,6 +565,10 @@ int main(int argc, char** argv) {
     if (idle_cycles == 0 && opt.torture == 0) fail("--quiet-ms: no idle full cycle ran in the quiet stretches");
   }
   const bool ok = g_failures.load() == 0;
+  std::printf("shoal_stress: %llu young cycles, %llu full (%llu made full because young cycles did not pay)\n",
+              static_cast<unsigned long long>(s.young_collections),
+              static_cast<unsigned long long>(s.collections - s.young_collections),
+              static_cast<unsigned long long>(full_for_yield));
   std::printf("shoal_stress: %d threads, %.0f s, seed %llu, %s: %llu ops, %llu collections, "
               "%llu/%llu finalizers run, max pause %.2f ms, %.0f MiB allocated: %s\n",
               opt.threads, opt.seconds, static_cast<unsigned long long>(opt.seed),
