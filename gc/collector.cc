@@ -1141,8 +1141,8 @@ GcStats Collector::stats() const {
   s.preemption_signals = heap_.threads.preemption_signals();
   s.resume_latency = heap_.threads.resume_latency();
   s.young_cycles_off = young_cycles_off_.load(std::memory_order_relaxed);
-  s.young_survival = std::max(0.0, young_survival_.load(std::memory_order_relaxed));
-  s.old_survival = std::max(0.0, old_survival_measured_.load(std::memory_order_relaxed));
+  s.young_survival = young_survival_.load(std::memory_order_relaxed);
+  s.old_survival = old_survival_measured_.load(std::memory_order_relaxed);
   s.recent.assign(recent_.size() > 256 ? recent_.end() - 256 : recent_.begin(), recent_.end());
   return s;
 }

@@ -148,8 +148,9 @@ class Collector {
   // otherwise a stop-the-world collection.
   void torture(MutatorThread* self);
   // What a concurrent cycle traces: the pacer's choice (gc/generations.cc, "Pacing":
-  // young unless a full cycle is due or young cycles do not pay), or as asked - kYoung
-  // is young whenever the marks are sticky (generations), kFull the whole heap.
+  // young unless a full cycle is due or young cycles do not pay; allocation and
+  // Heap::idle), or as asked - kYoung young unless a full cycle is due (generations
+  // on), kFull the whole heap.
   enum class Scope { kPaced, kYoung, kFull };
   // Starts a concurrent cycle (unless one is under way and, without `force`, unless the
   // pacing trigger has been reached). Returns after the initial pause. Returns whether
@@ -231,7 +232,9 @@ class Collector {
   void add_marker_remembered(std::vector<Object*>& holders) SHOAL_EXCLUDES(marker_remembered_mu_);
   // Adaptive aging's samples (gc/generations.cc, "Adaptive aging"): bytes a marker kept
   // young, bytes it traced of what the last cycle kept young (its survivors), and (a
-  // generational full cycle: counting_old_survivors) bytes of old objects it traced.
+  // generational cycle: counting_old_survivors) bytes of old objects it traced - a full
+  // cycle's surviving old generation, a young one's remembered holders (adaptive
+  // generations counts both).
   void note_aging(size_t kept_young, size_t aged_promoted, size_t old_traced) {
     if (kept_young != 0) aging_kept_bytes_.fetch_add(kept_young, std::memory_order_relaxed);
     if (aged_promoted != 0) aging_promoted_bytes_.fetch_add(aged_promoted, std::memory_order_relaxed);
@@ -490,7 +493,7 @@ class Collector {
   std::atomic<size_t> aging_kept_bytes_{0};
   std::atomic<size_t> aging_promoted_bytes_{0};
   std::atomic<size_t> old_traced_bytes_{0};
-  std::atomic<bool> counting_old_{false};  // a generational full cycle marks
+  std::atomic<bool> counting_old_{false};  // a generational cycle marks
   std::atomic<uint64_t> aged_counted_{0};
   std::atomic<size_t> provisional_old_bytes_{0};  // kept young on probation: counts as old growth
   size_t kept_young_by_last_cycle_ = 0;

@@ -159,24 +159,29 @@
 // saves work only while few young objects survive it, and costs memory: what it
 // promotes and then dies waits for the next full cycle. So each concurrent cycle's
 // sweep report measures young survival s - of the young bytes traced or freed, the
-// share traced: a young cycle's own figures, or a full cycle's young part (its marked
-// bytes less the old objects it traced, its freed bytes less the old generation that
-// died: what a young cycle in its place would have found) - and each full cycle the
-// old generation's survival (note_cycle_yield). With budget B = g L between cycles and
-// a full cycle once young cycles promoted f L, k = f / (s g) young cycles come per full
-// one; per such period the collector traces f L + L and frees (k + 1) B, full cycles
-// alone L per B. Young cycles must save a third of that work for the f L of memory they
-// cost: (1 + f) / (k + 1) <= 2/3, i.e. s <= young_survival_limit() (0.4 at the
-// defaults). The model assumes what they promote mostly dies, so the pacer starts
-// full cycles only (choose_full_before_pause: Scope::kPaced cycles; asked-for scopes
-// are kept) when s passes the limit and old objects survive no better than young ones
-// and under 3/4 - not for a structure being built, whose old generation lives on.
-// Young cycles return below 0.8 of the limit, or when old objects survive 1.25 times
-// better: the margins because the measures differ by regime (a full cycle's old
-// survival spans several young cycles in the mixed one). While off, full cycles keep
-// measuring their young part - no probing young cycle, which would raise the peak.
+// share traced: bytes marked less the old objects traced (a young cycle's remembered
+// holders; a full cycle's surviving old generation), bytes freed less, for a full
+// cycle, the old generation that died - so a full cycle's figure is what a young cycle
+// in its place would have found - and each full cycle the old generation's survival
+// (note_cycle_yield). With budget B = g L between cycles and a full cycle once young
+// cycles promoted f L, k = f / (s g) young cycles come per full one; per such period
+// the collector traces f L + L and frees (k + 1) B, full cycles alone L per B. Young
+// cycles must save a third of that work for the f L of memory they cost: (1 + f) /
+// (k + 1) <= 2/3, i.e. s <= young_survival_limit() (0.4 at the defaults). The model
+// assumes what they promote mostly dies, so the pacer starts full cycles only
+// (choose_full_before_pause: Scope::kPaced cycles; asked-for scopes are kept) when s
+// passes the limit and old objects survive no better than young ones and under 3/4 -
+// not for a structure being built, whose old generation lives on. Young cycles return
+// below 0.8 of the limit, when old objects survive 1.25 times better, or at an old
+// survival of 0.85: margins, because the measures differ by regime (a full cycle's old
+// survival spans several young cycles in the mixed one). The old survival is forgotten
+// when young cycles return - full cycles are rare then, and one measured in an earlier
+// phase must not judge a new one (a build after churn). While off, full cycles keep
+// measuring their young part: no probing young cycle, which would raise the peak.
 // Nothing else changes between the regimes: a full cycle clears the marks before it
-// starts, and barrier, remembered set and cards are maintained throughout.
+// starts, and barrier, remembered set and cards are maintained throughout. (Large
+// objects count at their object size when traced and at their allocation size in the
+// old generation's size: their old survival reads up to a fifth low.)
 //
 // Cards. A remembered holder is traced whole by the young cycle that takes it, which is
 // right for small objects and wrong for large ones: one young store into a 64 MiB
@@ -239,7 +244,8 @@ constexpr size_t kYieldMinSample = size_t{1} << 20;  // young traced + freed: le
 constexpr double kYoungMinSaving = 1.0 / 3.0;        // of the work per byte freed, for their memory
 constexpr double kYoungResumeFraction = 0.8;         // of the survival limit: young cycles back on,
 constexpr double kOldResumeMargin = 1.25;            // or old objects survive this much better;
-constexpr double kOldGarbageSurvival = 0.75;         // off only if old survival is below this too
+constexpr double kOldGarbageSurvival = 0.75;         // off only if old survival is below this too,
+constexpr double kOldLivesOn = 0.85;                 // and back on at this or above
 }  // namespace
 
 void Collector::hand_over_remembered(MutatorThread* t) {
@@ -364,7 +370,7 @@ size_t Collector::begin_generation_in_pause(bool full, std::vector<Object*>& rem
   const uint64_t aged_last = kept_young_by_last_cycle_ != 0 ? (odd_cycle_ ? header::kAgedEven : header::kAgedOdd) : 0;
   aged_counted_.store(aged_last, std::memory_order_relaxed);
   old_before_full_ = young_ ? 0 : old_bytes_.load(std::memory_order_relaxed);
-  counting_old_.store(!young_, std::memory_order_relaxed);
+  counting_old_.store(true, std::memory_order_relaxed);  // (young cycles: the remembered holders traced)
   const uint64_t aged = aging ? (odd_cycle_ ? header::kAgedOdd : header::kAgedEven) : 0;
   aged_by_this_cycle_.store(aged, std::memory_order_relaxed);
   aged_to_promote_.store(aging ? (header::kAgedBits & ~aged) : 0, std::memory_order_relaxed);
@@ -478,13 +484,13 @@ void Collector::end_generation_in_pause(CycleRecord& record) {
   // towards the old generation's growth until the next cycle ("Adaptive aging").
   provisional_old_bytes_.store(aging_backoff_cycles_ > 0 ? kept : 0, std::memory_order_relaxed);
   const size_t old_survived = old_traced_bytes_.exchange(0, std::memory_order_relaxed);
-  last_old_before_.store(0, std::memory_order_relaxed);
-  last_old_survived_.store(0, std::memory_order_relaxed);
-  if (counting_old_.exchange(false, std::memory_order_relaxed)) {
+  // (For note_cycle_yield: a full cycle's old generation before it and traced; a young
+  // cycle's old objects traced - the remembered holders.)
+  last_old_before_.store(old_before_full_, std::memory_order_relaxed);
+  last_old_survived_.store(old_survived, std::memory_order_relaxed);
+  if (counting_old_.exchange(false, std::memory_order_relaxed) && !young_) {
     record.old_bytes_before = old_before_full_;
     record.old_bytes_survived = old_survived;
-    last_old_before_.store(old_before_full_, std::memory_order_relaxed);  // (for note_cycle_yield)
-    last_old_survived_.store(old_survived, std::memory_order_relaxed);
     if (old_before_full_ >= kAgingMinSample)
       old_survival_ = std::min(1.0, static_cast<double>(old_survived) / static_cast<double>(old_before_full_));
   }
@@ -509,29 +515,36 @@ void Collector::note_cycle_yield(size_t freed_pages) {
   if (!heap_.options.adaptive_generations) return;
   const size_t traced = last_marked_bytes_.load(std::memory_order_relaxed);
   const size_t freed = freed_pages + last_large_freed_.load(std::memory_order_relaxed);
-  size_t young_traced = traced, young_freed = freed;
+  const size_t old_before = last_old_before_.load(std::memory_order_relaxed);
+  const size_t old_traced = last_old_survived_.load(std::memory_order_relaxed);
+  // The young objects' share: what is traced less the old objects traced (a young
+  // cycle's remembered holders; a full cycle's surviving old generation), what is freed
+  // less the old generation that died (none in a young cycle) - for a full cycle, what
+  // a young cycle in its place would have found.
+  const size_t young_traced = traced - std::min(traced, old_traced);
+  size_t young_freed = freed;
   if (!last_cycle_young_.load(std::memory_order_relaxed)) {
-    // A full cycle: the old generation's survival, and its young part - what a young
-    // cycle in its place would have traced (the young objects alive) and freed (the
-    // young ones dead): all but the old generation's share of each.
-    const size_t old_before = last_old_before_.load(std::memory_order_relaxed);
-    const size_t old_survived = std::min(last_old_survived_.load(std::memory_order_relaxed), old_before);
+    const size_t old_survived = std::min(old_traced, old_before);
     if (old_before >= kYieldMinSample)
       old_survival_measured_.store(static_cast<double>(old_survived) / static_cast<double>(old_before),
                                    std::memory_order_relaxed);
-    young_traced -= std::min(young_traced, old_survived);
     young_freed -= std::min(young_freed, old_before - old_survived);
   }
   if (young_traced + young_freed < kYieldMinSample) return;  // (too little to tell)
   const double young = static_cast<double>(young_traced) / static_cast<double>(young_traced + young_freed);
   young_survival_.store(young, std::memory_order_relaxed);
   const double old = old_survival_measured_.load(std::memory_order_relaxed);
-  if (old < 0) return;  // (no full cycle has measured the old generation yet)
+  if (old < 0) return;  // (no full cycle has measured the old generation since young cycles came back)
   const double limit = young_survival_limit();
-  if (young > limit && old < std::min(young, kOldGarbageSurvival))
+  if (young > limit && old < std::min(young, kOldGarbageSurvival)) {
     young_cycles_off_.store(true, std::memory_order_relaxed);
-  else if (young < limit * kYoungResumeFraction || old > young * kOldResumeMargin)
+  } else if (young_cycles_off_.load(std::memory_order_relaxed) &&
+             (young < limit * kYoungResumeFraction || old > young * kOldResumeMargin || old >= kOldLivesOn)) {
     young_cycles_off_.store(false, std::memory_order_relaxed);
+    // An old survival from before must not turn them off again: a new phase (a
+    // structure being built after churn) is judged by a full cycle of its own.
+    old_survival_measured_.store(-1, std::memory_order_relaxed);
+  }
 }
 
 double Collector::young_survival_limit() const {

@@ -415,6 +415,7 @@ size_t Marker::drain_some(size_t max_objects, const std::function<void(Object*)>
     // aging keeps it young (see the file comment).
     const uint64_t h = o->header_word();
     if ((h & aged_counted_) != 0) aged_promoted_bytes_ += bytes;  // (the last cycle's cohort, alive)
+    if (count_old_ && (h & header::kYoungBits) == 0) old_traced_bytes_ += bytes;  // (young cycles: remembered holders)
     bool old_after = false;  // aging: old after this cycle, its slots to be checked
     if (aged_by_this_cycle_ != 0 && (h & newborn_now) == 0) {
       if ((h & header::kYoungBits) != 0 && (h & aged_to_promote_) == 0 && heap_->pages.contains(o)) {
@@ -426,7 +427,6 @@ size_t Marker::drain_some(size_t max_objects, const std::function<void(Object*)>
       }
     } else {
       if ((h & clear_bits) != 0) o->clear_gc_bits(clear_bits);
-      if (count_old_ && (h & header::kYoungBits) == 0) old_traced_bytes_ += bytes;
     }
     // The layout cache (marker.h): the same slots trace() would visit. (None: trace().)
     const SlotLayout* l = layout_mask_ != 0 ? &layout_of(o, h & layout_mask_) : nullptr;

@@ -79,20 +79,21 @@ struct HeapOptions {
   // for the next 4 young cycles, then for twice as long at each further failed sample,
   // up to 64. Off: aging in every young cycle (with `aging`).
   bool adaptive_aging = true;
-  // Adaptive generations (docs/gc.md, "Young cycles that do not pay"): every cycle's
-  // sweep measures young survival - of the young bytes it traced or freed, the share
-  // traced (for a full cycle, its young part alone: what a young cycle in its place
-  // would have found) - and every full cycle the old generation's survival since the
-  // full one before. Young cycles save collector work per byte freed only while few
+  // Adaptive generations (docs/gc.md, "Young cycles that do not pay"): every concurrent
+  // cycle's sweep measures young survival - of the young bytes it traced or freed, the
+  // share traced (for a full cycle, its young part alone: what a young cycle in its
+  // place would have found) - and every full cycle the old generation's survival since
+  // the full one before. Young cycles save collector work per byte freed only while few
   // young objects survive, and cost memory: what they promote waits, dead, for the next
   // full cycle. When young survival exceeds the point where young cycles save a third
   // of the work (0.4 with the default gc_growth and full_gc_growth) and old objects
-  // survive no better than young ones (and under 3/4 of them) - the generational
-  // hypothesis fails, as in a program that churns a large live set at random - the
-  // pacer starts full cycles only, until young survival falls below 0.8 of that point
-  // or old objects survive 1.25 times better. Cycles asked for with
-  // CollectionScope::kYoung stay young. Off: the pacer's cycles are young unless
-  // full_gc_growth (or a heap limit) calls for a full one.
+  // survive no better than young ones (and under 3/4) - the generational hypothesis
+  // fails, as in a program that churns a large live set at random - the pacer starts
+  // full cycles only, until young survival falls below 0.8 of that point or old
+  // objects survive 1.25 times better, or 0.85 of them survive. A cycle asked for with
+  // CollectionScope::kYoung is young as before (unless a full one is due). Off: the
+  // pacer's cycles are young unless full_gc_growth (or a heap limit) calls for a full
+  // one.
   bool adaptive_generations = true;
   // A soft limit on the footprint, bytes (0 = none), as Go's GOMEMLIMIT: the pacer
   // collects sooner so that what the last cycle kept plus what the heap allocates
@@ -277,11 +278,12 @@ struct GcStats {
   uint64_t preemption_signals = 0;  // asynchronous preemption signals sent (cumulative)
   uint64_t young_collections = 0;   // of `collections`, young cycles (generational)
   // Adaptive generations (HeapOptions::adaptive_generations): whether the pacer starts
-  // full cycles only now, and the newest measures behind it (0 until measured): young
-  // survival (a young cycle's, or a full cycle's young part) and the old generation's
-  // survival (the newest full cycle's).
+  // full cycles only now, and the newest measures behind it, from the newest concurrent
+  // cycle that measured them (negative: none yet): young survival (a young cycle's, or a
+  // full cycle's young part) and the old generation's survival (a full cycle's; cleared
+  // when young cycles come back). Each is read on its own: not one snapshot.
   bool young_cycles_off = false;
-  double young_survival = 0, old_survival = 0;
+  double young_survival = -1, old_survival = -1;
   std::vector<CycleRecord> recent;  // last (up to) 256 cycles, oldest first, in index order;
                                     // the newest index equals `collections`
 };
