@@ -175,8 +175,12 @@
 // below 0.8 of the limit, when old objects survive 1.25 times better, or at an old
 // survival of 0.85: margins, because the measures differ by regime (a full cycle's old
 // survival spans several young cycles in the mixed one). The old survival is forgotten
-// when young cycles return - full cycles are rare then, and one measured in an earlier
-// phase must not judge a new one (a build after churn). While off, full cycles keep
+// when young cycles return, and too old to turn them off after kOldSurvivalMaxAge young
+// cycles without a full one - full cycles are rare while young ones pay, and one
+// measured in an earlier phase must not judge a new one (a build after churn; in
+// binary-trees, the first full cycle's, which freed the stretch tree, a hundred cycles
+// later turned a young cycle of the last, big trees full, and the goal from its live
+// size raised the peak by a third). While off, full cycles keep
 // measuring their young part: no probing young cycle, which would raise the peak.
 // Nothing else changes between the regimes: a full cycle clears the marks before it
 // starts, and barrier, remembered set and cards are maintained throughout. (Large
@@ -245,7 +249,8 @@ constexpr double kYoungMinSaving = 1.0 / 3.0;        // of the work per byte fre
 constexpr double kYoungResumeFraction = 0.8;         // of the survival limit: young cycles back on,
 constexpr double kOldResumeMargin = 1.25;            // or old objects survive this much better;
 constexpr double kOldGarbageSurvival = 0.75;         // off only if old survival is below this too,
-constexpr double kOldLivesOn = 0.85;                 // and back on at this or above
+constexpr double kOldLivesOn = 0.85;                 // and back on at this or above;
+constexpr unsigned kOldSurvivalMaxAge = 4;           // young cycles since it: too old to turn them off
 }  // namespace
 
 void Collector::hand_over_remembered(MutatorThread* t) {
@@ -523,7 +528,10 @@ void Collector::note_cycle_yield(size_t freed_pages) {
   // a young cycle in its place would have found.
   const size_t young_traced = traced - std::min(traced, old_traced);
   size_t young_freed = freed;
-  if (!last_cycle_young_.load(std::memory_order_relaxed)) {
+  if (last_cycle_young_.load(std::memory_order_relaxed)) {
+    ++young_cycles_since_full_;
+  } else {
+    young_cycles_since_full_ = 0;
     const size_t old_survived = std::min(old_traced, old_before);
     if (old_before >= kYieldMinSample)
       old_survival_measured_.store(static_cast<double>(old_survived) / static_cast<double>(old_before),
@@ -536,7 +544,8 @@ void Collector::note_cycle_yield(size_t freed_pages) {
   const double old = old_survival_measured_.load(std::memory_order_relaxed);
   if (old < 0) return;  // (no full cycle has measured the old generation since young cycles came back)
   const double limit = young_survival_limit();
-  if (young > limit && old < std::min(young, kOldGarbageSurvival)) {
+  const bool old_is_recent = young_cycles_since_full_ <= kOldSurvivalMaxAge;
+  if (young > limit && old < std::min(young, kOldGarbageSurvival) && old_is_recent) {
     young_cycles_off_.store(true, std::memory_order_relaxed);
   } else if (young_cycles_off_.load(std::memory_order_relaxed) &&
              (young < limit * kYoungResumeFraction || old > young * kOldResumeMargin || old >= kOldLivesOn)) {
