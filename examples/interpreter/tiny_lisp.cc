@@ -360,10 +360,11 @@ int main(int argc, char** argv) {
   heap.collect();
   const shoal::VerifyReport report = heap.verify();
   const shoal::GcStats stats = heap.stats();
-  std::printf("tiny_lisp: %d threads x %d rounds, %lld calls, %llu collections (max pause %.2f ms), "
+  std::printf("tiny_lisp: %d threads x %d rounds, %lld calls, %llu collections (%llu young; max pause %.2f ms), "
               "peak footprint %.1f MiB, heap %s, answers %s\n",
               threads, rounds, static_cast<long long>(calls.get()->load()),
-              static_cast<unsigned long long>(stats.collections), static_cast<double>(stats.max_pause_ns) / 1e6,
+              static_cast<unsigned long long>(stats.collections),
+              static_cast<unsigned long long>(stats.young_collections), static_cast<double>(stats.max_pause_ns) / 1e6,
               static_cast<double>(stats.peak_footprint_bytes) / 1048576.0,
               report.ok ? "verified" : "CORRUPT", wrong.load() == 0 ? "all correct" : "WRONG");
   return report.ok && wrong.load() == 0 ? 0 : 1;
