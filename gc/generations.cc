@@ -170,18 +170,20 @@
 // (k + 1) <= 2/3, i.e. s <= young_survival_limit() (0.4 at the defaults). The model
 // assumes what they promote mostly dies, so the pacer starts full cycles only
 // (choose_full_before_pause: Scope::kPaced cycles; asked-for scopes are kept) when s
-// passes the limit and old objects survive no better than young ones and under 3/4 -
-// not for a structure being built, whose old generation lives on. Young cycles return
-// below 0.8 of the limit, when old objects survive 1.25 times better, or at an old
-// survival of 0.85: margins, because the measures differ by regime (a full cycle's old
-// survival spans several young cycles in the mixed one). The old survival is forgotten
-// when young cycles return, and too old to turn them off after kOldSurvivalMaxAge young
-// cycles without a full one - full cycles are rare while young ones pay, and one
-// measured in an earlier phase must not judge a new one (a build after churn; in
-// binary-trees, the first full cycle's, which freed the stretch tree, a hundred cycles
-// later turned a young cycle of the last, big trees full, and the goal from its live
-// size raised the peak by a third). While off, full cycles keep
-// measuring their young part: no probing young cycle, which would raise the peak.
+// passes the limit and old objects survive no better than young ones and under 3/4,
+// both measured by one full cycle (a young cycle that meets a big structure in
+// progress is no trend) - not for a structure being built, whose old generation lives
+// on. Young cycles return below 0.8 of the limit, when old objects survive 1.25 times
+// better, or at an old survival of 0.85: margins, because the measures differ by
+// regime (a full cycle's old survival spans several young cycles in the mixed one).
+// The old survival is forgotten when young cycles return, and too old to turn them off
+// once more than kOldSurvivalMaxAge young cycles ran since it was measured - full
+// cycles are rare while young ones pay, and one measured in an earlier phase must not
+// judge a new one (a build after churn; in binary-trees, the first full cycle's, which
+// freed the stretch tree, a hundred cycles later turned a young cycle of the last, big
+// trees full, and the goal from its live size raised the peak by a third). While off,
+// full cycles keep measuring their young part: no probing young cycle, which would
+// raise the peak.
 // Nothing else changes between the regimes: a full cycle clears the marks before it
 // starts, and barrier, remembered set and cards are maintained throughout. (Large
 // objects count at their object size when traced and at their allocation size in the
@@ -529,13 +531,14 @@ void Collector::note_cycle_yield(size_t freed_pages) {
   const size_t young_traced = traced - std::min(traced, old_traced);
   size_t young_freed = freed;
   if (last_cycle_young_.load(std::memory_order_relaxed)) {
-    ++young_cycles_since_full_;
+    young_cycles_since_full_ = std::min(young_cycles_since_full_ + 1, kOldSurvivalMaxAge + 1);
   } else {
-    young_cycles_since_full_ = 0;
     const size_t old_survived = std::min(old_traced, old_before);
-    if (old_before >= kYieldMinSample)
+    if (old_before >= kYieldMinSample) {
       old_survival_measured_.store(static_cast<double>(old_survived) / static_cast<double>(old_before),
                                    std::memory_order_relaxed);
+      young_cycles_since_full_ = 0;
+    }
     young_freed -= std::min(young_freed, old_before - old_survived);
   }
   if (young_traced + young_freed < kYieldMinSample) return;  // (too little to tell)
@@ -545,7 +548,10 @@ void Collector::note_cycle_yield(size_t freed_pages) {
   if (old < 0) return;  // (no full cycle has measured the old generation since young cycles came back)
   const double limit = young_survival_limit();
   const bool old_is_recent = young_cycles_since_full_ <= kOldSurvivalMaxAge;
-  if (young > limit && old < std::min(young, kOldGarbageSurvival) && old_is_recent) {
+  // (Turned off on a full cycle's measures only: young and old survival of one cycle,
+  // not a young cycle that happened to meet a big structure in progress.)
+  const bool full_cycle = !last_cycle_young_.load(std::memory_order_relaxed);
+  if (full_cycle && young > limit && old < std::min(young, kOldGarbageSurvival) && old_is_recent) {
     young_cycles_off_.store(true, std::memory_order_relaxed);
   } else if (young_cycles_off_.load(std::memory_order_relaxed) &&
              (young < limit * kYoungResumeFraction || old > young * kOldResumeMargin || old >= kOldLivesOn)) {

@@ -82,15 +82,18 @@ struct HeapOptions {
   // Adaptive generations (docs/gc.md, "Young cycles that do not pay"): every concurrent
   // cycle's sweep measures young survival - of the young bytes it traced or freed, the
   // share traced (for a full cycle, its young part alone: what a young cycle in its
-  // place would have found) - and every full cycle the old generation's survival since
-  // the full one before. Young cycles save collector work per byte freed only while few
+  // place would have found) - and every full cycle the old generation's survival (of
+  // its size as the cycle began). Young cycles save collector work per byte freed only while few
   // young objects survive, and cost memory: what they promote waits, dead, for the next
   // full cycle. When young survival exceeds the point where young cycles save a third
   // of the work (0.4 with the default gc_growth and full_gc_growth) and old objects
-  // survive no better than young ones (and under 3/4) - the generational hypothesis
-  // fails, as in a program that churns a large live set at random - the pacer starts
-  // full cycles only, until young survival falls below 0.8 of that point or old
-  // objects survive 1.25 times better, or 0.85 of them survive. A cycle asked for with
+  // survive no better than young ones (and under 3/4), both in one full cycle's
+  // measure - the generational hypothesis fails, as in a program that churns a large
+  // live set at random - the pacer starts full cycles only, until young survival falls
+  // below 0.8 of that point or old objects survive 1.25 times better, or 0.85 of them
+  // survive.
+  // (An old survival turns nothing off once more than four young cycles ran since it
+  // was measured, and is forgotten when young cycles come back.) A cycle asked for with
   // CollectionScope::kYoung is young as before (unless a full one is due). Off: the
   // pacer's cycles are young unless full_gc_growth (or a heap limit) calls for a full
   // one.
