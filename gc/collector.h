@@ -513,7 +513,6 @@ class Collector {
   std::atomic<double> young_survival_{-1};
   std::atomic<double> old_survival_measured_{-1};  // (old_survival_ is adaptive aging's: pauses only)
   std::atomic<bool> young_cycles_off_{false};
-  unsigned young_cycles_since_full_ SHOAL_GUARDED_BY(report_mu_) = 0;  // since old survival was measured
   bool full_for_yield_ = false;  // the cycle being started (under gc_mu_, before its pause)
   Mutex marker_remembered_mu_;  // (a leaf: markers take it from any context)
   std::vector<Object*> marker_remembered_ SHOAL_GUARDED_BY(marker_remembered_mu_);

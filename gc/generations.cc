@@ -176,14 +176,13 @@
 // on. Young cycles return below 0.8 of the limit, when old objects survive 1.25 times
 // better, or at an old survival of 0.85: margins, because the measures differ by
 // regime (a full cycle's old survival spans several young cycles in the mixed one).
-// The old survival is forgotten when young cycles return, and too old to turn them off
-// once more than kOldSurvivalMaxAge young cycles ran since it was measured - full
-// cycles are rare while young ones pay, and one measured in an earlier phase must not
-// judge a new one (a build after churn; in binary-trees, the first full cycle's, which
-// freed the stretch tree, a hundred cycles later turned a young cycle of the last, big
-// trees full, and the goal from its live size raised the peak by a third). While off,
-// full cycles keep measuring their young part: no probing young cycle, which would
-// raise the peak.
+// Only the full cycle's own measure of the old generation turns young cycles off -
+// full cycles are rare while young ones pay, and a figure measured in an earlier phase
+// must not judge a new one (a build after churn; in binary-trees, the first full
+// cycle's, which freed the stretch tree, a hundred cycles later turned a young cycle of
+// the last, big trees full, and the goal from its live size raised the peak by a
+// third). While off, full cycles keep measuring their young part: no probing young
+// cycle, which would raise the peak.
 // Nothing else changes between the regimes: a full cycle clears the marks before it
 // starts, and barrier, remembered set and cards are maintained throughout. (Large
 // objects count at their object size when traced and at their allocation size in the
@@ -252,7 +251,6 @@ constexpr double kYoungResumeFraction = 0.8;         // of the survival limit: y
 constexpr double kOldResumeMargin = 1.25;            // or old objects survive this much better;
 constexpr double kOldGarbageSurvival = 0.75;         // off only if old survival is below this too,
 constexpr double kOldLivesOn = 0.85;                 // and back on at this or above;
-constexpr unsigned kOldSurvivalMaxAge = 4;           // young cycles since it: too old to turn them off
 }  // namespace
 
 void Collector::hand_over_remembered(MutatorThread* t) {
@@ -524,41 +522,36 @@ void Collector::note_cycle_yield(size_t freed_pages) {
   const size_t freed = freed_pages + last_large_freed_.load(std::memory_order_relaxed);
   const size_t old_before = last_old_before_.load(std::memory_order_relaxed);
   const size_t old_traced = last_old_survived_.load(std::memory_order_relaxed);
+  const bool full_cycle = !last_cycle_young_.load(std::memory_order_relaxed);
   // The young objects' share: what is traced less the old objects traced (a young
   // cycle's remembered holders; a full cycle's surviving old generation), what is freed
   // less the old generation that died (none in a young cycle) - for a full cycle, what
   // a young cycle in its place would have found.
   const size_t young_traced = traced - std::min(traced, old_traced);
   size_t young_freed = freed;
-  if (last_cycle_young_.load(std::memory_order_relaxed)) {
-    young_cycles_since_full_ = std::min(young_cycles_since_full_ + 1, kOldSurvivalMaxAge + 1);
-  } else {
+  bool old_measured = false;  // by this cycle
+  if (full_cycle) {
     const size_t old_survived = std::min(old_traced, old_before);
-    if (old_before >= kYieldMinSample) {
+    old_measured = old_before >= kYieldMinSample;
+    if (old_measured)
       old_survival_measured_.store(static_cast<double>(old_survived) / static_cast<double>(old_before),
                                    std::memory_order_relaxed);
-      young_cycles_since_full_ = 0;
-    }
     young_freed -= std::min(young_freed, old_before - old_survived);
   }
   if (young_traced + young_freed < kYieldMinSample) return;  // (too little to tell)
   const double young = static_cast<double>(young_traced) / static_cast<double>(young_traced + young_freed);
   young_survival_.store(young, std::memory_order_relaxed);
   const double old = old_survival_measured_.load(std::memory_order_relaxed);
-  if (old < 0) return;  // (no full cycle has measured the old generation since young cycles came back)
   const double limit = young_survival_limit();
-  const bool old_is_recent = young_cycles_since_full_ <= kOldSurvivalMaxAge;
-  // (Turned off on a full cycle's measures only: young and old survival of one cycle,
-  // not a young cycle that happened to meet a big structure in progress.)
-  const bool full_cycle = !last_cycle_young_.load(std::memory_order_relaxed);
-  if (full_cycle && young > limit && old < std::min(young, kOldGarbageSurvival) && old_is_recent) {
+  // Off only on both survivals measured by this one full cycle: not on a young cycle
+  // that happened to meet a big structure in progress, nor on an old survival measured
+  // in an earlier phase. (While off, every paced cycle is full and measures both, so
+  // `old` is current when the test to bring young cycles back reads it.)
+  if (old_measured && young > limit && old < std::min(young, kOldGarbageSurvival)) {
     young_cycles_off_.store(true, std::memory_order_relaxed);
   } else if (young_cycles_off_.load(std::memory_order_relaxed) &&
              (young < limit * kYoungResumeFraction || old > young * kOldResumeMargin || old >= kOldLivesOn)) {
     young_cycles_off_.store(false, std::memory_order_relaxed);
-    // An old survival from before must not turn them off again: a new phase (a
-    // structure being built after churn) is judged by a full cycle of its own.
-    old_survival_measured_.store(-1, std::memory_order_relaxed);
   }
 }
 

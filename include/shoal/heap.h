@@ -91,10 +91,7 @@ struct HeapOptions {
   // measure - the generational hypothesis fails, as in a program that churns a large
   // live set at random - the pacer starts full cycles only, until young survival falls
   // below 0.8 of that point or old objects survive 1.25 times better, or 0.85 of them
-  // survive.
-  // (An old survival turns nothing off once more than four young cycles ran since it
-  // was measured, and is forgotten when young cycles come back.) A cycle asked for with
-  // CollectionScope::kYoung is young as before (unless a full one is due). Off: the
+  // survive. A cycle asked for with CollectionScope::kYoung is young as before (unless a full one is due). Off: the
   // pacer's cycles are young unless full_gc_growth (or a heap limit) calls for a full
   // one.
   bool adaptive_generations = true;
@@ -283,8 +280,8 @@ struct GcStats {
   // Adaptive generations (HeapOptions::adaptive_generations): whether the pacer starts
   // full cycles only now, and the newest measures behind it, from the newest concurrent
   // cycle that measured them (negative: none yet): young survival (a young cycle's, or a
-  // full cycle's young part) and the old generation's survival (a full cycle's; cleared
-  // when young cycles come back). Each is read on its own: not one snapshot.
+  // full cycle's young part) and the old generation's survival (a full cycle's). Each
+  // is read on its own: not one snapshot.
   bool young_cycles_off = false;
   double young_survival = -1, old_survival = -1;
   std::vector<CycleRecord> recent;  // last (up to) 256 cycles, oldest first, in index order;

@@ -70,6 +70,15 @@ class Churn {
   std::mt19937_64 rng_{12345};
 };
 
+// The phases the tests run: churn until young cycles are off (40 cycles), and garbage
+// that dies young (20 cycles) - after churn, until they are back on.
+void churn_for_cycles(Heap& heap, Churn& churn) {
+  run_cycles(heap, 40, [&] { churn.step(); });
+}
+void make_garbage_for_cycles(Heap& heap) {
+  run_cycles(heap, 20, [] { (void)make_list(kListLength); });
+}
+
 // With the defaults (gc_growth 1, full_gc_growth 0.5) young cycles save a third of the
 // work per byte freed up to a young survival of 0.4; half as much budget between cycles
 // doubles it; no full_gc_growth, no young cycle that pays.
@@ -97,7 +106,7 @@ TEST_P(AdaptiveGenerationsChurnTest, RandomChurnTurnsYoungCyclesOff) {
   Heap heap(options(adaptive));
   MutatorScope attach(heap);
   Churn churn(heap);
-  run_cycles(heap, 40, [&] { churn.step(); });
+  churn_for_cycles(heap, churn);
   heap.wait_for_collection();
   const std::vector<CycleRecord> last = newest(heap, 10);
   const GcStats stats = heap.stats();
@@ -165,9 +174,9 @@ TEST(AdaptiveGenerationsTest, YoungCyclesComeBackWhenYoungObjectsDieYoung) {
   Heap heap(options(true));
   MutatorScope attach(heap);
   Churn churn(heap);
-  run_cycles(heap, 40, [&] { churn.step(); });
+  churn_for_cycles(heap, churn);
   ASSERT_TRUE(heap.stats().young_cycles_off);
-  run_cycles(heap, 20, [] { (void)make_list(kListLength); });
+  make_garbage_for_cycles(heap);
   EXPECT_FALSE(heap.stats().young_cycles_off);
   EXPECT_GE(count_young(newest(heap, 10)), 5u);
 }
@@ -182,9 +191,9 @@ TEST(AdaptiveGenerationsTest, ABuildAfterChurnIsJudgedByItsOwnFullCycles) {
   MutatorScope attach(heap);
   {
     Churn churn(heap);
-    run_cycles(heap, 40, [&] { churn.step(); });
+    churn_for_cycles(heap, churn);
     ASSERT_TRUE(heap.stats().young_cycles_off);
-    run_cycles(heap, 20, [] { (void)make_list(kListLength); });
+    make_garbage_for_cycles(heap);
     ASSERT_FALSE(heap.stats().young_cycles_off);
   }
   heap.wait_for_collection();
@@ -214,7 +223,7 @@ TEST(AdaptiveGenerationsTest, CyclesAskedForKeepTheirScope) {
   Heap heap(options(true));
   MutatorScope attach(heap);
   Churn churn(heap);
-  run_cycles(heap, 40, [&] { churn.step(); });
+  churn_for_cycles(heap, churn);
   ASSERT_TRUE(heap.stats().young_cycles_off);
   heap.wait_for_collection();
   heap.start_collection(CollectionScope::kYoung);
